@@ -1,0 +1,59 @@
+"""geo311: geospatial equity analysis of city 311 service requests.
+
+The pipeline reads left to right: :func:`read_requests` (ingest any city's
+export into one schema, with a row ledger) -> clean -> geocode -> join ->
+population -> indicators / equity -> maps / report.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from geo311._errors import (
+    Geo311Error,
+    InputFileError,
+    OutputExistsError,
+    ProfileError,
+    SchemaError,
+    TimestampError,
+)
+from geo311.clean import clean_requests, find_placeholders, flag_coordinates
+from geo311.ledger import Ledger, Result, StageLedger
+from geo311.load import FORMATS, read_requests, requests_from_frame, sniff_format
+from geo311.normalize import parse_location, parse_timestamps
+from geo311.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
+from geo311.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
+
+try:
+    __version__ = version("geo311")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "COORD_QUALITY",
+    "FORMATS",
+    "Geo311Error",
+    "InputFileError",
+    "Ledger",
+    "OutputExistsError",
+    "Profile",
+    "ProfileError",
+    "Result",
+    "SchemaError",
+    "StageLedger",
+    "TimestampError",
+    "__version__",
+    "clean_requests",
+    "column_names",
+    "detect_profile",
+    "find_placeholders",
+    "flag_coordinates",
+    "get_profile",
+    "list_profiles",
+    "load_profile",
+    "parse_location",
+    "parse_timestamps",
+    "read_requests",
+    "requests_from_frame",
+    "sniff_format",
+    "validate_requests",
+]

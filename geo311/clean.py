@@ -1,0 +1,250 @@
+"""Data-quality checks: coordinates, placeholders, impossible times, duplicate ids.
+
+Nothing here drops a row silently.  Coordinate problems set
+``coord_quality`` (see :data:`geo311.schema.COORD_QUALITY`); time problems
+add reasons to ``qa_flags``; the only rows removed are repeated
+``service_request_id`` values, one kept per id by a documented rule and the
+rest counted in the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from geo311._flags import add_flags, count_flags
+from geo311.ledger import Ledger, Result
+
+__all__ = ["clean_requests", "find_placeholders", "flag_coordinates"]
+
+log = logging.getLogger(__name__)
+
+BBox = tuple[float, float, float, float]
+
+
+def _inside(lat: np.ndarray, lon: np.ndarray, bbox: BBox) -> np.ndarray:
+    west, south, east, north = bbox
+    with np.errstate(invalid="ignore"):
+        return (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+
+
+def flag_coordinates(requests: pd.DataFrame, *, bbox: BBox | None = None) -> Result:
+    """Classify each row's coordinates; fix unambiguous lat/long swaps.
+
+    Row-wise, so it may run chunk by chunk.  Precedence: ``missing`` (no
+    value), ``zero`` (0, 0), ``out_of_range``, ``outside_area`` (outside
+    ``bbox``), ``swapped`` (fixed), ``ok``.  A swap is unambiguous when the
+    swapped point falls inside ``bbox`` and the given one does not, or, with no
+    ``bbox``, when the latitude exceeds ±90 and the longitude would fit as one.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical frame with ``lat``, ``long``.
+    bbox : tuple of float, optional
+        ``(west, south, east, north)`` of the city, in degrees.
+
+    Returns
+    -------
+    Result
+        A new frame with ``lat``/``long`` swapped back where fixed and
+        ``coord_quality`` set, and a one-stage ledger ("coordinates").
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"lat": [39.3, -76.6, 0.0, None], "long": [-76.6, 39.3, 0.0, 1.0]})
+    >>> flag_coordinates(df, bbox=(-77, 39, -76, 40)).frame["coord_quality"].tolist()
+    ['ok', 'swapped', 'zero', 'missing']
+    """
+    out = requests.copy()
+    lat = out["lat"].to_numpy(dtype=float, na_value=np.nan)
+    lon = out["long"].to_numpy(dtype=float, na_value=np.nan)
+    missing = np.isnan(lat) | np.isnan(lon)
+    zero = ~missing & (np.abs(lat) < 1e-9) & (np.abs(lon) < 1e-9)
+    usable = ~missing & ~zero
+    with np.errstate(invalid="ignore"):
+        in_range = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        if bbox is not None:
+            swap = usable & ~_inside(lat, lon, bbox) & _inside(lon, lat, bbox)
+        else:
+            swap = usable & (np.abs(lat) > 90) & (np.abs(lon) <= 90)
+    lat2 = np.where(swap, lon, lat)
+    lon2 = np.where(swap, lat, lon)
+    out_of_range = usable & ~swap & ~in_range
+    outside = np.zeros(len(out), dtype=bool)
+    if bbox is not None:
+        outside = usable & ~out_of_range & ~_inside(lat2, lon2, bbox)
+    quality = np.select(
+        [missing, zero, out_of_range, outside, swap],
+        ["missing", "zero", "out_of_range", "outside_area", "swapped"],
+        default="ok",
+    )
+    out["lat"] = lat2
+    out["long"] = lon2
+    out["coord_quality"] = pd.Series(quality, index=out.index, dtype="string")
+    counts = {
+        "coords_missing": int(missing.sum()),
+        "coords_zero": int(zero.sum()),
+        "coords_out_of_range": int(out_of_range.sum()),
+        "coords_outside_area": int(outside.sum()),
+        "coords_swapped_fixed": int(swap.sum()),
+    }
+    ledger = Ledger()
+    ledger.record("coordinates", rows_in=len(out), rows_out=len(out), flagged=counts)
+    return Result(out, ledger)
+
+
+def find_placeholders(
+    requests: pd.DataFrame, *, min_count: int = 10, min_share: float = 0.002
+) -> pd.DataFrame:
+    """Find points that stand in for unknown locations, from the data alone.
+
+    Two generic signals, no hard-coded list: (1) one exact point (rounded to
+    1e-6°, ~0.1 m) carries at least ``min_count`` requests *and* at least
+    ``min_share`` of all located requests — city hall, an area centroid used
+    when the address is unknown; (2) both coordinates are given to two
+    decimals or fewer (a grid of ~1 km), which no address geocoder emits.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical frame with ``lat``, ``long``, ``coord_quality``.
+    min_count : int, default 10
+        Fewest requests at one point before it can be a placeholder.
+    min_share : float, default 0.002
+        Smallest share of all located requests at one point (0.2 %).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per placeholder point: ``lat``, ``long``, ``requests``,
+        ``share``, ``addresses`` (distinct), ``reason`` ("frequency"/"coarse").
+    """
+    located = requests["coord_quality"].isin(["ok", "swapped", "outside_area"])
+    pts = pd.DataFrame(
+        {
+            "lat": requests.loc[located, "lat"].round(6),
+            "long": requests.loc[located, "long"].round(6),
+            "address": requests.loc[located, "address"]
+            if "address" in requests
+            else pd.Series(pd.NA, index=requests.index[located], dtype="string"),
+        }
+    )
+    columns = ["lat", "long", "requests", "share", "addresses", "reason"]
+    if pts.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = pts.groupby(["lat", "long"], sort=False).agg(
+        requests=("address", "size"), addresses=("address", "nunique")
+    )
+    grouped["share"] = grouped["requests"] / len(pts)
+    frequent = (grouped["requests"] >= min_count) & (grouped["share"] >= min_share)
+    lat_v = grouped.index.get_level_values("lat").to_numpy(dtype=float)
+    lon_v = grouped.index.get_level_values("long").to_numpy(dtype=float)
+    coarse = (np.round(lat_v, 2) == lat_v) & (np.round(lon_v, 2) == lon_v)
+    grouped["reason"] = np.where(frequent, "frequency", np.where(coarse, "coarse", ""))
+    found = grouped[grouped["reason"] != ""].reset_index()
+    found = found.sort_values("requests", ascending=False, kind="stable")
+    return found[columns].reset_index(drop=True)
+
+
+def clean_requests(
+    requests: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp | str | None = None,
+    placeholder_min_count: int = 10,
+    placeholder_min_share: float = 0.002,
+) -> Result:
+    """Run the cross-row checks and drop repeated request ids (counted).
+
+    Checks: placeholder points (see :func:`find_placeholders`); closed before
+    created; due before created; created or closed after ``as_of``; status
+    closed without a close time; repeated ``service_request_id``.
+
+    Duplicate-id rule: among rows sharing an id, keep the one with the latest
+    ``updated_datetime`` (its most recent state); on a tie, the one that comes
+    last in input order (later files and later rows are newer exports).  Rows
+    without an id are kept and flagged ``missing_service_request_id`` upstream.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical frame from :func:`geo311.normalize.normalize_frame` after
+        :func:`flag_coordinates`.
+    as_of : timestamp or str, optional
+        When the export was taken; default: now (UTC).  Times after it are
+        flagged as being in the future.
+    placeholder_min_count, placeholder_min_share
+        Passed to :func:`find_placeholders`.
+
+    Returns
+    -------
+    Result
+        The cleaned frame (original row order, index reset) and a one-stage
+        ledger ("clean") whose examples list placeholder points and dropped ids.
+    """
+    as_of_ts = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    if as_of_ts.tzinfo is None:
+        as_of_ts = as_of_ts.tz_localize("UTC")
+    out = requests.reset_index(drop=True)
+    examples: dict[str, list[str]] = {}
+    placeholders = find_placeholders(
+        out, min_count=placeholder_min_count, min_share=placeholder_min_share
+    )
+    if len(placeholders):
+        keys = pd.MultiIndex.from_frame(placeholders[["lat", "long"]])
+        row_keys = pd.MultiIndex.from_arrays([out["lat"].round(6), out["long"].round(6)])
+        hit = row_keys.isin(keys) & out["coord_quality"].isin(
+            ["ok", "swapped", "outside_area"]
+        ).to_numpy(bool)
+        out["coord_quality"] = out["coord_quality"].mask(hit, "placeholder")
+        examples["coords_placeholder"] = [
+            f"({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, {r.reason}"
+            for r in placeholders.itertuples()
+        ]
+        log.info("flagged %d placeholder points", len(placeholders))
+    req = out["requested_datetime"]
+    closed = out["closed_datetime"]
+    due = out["expected_datetime"]
+    masks = {
+        "closed_before_created": (closed < req).to_numpy(bool),
+        "due_before_created": (due < req).to_numpy(bool),
+        "requested_in_future": (req > as_of_ts).to_numpy(bool),
+        "closed_in_future": (closed > as_of_ts).to_numpy(bool),
+        "closed_without_close_time": ((out["status"] == "closed") & closed.isna())
+        .fillna(False)
+        .to_numpy(bool),
+    }
+    out["qa_flags"] = add_flags(out["qa_flags"], masks)
+    ids = out["service_request_id"]
+    order = pd.DataFrame(
+        {"id": ids, "updated": out["updated_datetime"], "pos": np.arange(len(out))}
+    ).sort_values(["updated", "pos"], na_position="first", kind="stable")
+    repeated = order["id"].notna() & order["id"].duplicated(keep="last")
+    drop_pos = np.sort(order.loc[repeated, "pos"].to_numpy())
+    if len(drop_pos):
+        examples["duplicate_service_request_id"] = sorted(set(ids.iloc[drop_pos].astype(str)))[:5]
+    keep = np.ones(len(out), dtype=bool)
+    keep[drop_pos] = False
+    cleaned = out[keep].reset_index(drop=True)
+    flagged = {k: int(v.sum()) for k, v in masks.items()}
+    flagged["coords_placeholder"] = int((cleaned["coord_quality"] == "placeholder").sum())
+    ledger = Ledger()
+    ledger.record(
+        "clean",
+        rows_in=len(out),
+        rows_out=len(cleaned),
+        dropped={"duplicate_service_request_id": len(drop_pos)},
+        flagged=flagged,
+        examples=examples,
+        notes=[f"as_of {as_of_ts.isoformat()}"],
+    )
+    log.info(
+        "cleaned %s requests: %s repeated ids dropped, %s flags raised",
+        f"{len(out):,}",
+        f"{len(drop_pos):,}",
+        f"{sum(count_flags(cleaned['qa_flags']).values()):,}",
+    )
+    return Result(cleaned, ledger)
