@@ -98,15 +98,26 @@ def flag_coordinates(requests: pd.DataFrame, *, bbox: BBox | None = None) -> Res
 
 
 def find_placeholders(
-    requests: pd.DataFrame, *, min_count: int = 10, min_share: float = 0.002
+    requests: pd.DataFrame,
+    *,
+    min_count: int = 10,
+    min_share: float = 0.002,
+    min_variety: int = 3,
 ) -> pd.DataFrame:
     """Find points that stand in for unknown locations, from the data alone.
 
-    Two generic signals, no hard-coded list: (1) one exact point (rounded to
-    1e-6°, ~0.1 m) carries at least ``min_count`` requests *and* at least
-    ``min_share`` of all located requests — city hall, an area centroid used
-    when the address is unknown; (2) both coordinates are given to two
-    decimals or fewer (a grid of ~1 km), which no address geocoder emits.
+    Two generic signals, no hard-coded list:
+
+    1. *frequency*: one exact point (rounded to 1e-6°, ~0.1 m) carries at
+       least ``min_count`` requests and at least ``min_share`` of all located
+       requests, **and** those requests are unrelated: at least
+       ``min_variety`` distinct addresses or distinct service types.  City
+       hall (fines and reviews of five kinds filed "at" 200 N Holliday St) or
+       an area centroid used when the address is unknown look like that; a
+       real hotspot (an encampment reported 38 times at one address) is one
+       problem at one address and is left alone.
+    2. *coarse*: both coordinates are given to two decimals or fewer (a grid
+       of ~1 km), which no address geocoder emits.
 
     Parameters
     ----------
@@ -116,31 +127,31 @@ def find_placeholders(
         Fewest requests at one point before it can be a placeholder.
     min_share : float, default 0.002
         Smallest share of all located requests at one point (0.2 %).
+    min_variety : int, default 3
+        Fewest distinct addresses or service types among those requests.
 
     Returns
     -------
     pandas.DataFrame
         One row per placeholder point: ``lat``, ``long``, ``requests``,
-        ``share``, ``addresses`` (distinct), ``reason`` ("frequency"/"coarse").
+        ``share``, ``addresses`` and ``types`` (distinct counts) and ``reason``
+        ("frequency" or "coarse").
     """
     located = requests["coord_quality"].isin(["ok", "swapped", "outside_area"])
-    pts = pd.DataFrame(
-        {
-            "lat": requests.loc[located, "lat"].round(6),
-            "long": requests.loc[located, "long"].round(6),
-            "address": requests.loc[located, "address"]
-            if "address" in requests
-            else pd.Series(pd.NA, index=requests.index[located], dtype="string"),
-        }
-    )
-    columns = ["lat", "long", "requests", "share", "addresses", "reason"]
+    pts = requests.loc[located, ["lat", "long", "address", "service_name"]].copy()
+    pts["lat"] = pts["lat"].round(6)
+    pts["long"] = pts["long"].round(6)
+    columns = ["lat", "long", "requests", "share", "addresses", "types", "reason"]
     if pts.empty:
         return pd.DataFrame(columns=columns)
     grouped = pts.groupby(["lat", "long"], sort=False).agg(
-        requests=("address", "size"), addresses=("address", "nunique")
+        requests=("address", "size"),
+        addresses=("address", "nunique"),
+        types=("service_name", "nunique"),
     )
     grouped["share"] = grouped["requests"] / len(pts)
-    frequent = (grouped["requests"] >= min_count) & (grouped["share"] >= min_share)
+    varied = np.maximum(grouped["addresses"], grouped["types"]) >= min_variety
+    frequent = (grouped["requests"] >= min_count) & (grouped["share"] >= min_share) & varied
     lat_v = grouped.index.get_level_values("lat").to_numpy(dtype=float)
     lon_v = grouped.index.get_level_values("long").to_numpy(dtype=float)
     coarse = (np.round(lat_v, 2) == lat_v) & (np.round(lon_v, 2) == lon_v)
@@ -201,7 +212,8 @@ def clean_requests(
         ).to_numpy(bool)
         out["coord_quality"] = out["coord_quality"].mask(hit, "placeholder")
         examples["coords_placeholder"] = [
-            f"({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, {r.reason}"
+            f"({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, "
+            f"{r.types} service types ({r.reason})"
             for r in placeholders.itertuples()
         ]
         log.info("flagged %d placeholder points", len(placeholders))

@@ -257,7 +257,9 @@ class Ledger:
             rows = item.get("rows")
             detail = f"{rows:,} rows" if isinstance(rows, int) else ""
             profile = item.get("profile")
-            lines.append(f"  input {item.get('path')}: {detail}" + (f" ({profile})" if profile else ""))
+            lines.append(
+                f"  input {item.get('path')}: {detail}" + (f" ({profile})" if profile else "")
+            )
         for stage in self.stages:
             lines.append(f"{stage.stage}: {stage.rows_in:,} in -> {stage.rows_out:,} out")
             lines.extend(f"  dropped {n:,}: {reason}" for reason, n in stage.dropped.items())

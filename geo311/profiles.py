@@ -176,9 +176,7 @@ class Profile:
             hit = self._find(wanted, present) if wanted else None
             if hit is not None:
                 out[role] = hit
-        missing = [
-            f"{c} (one of {', '.join(self.columns[c])})" for c in REQUIRED if c not in out
-        ]
+        missing = [f"{c} (one of {', '.join(self.columns[c])})" for c in REQUIRED if c not in out]
         if missing:
             msg = (
                 f"{source}: profile {self.name!r} needs columns it did not find: "

@@ -44,7 +44,9 @@ CANONICAL_COLUMNS: tuple[Column, ...] = (
     Column("service_code", "string", False, "Service type code (a string even if numeric)."),
     Column("service_name", "string", False, "Service type name, e.g. 'SW-Dirty Alley'."),
     Column("description", "string", False, "Free text typed by the requester (never mapped)."),
-    Column("status", "string", False, "'open' or 'closed' (missing when the raw value is unknown)."),
+    Column(
+        "status", "string", False, "'open' or 'closed' (missing when the raw value is unknown)."
+    ),
     Column("status_raw", "string", False, "The source's status value, verbatim."),
     Column("status_notes", "string", False, "Outcome / status notes, verbatim."),
     Column("requested_datetime", "datetime", True, "When the request was created (UTC)."),
@@ -60,7 +62,9 @@ CANONICAL_COLUMNS: tuple[Column, ...] = (
     Column("coord_quality", "string", True, "Coordinate check result, see COORD_QUALITY."),
     Column("is_duplicate", "bool", True, "Status/outcome marks the request a duplicate."),
     Column("is_transfer", "bool", True, "Status/outcome marks the request transferred/referred."),
-    Column("is_proactive", "bool", True, "Filed by city staff (proactive type or internal channel)."),
+    Column(
+        "is_proactive", "bool", True, "Filed by city staff (proactive type or internal channel)."
+    ),
     Column("qa_flags", "string", True, "'|'-separated data-quality flags; '' when none."),
     Column("input_file", "string", True, "File the row came from."),
     Column("input_row", "int", True, "1-based data row (record) number within that file."),
@@ -188,4 +192,3 @@ def validate_requests(requests: pd.DataFrame, *, name: str = "requests") -> pd.D
         )
         raise SchemaError(msg)
     return requests
-

@@ -1,0 +1,34 @@
+"""Shared fixtures: where the real reference data lives, and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def shared_data_dir() -> Path:
+    """Return ``$GEO311_DATA_DIR`` or ``<repo>/../shared/data``."""
+    override = os.environ.get("GEO311_DATA_DIR", "").strip()
+    return Path(override) if override else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real Baltimore / Los Angeles files; skipped locally when absent, required in CI."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"reference data not found at {path}; set GEO311_DATA_DIR")
+        pytest.skip(f"reference data not found at {path}; set GEO311_DATA_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    """Directory of the small hand-written fixtures."""
+    return FIXTURES
