@@ -1,0 +1,171 @@
+"""The ``geo311`` command line: a thin layer over the library.
+
+Each command parses its options and calls one library function.  Errors
+reach the user as one line and a non-zero exit; ``-v`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from geo311 import __version__
+from geo311._errors import Geo311Error
+from geo311._io import atomic_write, check_overwrite
+from geo311.load import read_requests
+from geo311.profiles import get_profile, list_profiles
+
+log = logging.getLogger("geo311")
+
+
+class _Geo311Group(click.Group):
+    """A click group that turns geo311 errors into one clear line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (Geo311Error, OSError) as exc:
+            if ctx.meta.get("geo311.verbosity", 0) > 0:
+                raise
+            click.secho(f"Error: {exc}", err=True, fg="red")
+            click.echo("(run with -v for the full traceback)", err=True)
+            ctx.exit(1)
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
+    if verbosity < -1:
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+
+
+@click.group(cls=_Geo311Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="geo311")
+@click.option("-v", "--verbose", count=True, help="More output (-v debug and tracebacks).")
+@click.option("-q", "--quiet", count=True, help="Less output (-q warnings only, -qq errors).")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: int) -> None:
+    """geo311: geospatial equity analysis of city 311 service requests."""
+    verbosity = verbose - quiet
+    ctx.meta["geo311.verbosity"] = verbosity
+    _setup_logging(verbosity)
+
+
+@main.command("schemas")
+@click.argument("name", required=False)
+def schemas_cmd(name: str | None) -> None:
+    """List the schema profiles, or print profile NAME's TOML (a template for a new city)."""
+    if name:
+        profile = get_profile(name)
+        source = Path(profile.path)
+        if source.is_file():
+            click.echo(source.read_text(encoding="utf-8"))
+        else:
+            from importlib import resources  # noqa: PLC0415 - only needed here
+
+            click.echo((resources.files("geo311") / "schemas" / f"{profile.name}.toml").read_text())
+        return
+    for profile in list_profiles().values():
+        click.secho(f"{profile.name}", bold=True, nl=False)
+        click.echo(f"  {profile.title}")
+        click.echo(f"    reads: {', '.join(profile.formats)}   time zone: {profile.timezone}")
+        click.echo(f"    detected by columns: {', '.join(profile.detect)}")
+    click.echo("\nPrint one with `geo311 schemas NAME`; use your own with --schema path.toml.")
+
+
+def _ledger_path(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".parquet") + ".ledger.json")
+
+
+def _summary(requests: pd.DataFrame) -> str:
+    lines = []
+    if len(requests):
+        times = requests["requested_datetime"].dropna()
+        if len(times):
+            lines.append(f"requested: {times.min():%Y-%m-%d} .. {times.max():%Y-%m-%d} (UTC)")
+        status = requests["status"].value_counts(dropna=False)
+        lines.append("status: " + ", ".join(f"{k} {v:,}" for k, v in status.items()))
+        quality = requests["coord_quality"].value_counts()
+        lines.append("coordinates: " + ", ".join(f"{k} {v:,}" for k, v in quality.items()))
+    return "\n".join(lines)
+
+
+@main.command("ingest")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--schema", "schema", help="Profile name or path to a profile TOML (default: detect).")
+@click.option("--timezone", help="Override the profile's IANA time zone, e.g. America/Chicago.")
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Output GeoParquet file."
+)
+@click.option("--chunksize", type=click.IntRange(min=1), help="Rows per chunk for CSV/Parquet.")
+@click.option("--encoding", help="CSV text encoding (default: sniff UTF-8/cp1252).")
+@click.option("--as-of", "as_of", help="When the export was taken (default: now).")
+@click.option(
+    "--max-bad-timestamps",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Largest share of rows with unparseable timestamps before failing.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def ingest_cmd(
+    inputs: tuple[Path, ...],
+    schema: str | None,
+    timezone: str | None,
+    out: Path,
+    chunksize: int | None,
+    encoding: str | None,
+    as_of: str | None,
+    max_bad_timestamps: float,
+    overwrite: bool,
+) -> None:
+    """Read 311 exports INPUTS into one canonical GeoParquet file plus its ledger."""
+    ledger_path = _ledger_path(out)
+    check_overwrite([out, ledger_path], overwrite=overwrite)
+    requests, ledger = read_requests(
+        list(inputs),
+        schema=schema,
+        timezone=timezone,
+        chunksize=chunksize,
+        encoding=encoding,
+        as_of=as_of,
+        max_bad_timestamps=max_bad_timestamps,
+    )
+    with atomic_write(out) as tmp:
+        requests.to_parquet(tmp, index=False)
+    with atomic_write(ledger_path) as tmp:
+        ledger.write_json(tmp)
+    click.echo(ledger.summary())
+    click.echo(_summary(requests))
+    click.echo(f"wrote {out} and {ledger_path}")
+
+
+@main.command("demo")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("demo-site"),
+    show_default=True,
+    help="Output directory.",
+)
+@click.option("--seed", type=int, default=311, show_default=True, help="Random seed.")
+@click.option(
+    "--requests",
+    "n_requests",
+    type=click.IntRange(min=100),
+    default=50_000,
+    show_default=True,
+    help="Number of synthetic requests.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def demo_cmd(out: Path, seed: int, n_requests: int, overwrite: bool) -> None:
+    """Build the synthetic demo city and run every pipeline stage on it."""
+    from geo311.demo import write_demo  # noqa: PLC0415 - keep CLI start-up light
+
+    written = write_demo(out, seed=seed, n_requests=n_requests, overwrite=overwrite)
+    for key, path in written.items():
+        click.echo(f"{key}: {path}")
