@@ -10,6 +10,7 @@ derives from it (``SchemaError`` is a ``ValueError``; ``InputFileError`` is an
 from __future__ import annotations
 
 __all__ = [
+    "CRSError",
     "Geo311Error",
     "InputFileError",
     "OutputExistsError",
@@ -21,6 +22,10 @@ __all__ = [
 
 class Geo311Error(Exception):
     """Root of every error geo311 raises deliberately."""
+
+
+class CRSError(Geo311Error, ValueError):
+    """A layer or frame has no CRS, or CRSs that should match do not."""
 
 
 class InputFileError(Geo311Error, OSError):

@@ -7,6 +7,7 @@ reach the user as one line and a non-zero exit; ``-v`` shows tracebacks.
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +61,11 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
 def schemas_cmd(name: str | None) -> None:
     """List the schema profiles, or print profile NAME's TOML (a template for a new city)."""
     if name:
-        profile = get_profile(name)
-        source = Path(profile.path)
-        if source.is_file():
-            click.echo(source.read_text(encoding="utf-8"))
+        if name in list_profiles():
+            resource = resources.files("geo311") / "schemas" / f"{name}.toml"
+            click.echo(resource.read_text(encoding="utf-8"))
         else:
-            from importlib import resources  # noqa: PLC0415 - only needed here
-
-            click.echo((resources.files("geo311") / "schemas" / f"{profile.name}.toml").read_text())
+            click.echo(Path(get_profile(name).path).read_text(encoding="utf-8"))
         return
     for profile in list_profiles().values():
         click.secho(f"{profile.name}", bold=True, nl=False)
@@ -96,7 +94,7 @@ def _summary(requests: pd.DataFrame) -> str:
 
 @main.command("ingest")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--schema", "schema", help="Profile name or path to a profile TOML (default: detect).")
+@click.option("--schema", help="Profile name or profile TOML path (default: detect).")
 @click.option("--timezone", help="Override the profile's IANA time zone, e.g. America/Chicago.")
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Output GeoParquet file."

@@ -1,0 +1,144 @@
+"""The geo311 command line, in-process with CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from click.testing import CliRunner
+
+import geo311
+from geo311.cli import main
+
+BULK_CSV = """service_request_id,service_code,service_name,status,requested_datetime,closed_date,lat,long
+A-1,001,Pothole,closed,2024-03-01T10:00:00-05:00,2024-03-02T09:00:00-05:00,39.2904,-76.6122
+A-2,002,Graffiti,open,2024-03-05T14:30:00-05:00,,39.3001,-76.6050
+A-2,002,Graffiti,open,2024-03-05T14:30:00-05:00,,39.3001,-76.6050
+A-3,001,Pothole,open,not a time,,,
+"""
+
+
+@pytest.fixture
+def bulk_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "bulk.csv"
+    path.write_text(BULK_CSV, encoding="utf-8")
+    return path
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert geo311.__version__ in result.output
+
+
+def test_schemas_lists_every_profile() -> None:
+    result = CliRunner().invoke(main, ["schemas"])
+    assert result.exit_code == 0
+    for name in geo311.list_profiles():
+        assert name in result.output
+
+
+def test_schemas_prints_a_profile_that_loads_back(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["schemas", "los_angeles"])
+    assert result.exit_code == 0
+    copy = tmp_path / "copy.toml"
+    copy.write_text(result.output, encoding="utf-8")
+    assert geo311.load_profile(copy) == geo311.get_profile("los_angeles")
+
+
+def test_ingest_writes_parquet_and_ledger(bulk_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    args = ["ingest", str(bulk_csv), "--out", str(out), "--max-bad-timestamps", "0.5"]
+    result = CliRunner().invoke(main, [*args, "--as-of", "2024-04-01"])
+    assert result.exit_code == 0, result.output
+    frame = gpd.read_parquet(out)
+    assert frame.crs.to_epsg() == 4326
+    assert sorted(frame["service_request_id"]) == ["A-1", "A-2", "A-3"]
+    assert frame.set_index("service_request_id").loc["A-1", "service_code"] == "001"
+    ledger = json.loads((tmp_path / "out.ledger.json").read_text())
+    assert ledger["rows_in"] == 4
+    assert ledger["rows_out"] == 3
+    assert ledger["dropped"] == {"duplicate_service_request_id": 1}
+    assert ledger["flagged"]["unparsed_requested_datetime"] == 1
+    assert "rows in: 4" in result.output
+    geo311.validate_requests(frame)
+
+
+def test_ingest_refuses_to_overwrite(bulk_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"keep me")
+    result = CliRunner().invoke(main, ["ingest", str(bulk_csv), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "output exists" in result.output
+    assert "--overwrite" in result.output
+    assert out.read_bytes() == b"keep me"
+
+
+def test_ingest_overwrite_replaces(bulk_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"old")
+    args = ["ingest", str(bulk_csv), "--out", str(out), "--overwrite"]
+    result = CliRunner().invoke(main, [*args, "--max-bad-timestamps", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert len(gpd.read_parquet(out)) == 3
+
+
+def test_too_many_bad_timestamps_is_one_clear_line(bulk_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    result = CliRunner().invoke(main, ["ingest", str(bulk_csv), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "--max-bad-timestamps" in result.output
+    assert "not a time" in result.output
+    assert not out.exists()
+
+
+def test_missing_input_is_one_clear_line(tmp_path: Path) -> None:
+    args = ["ingest", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o.parquet")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "no such file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
+    args = ["-v", "ingest", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o.parquet")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, geo311.InputFileError)
+
+
+def test_unknown_schema_lists_choices(bulk_csv: Path, tmp_path: Path) -> None:
+    args = ["ingest", str(bulk_csv), "--schema", "atlantis", "--out", str(tmp_path / "o.parquet")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    for name in geo311.list_profiles():
+        assert name in result.output
+
+
+def test_installed_entry_point_runs(bulk_csv: Path, tmp_path: Path) -> None:
+    exe = shutil.which("geo311", path=str(Path(sys.executable).parent))
+    assert exe is not None, "the geo311 console script is not installed beside this Python"
+    out = tmp_path / "sub.parquet"
+    proc = subprocess.run(
+        [exe, "-q", "ingest", str(bulk_csv), "--out", str(out), "--max-bad-timestamps", "0.5"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists()
+    bad = subprocess.run(
+        [exe, "ingest", str(tmp_path), "--out", str(tmp_path / "x.parquet")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "is a directory" in bad.stderr
+    assert "Traceback" not in bad.stderr
