@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from geo311._flags import add_flags, count_flags
@@ -22,6 +23,9 @@ __all__ = ["clean_requests", "find_placeholders", "flag_coordinates"]
 log = logging.getLogger(__name__)
 
 BBox = tuple[float, float, float, float]
+
+#: Coordinate qualities that place a point somewhere (a placeholder candidate).
+_LOCATED = ("ok", "swapped", "outside_area")
 
 
 def _inside(lat: np.ndarray, lon: np.ndarray, bbox: BBox) -> np.ndarray:
@@ -137,7 +141,7 @@ def find_placeholders(
         ``share``, ``addresses`` and ``types`` (distinct counts) and ``reason``
         ("frequency" or "coarse").
     """
-    located = requests["coord_quality"].isin(["ok", "swapped", "outside_area"])
+    located = requests["coord_quality"].isin(_LOCATED)
     pts = requests.loc[located, ["lat", "long", "address", "service_name"]].copy()
     pts["lat"] = pts["lat"].round(6)
     pts["long"] = pts["long"].round(6)
@@ -161,102 +165,137 @@ def find_placeholders(
     return found[columns].reset_index(drop=True)
 
 
+def _repeated_ids(requests: pd.DataFrame) -> npt.NDArray[np.bool_]:
+    """Return the rows to drop because their ``service_request_id`` recurs later in rank.
+
+    Among rows sharing an id the one kept has the latest ``updated_datetime``;
+    on a tie (or when none has one) the one that comes last.  Rows without an
+    id are never dropped.
+    """
+    order = pd.DataFrame(
+        {
+            "id": requests["service_request_id"].array,
+            "updated": requests["updated_datetime"].array,
+            "pos": np.arange(len(requests)),
+        }
+    ).sort_values(["updated", "pos"], na_position="first", kind="stable")
+    repeated = order["id"].notna() & order["id"].duplicated(keep="last")
+    drop = np.zeros(len(requests), dtype=bool)
+    drop[order.loc[repeated, "pos"].to_numpy(dtype=np.int64)] = True
+    return drop
+
+
+def _mark_placeholders(
+    requests: pd.DataFrame, placeholders: pd.DataFrame
+) -> tuple[pd.Series, list[str]]:
+    """Return ``coord_quality`` with placeholder points marked, and example lines."""
+    quality = requests["coord_quality"]
+    if placeholders.empty:
+        return quality, []
+    keys = pd.MultiIndex.from_frame(placeholders[["lat", "long"]])
+    row_keys = pd.MultiIndex.from_arrays([requests["lat"].round(6), requests["long"].round(6)])
+    hit = row_keys.isin(keys) & quality.isin(_LOCATED).to_numpy(dtype=bool)
+    examples = [
+        f"({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, "
+        f"{r.types} service types ({r.reason})"
+        for r in placeholders.itertuples()
+    ]
+    return quality.mask(hit, "placeholder"), examples
+
+
+def _time_flags(requests: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, npt.NDArray[np.bool_]]:
+    """Return the impossible-time checks, one boolean array per reason."""
+    req = requests["requested_datetime"]
+    closed = requests["closed_datetime"]
+    due = requests["expected_datetime"]
+    no_close_time = (requests["status"] == "closed").fillna(False) & closed.isna()
+    return {
+        "closed_before_created": (closed < req).to_numpy(dtype=bool),
+        "due_before_created": (due < req).to_numpy(dtype=bool),
+        "requested_in_future": (req > as_of).to_numpy(dtype=bool),
+        "closed_in_future": (closed > as_of).to_numpy(dtype=bool),
+        "closed_without_close_time": no_close_time.to_numpy(dtype=bool),
+    }
+
+
 def clean_requests(
     requests: pd.DataFrame,
     *,
     as_of: pd.Timestamp | str | None = None,
     placeholder_min_count: int = 10,
     placeholder_min_share: float = 0.002,
+    placeholder_min_variety: int = 3,
 ) -> Result:
-    """Run the cross-row checks and drop repeated request ids (counted).
-
-    Checks: placeholder points (see :func:`find_placeholders`); closed before
-    created; due before created; created or closed after ``as_of``; status
-    closed without a close time; repeated ``service_request_id``.
+    """Drop repeated request ids (counted), then run the cross-row checks.
 
     Duplicate-id rule: among rows sharing an id, keep the one with the latest
     ``updated_datetime`` (its most recent state); on a tie, the one that comes
     last in input order (later files and later rows are newer exports).  Rows
     without an id are kept and flagged ``missing_service_request_id`` upstream.
 
+    Checks on the rows kept: placeholder points (see
+    :func:`find_placeholders`); closed before created; due before created;
+    created or closed after ``as_of``; status closed without a close time.
+    Repeated ids are removed first so that a request exported twice neither
+    counts twice towards a placeholder nor raises its flags twice.
+
     Parameters
     ----------
     requests : pandas.DataFrame
         Canonical frame from :func:`geo311.normalize.normalize_frame` after
-        :func:`flag_coordinates`.
+        :func:`flag_coordinates`.  Not modified.
     as_of : timestamp or str, optional
         When the export was taken; default: now (UTC).  Times after it are
-        flagged as being in the future.
-    placeholder_min_count, placeholder_min_share
-        Passed to :func:`find_placeholders`.
+        flagged as being in the future.  A naive value is read as UTC.
+    placeholder_min_count, placeholder_min_share, placeholder_min_variety
+        Passed to :func:`find_placeholders` as ``min_count``, ``min_share``
+        and ``min_variety``.
 
     Returns
     -------
     Result
         The cleaned frame (original row order, index reset) and a one-stage
-        ledger ("clean") whose examples list placeholder points and dropped ids.
+        ledger ("clean") whose flag counts refer to the rows kept and whose
+        examples list placeholder points and dropped ids.
     """
     as_of_ts = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
     if as_of_ts.tzinfo is None:
         as_of_ts = as_of_ts.tz_localize("UTC")
-    out = requests.reset_index(drop=True)
+    frame = requests.reset_index(drop=True)
     examples: dict[str, list[str]] = {}
+    drop = _repeated_ids(frame)
+    if drop.any():
+        dropped_ids = frame.loc[drop, "service_request_id"].astype(str)
+        examples["duplicate_service_request_id"] = sorted(set(dropped_ids))[:5]
+    out = frame.loc[~drop].reset_index(drop=True)
     placeholders = find_placeholders(
-        out, min_count=placeholder_min_count, min_share=placeholder_min_share
+        out,
+        min_count=placeholder_min_count,
+        min_share=placeholder_min_share,
+        min_variety=placeholder_min_variety,
     )
-    if len(placeholders):
-        keys = pd.MultiIndex.from_frame(placeholders[["lat", "long"]])
-        row_keys = pd.MultiIndex.from_arrays([out["lat"].round(6), out["long"].round(6)])
-        hit = row_keys.isin(keys) & out["coord_quality"].isin(
-            ["ok", "swapped", "outside_area"]
-        ).to_numpy(bool)
-        out["coord_quality"] = out["coord_quality"].mask(hit, "placeholder")
-        examples["coords_placeholder"] = [
-            f"({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, "
-            f"{r.types} service types ({r.reason})"
-            for r in placeholders.itertuples()
-        ]
+    out["coord_quality"], placeholder_examples = _mark_placeholders(out, placeholders)
+    if placeholder_examples:
+        examples["coords_placeholder"] = placeholder_examples
         log.info("flagged %d placeholder points", len(placeholders))
-    req = out["requested_datetime"]
-    closed = out["closed_datetime"]
-    due = out["expected_datetime"]
-    masks = {
-        "closed_before_created": (closed < req).to_numpy(bool),
-        "due_before_created": (due < req).to_numpy(bool),
-        "requested_in_future": (req > as_of_ts).to_numpy(bool),
-        "closed_in_future": (closed > as_of_ts).to_numpy(bool),
-        "closed_without_close_time": ((out["status"] == "closed") & closed.isna())
-        .fillna(False)
-        .to_numpy(bool),
-    }
+    masks = _time_flags(out, as_of_ts)
     out["qa_flags"] = add_flags(out["qa_flags"], masks)
-    ids = out["service_request_id"]
-    order = pd.DataFrame(
-        {"id": ids, "updated": out["updated_datetime"], "pos": np.arange(len(out))}
-    ).sort_values(["updated", "pos"], na_position="first", kind="stable")
-    repeated = order["id"].notna() & order["id"].duplicated(keep="last")
-    drop_pos = np.sort(order.loc[repeated, "pos"].to_numpy())
-    if len(drop_pos):
-        examples["duplicate_service_request_id"] = sorted(set(ids.iloc[drop_pos].astype(str)))[:5]
-    keep = np.ones(len(out), dtype=bool)
-    keep[drop_pos] = False
-    cleaned = out[keep].reset_index(drop=True)
     flagged = {k: int(v.sum()) for k, v in masks.items()}
-    flagged["coords_placeholder"] = int((cleaned["coord_quality"] == "placeholder").sum())
+    flagged["coords_placeholder"] = int((out["coord_quality"] == "placeholder").sum())
     ledger = Ledger()
     ledger.record(
         "clean",
-        rows_in=len(out),
-        rows_out=len(cleaned),
-        dropped={"duplicate_service_request_id": len(drop_pos)},
+        rows_in=len(frame),
+        rows_out=len(out),
+        dropped={"duplicate_service_request_id": int(drop.sum())},
         flagged=flagged,
         examples=examples,
         notes=[f"as_of {as_of_ts.isoformat()}"],
     )
     log.info(
         "cleaned %s requests: %s repeated ids dropped, %s flags raised",
-        f"{len(out):,}",
-        f"{len(drop_pos):,}",
-        f"{sum(count_flags(cleaned['qa_flags']).values()):,}",
+        f"{len(frame):,}",
+        f"{int(drop.sum()):,}",
+        f"{sum(count_flags(out['qa_flags']).values()):,}",
     )
-    return Result(cleaned, ledger)
+    return Result(out, ledger)

@@ -63,6 +63,22 @@ class StageLedger:
         self.dropped = {k: int(v) for k, v in self.dropped.items() if v}
         self.flagged = {k: int(v) for k, v in self.flagged.items() if v}
         self.examples = {k: [str(x) for x in v][:MAX_EXAMPLES] for k, v in self.examples.items()}
+        negative = {
+            k: v
+            for k, v in {
+                "rows_in": self.rows_in,
+                "rows_out": self.rows_out,
+                **self.dropped,
+            }.items()
+            if v < 0
+        }
+        negative.update({k: v for k, v in self.flagged.items() if v < 0})
+        if negative:
+            msg = (
+                f"ledger of stage {self.stage!r} has negative counts {negative}. "
+                "This is a geo311 bug; please report it."
+            )
+            raise RuntimeError(msg)
         lost = self.rows_in - self.rows_out - sum(self.dropped.values())
         if lost:
             msg = (

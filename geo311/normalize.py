@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pyproj import CRS, Transformer
 
@@ -23,13 +25,18 @@ __all__ = ["NormalizeResult", "normalize_frame", "parse_location", "parse_timest
 
 log = logging.getLogger(__name__)
 
-TS_DTYPE = "datetime64[us, UTC]"
-_NUM = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+TS_DTYPE: Final = "datetime64[us, UTC]"
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _WKT_POINT = re.compile(rf"^\s*POINT\s*\(\s*({_NUM})\s+({_NUM})\s*\)\s*$", re.IGNORECASE)
 _LATLON_PAIR = re.compile(rf"^\s*\(?\s*({_NUM})\s*,\s*({_NUM})\s*\)?\s*$")
-_HAS_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$"
-# Plausible epoch ranges (1973..2100) so that e.g. 20190101 is not read as ms.
-_EPOCH_RANGE = {"epoch_ms": (1e11, 4.1e12, "ms"), "epoch_s": (1e8, 4.1e9, "s")}
+# A UTC offset after a time of day ("...10:00:00Z", "...10:00-04:00").  The time
+# is required so that a date such as "2019-10-21" is not read as offset "-21".
+_HAS_OFFSET = r"\d:\d{2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
+# Plausible epoch ranges (1973..2099) so that e.g. 20190101 is not read as ms:
+# format -> (lowest, highest, microseconds per unit).
+_EPOCH_RANGE = {"epoch_ms": (1e11, 4.1e12, 1e3), "epoch_s": (1e8, 4.1e9, 1e6)}
+
+Flags = npt.NDArray[np.bool_]
 
 
 @dataclass
@@ -42,60 +49,80 @@ class TimestampParse:
     nonexistent: np.ndarray
 
 
-def _localize(naive: pd.Series, timezone: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def _utc_naive(series: pd.Series) -> npt.NDArray[np.datetime64]:
+    """Return tz-aware ``series`` as naive UTC ``datetime64[us]`` values."""
+    return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+
+
+def _localize(naive: pd.Series, timezone: str) -> tuple[pd.Series, Flags, Flags]:
     """Localize naive wall times; flag autumn-repeated and spring-skipped times."""
+    if isinstance(naive.dtype, pd.DatetimeTZDtype):  # already carries its zone
+        none = np.zeros(len(naive), dtype=bool)
+        return naive.dt.tz_convert("UTC"), none, none.copy()
     strict = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    trouble = (strict.isna() & naive.notna()).to_numpy()
+    trouble = (strict.isna() & naive.notna()).to_numpy(dtype=bool)
     ambiguous = np.zeros(len(naive), dtype=bool)
     nonexistent = np.zeros(len(naive), dtype=bool)
     if trouble.any():
-        sub = naive[trouble]
+        sub = naive.loc[trouble]
         # Repeated autumn hour: read as the first occurrence (daylight time).
         # Skipped spring hour: shifted forward to the first valid instant.
         loose = sub.dt.tz_localize(
             timezone, ambiguous=np.ones(len(sub), dtype=bool), nonexistent="shift_forward"
         )
-        shifted = (loose.dt.tz_localize(None) != sub).to_numpy()
+        shifted = (loose.dt.tz_localize(None) != sub).to_numpy(dtype=bool)
         nonexistent[trouble] = shifted
         ambiguous[trouble] = ~shifted
         strict = strict.copy()
-        strict[trouble] = loose
+        strict.loc[trouble] = loose
     return strict.dt.tz_convert("UTC"), ambiguous, nonexistent
+
+
+def _parse_epoch(text: pd.Series, fmt: str) -> npt.NDArray[np.datetime64]:
+    """Read epoch numbers in their plausible range; exact to the microsecond."""
+    low, high, micros = _EPOCH_RANGE[fmt]
+    num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        ok = (num >= low) & (num <= high)
+    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    out[ok] = np.round(num[ok] * micros).astype("int64").astype("datetime64[us]")
+    return out
+
+
+def _parse_iso(text: pd.Series, timezone: str) -> tuple[npt.NDArray[np.datetime64], Flags, Flags]:
+    """Read ISO 8601 values; those with an offset are instants, the others wall times."""
+    n = len(text)
+    aware = text.str.contains(_HAS_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    ambiguous = np.zeros(n, dtype=bool)
+    nonexistent = np.zeros(n, dtype=bool)
+    if aware.any():
+        parsed = pd.to_datetime(text.loc[aware], format="ISO8601", utc=True, errors="coerce")
+        out[aware] = _utc_naive(parsed)
+    if (~aware).any():
+        naive = pd.to_datetime(text.loc[~aware], format="ISO8601", errors="coerce")
+        local, amb, nonex = _localize(naive, timezone)
+        out[~aware] = _utc_naive(local)
+        ambiguous[~aware] = amb
+        nonexistent[~aware] = nonex
+    return out, ambiguous, nonexistent
 
 
 def _parse_with(
     text: pd.Series, fmt: str, timezone: str
-) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Parse ``text`` with one format; return UTC values (NaT where it fails)."""
-    n = len(text)
-    none = np.zeros(n, dtype=bool)
+) -> tuple[npt.NDArray[np.datetime64], Flags, Flags]:
+    """Parse ``text`` with one format; return naive-UTC values (NaT where it fails)."""
+    none = np.zeros(len(text), dtype=bool)
     if fmt in _EPOCH_RANGE:
-        low, high, unit = _EPOCH_RANGE[fmt]
-        num = pd.to_numeric(text, errors="coerce").astype("float64")
-        num = num.where((num.abs() >= low) & (num.abs() <= high))
-        out = pd.to_datetime(num, unit=unit, utc=True, errors="coerce")
-        return out.astype(TS_DTYPE), none, none
+        return _parse_epoch(text, fmt), none, none.copy()
     if fmt == "ISO8601":
-        aware_rows = text.str.contains(_HAS_OFFSET, regex=True).fillna(False).to_numpy(bool)
-        out = pd.Series(pd.NaT, index=text.index, dtype=TS_DTYPE)
-        amb = none.copy()
-        nonex = none.copy()
-        if aware_rows.any():
-            aware = pd.to_datetime(text[aware_rows], format="ISO8601", utc=True, errors="coerce")
-            out[aware_rows] = aware.astype(TS_DTYPE)
-        if (~aware_rows).any():
-            naive = pd.to_datetime(text[~aware_rows], format="ISO8601", errors="coerce")
-            local, a, b = _localize(naive, timezone)
-            out[~aware_rows] = local.astype(TS_DTYPE)
-            amb[~aware_rows] = a
-            nonex[~aware_rows] = b
-        return out, amb, nonex
+        return _parse_iso(text, timezone)
     if "%z" in fmt or "%Z" in fmt:
-        out = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
-        return out.astype(TS_DTYPE), none, none
+        parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        return _utc_naive(parsed), none, none.copy()
     naive = pd.to_datetime(text, format=fmt, errors="coerce")
     local, amb, nonex = _localize(naive, timezone)
-    return local.astype(TS_DTYPE), amb, nonex
+    return _utc_naive(local), amb, nonex
 
 
 def parse_timestamps(
@@ -103,10 +130,13 @@ def parse_timestamps(
 ) -> TimestampParse:
     """Parse timestamp strings to UTC instants with a list of candidate formats.
 
-    The format that parses most of the first 500 values is applied to the whole
-    column first; rows it cannot read are retried with the other formats in
-    order.  Values without a UTC offset are wall times in ``timezone`` (or UTC
-    when ``naive == "UTC"``).
+    The format that parses most of the first 500 non-empty values is applied
+    to the whole column first; rows it cannot read are retried with the other
+    formats, best-scoring first (ties in the order given).  Values without a
+    UTC offset are wall times in ``timezone`` (or UTC when ``naive == "UTC"``):
+    a wall time repeated when clocks go back is read as its first occurrence
+    and one skipped when clocks go forward is moved to the first valid
+    instant; both are reported.  Empty values are missing, not unparsed.
 
     Parameters
     ----------
@@ -114,6 +144,7 @@ def parse_timestamps(
         Raw values (strings, or numbers for epoch formats).
     formats : tuple of str
         strptime patterns, ``"ISO8601"``, ``"epoch_ms"`` or ``"epoch_s"``.
+        Epoch numbers are only accepted between 1973 and 2099.
     timezone : str
         IANA zone for naive wall times.
     naive : {"local", "UTC"}
@@ -133,29 +164,33 @@ def parse_timestamps(
     >>> str(out.values.iloc[0])
     '2019-10-21 15:49:49+00:00'
     """
+    if naive not in ("local", "UTC"):
+        msg = f"naive must be 'local' or 'UTC', got {naive!r}"
+        raise ValueError(msg)
     zone = "UTC" if naive == "UTC" else timezone
     text = values.astype("string").str.strip()
     text = text.mask(text == "")
-    present = text.notna().to_numpy()
-    result = pd.Series(pd.NaT, index=values.index, dtype=TS_DTYPE)
-    ambiguous = np.zeros(len(values), dtype=bool)
-    nonexistent = np.zeros(len(values), dtype=bool)
-    remaining = present.copy()
-    if present.any():
-        sample = text[present].iloc[:500]
-        scores = [int(_parse_with(sample, f, zone)[0].notna().sum()) for f in formats]
+    n = len(values)
+    result = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    ambiguous = np.zeros(n, dtype=bool)
+    nonexistent = np.zeros(n, dtype=bool)
+    remaining = text.notna().to_numpy(dtype=bool, copy=True)
+    if remaining.any():
+        sample = text.loc[remaining].iloc[:500]
+        scores = [int((~np.isnat(_parse_with(sample, f, zone)[0])).sum()) for f in formats]
         order = sorted(range(len(formats)), key=lambda i: -scores[i])
         for i in order:
             if not remaining.any():
                 break
-            parsed, amb, nonex = _parse_with(text[remaining], formats[i], zone)
-            ok = parsed.notna().to_numpy()
+            parsed, amb, nonex = _parse_with(text.loc[remaining], formats[i], zone)
+            ok = ~np.isnat(parsed)
             rows = np.flatnonzero(remaining)[ok]
-            result.iloc[rows] = parsed.to_numpy()[ok]
+            result[rows] = parsed[ok]
             ambiguous[rows] = amb[ok]
             nonexistent[rows] = nonex[ok]
             remaining[rows] = False
-    return TimestampParse(result, remaining, ambiguous, nonexistent)
+    out = pd.Series(result, index=values.index).dt.tz_localize("UTC")
+    return TimestampParse(out, remaining, ambiguous, nonexistent)
 
 
 def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -200,7 +235,130 @@ def _clean_text(series: pd.Series) -> pd.Series:
     return text.mask(text == "")
 
 
-def _contains_any(text: pd.Series, patterns: tuple[str, ...]) -> np.ndarray:
+def _numbers(series: pd.Series) -> npt.NDArray[np.float64]:
+    """Return a column as floats, NaN where empty or not a number."""
+    num = pd.to_numeric(_clean_text(series), errors="coerce")
+    return num.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _coordinates(
+    raw: pd.DataFrame, mapped: dict[str, str], profile: Profile, points: pd.DataFrame | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Return (lat, long) in EPSG:4326 from columns, a location column, or geometry.
+
+    The mapped ``lat``/``long`` columns win; the location column and then the
+    file's own geometry only fill rows where either of them is missing.  The
+    columns are in ``profile.crs`` (``long`` is x); the location column and
+    ``points`` are always in degrees.
+    """
+    n = len(raw)
+    lat = np.full(n, np.nan)
+    lon = np.full(n, np.nan)
+    if "lat" in mapped and "long" in mapped:
+        lat = _numbers(raw[mapped["lat"]])
+        lon = _numbers(raw[mapped["long"]])
+        crs = CRS.from_user_input(profile.crs)
+        if not crs.equals(CRS.from_epsg(4326)):
+            ok = ~np.isnan(lat) & ~np.isnan(lon)
+            fwd = Transformer.from_crs(crs, 4326, always_xy=True)
+            x, y = fwd.transform(lon[ok], lat[ok])
+            lon = np.full(n, np.nan)
+            lat = np.full(n, np.nan)
+            lon[ok] = x
+            lat[ok] = y
+    fillers: list[tuple[pd.Series, pd.Series]] = []
+    if "location" in mapped:
+        fillers.append(parse_location(raw[mapped["location"]]))
+    if points is not None:
+        fillers.append((points["lat"], points["long"]))
+    for fill_lat, fill_lon in fillers:
+        fill = np.isnan(lat) | np.isnan(lon)
+        lat = np.where(fill, fill_lat.to_numpy(dtype=np.float64, na_value=np.nan), lat)
+        lon = np.where(fill, fill_lon.to_numpy(dtype=np.float64, na_value=np.nan), lon)
+    return lat, lon
+
+
+def _text_columns(raw: pd.DataFrame, mapped: dict[str, str]) -> pd.DataFrame:
+    """Return the mapped text columns, stripped, '' as missing; unmapped ones all missing."""
+    out = pd.DataFrame(index=raw.index)
+    for name in MAPPABLE:
+        if name in TIMESTAMP_COLUMNS:
+            continue
+        source = mapped.get(name)
+        out[name] = (
+            _clean_text(raw[source])
+            if source is not None
+            else pd.Series(pd.NA, index=raw.index, dtype="string")
+        )
+    return out
+
+
+def _timestamp_columns(
+    out: pd.DataFrame, raw: pd.DataFrame, mapped: dict[str, str], profile: Profile, zone: str
+) -> tuple[dict[str, Flags], dict[str, list[str]]]:
+    """Add the parsed timestamp columns to ``out``; return their flags and examples."""
+    masks: dict[str, Flags] = {}
+    examples: dict[str, list[str]] = {}
+    ambiguous = np.zeros(len(raw), dtype=bool)
+    nonexistent = np.zeros(len(raw), dtype=bool)
+    for name in TIMESTAMP_COLUMNS:
+        source = mapped.get(name)
+        if source is None:
+            out[name] = pd.Series(pd.NaT, index=raw.index, dtype=TS_DTYPE)
+            continue
+        parsed = parse_timestamps(
+            raw[source], formats=profile.timestamp_formats, timezone=zone, naive=profile.naive
+        )
+        out[name] = parsed.values
+        masks[f"unparsed_{name}"] = parsed.unparsed
+        ambiguous |= parsed.ambiguous
+        nonexistent |= parsed.nonexistent
+        if parsed.unparsed.any():
+            bad = raw[source].loc[parsed.unparsed].astype("string")
+            examples[f"unparsed_{name}"] = _distinct(bad)
+    masks["ambiguous_local_time"] = ambiguous
+    masks["nonexistent_local_time"] = nonexistent
+    return masks, examples
+
+
+def _distinct(values: pd.Series) -> list[str]:
+    """Return up to five distinct values, in order of first appearance."""
+    return [str(v) for v in dict.fromkeys(values.tolist())][:5]
+
+
+def _status(
+    out: pd.DataFrame, profile: Profile, *, has_status: bool
+) -> tuple[pd.Series, dict[str, Flags], dict[str, list[str]]]:
+    """Map raw statuses to open/closed; infer it from the close time where raw is empty.
+
+    A trailing parenthesised qualifier is ignored ("Open (Duplicate)" is open).
+    Values outside the profile's vocabulary give a missing status and a flag.
+    """
+    status_raw = out["status_raw"]
+    folded = status_raw.str.casefold()
+    base = folded.str.replace(r"\s*\(.*\)\s*$", "", regex=True)
+
+    def among(words: tuple[str, ...]) -> Flags:
+        return (folded.isin(words) | base.isin(words)).to_numpy(dtype=bool)
+
+    is_open = among(profile.status_open)
+    is_closed = among(profile.status_closed)
+    empty = status_raw.isna().to_numpy(dtype=bool)
+    unknown = ~is_open & ~is_closed & ~empty
+    has_close = out["closed_datetime"].notna().to_numpy(dtype=bool)
+    status = np.full(len(out), None, dtype=object)
+    status[is_open] = "open"
+    status[is_closed] = "closed"
+    status[empty] = np.where(has_close[empty], "closed", "open")
+    masks = {"unknown_status": unknown}
+    examples = {"unknown_status": _distinct(status_raw.loc[unknown])} if unknown.any() else {}
+    if has_status:
+        masks["status_inferred_from_close_time"] = empty
+    return pd.Series(status, index=out.index, dtype="string"), masks, examples
+
+
+def _contains_any(text: pd.Series, patterns: tuple[str, ...]) -> Flags:
+    """Return rows whose text contains any pattern (case-insensitive substrings)."""
     if not patterns:
         return np.zeros(len(text), dtype=bool)
     regex = "|".join(re.escape(p) for p in patterns)
@@ -208,36 +366,18 @@ def _contains_any(text: pd.Series, patterns: tuple[str, ...]) -> np.ndarray:
     return hit.fillna(False).to_numpy(dtype=bool)
 
 
-def _coordinates(
-    raw: pd.DataFrame, mapped: dict[str, str], profile: Profile, points: pd.DataFrame | None
-) -> tuple[pd.Series, pd.Series]:
-    """Return (lat, long) in EPSG:4326 from columns, a location column, or geometry."""
-    index = raw.index
-    lat = pd.Series(np.nan, index=index)
-    lon = pd.Series(np.nan, index=index)
-    if "lat" in mapped and "long" in mapped:
-        y = pd.to_numeric(_clean_text(raw[mapped["lat"]]), errors="coerce").astype("float64")
-        x = pd.to_numeric(_clean_text(raw[mapped["long"]]), errors="coerce").astype("float64")
-        crs = CRS.from_user_input(profile.crs)
-        if not crs.equals(CRS.from_epsg(4326)):
-            fwd = Transformer.from_crs(crs, 4326, always_xy=True)
-            ok = (x.notna() & y.notna()).to_numpy()
-            lon_v, lat_v = fwd.transform(x.to_numpy()[ok], y.to_numpy()[ok])
-            x = pd.Series(np.nan, index=index)
-            y = pd.Series(np.nan, index=index)
-            x[ok] = lon_v
-            y[ok] = lat_v
-        lat, lon = y, x
-    if "location" in mapped:
-        loc_lat, loc_lon = parse_location(raw[mapped["location"]])
-        fill = (lat.isna() | lon.isna()).to_numpy()
-        lat = lat.where(~fill, loc_lat)
-        lon = lon.where(~fill, loc_lon)
-    if points is not None:
-        fill = (lat.isna() | lon.isna()).to_numpy()
-        lat = lat.where(~fill, points["lat"].to_numpy())
-        lon = lon.where(~fill, points["long"].to_numpy())
-    return lat.astype("float64"), lon.astype("float64")
+def _request_kinds(out: pd.DataFrame, profile: Profile) -> dict[str, Flags]:
+    """Return the is_duplicate / is_transfer / is_proactive columns (METRICS.md rules)."""
+    outcome = out["status_raw"].fillna("") + " " + out["status_notes"].fillna("")
+    proactive = _contains_any(out["service_name"], profile.proactive_service_names)
+    if profile.proactive_sources:
+        channel = out["source"].str.casefold().isin(profile.proactive_sources)
+        proactive = proactive | channel.to_numpy(dtype=bool)
+    return {
+        "is_duplicate": _contains_any(outcome, profile.duplicate_patterns),
+        "is_transfer": _contains_any(outcome, profile.transfer_patterns),
+        "is_proactive": proactive,
+    }
 
 
 def normalize_frame(
@@ -255,6 +395,7 @@ def normalize_frame(
     ----------
     raw : pandas.DataFrame
         Source columns as read (any dtype; they are kept as ``raw_*`` strings).
+        Not modified.
     profile : Profile
         The schema profile describing ``raw``.
     input_file : str
@@ -265,84 +406,48 @@ def normalize_frame(
         Override the profile's time zone (e.g. for a generic Open311 source).
     points : pandas.DataFrame, optional
         ``lat``/``long`` columns in EPSG:4326 from the file's own geometry, used
-        where the mapped coordinate columns are empty.
+        where the mapped coordinate columns are empty.  Aligned by position.
 
     Returns
     -------
     NormalizeResult
-        The canonical frame with ``coord_quality`` still unset ('ok' where a
-        point exists, 'missing' otherwise) and the flag counts of this stage.
+        The canonical frame (a fresh ``RangeIndex``) with ``coord_quality``
+        still unset ('ok' where a point exists, 'missing' otherwise) and the
+        flag counts of this stage.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from geo311.profiles import get_profile
+    >>> raw = pd.DataFrame({"service_request_id": ["7"], "status": ["Open"],
+    ...                     "requested_datetime": ["2019-10-21T11:49:49-04:00"]})
+    >>> result = normalize_frame(raw, profile=get_profile("open311"))
+    >>> result.frame.loc[0, ["status", "raw_status"]].tolist()
+    ['open', 'Open']
     """
     zone = timezone or profile.timezone
     mapped = profile.resolve(raw.columns, source=input_file)
     index = pd.RangeIndex(len(raw))
     raw = raw.set_axis(index, axis=0)
-    out = pd.DataFrame(index=index)
-    flags = pd.Series("", index=index, dtype="string")
-    examples: dict[str, list[str]] = {}
-    for name in MAPPABLE:
-        if name in TIMESTAMP_COLUMNS:
-            continue
-        source = mapped.get(name)
-        out[name] = (
-            _clean_text(raw[source])
-            if source is not None
-            else pd.Series(pd.NA, index=index, dtype="string")
-        )
-    masks: dict[str, np.ndarray] = {}
-    ambiguous = np.zeros(len(raw), dtype=bool)
-    nonexistent = np.zeros(len(raw), dtype=bool)
-    for name in TIMESTAMP_COLUMNS:
-        source = mapped.get(name)
-        if source is None:
-            out[name] = pd.Series(pd.NaT, index=index, dtype=TS_DTYPE)
-            continue
-        parsed = parse_timestamps(
-            raw[source], formats=profile.timestamp_formats, timezone=zone, naive=profile.naive
-        )
-        out[name] = parsed.values
-        masks[f"unparsed_{name}"] = parsed.unparsed
-        ambiguous |= parsed.ambiguous
-        nonexistent |= parsed.nonexistent
-        if parsed.unparsed.any():
-            bad = raw[source][parsed.unparsed].astype("string")
-            examples[f"unparsed_{name}"] = list(dict.fromkeys(bad.tolist()))[:5]
-    masks["ambiguous_local_time"] = ambiguous
-    masks["nonexistent_local_time"] = nonexistent
-    # Status: map the vocabulary; infer from the close time only when raw is empty.
-    status_raw = out["status_raw"]
-    folded = status_raw.str.casefold()
-    base = folded.str.replace(r"\s*\(.*\)\s*$", "", regex=True)
-    is_open = (folded.isin(profile.status_open) | base.isin(profile.status_open)).to_numpy(bool)
-    is_closed = (folded.isin(profile.status_closed) | base.isin(profile.status_closed)).to_numpy(
-        bool
+    out = _text_columns(raw, mapped)
+    masks, examples = _timestamp_columns(out, raw, mapped, profile, zone)
+    status, status_masks, status_examples = _status(
+        out, profile, has_status="status_raw" in mapped
     )
-    empty = status_raw.isna().to_numpy()
-    unknown = ~is_open & ~is_closed & ~empty
-    status = np.full(len(raw), None, dtype=object)
-    status[is_open] = "open"
-    status[is_closed] = "closed"
-    status[empty] = np.where(out["closed_datetime"].notna().to_numpy()[empty], "closed", "open")
-    out["status"] = pd.Series(status, index=index, dtype="string")
-    masks["unknown_status"] = unknown
-    if unknown.any():
-        examples["unknown_status"] = list(dict.fromkeys(status_raw[unknown].tolist()))[:5]
-    if "status_raw" in mapped:
-        masks["status_inferred_from_close_time"] = empty
+    out["status"] = status
+    masks.update(status_masks)
+    examples.update(status_examples)
     lat, lon = _coordinates(raw, mapped, profile, points)
     out["lat"] = lat
     out["long"] = lon
-    missing = (lat.isna() | lon.isna()).to_numpy()
-    out["coord_quality"] = pd.Series(np.where(missing, "missing", "ok"), dtype="string")
-    outcome_text = out["status_raw"].fillna("") + " " + out["status_notes"].fillna("")
-    out["is_duplicate"] = _contains_any(outcome_text, profile.duplicate_patterns)
-    out["is_transfer"] = _contains_any(outcome_text, profile.transfer_patterns)
-    proactive = _contains_any(out["service_name"], profile.proactive_service_names)
-    if profile.proactive_sources:
-        proactive |= out["source"].str.casefold().isin(profile.proactive_sources).to_numpy(bool)
-    out["is_proactive"] = proactive
-    masks["missing_service_request_id"] = out["service_request_id"].isna().to_numpy()
-    out["qa_flags"] = add_flags(flags, masks)
+    missing = np.isnan(lat) | np.isnan(lon)
+    out["coord_quality"] = pd.Series(
+        np.where(missing, "missing", "ok"), index=index, dtype="string"
+    )
+    for name, flags in _request_kinds(out, profile).items():
+        out[name] = flags
+    masks["missing_service_request_id"] = out["service_request_id"].isna().to_numpy(dtype=bool)
+    out["qa_flags"] = add_flags(pd.Series("", index=index, dtype="string"), masks)
     out["input_file"] = pd.Series(input_file, index=index, dtype="string")
     out["input_row"] = np.arange(first_row, first_row + len(raw), dtype="int64")
     raw_cols = {f"raw_{c}": raw[c].astype("string") for c in raw.columns}

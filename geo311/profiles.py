@@ -4,7 +4,9 @@ A profile maps a city's export columns onto the canonical schema, names the
 timestamp formats and the city's time zone, the status vocabulary, where the
 coordinates are, and the city's bounding box.  Built-in profiles live in
 ``geo311/schemas/*.toml``; a user passes their own file path anywhere a
-profile name is accepted.  See ``geo311/schemas/README.md`` for the format.
+profile name is accepted.  The keys are those of :class:`Profile` as laid out
+in the built-in files (top-level keys plus ``[columns]``, ``[timestamps]``,
+``[coordinates]``, ``[status]`` and ``[proactive]`` tables).
 
 Examples
 --------
@@ -133,7 +135,7 @@ class Profile:
         if wanted in present:
             return wanted
         if not self.case_sensitive:
-            folded = {p.casefold(): p for p in present}
+            folded = {p.casefold(): p for p in present if isinstance(p, str)}
             return folded.get(wanted.casefold())
         return None
 
@@ -178,9 +180,10 @@ class Profile:
                 out[role] = hit
         missing = [f"{c} (one of {', '.join(self.columns[c])})" for c in REQUIRED if c not in out]
         if missing:
+            found = ", ".join(map(str, present)) or "(none)"
             msg = (
                 f"{source}: profile {self.name!r} needs columns it did not find: "
-                f"{'; '.join(missing)}. Columns found: {', '.join(present) or '(none)'}. "
+                f"{'; '.join(missing)}. Columns found: {found}. "
                 "Pass --schema with the profile that matches this file, or write a profile "
                 "TOML that maps these columns (see `geo311 schemas`)."
             )
@@ -188,101 +191,206 @@ class Profile:
         return out
 
 
-def _tuple(value: Any, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    msg = f"{where} must be a string or a list of strings, got {value!r}"
-    raise ProfileError(msg)
+class _Problems:
+    """Collect every problem of one profile so they can be reported together."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.items.append(text)
+
+    def table(self, data: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """Return ``data[key]`` as a table, or ``{}`` after noting a non-table value."""
+        value = data.get(key, {})
+        if isinstance(value, dict):
+            return value
+        self.add(f"[{key}] must be a table of settings, got {value!r}")
+        return {}
+
+    def strings(self, value: Any, where: str) -> tuple[str, ...]:
+        """Return a string or list of strings as a tuple; note anything else."""
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.add(f"{where} must be a string or a list of strings, got {value!r}")
+        return ()
+
+    def folded(self, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        """Return a vocabulary list, case-folded (matching is case-insensitive)."""
+        return tuple(s.casefold() for s in self.strings(table.get(key, []), where))
+
+    def text(self, data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+        """Return an optional (or required) non-empty string setting."""
+        value = data.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value:
+            kind = "is required (a non-empty string)" if required else "must be a string"
+            self.add(f"'{key}' {kind}, got {value!r}")
+            return None
+        return value
 
 
-def _parse(data: Mapping[str, Any], origin: str) -> Profile:  # noqa: PLR0912
-    problems: list[str] = []
+def _check_keys(data: Mapping[str, Any], problems: _Problems) -> None:
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        problems.append(f"unknown keys {unknown}; allowed: {sorted(_TOP_KEYS)}")
+        problems.add(f"unknown keys {unknown}; allowed: {sorted(_TOP_KEYS)}")
     for section, allowed in _SECTION_KEYS.items():
-        extra = sorted(set(data.get(section, {})) - allowed)
+        table = data.get(section, {})
+        extra = sorted(set(table) - allowed) if isinstance(table, dict) else []
         if extra:
-            problems.append(f"[{section}] has unknown keys {extra}; allowed: {sorted(allowed)}")
-    for key in ("name", "timezone"):
-        if not isinstance(data.get(key), str) or not data.get(key):
-            problems.append(f"'{key}' is required (a string)")
-    tz = data.get("timezone")
-    if isinstance(tz, str) and tz:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"timezone {tz!r} is not an IANA zone (e.g. 'America/New_York')")
-    raw_columns = data.get("columns", {})
+            problems.add(f"[{section}] has unknown keys {extra}; allowed: {sorted(allowed)}")
+
+
+def _parse_timezone(data: Mapping[str, Any], problems: _Problems) -> str:
+    tz = problems.text(data, "timezone", required=True)
+    if tz is None:
+        return ""
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add(f"timezone {tz!r} is not an IANA zone (e.g. 'America/New_York')")
+    return tz
+
+
+def _parse_columns(data: Mapping[str, Any], problems: _Problems) -> dict[str, tuple[str, ...]]:
     columns: dict[str, tuple[str, ...]] = {}
-    for key, value in raw_columns.items():
+    for key, value in problems.table(data, "columns").items():
         if key not in MAPPABLE:
-            problems.append(f"[columns] {key!r} is not a mappable column; use one of {MAPPABLE}")
+            problems.add(f"[columns] {key!r} is not a mappable column; use one of {MAPPABLE}")
             continue
-        try:
-            columns[key] = _tuple(value, f"[columns] {key}")
-        except ProfileError as exc:
-            problems.append(str(exc))
-    problems.extend(f"[columns] must map {req!r}" for req in REQUIRED if req not in columns)
-    ts = data.get("timestamps", {})
-    formats = _tuple(ts.get("formats", ["ISO8601"]), "[timestamps] formats")
+        names = problems.strings(value, f"[columns] {key}")
+        if names:
+            columns[key] = names
+    for req in REQUIRED:
+        if req not in columns:
+            problems.add(f"[columns] must map {req!r} (the source column(s) holding it)")
+    return columns
+
+
+def _parse_timestamps(data: Mapping[str, Any], problems: _Problems) -> tuple[tuple[str, ...], str]:
+    ts = problems.table(data, "timestamps")
+    formats = problems.strings(ts.get("formats", ["ISO8601"]), "[timestamps] formats")
+    odd = [f for f in formats if f not in SPECIAL_FORMATS and "%" not in f]
+    if odd:
+        problems.add(
+            f"[timestamps] formats {odd} are neither strptime patterns (with %-codes) "
+            f"nor one of {list(SPECIAL_FORMATS)}"
+        )
     naive = ts.get("naive", "local")
     if naive not in ("local", "UTC"):
-        problems.append(f"[timestamps] naive must be 'local' or 'UTC', got {naive!r}")
-    coords = data.get("coordinates", {})
+        problems.add(f"[timestamps] naive must be 'local' or 'UTC', got {naive!r}")
+    return formats, str(naive)
+
+
+def _parse_coordinates(
+    data: Mapping[str, Any], problems: _Problems
+) -> tuple[str | None, str | None, str | None, str]:
+    coords = problems.table(data, "coordinates")
+    roles: dict[str, str | None] = {}
+    for role in ("lat", "long", "location"):
+        value = coords.get(role)
+        if value is not None and (not isinstance(value, str) or not value):
+            problems.add(f"[coordinates] {role} must be a column name (a string), got {value!r}")
+            value = None
+        roles[role] = value
+    if bool(roles["lat"]) != bool(roles["long"]):
+        problems.add("[coordinates] needs both 'lat' and 'long' (or neither)")
     crs = coords.get("crs", "EPSG:4326")
+    if not (isinstance(crs, str) and _is_crs(crs)):
+        problems.add(
+            f"[coordinates] crs {crs!r} is not a CRS pyproj understands "
+            "(write it as a string, e.g. 'EPSG:2248')"
+        )
+        crs = "EPSG:4326"
+    return roles["lat"], roles["long"], roles["location"], crs
+
+
+def _is_crs(text: str) -> bool:
     try:
-        CRS.from_user_input(crs)
+        CRS.from_user_input(text)
     except CRSError:
-        problems.append(f"[coordinates] crs {crs!r} is not a CRS pyproj understands")
-    if bool(coords.get("lat")) != bool(coords.get("long")):
-        problems.append("[coordinates] needs both 'lat' and 'long' (or neither)")
+        return False
+    return True
+
+
+def _parse_bbox(
+    data: Mapping[str, Any], problems: _Problems
+) -> tuple[float, float, float, float] | None:
     bbox = data.get("bbox")
-    if bbox is not None:
-        ok = isinstance(bbox, list) and len(bbox) == 4
-        ok = ok and all(isinstance(v, int | float) for v in bbox)
-        if not ok or not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
-            problems.append(f"bbox must be [west, south, east, north] in degrees, got {bbox!r}")
-    status = data.get("status", {})
-    if problems:
-        msg = f"invalid schema profile {origin}:\n  - " + "\n  - ".join(problems)
-        raise ProfileError(msg)
-    detect = _tuple(data.get("detect", [columns[r][0] for r in REQUIRED]), "detect")
-    proactive = data.get("proactive", {})
-    return Profile(
-        name=data["name"],
-        title=data.get("title", data["name"]),
-        description=data.get("description", ""),
-        timezone=data["timezone"],
-        formats=_tuple(data.get("formats", []), "formats"),
-        detect=detect,
-        case_sensitive=bool(data.get("case_sensitive", False)),
-        bbox=tuple(float(v) for v in bbox) if bbox is not None else None,  # type: ignore[arg-type]
+    if bbox is None:
+        return None
+    numbers = (
+        isinstance(bbox, list)
+        and len(bbox) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox)
+    )
+    if numbers:
+        west, south, east, north = (float(v) for v in bbox)
+        lon_ok = -180 <= west < east <= 180
+        lat_ok = -90 <= south < north <= 90
+        if lon_ok and lat_ok:
+            return (west, south, east, north)
+    problems.add(
+        f"bbox must be [west, south, east, north] in degrees (west < east within ±180, "
+        f"south < north within ±90), got {bbox!r}"
+    )
+    return None
+
+
+def _parse(data: Mapping[str, Any], origin: str) -> Profile:
+    """Validate a profile's TOML data; raise one ProfileError listing every problem."""
+    problems = _Problems()
+    _check_keys(data, problems)
+    name = problems.text(data, "name", required=True) or ""
+    timezone = _parse_timezone(data, problems)
+    title = problems.text(data, "title") or name
+    description = problems.text(data, "description") or ""
+    case_sensitive = data.get("case_sensitive", False)
+    if not isinstance(case_sensitive, bool):
+        problems.add(f"'case_sensitive' must be true or false, got {case_sensitive!r}")
+    columns = _parse_columns(data, problems)
+    timestamp_formats, naive = _parse_timestamps(data, problems)
+    lat, long, location, crs = _parse_coordinates(data, problems)
+    bbox = _parse_bbox(data, problems)
+    status = problems.table(data, "status")
+    proactive = problems.table(data, "proactive")
+    default_detect = [columns[r][0] for r in REQUIRED if r in columns]
+    profile = Profile(
+        name=name,
+        title=title,
+        description=description,
+        timezone=timezone,
+        formats=problems.strings(data.get("formats", []), "formats"),
+        detect=problems.strings(data.get("detect", default_detect), "detect"),
+        case_sensitive=bool(case_sensitive),
+        bbox=bbox,
         columns=columns,
-        timestamp_formats=formats,
+        timestamp_formats=timestamp_formats,
         naive=naive,
-        lat=coords.get("lat"),
-        long=coords.get("long"),
-        location=coords.get("location"),
+        lat=lat,
+        long=long,
+        location=location,
         crs=crs,
-        status_open=tuple(s.casefold() for s in _tuple(status.get("open", []), "open")),
-        status_closed=tuple(s.casefold() for s in _tuple(status.get("closed", []), "closed")),
-        duplicate_patterns=tuple(
-            s.casefold() for s in _tuple(status.get("duplicate", []), "duplicate")
+        status_open=problems.folded(status, "open", "[status] open"),
+        status_closed=problems.folded(status, "closed", "[status] closed"),
+        duplicate_patterns=problems.folded(status, "duplicate", "[status] duplicate"),
+        transfer_patterns=problems.folded(status, "transfer", "[status] transfer"),
+        proactive_service_names=problems.folded(
+            proactive, "service_name", "[proactive] service_name"
         ),
-        transfer_patterns=tuple(
-            s.casefold() for s in _tuple(status.get("transfer", []), "transfer")
-        ),
-        proactive_service_names=tuple(
-            s.casefold() for s in _tuple(proactive.get("service_name", []), "service_name")
-        ),
-        proactive_sources=tuple(
-            s.casefold() for s in _tuple(proactive.get("source", []), "source")
-        ),
+        proactive_sources=problems.folded(proactive, "source", "[proactive] source"),
         path=origin,
     )
+    if problems.items:
+        msg = (
+            f"invalid schema profile {origin} ({len(problems.items)} problems):\n  - "
+            + "\n  - ".join(problems.items)
+        )
+        raise ProfileError(msg)
+    return profile
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -291,7 +399,7 @@ def load_profile(path: str | Path) -> Profile:
     Parameters
     ----------
     path : str or pathlib.Path
-        A TOML file in the format of ``geo311/schemas/README.md``.
+        A TOML file laid out like the built-in ``geo311/schemas/*.toml``.
 
     Returns
     -------
@@ -363,7 +471,7 @@ def get_profile(schema: str | Path | Profile) -> Profile:
     builtin = list_profiles()
     if text in builtin:
         return builtin[text]
-    if isinstance(schema, Path) or text.endswith(".toml") or Path(text).exists():
+    if isinstance(schema, Path) or text.endswith(".toml") or Path(text).is_file():
         return load_profile(text)
     msg = (
         f"unknown schema profile {text!r}; built-in profiles: {', '.join(builtin)}. "
@@ -396,17 +504,20 @@ def detect_profile(columns: Iterable[str], *, source: str = "input") -> Profile:
     hits = [p for p in builtin.values() if p.matches(present)]
     if len(hits) == 1:
         return hits[0]
-    listing = "; ".join(f"{p.name} (needs {', '.join(p.detect)})" for p in builtin.values())
+
+    def listing(profiles: Iterable[Profile]) -> str:
+        return "; ".join(f"{p.name} (needs {', '.join(p.detect)})" for p in profiles)
+
     if not hits:
         msg = (
             f"{source}: no schema profile recognises this header "
-            f"({', '.join(present[:12])}{', ...' if len(present) > 12 else ''}). "
-            f"Profiles: {listing}. Choose one with --schema NAME, or describe the export in "
-            "your own TOML and pass --schema path.toml."
+            f"({', '.join(map(str, present[:12]))}{', ...' if len(present) > 12 else ''}). "
+            f"Profiles: {listing(builtin.values())}. Choose one with --schema NAME, or "
+            "describe the export in your own TOML and pass --schema path.toml."
         )
     else:
         msg = (
-            f"{source}: the header matches several profiles: {', '.join(p.name for p in hits)}. "
+            f"{source}: the header matches several profiles: {listing(hits)}. "
             "Choose one with --schema NAME."
         )
     raise ProfileError(msg)

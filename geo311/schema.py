@@ -96,22 +96,97 @@ def column_names() -> list[str]:
     return [c.name for c in CANONICAL_COLUMNS]
 
 
+def _is_strings(series: pd.Series) -> bool:
+    """Return True for a string dtype, or object dtype holding only strings and NAs."""
+    if series.dtype == object:
+        return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
+    return pd.api.types.is_string_dtype(series.dtype)
+
+
+_KIND_CHECKS = {
+    "string": (_is_strings, "strings"),
+    "float": (pd.api.types.is_float_dtype, "float"),
+    "bool": (pd.api.types.is_bool_dtype, "bool"),
+    "int": (pd.api.types.is_integer_dtype, "integer"),
+}
+
+
 def _kind_ok(series: pd.Series, kind: Kind) -> str | None:
     """Return a description of the dtype problem, or None when the dtype fits."""
     dtype = series.dtype
-    if kind == "string":
-        if pd.api.types.is_string_dtype(dtype):
-            return None
-        return f"expected strings, found dtype {dtype}"
     if kind == "datetime":
         if isinstance(dtype, pd.DatetimeTZDtype):
             return None if str(dtype.tz) == "UTC" else f"expected UTC, found time zone {dtype.tz}"
         return f"expected timezone-aware UTC datetimes, found dtype {dtype}"
-    if kind == "float":
-        return None if pd.api.types.is_float_dtype(dtype) else f"expected float, found {dtype}"
-    if kind == "bool":
-        return None if pd.api.types.is_bool_dtype(dtype) else f"expected bool, found {dtype}"
-    return None if pd.api.types.is_integer_dtype(dtype) else f"expected integer, found {dtype}"
+    check, label = _KIND_CHECKS[kind]
+    return None if check(series) else f"expected {label}, found dtype {dtype}"
+
+
+def _column_problems(requests: pd.DataFrame) -> list[str]:
+    """List missing required columns and columns of the wrong dtype."""
+    problems: list[str] = []
+    missing = [c.name for c in CANONICAL_COLUMNS if c.required and c.name not in requests]
+    if missing:
+        problems.append(f"missing required columns: {', '.join(missing)}")
+    for col in CANONICAL_COLUMNS:
+        if col.name in requests:
+            issue = _kind_ok(requests[col.name], col.kind)
+            if issue:
+                problems.append(f"column {col.name!r}: {issue}")
+    return problems
+
+
+def _value_problems(requests: pd.DataFrame) -> list[str]:
+    """List values outside their vocabulary or range."""
+    problems: list[str] = []
+    if "status" in requests:
+        status = requests["status"]
+        bad = (status.notna() & ~status.isin(["open", "closed"])).to_numpy(dtype=bool)
+        if bad.any():
+            values = sorted({str(v) for v in status[bad]})[:5]
+            problems.append(f"column 'status': {int(bad.sum())} values not open/closed: {values}")
+    usable = np.ones(len(requests), dtype=bool)
+    if "coord_quality" in requests:
+        quality = requests["coord_quality"]
+        bad = ~quality.isin(COORD_QUALITY).to_numpy(dtype=bool)
+        if bad.any():
+            problems.append(
+                f"column 'coord_quality': {int(bad.sum())} values outside {list(COORD_QUALITY)}"
+            )
+        usable = quality.isin(COORD_USABLE).to_numpy(dtype=bool)
+    for axis, limit in (("lat", 90.0), ("long", 180.0)):
+        if axis in requests and pd.api.types.is_float_dtype(requests[axis].dtype):
+            vals = requests[axis].to_numpy(dtype=float, na_value=np.nan)
+            bad = usable & ~(np.abs(vals) <= limit)
+            if bad.any():
+                problems.append(f"column {axis!r}: {int(bad.sum())} usable rows outside ±{limit}")
+    return problems
+
+
+def _identity_problems(requests: pd.DataFrame) -> list[str]:
+    """List repeated request ids and a geometry CRS other than EPSG:4326."""
+    problems: list[str] = []
+    if "service_request_id" in requests:
+        ids = requests["service_request_id"].dropna()
+        dupes = ids[ids.duplicated()]
+        if len(dupes):
+            problems.append(
+                f"column 'service_request_id': {len(dupes)} duplicate ids, e.g. "
+                f"{sorted(set(dupes.astype(str)))[:5]}"
+            )
+    if "geometry" in requests:
+        crs = getattr(requests, "crs", None)
+        if crs is None:
+            problems.append(
+                "geometry has no CRS, expected EPSG:4326 (if the points are longitude/latitude, "
+                "set it with .set_crs('EPSG:4326'))"
+            )
+        elif crs.to_epsg() != 4326:
+            problems.append(
+                f"geometry CRS is {crs.to_string()}, expected EPSG:4326 "
+                "(convert with .to_crs('EPSG:4326'))"
+            )
+    return problems
 
 
 def validate_requests(requests: pd.DataFrame, *, name: str = "requests") -> pd.DataFrame:
@@ -148,41 +223,11 @@ def validate_requests(requests: pd.DataFrame, *, name: str = "requests") -> pd.D
     missing = [c.name for c in CANONICAL_COLUMNS if c.required and c.name not in requests]
     if missing:
         problems.append(f"missing required columns: {', '.join(missing)}")
-    for col in CANONICAL_COLUMNS:
-        if col.name not in requests:
-            continue
-        issue = _kind_ok(requests[col.name], col.kind)
-        if issue:
-            problems.append(f"column {col.name!r}: {issue}")
-    if "status" in requests:
-        bad = ~requests["status"].isna() & ~requests["status"].isin(["open", "closed"])
-        if bad.any():
-            values = sorted({str(v) for v in requests.loc[bad, "status"]})[:5]
-            problems.append(f"column 'status': {int(bad.sum())} values not open/closed: {values}")
-    if "coord_quality" in requests:
-        bad = ~requests["coord_quality"].isin(COORD_QUALITY)
-        if bad.any():
-            problems.append(
-                f"column 'coord_quality': {int(bad.sum())} values outside {list(COORD_QUALITY)}"
-            )
-    for col, limit in (("lat", 90.0), ("long", 180.0)):
-        if col in requests and pd.api.types.is_float_dtype(requests[col].dtype):
-            usable = requests.get("coord_quality", pd.Series("ok", index=requests.index))
-            vals = requests[col].to_numpy(dtype=float, na_value=np.nan)
-            bad = usable.isin(COORD_USABLE).to_numpy() & ~(np.abs(vals) <= limit)
-            if bad.any():
-                problems.append(f"column {col!r}: {int(bad.sum())} usable rows outside ±{limit}")
-    if "service_request_id" in requests:
-        ids = requests["service_request_id"].dropna()
-        dupes = ids[ids.duplicated()]
-        if len(dupes):
-            problems.append(
-                f"column 'service_request_id': {len(dupes)} duplicate ids, e.g. "
-                f"{sorted(set(dupes.astype(str)))[:5]}"
-            )
-    crs = getattr(requests, "crs", None)
-    if "geometry" in requests and crs is not None and crs.to_epsg() != 4326:
-        problems.append(f"geometry CRS is {crs.to_string()}, expected EPSG:4326")
+    problems = [
+        *_column_problems(requests),
+        *_value_problems(requests),
+        *_identity_problems(requests),
+    ]
     if problems:
         lines = "\n  - ".join(problems)
         msg = (
