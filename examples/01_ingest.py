@@ -1,0 +1,24 @@
+"""Ingest a 311 export and read its row ledger.
+
+Uses the synthetic demo city's raw export (Open311 GeoReport Bulk CSV) so it
+runs anywhere.  Run: python examples/01_ingest.py
+"""
+
+import tempfile
+from pathlib import Path
+
+import geo311
+from geo311.demo import make_demo_city
+
+city = make_demo_city(n_requests=5_000)
+
+with tempfile.TemporaryDirectory() as tmp:
+    export = Path(tmp, "requests.csv")
+    city.requests.to_csv(export, index=False)
+    requests, ledger = geo311.read_requests(
+        export, schema="open311", timezone=city.timezone, as_of=city.as_of
+    )
+
+print(ledger.summary())
+print(requests["coord_quality"].value_counts().to_string())
+print(requests.groupby("service_name")["status"].value_counts().unstack().head(8))
