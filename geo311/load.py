@@ -7,8 +7,11 @@ goes through the same steps as :func:`requests_from_frame`: profile mapping
 cleaning of :mod:`geo311.clean`.
 
 Supported inputs: CSV (plain or ``.gz``; UTF-8 with or without BOM, or
-cp1252), Parquet / GeoParquet, GeoJSON, Open311 GeoReport v2 JSON and XML,
-and ArcGIS FeatureSet JSON (``f=json``).
+cp1252; comma-, semicolon-, tab- or pipe-delimited), Parquet / GeoParquet
+(WKB or GeoArrow point geometry), GeoJSON, Open311 GeoReport v2 JSON and XML,
+and ArcGIS FeatureSet JSON (``f=json``, EPSG or Esri spatial references).
+Geometry without a CRS (a GeoDataFrame or GeoParquet column whose CRS is
+unset) raises :class:`geo311._errors.CRSError`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import codecs
 import gzip
 import json
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,9 +33,9 @@ import pandas as pd
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
 
-from geo311._errors import InputFileError, TimestampError
+from geo311._errors import CRSError, InputFileError, TimestampError
 from geo311.clean import clean_requests, flag_coordinates
-from geo311.ledger import Ledger, Result
+from geo311.ledger import Ledger, Result, StageLedger
 from geo311.normalize import normalize_frame
 from geo311.profiles import TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
 from geo311.schema import COORD_USABLE
@@ -42,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: Input formats and what they are.
 FORMATS = {
-    "csv": "CSV, plain or .gz (UTF-8, UTF-8 with BOM, or cp1252)",
+    "csv": "CSV, plain or .gz (UTF-8, UTF-8 with BOM, or cp1252; , ; TAB or | delimited)",
     "parquet": "Parquet or GeoParquet",
     "geojson": "GeoJSON FeatureCollection of points",
     "open311-json": "Open311 GeoReport v2 requests.json",
@@ -50,7 +54,17 @@ FORMATS = {
     "arcgis-json": "ArcGIS FeatureSet JSON (FeatureServer/MapServer query, f=json)",
 }
 _BLOCK = 1 << 20
-_PLACEHOLDER_PRECEDENCE = ("ok", "swapped", "outside_area")
+#: Fields of an Open311 GeoReport v2 request, the header of an empty response.
+_OPEN311_FIELDS = (
+    "service_request_id", "status", "status_notes", "service_name", "service_code",
+    "description", "agency_responsible", "service_notice", "requested_datetime",
+    "updated_datetime", "expected_datetime", "address", "address_id", "zipcode",
+    "lat", "long", "media_url",
+)  # fmt: skip
+#: Delimiters tried, in order, on the header line of a CSV file.
+_DELIMITERS = (",", ";", "\t", "|")
+#: Read errors of a damaged file (truncated or corrupt gzip: EOFError, BadGzipFile).
+_READ_ERRORS = (OSError, EOFError)
 
 
 @dataclass
@@ -127,6 +141,9 @@ def _load_json(path: Path) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         msg = f"{path}: not valid JSON ({exc})"
         raise InputFileError(msg) from exc
+    except _READ_ERRORS as exc:
+        msg = f"{path}: cannot read the file ({exc}); is it truncated?"
+        raise InputFileError(msg) from exc
 
 
 def _sniff_json(path: Path) -> str:
@@ -165,6 +182,9 @@ def _sniff_encoding(path: Path) -> str:
         except UnicodeDecodeError:
             log.debug("%s is not %s (failed near byte %d)", path, encoding, offset)
             continue
+        except _READ_ERRORS as exc:
+            msg = f"{path}: cannot read the file ({exc}); is it truncated?"
+            raise InputFileError(msg) from exc
         return encoding
     msg = (
         f"{path}: the text is neither UTF-8 nor cp1252 (Windows-1252); re-export it as UTF-8 "
@@ -191,6 +211,68 @@ def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def _parse_crs(value: Any, *, where: str) -> CRS:
+    """Return the CRS a file names, or raise InputFileError saying where it came from."""
+    try:
+        return CRS.from_user_input(value)
+    except PyprojCRSError as exc:
+        msg = f"{where}: the CRS {value!r} cannot be understood ({exc})"
+        raise InputFileError(msg) from exc
+
+
+def _arcgis_crs(sr: dict[str, Any], *, where: str) -> CRS:
+    """Return the CRS of an ArcGIS ``spatialReference`` (EPSG or Esri wkid, or WKT)."""
+    if not sr:
+        return CRS.from_epsg(4326)
+    for key in ("latestWkid", "wkid"):
+        code = sr.get(key)
+        if code is None:
+            continue
+        # Esri-only codes (e.g. 102685, Maryland State Plane feet) are not EPSG codes.
+        for authority in ("EPSG", "ESRI"):
+            try:
+                return CRS.from_authority(authority, int(code))
+            except (PyprojCRSError, ValueError, TypeError):
+                continue
+    if sr.get("wkt"):
+        return _parse_crs(sr["wkt"], where=f"{where}: spatialReference wkt")
+    msg = (
+        f"{where}: spatialReference {sr} is neither an EPSG nor an Esri code pyproj knows; "
+        "query the layer again with outSR=4326"
+    )
+    raise InputFileError(msg)
+
+
+def _geometry_xy(geoms: np.ndarray, *, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return x and y of point geometries; NaN where missing, empty or not a point."""
+    import shapely  # noqa: PLC0415
+
+    geoms = np.asarray(geoms, dtype=object)
+    other = ~shapely.is_missing(geoms) & (shapely.get_type_id(geoms) != 0)
+    if other.any():
+        kinds = sorted(set(shapely.get_type_id(geoms[other]).tolist()))
+        names = [shapely.GeometryType(k).name for k in kinds]
+        log.info(
+            "%s: %s geometries are not points (%s); their coordinates count as missing",
+            where,
+            f"{int(other.sum()):,}",
+            ", ".join(names),
+        )
+    x = shapely.get_x(geoms).astype(float)
+    y = shapely.get_y(geoms).astype(float)
+    x[other] = np.nan
+    y[other] = np.nan
+    return x, y
+
+
+def _no_crs(where: str) -> CRSError:
+    msg = (
+        f"{where} has point geometries but no CRS, so they cannot be put in EPSG:4326. "
+        "Set the CRS the coordinates are in (e.g. gdf.set_crs('EPSG:2248')) and try again."
+    )
+    return CRSError(msg)
+
+
 def _points_from_xy(x: np.ndarray, y: np.ndarray, crs: CRS | None) -> pd.DataFrame:
     if crs is not None and not crs.equals(CRS.from_epsg(4326)):
         ok = ~(np.isnan(x) | np.isnan(y))
@@ -201,18 +283,34 @@ def _points_from_xy(x: np.ndarray, y: np.ndarray, crs: CRS | None) -> pd.DataFra
     return pd.DataFrame({"lat": y, "long": x})
 
 
+def _sniff_delimiter(path: Path, encoding: str) -> str:
+    """Return the most frequent of ``, ; TAB |`` outside quotes in the header line.
+
+    Ties go to the earlier one in that order, and a header without any of them
+    (a single column) is read as comma-separated.
+    """
+    with _open_binary(path) as fh:
+        line = fh.readline(1 << 16)
+    header = re.sub(r'"[^"]*"', "", line.decode(encoding, errors="replace"))
+    counts = [header.count(d) for d in _DELIMITERS]
+    return _DELIMITERS[counts.index(max(counts))] if max(counts) else ","
+
+
 def _read_csv(path: Path, *, chunksize: int | None, encoding: str | None) -> Iterator[_Chunk]:
     enc = encoding or _sniff_encoding(path)
     if enc == "cp1252":
         log.info("%s is not UTF-8; reading it as cp1252 (Windows-1252)", path)
     try:
+        sep = _sniff_delimiter(path, enc)
+        if sep != ",":
+            log.info("%s: the header is delimited by %r, reading it so", path, sep)
+        options: dict[str, Any] = {"dtype": str, "encoding": enc, "sep": sep}
         reader = pd.read_csv(
             path,
-            dtype=str,
             keep_default_na=False,
-            encoding=enc,
             chunksize=chunksize or 200_000,
             compression="infer",
+            **options,
         )
         first = 1
         with reader:
@@ -220,12 +318,17 @@ def _read_csv(path: Path, *, chunksize: int | None, encoding: str | None) -> Ite
                 yield _Chunk(chunk, None, first)
                 first += len(chunk)
         if first == 1:  # a header and no rows: still yield the header
-            yield _Chunk(pd.read_csv(path, dtype=str, nrows=0, encoding=enc), None, 1)
+            yield _Chunk(pd.read_csv(path, nrows=0, **options), None, 1)
     except pd.errors.EmptyDataError as exc:
         msg = f"{path}: no header row (the file is empty)"
         raise InputFileError(msg) from exc
     except (pd.errors.ParserError, UnicodeDecodeError, LookupError) as exc:
         msg = f"{path}: cannot be read as CSV in encoding {enc}: {exc}"
+        raise InputFileError(msg) from exc
+    except InputFileError:
+        raise
+    except _READ_ERRORS as exc:
+        msg = f"{path}: cannot read the file ({exc}); is it truncated?"
         raise InputFileError(msg) from exc
 
 
@@ -241,23 +344,40 @@ def _read_parquet(path: Path, *, chunksize: int | None) -> Iterator[_Chunk]:
     geo = json.loads(meta[b"geo"]) if b"geo" in meta else None
     geom_col = geo.get("primary_column") if geo else None
     crs = None
+    encoding = "WKB"
+    where = f"{path} (GeoParquet column {geom_col!r})"
     if geo and geom_col:
-        crs_info = geo["columns"][geom_col].get("crs", "OGC:CRS84")
-        try:
-            crs = CRS.from_user_input(crs_info) if crs_info is not None else None
-        except PyprojCRSError as exc:
-            msg = f"{path}: GeoParquet CRS cannot be understood ({exc})"
-            raise InputFileError(msg) from exc
+        column_meta = geo["columns"][geom_col]
+        encoding = column_meta.get("encoding", "WKB")
+        if encoding not in ("WKB", "point"):
+            msg = (
+                f"{where}: geometry encoding {encoding!r} is not read; write the file with "
+                "point geometries, or with geometry_encoding='WKB'"
+            )
+            raise InputFileError(msg)
+        # GeoParquet: an absent "crs" means OGC:CRS84; an explicit null means "unknown".
+        crs_info = column_meta.get("crs", "OGC:CRS84")
+        crs = _parse_crs(crs_info, where=where) if crs_info is not None else None
     first = 1
     for batch in pf.iter_batches(batch_size=chunksize or 200_000):
         frame = batch.to_pandas()
         points = None
         if geom_col and geom_col in frame:
-            import shapely  # noqa: PLC0415
+            frame = frame.drop(columns=[geom_col])
+            column = batch.column(geom_col)
+            if encoding == "point":  # GeoArrow native points: struct<x, y>
+                missing = column.is_null().to_numpy(zero_copy_only=False)
+                x = column.field("x").to_numpy(zero_copy_only=False).astype(float)
+                y = column.field("y").to_numpy(zero_copy_only=False).astype(float)
+                x[missing] = np.nan
+                y[missing] = np.nan
+            else:
+                import shapely  # noqa: PLC0415
 
-            geoms = shapely.from_wkb(frame.pop(geom_col).to_numpy())
-            x = shapely.get_x(geoms).astype(float)
-            y = shapely.get_y(geoms).astype(float)
+                geoms = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+                x, y = _geometry_xy(geoms, where=where)
+            if crs is None and not np.isnan(x).all():
+                raise _no_crs(where)
             points = _points_from_xy(x, y, crs)
         yield _Chunk(_as_strings(frame), points, first)
         first += len(frame)
@@ -275,8 +395,8 @@ def _read_geojson(path: Path) -> Iterator[_Chunk]:
             x[i], y[i] = geom["coordinates"][:2]
     crs = None
     named = (data.get("crs") or {}).get("properties", {}).get("name")
-    if named:
-        crs = CRS.from_user_input(named)
+    if named:  # the legacy (2008) "crs" member; RFC 7946 files are always lon/lat
+        crs = _parse_crs(named, where=f"{path}: GeoJSON crs member")
     yield _Chunk(_as_strings(props), _points_from_xy(x, y, crs), 1)
 
 
@@ -284,11 +404,13 @@ def _read_arcgis(path: Path) -> Iterator[_Chunk]:
     data = _load_json(path)
     features = data.get("features", [])
     attrs = pd.DataFrame([f.get("attributes") or {} for f in features])
+    if not features:  # an empty result still names its fields: keep them as the header
+        fields = data.get("fields") or []
+        names = [f["name"] for f in fields if isinstance(f, dict) and "name" in f]
+        attrs = pd.DataFrame(columns=names, dtype="string")
     x = np.array([(f.get("geometry") or {}).get("x", np.nan) for f in features], dtype=float)
     y = np.array([(f.get("geometry") or {}).get("y", np.nan) for f in features], dtype=float)
-    sr = data.get("spatialReference") or {}
-    wkid = sr.get("latestWkid") or sr.get("wkid")
-    crs = CRS.from_epsg(int(wkid)) if wkid else CRS.from_epsg(4326)
+    crs = _arcgis_crs(data.get("spatialReference") or {}, where=str(path))
     yield _Chunk(_as_strings(attrs), _points_from_xy(x, y, crs), 1)
 
 
@@ -297,7 +419,17 @@ def _read_open311_json(path: Path) -> Iterator[_Chunk]:
     if data and all(isinstance(r, dict) and set(r) <= {"code", "description"} for r in data):
         msg = f"{path}: the file is an Open311 error response: {data}"
         raise InputFileError(msg)
-    yield _Chunk(_as_strings(pd.DataFrame(data)), None, 1)
+    if not all(isinstance(r, dict) for r in data):
+        msg = f"{path}: an Open311 requests.json must be a list of request objects"
+        raise InputFileError(msg)
+    yield _Chunk(_as_strings(_open311_frame(data)), None, 1)
+
+
+def _open311_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return the requests as a frame; an empty response keeps the GeoReport v2 header."""
+    if not rows:
+        return pd.DataFrame(columns=list(_OPEN311_FIELDS), dtype="string")
+    return pd.DataFrame(rows)
 
 
 def _read_open311_xml(path: Path) -> Iterator[_Chunk]:
@@ -307,12 +439,21 @@ def _read_open311_xml(path: Path) -> Iterator[_Chunk]:
     except ET.ParseError as exc:
         msg = f"{path}: not well-formed XML ({exc})"
         raise InputFileError(msg) from exc
+    except _READ_ERRORS as exc:
+        msg = f"{path}: cannot read the file ({exc}); is it truncated?"
+        raise InputFileError(msg) from exc
     if root.tag == "errors":
         detail = [e.findtext("description") for e in root]
         msg = f"{path}: the file is an Open311 error response: {detail}"
         raise InputFileError(msg)
     rows = [{child.tag: child.text for child in req} for req in root.iter("request")]
-    yield _Chunk(_as_strings(pd.DataFrame(rows)), None, 1)
+    if not rows and root.tag != "service_requests":
+        msg = (
+            f"{path}: XML with root <{root.tag}> and no <request> elements is not an Open311 "
+            "requests.xml (an HTML error page?)"
+        )
+        raise InputFileError(msg)
+    yield _Chunk(_as_strings(_open311_frame(rows)), None, 1)
 
 
 def _chunks(
@@ -361,31 +502,37 @@ def _prepare(
     return Result(coords.frame, ledger.extend(coords.ledger))
 
 
+def _check_timestamps(norm: StageLedger, *, name: str, max_bad_timestamps: float) -> None:
+    """Raise TimestampError when one input has too many unparseable timestamps.
+
+    Checked per input, so that a small file in a format the profile cannot read
+    is not hidden by a large one that parses.
+    """
+    rows = max(norm.rows_in, 1)
+    for column in TIMESTAMP_COLUMNS:
+        reason = f"unparsed_{column}"
+        bad = norm.flagged.get(reason, 0)
+        if bad / rows > max_bad_timestamps:
+            examples = norm.examples.get(f"{reason} ({name})", [])
+            msg = (
+                f"{name}: {bad:,} of {norm.rows_in:,} rows ({bad / rows:.1%}) have a "
+                f"{column} the profile's timestamp formats cannot parse, e.g. {examples}. "
+                "Add the format to the profile's [timestamps] formats, or accept the loss by "
+                f"raising --max-bad-timestamps (now {max_bad_timestamps:.1%})."
+            )
+            raise TimestampError(msg)
+
+
 def _finish(
     parts: list[pd.DataFrame],
     ledger: Ledger,
     *,
     timezones: set[str],
     as_of: pd.Timestamp | str | None,
-    max_bad_timestamps: float,
     placeholder_min_count: int,
     placeholder_min_share: float,
 ) -> Result:
-    """Check timestamp failure rates, clean across rows and build the GeoDataFrame."""
-    norm = ledger.stage("normalize")
-    rows = max(norm.rows_in, 1)
-    for column in TIMESTAMP_COLUMNS:
-        bad = norm.flagged.get(f"unparsed_{column}", 0)
-        if bad / rows > max_bad_timestamps:
-            examples = [v for k, vs in norm.examples.items() if column in k for v in vs][:5]
-            files = ", ".join(str(i["path"]) for i in ledger.inputs)
-            msg = (
-                f"{files}: {bad:,} of {norm.rows_in:,} rows ({bad / rows:.1%}) have a "
-                f"{column} the profile's timestamp formats cannot parse, e.g. {examples}. "
-                "Add the format to the profile's [timestamps] formats, or accept the loss by "
-                f"raising --max-bad-timestamps (now {max_bad_timestamps:.1%})."
-            )
-            raise TimestampError(msg)
+    """Clean across rows and build the GeoDataFrame."""
     frame = pd.concat(parts, ignore_index=True)
     cleaned = clean_requests(
         frame,
@@ -438,7 +585,9 @@ def requests_from_frame(
     as_of : timestamp or str, optional
         When the export was taken (default: now); see :func:`geo311.clean_requests`.
     max_bad_timestamps : float, default 0.05
-        Largest share of rows with an unparseable timestamp before failing.
+        Largest share of an input's rows with an unparseable (non-empty)
+        timestamp in any one timestamp column before failing; below it the
+        rows are kept, flagged ``unparsed_<column>`` and counted in the ledger.
     placeholder_min_count, placeholder_min_share
         See :func:`geo311.find_placeholders`.
 
@@ -458,14 +607,16 @@ def requests_from_frame(
     >>> str(requests.loc[0, "requested_datetime"]), ledger.rows_out
     ('2024-05-01 13:30:00+00:00', 1)
     """
-    profile = get_profile(schema) if schema is not None else detect_profile(frame.columns)
+    profile = (
+        get_profile(schema) if schema is not None else detect_profile(frame.columns, source=name)
+    )
     points = None
     raw = pd.DataFrame(frame)
     if isinstance(frame, gpd.GeoDataFrame):
-        geoms = frame.geometry
-        if frame.crs is not None and not frame.crs.equals(CRS.from_epsg(4326)):
-            geoms = geoms.to_crs(4326)
-        points = pd.DataFrame({"lat": geoms.y.to_numpy(), "long": geoms.x.to_numpy()})
+        x, y = _geometry_xy(frame.geometry.to_numpy(), where=name)
+        if frame.crs is None and not np.isnan(x).all():
+            raise _no_crs(name)
+        points = _points_from_xy(x, y, frame.crs)
         raw = raw.drop(columns=[frame.geometry.name])
     ledger = Ledger(inputs=[{"path": name, "rows": len(raw), "profile": profile.name}])
     ledger.record("read", rows_in=len(raw), rows_out=len(raw))
@@ -477,12 +628,14 @@ def requests_from_frame(
         timezone=timezone,
         points=points,
     )
+    _check_timestamps(
+        prepared.ledger.stage("normalize"), name=name, max_bad_timestamps=max_bad_timestamps
+    )
     return _finish(
         [prepared.frame],
         ledger.extend(prepared.ledger),
         timezones={timezone or profile.timezone},
         as_of=as_of,
-        max_bad_timestamps=max_bad_timestamps,
         placeholder_min_count=placeholder_min_count,
         placeholder_min_share=placeholder_min_share,
     )
@@ -527,8 +680,9 @@ def read_requests(
 
     Raises
     ------
-    InputFileError, SchemaError, ProfileError, TimestampError
-        With the file, the problem and what to do.
+    InputFileError, SchemaError, ProfileError, TimestampError, CRSError
+        With the file, the problem and what to do.  ``max_bad_timestamps``
+        applies to each file on its own.
     """
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     if not items:
@@ -542,6 +696,7 @@ def read_requests(
         fmt = sniff_format(path)
         profile = get_profile(schema) if schema is not None else None
         rows = 0
+        file_ledger = Ledger()
         for chunk in _chunks(path, fmt, chunksize=chunksize, encoding=encoding):
             if profile is None:
                 profile = detect_profile(chunk.raw.columns, source=str(path))
@@ -554,11 +709,15 @@ def read_requests(
                 points=chunk.points,
             )
             parts.append(prepared.frame)
-            ledger = ledger.extend(prepared.ledger)
+            file_ledger = file_ledger.extend(prepared.ledger)
             rows += len(chunk.raw)
         if profile is None:
             msg = f"{path}: no rows and no header could be read"
             raise InputFileError(msg)
+        _check_timestamps(
+            file_ledger.stage("normalize"), name=str(path), max_bad_timestamps=max_bad_timestamps
+        )
+        ledger = ledger.extend(file_ledger)
         timezones.add(timezone or profile.timezone)
         ledger.inputs.append(
             {"path": str(path), "format": fmt, "rows": rows, "profile": profile.name}
@@ -572,7 +731,6 @@ def read_requests(
         Ledger(stages=[*read.stages, *ledger.stages], inputs=ledger.inputs),
         timezones=timezones,
         as_of=as_of,
-        max_bad_timestamps=max_bad_timestamps,
         placeholder_min_count=placeholder_min_count,
         placeholder_min_share=placeholder_min_share,
     )
