@@ -8,6 +8,7 @@ population -> indicators / equity -> maps / report.
 from importlib.metadata import PackageNotFoundError, version
 
 from geo311._errors import (
+    CRSError,
     Geo311Error,
     InputFileError,
     OutputExistsError,
@@ -16,6 +17,18 @@ from geo311._errors import (
     TimestampError,
 )
 from geo311.clean import clean_requests, find_placeholders, flag_coordinates
+from geo311.geographies import (
+    Layer,
+    LayerResult,
+    ManifestError,
+    layer_from_file,
+    list_cities,
+    load_layers,
+    load_manifest,
+    read_layer,
+)
+from geo311.join import JOIN_STATUS, CityJoin, assign_areas, join_city
+from geo311.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.load import FORMATS, read_requests, requests_from_frame, sniff_format
 from geo311.normalize import parse_location, parse_timestamps
@@ -31,9 +44,16 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "COORD_QUALITY",
     "FORMATS",
+    "JOIN_STATUS",
+    "CRSError",
+    "CityJoin",
     "Geo311Error",
     "InputFileError",
+    "LabelCheck",
+    "Layer",
+    "LayerResult",
     "Ledger",
+    "ManifestError",
     "OutputExistsError",
     "Profile",
     "ProfileError",
@@ -42,16 +62,25 @@ __all__ = [
     "StageLedger",
     "TimestampError",
     "__version__",
+    "assign_areas",
     "clean_requests",
     "column_names",
+    "compare_labels",
     "detect_profile",
     "find_placeholders",
     "flag_coordinates",
     "get_profile",
+    "join_city",
+    "layer_from_file",
+    "list_cities",
     "list_profiles",
+    "load_layers",
+    "load_manifest",
     "load_profile",
+    "normalize_label",
     "parse_location",
     "parse_timestamps",
+    "read_layer",
     "read_requests",
     "requests_from_frame",
     "sniff_format",

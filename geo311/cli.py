@@ -6,6 +6,7 @@ reach the user as one line and a non-zero exit; ``-v`` shows tracebacks.
 
 from __future__ import annotations
 
+import json
 import logging
 from importlib import resources
 from pathlib import Path
@@ -17,8 +18,11 @@ import pandas as pd
 from geo311 import __version__
 from geo311._errors import Geo311Error
 from geo311._io import atomic_write, check_overwrite
+from geo311.join import join_city
+from geo311.ledger import Ledger
 from geo311.load import read_requests
 from geo311.profiles import get_profile, list_profiles
+from geo311.settings import cache_dir
 
 log = logging.getLogger("geo311")
 
@@ -167,3 +171,93 @@ def demo_cmd(out: Path, seed: int, n_requests: int, overwrite: bool) -> None:
     written = write_demo(out, seed=seed, n_requests=n_requests, overwrite=overwrite)
     for key, path in written.items():
         click.echo(f"{key}: {path}")
+
+
+def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            msg = f"{option} expects NAME=VALUE, got {value!r}"
+            raise click.BadParameter(msg)
+        out[name.strip()] = rest.strip()
+    return out
+
+
+@main.command("join")
+@click.argument("requests_path", metavar="REQUESTS", type=click.Path(path_type=Path))
+@click.option("--city", help="Built-in city (baltimore, los_angeles) or a manifest TOML.")
+@click.option("--layers", help="Comma-separated layer keys of the city (default: all).")
+@click.option("--layer", "extra", multiple=True, help="Your own polygon file: NAME=PATH.")
+@click.option("--id-field", help="Id column of the --layer files.")
+@click.option("--name-field", help="Name column of the --layer files.")
+@click.option("--vintage", "pins", multiple=True, help="Pin a vintage: LAYER=VINTAGE.")
+@click.option(
+    "--tolerance-m",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Assign points this close (metres) to the nearest area.",
+)
+@click.option("--qa", is_flag=True, help="Compare with the source's own area labels.")
+@click.option(
+    "--near-m",
+    type=click.FloatRange(min=0),
+    default=50.0,
+    show_default=True,
+    help="Distance that counts a label mismatch as near a boundary.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output GeoParquet.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def join_cmd(
+    requests_path: Path,
+    city: str | None,
+    layers: str | None,
+    extra: tuple[str, ...],
+    id_field: str | None,
+    name_field: str | None,
+    pins: tuple[str, ...],
+    tolerance_m: float,
+    qa: bool,
+    near_m: float,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Assign each request in REQUESTS (from `geo311 ingest`) to every boundary layer."""
+    import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
+
+    ledger_path = _ledger_path(out)
+    qa_path = out.with_name(out.name.removesuffix(".parquet") + ".qa.json")
+    check_overwrite([out, ledger_path, *([qa_path] if qa else [])], overwrite=overwrite)
+    requests = gpd.read_parquet(requests_path)
+    result = join_city(
+        requests,
+        city=city,
+        layers=[k.strip() for k in layers.split(",")] if layers else None,
+        extra_layers=_pairs(extra, "--layer"),
+        id_field=id_field,
+        name_field=name_field,
+        vintages=_pairs(pins, "--vintage"),
+        tolerance_m=tolerance_m,
+        qa=qa,
+        near_m=near_m,
+        cache_dir=cache_dir() / "indexes",
+    )
+    upstream = _ledger_path(requests_path)
+    ledger = (
+        Ledger.read_json(upstream).extend(result.ledger) if upstream.exists() else result.ledger
+    )
+    with atomic_write(out) as tmp:
+        result.frame.to_parquet(tmp, index=False)
+    with atomic_write(ledger_path) as tmp:
+        ledger.write_json(tmp)
+    click.echo(result.ledger.summary())
+    if qa:
+        with atomic_write(qa_path) as tmp:
+            tmp.write_text(json.dumps([c.to_dict() for c in result.checks], indent=2) + "\n")
+        click.echo("\nAgreement with the source's own labels:")
+        for check in result.checks:
+            click.echo(check.summary())
+        if not result.checks:
+            click.echo("  (no label columns for these layers in the requests)")
+    click.echo(f"wrote {out}, {ledger_path}" + (f", {qa_path}" if qa else ""))

@@ -1,0 +1,367 @@
+"""Assign every request to one area of every boundary layer, exactly and fast.
+
+:func:`assign_areas` adds three columns per layer key ``<key>``:
+
+``<key>_id``, ``<key>_name``
+    The area's id and name (missing when the request was not placed).
+``<key>_vintage``
+    The boundary vintage used for the request.
+``<key>_join``
+    How the request was placed, or why not (:data:`JOIN_STATUS`).
+
+Boundary rule: a point belongs to an area when the polygon *covers* it
+(interior or boundary).  A point on an edge or vertex shared by several areas
+is given to exactly one of them — the area on its north-east side (see
+:mod:`geo311.spatial_index`) — and counted as ``edge_tie``.  A point is never
+duplicated and never dropped: points outside every polygon stay in the frame
+with the reason.
+
+Vintages: each request is joined to the vintage valid on its
+``requested_datetime`` (``valid_from <= t < valid_to``, compared in UTC), or to
+a vintage the caller pins.  A request dated outside every vintage's validity
+uses the nearest vintage in time and is counted as ``vintage_outside_validity``;
+a request whose valid vintage has no local file is not placed
+(``no_vintage_file``) rather than silently joined to another plan.
+
+The function is pure in its inputs: it can run chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo311.geographies import Layer, layer_from_file, load_layers, load_manifest
+from geo311.label_qa import LabelCheck, compare_labels
+from geo311.ledger import Ledger, Result
+from geo311.spatial_index import AreaIndex, cached_index
+
+__all__ = ["JOIN_STATUS", "CityJoin", "assign_areas", "join_city"]
+
+log = logging.getLogger(__name__)
+
+#: Values of ``<key>_join``.
+JOIN_STATUS: dict[str, str] = {
+    "assigned": "inside exactly one area",
+    "edge_tie": "on a boundary shared by several areas; given to the north-east one",
+    "snapped": "outside every area but within the tolerance of the nearest one",
+    "missing_coords": "the request has no coordinates",
+    "bad_coords": "coordinates at (0, 0) or out of range",
+    "placeholder": "coordinates are a placeholder point (see geo311.find_placeholders)",
+    "outside": "outside the area covered by the layer",
+    "gap": "inside the layer's outline but in a gap between areas (e.g. water)",
+    "no_vintage_file": "the vintage valid at the request date has no local boundary file",
+    "no_date": "no requested_datetime to choose a vintage with",
+}
+
+_JOINABLE = ("ok", "swapped", "outside_area")
+_REASON_BY_QUALITY = {
+    "missing": "missing_coords",
+    "zero": "bad_coords",
+    "out_of_range": "bad_coords",
+    "placeholder": "placeholder",
+}
+# Built indexes and outlines, by layer content hash: boundary files rarely change.
+_INDEXES: dict[str, AreaIndex] = {}
+_OUTLINES: dict[str, shapely.Geometry] = {}
+
+
+def _layer_key(layer: Layer) -> str:
+    return layer.sha256 or f"{layer.key}:{layer.vintage}:{id(layer.gdf)}"
+
+
+def _index(layer: Layer, cache_dir: Path | None) -> AreaIndex:
+    key = _layer_key(layer)
+    if key not in _INDEXES:
+        _INDEXES[key] = cached_index(layer.gdf.geometry.to_numpy(), cache_dir=cache_dir)
+    return _INDEXES[key]
+
+
+def _outline(layer: Layer) -> shapely.Geometry:
+    """Return the layer's union with interior holes filled (its outline), prepared."""
+    key = _layer_key(layer)
+    if key not in _OUTLINES:
+        parts = shapely.get_parts(shapely.union_all(layer.gdf.geometry.to_numpy()))
+        outline = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+        shapely.prepare(outline)
+        _OUTLINES[key] = outline
+    return _OUTLINES[key]
+
+
+def _choose_vintage(
+    times: pd.Series, vintages: Sequence[Layer], pinned: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return per row: position into ``vintages`` (-1 none), outside-validity, no-date."""
+    n = len(times)
+    if pinned is not None:
+        names = [v.vintage for v in vintages]
+        if pinned not in names:
+            msg = f"vintage {pinned!r} is not one of {names}"
+            raise ValueError(msg)
+        return np.full(n, names.index(pinned)), np.zeros(n, bool), np.zeros(n, bool)
+    stamp = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    no_date = np.isnat(stamp)
+    lows = np.array(
+        [
+            np.datetime64(v.valid_from, "us") if v.valid_from else np.datetime64("NaT")
+            for v in vintages
+        ]
+    )
+    highs = np.array(
+        [np.datetime64(v.valid_to, "us") if v.valid_to else np.datetime64("NaT") for v in vintages]
+    )
+    choice = np.full(n, -1)
+    best_from = np.full(n, np.datetime64("NaT", "us"))
+    for i in range(len(vintages)):
+        ok = ~no_date
+        if not np.isnat(lows[i]):
+            ok &= stamp >= lows[i]
+        if not np.isnat(highs[i]):
+            ok &= stamp < highs[i]
+        # Overlapping validity: the later-starting vintage wins.
+        later = np.isnat(best_from) | (~np.isnat(lows[i]) & (lows[i] > best_from))
+        take = ok & ((choice < 0) | later)
+        choice[take] = i
+        best_from[take] = lows[i]
+    outside = (choice < 0) & ~no_date
+    if outside.any():
+        # Nearest vintage in time: distance to its validity interval.
+        dist = np.zeros((len(vintages), int(outside.sum())), dtype="float64")
+        t = stamp[outside].astype("int64").astype("float64")
+        for i in range(len(vintages)):
+            lo = lows[i].astype("int64") if not np.isnat(lows[i]) else -np.inf
+            hi = highs[i].astype("int64") if not np.isnat(highs[i]) else np.inf
+            dist[i] = np.maximum(lo - t, 0) + np.maximum(t - hi, 0)
+        choice[outside] = np.argmin(dist, axis=0)
+    return choice, outside, no_date
+
+
+def _snap(layer: Layer, lon: np.ndarray, lat: np.ndarray, tolerance_m: float) -> np.ndarray:
+    """Nearest area within ``tolerance_m`` metres (projected CRS), else -1; ties -> lowest."""
+    crs = layer.projected_crs or layer.gdf.estimate_utm_crs()
+    areas = layer.gdf.geometry.to_crs(crs).to_numpy()
+    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(crs).to_numpy()
+    pairs = shapely.STRtree(areas).query_nearest(
+        points, max_distance=tolerance_m, all_matches=True
+    )
+    out = np.full(len(lon), -1)
+    if pairs.size:
+        pairs = pairs[:, np.lexsort((pairs[1], pairs[0]))]
+        first = np.r_[True, pairs[0, 1:] != pairs[0, :-1]]
+        out[pairs[0, first]] = pairs[1, first]
+    return out
+
+
+def assign_areas(
+    requests: pd.DataFrame,
+    layers: Mapping[str, Sequence[Layer]],
+    *,
+    vintages: Mapping[str, str] | None = None,
+    tolerance_m: float = 0.0,
+    cache_dir: Path | None = None,
+) -> Result:
+    """Add ``<key>_id``, ``<key>_name``, ``<key>_vintage``, ``<key>_join`` per layer.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical requests (``lat``, ``long``, ``coord_quality``,
+        ``requested_datetime``), e.g. from :func:`geo311.read_requests`.  Not
+        modified.
+    layers : mapping of str to sequence of Layer
+        Layer key -> its vintages (from :func:`geo311.geographies.load_layers`).
+        A vintage whose ``frame`` is None has no local file.
+    vintages : mapping of str to str, optional
+        Pin a vintage per layer key instead of choosing by request date.
+    tolerance_m : float, default 0
+        Assign located points outside every area to the nearest area within
+        this many metres (measured in the layer's projected CRS); counted as
+        ``snapped``.
+    cache_dir : pathlib.Path, optional
+        Where built spatial indexes are cached on disk, keyed by content.
+
+    Returns
+    -------
+    Result
+        The frame with the new columns, and a ledger with one stage per layer
+        (``join:<key>``) flagging every status other than ``assigned``.
+    """
+    out = requests.copy()
+    n = len(out)
+    ledger = Ledger()
+    quality = out["coord_quality"].to_numpy(dtype=object)
+    points = _Points(
+        lon=out["long"].to_numpy(dtype="float64", na_value=np.nan),
+        lat=out["lat"].to_numpy(dtype="float64", na_value=np.nan),
+        joinable=np.isin(quality, _JOINABLE),
+        status=np.array([_REASON_BY_QUALITY.get(q, "outside") for q in quality], dtype=object),
+    )
+    pins = dict(vintages or {})
+    for key, vints in layers.items():
+        if not vints:
+            msg = f"layer {key!r} has no vintages"
+            raise ValueError(msg)
+        choice, outside_validity, no_date = _choose_vintage(
+            out["requested_datetime"], vints, pins.get(key)
+        )
+        cols = _join_layer(
+            points, vints, choice, no_date, tolerance_m=tolerance_m, cache_dir=cache_dir
+        )
+        for suffix, values in cols.items():
+            out[f"{key}_{suffix}"] = pd.Series(values, index=out.index, dtype="string")
+        counts = pd.Series(cols["join"]).value_counts()
+        flagged = {str(s): int(c) for s, c in counts.items() if s != "assigned"}
+        flagged["vintage_outside_validity"] = int(outside_validity.sum())
+        used = sorted({v for v in cols["vintage"] if v is not None})
+        ledger.record(
+            f"join:{key}",
+            rows_in=n,
+            rows_out=n,
+            flagged=flagged,
+            notes=[f"vintages used: {', '.join(used) or 'none'}", f"tolerance_m={tolerance_m}"],
+        )
+        log.info(
+            "assigned %s requests to %s %s (vintage %s); %s outside, %s in gaps, "
+            "%s on shared edges",
+            f"{int(counts.get('assigned', 0) + counts.get('edge_tie', 0)):,}",
+            "/".join(str(len(v.gdf)) for v in vints if v.has_file and v.vintage in used),
+            key,
+            ", ".join(used) or "none",
+            f"{int(counts.get('outside', 0)):,}",
+            f"{int(counts.get('gap', 0)):,}",
+            f"{int(counts.get('edge_tie', 0)):,}",
+        )
+    return Result(out, ledger)
+
+
+class _Points(NamedTuple):
+    lon: np.ndarray
+    lat: np.ndarray
+    joinable: np.ndarray
+    status: np.ndarray  # the status of rows that are not joined, from coord_quality
+
+
+def _join_layer(
+    points: _Points,
+    vints: Sequence[Layer],
+    choice: np.ndarray,
+    no_date: np.ndarray,
+    *,
+    tolerance_m: float,
+    cache_dir: Path | None,
+) -> dict[str, np.ndarray]:
+    """Place every row in one layer; return the id/name/vintage/join columns."""
+    n = len(points.lon)
+    area_id = np.full(n, None, dtype=object)
+    area_name = np.full(n, None, dtype=object)
+    vintage_col = np.full(n, None, dtype=object)
+    status = points.status.copy()
+    status[no_date & points.joinable] = "no_date"
+    lon, lat = points.lon, points.lat
+    for i, layer in enumerate(vints):
+        rows = np.flatnonzero(choice == i)
+        vintage_col[rows] = layer.vintage
+        if not layer.has_file:
+            status[rows[points.joinable[rows]]] = "no_vintage_file"
+            continue
+        rows = rows[points.joinable[rows]]
+        if not len(rows):
+            continue
+        located = _index(layer, cache_dir).locate(lon[rows], lat[rows])
+        area = located.area.copy()
+        hit = area >= 0
+        status[rows[hit]] = np.where(located.tie[hit], "edge_tie", "assigned")
+        missed = rows[~hit]
+        if len(missed) and tolerance_m > 0:
+            near = _snap(layer, lon[missed], lat[missed], tolerance_m)
+            got = near >= 0
+            area[np.flatnonzero(~hit)[got]] = near[got]
+            status[missed[got]] = "snapped"
+            missed = missed[~got]
+        if len(missed):
+            inside = shapely.intersects_xy(_outline(layer), lon[missed], lat[missed])
+            status[missed] = np.where(inside, "gap", "outside")
+        placed = area >= 0
+        area_id[rows[placed]] = layer.gdf["area_id"].to_numpy(dtype=object)[area[placed]]
+        area_name[rows[placed]] = layer.gdf["area_name"].to_numpy(dtype=object)[area[placed]]
+    return {"id": area_id, "name": area_name, "vintage": vintage_col, "join": status}
+
+
+class CityJoin(NamedTuple):
+    """What :func:`join_city` returns."""
+
+    frame: pd.DataFrame
+    ledger: Ledger
+    layers: dict[str, list[Layer]]
+    checks: list[LabelCheck]
+
+
+def join_city(
+    requests: pd.DataFrame,
+    *,
+    city: str | Path | None = None,
+    layers: Sequence[str] | None = None,
+    extra_layers: Mapping[str, str | Path] | None = None,
+    id_field: str | None = None,
+    name_field: str | None = None,
+    vintages: Mapping[str, str] | None = None,
+    tolerance_m: float = 0.0,
+    qa: bool = False,
+    near_m: float = 50.0,
+    cache_dir: Path | None = None,
+) -> CityJoin:
+    """Load a city's boundary layers (and any user layers) and assign requests to them.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical requests.  Not modified.
+    city : str or pathlib.Path, optional
+        A built-in city (``"baltimore"``, ``"los_angeles"``) or a manifest TOML.
+    layers : sequence of str, optional
+        Layer keys of the city to use (default: every layer).
+    extra_layers : mapping of str to path, optional
+        User polygon files by layer name, read with ``id_field``/``name_field``.
+    id_field, name_field : str, optional
+        Id and name columns of the ``extra_layers`` files.
+    vintages, tolerance_m, cache_dir
+        As in :func:`assign_areas`.
+    qa : bool, default False
+        Compare the assignment with the city's own labels (manifest ``label``).
+    near_m : float, default 50
+        Distance for the ``near_boundary`` mismatch category.
+
+    Returns
+    -------
+    CityJoin
+        ``(frame, ledger, layers, checks)``.
+    """
+    chosen: dict[str, list[Layer]] = {}
+    labels: dict[str, tuple[str, str]] = {}
+    if city is not None:
+        chosen.update(load_layers(city, layers=layers))
+        labels = {k: v for k, v in load_manifest(city).labels().items() if k in chosen}
+    for name, path in (extra_layers or {}).items():
+        if id_field is None or name_field is None:
+            msg = (
+                f"layer {name!r} ({path}): give its id and name fields (--id-field, --name-field)"
+            )
+            raise ValueError(msg)
+        chosen[name] = [layer_from_file(name, path, id_field=id_field, name_field=name_field)]
+    if not chosen:
+        msg = (
+            "no boundary layers to join: give a city (--city) or a layer file (--layer NAME=PATH)"
+        )
+        raise ValueError(msg)
+    frame, ledger = assign_areas(
+        requests, chosen, vintages=vintages, tolerance_m=tolerance_m, cache_dir=cache_dir
+    )
+    checks = compare_labels(frame, chosen, labels, near_m=near_m) if qa else []
+    return CityJoin(frame, ledger, chosen, checks)
