@@ -65,6 +65,8 @@ import shapely
 from pyproj import Transformer
 
 from geo311._io import atomic_write, check_overwrite
+from geo311.geographies import Layer, read_layer
+from geo311.join import assign_areas
 from geo311.ledger import Ledger
 from geo311.load import read_requests
 
@@ -917,16 +919,46 @@ Files (layers in EPSG:4326)
   {rel("layer_neighborhoods"):<34} {N_NEIGHBORHOODS} neighbourhoods (nbhd_id, name, district)
   {rel("layer_council_districts"):<34} {N_DISTRICTS} council districts, unions of neighbourhoods
   {rel("layer_census_tracts"):<34} {N_TRACTS} census tracts (geoid, pop_2020, median_hh_income)
-  {rel("requests"):<34} the ingested requests, geo311 canonical schema, GeoParquet
-  {rel("ledger"):<34} the row ledger of the ingest (rows in/out, drops, flags)
+  {rel("requests"):<34} the requests in the geo311 canonical schema, each assigned to
+  {"":<34} every layer (<layer>_id, _name, _vintage, _join columns), GeoParquet
+  {rel("ledger"):<34} the row ledger of every stage (rows in/out, drops, flags)
   {rel("readme"):<34} this file
 
 Defects planted in the raw export (rows)
 {defects}
 
-Ingest ledger
+Row ledger (ingest and join)
 {ledger.summary()}
 """
+
+
+#: Id column of each demo layer (every layer's name column is ``name``).
+LAYER_ID_FIELDS = {
+    "neighborhoods": "nbhd_id",
+    "council_districts": "district",
+    "census_tracts": "geoid",
+}
+
+
+def demo_layers(city: DemoCity) -> dict[str, list[Layer]]:
+    """Return the demo city's layers as validated :class:`geo311.Layer` objects.
+
+    Each layer has one vintage, ``"synthetic"``, valid at all times.
+    """
+    return {
+        key: [
+            read_layer(
+                frame,
+                key=key,
+                id_field=LAYER_ID_FIELDS[key],
+                name_field="name",
+                vintage="synthetic",
+                source="geo311.demo (synthetic)",
+                projected_crs=city.projected_crs,
+            ).layer
+        ]
+        for key, frame in city.layers.items()
+    }
 
 
 def write_demo(
@@ -940,8 +972,10 @@ def write_demo(
 
     Steps, in order: refuse existing outputs; build the city
     (:func:`make_demo_city`); write the raw CSV and the layers; ingest the CSV
-    with the ``open311`` profile (:func:`geo311.read_requests`); write the
-    requests as GeoParquet and the row ledger; write ``README.txt``.  Every
+    with the ``open311`` profile (:func:`geo311.read_requests`); assign every
+    request to the three layers (:func:`geo311.assign_areas`); write the
+    requests as GeoParquet and the row ledger of every stage; write
+    ``README.txt``.  Every
     file is written atomically.
 
     Parameters
@@ -978,6 +1012,8 @@ def write_demo(
     requests, ledger = read_requests(
         paths["raw_requests"], schema="open311", timezone=city.timezone, as_of=city.as_of
     )
+    requests, join_ledger = assign_areas(requests, demo_layers(city))
+    ledger = ledger.extend(join_ledger)
     with atomic_write(paths["requests"]) as tmp:
         requests.to_parquet(tmp, index=False)
     with atomic_write(paths["ledger"]) as tmp:

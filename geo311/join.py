@@ -108,6 +108,15 @@ def _choose_vintage(
         return np.full(n, names.index(pinned)), np.zeros(n, bool), np.zeros(n, bool)
     stamp = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     no_date = np.isnat(stamp)
+    if len(vintages) == 1:
+        # Nothing to choose between: undated rows are joined too.
+        only = vintages[0]
+        valid = np.ones(n, dtype=bool)
+        if only.valid_from:
+            valid &= stamp >= np.datetime64(only.valid_from, "us")
+        if only.valid_to:
+            valid &= stamp < np.datetime64(only.valid_to, "us")
+        return np.zeros(n, dtype=int), ~valid & ~no_date, np.zeros(n, dtype=bool)
     lows = np.array(
         [
             np.datetime64(v.valid_from, "us") if v.valid_from else np.datetime64("NaT")
