@@ -1,0 +1,164 @@
+"""Write indicator tables for people: CSV, XLSX and JSON metadata, injection-safe.
+
+311 text (service names, area names, notes) is typed by the public or by
+staff.  A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return can be run as a formula when a spreadsheet opens the file (CSV/formula
+injection).  Every *text* cell written here is neutralised:
+
+* CSV: such a value gets a leading apostrophe (``'=cmd``), the mitigation
+  OWASP recommends; numbers are never touched, so ``-3.2`` stays a number.
+* XLSX: every text cell is stored as a string, never a formula, and a
+  dangerous one is additionally marked with Excel's quote prefix, so it
+  displays as typed and cannot become a formula when edited.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo311._io import atomic_write
+
+__all__ = ["neutralize_text", "write_csv", "write_metadata", "write_xlsx"]
+
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_dangerous(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(_DANGEROUS)
+
+
+def neutralize_text(value: object) -> object:
+    """Return ``value`` with a leading apostrophe if it could run as a formula.
+
+    Examples
+    --------
+    >>> neutralize_text("=1+1"), neutralize_text("Pothole"), neutralize_text(-3)
+    ("'=1+1", 'Pothole', -3)
+    """
+    return f"'{value}" if _is_dangerous(value) else value
+
+
+def _text_columns(frame: pd.DataFrame) -> list[Any]:
+    return [
+        c
+        for c in frame.columns
+        if pd.api.types.is_string_dtype(frame[c].dtype) or frame[c].dtype == object
+    ]
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path:
+    """Write ``frame`` as UTF-8 CSV with every text cell neutralised.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Not modified.
+    path : str or pathlib.Path
+        Written atomically.
+    index : bool, default True
+        Write the index (the area id) as the first column.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    out = frame.reset_index() if index else frame.copy()
+    for col in _text_columns(out):
+        text = out[col].astype("string")
+        danger = text.str.startswith(_DANGEROUS).fillna(False).to_numpy(bool)
+        out[col] = text.mask(danger, "'" + text)
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+    return path
+
+
+def write_xlsx(
+    frame: pd.DataFrame, path: str | Path, *, sheet: str = "indicators", index: bool = True
+) -> Path:
+    """Write ``frame`` to an Excel workbook; text cells are never formulas.
+
+    Needs the ``xlsx`` extra (``pip install geo311[xlsx]``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Not modified.
+    path : str or pathlib.Path
+        Written atomically.
+    sheet : str, default "indicators"
+        Worksheet name.
+    index : bool, default True
+        Write the index as the first column.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    try:
+        from openpyxl import Workbook  # noqa: PLC0415 - optional extra, imported lazily
+    except ImportError as exc:
+        msg = "writing .xlsx needs openpyxl: pip install 'geo311[xlsx]'"
+        raise ImportError(msg) from exc
+    out = frame.reset_index() if index else frame
+    book = Workbook()
+    ws = book.active
+    ws.title = sheet[:31]
+    ws.append([str(c) for c in out.columns])
+    for row in out.itertuples(index=False):
+        ws.append([_cell_value(v) for v in row])
+    for cells in ws.iter_rows(min_row=1):
+        for cell in cells:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+                if _is_dangerous(cell.value):
+                    cell.quotePrefix = True
+    ws.freeze_panes = "B2"
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        book.save(tmp)
+    return path
+
+
+def _cell_value(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def write_metadata(metadata: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a metadata mapping as indented JSON (timestamps as ISO 8601).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(
+            json.dumps(dict(metadata), indent=2, default=_json_default) + "\n", encoding="utf-8"
+        )
+    return path
