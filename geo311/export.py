@@ -76,7 +76,8 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> P
         out[col] = text.mask(danger, "'" + text)
     path = Path(path)
     with atomic_write(path) as tmp:
-        out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        # CRLF rows (RFC 4180) make the writer quote any field holding a bare CR or LF.
+        out.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\r\n")
     return path
 
 

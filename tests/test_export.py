@@ -20,7 +20,7 @@ HOSTILE = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", "Plain", "Fells 
 def table() -> pd.DataFrame:
     frame = pd.DataFrame(
         {
-            "area_name": pd.Series(HOSTILE, dtype="string"),
+            "area_name": pd.array(HOSTILE, dtype="string"),
             "rate": [-1.5, 0.0, 2.25, np.nan, 3.0, 4.0, 5.0, 6.0],
             "requests": np.arange(8, dtype="int64"),
         },
@@ -70,7 +70,8 @@ def test_xlsx_never_stores_formulas(table: pd.DataFrame, tmp_path: Path) -> None
     for row in ws.iter_rows(min_row=2):
         assert all(cell.data_type != "f" for cell in row)
     names = [ws.cell(row=i, column=2) for i in range(2, 10)]
-    assert [c.value for c in names] == HOSTILE
+    # XML normalises a stored carriage return to a line feed when it is read back.
+    assert [c.value for c in names] == [v.replace("\r", "\n") for v in HOSTILE]
     assert [c.quotePrefix for c in names] == [True] * 6 + [False] * 2
     assert ws.cell(row=2, column=3).value == -1.5
     assert ws.cell(row=2, column=3).data_type == "n"
