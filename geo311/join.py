@@ -28,17 +28,27 @@ The function is pure in its inputs: it can run chunk by chunk.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from geo311.geographies import Layer, layer_from_file, load_layers, load_manifest
+from geo311._errors import SchemaError
+from geo311.geographies import (
+    Layer,
+    ManifestError,
+    layer_from_file,
+    load_layers,
+    load_manifest,
+)
 from geo311.label_qa import LabelCheck, compare_labels
 from geo311.ledger import Ledger, Result
 from geo311.spatial_index import AreaIndex, cached_index
@@ -68,31 +78,91 @@ _REASON_BY_QUALITY = {
     "out_of_range": "bad_coords",
     "placeholder": "placeholder",
 }
+_REQUIRED = ("lat", "long", "coord_quality", "requested_datetime")
 # Built indexes and outlines, by layer content hash: boundary files rarely change.
-_INDEXES: dict[str, AreaIndex] = {}
-_OUTLINES: dict[str, shapely.Geometry] = {}
+# Bounded, least recently used first out: a default index grid can take 16 MiB.
+_CACHE_SIZE = 32
+_INDEXES: OrderedDict[str, AreaIndex] = OrderedDict()
+_OUTLINES: OrderedDict[str, shapely.Geometry] = OrderedDict()
+_T = TypeVar("_T")
 
 
 def _layer_key(layer: Layer) -> str:
-    return layer.sha256 or f"{layer.key}:{layer.vintage}:{id(layer.gdf)}"
+    """Content key of a layer's geometries.
+
+    ``Layer.sha256`` when set (the file's hash, from :func:`read_layer`);
+    otherwise a hash of the geometries themselves.  Never an object id, which
+    Python reuses once a frame is freed and would hand out a stale index.
+    """
+    if layer.sha256:
+        return layer.sha256
+    digest = hashlib.sha256()
+    for wkb in shapely.to_wkb(layer.gdf.geometry.to_numpy()):
+        digest.update(wkb)
+    return "wkb:" + digest.hexdigest()
 
 
-def _index(layer: Layer, cache_dir: Path | None) -> AreaIndex:
-    key = _layer_key(layer)
-    if key not in _INDEXES:
-        _INDEXES[key] = cached_index(layer.gdf.geometry.to_numpy(), cache_dir=cache_dir)
-    return _INDEXES[key]
+def _remember(cache: OrderedDict[str, _T], key: str, make: Callable[[], _T]) -> _T:
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = make()
+    cache[key] = value
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
 
 
-def _outline(layer: Layer) -> shapely.Geometry:
+def _index(layer: Layer, key: str, cache_dir: Path | None) -> AreaIndex:
+    return _remember(
+        _INDEXES,
+        key,
+        lambda: cached_index(layer.gdf.geometry.to_numpy(), cache_dir=cache_dir),
+    )
+
+
+def _build_outline(layer: Layer) -> shapely.Geometry:
+    parts = shapely.get_parts(shapely.union_all(layer.gdf.geometry.to_numpy()))
+    outline = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+    shapely.prepare(outline)
+    return outline
+
+
+def _outline(layer: Layer, key: str) -> shapely.Geometry:
     """Return the layer's union with interior holes filled (its outline), prepared."""
-    key = _layer_key(layer)
-    if key not in _OUTLINES:
-        parts = shapely.get_parts(shapely.union_all(layer.gdf.geometry.to_numpy()))
-        outline = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
-        shapely.prepare(outline)
-        _OUTLINES[key] = outline
-    return _OUTLINES[key]
+    return _remember(_OUTLINES, key, lambda: _build_outline(layer))
+
+
+def _check_call(
+    requests: pd.DataFrame,
+    layers: Mapping[str, Sequence[Layer]],
+    pins: Mapping[str, str],
+    tolerance_m: float,
+) -> None:
+    """Raise once for every problem with the arguments of :func:`assign_areas`."""
+    missing = [c for c in _REQUIRED if c not in requests.columns]
+    if missing:
+        msg = (
+            f"requests lack the column(s) {missing} that the join reads; read them with "
+            "geo311.read_requests or geo311.requests_from_frame to get canonical columns"
+        )
+        raise SchemaError(msg)
+    problems = [f"layer {key!r} has no vintages" for key, vints in layers.items() if not vints]
+    problems.extend(
+        f"a vintage is pinned for layer {key!r}, which is not joined; layers: {list(layers)}"
+        for key in pins
+        if key not in layers
+    )
+    for key, pinned in pins.items():
+        names = [v.vintage for v in layers.get(key, ())]
+        if key in layers and pinned not in names:
+            problems.append(f"vintage {pinned!r} of layer {key!r} is not one of {names}")
+    if problems:
+        msg = "; ".join(problems)
+        raise ManifestError(msg)
+    if not (math.isfinite(tolerance_m) and tolerance_m >= 0):
+        msg = f"tolerance_m must be a finite number of metres >= 0, got {tolerance_m!r}"
+        raise ValueError(msg)
 
 
 def _choose_vintage(
@@ -102,9 +172,6 @@ def _choose_vintage(
     n = len(times)
     if pinned is not None:
         names = [v.vintage for v in vintages]
-        if pinned not in names:
-            msg = f"vintage {pinned!r} is not one of {names}"
-            raise ValueError(msg)
         return np.full(n, names.index(pinned)), np.zeros(n, bool), np.zeros(n, bool)
     stamp = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
     no_date = np.isnat(stamp)
@@ -201,7 +268,19 @@ def assign_areas(
     Result
         The frame with the new columns, and a ledger with one stage per layer
         (``join:<key>``) flagging every status other than ``assigned``.
+
+    Raises
+    ------
+    SchemaError
+        ``requests`` lacks a column the join reads (naming them).
+    ManifestError
+        A layer without vintages, or a pinned vintage or layer that does not
+        exist (listing every such problem and the valid names).
+    ValueError
+        ``tolerance_m`` is negative or not finite.
     """
+    pins = dict(vintages or {})
+    _check_call(requests, layers, pins, tolerance_m)
     out = requests.copy()
     n = len(out)
     ledger = Ledger()
@@ -210,13 +289,9 @@ def assign_areas(
         lon=out["long"].to_numpy(dtype="float64", na_value=np.nan),
         lat=out["lat"].to_numpy(dtype="float64", na_value=np.nan),
         joinable=np.isin(quality, _JOINABLE),
-        status=np.array([_REASON_BY_QUALITY.get(q, "outside") for q in quality], dtype=object),
+        status=pd.Series(quality).map(_REASON_BY_QUALITY).fillna("outside").to_numpy(dtype=object),
     )
-    pins = dict(vintages or {})
     for key, vints in layers.items():
-        if not vints:
-            msg = f"layer {key!r} has no vintages"
-            raise ValueError(msg)
         choice, outside_validity, no_date = _choose_vintage(
             out["requested_datetime"], vints, pins.get(key)
         )
@@ -283,7 +358,8 @@ def _join_layer(
         rows = rows[points.joinable[rows]]
         if not len(rows):
             continue
-        located = _index(layer, cache_dir).locate(lon[rows], lat[rows])
+        content = _layer_key(layer)
+        located = _index(layer, content, cache_dir).locate(lon[rows], lat[rows])
         area = located.area.copy()
         hit = area >= 0
         status[rows[hit]] = np.where(located.tie[hit], "edge_tie", "assigned")
@@ -295,7 +371,7 @@ def _join_layer(
             status[missed[got]] = "snapped"
             missed = missed[~got]
         if len(missed):
-            inside = shapely.intersects_xy(_outline(layer), lon[missed], lat[missed])
+            inside = shapely.intersects_xy(_outline(layer, content), lon[missed], lat[missed])
             status[missed] = np.where(inside, "gap", "outside")
         placed = area >= 0
         area_id[rows[placed]] = layer.gdf["area_id"].to_numpy(dtype=object)[area[placed]]
@@ -351,6 +427,15 @@ def join_city(
     -------
     CityJoin
         ``(frame, ledger, layers, checks)``.
+
+    Raises
+    ------
+    SchemaError
+        A user layer without ``id_field``/``name_field``, or whose file lacks them.
+    ManifestError
+        No layer to join, or an unknown city, layer or vintage.
+    InputFileError
+        A boundary file is missing (saying where it was looked for).
     """
     chosen: dict[str, list[Layer]] = {}
     labels: dict[str, tuple[str, str]] = {}
@@ -362,13 +447,13 @@ def join_city(
             msg = (
                 f"layer {name!r} ({path}): give its id and name fields (--id-field, --name-field)"
             )
-            raise ValueError(msg)
+            raise SchemaError(msg)
         chosen[name] = [layer_from_file(name, path, id_field=id_field, name_field=name_field)]
     if not chosen:
         msg = (
             "no boundary layers to join: give a city (--city) or a layer file (--layer NAME=PATH)"
         )
-        raise ValueError(msg)
+        raise ManifestError(msg)
     frame, ledger = assign_areas(
         requests, chosen, vintages=vintages, tolerance_m=tolerance_m, cache_dir=cache_dir
     )

@@ -52,6 +52,7 @@ CATEGORIES = (
     "far",
 )
 _LOCATED = ("assigned", "edge_tie", "snapped", "outside", "gap")
+_MATCH = ("id", "name")
 
 
 def normalize_label(values: pd.Series) -> pd.Series:
@@ -150,23 +151,69 @@ def _aliases(layer: Layer) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for name, alias in zip(names, layer.gdf["aliases"], strict=True):
         if isinstance(alias, str) and alias:
-            out[str(name)] = set(normalize_label(pd.Series(alias.split("|"))).dropna())
+            # Areas may share a name: keep the former names of all of them.
+            out.setdefault(str(name), set()).update(
+                normalize_label(pd.Series(alias.split("|"))).dropna()
+            )
     return out
 
 
 def _distance_m(
     layer: Layer, keys: pd.Series, lon: np.ndarray, lat: np.ndarray, labels: np.ndarray
 ) -> np.ndarray:
-    """Distance (m) from each point to the area named by its label; inf if absent."""
+    """Distance (m) from each point to the area(s) named by its label; inf if absent.
+
+    Several areas may carry the same name; the distance is then to the nearest.
+    """
     crs = layer.projected_crs or layer.gdf.estimate_utm_crs()
     areas = layer.gdf.geometry.to_crs(crs).to_numpy()
-    pos = {k: i for i, k in enumerate(keys) if isinstance(k, str)}
-    idx = np.array([pos.get(lab, -1) for lab in labels])
+    positions: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        if isinstance(k, str):
+            positions.setdefault(k, []).append(i)
+    targets = {
+        k: areas[p[0]] if len(p) == 1 else shapely.union_all(areas[p])
+        for k, p in positions.items()
+    }
+    shapes = np.array([targets.get(lab) for lab in labels], dtype=object)
     points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(crs).to_numpy()
     out = np.full(len(labels), np.inf)
-    ok = idx >= 0
-    out[ok] = shapely.distance(points[ok], areas[idx[ok]])
+    ok = np.array([shape is not None for shape in shapes], dtype=bool)
+    if ok.any():
+        out[ok] = shapely.distance(points[ok], shapes[ok])
     return out
+
+
+def _check_matches(labels: Mapping[str, tuple[str, str]]) -> None:
+    wrong = {key: match for key, (_, match) in labels.items() if match not in _MATCH}
+    if wrong:
+        msg = f"labels must match by 'id' or 'name'; got {wrong}"
+        raise ValueError(msg)
+
+
+def _ranked(
+    labels: np.ndarray, assigned: np.ndarray, category: np.ndarray, top: int
+) -> list[dict[str, Any]]:
+    """Return the ``top`` most frequent mismatching (label, assigned, category) triples."""
+    pairs = pd.DataFrame({"label": labels, "assigned": assigned, "category": category})
+    ranked = (
+        pairs.fillna({"assigned": "(none)"})
+        .groupby(["label", "assigned", "category"], dropna=False)
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values("n", ascending=False, kind="stable")
+        .head(top)
+    )
+    return [
+        {
+            "label": str(row["label"]),
+            "assigned": str(row["assigned"]),
+            "category": str(row["category"]),
+            "count": int(row["n"]),
+        }
+        for row in ranked.to_dict(orient="records")
+    ]
 
 
 def compare_labels(
@@ -197,7 +244,13 @@ def compare_labels(
     Returns
     -------
     list of LabelCheck
+
+    Raises
+    ------
+    ValueError
+        A label's match is neither ``"id"`` nor ``"name"``.
     """
+    _check_matches(labels)
     checks = []
     lon = joined["long"].to_numpy(dtype="float64", na_value=np.nan)
     lat = joined["lat"].to_numpy(dtype="float64", na_value=np.nan)
@@ -260,22 +313,6 @@ def compare_labels(
             cats[renamed] = "renamed"
             cats[np.isin(st, ["outside", "gap"])] = "outside_all"
             category[sel] = cats
-        pairs = pd.DataFrame(
-            {
-                "label": raw_label.to_numpy()[bad],
-                "assigned": assigned_raw.to_numpy()[bad],
-                "category": category,
-            }
-        )
-        ranked = (
-            pairs.fillna({"assigned": "(none)"})
-            .groupby(["label", "assigned", "category"], dropna=False)
-            .size()
-            .rename("n")
-            .reset_index()
-            .sort_values("n", ascending=False, kind="stable")
-            .head(top)
-        )
         checks.append(
             LabelCheck(
                 layer=key,
@@ -285,15 +322,9 @@ def compare_labels(
                 agree=int(agree.sum()),
                 not_compared=not_compared,
                 categories={c: int((category == c).sum()) for c in CATEGORIES},
-                top_mismatches=[
-                    {
-                        "label": str(row.label),
-                        "assigned": str(row.assigned),
-                        "category": str(row.category),
-                        "count": int(row.n),
-                    }
-                    for row in ranked.itertuples(index=False)
-                ],
+                top_mismatches=_ranked(
+                    raw_label.to_numpy()[bad], assigned_raw.to_numpy()[bad], category, top
+                ),
                 near_m=near_m,
             )
         )
