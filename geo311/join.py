@@ -71,6 +71,8 @@ JOIN_STATUS: dict[str, str] = {
     "no_date": "no requested_datetime to choose a vintage with",
 }
 
+_STATUS = tuple(JOIN_STATUS)
+_CODE = {status: np.int8(i) for i, status in enumerate(_STATUS)}
 _JOINABLE = ("ok", "swapped", "outside_area")
 _REASON_BY_QUALITY = {
     "missing": "missing_coords",
@@ -284,12 +286,15 @@ def assign_areas(
     out = requests.copy()
     n = len(out)
     ledger = Ledger()
-    quality = out["coord_quality"].to_numpy(dtype=object)
+    quality = out["coord_quality"].astype("string").to_numpy(dtype=object, na_value="missing")
+    status = np.full(n, _CODE["outside"], dtype=np.int8)
+    for value, reason in _REASON_BY_QUALITY.items():
+        status[quality == value] = _CODE[reason]
     points = _Points(
         lon=out["long"].to_numpy(dtype="float64", na_value=np.nan),
         lat=out["lat"].to_numpy(dtype="float64", na_value=np.nan),
         joinable=np.isin(quality, _JOINABLE),
-        status=pd.Series(quality).map(_REASON_BY_QUALITY).fillna("outside").to_numpy(dtype=object),
+        status=status,
     )
     for key, vints in layers.items():
         choice, outside_validity, no_date = _choose_vintage(
@@ -298,12 +303,14 @@ def assign_areas(
         cols = _join_layer(
             points, vints, choice, no_date, tolerance_m=tolerance_m, cache_dir=cache_dir
         )
+        codes = cols.pop("codes")
         for suffix, values in cols.items():
             out[f"{key}_{suffix}"] = pd.Series(values, index=out.index, dtype="string")
-        counts = pd.Series(cols["join"]).value_counts()
-        flagged = {str(s): int(c) for s, c in counts.items() if s != "assigned"}
+        tally = np.bincount(codes, minlength=len(_STATUS))
+        counts = dict(zip(_STATUS, tally.tolist(), strict=True))
+        flagged = {s: int(c) for s, c in counts.items() if s != "assigned" and c}
         flagged["vintage_outside_validity"] = int(outside_validity.sum())
-        used = sorted({v for v in cols["vintage"] if v is not None})
+        used = [v.vintage for i, v in enumerate(vints) if (choice == i).any()]
         ledger.record(
             f"join:{key}",
             rows_in=n,
@@ -314,13 +321,13 @@ def assign_areas(
         log.info(
             "assigned %s requests to %s %s (vintage %s); %s outside, %s in gaps, "
             "%s on shared edges",
-            f"{int(counts.get('assigned', 0) + counts.get('edge_tie', 0)):,}",
+            f"{int(counts['assigned'] + counts['edge_tie']):,}",
             "/".join(str(len(v.gdf)) for v in vints if v.has_file and v.vintage in used),
             key,
             ", ".join(used) or "none",
-            f"{int(counts.get('outside', 0)):,}",
-            f"{int(counts.get('gap', 0)):,}",
-            f"{int(counts.get('edge_tie', 0)):,}",
+            f"{int(counts['outside']):,}",
+            f"{int(counts['gap']):,}",
+            f"{int(counts['edge_tie']):,}",
         )
     return Result(out, ledger)
 
@@ -329,7 +336,15 @@ class _Points(NamedTuple):
     lon: np.ndarray
     lat: np.ndarray
     joinable: np.ndarray
-    status: np.ndarray  # the status of rows that are not joined, from coord_quality
+    status: np.ndarray  # int8 status codes of rows that are not joined, from coord_quality
+
+
+def _decode(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Return ``labels[codes]`` as objects, None where the code is -1."""
+    out = np.full(len(codes), None, dtype=object)
+    ok = codes >= 0
+    out[ok] = labels[codes[ok]]
+    return out
 
 
 def _join_layer(
@@ -341,19 +356,25 @@ def _join_layer(
     tolerance_m: float,
     cache_dir: Path | None,
 ) -> dict[str, np.ndarray]:
-    """Place every row in one layer; return the id/name/vintage/join columns."""
+    """Place every row in one layer; return the id/name/vintage/join columns.
+
+    Work is done on integer codes (area positions, status numbers) and decoded
+    to labels once at the end, which keeps millions of rows cheap.
+    """
     n = len(points.lon)
-    area_id = np.full(n, None, dtype=object)
-    area_name = np.full(n, None, dtype=object)
-    vintage_col = np.full(n, None, dtype=object)
+    ids = [v.gdf["area_id"].to_numpy(dtype=object) if v.has_file else np.array([]) for v in vints]
+    names = [
+        v.gdf["area_name"].to_numpy(dtype=object) if v.has_file else np.array([]) for v in vints
+    ]
+    offsets = np.cumsum([0] + [len(a) for a in ids])
+    area_code = np.full(n, -1, dtype=np.int64)  # position in the concatenated vintages
     status = points.status.copy()
-    status[no_date & points.joinable] = "no_date"
+    status[no_date & points.joinable] = _CODE["no_date"]
     lon, lat = points.lon, points.lat
     for i, layer in enumerate(vints):
         rows = np.flatnonzero(choice == i)
-        vintage_col[rows] = layer.vintage
         if not layer.has_file:
-            status[rows[points.joinable[rows]]] = "no_vintage_file"
+            status[rows[points.joinable[rows]]] = _CODE["no_vintage_file"]
             continue
         rows = rows[points.joinable[rows]]
         if not len(rows):
@@ -362,21 +383,27 @@ def _join_layer(
         located = _index(layer, content, cache_dir).locate(lon[rows], lat[rows])
         area = located.area.copy()
         hit = area >= 0
-        status[rows[hit]] = np.where(located.tie[hit], "edge_tie", "assigned")
+        status[rows[hit]] = np.where(located.tie[hit], _CODE["edge_tie"], _CODE["assigned"])
         missed = rows[~hit]
         if len(missed) and tolerance_m > 0:
             near = _snap(layer, lon[missed], lat[missed], tolerance_m)
             got = near >= 0
             area[np.flatnonzero(~hit)[got]] = near[got]
-            status[missed[got]] = "snapped"
+            status[missed[got]] = _CODE["snapped"]
             missed = missed[~got]
         if len(missed):
             inside = shapely.intersects_xy(_outline(layer, content), lon[missed], lat[missed])
-            status[missed] = np.where(inside, "gap", "outside")
+            status[missed] = np.where(inside, _CODE["gap"], _CODE["outside"])
         placed = area >= 0
-        area_id[rows[placed]] = layer.gdf["area_id"].to_numpy(dtype=object)[area[placed]]
-        area_name[rows[placed]] = layer.gdf["area_name"].to_numpy(dtype=object)[area[placed]]
-    return {"id": area_id, "name": area_name, "vintage": vintage_col, "join": status}
+        area_code[rows[placed]] = offsets[i] + area[placed]
+    vintage_names = np.array([v.vintage for v in vints], dtype=object)
+    return {
+        "id": _decode(area_code, np.concatenate(ids)),
+        "name": _decode(area_code, np.concatenate(names)),
+        "vintage": _decode(choice, vintage_names),
+        "join": np.array(_STATUS, dtype=object)[status],
+        "codes": status,
+    }
 
 
 class CityJoin(NamedTuple):
