@@ -42,6 +42,7 @@ import pandas as pd
 import shapely
 
 from geo311._errors import SchemaError
+from geo311._io import atomic_write
 from geo311.geographies import (
     Layer,
     ManifestError,
@@ -130,9 +131,33 @@ def _build_outline(layer: Layer) -> shapely.Geometry:
     return outline
 
 
-def _outline(layer: Layer, key: str) -> shapely.Geometry:
-    """Return the layer's union with interior holes filled (its outline), prepared."""
-    return _remember(_OUTLINES, key, lambda: _build_outline(layer))
+def _outline(layer: Layer, key: str, cache_dir: Path | None) -> shapely.Geometry:
+    """Return the layer's union with interior holes filled (its outline), prepared.
+
+    The union is the slow part of a warm join, so it is cached on disk beside
+    the spatial indexes, keyed by the layer's content.
+    """
+    return _remember(_OUTLINES, key, lambda: _cached_outline(layer, key, cache_dir))
+
+
+def _cached_outline(layer: Layer, key: str, cache_dir: Path | None) -> shapely.Geometry:
+    path = cache_dir / f"outline-{key.replace(':', '-')}.wkb" if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            outline = shapely.from_wkb(path.read_bytes())
+        except (OSError, shapely.errors.GEOSException):
+            log.warning("cached outline %s is unreadable; rebuilding it", path)
+        else:
+            shapely.prepare(outline)
+            return outline
+    outline = _build_outline(layer)
+    if path is not None:
+        try:
+            with atomic_write(path) as tmp:
+                tmp.write_bytes(shapely.to_wkb(outline))
+        except OSError as exc:
+            log.warning("cannot cache the layer outline in %s (%s)", cache_dir, exc)
+    return outline
 
 
 def _check_call(
@@ -392,7 +417,9 @@ def _join_layer(
             status[missed[got]] = _CODE["snapped"]
             missed = missed[~got]
         if len(missed):
-            inside = shapely.intersects_xy(_outline(layer, content), lon[missed], lat[missed])
+            inside = shapely.intersects_xy(
+                _outline(layer, content, cache_dir), lon[missed], lat[missed]
+            )
             status[missed] = np.where(inside, _CODE["gap"], _CODE["outside"])
         placed = area >= 0
         area_code[rows[placed]] = offsets[i] + area[placed]

@@ -54,6 +54,8 @@ import shapely
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("neighborhoods_2010", "council_districts_2012", "census_tracts_2020")
+# "assign" is the whole geo311.assign_areas (status columns, ids, names) with warm indexes.
+MODES = ("sjoin", "cold", "warm", "assign")
 N_SITES = 200_000
 SEED = 311
 JITTER_DEG = 4e-5  # about 4 m of latitude, 3.5 m of longitude in Baltimore
@@ -227,15 +229,64 @@ def run_index(
     return {"timings": timings, "areas": areas, "ties": ties, "index": info}
 
 
+ID_FIELDS = {
+    "neighborhoods_2010": "nbhd_id",
+    "council_districts_2012": "district",
+    "census_tracts_2020": "geoid",
+}
+
+
+def prepare_assign(layers: dict[str, Any]) -> dict[str, Any]:
+    """Validate the layers as geo311 Layers (file reading and validation are not timed)."""
+    from geo311.geographies import read_layer as geo311_layer  # noqa: PLC0415
+
+    return {
+        name: [geo311_layer(layer, key=name, id_field=ID_FIELDS[name], name_field="name").layer]
+        for name, layer in layers.items()
+    }
+
+
+def run_assign(
+    x: np.ndarray, y: np.ndarray, layers: dict[str, Any], cache_dir: Path
+) -> dict[str, Any]:
+    """Time the whole geo311.assign_areas on a request frame (indexes loaded from cache)."""
+    import pandas as pd  # noqa: PLC0415
+
+    from geo311.join import assign_areas  # noqa: PLC0415
+
+    frame = pd.DataFrame(
+        {
+            "lat": y,
+            "long": x,
+            "coord_quality": np.where(np.isnan(x), "missing", "ok"),
+            "requested_datetime": pd.Timestamp("2019-06-01", tz="UTC"),
+        }
+    )
+    start = time.perf_counter()
+    joined, _ = assign_areas(frame, layers, cache_dir=cache_dir)
+    total = time.perf_counter() - start
+    areas: dict[str, np.ndarray] = {}
+    ties: dict[str, np.ndarray] = {}
+    for name, (layer,) in layers.items():
+        ids = pd.Index(layer.gdf["area_id"])
+        areas[name] = ids.get_indexer(joined[f"{name}_id"].fillna("").to_numpy(object))
+        ties[name] = (joined[f"{name}_join"] == "edge_tie").to_numpy(bool)
+    return {"timings": {"total": total}, "areas": areas, "ties": ties}
+
+
 def worker(args: argparse.Namespace) -> None:
     """Run one mode on one points file; write timings, memory and assignments."""
     layers = {name: read_layer(name) for name in LAYERS}
+    if args.worker == "assign":
+        layers = prepare_assign(layers)
     with np.load(args.points_file) as data:
         x, y = data["x"], data["y"]
     gc.collect()
     baseline = reset_peak_rss()
     if args.worker == "sjoin":
         result = run_sjoin(x, y, layers)
+    elif args.worker == "assign":
+        result = run_assign(x, y, layers, Path(args.cache_dir))
     else:
         result = run_index(x, y, layers, Path(args.cache_dir))
     peak = peak_rss_since_reset_mib()
@@ -448,7 +499,7 @@ def markdown(results: dict[str, Any]) -> str:
     for run in results["runs"]:
         n = run["n"]
         base = run["modes"]["sjoin"]["timings"]["total"]
-        for mode in ("sjoin", "cold", "warm"):
+        for mode in MODES:
             got = run["modes"][mode]
             total = got["timings"]["total"]
             working = got["rss_peak_mib"] - got["rss_baseline_mib"]
@@ -510,7 +561,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each mode this often, keep the fastest"
     )
-    parser.add_argument("--worker", choices=["sjoin", "cold", "warm"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--points-file", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
     parser.add_argument("--result-file", help=argparse.SUPPRESS)
@@ -543,7 +594,7 @@ def main(argv: list[str] | None = None) -> None:
         modes: dict[str, Any] = {}
         for attempt in range(args.repeat):
             shutil.rmtree(cache_dir, ignore_errors=True)  # every cold run starts empty
-            for mode in ("sjoin", "cold", "warm"):
+            for mode in MODES:
                 print(f"{n:>10,} points: {mode} #{attempt + 1}", file=sys.stderr, flush=True)
                 got = run_mode(mode, points_file, cache_dir, out, n)
                 best = modes.get(mode)
@@ -558,8 +609,9 @@ def main(argv: list[str] | None = None) -> None:
             rng=np.random.default_rng(SEED),
         )
         warm_same = all(
-            np.array_equal(modes["cold"]["arrays"][k], modes["warm"]["arrays"][k])
+            np.array_equal(modes["cold"]["arrays"][k], modes[other]["arrays"][k])
             for k in modes["cold"]["arrays"]
+            for other in ("warm", "assign")
         )
         for got in modes.values():
             got.pop("arrays")
