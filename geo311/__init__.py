@@ -17,6 +17,14 @@ from geo311._errors import (
     TimestampError,
 )
 from geo311.clean import clean_requests, find_placeholders, flag_coordinates
+from geo311.equity import (
+    concentration_index,
+    disparity_scores,
+    equity_summary,
+    gini,
+    quintile_table,
+    theil,
+)
 from geo311.geographies import (
     Layer,
     LayerResult,
@@ -32,6 +40,13 @@ from geo311.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.load import FORMATS, read_requests, requests_from_frame, sniff_format
 from geo311.normalize import parse_location, parse_timestamps
+from geo311.population import (
+    Denominators,
+    interpolate,
+    land_use_weights,
+    layer_population,
+    read_tract_table,
+)
 from geo311.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
 from geo311.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
 
@@ -47,6 +62,7 @@ __all__ = [
     "JOIN_STATUS",
     "CRSError",
     "CityJoin",
+    "Denominators",
     "Geo311Error",
     "InputFileError",
     "LabelCheck",
@@ -66,12 +82,19 @@ __all__ = [
     "clean_requests",
     "column_names",
     "compare_labels",
+    "concentration_index",
     "detect_profile",
+    "disparity_scores",
+    "equity_summary",
     "find_placeholders",
     "flag_coordinates",
     "get_profile",
+    "gini",
+    "interpolate",
     "join_city",
+    "land_use_weights",
     "layer_from_file",
+    "layer_population",
     "list_cities",
     "list_profiles",
     "load_layers",
@@ -80,9 +103,12 @@ __all__ = [
     "normalize_label",
     "parse_location",
     "parse_timestamps",
+    "quintile_table",
     "read_layer",
     "read_requests",
+    "read_tract_table",
     "requests_from_frame",
     "sniff_format",
+    "theil",
     "validate_requests",
 ]
