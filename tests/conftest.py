@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def shared_data_dir() -> Path:
     """Return ``$GEO311_DATA_DIR`` or ``<repo>/../shared/data``."""
     override = os.environ.get("GEO311_DATA_DIR", "").strip()
-    return Path(override) if override else REPO.parent / "shared" / "data"
+    return Path(override).resolve() if override else REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
