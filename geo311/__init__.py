@@ -35,6 +35,14 @@ from geo311.geographies import (
     load_manifest,
     read_layer,
 )
+from geo311.indicators import (
+    DATA_DICTIONARY,
+    area_indicators,
+    channel_mix,
+    city_indicators,
+    data_dictionary,
+    time_patterns,
+)
 from geo311.join import JOIN_STATUS, CityJoin, assign_areas, join_city
 from geo311.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.ledger import Ledger, Result, StageLedger
@@ -49,6 +57,7 @@ from geo311.population import (
 )
 from geo311.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
 from geo311.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
+from geo311.survival import survival_curves
 
 try:
     __version__ = version("geo311")
@@ -58,6 +67,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "CANONICAL_COLUMNS",
     "COORD_QUALITY",
+    "DATA_DICTIONARY",
     "FORMATS",
     "JOIN_STATUS",
     "CRSError",
@@ -78,11 +88,15 @@ __all__ = [
     "StageLedger",
     "TimestampError",
     "__version__",
+    "area_indicators",
     "assign_areas",
+    "channel_mix",
+    "city_indicators",
     "clean_requests",
     "column_names",
     "compare_labels",
     "concentration_index",
+    "data_dictionary",
     "detect_profile",
     "disparity_scores",
     "equity_summary",
@@ -109,6 +123,8 @@ __all__ = [
     "read_tract_table",
     "requests_from_frame",
     "sniff_format",
+    "survival_curves",
     "theil",
+    "time_patterns",
     "validate_requests",
 ]
