@@ -261,3 +261,84 @@ def join_cmd(
         if not result.checks:
             click.echo("  (no label columns for these layers in the requests)")
     click.echo(f"wrote {out}, {ledger_path}" + (f", {qa_path}" if qa else ""))
+
+
+def _period(value: str | None) -> tuple[str | None, str | None] | None:
+    if not value:
+        return None
+    start, sep, end = value.partition(":")
+    if not sep:
+        msg = f"--period expects START:END (either side may be empty), got {value!r}"
+        raise click.BadParameter(msg)
+    return (start or None, end or None)
+
+
+@main.command("indicators")
+@click.argument("requests_path", metavar="JOINED", type=click.Path(path_type=Path))
+@click.option("--city", required=True, help="Built-in city or manifest TOML (layers, tracts).")
+@click.option("--layer", "layers", multiple=True, required=True, help="Layer key (repeatable).")
+@click.option("--population", type=click.Path(path_type=Path), help="Tract table CSV (GEOID).")
+@click.option(
+    "--group",
+    default="council_districts",
+    show_default=True,
+    help="Layer for the between/within Theil decomposition ('' for none).",
+)
+@click.option("--as-of", "as_of", help="Censoring time for open requests (default: latest).")
+@click.option("--period", help="START:END, half-open, local dates or times.")
+@click.option("--type", "service_types", multiple=True, help="Only these service types.")
+@click.option("--agency", "agencies", multiple=True, help="Only these agencies.")
+@click.option("--channel", "sources", multiple=True, help="Only these intake channels.")
+@click.option(
+    "--demand",
+    type=click.Choice(["resident", "proactive", "all"]),
+    default="resident",
+    show_default=True,
+    help="Which requests count as demand.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def indicators_cmd(
+    requests_path: Path,
+    city: str,
+    layers: tuple[str, ...],
+    population: Path | None,
+    group: str,
+    as_of: str | None,
+    period: str | None,
+    service_types: tuple[str, ...],
+    agencies: tuple[str, ...],
+    sources: tuple[str, ...],
+    demand: str,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Per-area indicators, equity summary and metadata for each --layer of JOINED."""
+    import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
+
+    from geo311.tables import city_tables, table_paths, write_tables  # noqa: PLC0415
+
+    check_overwrite(table_paths(out, list(layers)).values(), overwrite=overwrite)
+    requests = gpd.read_parquet(requests_path)
+    tables = city_tables(
+        requests,
+        city=city,
+        layers=list(layers),
+        population=population,
+        group=group or None,
+        as_of=as_of,
+        period=_period(period),
+        service_types=list(service_types) or None,
+        agencies=list(agencies) or None,
+        sources=list(sources) or None,
+        demand=demand,
+    )
+    written = write_tables(tables, out, overwrite=overwrite)
+    for key, result in tables.items():
+        frame = result.indicators
+        total = frame["population"].sum() if "population" in frame else float("nan")
+        click.echo(
+            f"{key} ({result.metadata['vintage']}): {len(frame)} areas, "
+            f"{int(frame['requests'].sum()):,} requests counted, population {total:,.0f}"
+        )
+    click.echo(f"wrote {len(written)} files to {out}")

@@ -1,0 +1,304 @@
+"""The indicator tables of one layer, with denominators and equity, ready to write.
+
+This is what ``geo311 indicators`` and the demo produce: for one boundary
+layer, the per-area indicators (:func:`geo311.area_indicators`) with the
+population interpolated from census tracts (:func:`geo311.layer_population`),
+the citywide row, the time patterns and channel mix, and the equity summary
+(:func:`geo311.equity_summary`) — plus the metadata every table must carry
+(layer and vintage, period, as-of, denominator source and year, exclusions).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import geopandas as gpd
+import pandas as pd
+
+from geo311._io import check_overwrite
+from geo311.equity import equity_summary
+from geo311.export import write_csv, write_metadata, write_xlsx
+from geo311.geographies import Layer, load_layers, load_manifest
+from geo311.indicators import area_indicators, channel_mix, city_indicators, time_patterns
+from geo311.population import Denominators, layer_population, read_tract_table
+
+__all__ = ["LayerTables", "build_tables", "city_tables", "table_paths", "write_tables"]
+
+log = logging.getLogger(__name__)
+
+
+class LayerTables(NamedTuple):
+    """Everything ``geo311 indicators`` writes for one layer."""
+
+    indicators: pd.DataFrame  # one row per area, indexed by area_id
+    city: pd.DataFrame  # one row, index "city"
+    patterns: pd.DataFrame  # day of week / hour / month, tidy
+    channels: pd.DataFrame  # intake channel mix, tidy
+    equity: pd.DataFrame  # one row per equity measure
+    metadata: dict[str, Any]
+
+
+def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Layer:
+    """Return the vintage most requests were joined to (that has a local file)."""
+    with_file = [v for v in vintages if v.has_file]
+    if not with_file:
+        msg = f"layer {key!r} has no vintage with a local file"
+        raise ValueError(msg)
+    column = f"{key}_vintage"
+    if column in requests:
+        used = requests[column].value_counts()
+        for name in used.index:
+            match = [v for v in with_file if v.vintage == name]
+            if match:
+                return match[0]
+    return with_file[-1]
+
+
+def _groups(areas: Layer, group: Layer) -> pd.Series:
+    """Each area's group (e.g. council district), by the group covering its interior point."""
+    points = gpd.GeoDataFrame(
+        {"area_id": areas.gdf["area_id"]},
+        geometry=areas.gdf.geometry.representative_point(),
+        crs=areas.gdf.crs,
+    )
+    hit = gpd.sjoin(points, group.gdf[["area_id", "geometry"]], how="left", predicate="intersects")
+    hit = hit[~hit.index.duplicated(keep="first")]
+    return pd.Series(hit["area_id_right"].to_numpy(), index=hit["area_id_left"], name="group")
+
+
+def build_tables(
+    requests: pd.DataFrame,
+    *,
+    key: str,
+    vintages: Sequence[Layer],
+    tracts: Layer | None = None,
+    denominators: Denominators | None = None,
+    group: Layer | None = None,
+    as_of: Any = None,
+    period: tuple[Any, Any] | None = None,
+    service_types: Sequence[str] | None = None,
+    agencies: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    demand: str = "resident",
+    timezone: str | None = None,
+) -> LayerTables:
+    """Compute the indicator, pattern, channel and equity tables of one layer.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Joined requests (from :func:`geo311.assign_areas`) with ``<key>_id``.
+    key : str
+        The layer key, e.g. ``"council_districts"``.
+    vintages : sequence of Layer
+        The layer's vintages; the one most requests were joined to is used.
+    tracts : Layer, optional
+        Census tracts to interpolate denominators from.  Without it there are
+        no populations, so rates are flagged insufficient.
+    denominators : Denominators, optional
+        Tract table (e.g. ACS); default the tract layer's own columns.
+    group : Layer, optional
+        A coarser layer (council districts) for the Theil decomposition.
+    as_of, period, service_types, agencies, sources, demand, timezone
+        As in :func:`geo311.area_indicators`.
+
+    Returns
+    -------
+    LayerTables
+    """
+    layer = _vintage(requests, key, vintages)
+    options: dict[str, Any] = {
+        "as_of": as_of,
+        "period": period,
+        "service_types": service_types,
+        "agencies": agencies,
+        "sources": sources,
+        "demand": demand,
+        "timezone": timezone,
+    }
+    demographics = pd.DataFrame(index=pd.Index(layer.gdf["area_id"], name="area_id"))
+    population = None
+    source = ""
+    denominator_meta: dict[str, Any] = {}
+    if tracts is not None:
+        demographics = layer_population(layer, tracts=tracts, table=denominators)
+        population = demographics["population"]
+        denominator_meta = {
+            k: demographics.attrs.get(k) for k in ("source", "year", "variables", "totals")
+        }
+        source = f"{denominator_meta['source']} ({denominator_meta['year']})"
+    table = area_indicators(
+        requests, key=key, areas=layer, population=population, population_source=source, **options
+    )
+    city = city_indicators(
+        requests, key=key, areas=layer, population=population, population_source=source, **options
+    )
+    patterns = time_patterns(
+        requests,
+        key=key,
+        areas=layer,
+        timezone=timezone,
+        as_of=as_of,
+        period=period,
+        service_types=service_types,
+        agencies=agencies,
+        sources=sources,
+        demand=demand,  # type: ignore[arg-type]
+    )
+    channels = channel_mix(
+        requests,
+        key=key,
+        areas=layer,
+        as_of=as_of,
+        period=period,
+        service_types=service_types,
+        agencies=agencies,
+        sources=sources,
+        demand=demand,  # type: ignore[arg-type]
+        timezone=timezone,
+    )
+    extra = [c for c in ("median_hh_income", "median_hh_income_moe") if c in demographics]
+    equity_input = table.join(demographics[extra])
+    group_column = None
+    if group is not None and group.key != key:
+        equity_input["group"] = _groups(layer, group).reindex(equity_input.index)
+        group_column = "group"
+    equity = (
+        equity_summary(
+            equity_input,
+            demographic="median_hh_income" if "median_hh_income" in equity_input else "population",
+            group=group_column,
+        )
+        if population is not None
+        else pd.DataFrame()
+    )
+    metadata = {
+        "layer": key,
+        "vintage": layer.vintage,
+        "layer_source": layer.source,
+        "indicators": table.attrs.get("geo311", {}),
+        "denominators": denominator_meta,
+        "equity_group": group.key if group is not None and group_column else None,
+    }
+    log.info("computed indicators for %d %s (vintage %s)", len(table), key, layer.vintage)
+    return LayerTables(table, city, patterns, channels, equity, metadata)
+
+
+def city_tables(
+    requests: pd.DataFrame,
+    *,
+    city: str | Path,
+    layers: Sequence[str],
+    population: str | Path | None = None,
+    tracts: str = "census_tracts",
+    group: str | None = "council_districts",
+    **options: Any,
+) -> dict[str, LayerTables]:
+    """Build :class:`LayerTables` for several layers of a city (what the CLI runs).
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Joined requests with ``<layer>_id`` columns for every layer asked for.
+    city : str or pathlib.Path
+        Built-in city or manifest path; gives the layers, the tract layer and
+        the time zone.
+    layers : sequence of str
+        Layer keys to tabulate.
+    population : str or pathlib.Path, optional
+        A tract table (CSV keyed by GEOID, see :func:`geo311.read_tract_table`);
+        default: the population columns of the city's tract layer.
+    tracts : str, default "census_tracts"
+        The tract layer key in the manifest.
+    group : str or None, default "council_districts"
+        Layer used for the between/within Theil decomposition.
+    **options
+        ``as_of``, ``period``, ``service_types``, ``agencies``, ``sources``,
+        ``demand``, ``timezone``: as in :func:`build_tables`.
+
+    Returns
+    -------
+    dict of str to LayerTables
+    """
+    manifest = load_manifest(city)
+    missing = [k for k in layers if f"{k}_id" not in requests]
+    if missing:
+        msg = (
+            f"the requests were not joined to {missing}; run `geo311 join ... --city "
+            f"{manifest.city}` with these layers first"
+        )
+        raise ValueError(msg)
+    wanted = list(dict.fromkeys([*layers, tracts, *([group] if group else [])]))
+    loaded = load_layers(city, layers=[k for k in wanted if k in manifest.layers])
+    tract_layer = next((v for v in loaded.get(tracts, []) if v.has_file), None)
+    group_layer = next((v for v in loaded.get(group or "", []) if v.has_file), None)
+    table = read_tract_table(population) if population is not None else None
+    options.setdefault("timezone", manifest.timezone)
+    return {
+        key: build_tables(
+            requests,
+            key=key,
+            vintages=loaded[key],
+            tracts=tract_layer,
+            denominators=table,
+            group=group_layer,
+            **options,
+        )
+        for key in layers
+    }
+
+
+def table_paths(out_dir: Path, keys: Sequence[str]) -> dict[str, Path]:
+    """Return every file :func:`write_tables` writes, by ``<key>.<kind>`` (and ``equity``)."""
+    paths = {"equity": out_dir / "equity.csv"}
+    for key in keys:
+        for kind, suffix in (
+            ("csv", ".csv"),
+            ("xlsx", ".xlsx"),
+            ("json", ".json"),
+            ("city", ".city.csv"),
+            ("patterns", ".patterns.csv"),
+            ("channels", ".channels.csv"),
+        ):
+            paths[f"{key}.{kind}"] = out_dir / f"{key}{suffix}"
+    return paths
+
+
+def write_tables(
+    tables: Mapping[str, LayerTables], out_dir: Path, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write each layer's tables and one ``equity.csv`` for all layers, injection-safe.
+
+    Per layer ``<key>``: ``<key>.csv`` and ``<key>.xlsx`` (the indicators, one row
+    per area), ``<key>.json`` (metadata), ``<key>.city.csv``,
+    ``<key>.patterns.csv`` and ``<key>.channels.csv``.  ``equity.csv`` holds
+    the equity measures of every layer, with a ``layer`` column.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        The files written (see :func:`table_paths`).
+    """
+    out_dir = Path(out_dir)
+    paths = table_paths(out_dir, list(tables))
+    check_overwrite(paths.values(), overwrite=overwrite)
+    for key, layer_tables in tables.items():
+        write_csv(layer_tables.indicators, paths[f"{key}.csv"])
+        write_xlsx(layer_tables.indicators, paths[f"{key}.xlsx"], sheet=key)
+        write_metadata(layer_tables.metadata, paths[f"{key}.json"])
+        write_csv(layer_tables.city, paths[f"{key}.city"])
+        write_csv(layer_tables.patterns, paths[f"{key}.patterns"])
+        write_csv(layer_tables.channels, paths[f"{key}.channels"])
+    equity = (
+        pd.concat(
+            [t.equity.assign(layer=key) for key, t in tables.items() if len(t.equity)],
+            ignore_index=True,
+        )
+        if any(len(t.equity) for t in tables.values())
+        else pd.DataFrame({"layer": []})
+    )
+    write_csv(equity, paths["equity"], index=False)
+    return paths
