@@ -69,6 +69,7 @@ from geo311.geographies import Layer, read_layer
 from geo311.join import assign_areas
 from geo311.ledger import Ledger
 from geo311.load import read_requests
+from geo311.tables import build_tables, table_paths, write_tables
 
 __all__ = [
     "BULK_COLUMNS",
@@ -893,6 +894,8 @@ def demo_paths(out_dir: Path) -> dict[str, Path]:
         paths[f"layer_{name}"] = out_dir / "layers" / f"{name}.geojson"
     paths["requests"] = out_dir / "requests.parquet"
     paths["ledger"] = out_dir / "requests.ledger.json"
+    for name, path in table_paths(out_dir / "indicators", INDICATOR_LAYERS).items():
+        paths[f"indicators_{name}"] = path
     paths["readme"] = out_dir / "README.txt"
     return paths
 
@@ -922,6 +925,10 @@ Files (layers in EPSG:4326)
   {rel("requests"):<34} the requests in the geo311 canonical schema, each assigned to
   {"":<34} every layer (<layer>_id, _name, _vintage, _join columns), GeoParquet
   {rel("ledger"):<34} the row ledger of every stage (rows in/out, drops, flags)
+  indicators/<layer>.csv, .xlsx{"":<5} per-area indicators (rates with intervals, Kaplan-Meier
+  {"":<34} time to close, on-time share, ...) for neighborhoods and
+  {"":<34} council districts; .json metadata; .city/.patterns/.channels
+  indicators/equity.csv{"":<13} equity measures (income quintiles, Gini, Theil, ...)
   {rel("readme"):<34} this file
 
 Defects planted in the raw export (rows)
@@ -931,6 +938,9 @@ Row ledger (ingest and join)
 {ledger.summary()}
 """
 
+
+#: Layers the demo tabulates indicators for.
+INDICATOR_LAYERS = ("neighborhoods", "council_districts")
 
 #: Id column of each demo layer (every layer's name column is ``name``).
 LAYER_ID_FIELDS = {
@@ -974,8 +984,10 @@ def write_demo(
     (:func:`make_demo_city`); write the raw CSV and the layers; ingest the CSV
     with the ``open311`` profile (:func:`geo311.read_requests`); assign every
     request to the three layers (:func:`geo311.assign_areas`); write the
-    requests as GeoParquet and the row ledger of every stage; write
-    ``README.txt``.  Every
+    requests as GeoParquet and the row ledger of every stage; compute and
+    write the indicator and equity tables of the neighbourhoods and council
+    districts, with populations interpolated from the tracts
+    (:func:`geo311.tables.build_tables`); write ``README.txt``.  Every
     file is written atomically.
 
     Parameters
@@ -1012,10 +1024,24 @@ def write_demo(
     requests, ledger = read_requests(
         paths["raw_requests"], schema="open311", timezone=city.timezone, as_of=city.as_of
     )
-    requests, join_ledger = assign_areas(requests, demo_layers(city))
+    layers = demo_layers(city)
+    requests, join_ledger = assign_areas(requests, layers)
     ledger = ledger.extend(join_ledger)
     with atomic_write(paths["requests"]) as tmp:
         requests.to_parquet(tmp, index=False)
+    tables = {
+        key: build_tables(
+            requests,
+            key=key,
+            vintages=layers[key],
+            tracts=layers["census_tracts"][0],
+            group=layers["council_districts"][0],
+            as_of=city.as_of,
+            timezone=city.timezone,
+        )
+        for key in INDICATOR_LAYERS
+    }
+    write_tables(tables, out_dir / "indicators", overwrite=True)  # existence checked above
     with atomic_write(paths["ledger"]) as tmp:
         ledger.write_json(tmp)
 
