@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import geopandas as gpd
 import pandas as pd
 
+from geo311._errors import SchemaError
 from geo311._io import check_overwrite
 from geo311.equity import equity_summary
 from geo311.export import write_csv, write_metadata, write_xlsx
@@ -46,7 +47,7 @@ def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Lay
     with_file = [v for v in vintages if v.has_file]
     if not with_file:
         msg = f"layer {key!r} has no vintage with a local file"
-        raise ValueError(msg)
+        raise SchemaError(msg)
     column = f"{key}_vintage"
     if column in requests:
         used = requests[column].value_counts()
@@ -230,7 +231,7 @@ def city_tables(
             f"the requests were not joined to {missing}; run `geo311 join ... --city "
             f"{manifest.city}` with these layers first"
         )
-        raise ValueError(msg)
+        raise SchemaError(msg)
     wanted = list(dict.fromkeys([*layers, tracts, *([group] if group else [])]))
     loaded = load_layers(city, layers=[k for k in wanted if k in manifest.layers])
     tract_layer = next((v for v in loaded.get(tracts, []) if v.has_file), None)
