@@ -30,3 +30,12 @@ def test_example_runs(script: Path, shared_data: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
+
+
+def test_readme_data_dictionary_lists_every_column() -> None:
+    from geo311.indicators import DATA_DICTIONARY
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Data dictionary", 1)[1].split("\n## ", 1)[0]
+    for name in DATA_DICTIONARY:
+        assert f"| `{name}` |" in section, name
