@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from geo311.indicators import DATA_DICTIONARY
+
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("[0-9][0-9]_*.py"))
 
 
@@ -33,8 +35,6 @@ def test_example_runs(script: Path, shared_data: Path, tmp_path: Path) -> None:
 
 
 def test_readme_data_dictionary_lists_every_column() -> None:
-    from geo311.indicators import DATA_DICTIONARY
-
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Data dictionary", 1)[1].split("\n## ", 1)[0]
     for name in DATA_DICTIONARY:
