@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -230,9 +231,28 @@ class NormalizeResult:
     examples: dict[str, list[str]] = field(default_factory=dict)
 
 
+def _on_distinct(series: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """Apply ``func`` to the distinct values of ``series`` and spread the result back.
+
+    311 columns repeat a few values millions of times (statuses, types,
+    channels); string work on the distinct values only is what keeps ingest
+    fast.  Missing values stay missing.
+    """
+    codes, distinct = pd.factorize(series, use_na_sentinel=True)
+    mapped = func(pd.Series(distinct, dtype="string"))
+    values = np.asarray(mapped.astype(object).where(mapped.notna(), None))
+    out = np.full(len(series), None, dtype=object)
+    present = codes >= 0
+    out[present] = values[codes[present]]
+    return pd.Series(out, index=series.index, dtype=mapped.dtype)
+
+
 def _clean_text(series: pd.Series) -> pd.Series:
-    text = series.astype("string").str.strip()
-    return text.mask(text == "")
+    def strip(text: pd.Series) -> pd.Series:
+        text = text.str.strip()
+        return text.mask(text == "")
+
+    return _on_distinct(series.astype("string"), strip)
 
 
 def _numbers(series: pd.Series) -> npt.NDArray[np.float64]:
@@ -335,11 +355,14 @@ def _status(
     Values outside the profile's vocabulary give a missing status and a flag.
     """
     status_raw = out["status_raw"]
-    folded = status_raw.str.casefold()
-    base = folded.str.replace(r"\s*\(.*\)\s*$", "", regex=True)
 
     def among(words: tuple[str, ...]) -> Flags:
-        return (folded.isin(words) | base.isin(words)).to_numpy(dtype=bool)
+        def test(values: pd.Series) -> pd.Series:
+            folded = values.str.casefold()
+            base = folded.str.replace(r"\s*\(.*\)\s*$", "", regex=True)
+            return folded.isin(words) | base.isin(words)
+
+        return _on_distinct(status_raw, test).fillna(False).to_numpy(dtype=bool)
 
     is_open = among(profile.status_open)
     is_closed = among(profile.status_closed)
@@ -362,7 +385,7 @@ def _contains_any(text: pd.Series, patterns: tuple[str, ...]) -> Flags:
     if not patterns:
         return np.zeros(len(text), dtype=bool)
     regex = "|".join(re.escape(p) for p in patterns)
-    hit = text.str.casefold().str.contains(regex, regex=True)
+    hit = _on_distinct(text, lambda v: v.str.casefold().str.contains(regex, regex=True))
     return hit.fillna(False).to_numpy(dtype=bool)
 
 
@@ -371,7 +394,9 @@ def _request_kinds(out: pd.DataFrame, profile: Profile) -> dict[str, Flags]:
     outcome = out["status_raw"].fillna("") + " " + out["status_notes"].fillna("")
     proactive = _contains_any(out["service_name"], profile.proactive_service_names)
     if profile.proactive_sources:
-        channel = out["source"].str.casefold().isin(profile.proactive_sources)
+        channel = _on_distinct(
+            out["source"], lambda v: v.str.casefold().isin(profile.proactive_sources)
+        ).fillna(False)
         proactive = proactive | channel.to_numpy(dtype=bool)
     return {
         "is_duplicate": _contains_any(outcome, profile.duplicate_patterns),
