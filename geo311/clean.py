@@ -172,6 +172,9 @@ def _repeated_ids(requests: pd.DataFrame) -> npt.NDArray[np.bool_]:
     on a tie (or when none has one) the one that comes last.  Rows without an
     id are never dropped.
     """
+    ids = requests["service_request_id"]
+    if not ids.dropna().duplicated().any():
+        return np.zeros(len(requests), dtype=bool)
     order = pd.DataFrame(
         {
             "id": requests["service_request_id"].array,
@@ -267,7 +270,7 @@ def clean_requests(
     if drop.any():
         dropped_ids = frame.loc[drop, "service_request_id"].astype(str)
         examples["duplicate_service_request_id"] = sorted(set(dropped_ids))[:5]
-    out = frame.loc[~drop].reset_index(drop=True)
+    out = frame.loc[~drop].reset_index(drop=True) if drop.any() else frame
     placeholders = find_placeholders(
         out,
         min_count=placeholder_min_count,

@@ -286,15 +286,19 @@ def _coordinates(
             lat = np.full(n, np.nan)
             lon[ok] = x
             lat[ok] = y
-    fillers: list[tuple[pd.Series, pd.Series]] = []
     if "location" in mapped:
-        fillers.append(parse_location(raw[mapped["location"]]))
-    if points is not None:
-        fillers.append((points["lat"], points["long"]))
-    for fill_lat, fill_lon in fillers:
+        # Parse the location text only where the coordinate columns are empty.
         fill = np.isnan(lat) | np.isnan(lon)
-        lat = np.where(fill, fill_lat.to_numpy(dtype=np.float64, na_value=np.nan), lat)
-        lon = np.where(fill, fill_lon.to_numpy(dtype=np.float64, na_value=np.nan), lon)
+        if fill.any():
+            loc_lat, loc_lon = parse_location(raw[mapped["location"]][fill])
+            lat = lat.copy()
+            lon = lon.copy()
+            lat[fill] = loc_lat.to_numpy(dtype=np.float64, na_value=np.nan)
+            lon[fill] = loc_lon.to_numpy(dtype=np.float64, na_value=np.nan)
+    if points is not None:
+        fill = np.isnan(lat) | np.isnan(lon)
+        lat = np.where(fill, points["lat"].to_numpy(dtype=np.float64, na_value=np.nan), lat)
+        lon = np.where(fill, points["long"].to_numpy(dtype=np.float64, na_value=np.nan), lon)
     return lat, lon
 
 
