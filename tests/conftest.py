@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -32,3 +37,18 @@ def shared_data() -> Path:
 def fixtures() -> Path:
     """Directory of the small hand-written fixtures."""
     return FIXTURES
+
+
+@contextmanager
+def script_module(name: str) -> Iterator[ModuleType]:
+    """Import ``scripts/<name>.py`` (maintainer scripts are not a package) for a test."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)

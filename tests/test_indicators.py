@@ -9,17 +9,15 @@ comment says "local" (America/New_York: EST = UTC-5, EDT = UTC-4).
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import script_module
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from scipy import stats
@@ -924,19 +922,10 @@ def test_empty_requests_give_a_full_table_of_zeros() -> None:
 
 
 def test_benchmark_script_runs_small(tmp_path, capsys) -> None:
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_indicators.py"
-    spec = importlib.util.spec_from_file_location("bench_indicators", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with script_module("bench_indicators") as module:
         argv = ["--rows", "4000", "--areas", "20", "--districts", "4", "--no-peak-reset"]
         argv += ["--out", str(tmp_path)]
         assert module.main(argv) == 0
-    finally:
-        sys.modules.pop(spec.name, None)
     report = json.loads((tmp_path / "bench_indicators.json").read_text(encoding="utf-8"))
     assert report["rows"] == 4000
     assert len(report["steps"]) == 7

@@ -12,10 +12,8 @@ against.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import logging
 import math
-import sys
 import warnings
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import script_module
 from scipy.sparse import csr_matrix
 from shapely import box
 
@@ -862,14 +861,8 @@ def test_real_agrees_with_tobler(baltimore) -> None:
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("interpolation_accuracy", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    with script_module("interpolation_accuracy") as module:
+        yield module
 
 
 def test_script_scores_by_hand(script) -> None:
