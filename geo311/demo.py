@@ -885,8 +885,10 @@ def demo_paths(out_dir: Path) -> dict[str, Path]:
 
     Examples
     --------
-    >>> sorted(demo_paths(Path("site")))[:3]
+    >>> sorted(k for k in demo_paths(Path("site")) if k.startswith("layer_"))
     ['layer_census_tracts', 'layer_council_districts', 'layer_neighborhoods']
+    >>> demo_paths(Path("site"))["indicators_equity"].as_posix()
+    'site/indicators/equity.csv'
     """
     out_dir = Path(out_dir)
     paths = {"raw_requests": out_dir / "raw" / "demo_requests.csv"}
