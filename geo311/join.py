@@ -17,7 +17,8 @@ duplicated and never dropped: points outside every polygon stay in the frame
 with the reason.
 
 Vintages: each request is joined to the vintage valid on its
-``requested_datetime`` (``valid_from <= t < valid_to``, compared in UTC), or to
+``requested_datetime`` (``valid_from <= t < valid_to``, on the city's local
+calendar: a manifest date is local midnight), or to
 a vintage the caller pins.  A request dated outside every vintage's validity
 uses the nearest vintage in time and is counted as ``vintage_outside_validity``;
 a request whose valid vintage has no local file is not placed
@@ -192,15 +193,22 @@ def _check_call(
         raise ValueError(msg)
 
 
+def _local_times(times: pd.Series, timezone: str) -> np.ndarray:
+    """Wall-clock times in ``timezone`` (vintage dates are local calendar days)."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = times.dt.tz_convert(timezone).dt.tz_localize(None)
+    return times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+
+
 def _choose_vintage(
-    times: pd.Series, vintages: Sequence[Layer], pinned: str | None
+    times: pd.Series, vintages: Sequence[Layer], pinned: str | None, timezone: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return per row: position into ``vintages`` (-1 none), outside-validity, no-date."""
     n = len(times)
     if pinned is not None:
         names = [v.vintage for v in vintages]
         return np.full(n, names.index(pinned)), np.zeros(n, bool), np.zeros(n, bool)
-    stamp = times.to_numpy(dtype="datetime64[us]", na_value=np.datetime64("NaT"))
+    stamp = _local_times(times, timezone)
     no_date = np.isnat(stamp)
     if len(vintages) == 1:
         # Nothing to choose between: undated rows are joined too.
@@ -269,6 +277,7 @@ def assign_areas(
     vintages: Mapping[str, str] | None = None,
     tolerance_m: float = 0.0,
     cache_dir: Path | None = None,
+    timezone: str | None = None,
 ) -> Result:
     """Add ``<key>_id``, ``<key>_name``, ``<key>_vintage``, ``<key>_join`` per layer.
 
@@ -289,6 +298,9 @@ def assign_areas(
         ``snapped``.
     cache_dir : pathlib.Path, optional
         Where built spatial indexes are cached on disk, keyed by content.
+    timezone : str, optional
+        IANA zone in which vintage dates are read (local midnight); default
+        ``requests.attrs["timezone"]``, else UTC.
 
     Returns
     -------
@@ -307,6 +319,7 @@ def assign_areas(
         ``tolerance_m`` is negative or not finite.
     """
     pins = dict(vintages or {})
+    zone = timezone or requests.attrs.get("timezone") or "UTC"
     _check_call(requests, layers, pins, tolerance_m)
     out = requests.copy()
     n = len(out)
@@ -323,7 +336,7 @@ def assign_areas(
     )
     for key, vints in layers.items():
         choice, outside_validity, no_date = _choose_vintage(
-            out["requested_datetime"], vints, pins.get(key)
+            out["requested_datetime"], vints, pins.get(key), zone
         )
         cols = _join_layer(
             points, vints, choice, no_date, tolerance_m=tolerance_m, cache_dir=cache_dir
@@ -493,9 +506,12 @@ def join_city(
     """
     chosen: dict[str, list[Layer]] = {}
     labels: dict[str, tuple[str, str]] = {}
+    timezone = None
     if city is not None:
-        chosen.update(load_layers(city, layers=layers))
-        labels = {k: v for k, v in load_manifest(city).labels().items() if k in chosen}
+        manifest = load_manifest(city)
+        chosen.update(load_layers(manifest, layers=layers))
+        labels = {k: v for k, v in manifest.labels().items() if k in chosen}
+        timezone = manifest.timezone
     for name, path in (extra_layers or {}).items():
         if id_field is None or name_field is None:
             msg = (
@@ -509,7 +525,12 @@ def join_city(
         )
         raise ManifestError(msg)
     frame, ledger = assign_areas(
-        requests, chosen, vintages=vintages, tolerance_m=tolerance_m, cache_dir=cache_dir
+        requests,
+        chosen,
+        vintages=vintages,
+        tolerance_m=tolerance_m,
+        cache_dir=cache_dir,
+        timezone=timezone,
     )
     checks = compare_labels(frame, chosen, labels, near_m=near_m) if qa else []
     return CityJoin(frame, ledger, chosen, checks)

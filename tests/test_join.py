@@ -493,6 +493,16 @@ def test_vintage_by_request_date(wards: list[Layer]) -> None:
     assert "vintages used: 2015, 2020, 2022" in stage.notes
 
 
+def test_vintage_dates_are_local_calendar_days(wards: list[Layer]) -> None:
+    # 2019-12-31 20:00 in New York is 2020-01-01 01:00 UTC: still the 2015 vintage there.
+    requests = canonical([(*INSIDE_5_WEST, "2020-01-01T01:00:00Z")])
+    in_utc, _ = assign_areas(requests, {"wards": wards})
+    in_new_york, _ = assign_areas(requests, {"wards": wards}, timezone="America/New_York")
+    assert values(in_utc["wards_vintage"]) == ["2020"]
+    assert values(in_new_york["wards_vintage"]) == ["2015"]
+    assert values(in_new_york["wards_id"]) == ["5"]
+
+
 def test_pinned_vintage(wards: list[Layer]) -> None:
     points = [(*INSIDE_5_WEST, when) for when, *_ in VINTAGE_CASES]
     out, ledger = assign_areas(canonical(points), {"wards": wards}, vintages={"wards": "2020"})
