@@ -18,7 +18,7 @@ on Linux, so the peak is the indicators' own):
 Usage::
 
     python scripts/bench_indicators.py                 # 1,000,000 requests
-    python scripts/bench_indicators.py --rows 200000 --out /tmp/bench
+    python scripts/bench_indicators.py --rows 200000 --out bench-out
 
 Writes ``<out>/bench_indicators.json`` and prints a Markdown table.
 """
@@ -30,8 +30,6 @@ import gc
 import json
 import os
 import platform
-import resource
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _memory import peak_rss_mib, reset_peak_rss, status_mib  # scripts/_memory.py
 
 AS_OF = pd.Timestamp("2025-01-06 17:00", tz="UTC")
 YEAR_START = pd.Timestamp("2024-01-01 05:00", tz="UTC")
@@ -51,34 +50,6 @@ CHANNEL_P = (0.42, 0.2, 0.25, 0.05, 0.08)
 
 
 # --------------------------------------------------------------------------- memory
-
-
-def _status_mib(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size (``VmHWM`` on Linux, else ``ru_maxrss``) in MiB."""
-    hwm = _status_mib("VmHWM")
-    if hwm is not None:
-        return hwm
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
-
-
-def reset_peak_rss() -> float:
-    """Reset the kernel's peak-RSS mark where possible; return the current RSS in MiB."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return peak_rss_mib()
-    return _status_mib("VmRSS") or peak_rss_mib()
 
 
 # --------------------------------------------------------------------------- data
@@ -186,7 +157,7 @@ def run(
     # Warm the lazy imports (scipy.special) so the first timed call is not charged for them.
     ind.area_indicators(requests.iloc[:1000], key="neighborhoods", as_of=AS_OF)
     gc.collect()
-    rss_before = reset_peak_rss() if reset_peak else (_status_mib("VmRSS") or peak_rss_mib())
+    rss_before = reset_peak_rss() if reset_peak else (status_mib("VmRSS") or peak_rss_mib())
     common = {"as_of": AS_OF, "period": ("2024-01-01", "2025-01-01")}
     steps: list[tuple[str, Callable[[], Any]]] = [
         (

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _memory import peak_rss_mib  # scripts/_memory.py
 
 HEADER = (
     "SRRecordID,ServiceRequestNum,SRType,MethodReceived,CreatedDate,SRStatus,StatusDate,"
@@ -351,29 +352,6 @@ def run_method(method: str, path: Path) -> Any:
     return run_geo311(path, chunksize=CHUNKSIZES[method])
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB.
-
-    On Linux this is ``VmHWM`` from ``/proc/self/status``, the high-water mark of
-    this process's own address space.  ``getrusage().ru_maxrss`` is not used there:
-    a child started by fork/vfork + exec inherits the parent's peak in it, so a
-    big parent would inflate every child's figure.
-    """
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2**10  # kB
-    try:
-        import resource  # noqa: PLC0415 - POSIX only
-    except ImportError:  # Windows: psutil reports the peak working set
-        import psutil  # noqa: PLC0415
-
-        return psutil.Process().memory_info().peak_wset / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
-
-
 def frame_stats(method: str, frame: Any) -> dict[str, int]:
     """Counts that show both methods did the same work on the same rows."""
     created = frame["CreatedDate" if method == "baseline" else "requested_datetime"]
@@ -391,7 +369,7 @@ def _worker(method: str, path: Path, profile_to: Path | None) -> dict[str, Any]:
     started = time.perf_counter()
     _import_for(method)
     import_s = time.perf_counter() - started
-    rss_after_import = _peak_rss_mb()
+    rss_after_import = peak_rss_mib()
     if profile_to is not None:
         import cProfile  # noqa: PLC0415
         import pstats  # noqa: PLC0415
@@ -408,7 +386,7 @@ def _worker(method: str, path: Path, profile_to: Path | None) -> dict[str, Any]:
         t0, c0 = time.perf_counter(), time.process_time()
         frame = run_method(method, path)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = _peak_rss_mb()
+    peak = peak_rss_mib()
     return {
         "method": method,
         "wall_s": wall,

@@ -41,7 +41,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from _memory import peak_rss_mib, reset_peak_rss  # scripts/_memory.py
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("neighborhoods_2010", "council_districts_2012", "census_tracts_2020")
@@ -79,45 +79,6 @@ def read_layer(name: str) -> Any:
         msg = f"{path} not found; set GEO311_DATA_DIR to the folder holding baltimore/"
         raise SystemExit(msg)
     return gpd.read_file(path).reset_index(drop=True)
-
-
-def peak_rss_mib() -> float:
-    """Return this process's peak resident set size in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _proc_status_mib(field: str) -> float | None:
-    """Return a ``VmRSS``/``VmHWM`` figure from /proc/self/status in MiB, if available."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def reset_peak_rss() -> float:
-    """Reset the kernel's peak-RSS mark (Linux) and return the current RSS in MiB.
-
-    Reading the layers and points leaves a transient peak that would hide the
-    mode's own working memory; writing ``5`` to ``/proc/self/clear_refs``
-    resets the high-water mark so the peak measured afterwards is the mode's.
-    Falls back to ``ru_maxrss`` (no reset) elsewhere.
-    """
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return peak_rss_mib()
-    return _proc_status_mib("VmRSS") or peak_rss_mib()
-
-
-def peak_rss_since_reset_mib() -> float:
-    """Return the peak RSS since :func:`reset_peak_rss` (``VmHWM``), in MiB."""
-    return _proc_status_mib("VmHWM") or peak_rss_mib()
-
-
-# --------------------------------------------------------------------------- points
 
 
 def _sample_inside(geom: Any, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -289,7 +250,7 @@ def worker(args: argparse.Namespace) -> None:
         result = run_assign(x, y, layers, Path(args.cache_dir))
     else:
         result = run_index(x, y, layers, Path(args.cache_dir))
-    peak = peak_rss_since_reset_mib()
+    peak = peak_rss_mib()
     arrays = {f"area:{k}": v for k, v in result.pop("areas").items()}
     arrays.update({f"tie:{k}": v for k, v in result.pop("ties").items()})
     np.savez(args.result_file, **arrays)

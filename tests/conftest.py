@@ -42,13 +42,16 @@ def fixtures() -> Path:
 @contextmanager
 def script_module(name: str) -> Iterator[ModuleType]:
     """Import ``scripts/<name>.py`` (maintainer scripts are not a package) for a test."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    scripts = REPO / "scripts"
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    sys.path.insert(0, str(scripts))  # as when the script is run: its siblings import
     try:
         spec.loader.exec_module(module)
         yield module
     finally:
+        sys.path.remove(str(scripts))
         sys.modules.pop(name, None)
