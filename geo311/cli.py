@@ -342,3 +342,80 @@ def indicators_cmd(
             f"{int(frame['requests'].sum()):,} requests counted, population {total:,.0f}"
         )
     click.echo(f"wrote {len(written)} files to {out}")
+
+
+@main.command("geocode")
+@click.argument("requests_path", metavar="REQUESTS", type=click.Path(path_type=Path))
+@click.option(
+    "--geocoder",
+    required=True,
+    help="table:FILE — an address-point table (CSV, Parquet or GeoJSON).",
+)
+@click.option(
+    "--address-column",
+    default="address",
+    show_default=True,
+    help="Address column of the reference table.",
+)
+@click.option("--lon-column", help="Longitude column of the table (not needed for GeoJSON).")
+@click.option("--lat-column", help="Latitude column of the table (not needed for GeoJSON).")
+@click.option("--zip-column", help="ZIP column of the table, if any.")
+@click.option(
+    "--min-score",
+    type=click.IntRange(0, 100),
+    default=90,
+    show_default=True,
+    help="Lowest fuzzy score accepted.",
+)
+@click.option("--all-rows", is_flag=True, help="Also send rows with good coordinates (kept).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output GeoParquet.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def geocode_cmd(
+    requests_path: Path,
+    geocoder: str,
+    address_column: str,
+    lon_column: str | None,
+    lat_column: str | None,
+    zip_column: str | None,
+    min_score: int,
+    all_rows: bool,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Fill coordinates of REQUESTS rows that lack usable ones, from their addresses."""
+    import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
+
+    from geo311.geocode import GeocodeCache, ReferenceGeocoder, geocode  # noqa: PLC0415
+
+    kind, _, target = geocoder.partition(":")
+    if kind != "table" or not target:
+        msg = (
+            f"--geocoder {geocoder!r}: this release geocodes from an address table "
+            "(table:FILE); the Census and ArcGIS online geocoders are not built yet"
+        )
+        raise click.BadParameter(msg)
+    ledger_path = _ledger_path(out)
+    check_overwrite([out, ledger_path], overwrite=overwrite)
+    reference = ReferenceGeocoder.from_file(
+        target,
+        address_column=address_column,
+        lon_column=lon_column,
+        lat_column=lat_column,
+        zip_column=zip_column,
+        min_score=min_score,
+    )
+    requests = gpd.read_parquet(requests_path)
+    result, stage = geocode(
+        requests,
+        geocoder=reference,
+        only_missing=not all_rows,
+        cache=GeocodeCache(cache_dir() / "geocode.sqlite"),
+    )
+    upstream = _ledger_path(requests_path)
+    ledger = Ledger.read_json(upstream).extend(stage) if upstream.exists() else stage
+    with atomic_write(out) as tmp:
+        result.to_parquet(tmp, index=False)
+    with atomic_write(ledger_path) as tmp:
+        ledger.write_json(tmp)
+    click.echo(stage.summary())
+    click.echo(f"wrote {out} and {ledger_path}")

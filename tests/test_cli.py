@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -142,3 +143,46 @@ def test_installed_entry_point_runs(bulk_csv: Path, tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "is a directory" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_geocode_fills_missing_coordinates_from_a_table(tmp_path: Path) -> None:
+    raw = tmp_path / "bulk.csv"
+    raw.write_text(
+        "service_request_id,service_name,status,requested_datetime,address,lat,long\n"
+        "G-1,Pothole,open,2024-03-01T10:00:00-05:00,100 N HOLLIDAY STREET,,\n"
+        "G-2,Pothole,open,2024-03-01T11:00:00-05:00,9 NOWHERE LANE,,\n"
+        "G-3,Pothole,open,2024-03-01T12:00:00-05:00,5 ELM ST,39.3001,-76.6050\n",
+        encoding="utf-8",
+    )
+    table = tmp_path / "points.csv"
+    table.write_text(
+        "addr,x,y\n100 N Holliday St,-76.6105,39.2917\n5 Elm St,-76.7000,39.2000\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    ingested = tmp_path / "req.parquet"
+    args = ["-q", "ingest", str(raw), "--out", str(ingested), "--as-of", "2024-04-01"]
+    assert runner.invoke(main, args).exit_code == 0
+    out = tmp_path / "geo.parquet"
+    result = runner.invoke(main, [
+        "-q", "geocode", str(ingested), "--geocoder", f"table:{table}",
+        "--address-column", "addr", "--lon-column", "x", "--lat-column", "y",
+        "--out", str(out),
+    ], env={"GEO311_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frame = gpd.read_parquet(out).set_index("service_request_id")
+    assert (frame.loc["G-1", "lat"], frame.loc["G-1", "long"]) == (39.2917, -76.6105)
+    assert frame.loc["G-1", "geocode_match"] == "exact"
+    assert frame.loc["G-2", "geocode_match"] == "none"
+    assert pd.isna(frame.loc["G-2", "lat"])
+    # Good coordinates are never replaced, even when the table disagrees.
+    assert (frame.loc["G-3", "lat"], frame.loc["G-3", "long"]) == (39.3001, -76.6050)
+    ledger = json.loads((tmp_path / "geo.ledger.json").read_text())
+    assert ledger["stages"][-1]["stage"] == "geocode"
+    assert ledger["rows_in"] == ledger["rows_out"] == 3
+    bad = runner.invoke(
+        main,
+        ["geocode", str(ingested), "--geocoder", "census", "--out", str(tmp_path / "x.parquet")],
+    )
+    assert bad.exit_code == 2
+    assert "table:FILE" in bad.output
