@@ -419,3 +419,74 @@ def geocode_cmd(
         ledger.write_json(tmp)
     click.echo(stage.summary())
     click.echo(f"wrote {out} and {ledger_path}")
+
+
+@main.group("fetch")
+def fetch_group() -> None:
+    """Download data from a city's portal (resumable, with a provenance sidecar)."""
+
+
+@fetch_group.command("requests")
+@click.option(
+    "--city",
+    type=click.Choice(["baltimore"]),
+    help="Open Baltimore's yearly ArcGIS 311 layer (with --year).",
+)
+@click.option("--year", type=int, help="Year of the Open Baltimore 311 layer.")
+@click.option("--arcgis", "arcgis_url", help="An ArcGIS FeatureServer/MapServer layer URL.")
+@click.option("--socrata", "socrata_url", help="A Socrata dataset URL (…/resource/<id>.json).")
+@click.option(
+    "--open311", "open311_url", help="An Open311 GeoReport v2 endpoint (…/requests.json)."
+)
+@click.option("--where", help="Filter: ArcGIS `where` or Socrata `$where`.")
+@click.option("--start", help="Open311: first day (ISO date).")
+@click.option("--end", help="Open311: day after the last (ISO date).")
+@click.option("--page-size", type=click.IntRange(min=1), help="Rows per request.")
+@click.option("--refresh", is_flag=True, help="Ignore the HTTP cache.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+def fetch_requests_cmd(
+    city: str | None,
+    year: int | None,
+    arcgis_url: str | None,
+    socrata_url: str | None,
+    open311_url: str | None,
+    where: str | None,
+    start: str | None,
+    end: str | None,
+    page_size: int | None,
+    refresh: bool,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Fetch 311 requests from exactly one source into OUT (then `geo311 ingest OUT`)."""
+    from geo311 import fetch  # noqa: PLC0415 - needs the optional httpx
+
+    chosen = [s for s in (city, arcgis_url, socrata_url, open311_url) if s]
+    if len(chosen) != 1:
+        msg = (
+            "give exactly one source: --city baltimore --year Y, --arcgis, --socrata or --open311"
+        )
+        raise click.UsageError(msg)
+    common: dict[str, Any] = {"overwrite": overwrite, "refresh": refresh, "cache": True}
+    if city is not None or arcgis_url is not None:
+        if city is not None and year is None:
+            msg = "--city baltimore needs --year"
+            raise click.UsageError(msg)
+        url = arcgis_url or fetch.baltimore_311_layer_url(int(year or 0))
+        result = fetch.fetch_arcgis(url, out, where=where or "1=1", page_size=page_size, **common)
+    elif socrata_url is not None:
+        result = fetch.fetch_socrata(
+            socrata_url, out, where=where, page_size=page_size or 50_000, **common
+        )
+    else:
+        if not (start and end):
+            msg = "--open311 needs --start and --end"
+            raise click.UsageError(msg)
+        result = fetch.fetch_open311(
+            str(open311_url), out, start=start, end=end, page_size=page_size, **common
+        )
+    click.echo(
+        f"wrote {result.path}: {result.rows:,} rows in {result.pages} pages "
+        f"({result.rows_per_second:,.0f} rows/s); provenance {result.provenance}"
+    )

@@ -763,3 +763,28 @@ def test_throughput_rows_per_second(  # noqa: PLR0917 - fixtures
             f"\n{name} replay: {result.rows} rows, {result.pages} pages in {seconds:.3f} s = {rate:,.0f} rows/s"
         )
         assert rate > 500
+
+
+def test_cli_fetch_socrata_then_ingest(
+    server: ReplayServer, la_rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415 - only this test drives the CLI
+
+    from geo311.cli import main  # noqa: PLC0415
+
+    server.route(SOCRATA, socrata_handler(la_rows))
+    out = tmp_path / "la.csv"
+    runner = CliRunner()
+    args = ["fetch", "requests", "--socrata", server.url + SOCRATA, "--page-size", "1000"]
+    result = runner.invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2,500 rows in 3 pages" in result.output
+    assert json.loads((tmp_path / "la.csv.provenance.json").read_text())["rows"] == 2500
+    again = runner.invoke(main, [*args, "--out", str(out)])
+    assert again.exit_code == 1
+    assert "--overwrite" in again.output
+    ingested = tmp_path / "la.parquet"
+    assert runner.invoke(main, ["-q", "ingest", str(out), "--out", str(ingested)]).exit_code == 0
+    none = runner.invoke(main, ["fetch", "requests", "--out", str(tmp_path / "x.csv")])
+    assert none.exit_code == 2
+    assert "exactly one source" in none.output
