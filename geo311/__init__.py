@@ -9,7 +9,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from geo311._errors import (
     CRSError,
+    FetchError,
     Geo311Error,
+    GeocodeError,
     InputFileError,
     OutputExistsError,
     ProfileError,
@@ -73,7 +75,9 @@ __all__ = [
     "CRSError",
     "CityJoin",
     "Denominators",
+    "FetchError",
     "Geo311Error",
+    "GeocodeError",
     "InputFileError",
     "LabelCheck",
     "Layer",

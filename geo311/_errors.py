@@ -11,7 +11,9 @@ from __future__ import annotations
 
 __all__ = [
     "CRSError",
+    "FetchError",
     "Geo311Error",
+    "GeocodeError",
     "InputFileError",
     "OutputExistsError",
     "ProfileError",
@@ -26,6 +28,18 @@ class Geo311Error(Exception):
 
 class CRSError(Geo311Error, ValueError):
     """A layer or frame has no CRS, or CRSs that should match do not."""
+
+
+class FetchError(Geo311Error):
+    """A download failed: bad status, retries exhausted, or a body that is not what was asked.
+
+    The message names the URL (without credentials), what went wrong and what
+    to try next.
+    """
+
+
+class GeocodeError(Geo311Error, ValueError):
+    """A geocoder, reference table or geocoder answer cannot be used."""
 
 
 class InputFileError(Geo311Error, OSError):

@@ -39,7 +39,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from geo311._errors import Geo311Error
+from geo311._errors import FetchError
 from geo311._io import atomic_write
 from geo311.settings import cache_dir
 
@@ -96,14 +96,6 @@ def _guard_library_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactSecrets) for f in logger.filters):
             logger.addFilter(_RedactSecrets())
-
-
-class FetchError(Geo311Error):
-    """A download failed: bad status, retries exhausted, or a body that is not what was asked.
-
-    The message names the URL (without credentials), what went wrong and what
-    to try next.
-    """
 
 
 def _httpx() -> ModuleType:

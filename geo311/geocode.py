@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkab
 import numpy as np
 import pandas as pd
 
-from geo311._errors import Geo311Error
+from geo311._errors import GeocodeError
 from geo311.clean import flag_coordinates
 from geo311.ledger import Ledger, Result
 from geo311.schema import COORD_USABLE
@@ -78,10 +78,6 @@ MATCH_VALUES: Final = ("exact", "fuzzy", "ambiguous", "none")
 _INSTALL_HINT: Final = "pip install 'geo311[geocode]'"
 _CACHE_SCHEMA_VERSION: Final = 1
 _METRES_PER_DEGREE: Final = 111_320.0
-
-
-class GeocodeError(Geo311Error, ValueError):
-    """A geocoder, reference table or geocoder answer cannot be used."""
 
 
 # --------------------------------------------------------------------------
