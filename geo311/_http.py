@@ -64,8 +64,9 @@ PROJECT_URL = "https://github.com/geo311/geo311"
 #: HTTP statuses worth retrying: rate limiting and transient server trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 #: Names (of query parameters or headers) whose values are credentials.
+#: A parameter named just ``key`` (the Census API's) is one too.
 _SECRET_NAME = re.compile(
-    r"(token|api[_-]?key|apikey|secret|passw(or)?d|authorization|signature|access[_-]?key)",
+    r"(^key$|token|api[_-]?key|apikey|secret|passw(or)?d|authorization|signature|access[_-]?key)",
     re.IGNORECASE,
 )
 _REDACTED = "REDACTED"
@@ -73,8 +74,8 @@ _DEFAULT_TIMEOUT = 60.0
 
 
 _SECRET_IN_TEXT = re.compile(
-    r"(?P<name>[?&][^=&\s\"']*(token|api[_-]?key|apikey|secret|passw(or)?d|signature|"
-    r"access[_-]?key)[^=&\s\"']*=)[^&\s\"']+",
+    r"(?P<name>[?&](key|[^=&\s\"']*(token|api[_-]?key|apikey|secret|passw(or)?d|signature|"
+    r"access[_-]?key)[^=&\s\"']*)=)[^&\s\"']+",
     re.IGNORECASE,
 )
 
@@ -144,7 +145,7 @@ def is_secret(name: str) -> bool:
 
     Examples
     --------
-    >>> is_secret("$$app_token"), is_secret("X-App-Token"), is_secret("api_key")
+    >>> is_secret("$$app_token"), is_secret("X-App-Token"), is_secret("key")
     (True, True, True)
     >>> is_secret("$where")
     False
@@ -418,8 +419,14 @@ class HttpClient:
         *,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+        files: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
-        """GET with retries; return the successful response (see :meth:`get_bytes`)."""
+        """Send with retries; return the successful response (see :meth:`get_bytes`).
+
+        ``method``, ``files`` and ``data`` serve :meth:`post_multipart`.
+        """
         httpx = _httpx()
         shown = _show(url, params)
         query = {k: str(v) for k, v in (params or {}).items()}
@@ -430,7 +437,9 @@ class HttpClient:
             started = time.monotonic()
             try:
                 self.requests_sent += 1
-                response = self._client.get(url, params=query, headers=headers)
+                response = self._client.request(
+                    method, url, params=query, headers=headers, files=files, data=data
+                )
             except httpx.TimeoutException:
                 problem = f"timed out after {self.timeout:g} s"
             except httpx.TransportError as exc:
@@ -440,7 +449,8 @@ class HttpClient:
                 status = response.status_code
                 if status < 400:
                     log.debug(
-                        "GET %s -> %d (%s bytes, %.2f s)",
+                        "%s %s -> %d (%s bytes, %.2f s)",
+                        method,
                         shown,
                         status,
                         f"{len(response.content):,}",
@@ -451,14 +461,15 @@ class HttpClient:
                 if status not in RETRY_STATUSES:
                     detail = _error_detail(response.content)
                     hint = _status_hint(status)
-                    msg = f"GET {shown} failed: {problem}{detail}; {hint}"
+                    msg = f"{method} {shown} failed: {problem}{detail}; {hint}"
                     raise FetchError(msg)
                 retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             if attempt == self.retries:
                 break
             delay = self._delay(attempt, retry_after)
             log.warning(
-                "GET %s: %s; retry %d of %d in %.1f s",
+                "%s %s: %s; retry %d of %d in %.1f s",
+                method,
                 shown,
                 problem,
                 attempt + 1,
@@ -467,11 +478,50 @@ class HttpClient:
             )
             self._sleep(delay)
         msg = (
-            f"GET {shown} failed after {self.retries + 1} attempt(s): {problem}. "
+            f"{method} {shown} failed after {self.retries + 1} attempt(s): {problem}. "
             "The server may be down or rate-limiting; try again later, lower the page size, "
             "or raise the timeout (GEO311_HTTP_TIMEOUT)."
         )
         raise FetchError(msg)
+
+    def post_multipart(
+        self,
+        url: str,
+        *,
+        files: Mapping[str, tuple[str, bytes, str]],
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """POST a ``multipart/form-data`` body and return the response body.
+
+        Retries, backoff, rate limit and secret redaction are those of
+        :meth:`get_bytes`; nothing is cached.  An upload is re-sent whole on
+        each retry, so the server must treat it as idempotent (a batch
+        geocoder does).
+
+        Parameters
+        ----------
+        url : str
+        files : mapping
+            Form field name -> ``(filename, content, content_type)``.
+        data : mapping, optional
+            Plain form fields.
+        headers : mapping, optional
+            Extra headers for this request.
+
+        Returns
+        -------
+        bytes
+
+        Raises
+        ------
+        FetchError
+            As :meth:`get_bytes`; the message says ``POST`` and names the URL.
+        """
+        response = self._get(
+            url, headers=headers, method="POST", files=dict(files), data=dict(data or {})
+        )
+        return bytes(response.content)
 
     def get_json(
         self,
