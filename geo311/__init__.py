@@ -43,6 +43,7 @@ from geo311.indicators import (
     channel_mix,
     city_indicators,
     data_dictionary,
+    service_mix,
     time_patterns,
 )
 from geo311.join import JOIN_STATUS, CityJoin, assign_areas, join_city
@@ -126,6 +127,7 @@ __all__ = [
     "read_requests",
     "read_tract_table",
     "requests_from_frame",
+    "service_mix",
     "sniff_format",
     "survival_curves",
     "theil",

@@ -929,7 +929,8 @@ Files (layers in EPSG:4326)
   {rel("ledger"):<34} the row ledger of every stage (rows in/out, drops, flags)
   indicators/<layer>.csv, .xlsx{"":<5} per-area indicators (rates with intervals, Kaplan-Meier
   {"":<34} time to close, on-time share, ...) for neighborhoods and
-  {"":<34} council districts; .json metadata; .city/.patterns/.channels
+  {"":<34} council districts; .json metadata; .city/.patterns/
+  {"":<34} .channels/.services (with citywide rows); .geojson outlines
   indicators/equity.csv{"":<13} equity measures (income quintiles, Gini, Theil, ...)
   {rel("readme"):<34} this file
 

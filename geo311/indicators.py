@@ -78,6 +78,7 @@ __all__ = [
     "channel_mix",
     "city_indicators",
     "data_dictionary",
+    "service_mix",
     "time_patterns",
 ]
 
@@ -636,8 +637,8 @@ class _Scope:
     negative: BoolArray
     no_closed_time: BoolArray
     implausible: BoolArray
-    service: IntArray | None  # service type code (name, else code, else unknown)
-    n_services: int
+    service: IntArray | None  # service type code into service_labels
+    service_labels: list[str]
     source: IntArray | None  # channel code into source_labels
     source_labels: list[str]
     as_of: pd.Timestamp
@@ -708,23 +709,27 @@ def _code_isin(codes: IntArray, uniques: Sequence[str], wanted: Sequence[str]) -
     return hit[codes]  # code -1 reads the trailing False
 
 
-def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, int] | None:
-    """Service type code per request: by service_name, else service_code, else one 'unknown'."""
+def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, list[str]] | None:
+    """Service type code per request and the type labels.
+
+    By ``service_name``, else ``service_code``, else one ``"(unknown)"`` type
+    (always the last label).
+    """
     columns = [c for c in ("service_name", "service_code") if c in requests.columns]
     if not columns:
         return None
     out = np.full(len(requests), -1, dtype=np.int64)
-    used = 0
+    labels: list[str] = []
     for column in columns:
         missing = out < 0
         if not missing.any():
             break
         codes, uniques = _factorize(requests, column)
         fill = missing & (codes >= 0)
-        out[fill] = codes[fill] + used
-        used += len(uniques)
-    out[out < 0] = used  # neither name nor code: one "(unknown)" type
-    return out, used + 1
+        out[fill] = codes[fill] + len(labels)
+        labels.extend(uniques)
+    out[out < 0] = len(labels)  # neither name nor code: one "(unknown)" type
+    return out, [*labels, _UNKNOWN]
 
 
 def _default_as_of(requests: pd.DataFrame) -> pd.Timestamp:
@@ -961,7 +966,7 @@ def _select(
         no_closed_time=closure["no_closed_time"],
         implausible=closure["implausible"],
         service=None if service is None else service[0][rows],
-        n_services=0 if service is None else service[1],
+        service_labels=[] if service is None else service[1],
         source=source_codes,
         source_labels=source_labels,
         as_of=when.as_of,
@@ -1157,7 +1162,7 @@ def _time_to_close(scope: _Scope, confidence: float) -> dict[str, Any]:
                 durations,
                 events,
                 groups=scope.service[ok],
-                n_groups=scope.n_services,
+                n_groups=len(scope.service_labels),
                 order=by_time,
             )
             e_type = typed.cumulative_hazard_at_observations()
@@ -1845,6 +1850,55 @@ include_transfers
     return frame
 
 
+def _mix(
+    scope: _Scope,
+    values: IntArray,
+    labels: Sequence[str],
+    ids: pd.Index,
+    *,
+    column: str,
+    top: int | None = None,
+) -> pd.DataFrame:
+    """Count counted requests per area x category (codes ``values`` into ``labels``).
+
+    Every area x category seen appears (zeros included) in label order; with
+    ``top``, only each area's ``top`` largest categories, largest first
+    (ties by label), numbered in ``rank``.
+    """
+    names = np.asarray(labels, dtype=object)
+    present = np.unique(values[scope.counted])
+    order = present[np.argsort(names[present], kind="stable")]
+    categories = names[order]
+    k = categories.size
+    n = scope.n_areas
+    rank = np.full(names.size, -1, dtype=np.int64)
+    rank[order] = np.arange(k)
+    counts = np.bincount(
+        scope.code[scope.counted] * k + rank[values[scope.counted]], minlength=n * k
+    )
+    totals = np.repeat(counts.reshape(n, k).sum(axis=1), k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(totals > 0, counts / totals, np.nan)
+    frame = pd.DataFrame(
+        {
+            column: pd.array(np.tile(categories, n), dtype="string"),
+            "requests": counts.astype(np.int64),
+            "share": share,
+        },
+        index=pd.Index(np.repeat(ids.to_numpy(), k), name="area_id"),
+    )
+    if top is None:
+        return frame
+    area = np.repeat(np.arange(n), k)
+    by_size = np.lexsort((np.tile(np.arange(k), n), -counts, area))
+    place = np.empty_like(by_size)
+    place[by_size] = np.arange(by_size.size) - np.repeat(np.arange(n) * k, k)
+    keep = (place < top) & (counts > 0)
+    frame = frame.iloc[by_size[keep[by_size]]].copy()
+    frame.insert(0, "rank", place[by_size[keep[by_size]]] + 1)
+    return frame
+
+
 def channel_mix(
     requests: pd.DataFrame,
     *,
@@ -1904,28 +1958,7 @@ include_duplicates, include_transfers, timezone
     if scope.source is None:  # pragma: no cover - the column was checked above
         msg = "requests have no 'source' column"
         raise SchemaError(msg)
-    labels = np.asarray(scope.source_labels, dtype=object)
-    present = np.unique(scope.source[scope.counted])
-    order = present[np.argsort(labels[present], kind="stable")]
-    channels = labels[order]
-    k = channels.size
-    n = scope.n_areas
-    rank = np.full(labels.size, -1, dtype=np.int64)
-    rank[order] = np.arange(k)
-    channel_code = rank[scope.source[scope.counted]]
-    code = scope.code[scope.counted]
-    counts = np.bincount(code * k + channel_code, minlength=n * k)
-    totals = np.repeat(counts.reshape(n, k).sum(axis=1), k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(totals > 0, counts / totals, np.nan)
-    frame = pd.DataFrame(
-        {
-            "source": pd.array(np.tile(channels, n), dtype="string"),
-            "requests": counts.astype(np.int64),
-            "share": share,
-        },
-        index=pd.Index(np.repeat(ids.to_numpy(), k), name="area_id"),
-    )
+    frame = _mix(scope, scope.source, scope.source_labels, ids, column="source")
     frame.attrs["geo311"] = {
         "layer": key,
         "as_of": scope.as_of.isoformat(),
@@ -1933,5 +1966,95 @@ include_duplicates, include_transfers, timezone
         "demand": opts.demand,
         "rows": dict(scope.funnel),
         "city": city,
+    }
+    return frame
+
+
+def service_mix(
+    requests: pd.DataFrame,
+    *,
+    key: str,
+    areas: Any = None,
+    top: int | None = 10,
+    as_of: TimeLike | None = None,
+    period: tuple[TimeLike | None, TimeLike | None] | None = None,
+    service_types: str | Sequence[str] | None = None,
+    agencies: str | Sequence[str] | None = None,
+    sources: str | Sequence[str] | None = None,
+    demand: Demand = "resident",
+    include_duplicates: bool = False,
+    include_transfers: bool = False,
+    timezone: str | None = None,
+    city: bool = False,
+) -> pd.DataFrame:
+    """Count requests per area by service type, largest first.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical requests joined to the layer.  Not modified.
+    key, areas, as_of, period, service_types, agencies, sources, demand, \
+include_duplicates, include_transfers, timezone
+        As in :func:`area_indicators`.
+    top : int or None, default 10
+        Keep each area's ``top`` most requested types (ties broken by name);
+        ``None`` keeps every area x type seen, zeros included.
+    city : bool, default False
+        Return the citywide mix (``area_id == "city"``) instead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``area_id`` (repeated), columns ``rank`` (1 = most
+        requested; only with ``top``), ``service_type`` (``service_name``, else
+        ``service_code``, else ``"(unknown)"``), ``requests`` and ``share`` of
+        the area's counted requests.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.Timestamp("2025-03-03 12:00", tz="UTC")
+    >>> requests = pd.DataFrame({
+    ...     "requested_datetime": [t] * 4, "closed_datetime": [pd.NaT] * 4,
+    ...     "status": "open", "is_duplicate": False, "is_transfer": False,
+    ...     "is_proactive": False, "service_name": ["Pothole", "Graffiti", "Pothole", "Rats"],
+    ...     "hood_id": ["A", "A", "A", "B"]})
+    >>> service_mix(requests, key="hood", top=1, as_of=t)
+            rank service_type  requests  share
+    area_id
+    A          1      Pothole         2    0.666667
+    B          1         Rats         1    1.000000
+    """
+    opts = _options(
+        key=key,
+        as_of=as_of,
+        period=period,
+        service_types=service_types,
+        agencies=agencies,
+        sources=sources,
+        demand=demand,
+        include_duplicates=include_duplicates,
+        include_transfers=include_transfers,
+        timezone=timezone,
+    )
+    if top is not None and top < 1:
+        msg = f"top must be a positive number of service types or None, not {top!r}"
+        raise ValueError(msg)
+    _check_columns(requests, opts)
+    layer_areas = _resolve_areas(requests, key, areas, None)
+    scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset({"service"}))
+    ids = pd.Index([CITY_ID], dtype=object) if city else layer_areas.ids
+    if scope.service is None:  # pragma: no cover - _check_columns requires a type column
+        msg = "requests have no service_name or service_code column"
+        raise SchemaError(msg)
+    frame = _mix(scope, scope.service, scope.service_labels, ids, column="service_type", top=top)
+    frame.attrs["geo311"] = {
+        "layer": key,
+        "as_of": scope.as_of.isoformat(),
+        "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
+        "demand": opts.demand,
+        "rows": dict(scope.funnel),
+        "city": city,
+        "top": top,
     }
     return frame

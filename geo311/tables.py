@@ -3,7 +3,9 @@
 This is what ``geo311 indicators`` and the demo produce: for one boundary
 layer, the per-area indicators (:func:`geo311.area_indicators`) with the
 population interpolated from census tracts (:func:`geo311.layer_population`),
-the citywide row, the time patterns and channel mix, and the equity summary
+the citywide row, the time patterns, channel and service-type mix (each with
+the citywide rows, ``area_id == "city"``), the area outlines for maps, and the
+equity summary
 (:func:`geo311.equity_summary`) — plus the metadata every table must carry
 (layer and vintage, period, as-of, denominator source and year, exclusions).
 """
@@ -19,11 +21,17 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import SchemaError
-from geo311._io import check_overwrite
+from geo311._io import atomic_write, check_overwrite
 from geo311.equity import equity_summary
 from geo311.export import write_csv, write_metadata, write_xlsx
 from geo311.geographies import Layer, load_layers, load_manifest
-from geo311.indicators import area_indicators, channel_mix, city_indicators, time_patterns
+from geo311.indicators import (
+    area_indicators,
+    channel_mix,
+    city_indicators,
+    service_mix,
+    time_patterns,
+)
 from geo311.population import Denominators, layer_population, read_tract_table
 
 __all__ = ["LayerTables", "build_tables", "city_tables", "table_paths", "write_tables"]
@@ -36,10 +44,12 @@ class LayerTables(NamedTuple):
 
     indicators: pd.DataFrame  # one row per area, indexed by area_id
     city: pd.DataFrame  # one row, index "city"
-    patterns: pd.DataFrame  # day of week / hour / month, tidy
-    channels: pd.DataFrame  # intake channel mix, tidy
+    patterns: pd.DataFrame  # day of week / hour / month, tidy, areas then "city"
+    channels: pd.DataFrame  # intake channel mix, tidy, areas then "city"
+    services: pd.DataFrame  # top service types, tidy, areas then "city"
     equity: pd.DataFrame  # one row per equity measure
     metadata: dict[str, Any]
+    areas: gpd.GeoDataFrame  # area_id, area_name, geometry (EPSG:4326)
 
 
 def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Layer:
@@ -85,6 +95,7 @@ def build_tables(
     sources: Sequence[str] | None = None,
     demand: str = "resident",
     timezone: str | None = None,
+    top_services: int = 10,
 ) -> LayerTables:
     """Compute the indicator, pattern, channel and equity tables of one layer.
 
@@ -105,6 +116,8 @@ def build_tables(
         A coarser layer (council districts) for the Theil decomposition.
     as_of, period, service_types, agencies, sources, demand, timezone
         As in :func:`geo311.area_indicators`.
+    top_services : int, default 10
+        How many of each area's most requested service types to keep.
 
     Returns
     -------
@@ -137,30 +150,16 @@ def build_tables(
     city = city_indicators(
         requests, key=key, areas=layer, population=population, population_source=source, **options
     )
-    patterns = time_patterns(
-        requests,
-        key=key,
-        areas=layer,
-        timezone=timezone,
-        as_of=as_of,
-        period=period,
-        service_types=service_types,
-        agencies=agencies,
-        sources=sources,
-        demand=demand,  # type: ignore[arg-type]
-    )
-    channels = channel_mix(
-        requests,
-        key=key,
-        areas=layer,
-        as_of=as_of,
-        period=period,
-        service_types=service_types,
-        agencies=agencies,
-        sources=sources,
-        demand=demand,  # type: ignore[arg-type]
-        timezone=timezone,
-    )
+    def with_city(tabulate: Any, **extra: Any) -> pd.DataFrame:
+        parts = [
+            tabulate(requests, key=key, areas=layer, city=city, **options, **extra)
+            for city in (False, True)
+        ]
+        return pd.concat(parts)
+
+    patterns = with_city(time_patterns)
+    channels = with_city(channel_mix)
+    services = with_city(service_mix, top=top_services)
     extra = [c for c in ("median_hh_income", "median_hh_income_moe") if c in demographics]
     equity_input = table.join(demographics[extra])
     group_column = None
@@ -185,7 +184,8 @@ def build_tables(
         "equity_group": group.key if group is not None and group_column else None,
     }
     log.info("computed indicators for %d %s (vintage %s)", len(table), key, layer.vintage)
-    return LayerTables(table, city, patterns, channels, equity, metadata)
+    areas = layer.gdf[["area_id", "area_name", "geometry"]].to_crs("EPSG:4326")
+    return LayerTables(table, city, patterns, channels, services, equity, metadata, areas)
 
 
 def city_tables(
@@ -263,6 +263,8 @@ def table_paths(out_dir: Path, keys: Sequence[str]) -> dict[str, Path]:
             ("city", ".city.csv"),
             ("patterns", ".patterns.csv"),
             ("channels", ".channels.csv"),
+            ("services", ".services.csv"),
+            ("areas", ".geojson"),
         ):
             paths[f"{key}.{kind}"] = out_dir / f"{key}{suffix}"
     return paths
@@ -275,8 +277,10 @@ def write_tables(
 
     Per layer ``<key>``: ``<key>.csv`` and ``<key>.xlsx`` (the indicators, one row
     per area), ``<key>.json`` (metadata), ``<key>.city.csv``,
-    ``<key>.patterns.csv`` and ``<key>.channels.csv``.  ``equity.csv`` holds
-    the equity measures of every layer, with a ``layer`` column.
+    ``<key>.patterns.csv``, ``<key>.channels.csv``, ``<key>.services.csv`` and
+    ``<key>.geojson`` (the area outlines the indicators belong to, EPSG:4326).
+    ``equity.csv`` holds the equity measures of every layer, with a ``layer``
+    column.
 
     Returns
     -------
@@ -293,6 +297,9 @@ def write_tables(
         write_csv(layer_tables.city, paths[f"{key}.city"])
         write_csv(layer_tables.patterns, paths[f"{key}.patterns"])
         write_csv(layer_tables.channels, paths[f"{key}.channels"])
+        write_csv(layer_tables.services, paths[f"{key}.services"])
+        with atomic_write(paths[f"{key}.areas"]) as tmp:
+            layer_tables.areas.to_file(tmp, driver="GeoJSON")
     equity = (
         pd.concat(
             [t.equity.assign(layer=key) for key, t in tables.items() if len(t.equity)],

@@ -34,6 +34,7 @@ from geo311.indicators import (
     channel_mix,
     city_indicators,
     data_dictionary,
+    service_mix,
     time_patterns,
 )
 
@@ -831,6 +832,37 @@ def test_channel_mix(pattern_frame: pd.DataFrame) -> None:
     assert everyone.set_index("source")["requests"].to_dict() == {
         "(unknown)": 1, "internal": 1, "phone": 3, "web": 1,
     }  # fmt: skip
+
+
+def test_service_mix_ranks_types_per_area() -> None:
+    rows = [{"service_name": n} for n in ("Rats", "Pothole", "Rats", "Graffiti", "Pothole")]
+    rows += [{"service_name": "Rats"}, {"service_name": pd.NA, "service_code": "X9"}]
+    rows += [{"ward_id": "B", "service_name": pd.NA, "service_code": pd.NA}]
+    rows += [{"ward_id": "B", "service_name": "Rats", "is_duplicate": True}]
+    frame = make_requests(rows)
+    before = frame.copy()
+    top = service_mix(frame, key=KEY, areas=squares(), as_of=T0 + DAY, top=2)
+    pd.testing.assert_frame_equal(frame, before)
+    # A: Rats 3, Pothole 2, then Graffiti 1 and X9 1 (cut); the duplicate is not counted
+    a = top.loc[["A"]]
+    assert a["rank"].tolist() == [1, 2]
+    assert a["service_type"].tolist() == ["Rats", "Pothole"]
+    assert a["requests"].tolist() == [3, 2]
+    np.testing.assert_allclose(a["share"], [3 / 7, 2 / 7])
+    assert top.loc[["B"]]["service_type"].tolist() == ["(unknown)"]
+    assert "C" not in top.index  # no requests, no rows
+    # ties are broken by name: Graffiti before X9 at 1 each
+    third = service_mix(frame, key=KEY, areas=squares(), as_of=T0 + DAY, top=4).loc[["A"]]
+    assert third["service_type"].tolist() == ["Rats", "Pothole", "Graffiti", "X9"]
+    every = service_mix(frame, key=KEY, areas=squares(), as_of=T0 + DAY, top=None)
+    assert "rank" not in every
+    assert len(every) == 3 * 5  # 3 areas x 5 types seen, zeros included
+    assert every.groupby(level=0)["requests"].sum().to_dict() == {"A": 7, "B": 1, "C": 0}
+    city = service_mix(frame, key=KEY, as_of=T0 + DAY, city=True, top=1)
+    assert city.index.tolist() == ["city"]
+    assert city["requests"].tolist() == [3]
+    with pytest.raises(ValueError, match="top must be"):
+        service_mix(frame, key=KEY, as_of=T0 + DAY, top=0)
 
 
 # --------------------------------------------------------------------------- simulation

@@ -60,6 +60,24 @@ def test_tables_carry_population_and_metadata(demo: tuple) -> None:
         0, abs=1e-6
     )
     assert set(tables.equity["measure"]) >= {"quantile_ratio", "gini", "theil_t"}
+    # patterns, channels and service types carry the citywide rows after the areas'
+    for tidy in (tables.patterns, tables.channels, tables.services):
+        assert tidy.index[-1] == "city"
+        assert set(tidy.index) == {*frame.index, "city"}
+    services = tables.services
+    assert services.groupby(level=0)["rank"].max().max() <= 10
+    city_top = services.loc[["city"]]
+    assert city_top["requests"].is_monotonic_decreasing
+    assert city_top["requests"].iloc[0] == joined.loc[
+        joined["council_districts_id"].notna()
+        & joined["requested_datetime"].notna()
+        & ~joined["is_duplicate"]
+        & ~joined["is_transfer"]
+        & ~joined["is_proactive"],
+        "service_name",
+    ].value_counts().iloc[0]
+    assert tables.areas.crs.to_epsg() == 4326
+    assert tables.areas["area_id"].tolist() == frame.index.tolist()
 
 
 def test_write_tables_protects_text(demo: tuple, tmp_path: Path) -> None:
@@ -85,6 +103,11 @@ def test_write_tables_protects_text(demo: tuple, tmp_path: Path) -> None:
     equity = pd.read_csv(paths["equity"])
     assert set(equity["layer"]) == {"neighborhoods"}
     assert json.loads(paths["neighborhoods.json"].read_text())["layer"] == "neighborhoods"
+    outlines = gpd.read_file(paths["neighborhoods.areas"])
+    assert len(outlines) == len(tables.indicators)
+    assert outlines.crs.to_epsg() == 4326
+    top = pd.read_csv(paths["neighborhoods.services"])
+    assert {"area_id", "rank", "service_type", "requests", "share"} <= set(top.columns)
     with pytest.raises(FileExistsError):
         write_tables({"neighborhoods": tables}, tmp_path)
 
