@@ -5,7 +5,10 @@ random port in a background thread.  Tests register a handler per path; the
 handler gets the parsed request (:class:`Hit`) and returns a :class:`Reply`,
 which can also misbehave on purpose: answer slowly (timeouts) or drop the
 connection half-way through the body.  Every request is recorded in
-``server.hits`` so tests can count what was asked.  Nothing leaves the host.
+``server.hits`` so tests can count what was asked.  ``multipart/form-data``
+POSTs (batch geocoder uploads) go to ``server.post_routes``, whose handlers get
+the parsed form (field name -> bytes); the forms are kept in ``server.forms``.
+Nothing leaves the host.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -56,6 +61,7 @@ class Reply:
 
 
 Handler = Callable[[Hit], Reply]
+FormHandler = Callable[[dict[str, bytes]], Reply]
 
 
 class ReplayServer:
@@ -63,7 +69,9 @@ class ReplayServer:
 
     def __init__(self) -> None:
         self.routes: dict[str, Handler] = {}
+        self.post_routes: dict[str, FormHandler] = {}
         self.hits: list[Hit] = []
+        self.forms: list[dict[str, bytes]] = []
         self._lock = threading.Lock()
         self.url = ""
 
@@ -111,7 +119,27 @@ def _request_handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 dict(parse_qsl(parts.query, keep_blank_values=True)),
                 {k.lower(): v for k, v in self.headers.items()},
             )
-            reply = server._handle(hit)
+            self._answer(server._handle(hit))
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            content_type = self.headers.get("Content-Type", "")
+            message = BytesParser(policy=HTTP).parsebytes(
+                f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+            )
+            form = {
+                part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+                for part in message.iter_parts()
+            }
+            parts = urlsplit(self.path)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with server._lock:
+                server.hits.append(Hit("POST", parts.path, {}, headers))
+                server.forms.append(form)
+            handler = server.post_routes.get(parts.path)
+            self._answer(handler(form) if handler else Reply({"error": "no route"}, status=404))
+
+        def _answer(self, reply: Reply) -> None:
             if reply.delay:
                 time.sleep(reply.delay)
             body = reply.payload()

@@ -730,7 +730,7 @@ def test_redaction_helpers() -> None:
     assert _parse_retry_after("-5") == 0
 
 
-def test_throughput_rows_per_second(  # noqa: PLR0917 - fixtures
+def test_each_connector_delivers_every_row(  # noqa: PLR0917 - fixtures
     server: ReplayServer,
     client: HttpClient,
     arcgis_layer: dict[str, Any],
@@ -738,7 +738,7 @@ def test_throughput_rows_per_second(  # noqa: PLR0917 - fixtures
     open311_rows: list[dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    """Measure rows/s through the loopback server, end to end (reported, loosely bounded)."""
+    """Every row arrives once through each connector; rows/s is printed, never asserted."""
     handler = arcgis_handler(arcgis_layer, max_records=1000)
     server.route(LAYER, handler)
     server.route(f"{LAYER}/query", handler)
@@ -754,6 +754,11 @@ def test_throughput_rows_per_second(  # noqa: PLR0917 - fixtures
             page_size=500, client=client,
         ),
     }  # fmt: skip
+    expected = {
+        "arcgis": len(arcgis_layer["features"]),
+        "socrata": len(la_rows),
+        "open311": len(open311_rows),
+    }
     for name, run in runs.items():
         started = time.perf_counter()
         result = run()
@@ -762,7 +767,7 @@ def test_throughput_rows_per_second(  # noqa: PLR0917 - fixtures
         print(
             f"\n{name} replay: {result.rows} rows, {result.pages} pages in {seconds:.3f} s = {rate:,.0f} rows/s"
         )
-        assert rate > 500
+        assert result.rows == expected[name]
 
 
 def test_cli_fetch_socrata_then_ingest(

@@ -2,27 +2,21 @@
 
 The Census answers and ArcGIS candidates are built here, per request, from the
 uploaded CSV or the query string, so each test states what the service knows.
-The shared replay server only answers GET; :func:`serve_with_post` below adds
-POST (multipart uploads are parsed and kept on the server) without touching it.
+Uploads reach the replay server's ``post_routes`` with the parsed form.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from email.parser import BytesParser
-from email.policy import HTTP
-from http.server import ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from pyproj import Transformer
-from replay import Hit, ReplayServer, Reply, _request_handler
+from replay import Hit, ReplayServer, Reply, serve
 
 from geo311._errors import FetchError, GeocodeError
 from geo311._http import HttpClient
@@ -36,69 +30,9 @@ LOCATOR = "/arcgis/rest/services/Locators/Composite/GeocodeServer"
 FIND = f"{LOCATOR}/findAddressCandidates"
 
 
-# -- a replay server that also takes multipart POSTs -------------------------------------------
-
-
-class PostReplay(ReplayServer):
-    """ReplayServer plus POST handlers that receive the parsed form."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.post_routes: dict[str, Callable[[dict[str, bytes]], Reply]] = {}
-        self.forms: list[dict[str, bytes]] = []
-
-
-def _post_handler(server: PostReplay) -> type:
-    base = _request_handler(server)
-
-    class Handler(base):  # type: ignore[misc, valid-type]
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            length = int(self.headers.get("Content-Length", "0"))
-            raw = self.rfile.read(length)
-            ctype = self.headers.get("Content-Type", "")
-            message = BytesParser(policy=HTTP).parsebytes(
-                f"Content-Type: {ctype}\r\n\r\n".encode() + raw
-            )
-            form = {
-                part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-                for part in message.iter_parts()
-            }
-            path = self.path.split("?", 1)[0]
-            with server._lock:
-                server.hits.append(Hit("POST", path, {}, dict(self.headers.items())))
-                server.forms.append(form)
-            handler = server.post_routes.get(path)
-            reply = handler(form) if handler else Reply({"error": "no route"}, status=404)
-            body = reply.payload()
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    return Handler
-
-
-@contextmanager
-def serve_with_post() -> Iterator[PostReplay]:
-    replay = PostReplay()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _post_handler(replay))
-    httpd.daemon_threads = True
-    host, port = httpd.server_address[:2]
-    replay.url = f"http://{host}:{port}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield replay
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-
 @pytest.fixture
-def server() -> Iterator[PostReplay]:
-    with serve_with_post() as replay:
+def server() -> Iterator[ReplayServer]:
+    with serve() as replay:
         yield replay
 
 
@@ -141,7 +75,7 @@ def census_answer(upload: bytes) -> bytes:
     return out.getvalue().encode()
 
 
-def census_route(server: PostReplay) -> None:
+def census_route(server: ReplayServer) -> None:
     server.post_routes[BATCH] = lambda form: Reply(
         census_answer(form["addressFile"]), content_type="text/csv"
     )
@@ -169,7 +103,7 @@ CENSUS_SET = [
 ]
 
 
-def census(server: PostReplay, client: HttpClient, **kw: Any) -> CensusBatchGeocoder:
+def census(server: ReplayServer, client: HttpClient, **kw: Any) -> CensusBatchGeocoder:
     return CensusBatchGeocoder(
         base_url=f"{server.url}/geocoder", client=client, city="Baltimore", state="MD", **kw
     )
@@ -344,7 +278,7 @@ LOCATOR_SET = [
 ]
 
 
-def locator_route(server: PostReplay) -> None:
+def locator_route(server: ReplayServer) -> None:
     def answer(hit: Hit) -> Reply:
         line = hit.query["SingleLine"]
         return Reply(
