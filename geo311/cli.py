@@ -344,29 +344,71 @@ def indicators_cmd(
     click.echo(f"wrote {len(written)} files to {out}")
 
 
+def _make_geocoder(
+    spec: str,
+    *,
+    address_column: str,
+    lon_column: str | None,
+    lat_column: str | None,
+    zip_column: str | None,
+    min_score: int | None,
+    city_name: str | None,
+    state: str | None,
+    census_url: str | None,
+) -> Any:
+    """Build the geocoder a ``--geocoder`` value names: census, arcgis:URL or table:FILE."""
+    kind, _, target = spec.partition(":")
+    if kind == "table" and target:
+        from geo311.geocode import ReferenceGeocoder  # noqa: PLC0415
+
+        return ReferenceGeocoder.from_file(
+            target,
+            address_column=address_column,
+            lon_column=lon_column,
+            lat_column=lat_column,
+            zip_column=zip_column,
+            min_score=90 if min_score is None else min_score,
+        )
+    if kind == "census" and not target:
+        from geo311.geocoders import CensusBatchGeocoder  # noqa: PLC0415
+
+        extra: dict[str, Any] = {"base_url": census_url} if census_url else {}
+        return CensusBatchGeocoder(city=city_name, state=state, **extra)
+    if kind == "arcgis" and target:
+        from geo311.geocoders import ArcGISLocator  # noqa: PLC0415
+
+        return ArcGISLocator(target, min_score=80 if min_score is None else min_score)
+    msg = (
+        f"--geocoder {spec!r}: use census (US Census batch geocoder), arcgis:URL (an ArcGIS "
+        "GeocodeServer) or table:FILE (an address-point table)"
+    )
+    raise click.BadParameter(msg)
+
+
 @main.command("geocode")
 @click.argument("requests_path", metavar="REQUESTS", type=click.Path(path_type=Path))
 @click.option(
     "--geocoder",
     required=True,
-    help="table:FILE — an address-point table (CSV, Parquet or GeoJSON).",
+    help="census | arcgis:URL (a GeocodeServer) | table:FILE (CSV, Parquet or GeoJSON).",
 )
 @click.option(
     "--address-column",
     default="address",
     show_default=True,
-    help="Address column of the reference table.",
+    help="table: address column of the reference table.",
 )
-@click.option("--lon-column", help="Longitude column of the table (not needed for GeoJSON).")
-@click.option("--lat-column", help="Latitude column of the table (not needed for GeoJSON).")
-@click.option("--zip-column", help="ZIP column of the table, if any.")
+@click.option("--lon-column", help="table: longitude column (not needed for GeoJSON).")
+@click.option("--lat-column", help="table: latitude column (not needed for GeoJSON).")
+@click.option("--zip-column", help="table: ZIP column, if any.")
 @click.option(
     "--min-score",
     type=click.IntRange(0, 100),
-    default=90,
-    show_default=True,
-    help="Lowest fuzzy score accepted.",
+    help="Lowest score accepted: table fuzzy matches (default 90), arcgis candidates (80).",
 )
+@click.option("--city-name", help="census: city written with every address, e.g. Baltimore.")
+@click.option("--state", help="census: state written with every address, e.g. MD.")
+@click.option("--census-url", help="census: the geocoder's root URL, for a mirror.")
 @click.option("--all-rows", is_flag=True, help="Also send rows with good coordinates (kept).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output GeoParquet.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
@@ -377,40 +419,47 @@ def geocode_cmd(
     lon_column: str | None,
     lat_column: str | None,
     zip_column: str | None,
-    min_score: int,
+    min_score: int | None,
+    city_name: str | None,
+    state: str | None,
+    census_url: str | None,
     all_rows: bool,
     out: Path,
     overwrite: bool,
 ) -> None:
-    """Fill coordinates of REQUESTS rows that lack usable ones, from their addresses."""
+    """Fill coordinates of REQUESTS rows that lack usable ones, from their addresses.
+
+    Answers are kept in a SQLite cache (in the geo311 cache folder), so a
+    second run never asks again for an address it has seen.
+    """
     import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
 
-    from geo311.geocode import GeocodeCache, ReferenceGeocoder, geocode  # noqa: PLC0415
+    from geo311.geocode import GeocodeCache, geocode  # noqa: PLC0415
 
-    kind, _, target = geocoder.partition(":")
-    if kind != "table" or not target:
-        msg = (
-            f"--geocoder {geocoder!r}: this release geocodes from an address table "
-            "(table:FILE); the Census and ArcGIS online geocoders are not built yet"
-        )
-        raise click.BadParameter(msg)
-    ledger_path = _ledger_path(out)
-    check_overwrite([out, ledger_path], overwrite=overwrite)
-    reference = ReferenceGeocoder.from_file(
-        target,
+    chosen = _make_geocoder(
+        geocoder,
         address_column=address_column,
         lon_column=lon_column,
         lat_column=lat_column,
         zip_column=zip_column,
         min_score=min_score,
+        city_name=city_name,
+        state=state,
+        census_url=census_url,
     )
+    ledger_path = _ledger_path(out)
+    check_overwrite([out, ledger_path], overwrite=overwrite)
     requests = gpd.read_parquet(requests_path)
-    result, stage = geocode(
-        requests,
-        geocoder=reference,
-        only_missing=not all_rows,
-        cache=GeocodeCache(cache_dir() / "geocode.sqlite"),
-    )
+    try:
+        result, stage = geocode(
+            requests,
+            geocoder=chosen,
+            only_missing=not all_rows,
+            cache=GeocodeCache(cache_dir() / "geocode.sqlite"),
+        )
+    finally:
+        if hasattr(chosen, "close"):
+            chosen.close()
     upstream = _ledger_path(requests_path)
     ledger = Ledger.read_json(upstream).extend(stage) if upstream.exists() else stage
     with atomic_write(out) as tmp:
@@ -490,3 +539,92 @@ def fetch_requests_cmd(
         f"wrote {result.path}: {result.rows:,} rows in {result.pages} pages "
         f"({result.rows_per_second:,.0f} rows/s); provenance {result.provenance}"
     )
+
+
+@fetch_group.command("census")
+@click.option("--state", required=True, help="State FIPS code, e.g. 24 (Maryland).")
+@click.option("--county", required=True, help="County FIPS code, e.g. 510 (Baltimore city).")
+@click.option(
+    "--year", type=int, default=2022, show_default=True, help="Last year of the ACS 5-year span."
+)
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    help="ACS table (repeatable; default B01003 B19013 B02001 B03002 B17001).",
+)
+@click.option("--variable", "variables", multiple=True, help="A single variable, e.g. B17001_002.")
+@click.option("--base-url", help="The Census Data API root, for a mirror.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output CSV.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+def fetch_census_cmd(
+    state: str,
+    county: str,
+    year: int,
+    tables: tuple[str, ...],
+    variables: tuple[str, ...],
+    base_url: str | None,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Download ACS 5-year estimates and MOEs for a county's tracts ($CENSUS_API_KEY).
+
+    The CSV is what `geo311 indicators --population FILE` reads.
+    """
+    from geo311.census import ACS_DEFAULT_TABLES, fetch_acs  # noqa: PLC0415
+
+    extra: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    result = fetch_acs(
+        out,
+        state=state,
+        county=county,
+        year=year,
+        tables=tables or ACS_DEFAULT_TABLES,
+        variables=variables or None,
+        overwrite=overwrite,
+        **extra,
+    )
+    click.echo(
+        f"wrote {result.path}: {result.rows:,} tracts from {result.pages} requests; "
+        f"provenance {result.provenance}"
+    )
+
+
+@fetch_group.command("tiger")
+@click.option("--state", required=True, help="State FIPS code, e.g. 24.")
+@click.option("--year", type=int, default=2020, show_default=True, help="TIGER/Line vintage.")
+@click.option("--out-dir", required=True, type=click.Path(path_type=Path), help="Parent folder.")
+@click.option("--base-url", help="Root of the TIGER/Line tree, for a mirror.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing extracted folder.")
+def fetch_tiger_cmd(
+    state: str, year: int, out_dir: Path, base_url: str | None, overwrite: bool
+) -> None:
+    """Download a state's TIGER/Line census tract shapefile, unpacked safely into OUT_DIR."""
+    from geo311.census import fetch_tiger_tracts  # noqa: PLC0415
+
+    extra: dict[str, Any] = {"base_url": base_url} if base_url else {}
+    shp = fetch_tiger_tracts(out_dir, state=state, year=year, overwrite=overwrite, **extra)
+    click.echo(f"wrote {shp}")
+
+
+@fetch_group.command("boundaries")
+@click.argument("city")
+@click.option("--layer", "layers", multiple=True, help="Layer key (repeatable; default: all).")
+@click.option("--vintage", "vintages", multiple=True, help="Only this vintage (repeatable).")
+@click.option("--refresh", is_flag=True, help="Ignore the HTTP cache.")
+@click.option("--overwrite", is_flag=True, help="Replace files fetched before.")
+def fetch_boundaries_cmd(
+    city: str, layers: tuple[str, ...], vintages: tuple[str, ...], refresh: bool, overwrite: bool
+) -> None:
+    """Download CITY's ArcGIS-served boundary layers into the cache the loader searches."""
+    from geo311.fetch import fetch_boundaries  # noqa: PLC0415
+
+    results = fetch_boundaries(
+        city,
+        layers=layers or None,
+        vintages=vintages or None,
+        refresh=refresh,
+        overwrite=overwrite,
+    )
+    for result in results:
+        click.echo(f"wrote {result.path}: {result.rows:,} features ({result.provenance.name})")

@@ -24,7 +24,7 @@ import io
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import numpy as np
 import pandas as pd
@@ -105,7 +105,40 @@ def _text(value: object) -> str:
 # --------------------------------------------------------------------------
 
 
-class CensusBatchGeocoder:
+class _Online:
+    """What both online geocoders share: an HTTP client, opened on first use and closable.
+
+    A client passed in belongs to the caller and is never closed here; use
+    the geocoder as a context manager (or call :meth:`close`) to release the
+    one it opened itself.
+    """
+
+    _client: HttpClient | None = None
+    _owns_client: bool = False
+
+    @property
+    def client(self) -> HttpClient:
+        """The HTTP client (created on first use)."""
+        if self._client is None:
+            self._client = HttpClient()
+            self._owns_client = True
+        return self._client
+
+    def close(self) -> None:
+        """Close the HTTP client this geocoder opened (not one it was given)."""
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+            self._owns_client = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CensusBatchGeocoder(_Online):
     """The US Census Bureau's batch address geocoder (free, no key, US only).
 
     Each :meth:`geocode_batch` call uploads one CSV file (``Unique ID,
@@ -189,13 +222,6 @@ class CensusBatchGeocoder:
             f"benchmark={self.benchmark};city={self.city};state={self.state};"
             f"url={redact_url(self.base_url)}"
         )
-
-    @property
-    def client(self) -> HttpClient:
-        """The HTTP client (created on first use)."""
-        if self._client is None:
-            self._client = HttpClient()
-        return self._client
 
     def request_csv(self, addresses: pd.DataFrame) -> tuple[bytes, dict[str, Any]]:
         """Return the CSV upload for ``addresses`` and a map of row id -> index label.
@@ -367,7 +393,7 @@ def _census_point(text: str) -> tuple[float, float]:
 # --------------------------------------------------------------------------
 
 
-class ArcGISLocator:
+class ArcGISLocator(_Online):
     """An ArcGIS geocode service's ``findAddressCandidates``, one request per address.
 
     For each address the service is asked for its two best candidates
@@ -451,13 +477,6 @@ class ArcGISLocator:
             f"url={redact_url(self.url)};min_score={self.min_score:g};out_sr={self.out_sr};"
             f"tie_m={self.tie_tolerance_m:g};params={extra}"
         )
-
-    @property
-    def client(self) -> HttpClient:
-        """The HTTP client (created on first use)."""
-        if self._client is None:
-            self._client = HttpClient()
-        return self._client
 
     def _to_wgs84(self, x: float, y: float) -> tuple[float, float]:
         """Return (lon, lat) of a point in ``out_sr``."""

@@ -62,6 +62,7 @@ __all__ = [
     "LayerSpec",
     "ManifestError",
     "VintageSpec",
+    "fetched_file_name",
     "find_layer_file",
     "layer_from_file",
     "list_cities",
@@ -532,6 +533,15 @@ def load_manifest(city: str | Path) -> CityManifest:
 # --------------------------------------------------------------------------- finding files
 
 
+def fetched_file_name(key: str, vintage: str) -> str:
+    """Return the cache file name ``geo311 fetch boundaries`` uses for a vintage without a file.
+
+    >>> fetched_file_name("council_districts", "2024")
+    'council_districts_2024.geojson'
+    """
+    return f"{key}_{vintage}.geojson"
+
+
 def find_layer_file(
     city: str,
     file_name: str,
@@ -591,8 +601,8 @@ def find_layer_file(
         f"boundary file {file_name!r} for {city} not found. Looked in:\n  - "
         + "\n  - ".join(looked)
         + f"\nTo get it: set GEO311_DATA_DIR to a folder holding {city}/{file_name}; or "
-        f"download it from {where} and pass its path explicitly; or run "
-        f"`geo311 fetch boundaries {city}` (coming in a later release)."
+        f"download it from {where} and pass its path explicitly; or, for a layer "
+        f"served by ArcGIS, run `geo311 fetch boundaries {city}`."
     )
     raise InputFileError(msg)
 
@@ -1238,7 +1248,15 @@ def load_layers(
         for spec in specs:
             given = explicit.get((key, spec.vintage))
             if given is None and spec.file is None:
-                continue
+                fetched = (
+                    settings.cache_dir()
+                    / "boundaries"
+                    / manifest.city
+                    / fetched_file_name(key, spec.vintage)
+                )
+                if not fetched.is_file():
+                    continue
+                given = fetched  # downloaded by `geo311 fetch boundaries`
             file_name = spec.file if spec.file is not None else Path(str(given)).name
             try:
                 found[key, spec.vintage] = find_layer_file(

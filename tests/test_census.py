@@ -505,3 +505,32 @@ def test_bounded_copy_stops_at_the_budget() -> None:
     sink = io.BytesIO()
     assert _copy_bounded(io.BytesIO(b"x" * 10), sink, budget=10) == 10
     assert _copy_bounded(io.BytesIO(b"x" * 11), io.BytesIO(), budget=10) == -1
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_fetch_census_and_tiger(server: ReplayServer, tmp_path: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415 - only these tests drive the CLI
+
+    from geo311.cli import main  # noqa: PLC0415
+    from geo311.population import read_tract_table  # noqa: PLC0415
+
+    server.route(ACS, census_api)
+    server.route(TIGER, _zip_reply(_shapefile_zip(tmp_path)))
+    runner = CliRunner()
+    out = tmp_path / "acs.csv"
+    args = ["fetch", "census", "--state", "24", "--county", "510", "--year", "2022"]
+    args += ["--table", "B01003", "--base-url", f"{server.url}/data", "--out", str(out)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "tracts from 1 requests" in result.output
+    denominators = read_tract_table(out)
+    assert denominators.table.index.str.startswith("24510").all()
+    assert "population" in denominators.variables
+    assert runner.invoke(main, args).exit_code == 1  # exists: --overwrite needed
+
+    tiger = ["fetch", "tiger", "--state", "24", "--base-url", f"{server.url}/geo/tiger"]
+    result = runner.invoke(main, [*tiger, "--out-dir", str(tmp_path / "tiger")])
+    assert result.exit_code == 0, result.output
+    assert "tl_2020_24_tract.shp" in result.output

@@ -180,9 +180,12 @@ def test_geocode_fills_missing_coordinates_from_a_table(tmp_path: Path) -> None:
     ledger = json.loads((tmp_path / "geo.ledger.json").read_text())
     assert ledger["stages"][-1]["stage"] == "geocode"
     assert ledger["rows_in"] == ledger["rows_out"] == 3
-    bad = runner.invoke(
-        main,
-        ["geocode", str(ingested), "--geocoder", "census", "--out", str(tmp_path / "x.parquet")],
-    )
-    assert bad.exit_code == 2
-    assert "table:FILE" in bad.output
+    for wrong in ("nominatim", "arcgis:", "table:", "census:x"):
+        bad = runner.invoke(
+            main,
+            ["geocode", str(ingested), "--geocoder", wrong, "--out", str(tmp_path / "x.parquet")],
+        )
+        assert bad.exit_code == 2
+        assert "census" in bad.output
+        assert "arcgis:URL" in bad.output
+        assert "table:FILE" in bad.output

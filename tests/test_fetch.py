@@ -88,6 +88,8 @@ def arcgis_handler(
     server_cap: int | None = None,
     paging: bool = True,
     fail: Any = None,
+    path: str = LAYER,
+    geometry_type: str = "esriGeometryPoint",
 ) -> Any:
     """Emulate a FeatureServer layer: metadata, paged queries, ids-only and objectIds queries.
 
@@ -99,7 +101,7 @@ def arcgis_handler(
     meta = {
         "name": "311_Customer_Service_Requests_2019",
         "type": "Feature Layer",
-        "geometryType": "esriGeometryPoint",
+        "geometryType": geometry_type,
         "objectIdField": "OBJECTID",
         "maxRecordCount": max_records,
         "fields": layer["fields"],
@@ -107,7 +109,7 @@ def arcgis_handler(
     }
     header = {
         "objectIdFieldName": "OBJECTID",
-        "geometryType": "esriGeometryPoint",
+        "geometryType": geometry_type,
         "spatialReference": {"wkid": 4326, "latestWkid": 4326},
         "fields": layer["fields"],
     }
@@ -116,7 +118,7 @@ def arcgis_handler(
         if fail is not None and (reply := fail(hit)) is not None:
             return reply
         q = hit.query
-        if hit.path == LAYER:
+        if hit.path == path:
             return Reply(meta)
         if q.get("returnIdsOnly") == "true":
             return Reply(
@@ -793,3 +795,98 @@ def test_cli_fetch_socrata_then_ingest(
     none = runner.invoke(main, ["fetch", "requests", "--out", str(tmp_path / "x.csv")])
     assert none.exit_code == 2
     assert "exactly one source" in none.output
+
+
+# -- boundaries --------------------------------------------------------------------------------
+
+WARDS = "/arcgis/rest/services/Wards/MapServer/3"
+
+
+def ward_layer() -> dict[str, Any]:
+    """Three square wards as ArcGIS polygon features (rings in lon/lat)."""
+    fields = [
+        {"name": "OBJECTID", "type": "esriFieldTypeOID"},
+        {"name": "code", "type": "esriFieldTypeString"},
+        {"name": "label", "type": "esriFieldTypeString"},
+    ]
+    features = []
+    for i in range(3):
+        x0 = -76.70 + 0.01 * i
+        ring = [[x0, 39.30], [x0, 39.31], [x0 + 0.01, 39.31], [x0 + 0.01, 39.30], [x0, 39.30]]
+        features.append(
+            {
+                "attributes": {"OBJECTID": i + 1, "code": f"W{i + 1}", "label": f"Ward {i + 1}"},
+                "geometry": {"rings": [ring]},
+            }
+        )
+    return {"fields": fields, "features": features}
+
+
+def test_fetch_boundaries_into_the_cache_the_loader_searches(
+    server: ReplayServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from geo311.cli import main  # noqa: PLC0415
+    from geo311.geographies import load_layers  # noqa: PLC0415
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(cache))
+    monkeypatch.delenv("GEO311_DATA_DIR", raising=False)
+    handler = arcgis_handler(
+        ward_layer(), max_records=2, path=WARDS, geometry_type="esriGeometryPolygon"
+    )
+    server.route(WARDS, handler)
+    server.route(f"{WARDS}/query", handler)
+    manifest = tmp_path / "gridtown.toml"
+    manifest.write_text(
+        f"""
+city = "gridtown"
+title = "Grid Town"
+timezone = "America/New_York"
+projected_crs = "EPSG:26985"
+
+[layers.wards]
+title = "Wards"
+id_field = "code"
+name_field = "label"
+
+[[layers.wards.vintages]]
+vintage = "2000"
+valid_to = 2010-01-01
+source = "https://example.org/wards-2000.zip"
+publisher = "Grid Town"
+file = "wards_2000.geojson"
+crs = "EPSG:4326"
+
+[[layers.wards.vintages]]
+vintage = "2010"
+valid_from = 2010-01-01
+source = "{server.url}{WARDS}"
+publisher = "Grid Town"
+crs = "EPSG:4326"
+""",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    result = runner.invoke(main, ["fetch", "boundaries", str(manifest), "--layer", "wards"])
+    assert result.exit_code == 0, result.output
+    target = cache / "boundaries" / "gridtown" / "wards_2010.geojson"
+    assert f"wrote {target}: 3 features" in result.output
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        "wards_2010.geojson", "wards_2010.geojson.provenance.json",
+    ]  # fmt: skip
+    record = json.loads(target.with_name(target.name + ".provenance.json").read_text())
+    assert (record["layer"], record["vintage"], record["rows"]) == ("wards", "2010", 3)
+    assert record["pages"] == 2  # two features per page
+    # the loader now finds the vintage the manifest declares without a file
+    [layer] = load_layers(manifest, layers="wards", vintages={"wards": "2010"})["wards"]
+    assert layer.has_file
+    assert list(layer.gdf["area_id"]) == ["W1", "W2", "W3"]
+    assert list(layer.gdf["area_name"]) == ["Ward 1", "Ward 2", "Ward 3"]
+    again = runner.invoke(main, ["fetch", "boundaries", str(manifest)])
+    assert again.exit_code == 1
+    assert "--overwrite" in again.output
+    none = runner.invoke(main, ["fetch", "boundaries", str(manifest), "--vintage", "2000"])
+    assert none.exit_code == 1
+    assert "is served by an ArcGIS layer" in none.output

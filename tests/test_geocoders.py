@@ -511,3 +511,61 @@ def test_http_post_multipart(server, client) -> None:
     assert body == b"1,2\n|v"
     with pytest.raises(FetchError, match=r"POST http://127\.0\.0\.1:\d+/nowhere failed: HTTP 404"):
         client.post_multipart(f"{server.url}/nowhere", files={"f": ("a", b"x", "text/plain")})
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+
+def _ingested(tmp_path, rows: list[str]):
+    """Canonical requests (GeoParquet) from a tiny Bulk CSV whose rows lack coordinates."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from geo311.cli import main  # noqa: PLC0415
+
+    raw = tmp_path / "bulk.csv"
+    lines = ["service_request_id,service_name,status,requested_datetime,address,zipcode,lat,long"]
+    lines += [
+        f"C-{i},Pothole,open,2024-03-01T10:00:00-05:00,{address},{zip_code},,"
+        for i, (address, zip_code) in enumerate(rows)
+    ]
+    raw.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "req.parquet"
+    args = ["-q", "ingest", str(raw), "--out", str(out), "--as-of", "2024-04-01"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    return out
+
+
+@pytest.mark.parametrize("kind", ["census", "arcgis"])
+def test_cli_geocodes_with_online_services(server, tmp_path, kind) -> None:
+    import geopandas as gpd  # noqa: PLC0415
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from geo311.cli import main  # noqa: PLC0415
+
+    requests = _ingested(tmp_path, [("100 N HOLLIDAY ST", "21202"), ("9 NOWHERE ST", "21201")])
+    if kind == "census":
+        census_route(server)
+        choice = ["--geocoder", "census", "--census-url", f"{server.url}/geocoder"]
+        choice += ["--city-name", "Baltimore", "--state", "MD"]
+    else:
+        locator_route(server)
+        choice = ["--geocoder", f"arcgis:{server.url}{LOCATOR}", "--min-score", "85"]
+    out = tmp_path / "geo.parquet"
+    env = {"GEO311_CACHE_DIR": str(tmp_path / "cache")}
+    runner = CliRunner()
+    result = runner.invoke(main, ["geocode", str(requests), *choice, "--out", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    frame = gpd.read_parquet(out).set_index("service_request_id")
+    assert frame.loc["C-0", "geocode_match"] in {"exact", "fuzzy"}
+    assert frame.loc["C-0", "lat"] == pytest.approx(39.29, abs=0.01)
+    assert frame.loc["C-1", "geocode_match"] == "none"
+    assert pd.isna(frame.loc["C-1", "lat"])
+    # a second run answers from the SQLite cache: the service is not asked again
+    asked = len(server.hits)
+    again = runner.invoke(
+        main,
+        ["geocode", str(requests), *choice, "--out", str(out), "--overwrite"],
+        env=env,
+    )
+    assert again.exit_code == 0, again.output
+    assert len(server.hits) == asked
