@@ -478,10 +478,9 @@ def fetch_group() -> None:
 @fetch_group.command("requests")
 @click.option(
     "--city",
-    type=click.Choice(["baltimore"]),
-    help="Open Baltimore's yearly ArcGIS 311 layer (with --year).",
+    help="A profile that registers its ArcGIS 311 layer (baltimore), with --year.",
 )
-@click.option("--year", type=int, help="Year of the Open Baltimore 311 layer.")
+@click.option("--year", type=int, help="Year of the city's yearly 311 layer.")
 @click.option("--arcgis", "arcgis_url", help="An ArcGIS FeatureServer/MapServer layer URL.")
 @click.option("--socrata", "socrata_url", help="A Socrata dataset URL (…/resource/<id>.json).")
 @click.option(
@@ -520,9 +519,9 @@ def fetch_requests_cmd(
     common: dict[str, Any] = {"overwrite": overwrite, "refresh": refresh, "cache": True}
     if city is not None or arcgis_url is not None:
         if city is not None and year is None:
-            msg = "--city baltimore needs --year"
+            msg = f"--city {city} needs --year"
             raise click.UsageError(msg)
-        url = arcgis_url or fetch.baltimore_311_layer_url(int(year or 0))
+        url = arcgis_url or fetch.city_layer_url(str(city), int(year or 0))
         result = fetch.fetch_arcgis(url, out, where=where or "1=1", page_size=page_size, **common)
     elif socrata_url is not None:
         result = fetch.fetch_socrata(

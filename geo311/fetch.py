@@ -42,15 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from geo311 import settings
-from geo311._errors import OutputExistsError
+from geo311._errors import OutputExistsError, ProfileError
 from geo311._http import FetchError, HttpClient, redact_url, write_provenance
 from geo311._io import atomic_write
 
 __all__ = [
-    "BALTIMORE_ARCGIS_SERVICES",
     "FetchProgress",
     "FetchResult",
-    "baltimore_311_layer_url",
+    "city_layer_url",
     "fetch_arcgis",
     "fetch_boundaries",
     "fetch_open311",
@@ -60,10 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ArcGIS Online REST services folder of Open Baltimore (organisation
-#: ``UWYHeuuJISiGmgXx``).  Taken from the portal's published item URLs; confirm
-#: it against https://data.baltimorecity.gov before relying on it.
-BALTIMORE_ARCGIS_SERVICES = "https://services1.arcgis.com/UWYHeuuJISiGmgXx/arcgis/rest/services"
 #: The widest window an Open311 GeoReport v2 ``requests.json`` query may span.
 OPEN311_MAX_WINDOW_DAYS = 90
 _STATE_VERSION = 1
@@ -288,33 +283,47 @@ def _finish(
 # -- ArcGIS --------------------------------------------------------------------------------------
 
 
-def baltimore_311_layer_url(year: int, *, services: str = BALTIMORE_ARCGIS_SERVICES) -> str:
-    """Return the ArcGIS layer URL of Open Baltimore's 311 requests for one year.
+def city_layer_url(city: str | Path, year: int) -> str:
+    """Return the ArcGIS 311 layer URL a schema profile registers for one year.
 
-    Open Baltimore publishes one hosted feature layer per year named
-    ``311_Customer_Service_Requests_<YEAR>``.  The naming follows the portal's
-    item list; confirm the URL against the live portal (open it with
-    ``?f=json``) before relying on it, and pass ``services=`` for a mirror.
+    Profiles name the layer in ``[fetch] arcgis_layer``, with ``{year}`` where
+    the portal publishes one layer per year (Open Baltimore's
+    ``311_Customer_Service_Requests_<YEAR>``).  Confirm the URL against the
+    live portal (open it with ``?f=json``) before relying on it.
 
     Parameters
     ----------
+    city : str or pathlib.Path
+        Profile name (``"baltimore"``) or profile TOML path.
     year : int
-    services : str
-        The REST ``services`` folder.
 
     Returns
     -------
     str
 
+    Raises
+    ------
+    ProfileError
+        The profile registers no ArcGIS layer.
+
     Examples
     --------
-    >>> baltimore_311_layer_url(2024, services="https://example.org/rest/services")
-    'https://example.org/rest/services/311_Customer_Service_Requests_2024/FeatureServer/0'
+    >>> city_layer_url("baltimore", 2024).rsplit("/services/", 1)[1]
+    '311_Customer_Service_Requests_2024/FeatureServer/0'
     """
+    from geo311.profiles import get_profile  # noqa: PLC0415
+
     if not 1990 <= int(year) <= 2100:
         msg = f"year must be a four-digit year, got {year!r}"
         raise ValueError(msg)
-    return f"{services.rstrip('/')}/311_Customer_Service_Requests_{int(year)}/FeatureServer/0"
+    profile = get_profile(city)
+    if not profile.arcgis_layer:
+        msg = (
+            f"profile {profile.name!r} registers no ArcGIS 311 layer ([fetch] arcgis_layer); "
+            "pass the layer URL with --arcgis instead"
+        )
+        raise ProfileError(msg)
+    return profile.arcgis_layer.replace("{year}", str(int(year)))
 
 
 def _arcgis_check(data: Any, *, url: str) -> dict[str, Any]:
@@ -363,7 +372,7 @@ def fetch_arcgis(
     ----------
     layer_url : str
         e.g. ``https://host/arcgis/rest/services/<name>/FeatureServer/0``
-        (see :func:`baltimore_311_layer_url`).
+        (see :func:`city_layer_url`).
     out : path
         The ArcGIS FeatureSet JSON to write (``fields``, ``spatialReference``,
         ``features``); read it with ``read_requests(out, schema="baltimore")``

@@ -58,13 +58,14 @@ SPECIAL_FORMATS = ("ISO8601", "epoch_ms", "epoch_s")
 
 _TOP_KEYS = {
     "name", "title", "description", "timezone", "formats", "detect", "case_sensitive",
-    "bbox", "columns", "timestamps", "coordinates", "status", "proactive",
+    "bbox", "columns", "timestamps", "coordinates", "status", "proactive", "fetch",
 }  # fmt: skip
 _SECTION_KEYS = {
     "timestamps": {"formats", "naive"},
     "coordinates": {"lat", "long", "location", "crs"},
     "status": {"open", "closed", "duplicate", "transfer"},
     "proactive": {"service_name", "source"},
+    "fetch": {"arcgis_layer"},
 }
 
 
@@ -103,6 +104,10 @@ class Profile:
         Case-insensitive substrings of status or notes marking duplicates/transfers.
     proactive_service_names, proactive_sources : tuple of str
         Substrings of service names / exact channels marking staff-filed requests.
+    arcgis_layer : str or None
+        ``[fetch] arcgis_layer``: the city's ArcGIS 311 layer URL, with
+        ``{year}`` where the portal publishes one layer per year
+        (``geo311 fetch requests --city NAME --year Y``).
     path : str
         Where the profile was read from.
     """
@@ -128,6 +133,7 @@ class Profile:
     transfer_patterns: tuple[str, ...] = ()
     proactive_service_names: tuple[str, ...] = ()
     proactive_sources: tuple[str, ...] = ()
+    arcgis_layer: str | None = None
     path: str = field(default="", compare=False)
 
     def _find(self, wanted: str, present: Iterable[str]) -> str | None:
@@ -382,6 +388,7 @@ def _parse(data: Mapping[str, Any], origin: str) -> Profile:
             proactive, "service_name", "[proactive] service_name"
         ),
         proactive_sources=problems.folded(proactive, "source", "[proactive] source"),
+        arcgis_layer=problems.text(problems.table(data, "fetch"), "arcgis_layer"),
         path=origin,
     )
     if problems.items:

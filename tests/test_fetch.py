@@ -27,7 +27,7 @@ import geo311
 from geo311._http import FetchError, HttpClient, _parse_retry_after, redact_url
 from geo311.fetch import (
     FetchProgress,
-    baltimore_311_layer_url,
+    city_layer_url,
     fetch_arcgis,
     fetch_open311,
     fetch_socrata,
@@ -404,11 +404,14 @@ def test_refuses_to_overwrite(tmp_path: Path, client: HttpClient) -> None:
         fetch_arcgis("http://127.0.0.1:9/x/FeatureServer/0", out, client=client)
 
 
-def test_baltimore_layer_url() -> None:
-    url = baltimore_311_layer_url(2025)
+def test_city_layer_url_comes_from_the_profile() -> None:
+    url = city_layer_url("baltimore", 2025)
+    assert url.startswith("https://")
     assert url.endswith("/311_Customer_Service_Requests_2025/FeatureServer/0")
     with pytest.raises(ValueError, match="four-digit"):
-        baltimore_311_layer_url(25)
+        city_layer_url("baltimore", 25)
+    with pytest.raises(geo311.ProfileError, match="--arcgis"):
+        city_layer_url("los_angeles", 2025)
 
 
 # -- Socrata -----------------------------------------------------------------------------------
