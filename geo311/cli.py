@@ -456,6 +456,9 @@ def geocode_cmd(
             geocoder=chosen,
             only_missing=not all_rows,
             cache=GeocodeCache(cache_dir() / "geocode.sqlite"),
+            progress=lambda done, total: log.info(
+                "geocoder answered %s of %s addresses", f"{done:,}", f"{total:,}"
+            ),
         )
     finally:
         if hasattr(chosen, "close"):

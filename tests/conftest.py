@@ -33,6 +33,16 @@ def shared_data() -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``@pytest.mark.network`` tests (real internet services) unless GEO311_NETWORK=1."""
+    if os.environ.get("GEO311_NETWORK", "").strip() == "1":
+        return
+    skip = pytest.mark.skip(reason="talks to real web services; run with GEO311_NETWORK=1")
+    for item in items:
+        if "network" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     """Directory of the small hand-written fixtures."""
