@@ -1,0 +1,649 @@
+"""Simplify a polygon layer for display, keeping neighbours' shared borders shared.
+
+Boundary files are digitised at survey precision (Baltimore's neighbourhoods
+carry ~130,000 vertices); a web map needs a fraction of that.
+:func:`simplify_for_display` simplifies a layer *as a coverage*: every border
+between two neighbours is simplified once, so both sides stay identical and no
+gap or overlap opens between them.  It then reprojects to EPSG:4326 and rounds
+the coordinates to ``decimals`` places (a shared vertex rounds identically on
+both sides, so shared borders stay shared).
+
+How the tolerance is honoured
+-----------------------------
+``shapely.coverage_simplify`` (GEOS >= 3.12) uses Visvalingam-Whyatt: it drops
+the vertex whose triangle with its two neighbours has the smallest area, while
+that area is below ``tolerance**2``.  That is an *area* criterion, not a
+distance: a narrow spike with a short base has a small triangle however far it
+reaches, so a VW tolerance of 5 m can move a Baltimore neighbourhood border by
+50 m.  There is no exact mapping from a distance to a VW tolerance, so the VW
+tolerance is *searched*: starting from ``tolerance_m`` (a triangle with base
+``2 * tolerance_m`` and height ``tolerance_m`` is exactly at the threshold),
+it is doubled while the result stays within ``tolerance_m`` and otherwise
+halved, then bisected; the largest VW tolerance whose **measured**
+displacement (after reprojection and rounding) is within ``tolerance_m`` is
+kept.  The search evaluates at most :data:`MAX_EVALUATIONS` candidates.
+
+Displacement is the discrete Hausdorff distance between each input boundary
+and its displayed boundary (the displayed one re-projected to the working
+CRS), taken both ways over the vertices of each boundary, in metres; the
+reported figure is the maximum over areas.  It agrees with
+``shapely.hausdorff_distance`` on the boundaries (it is computed with a
+spatial index so the search stays fast).
+
+When the layer is not a valid coverage (neighbours' vertices do not match
+exactly, or areas overlap: common in real boundary files) it is first cleaned
+with ``shapely.coverage_clean`` (snapping nearby vertices, giving overlaps to
+one neighbour, leaving gaps as they are); the cleaning's own movement counts
+in the measured displacement.  If cleaning fails, or no coverage result fits
+the tolerance, each polygon is simplified on its own with
+``shapely.simplify(..., preserve_topology=True)`` (Douglas-Peucker, whose
+displacement is bounded by its tolerance) and a WARNING says so: shared
+borders may then no longer match exactly.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import box
+>>> squares = gpd.GeoDataFrame(
+...     {"name": ["west", "east"]},
+...     geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)],
+...     crs="EPSG:26985",
+... )
+>>> display = simplify_for_display(squares, tolerance_m=5)
+>>> display.gdf.crs.to_string(), list(display.gdf.columns)
+('EPSG:4326', ['name', 'geometry'])
+>>> display.vertices_before, display.vertices_after
+(10, 10)
+>>> display.max_displacement_m < 0.1  # only the rounding to 6 decimals
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError as PyprojCRSError
+
+from geo311._errors import CRSError, SchemaError
+
+__all__ = ["MAX_EVALUATIONS", "METRES_PER_DEGREE", "DisplayGeometry", "simplify_for_display"]
+
+log = logging.getLogger(__name__)
+
+#: Ground length of one degree of latitude (metres), to size the rounding grid.
+METRES_PER_DEGREE = 111_320.0
+#: Most candidate simplifications the tolerance search evaluates per method.
+MAX_EVALUATIONS = 10
+#: Bisection stops when the bracket is narrower than this fraction of its top.
+_RELATIVE_PRECISION = 0.1
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+
+
+class DisplayGeometry(NamedTuple):
+    """A layer simplified for display, and how much it moved.
+
+    Attributes
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Same index, columns and row order as the input; EPSG:4326; geometry
+        simplified and coordinates rounded.
+    tolerance_m : float
+        The displacement budget asked for, in metres.
+    max_displacement_m : float
+        Largest Hausdorff distance (metres, in the working projected CRS)
+        between an input boundary and its displayed boundary, including the
+        effect of cleaning, reprojection and coordinate rounding.
+    vertices_before, vertices_after : int
+        Coordinates in the input and in the displayed geometries.
+    """
+
+    gdf: gpd.GeoDataFrame
+    tolerance_m: float
+    max_displacement_m: float
+    vertices_before: int
+    vertices_after: int
+
+
+class _Candidate(NamedTuple):
+    """One evaluated simplification: displayed geometries and their measurement."""
+
+    geoms: np.ndarray  # EPSG:4326, rounded, repaired
+    displacement: np.ndarray  # per row, metres
+    repaired: int  # rows made valid after reprojection
+    unrounded: int  # rows kept unrounded because rounding would break them
+    restored: int  # rows whose simplification came out empty, kept unsimplified
+    parameter: float  # the simplifier's tolerance, metres
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _working_crs(gdf: gpd.GeoDataFrame, crs: Any) -> tuple[CRS, float]:
+    """Return the projected CRS to work in and its metres per unit."""
+    if gdf.crs is None:
+        msg = (
+            "the layer has no CRS, so its coordinates cannot be reprojected for display; "
+            "set the CRS it was digitised in first, e.g. gdf.set_crs('EPSG:4326') for "
+            "longitude/latitude"
+        )
+        raise CRSError(msg)
+    if crs is None:
+        try:
+            work = CRS.from_user_input(gdf.estimate_utm_crs())
+        except (RuntimeError, ValueError) as exc:
+            msg = (
+                f"cannot estimate a UTM CRS for the layer (CRS {gdf.crs.to_string()}): {exc}; "
+                "pass crs= a projected CRS in metres, e.g. the city's state plane"
+            )
+            raise CRSError(msg) from exc
+    else:
+        try:
+            work = CRS.from_user_input(crs)
+        except PyprojCRSError as exc:
+            msg = f"crs={crs!r} is not a CRS pyproj understands ({exc}); pass e.g. 'EPSG:26985'"
+            raise CRSError(msg) from exc
+    if not work.is_projected:
+        msg = (
+            f"crs={work.to_string()} is not projected; simplification tolerances are "
+            "distances, so pass a projected CRS (metres or feet), e.g. 'EPSG:26985'"
+        )
+        raise CRSError(msg)
+    factor = work.axis_info[0].unit_conversion_factor if work.axis_info else 1.0
+    return work, float(factor or 1.0)
+
+
+def _check_geometries(geoms: np.ndarray) -> np.ndarray:
+    """Return the mask of rows to simplify; raise when a row is not polygonal."""
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    kinds = shapely.get_type_id(geoms)
+    wrong = np.flatnonzero(present & ~np.isin(kinds, _POLYGONAL))
+    if wrong.size:
+        names = sorted({geoms[i].geom_type for i in wrong})
+        msg = (
+            f"simplify_for_display needs Polygon/MultiPolygon geometries; {wrong.size} "
+            f"row(s) at positions {wrong[:10].tolist()} are {', '.join(names)} "
+            "(not polygons); drop them or buffer them into polygons first"
+        )
+        raise SchemaError(msg)
+    return present
+
+
+def _polygonal_part(geom: Any) -> Any:
+    """Return the polygonal part of a repaired geometry (an empty Polygon if none)."""
+    if shapely.get_type_id(geom) in _POLYGONAL:
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in _POLYGONAL]
+    if not parts:
+        return shapely.Polygon()
+    merged = shapely.union_all(parts)
+    return merged if shapely.get_type_id(merged) in _POLYGONAL else _polygonal_part(merged)
+
+
+def _repair(geoms: np.ndarray) -> tuple[np.ndarray, int]:
+    """Make invalid non-missing geometries valid (polygonal parts only); count them."""
+    out = geoms.copy()
+    bad = np.flatnonzero(~shapely.is_missing(out) & ~shapely.is_valid(out))
+    for i in bad:
+        out[i] = _polygonal_part(shapely.make_valid(out[i]))
+    return out, int(bad.size)
+
+
+# --------------------------------------------------------------------------- displacement
+
+
+class _Boundaries(NamedTuple):
+    """The vertices and segments of a set of boundaries, indexed for distance queries."""
+
+    coords: np.ndarray  # (n, 2) every vertex
+    row: np.ndarray  # (n,) row of each vertex
+    probes: np.ndarray  # (n,) boxes of side 2 * radius around each vertex
+    starts: np.ndarray  # (m, 2) segment starts
+    ends: np.ndarray  # (m, 2) segment ends
+    seg_row: np.ndarray  # (m,) row of each segment
+    tree: shapely.STRtree  # over the segments
+    geoms: np.ndarray  # the geometries themselves, for exact fallbacks
+
+
+def _boundaries(geoms: np.ndarray, radius: float) -> _Boundaries:
+    coords, row = shapely.get_coordinates(geoms, return_index=True)
+    probes = shapely.box(*(coords - radius).T, *(coords + radius).T)
+    parts, part_row = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    ring_coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    same = coord_ring[:-1] == coord_ring[1:]
+    starts, ends = ring_coords[:-1][same], ring_coords[1:][same]
+    seg_row = part_row[ring_part[coord_ring[:-1][same]]]
+    segments = shapely.linestrings(np.stack([starts, ends], axis=1)) if len(starts) else []
+    tree = shapely.STRtree(segments)
+    return _Boundaries(coords, row, probes, starts, ends, seg_row, tree, geoms)
+
+
+def _point_segment_distance(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
+    """Euclidean distance from each point to the matching segment (row-wise)."""
+    along = ends - starts
+    offset = points - starts
+    length2 = np.einsum("ij,ij->i", along, along)
+    safe = np.where(length2 > 0, length2, 1.0)
+    fraction = np.clip(np.einsum("ij,ij->i", offset, along) / safe, 0.0, 1.0)
+    return np.hypot(*(offset - fraction[:, None] * along).T)
+
+
+def _one_sided(src: _Boundaries, dst: _Boundaries, radius: float) -> np.ndarray:
+    """Per row, the largest distance from a vertex of ``src`` to the boundary of ``dst``.
+
+    Candidate segments of the same row are those whose envelope meets a box
+    of side ``2 * radius`` around the vertex (an STRtree query); a vertex with
+    no candidate within ``radius`` is measured exactly against its row's
+    whole boundary.
+    """
+    result = np.zeros(len(src.geoms))
+    if not len(src.coords):
+        return result
+    nearest = np.full(len(src.coords), np.inf)
+    point, segment = dst.tree.query(src.probes)
+    mine = src.row[point] == dst.seg_row[segment]
+    point, segment = point[mine], segment[mine]
+    distance = _point_segment_distance(src.coords[point], dst.starts[segment], dst.ends[segment])
+    np.minimum.at(nearest, point, distance)
+    far = np.flatnonzero(~(nearest <= radius))
+    if far.size:
+        exact = shapely.distance(
+            shapely.points(src.coords[far]), shapely.boundary(dst.geoms[src.row[far]])
+        )
+        nearest[far] = np.where(np.isnan(exact), np.inf, exact)
+    np.maximum.at(result, src.row, nearest)
+    return result
+
+
+def _displacement(before: _Boundaries, after: _Boundaries, radius: float) -> np.ndarray:
+    """Per row, the discrete Hausdorff distance between the two boundaries (CRS units)."""
+    return np.maximum(_one_sided(before, after, radius), _one_sided(after, before, radius))
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def _round(geoms: np.ndarray, decimals: int) -> np.ndarray:
+    return shapely.transform(geoms, lambda xy: np.round(xy, decimals))
+
+
+def _ring_counts(geoms: np.ndarray) -> np.ndarray:
+    """Count the rings (shells and holes) of each row."""
+    parts, row = shapely.get_parts(geoms, return_index=True)
+    rings = 1 + shapely.get_num_interior_rings(parts)
+    return np.bincount(row, weights=rings, minlength=len(geoms)).astype(int)
+
+
+def _display(
+    projected: np.ndarray, original: np.ndarray, work: CRS, decimals: int
+) -> tuple[np.ndarray, int, int, int]:
+    """Reproject to EPSG:4326 and round; never let a row vanish or turn invalid.
+
+    A row that rounding would make invalid, empty or lose a ring (a sliver or
+    hole smaller than the rounding grid) is kept unrounded rather than
+    repaired: ``make_valid`` would drop the collapsed ring.  ``make_valid`` is
+    only used on the rare row that reprojection itself made invalid.
+    """
+    present = ~shapely.is_missing(original) & ~shapely.is_empty(original)
+    restored = np.flatnonzero(
+        present & (shapely.is_missing(projected) | shapely.is_empty(projected))
+    )
+    if restored.size:
+        projected = projected.copy()
+        projected[restored] = original[restored]
+    lonlat, repaired = _repair(gpd.GeoSeries(projected, crs=work).to_crs("EPSG:4326").to_numpy())
+    rounded = _round(lonlat, decimals)
+    broken = np.flatnonzero(
+        present
+        & (
+            ~shapely.is_valid(rounded)
+            | shapely.is_empty(rounded)
+            | ~(shapely.area(rounded) > 0)
+            | (_ring_counts(rounded) != _ring_counts(lonlat))
+        )
+    )
+    rounded[broken] = lonlat[broken]
+    return rounded, repaired, int(broken.size), int(restored.size)
+
+
+def _evaluator(
+    original: np.ndarray, work: CRS, factor: float, decimals: int, tolerance_m: float
+) -> Callable[[np.ndarray, float], _Candidate]:
+    radius = max(tolerance_m, 1e-3) / factor
+    reference = _boundaries(original, radius)
+
+    def evaluate(simplified: np.ndarray, parameter: float) -> _Candidate:
+        geoms, repaired, unrounded, restored = _display(simplified, original, work, decimals)
+        back = gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs(work).to_numpy()
+        moved = _displacement(reference, _boundaries(back, radius), radius) * factor
+        return _Candidate(geoms, moved, repaired, unrounded, restored, parameter)
+
+    return evaluate
+
+
+class _Trials:
+    """Evaluate simplifier tolerances, counting the evaluations."""
+
+    def __init__(
+        self,
+        simplify: Callable[[float], np.ndarray],
+        evaluate: Callable[[np.ndarray, float], _Candidate],
+        tolerance_m: float,
+    ) -> None:
+        self.simplify, self.evaluate, self.tolerance_m = simplify, evaluate, tolerance_m
+        self.count = 0
+
+    def __call__(self, parameter: float) -> tuple[_Candidate, bool]:
+        self.count += 1
+        candidate = self.evaluate(self.simplify(parameter), parameter)
+        return candidate, float(candidate.displacement.max(initial=0.0)) <= self.tolerance_m
+
+
+def _bracket(trial: _Trials, *, grow: bool) -> tuple[_Candidate | None, float, float]:
+    """Best fitting candidate so far and a bracket ``low`` (fits) < ``high`` (does not)."""
+    start = trial.tolerance_m
+    candidate, fits = trial(start)
+    if fits:
+        best, low = candidate, start
+        while grow and trial.count < MAX_EVALUATIONS // 2:
+            candidate, fits = trial(low * 2)
+            if not fits:
+                return best, low, low * 2
+            best, low = candidate, low * 2
+        return best, low, math.inf
+    high = start
+    while trial.count < MAX_EVALUATIONS // 2:
+        candidate, fits = trial(high / 2)
+        if fits:
+            return candidate, high / 2, high
+        high /= 2
+    candidate, fits = trial(0.0)
+    return (candidate if fits else None), 0.0, high
+
+
+def _search(
+    simplify: Callable[[float], np.ndarray],
+    evaluate: Callable[[np.ndarray, float], _Candidate],
+    tolerance_m: float,
+    *,
+    grow: bool,
+) -> _Candidate | None:
+    """Largest simplifier tolerance (metres) whose measured displacement fits ``tolerance_m``.
+
+    Start at ``tolerance_m``; if it fits, double while it fits (``grow``),
+    otherwise halve until it fits (ending with 0, no simplification); then
+    bisect the bracket geometrically.  Return None when nothing fits.
+    """
+    trial = _Trials(simplify, evaluate, tolerance_m)
+    if tolerance_m <= 0:
+        candidate, fits = trial(0.0)
+        return candidate if fits else None
+    best, low, high = _bracket(trial, grow=grow)
+    if best is None or math.isinf(high):
+        return best
+    while trial.count < MAX_EVALUATIONS and high - low > _RELATIVE_PRECISION * high:
+        parameter = math.sqrt(low * high) if low > 0 else high / 2
+        candidate, fits = trial(parameter)
+        if fits:
+            best, low = candidate, parameter
+        else:
+            high = parameter
+    return best
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _coverage_base(
+    projected: np.ndarray, present: np.ndarray, *, gap_width: float, clean: bool
+) -> tuple[np.ndarray | None, str]:
+    """Return the layer as a valid coverage (cleaned if needed and allowed), or None and why.
+
+    ``gap_width`` is in CRS units: gaps narrower than it count as a defect
+    (rounding could turn them into overlaps) and cleaning merges them into a
+    neighbour.
+    """
+    polygons = projected[present]
+    if shapely.coverage_is_valid(polygons, gap_width=gap_width):
+        return projected, "coverage"
+    if not clean:
+        if shapely.coverage_is_valid(polygons):
+            return projected, "coverage"
+        return None, "the layer is not a valid coverage and clean=False"
+    bad = int(np.count_nonzero(~shapely.is_empty(shapely.coverage_invalid_edges(polygons))))
+    narrow = int(
+        np.count_nonzero(
+            ~shapely.is_empty(shapely.coverage_invalid_edges(polygons, gap_width=gap_width))
+        )
+    )
+    cleaned = shapely.coverage_clean(polygons, gap_width=gap_width)
+    lost = int(np.count_nonzero(shapely.is_empty(cleaned) | ~(shapely.area(cleaned) > 0)))
+    if lost or not shapely.is_valid(cleaned).all() or not shapely.coverage_is_valid(cleaned):
+        reason = (
+            f"the layer is not a valid coverage ({narrow} area(s) with unmatched borders or "
+            f"narrow gaps) and shapely.coverage_clean could not repair it ({lost} area(s) lost)"
+        )
+        return None, reason
+    log.info(
+        "cleaned the layer into an exact coverage with shapely.coverage_clean: %d of %d "
+        "area(s) had borders not matching their neighbours' (overlaps resolved, vertices "
+        "snapped), %d had them or gaps narrower than %.2g units (merged into a neighbour)",
+        bad,
+        polygons.size,
+        narrow,
+        gap_width,
+    )
+    out = projected.copy()
+    out[present] = cleaned
+    return out, "cleaned coverage"
+
+
+def _check_display_coverage(geoms: np.ndarray, present: np.ndarray) -> None:
+    """Warn when the displayed layer is no longer an exact coverage (rounding artefacts)."""
+    invalid = shapely.coverage_invalid_edges(geoms[present])
+    count = int(np.count_nonzero(~shapely.is_empty(invalid)))
+    if count:
+        log.warning(
+            "after rounding, %d displayed area(s) have borders that no longer match their "
+            "neighbours' exactly (slivers narrower than the rounding grid); raise decimals "
+            "or gap_width_m to avoid it",
+            count,
+        )
+
+
+def _choose(
+    projected: np.ndarray,
+    present: np.ndarray,
+    evaluate: Callable[[np.ndarray, float], _Candidate],
+    *,
+    factor: float,
+    tolerance_m: float,
+    gap_width: float,
+    clean: bool,
+) -> tuple[_Candidate | None, str]:
+    """Simplify as a coverage if possible, else polygon by polygon; name the method used."""
+    if not present.any():
+        return None, "per polygon"
+    base, note = _coverage_base(projected, present, gap_width=gap_width, clean=clean)
+    if base is not None:
+        coverage = base
+
+        def coverage_simplify(parameter: float) -> np.ndarray:
+            out = coverage.copy()
+            out[present] = shapely.coverage_simplify(
+                coverage[present], parameter / factor, simplify_boundary=True
+            )
+            return out
+
+        result = _search(coverage_simplify, evaluate, tolerance_m, grow=True)
+        if result is not None:
+            return result, note
+        note = (
+            f"no coverage simplification ({note}) stays within {tolerance_m:g} m "
+            "(cleaning and rounding alone move boundaries further)"
+        )
+    log.warning(
+        "simplifying polygon by polygon, so shared borders may no longer match exactly: %s",
+        note,
+    )
+
+    def each_simplify(parameter: float) -> np.ndarray:
+        return shapely.simplify(projected, parameter / factor, preserve_topology=True)
+
+    return _search(each_simplify, evaluate, tolerance_m, grow=False), "per polygon"
+
+
+def _options(tolerance_m: float, decimals: int, gap_width_m: float | None) -> tuple[int, float]:
+    """Check the numeric options; return ``decimals`` as int and the gap width in metres."""
+    if not (math.isfinite(tolerance_m) and tolerance_m >= 0):
+        msg = f"tolerance_m must be a finite distance >= 0 in metres, got {tolerance_m!r}"
+        raise ValueError(msg)
+    if int(decimals) != decimals or decimals < 0:
+        msg = f"decimals must be a whole number >= 0, got {decimals!r}"
+        raise ValueError(msg)
+    if gap_width_m is None:
+        gap_width_m = 2 * METRES_PER_DEGREE * 10.0 ** -int(decimals)
+    if not (math.isfinite(gap_width_m) and gap_width_m >= 0):
+        msg = f"gap_width_m must be a finite width >= 0 in metres, got {gap_width_m!r}"
+        raise ValueError(msg)
+    return int(decimals), float(gap_width_m)
+
+
+def simplify_for_display(
+    gdf: gpd.GeoDataFrame,
+    *,
+    tolerance_m: float = 5.0,
+    decimals: int = 6,
+    crs: Any = None,
+    clean: bool = True,
+    gap_width_m: float | None = None,
+) -> DisplayGeometry:
+    """Simplify a polygon layer for a web map without opening gaps between neighbours.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Polygon layer with a CRS.  Missing or empty geometries pass through.
+        Not modified.
+    tolerance_m : float, default 5.0
+        Largest allowed displacement of any boundary, in metres (including
+        rounding).  0 keeps every vertex and only reprojects and rounds.
+    decimals : int, default 6
+        Decimal places kept in the EPSG:4326 coordinates (6 is ~0.1 m).
+    crs : str, int or pyproj.CRS, optional
+        Projected CRS to measure and simplify in (default: the layer's
+        estimated UTM zone).  Units other than metres are converted.
+    clean : bool, default True
+        Clean a layer that is not an exact coverage with
+        ``shapely.coverage_clean`` before simplifying it as a coverage; with
+        False such a layer is simplified polygon by polygon.
+    gap_width_m : float, optional
+        Gaps between areas narrower than this (metres) are treated as
+        digitising slivers: a layer with one is cleaned and the sliver merged
+        into a neighbour.  Default: two rounding steps (``2 * 111,320 m *
+        10**-decimals``, 0.22 m for 6 decimals), because rounding can turn a
+        narrower gap into an overlap.  0 keeps every gap.
+
+    Returns
+    -------
+    DisplayGeometry
+        The displayed frame, the tolerance, the measured maximum displacement
+        and the vertex counts before and after.
+
+    Raises
+    ------
+    CRSError
+        The layer has no CRS, or ``crs`` is not a projected CRS.
+    SchemaError
+        A geometry is neither Polygon nor MultiPolygon.
+    ValueError
+        ``tolerance_m`` is negative or not finite, or ``decimals`` is negative.
+
+    Notes
+    -----
+    The search for the coverage (Visvalingam-Whyatt) tolerance is described
+    in the module docstring.  A row whose simplification comes out empty is
+    kept unsimplified, and a row that rounding would make invalid or rob of a
+    ring (a sliver or hole smaller than the rounding grid) is kept unrounded,
+    so no non-empty area ever disappears; both, and the rare rows that
+    reprojection made invalid (repaired with ``make_valid``), are counted in
+    the log line.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Polygon
+    >>> zigzag = [(x * 10.0, 1000.0 + (x % 2) * 0.5) for x in range(101)]
+    >>> area = Polygon([(0, 0), (1000, 0), *zigzag[::-1]])
+    >>> layer = gpd.GeoDataFrame(geometry=[area], crs="EPSG:32618")
+    >>> display = simplify_for_display(layer, tolerance_m=2)
+    >>> display.vertices_before, display.vertices_after
+    (104, 5)
+    >>> display.max_displacement_m <= 2
+    True
+    """
+    decimals, gap_width_m = _options(tolerance_m, decimals, gap_width_m)
+    work, factor = _working_crs(gdf, crs)
+    source = gdf.geometry.to_numpy()
+    present = _check_geometries(source)
+    reprojected = gpd.GeoSeries(source, crs=gdf.crs).to_crs(work).to_numpy()
+    projected, invalid_input = _repair(reprojected)
+    if invalid_input:
+        log.info(
+            "repaired %d invalid polygon(s) in a working copy before simplifying", invalid_input
+        )
+    evaluate = _evaluator(projected, work, factor, decimals, tolerance_m)
+
+    result, method = _choose(
+        projected,
+        present,
+        evaluate,
+        factor=factor,
+        tolerance_m=tolerance_m,
+        gap_width=gap_width_m / factor,
+        clean=clean,
+    )
+    if result is None:  # rounding alone exceeds the budget (or nothing to simplify)
+        result = evaluate(projected, 0.0)
+        if present.any():
+            log.warning(
+                "rounding to %d decimals alone moves boundaries by %.2f m, more than "
+                "tolerance_m=%g; keeping every vertex (raise decimals to stay within it)",
+                decimals,
+                float(result.displacement.max(initial=0.0)),
+                tolerance_m,
+            )
+
+    if method != "per polygon":
+        _check_display_coverage(result.geoms, present)
+    out = gdf.copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(result.geoms, index=gdf.index, crs="EPSG:4326")
+    out = out.set_crs("EPSG:4326", allow_override=True)
+    before = int(shapely.get_num_coordinates(source).sum())
+    after = int(shapely.get_num_coordinates(result.geoms).sum())
+    worst = float(result.displacement.max(initial=0.0))
+    log.info(
+        "simplified %d area(s) for display (%s, tolerance %g m, parameter %.3g m, %d decimals): "
+        "%s -> %s vertices (%.0f%% fewer), max displacement %.2f m; %d made valid, "
+        "%d kept unrounded, %d kept unsimplified",
+        int(present.sum()),
+        method,
+        tolerance_m,
+        result.parameter,
+        decimals,
+        f"{before:,}",
+        f"{after:,}",
+        100 * (1 - after / before) if before else 0.0,
+        worst,
+        result.repaired,
+        result.unrounded,
+        result.restored,
+    )
+    return DisplayGeometry(out, float(tolerance_m), worst, before, after)
