@@ -50,7 +50,9 @@ from geo311.join import JOIN_STATUS, CityJoin, assign_areas, join_city
 from geo311.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.load import FORMATS, read_requests, requests_from_frame, sniff_format
+from geo311.maps import choropleth, classify, map_parts, save_map, static_map
 from geo311.normalize import parse_location, parse_timestamps
+from geo311.pipeline import RunResult, run_city
 from geo311.population import (
     Denominators,
     interpolate,
@@ -59,7 +61,9 @@ from geo311.population import (
     read_tract_table,
 )
 from geo311.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
+from geo311.report import SiteResult, build_site, district_membership
 from geo311.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
+from geo311.simplify import DisplayGeometry, simplify_for_display
 from geo311.survival import survival_curves
 
 try:
@@ -76,6 +80,7 @@ __all__ = [
     "CRSError",
     "CityJoin",
     "Denominators",
+    "DisplayGeometry",
     "FetchError",
     "Geo311Error",
     "GeocodeError",
@@ -89,14 +94,19 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Result",
+    "RunResult",
     "SchemaError",
+    "SiteResult",
     "StageLedger",
     "TimestampError",
     "__version__",
     "area_indicators",
     "assign_areas",
+    "build_site",
     "channel_mix",
+    "choropleth",
     "city_indicators",
+    "classify",
     "clean_requests",
     "column_names",
     "compare_labels",
@@ -104,6 +114,7 @@ __all__ = [
     "data_dictionary",
     "detect_profile",
     "disparity_scores",
+    "district_membership",
     "equity_summary",
     "find_placeholders",
     "flag_coordinates",
@@ -119,6 +130,7 @@ __all__ = [
     "load_layers",
     "load_manifest",
     "load_profile",
+    "map_parts",
     "normalize_label",
     "parse_location",
     "parse_timestamps",
@@ -127,8 +139,12 @@ __all__ = [
     "read_requests",
     "read_tract_table",
     "requests_from_frame",
+    "run_city",
+    "save_map",
     "service_mix",
+    "simplify_for_display",
     "sniff_format",
+    "static_map",
     "survival_curves",
     "theil",
     "time_patterns",

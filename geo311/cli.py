@@ -169,8 +169,12 @@ def demo_cmd(out: Path, seed: int, n_requests: int, overwrite: bool) -> None:
     from geo311.demo import write_demo  # noqa: PLC0415 - keep CLI start-up light
 
     written = write_demo(out, seed=seed, n_requests=n_requests, overwrite=overwrite)
+    pages = [k for k in written if k.startswith("page_")]
+    pngs = [k for k in written if k.startswith("png_")]
     for key, path in written.items():
-        click.echo(f"{key}: {path}")
+        if key not in pages and key not in pngs:
+            click.echo(f"{key}: {path}")
+    click.echo(f"site: {len(pages)} pages and {len(pngs)} PNGs; open {written['site_index']}")
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -630,3 +634,139 @@ def fetch_boundaries_cmd(
     )
     for result in results:
         click.echo(f"wrote {result.path}: {result.rows:,} features ({result.provenance.name})")
+
+
+@main.command("maps")
+@click.argument("indicators_dir", metavar="INDICATORS_DIR", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Site folder.")
+@click.option(
+    "--self-contained/--assets-dir",
+    default=True,
+    show_default=True,
+    help="Inline Leaflet into every page, or write it once to SITE/assets/.",
+)
+@click.option("--no-tiles", is_flag=True, help="No basemap (the pages never go online).")
+@click.option("--no-png", is_flag=True, help="Skip the static PNG of each map.")
+@click.option(
+    "--district-layer",
+    default="council_districts",
+    show_default=True,
+    help="Layer with one page per area ('' for none).",
+)
+@click.option(
+    "--neighborhood-layer",
+    default="neighborhoods",
+    show_default=True,
+    help="Areas shown inside the district pages.",
+)
+@click.option("--layer", "layers", multiple=True, help="Layers to map (default: all).")
+@click.option("--ledger", type=click.Path(path_type=Path), help="Row ledger to summarise.")
+@click.option("--title", help="Site title.")
+@click.option(
+    "--simplify-m",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Largest boundary displacement allowed by display simplification (metres).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace existing pages.")
+def maps_cmd(
+    indicators_dir: Path,
+    out: Path,
+    self_contained: bool,
+    no_tiles: bool,
+    no_png: bool,
+    district_layer: str,
+    neighborhood_layer: str,
+    layers: tuple[str, ...],
+    ledger: Path | None,
+    title: str | None,
+    simplify_m: float,
+    overwrite: bool,
+) -> None:
+    """Build the site (choropleths, district pages, PNGs) from INDICATORS_DIR."""
+    from geo311.report import build_site  # noqa: PLC0415 - needs the maps extra
+
+    site = build_site(
+        indicators_dir,
+        out,
+        district_layer=district_layer or None,
+        area_layers=list(layers) or None,
+        neighborhood_layer=neighborhood_layer,
+        self_contained=self_contained,
+        tiles=not no_tiles,
+        png=not no_png,
+        ledger=ledger,
+        title=title,
+        overwrite=overwrite,
+        simplify_tolerance_m=simplify_m,
+    )
+    _site_summary(site)
+
+
+def _site_summary(site: Any) -> None:
+    pages = [p for p in site.pages if p.suffix == ".html"]
+    districts = [p for p in pages if p.name.startswith("district-")]
+    largest = max(pages, key=lambda p: site.sizes[p])
+    moved = ", ".join(f"{k} {v:.1f} m" for k, v in site.max_displacement_m.items())
+    click.echo(
+        f"wrote {len(pages)} pages ({len(districts)} district pages) and {len(site.pngs)} PNGs "
+        f"to {site.out_dir}; largest page {largest.name} {site.sizes[largest] / 1e6:.2f} MB; "
+        f"display simplification moved boundaries at most: {moved}"
+    )
+    click.echo(f"open {site.out_dir / 'index.html'}")
+
+
+@main.command("run")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--city", required=True, help="Built-in city (baltimore) or a manifest TOML.")
+@click.option("--schema", help="Profile of the exports (default: detect).")
+@click.option("--layer", "layers", multiple=True, help="Layer to map (repeatable).")
+@click.option("--vintage", "pins", multiple=True, help="Pin a vintage: LAYER=VINTAGE.")
+@click.option("--population", type=click.Path(path_type=Path), help="Tract table CSV (GEOID).")
+@click.option("--as-of", "as_of", help="Censoring time for open requests (default: latest).")
+@click.option("--period", help="START:END, half-open, local dates or times.")
+@click.option("--no-tiles", is_flag=True, help="No basemap (the pages never go online).")
+@click.option("--no-png", is_flag=True, help="Skip the static PNG of each map.")
+@click.option(
+    "--keep-requests",
+    type=click.Path(path_type=Path),
+    help="Also save the joined requests (GeoParquet) here, outside the site.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Site folder.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+def run_cmd(
+    inputs: tuple[Path, ...],
+    city: str,
+    schema: str | None,
+    layers: tuple[str, ...],
+    pins: tuple[str, ...],
+    population: Path | None,
+    as_of: str | None,
+    period: str | None,
+    no_tiles: bool,
+    no_png: bool,
+    keep_requests: Path | None,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Ingest INPUTS, join them to CITY's layers, compute indicators and build the site."""
+    from geo311.pipeline import run_city  # noqa: PLC0415 - needs the maps extra
+
+    result = run_city(
+        list(inputs),
+        out,
+        city=city,
+        schema=schema,
+        layers=list(layers) or None,
+        vintages=_pairs(pins, "--vintage"),
+        population=population,
+        as_of=as_of,
+        period=_period(period),
+        tiles=not no_tiles,
+        png=not no_png,
+        keep_requests=keep_requests,
+        overwrite=overwrite,
+    )
+    click.echo(result.ledger.summary())
+    _site_summary(result.site)

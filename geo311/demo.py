@@ -69,6 +69,7 @@ from geo311.geographies import Layer, read_layer
 from geo311.join import assign_areas
 from geo311.ledger import Ledger
 from geo311.load import read_requests
+from geo311.report import build_site
 from geo311.tables import build_tables, table_paths, write_tables
 
 __all__ = [
@@ -899,6 +900,8 @@ def demo_paths(out_dir: Path) -> dict[str, Path]:
     for name, path in table_paths(out_dir / "indicators", INDICATOR_LAYERS).items():
         paths[f"indicators_{name}"] = path
     paths["readme"] = out_dir / "README.txt"
+    paths["site_index"] = out_dir / "index.html"
+    paths["site_manifest"] = out_dir / "site.json"
     return paths
 
 
@@ -928,10 +931,15 @@ Files (layers in EPSG:4326)
   {"":<34} every layer (<layer>_id, _name, _vintage, _join columns), GeoParquet
   {rel("ledger"):<34} the row ledger of every stage (rows in/out, drops, flags)
   indicators/<layer>.csv, .xlsx{"":<5} per-area indicators (rates with intervals, Kaplan-Meier
-  {"":<34} time to close, on-time share, ...) for neighborhoods and
-  {"":<34} council districts; .json metadata; .city/.patterns/
+  {"":<34} time to close, on-time share, ...) for neighborhoods,
+  {"":<34} council districts and tracts; .json metadata; .city/.patterns/
   {"":<34} .channels/.services (with citywide rows); .geojson outlines
   indicators/equity.csv{"":<13} equity measures (income quintiles, Gini, Theil, ...)
+  {rel("site_index"):<34} the site: open it in a browser (works offline)
+  map-<layer>-<indicator>.html{"":<6} one choropleth page per layer and headline indicator
+  district-<id>.html{"":<16} one page per council district
+  png/<layer>-<indicator>.png{"":<7} the maps as pictures, for slides
+  {rel("site_manifest"):<34} the site's pages, sizes and display displacement
   {rel("readme"):<34} this file
 
 Defects planted in the raw export (rows)
@@ -943,7 +951,7 @@ Row ledger (ingest and join)
 
 
 #: Layers the demo tabulates indicators for.
-INDICATOR_LAYERS = ("neighborhoods", "council_districts")
+INDICATOR_LAYERS = ("neighborhoods", "council_districts", "census_tracts")
 
 #: Id column of each demo layer (every layer's name column is ``name``).
 LAYER_ID_FIELDS = {
@@ -988,10 +996,13 @@ def write_demo(
     with the ``open311`` profile (:func:`geo311.read_requests`); assign every
     request to the three layers (:func:`geo311.assign_areas`); write the
     requests as GeoParquet and the row ledger of every stage; compute and
-    write the indicator and equity tables of the neighbourhoods and council
-    districts, with populations interpolated from the tracts
-    (:func:`geo311.tables.build_tables`); write ``README.txt``.  Every
-    file is written atomically.
+    write the indicator and equity tables of the neighbourhoods, council
+    districts and tracts, with populations interpolated from the tracts
+    (:func:`geo311.tables.build_tables`); write ``README.txt``; build the
+    site in the same folder (:func:`geo311.report.build_site`: ``index.html``,
+    a choropleth page per layer and indicator, a page per council district,
+    ``png/``).  Every file is written atomically.  The site needs the
+    ``maps`` extra.
 
     Parameters
     ----------
@@ -1005,7 +1016,8 @@ def write_demo(
     Returns
     -------
     dict of str to pathlib.Path
-        Every written file, keyed as in :func:`demo_paths`.
+        Every written file, keyed as in :func:`demo_paths`, plus the site's
+        pages (``page_<name>``) and PNGs (``png_<name>``).
 
     Raises
     ------
@@ -1050,5 +1062,8 @@ def write_demo(
 
     with atomic_write(paths["readme"]) as tmp:
         tmp.write_text(_readme(city, ledger, paths, out_dir), encoding="utf-8")
-    log.info("wrote the synthetic demo to %s (%d files)", out_dir, len(paths))
-    return paths
+    site = build_site(out_dir / "indicators", out_dir, ledger=paths["ledger"], overwrite=True)
+    written = {**paths, **{f"page_{p.stem}": p for p in site.pages if p.suffix == ".html"}}
+    written.update({f"png_{p.stem}": p for p in site.pngs})
+    log.info("wrote the synthetic demo to %s (%d files)", out_dir, len(written))
+    return written

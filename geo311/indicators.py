@@ -2015,15 +2015,13 @@ include_duplicates, include_transfers, timezone
     >>> import pandas as pd
     >>> t = pd.Timestamp("2025-03-03 12:00", tz="UTC")
     >>> requests = pd.DataFrame({
-    ...     "requested_datetime": [t] * 4, "closed_datetime": [pd.NaT] * 4,
-    ...     "status": "open", "is_duplicate": False, "is_transfer": False,
-    ...     "is_proactive": False, "service_name": ["Pothole", "Graffiti", "Pothole", "Rats"],
+    ...     "requested_datetime": [t] * 4, "closed_datetime": t, "status": "open",
+    ...     "is_duplicate": False, "is_transfer": False, "is_proactive": False,
+    ...     "service_name": ["Pothole", "Graffiti", "Pothole", "Rats"],
     ...     "hood_id": ["A", "A", "A", "B"]})
-    >>> service_mix(requests, key="hood", top=1, as_of=t)
-            rank service_type  requests  share
-    area_id
-    A          1      Pothole         2    0.666667
-    B          1         Rats         1    1.000000
+    >>> top = service_mix(requests, key="hood", top=1, as_of=t)
+    >>> top[["rank", "service_type", "requests"]].reset_index().values.tolist()
+    [['A', 1, 'Pothole', 2], ['B', 1, 'Rats', 1]]
     """
     opts = _options(
         key=key,

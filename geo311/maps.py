@@ -629,7 +629,9 @@ def classify(
         empty = np.full(arr.shape, -1, dtype=int)
         return Classes(scheme, (), math.nan, (), (), (), empty)
     upper = _class_bounds(y, scheme=scheme, k=k, bins=bins)
-    lower = float(y.min())
+    # user-defined bins (e.g. the city's, reused on a district map) may start below
+    # every value shown: the first class then reads "up to <bound>", never "high - low"
+    lower = min(float(y.min()), upper[0])
     yb = np.full(arr.shape, -1, dtype=int)
     finite = np.isfinite(arr)
     yb[finite] = np.minimum(np.searchsorted(upper, arr[finite], side="left"), len(upper) - 1)
@@ -658,6 +660,8 @@ def _labels(
     for lo, hi in zip(lows, upper, strict=True):
         a, b = formatter(lo), formatter(hi)
         out.append(a if a == b else f"{a} {_DASH} {b}")
+    if len(upper) > 1 and lower == upper[0]:
+        out[0] = f"up to {formatter(upper[0])}"
     return tuple(out)
 
 

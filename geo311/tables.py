@@ -150,10 +150,11 @@ def build_tables(
     city = city_indicators(
         requests, key=key, areas=layer, population=population, population_source=source, **options
     )
+
     def with_city(tabulate: Any, **extra: Any) -> pd.DataFrame:
         parts = [
-            tabulate(requests, key=key, areas=layer, city=city, **options, **extra)
-            for city in (False, True)
+            tabulate(requests, key=key, areas=layer, city=citywide, **options, **extra)
+            for citywide in (False, True)
         ]
         return pd.concat(parts)
 

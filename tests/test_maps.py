@@ -508,3 +508,12 @@ def test_baltimore_neighbourhood_page_fits_size_budget(shared_data, tmp_path):
     page = maps.save_map(maps.choropleth(hoods, "rate_per_1k"), tmp_path / "b.html", title="B")
     assert n == 278
     assert page.stat().st_size <= 1_500_000
+
+
+def test_user_defined_bins_below_every_value_label_the_first_class_up_to() -> None:
+    # a district map reusing the city's bins: its values all lie above the first bound
+    classes = maps.classify([70.0, 80.0, 95.0], scheme="user_defined", bins=[64, 75, 90, 120])
+    assert classes.labels[0] == "up to 64"
+    assert classes.counts[0] == 0
+    assert classes.labels[1] == f"64 {chr(0x2013)} 75"
+    assert classes.yb.tolist() == [1, 2, 3]

@@ -68,14 +68,19 @@ def test_tables_carry_population_and_metadata(demo: tuple) -> None:
     assert services.groupby(level=0)["rank"].max().max() <= 10
     city_top = services.loc[["city"]]
     assert city_top["requests"].is_monotonic_decreasing
-    assert city_top["requests"].iloc[0] == joined.loc[
-        joined["council_districts_id"].notna()
-        & joined["requested_datetime"].notna()
-        & ~joined["is_duplicate"]
-        & ~joined["is_transfer"]
-        & ~joined["is_proactive"],
-        "service_name",
-    ].value_counts().iloc[0]
+    assert (
+        city_top["requests"].iloc[0]
+        == joined.loc[
+            joined["council_districts_id"].notna()
+            & joined["requested_datetime"].notna()
+            & ~joined["is_duplicate"]
+            & ~joined["is_transfer"]
+            & ~joined["is_proactive"],
+            "service_name",
+        ]
+        .value_counts()
+        .iloc[0]
+    )
     assert tables.areas.crs.to_epsg() == 4326
     assert tables.areas["area_id"].tolist() == frame.index.tolist()
 

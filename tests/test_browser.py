@@ -1,0 +1,313 @@
+"""The generated site in a real browser: Debian's chromium, driven by Playwright, offline.
+
+Every request that is not a local file is blocked (the basemap tiles are the
+only thing a page asks the network for), exactly as on a council office
+network that blocks CDNs.  The site is built from the synthetic demo city
+with hostile area and service-type names; a payload that ran would open a
+dialog, which every test listens for.  Screenshots go to ``build/screenshots/``
+(git-ignored) for people to look at.
+
+Locally the tests skip when chromium is not installed; in CI (``CI`` set)
+a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from geo311.demo import demo_layers, make_demo_city
+from geo311.join import assign_areas
+from geo311.load import requests_from_frame
+from geo311.tables import build_tables, write_tables
+
+pytest.importorskip("folium")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "build" / "screenshots"
+PAYLOADS = (
+    "<img src=x onerror=alert(1)>",
+    "`${alert(1)}`",
+    "</script><script>alert(1)</script>",
+    "\"'><svg onload=alert(1)>",
+)
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Visit:
+    """What one page did in the browser."""
+
+    page: Any
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+
+def hostile_indicators(root: Path) -> Path:
+    """Write the demo city's indicator folder with hostile names planted in it."""
+    city = make_demo_city(n_requests=6_000)
+    requests, _ = requests_from_frame(
+        city.requests, schema="open311", timezone=city.timezone, as_of=city.as_of
+    )
+    layers = demo_layers(city)
+    joined, _ = assign_areas(requests, layers)
+    # a hostile service type: the most requested one gets a payload as its name
+    top = joined["service_name"].value_counts().index[0]
+    joined["service_name"] = joined["service_name"].replace({top: PAYLOADS[2]})
+    tables = {}
+    for key in ("neighborhoods", "council_districts"):
+        built = build_tables(
+            joined,
+            key=key,
+            vintages=layers[key],
+            tracts=layers["census_tracts"][0],
+            group=layers["council_districts"][0],
+            as_of=city.as_of,
+            timezone=city.timezone,
+        )
+        ids = list(built.indicators.index[: len(PAYLOADS)])
+        names = dict(zip(ids, PAYLOADS, strict=True))
+        indicators = built.indicators.copy()
+        indicators["area_name"] = indicators["area_name"].astype(object)
+        indicators.loc[ids, "area_name"] = [names[i] for i in ids]
+        areas = built.areas.copy()
+        areas["area_name"] = areas["area_name"].astype(object)
+        hit = areas["area_id"].isin(ids)
+        areas.loc[hit, "area_name"] = areas.loc[hit, "area_id"].map(names)
+        tables[key] = built._replace(indicators=indicators, areas=areas)
+    out = root / "indicators"
+    write_tables(tables, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from geo311.report import build_site  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("browser")
+    indicators = hostile_indicators(root)
+    build_site(indicators, root / "site", png=False)  # tiles on: the browser blocks them
+    return root / "site"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def visit(browser: Any) -> Iterator[Any]:
+    """Open a local page with the network blocked; collect errors, dialogs and blocked URLs."""
+    contexts = []
+
+    def open_page(path: Path, *, javascript: bool = True) -> Visit:
+        context = browser.new_context(
+            java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
+        )
+        contexts.append(context)
+        page = context.new_page()
+        seen = Visit(page)
+
+        def route(handle: Any) -> None:
+            url = handle.request.url
+            if url.startswith(("file:", "data:", "blob:", "about:")):
+                handle.continue_()
+            else:
+                seen.blocked.append(url)
+                handle.abort()
+
+        def on_console(message: Any) -> None:
+            if message.type == "error":
+                seen.console_errors.append(f"{message.text} @ {message.location.get('url', '')}")
+
+        def on_dialog(dialog: Any) -> None:
+            seen.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        context.route("**/*", route)
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
+        page.on("dialog", on_dialog)
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        page.wait_for_timeout(300)  # let Leaflet finish drawing and any payload fire
+        return seen
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def own_errors(seen: Visit) -> list[str]:
+    """Console errors other than the blocked basemap tiles failing to load."""
+    return [
+        e
+        for e in seen.console_errors
+        if not ("ERR_FAILED" in e or "ERR_BLOCKED" in e or any(b in e for b in seen.blocked))
+    ]
+
+
+def screenshot(seen: Visit, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    seen.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def tooltip_texts(page: Any) -> list[str]:
+    """Hover (mouseover) every area shape in turn and read the tooltip it opens."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('path.geo311-area')).map(path => {
+            path.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));
+            const tips = document.querySelectorAll('.geo311-tooltip');
+            const text = tips.length ? tips[tips.length - 1].innerText : '';
+            path.dispatchEvent(new MouseEvent('mouseout', {bubbles: true}));
+            return text;
+        })"""
+    )
+
+
+def manifest(site: Path) -> dict[str, Any]:
+    return json.loads((site / "site.json").read_text(encoding="utf-8"))
+
+
+def test_every_page_loads_offline_without_errors_or_dialogs(site: Path, visit: Any) -> None:
+    pages = sorted(site.glob("*.html"))
+    assert len(pages) >= 1 + 14  # the index and one page per district at least
+    for path in pages:
+        seen = visit(path)
+        assert not seen.dialogs, f"{path.name}: a payload ran: {seen.dialogs}"
+        assert not seen.page_errors, f"{path.name}: {seen.page_errors}"
+        assert not own_errors(seen), f"{path.name}: {own_errors(seen)}"
+        external = [u for u in seen.blocked if "tile" not in u and "basemaps" not in u]
+        assert not external, f"{path.name} asked the network for more than tiles: {external}"
+        assert seen.page.locator("h1").count() == 1
+        assert seen.page.evaluate("document.documentElement.lang") == "en"
+        repeated = seen.page.evaluate(
+            """() => {
+                const ids = Array.from(document.querySelectorAll('[id]'), e => e.id);
+                return ids.filter((id, i) => ids.indexOf(id) !== i);
+            }"""
+        )
+        assert not repeated, f"{path.name}: repeated element ids {repeated}"
+        seen.page.context.close()
+
+
+def test_neighbourhood_map_draws_every_area_with_legend_and_escaped_tooltips(
+    site: Path, visit: Any
+) -> None:
+    table = pd.read_csv(site.parent / "indicators" / "neighborhoods.csv", dtype={"area_id": str})
+    page_path = site / "map-neighborhoods-rate_per_1k.html"
+    seen = visit(page_path)
+    page = seen.page
+    page.wait_for_selector("path.geo311-area")
+    assert page.locator("path.geo311-area").count() == len(table)
+    legend = page.locator(".geo311-legend").first
+    assert legend.is_visible()
+    assert "1,000" in legend.inner_text()  # the unit is stated
+    assert (
+        page.locator("path.geo311-outline").count() + page.locator(".geo311-outline").count() > 0
+    )
+    texts = tooltip_texts(page)
+    assert len(texts) == len(table)
+    assert all("Requests per 1,000 residents" in text for text in texts)
+    for payload in PAYLOADS:
+        assert any(payload in text for text in texts), (payload, texts)
+    assert not seen.dialogs
+    screenshot(seen, "map-neighborhoods-rate_per_1k")
+
+
+def test_insufficient_areas_are_grey_hatched_not_black(site: Path, visit: Any) -> None:
+    seen = visit(site / "map-neighborhoods-rate_per_1k.html")
+    fills = seen.page.eval_on_selector_all(
+        "path.geo311-area", "paths => paths.map(p => p.getAttribute('fill'))"
+    )
+    assert fills
+    assert not [f for f in fills if f and f.lower() in {"#000", "#000000", "black"}]
+
+
+def test_district_page_has_map_cards_charts_and_sortable_table(site: Path, visit: Any) -> None:
+    district = sorted(site.glob("district-*.html"))[0]
+    seen = visit(district)
+    page = seen.page
+    page.wait_for_selector("path.geo311-area")
+    assert page.locator("path.geo311-area").count() >= 1
+    assert page.locator(".geo311-card").count() >= 4
+    charts = page.locator("figure.geo311-chart svg")
+    assert charts.count() >= 3
+    for i in range(charts.count()):
+        assert charts.nth(i).get_attribute("role") == "img"
+    table = page.locator("table.geo311-sortable").first
+    rows = table.locator("tbody tr")
+    assert rows.count() >= 1
+    button = table.locator("th button").first
+    button.click()
+    header = table.locator("th").first
+    assert header.get_attribute("aria-sort") in {"ascending", "descending"}
+    first_column = [rows.nth(i).locator("th, td").first.inner_text() for i in range(rows.count())]
+    assert first_column in (sorted(first_column), sorted(first_column, reverse=True))
+    button.press("Enter")  # keyboard works too: the order flips
+    again = [rows.nth(i).locator("th, td").first.inner_text() for i in range(rows.count())]
+    assert again == first_column[::-1] or rows.count() == 1
+    assert not seen.dialogs
+    screenshot(seen, district.stem)
+
+
+def test_hostile_service_type_is_shown_as_text(site: Path, visit: Any) -> None:
+    hits = 0
+    for district in sorted(site.glob("district-*.html")):
+        seen = visit(district)
+        if PAYLOADS[2] in seen.page.locator("main").inner_text():
+            hits += 1
+        assert not seen.dialogs
+        seen.page.context.close()
+    assert hits >= 1
+
+
+def test_district_page_reads_without_javascript(site: Path, visit: Any) -> None:
+    district = sorted(site.glob("district-*.html"))[0]
+    seen = visit(district, javascript=False)
+    page = seen.page
+    assert page.locator("figure.geo311-chart svg").first.is_visible()
+    assert page.locator("table.geo311-sortable tbody tr").count() >= 1
+    assert page.locator(".geo311-card").first.is_visible()
+    screenshot(seen, f"{district.stem}-no-javascript")
+
+
+def test_index_links_resolve(site: Path, visit: Any) -> None:
+    seen = visit(site / "index.html")
+    hrefs = seen.page.eval_on_selector_all(
+        "a[href]", "links => links.map(a => a.getAttribute('href'))"
+    )
+    local = [h for h in hrefs if not h.startswith(("#", "http:", "https:", "mailto:"))]
+    assert local
+    for href in local:
+        assert (site / href.split("#")[0]).is_file(), href
+    screenshot(seen, "index")
+    assert manifest(site)
