@@ -44,6 +44,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
+def baltimore_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """`geo311 run` on the real Baltimore samples, once per session (site, inputs, root).
+
+    The site lies in ``root / "site"`` (basemap tiles on, no PNGs); the joined
+    requests are kept outside it, in ``root / "work"``.
+    """
+    pytest.importorskip("folium")
+    from geo311.pipeline import run_city  # noqa: PLC0415 - needs the maps extra
+
+    root = tmp_path_factory.mktemp("baltimore-run")
+    inputs = [
+        shared_data / "baltimore" / name
+        for name in ("sr311_2019_oct_sample.csv", "sr311_2018_sample.csv")
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_DATA_DIR", str(shared_data))
+        result = run_city(
+            inputs,
+            root / "site",
+            city="baltimore",
+            schema="baltimore",
+            png=False,
+            keep_requests=root / "work" / "joined.parquet",
+        )
+    return result, inputs, root
+
+
+@pytest.fixture(scope="session")
 def fixtures() -> Path:
     """Directory of the small hand-written fixtures."""
     return FIXTURES

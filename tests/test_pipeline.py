@@ -20,20 +20,8 @@ SAMPLES = ("sr311_2019_oct_sample.csv", "sr311_2018_sample.csv")
 
 
 @pytest.fixture(scope="module")
-def baltimore_site(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    root = tmp_path_factory.mktemp("run")
-    inputs = [shared_data / "baltimore" / name for name in SAMPLES]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO311_DATA_DIR", str(shared_data))
-        result = run_city(
-            inputs,
-            root / "site",
-            city="baltimore",
-            schema="baltimore",
-            tiles=False,
-            keep_requests=root / "work" / "joined.parquet",
-        )
-    return result, inputs, root
+def baltimore_site(baltimore_run: tuple) -> tuple:
+    return baltimore_run
 
 
 def test_run_builds_the_site_for_three_layers(baltimore_site: tuple) -> None:
@@ -114,3 +102,18 @@ def test_cli_run_and_maps(
     assert sorted(p.name for p in rebuilt.glob("*.html")) == sorted(
         p.name for p in site.glob("*.html")
     )
+
+
+def test_baltimore_site_meets_size_and_displacement_budgets(baltimore_site: tuple) -> None:
+    result, _, root = baltimore_site
+    site = result.site
+    sizes = {path.name: size for path, size in site.sizes.items()}
+    maps = [name for name in sizes if name.startswith("map-neighborhoods-")]
+    assert maps
+    assert max(sizes[name] for name in maps) <= 1_500_000  # 278 neighbourhoods, self-contained
+    districts = [name for name in sizes if name.startswith("district-")]
+    assert max(sizes[name] for name in districts) <= 1_000_000
+    assert set(site.max_displacement_m) >= {"neighborhoods", "council_districts", "census_tracts"}
+    assert max(site.max_displacement_m.values()) <= 10.0
+    recorded = json.loads((root / "site" / "site.json").read_text(encoding="utf-8"))
+    assert recorded
