@@ -1851,20 +1851,31 @@ include_transfers
 
 
 def _mix(
-    scope: _Scope,
-    values: IntArray,
-    labels: Sequence[str],
-    ids: pd.Index,
+    requests: pd.DataFrame,
+    opts: _Options,
     *,
-    column: str,
+    areas: Any,
+    city: bool,
+    by: Literal["source", "service_type"],
     top: int | None = None,
 ) -> pd.DataFrame:
-    """Count counted requests per area x category (codes ``values`` into ``labels``).
+    """Count counted requests per area x category: intake channel or service type.
 
     Every area x category seen appears (zeros included) in label order; with
     ``top``, only each area's ``top`` largest categories, largest first
-    (ties by label), numbered in ``rank``.
+    (ties by label), numbered in ``rank``.  ``attrs["geo311"]`` records the
+    layer, as-of, period, demand and row funnel.
     """
+    _check_columns(requests, opts)
+    layer_areas = _resolve_areas(requests, opts.key, areas, None)
+    part = "source" if by == "source" else "service"
+    scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset({part}))
+    ids = pd.Index([CITY_ID], dtype=object) if city else layer_areas.ids
+    values = scope.source if by == "source" else scope.service
+    labels = scope.source_labels if by == "source" else scope.service_labels
+    if values is None:  # pragma: no cover - the callers checked the column
+        msg = f"requests have no column to count by {by}"
+        raise SchemaError(msg)
     names = np.asarray(labels, dtype=object)
     present = np.unique(values[scope.counted])
     order = present[np.argsort(names[present], kind="stable")]
@@ -1881,12 +1892,21 @@ def _mix(
         share = np.where(totals > 0, counts / totals, np.nan)
     frame = pd.DataFrame(
         {
-            column: pd.array(np.tile(categories, n), dtype="string"),
+            by: pd.array(np.tile(categories, n), dtype="string"),
             "requests": counts.astype(np.int64),
             "share": share,
         },
         index=pd.Index(np.repeat(ids.to_numpy(), k), name="area_id"),
     )
+    frame.attrs["geo311"] = {
+        "layer": opts.key,
+        "as_of": scope.as_of.isoformat(),
+        "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
+        "demand": opts.demand,
+        "rows": dict(scope.funnel),
+        "city": city,
+        "top": top,
+    }
     if top is None:
         return frame
     area = np.repeat(np.arange(n), k)
@@ -1951,23 +1971,7 @@ include_duplicates, include_transfers, timezone
     if "source" not in requests.columns:
         msg = "requests have no 'source' column (intake channel); channel mix needs it"
         raise SchemaError(msg)
-    _check_columns(requests, opts)
-    layer_areas = _resolve_areas(requests, key, areas, None)
-    scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset({"source"}))
-    ids = pd.Index([CITY_ID], dtype=object) if city else layer_areas.ids
-    if scope.source is None:  # pragma: no cover - the column was checked above
-        msg = "requests have no 'source' column"
-        raise SchemaError(msg)
-    frame = _mix(scope, scope.source, scope.source_labels, ids, column="source")
-    frame.attrs["geo311"] = {
-        "layer": key,
-        "as_of": scope.as_of.isoformat(),
-        "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
-        "demand": opts.demand,
-        "rows": dict(scope.funnel),
-        "city": city,
-    }
-    return frame
+    return _mix(requests, opts, areas=areas, city=city, by="source")
 
 
 def service_mix(
@@ -2038,21 +2042,4 @@ include_duplicates, include_transfers, timezone
     if top is not None and top < 1:
         msg = f"top must be a positive number of service types or None, not {top!r}"
         raise ValueError(msg)
-    _check_columns(requests, opts)
-    layer_areas = _resolve_areas(requests, key, areas, None)
-    scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset({"service"}))
-    ids = pd.Index([CITY_ID], dtype=object) if city else layer_areas.ids
-    if scope.service is None:  # pragma: no cover - _check_columns requires a type column
-        msg = "requests have no service_name or service_code column"
-        raise SchemaError(msg)
-    frame = _mix(scope, scope.service, scope.service_labels, ids, column="service_type", top=top)
-    frame.attrs["geo311"] = {
-        "layer": key,
-        "as_of": scope.as_of.isoformat(),
-        "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
-        "demand": opts.demand,
-        "rows": dict(scope.funnel),
-        "city": city,
-        "top": top,
-    }
-    return frame
+    return _mix(requests, opts, areas=areas, city=city, by="service_type", top=top)
