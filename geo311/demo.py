@@ -54,6 +54,7 @@ Examples
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,7 @@ from geo311.join import assign_areas
 from geo311.ledger import Ledger
 from geo311.load import read_requests
 from geo311.report import build_site
-from geo311.tables import build_tables, table_paths, write_tables
+from geo311.tables import LayerTables, build_tables, table_paths, write_tables
 
 __all__ = [
     "BULK_COLUMNS",
@@ -982,6 +983,46 @@ def demo_layers(city: DemoCity) -> dict[str, list[Layer]]:
     }
 
 
+def demo_tables(
+    city: DemoCity,
+    requests: pd.DataFrame,
+    layers: Mapping[str, Sequence[Layer]],
+    *,
+    keys: Sequence[str] = INDICATOR_LAYERS,
+) -> dict[str, LayerTables]:
+    """Tabulate the demo's indicators for joined requests, as :func:`write_demo` does.
+
+    Populations come from the demo tracts; the council districts group the
+    Theil decomposition; as-of and time zone are the city's.
+
+    Parameters
+    ----------
+    city : DemoCity
+    requests : pandas.DataFrame
+        Demo requests joined to ``layers`` (:func:`geo311.assign_areas`).
+    layers : mapping
+        :func:`demo_layers` of the city.
+    keys : sequence of str, default INDICATOR_LAYERS
+        Layers to tabulate.
+
+    Returns
+    -------
+    dict of str to LayerTables
+    """
+    return {
+        key: build_tables(
+            requests,
+            key=key,
+            vintages=layers[key],
+            tracts=layers["census_tracts"][0],
+            group=layers["council_districts"][0],
+            as_of=city.as_of,
+            timezone=city.timezone,
+        )
+        for key in keys
+    }
+
+
 def write_demo(
     out_dir: Path,
     *,
@@ -1044,18 +1085,7 @@ def write_demo(
     ledger = ledger.extend(join_ledger)
     with atomic_write(paths["requests"]) as tmp:
         requests.to_parquet(tmp, index=False)
-    tables = {
-        key: build_tables(
-            requests,
-            key=key,
-            vintages=layers[key],
-            tracts=layers["census_tracts"][0],
-            group=layers["council_districts"][0],
-            as_of=city.as_of,
-            timezone=city.timezone,
-        )
-        for key in INDICATOR_LAYERS
-    }
+    tables = demo_tables(city, requests, layers)
     write_tables(tables, out_dir / "indicators", overwrite=True)  # existence checked above
     with atomic_write(paths["ledger"]) as tmp:
         ledger.write_json(tmp)

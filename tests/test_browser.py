@@ -24,10 +24,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from geo311.demo import demo_layers, make_demo_city
+from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.join import assign_areas
 from geo311.load import requests_from_frame
-from geo311.tables import build_tables, write_tables
+from geo311.tables import write_tables
 
 pytest.importorskip("folium")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -74,17 +74,8 @@ def hostile_indicators(root: Path) -> Path:
     # a hostile service type: the most requested one gets a payload as its name
     top = joined["service_name"].value_counts().index[0]
     joined["service_name"] = joined["service_name"].replace({top: PAYLOADS[2]})
-    tables = {}
-    for key in ("neighborhoods", "council_districts"):
-        built = build_tables(
-            joined,
-            key=key,
-            vintages=layers[key],
-            tracts=layers["census_tracts"][0],
-            group=layers["council_districts"][0],
-            as_of=city.as_of,
-            timezone=city.timezone,
-        )
+    tables = demo_tables(city, joined, layers, keys=("neighborhoods", "council_districts"))
+    for key, built in tables.items():
         ids = list(built.indicators.index[: len(PAYLOADS)])
         names = dict(zip(ids, PAYLOADS, strict=True))
         indicators = built.indicators.copy()

@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 from shapely import box
 
-from geo311._errors import InputFileError, OutputExistsError
-from geo311.demo import demo_layers, make_demo_city
+from geo311 import maps
+from geo311._errors import InputFileError, OutputExistsError, SchemaError
+from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.export import write_csv
 from geo311.join import assign_areas
 from geo311.load import requests_from_frame
@@ -33,7 +34,7 @@ from geo311.report import (
     read_indicator_layer,
     slugify,
 )
-from geo311.tables import build_tables, write_tables
+from geo311.tables import write_tables
 
 PAYLOADS = (
     "<img src=x onerror=alert(1)>",
@@ -88,8 +89,8 @@ def parse(path: Path) -> _Page:
 
 
 def _escaped(text: str) -> str:
-    """The text as the site writes it into HTML (autoescape, plus the backtick)."""
-    return str(markupsafe.escape(text)).replace("`", "&#96;")
+    """The text as the site writes it into HTML (geo311.maps.escape_html: autoescape + backtick)."""
+    return maps.escape_html(text)
 
 
 def _table_rows(html: str, table_id: str) -> list[str]:
@@ -106,18 +107,7 @@ def _demo_folder(root: Path, n_requests: int = 4_000) -> tuple[Path, Path]:
     )
     layers = demo_layers(city)
     joined, join_ledger = assign_areas(requests, layers)
-    tables = {
-        key: build_tables(
-            joined,
-            key=key,
-            vintages=layers[key],
-            tracts=layers["census_tracts"][0],
-            group=layers["council_districts"][0],
-            as_of=city.as_of,
-            timezone=city.timezone,
-        )
-        for key in LAYERS
-    }
+    tables = demo_tables(city, joined, layers, keys=LAYERS)
     folder = root / "indicators"
     write_tables(tables, folder)
     ledger_path = ledger.extend(join_ledger).write_json(root / "requests.ledger.json")
@@ -204,8 +194,19 @@ def hostile(demo: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
     return build_site(bad, root / "site", png=False, tiles=False)
 
 
-def _tiny_folder(demo_folder: Path, root: Path) -> Path:
-    """2 districts (west, east) x 4 neighbourhood squares; n3 straddles the border (30% west)."""
+def _tiny_folder(
+    demo_folder: Path,
+    root: Path,
+    *,
+    rename: dict[str, str] | None = None,
+    drop: tuple[str, ...] = (),
+) -> Path:
+    """2 districts (west, east) x 4 neighbourhood squares; n3 straddles the border (30% west).
+
+    ``rename`` gives areas other ids (e.g. numbers shared by both layers); ``drop``
+    leaves neighbourhoods out.
+    """
+    rename = rename or {}
     folder = root / "indicators"
     folder.mkdir()
     crs = "EPSG:32618"  # metres: areas in the UTM zone are exact
@@ -220,7 +221,9 @@ def _tiny_folder(demo_folder: Path, root: Path) -> Path:
         "n3": box(x0 + 1700, y0, x0 + 2700, y0 + 1000),  # 300 m of 1000 m in W
         "n4": box(x0 + 3000, y0 + 1000, x0 + 4000, y0 + 2000),
     }
-    for key, geoms in (("council_districts", district_geoms), ("neighborhoods", hood_geoms)):
+    hood_geoms = {k: v for k, v in hood_geoms.items() if k not in drop}
+    for key, by_id in (("council_districts", district_geoms), ("neighborhoods", hood_geoms)):
+        geoms = {rename.get(k, k): v for k, v in by_id.items()}
         src = read_indicator_layer(demo_folder, key)
         ids = list(geoms)
         old = src.indicators.index[: len(ids)].tolist()
@@ -600,3 +603,134 @@ def test_pngs_are_pngs(site) -> None:
     assert len(site.pngs) == 8
     for path in site.pngs:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- review regressions
+
+
+def _section(html: str, marker: str, end: str = "</table>") -> str:
+    start = html.index(marker)
+    return html[start : html.index(end, start)]
+
+
+def test_index_district_table_uses_the_district_layer_when_ids_overlap(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # numeric ids shared by both layers (wards 1..50 and community areas 1..77, say)
+    rename = {"W": "1", "E": "2", "n1": "1", "n2": "2", "n3": "3", "n4": "4"}
+    folder = _tiny_folder(demo[0], tmp_path, rename=rename)
+    result = build_site(
+        folder, tmp_path / "site", area_layers=["neighborhoods"], png=False, tiles=False
+    )
+    districts = read_indicator_layer(folder, "council_districts").indicators
+    hoods = read_indicator_layer(folder, "neighborhoods").indicators
+    assert districts.loc["1", "rate_per_1k"] != hoods.loc["1", "rate_per_1k"]
+    table = _section(
+        (result.out_dir / "index.html").read_text(encoding="utf-8"), "districts-table"
+    )
+    row = table.split('data-area-id="1"')[1].split("</tr>")[0]
+    assert "Area 1" in row and 'href="district-1.html"' in row
+    rate = re.search(r'<td class="num" data-sort="([^"]+)"', row).group(1)
+    assert float(rate) == pytest.approx(districts.loc["1", "rate_per_1k"])
+    # every rate has its interval (METRICS.md reporting rules)
+    low = HEADLINE_INDICATORS["rate_per_1k"].ci_low
+    assert f"to {districts.loc['1', 'rate_per_1k_ci_high']:,.1f})" in row
+    assert f"({districts.loc['1', low]:,.1f} to" in row
+
+
+def test_district_without_neighbourhoods_says_so(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    folder = _tiny_folder(demo[0], tmp_path, drop=("n3", "n4"))
+    result = build_site(folder, tmp_path / "site", png=False, tiles=False)
+    east = (result.out_dir / "district-e.html").read_text(encoding="utf-8")
+    assert "No smaller areas are assigned to this district." in east
+    assert 'id="areas-table"' not in east
+    assert "Map of Area E: Requests per 1,000 residents in Area E," in east
+    assert "neighborhoods of Area E" not in east
+    west = (result.out_dir / "district-w.html").read_text(encoding="utf-8")
+    assert "Requests per 1,000 residents in the neighborhoods of Area W" in west
+
+
+def test_missing_columns_give_a_site_not_a_traceback(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder = _tiny_folder(demo[0], tmp_path)
+    _rewrite_csv(folder / "neighborhoods.csv", lambda f: f.drop(columns=["area_name"]))
+    rate_columns = ["rate_per_1k", "rate_per_1k_ci_low", "rate_per_1k_ci_high", "rate_flag"]
+    _rewrite_csv(folder / "council_districts.csv", lambda f: f.drop(columns=rate_columns))
+    result = build_site(folder, tmp_path / "site", png=False, tiles=False)
+    west = (result.out_dir / "district-w.html").read_text(encoding="utf-8")
+    assert "Area n1" in _section(west, 'id="areas-table"')  # names from the outlines
+    card = west.split('id="card-rate_per_1k"')[1].split("</li>")[0]
+    assert "not available" in card
+    # a boundary file without ids is named, not a KeyError
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    outlines = gpd.read_file(broken / "neighborhoods.geojson").drop(columns=["area_id"])
+    (broken / "neighborhoods.geojson").unlink()
+    outlines.to_file(broken / "neighborhoods.geojson", driver="GeoJSON")
+    with pytest.raises(SchemaError, match=r"neighborhoods\.geojson has no area_id"):
+        build_site(broken, tmp_path / "site2", png=False, tiles=False)
+
+
+def test_unstable_threshold_comes_from_the_indicators_metadata(
+    demo: tuple[Path, Path], tmp_path: Path
+) -> None:
+    folder = _tiny_folder(demo[0], tmp_path)
+    for key in LAYERS:
+        meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
+        meta["indicators"]["min_count"] = 100_000
+        (folder / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
+    result = build_site(folder, tmp_path / "site", png=False, tiles=False)
+    html = (result.out_dir / "map-neighborhoods-ttc_median_days.html").read_text(encoding="utf-8")
+    legend = _section(html, 'class="geo311-legend"', "</div>")
+    assert "unstable: fewer than 100000 requests" in legend
+    assert "fewer than 20 " not in html
+
+
+def test_map_legends_state_unit_and_population_year(site) -> None:
+    html = (site.out_dir / "map-neighborhoods-rate_per_1k.html").read_text(encoding="utf-8")
+    legend = _section(html, 'class="geo311-legend"', "</div>")
+    # the population column's year, not the table's "synthetic" label
+    assert "Denominator: residents, geo311.demo (synthetic) (2020)</p>" in legend
+    for column, h in HEADLINE_INDICATORS.items():
+        page = (site.out_dir / f"map-neighborhoods-{column}.html").read_text(encoding="utf-8")
+        legend = _section(page, 'class="geo311-legend"', "</div>")
+        # the same unit as the PNG and the page text
+        assert f'<p class="geo311-legend-unit">{_escaped(h.unit)}</p>' in legend
+
+
+def test_map_page_lede_gives_the_city_value_with_its_interval(site, demo) -> None:
+    city = read_indicator_layer(demo[0], "neighborhoods").city
+    html = (site.out_dir / "map-neighborhoods-rate_per_1k.html").read_text(encoding="utf-8")
+    lede = _section(html, 'class="geo311-lede"', "</p>")
+    assert (
+        f"city: {city['rate_per_1k']:,.1f} ({city['rate_per_1k_ci_low']:,.1f} to "
+        f"{city['rate_per_1k_ci_high']:,.1f})." in lede
+    )
+
+
+def test_district_map_reuses_city_classes_and_says_so(site, demo) -> None:
+    districts = read_indicator_layer(demo[0], "council_districts")
+    district_id = districts.indicators.index[0]
+    html = (site.out_dir / f"district-{slugify(district_id)}.html").read_text(encoding="utf-8")
+    legend = _section(html, 'class="geo311-legend"', "</div>")
+    assert "Classes: quantiles of all neighborhoods in the city" in legend
+    assert "user defined" not in legend
+    city_page = (site.out_dir / "map-neighborhoods-rate_per_1k.html").read_text(encoding="utf-8")
+    city_legend = _section(city_page, 'class="geo311-legend"', "</div>")
+    swatches = re.compile(r'<rect width="18" height="14" fill="(#[0-9a-f]{6})"/>')
+    assert swatches.findall(legend) == swatches.findall(city_legend)
+    # charts scale down on narrow screens
+    assert "svg.geo311-chart{max-width:100%;height:auto}" in html
+
+
+def test_area_tables_list_names_in_natural_order(site) -> None:
+    html = (site.out_dir / "index.html").read_text(encoding="utf-8")
+    names = re.findall(r'<a href="district-[^"]+">([^<]+)</a>', _section(html, "districts-table"))
+    numbers = [int(re.search(r"\d+", n).group()) for n in names]
+    assert numbers == sorted(numbers) and len(numbers) == 14  # 2 before 10
+
+
+def test_area_search_list_has_no_inherited_keys() -> None:
+    # an area called "constructor" or "toString" must still be offered by the search box
+    assert "var seen = Object.create(null);" in maps._RUNTIME_JS
