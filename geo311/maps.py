@@ -75,6 +75,7 @@ __all__ = [
     "classify",
     "escape_html",
     "finish",
+    "format_value",
     "indicator_spec",
     "json_for_script",
     "map_parts",
@@ -152,11 +153,13 @@ DEFAULT_TILES = {
     "max_zoom": 20,
 }
 
-FLAG_LABELS = {
-    "ok": "ok",
-    "unstable": f"unstable: fewer than {MIN_COUNT} requests",
-    "insufficient": "insufficient data",
-}
+
+def _flag_label(flag: str, min_count: int) -> str:
+    """Legend and tooltip text of an area status (ok / unstable / insufficient)."""
+    if flag == "unstable":
+        return f"unstable: fewer than {min_count} requests"
+    return "insufficient data" if flag == "insufficient" else flag
+
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _DASH = "\u2013"  # en dash between the ends of a range
@@ -279,12 +282,16 @@ class Indicator:
     flag : str or None
         Column with ``ok`` / ``unstable`` / ``insufficient`` (``rate_flag``).
     count : str or None
-        Count column; fewer than :data:`MIN_COUNT` marks an area unstable.
+        Count column; fewer than ``min_count`` (default :data:`MIN_COUNT`)
+        marks an area unstable.
     denominator : str or None
         What the indicator is relative to, stated in the legend.
     uses_population : bool
         Whether the denominator is residents (then the population source is
         quoted in the legend and the tooltip).
+    open_ended : bool
+        Whether a missing upper CI limit means "not reached" (the interval is
+        open-ended, as for a Kaplan-Meier median) rather than "not available".
     """
 
     title: str
@@ -296,6 +303,7 @@ class Indicator:
     count: str | None = None
     denominator: str | None = None
     uses_population: bool = False
+    open_ended: bool = False
 
 
 _RESIDENTS = "residents"
@@ -336,13 +344,14 @@ INDICATORS: dict[str, Indicator] = {
         "days",
         count="ttc_requests",
         denominator="requests with a valid duration",
+        open_ended=True,
     ),
     "ttc_type_adjusted_ratio": Indicator(
         "Closure speed for its service-type mix",
         "ratio of observed to expected closures (1 = city; above 1 = faster)",
         "ratio",
         palette="diverging",
-        count="ttc_requests",
+        count="ttc_closed",
         denominator="expected closures for the area's mix of service types",
     ),
     "on_time_share": Indicator(
@@ -424,18 +433,44 @@ def indicator_spec(column: str, columns: Sequence[str] = ()) -> Indicator:
     return spec
 
 
-def _format_number(value: float, fmt: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
+def format_value(value: object, fmt: str, *, missing: str = "n/a") -> str:
+    """Format one indicator value for people, as maps, legends and the site show it.
+
+    Parameters
+    ----------
+    value : object
+        A number; None, NA, NaN, infinities and non-numbers give ``missing``.
+    fmt : str
+        ``rate`` and ``days`` (one decimal), ``percent`` (a 0-1 share shown
+        as %), ``ratio`` (two decimals), ``count`` (whole number) or
+        ``number`` (four significant digits, never in exponent notation).
+    missing : str, default "n/a"
+        Text for a missing value.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_value(72.0712, "rate"), format_value(0.7275, "percent"), format_value(1234, "count")
+    ('72.1', '72.8%', '1,234')
+    >>> format_value(12345.0, "number"), format_value(float("nan"), "ratio")
+    ('12,345', 'n/a')
+    """
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return missing
+    if not math.isfinite(number):
+        return missing
     if fmt == "percent":
-        return f"{100 * value:.1f}%"
-    if fmt == "ratio":
-        return f"{value:.2f}"
-    if fmt == "count":
-        return f"{value:,.0f}"
-    if fmt in {"rate", "days"}:
-        return f"{value:,.1f}"
-    return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return f"{100 * number:.1f}%"
+    pattern = _FORMATS.get(fmt, "{:,.4g}" if abs(number) < 1000 else "{:,.0f}")
+    return pattern.format(number)
+
+
+_FORMATS = {"ratio": "{:.2f}", "count": "{:,.0f}", "rate": "{:,.1f}", "days": "{:,.1f}"}
 
 
 # --------------------------------------------------------------------------- classes
@@ -623,7 +658,7 @@ def classify(
     arr = np.where(np.isfinite(arr), arr, np.nan)
     y = arr[np.isfinite(arr)]
     formatter: Callable[[float], str] = (
-        fmt if callable(fmt) else functools.partial(_fmt_label, fmt=fmt)
+        fmt if callable(fmt) else functools.partial(format_value, fmt=fmt)
     )
     if y.size == 0:
         empty = np.full(arr.shape, -1, dtype=int)
@@ -642,25 +677,20 @@ def classify(
         colors = _diverging_colors(anchors, upper, lower, center)
     else:
         colors = _sequential_colors(anchors, len(upper))
-    labels = _labels(upper, lower, formatter)
+    labels = _labels(upper, lower, formatter, up_to=float(y.min()) > upper[0])
     return Classes(scheme, tuple(float(b) for b in upper), lower, colors, labels, counts, yb)
 
 
-def _fmt_label(value: float, *, fmt: str) -> str:
-    if fmt == "number":
-        return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    return _format_number(value, fmt)
-
-
 def _labels(
-    upper: Sequence[float], lower: float, formatter: Callable[[float], str]
+    upper: Sequence[float], lower: float, formatter: Callable[[float], str], *, up_to: bool
 ) -> tuple[str, ...]:
+    """Legend text of each class; ``up_to``: every value exceeds the first bound."""
     out = []
     lows = [lower, *upper[:-1]]
     for lo, hi in zip(lows, upper, strict=True):
         a, b = formatter(lo), formatter(hi)
         out.append(a if a == b else f"{a} {_DASH} {b}")
-    if len(upper) > 1 and lower == upper[0]:
+    if up_to:
         out[0] = f"up to {formatter(upper[0])}"
     return tuple(out)
 
@@ -698,18 +728,28 @@ def _class_bounds(
 # --------------------------------------------------------------------------- area table
 
 
-def _statuses(frame: pd.DataFrame, values: pd.Series, spec: Indicator) -> pd.Series:
+def _statuses(
+    frame: pd.DataFrame, values: pd.Series, spec: Indicator, min_count: int
+) -> pd.Series:
     """Return each area's status: ok, unstable or insufficient."""
     status = pd.Series("ok", index=frame.index, dtype=object)
     if spec.count is not None and spec.count in frame.columns:
         counts = pd.to_numeric(frame[spec.count], errors="coerce")
-        status[counts < MIN_COUNT] = "unstable"
+        status[(counts < min_count).to_numpy()] = "unstable"
     if spec.flag is not None and spec.flag in frame.columns:
         flags = frame[spec.flag].astype("string").str.strip().str.lower()
         status[(flags == "unstable").fillna(False).to_numpy()] = "unstable"
         status[(flags == "insufficient").fillna(False).to_numpy()] = "insufficient"
     status[values.isna().to_numpy()] = "insufficient"
     return status
+
+
+#: Tooltip labels of the count columns behind the unstable flag (:attr:`Indicator.count`).
+_COUNT_LABELS = {
+    "ttc_requests": "Requests timed",
+    "ttc_closed": "Closures",
+    "sla_due": "Requests due",
+}
 
 
 def _allowed_tooltip_columns() -> set[str]:
@@ -754,12 +794,13 @@ def _area_names(frame: pd.DataFrame, area_name: str) -> pd.Series:
 
 def _value_text(row_value: float, low: float, high: float, spec: Indicator, status: str) -> str:
     if status == "insufficient":
-        return FLAG_LABELS["insufficient"]
-    text = _format_number(row_value, spec.fmt)
+        return _flag_label("insufficient", MIN_COUNT)
+    text = format_value(row_value, spec.fmt)
     if spec.fmt == "days":
         text = f"{text} days"
-    if math.isfinite(low) and math.isfinite(high):
-        lo, hi = _format_number(low, spec.fmt), _format_number(high, spec.fmt)
+    if math.isfinite(low) and (math.isfinite(high) or spec.open_ended):
+        lo = format_value(low, spec.fmt)
+        hi = format_value(high, spec.fmt, missing="not reached")
         text += f" (95% CI {lo}{_DASH}{hi})"
     return text
 
@@ -906,7 +947,7 @@ window.geo311 = window.geo311 || (function () {
       status.setAttribute("role", "status");
       [label, input, list, status].forEach(function (child) { box.appendChild(child); });
       function fillList() {
-        var seen = {};
+        var seen = Object.create(null);  // no inherited keys: an area may be called "constructor"
         list.textContent = "";
         registry(map).areas.forEach(function (layer) {
           layer.eachLayer(function (sub) {
@@ -1144,6 +1185,8 @@ class _LegendInput:
     classes: Classes
     n_unstable: int
     n_insufficient: int
+    min_count: int
+    scheme_label: str
 
 
 def _legend_and_patterns(uid: str, info: _LegendInput) -> tuple[str, dict[str, Any]]:
@@ -1178,10 +1221,9 @@ def _legend_and_patterns(uid: str, info: _LegendInput) -> tuple[str, dict[str, A
         if n:
             items.append(
                 f'<li class="geo311-legend-{flag}" data-flag="{flag}">{_swatch(f"url(#{pid})")}'
-                f"<span>{escape_html(FLAG_LABELS[flag])}</span>"
+                f"<span>{escape_html(_flag_label(flag, info.min_count))}</span>"
                 f' <span class="geo311-count">({n} area{"s" if n != 1 else ""})</span></li>'
             )
-    scheme = info.classes.scheme.replace("_", " ")
     parts = [
         f'<div class="geo311-legend" id="{uid}-legend" role="group" aria-labelledby="{title_id}">',
         f'<p class="geo311-legend-title" id="{title_id}">{escape_html(info.title)}</p>',
@@ -1193,7 +1235,7 @@ def _legend_and_patterns(uid: str, info: _LegendInput) -> tuple[str, dict[str, A
             else ""
         ),
         f"<ul>{''.join(items)}</ul>",
-        f'<p class="geo311-legend-scheme">Classes: {escape_html(scheme)}</p>',
+        f'<p class="geo311-legend-scheme">Classes: {escape_html(info.scheme_label)}</p>',
         "</div>",
     ]
     cfg = {"na": na_id, "unstable": unstable_ids}
@@ -1220,6 +1262,25 @@ def _shared_geometry(m: folium.Map, geoms: Any) -> str:
     if element.get_name() not in m._children:
         m.add_child(element, name=element.get_name())
     return str(element.get_name())
+
+
+@functools.lru_cache(maxsize=64)
+def _utm_crs_of_bounds(bounds: tuple[float, float, float, float]) -> Any:
+    import geopandas as gpd  # noqa: PLC0415
+    from shapely import box  # noqa: PLC0415
+
+    return gpd.GeoSeries([box(*bounds)], crs=4326).estimate_utm_crs()
+
+
+def _utm_crs(frame: gpd.GeoDataFrame) -> Any:
+    """``frame.estimate_utm_crs()`` for a frame in EPSG:4326, cached by its bounds.
+
+    The estimate depends only on the bounds (it looks up the UTM zone of their
+    centre), and the pyproj database query behind it takes ~0.15 s: a site
+    draws the same outlines on every page.
+    """
+    minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
+    return _utm_crs_of_bounds((minx, miny, maxx, maxy))
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
@@ -1314,6 +1375,8 @@ def choropleth(
     outline_name: str = "name",
     outlines_title: str = "Boundaries",
     opacity: float = 0.8,
+    min_count: int = MIN_COUNT,
+    scheme_label: str | None = None,
 ) -> folium.Map:
     """Draw one indicator of a layer as an offline-ready choropleth layer.
 
@@ -1354,6 +1417,12 @@ def choropleth(
         Name column of ``outlines`` and its layer name.
     opacity : float, default 0.8
         Fill opacity of the areas.
+    min_count : int, default :data:`MIN_COUNT`
+        Areas whose count column (see :class:`Indicator`) is below this are
+        unstable; pass the ``min_count`` the indicators were computed with.
+    scheme_label : str, optional
+        How the classes were made, shown under the legend (default: the
+        scheme's name), e.g. "citywide quantiles" when ``bins`` are the city's.
 
     Returns
     -------
@@ -1361,47 +1430,29 @@ def choropleth(
         ``m`` or a new map; render it with :func:`map_parts` or :func:`save_map`.
     """
     el = _elements()
-    if column not in gdf.columns:
-        numeric = [c for c in gdf.columns if c in DATA_DICTIONARY or c in INDICATORS]
-        msg = f"column {column!r} is not in the frame; indicator columns present: {numeric}"
-        raise SchemaError(msg)
-    frame = _to_wgs84(gdf, "gdf")
-    spec = indicator_spec(column, list(frame.columns))
-    title = spec.title if title is None else str(title)
-    unit = spec.unit if unit is None else str(unit)
-    values = _num(frame, column)
-    status = _statuses(frame, values, spec)
-    center = 1.0 if spec.palette == "diverging" else None
-    classes = classify(
-        values.where(status != "insufficient"),
-        scheme=scheme,
-        k=k,
-        bins=bins,
-        palette=palette,
-        center=center,
-        fmt=spec.fmt,
+    frame = _to_wgs84(_check_column(gdf, column), "gdf")
+    prep = _prepare(
+        frame, column, scheme=scheme, k=k, bins=bins, palette=palette, min_count=min_count
     )
+    spec, status, classes = prep.spec, prep.status, prep.classes
+    title = spec.title if title is None else str(title)
     properties, labels = _properties(
         frame,
-        values,
-        status=status,
-        classes=classes,
-        spec=spec,
+        prep,
         title=title,
         population_source=population_source,
         area_name=area_name,
         tooltip=tooltip,
     )
-    denominator = spec.denominator
-    if denominator and spec.uses_population:
-        denominator += f", {population_source or 'source not stated'}"
     info = _LegendInput(
         title=title,
-        unit=unit,
-        denominator=denominator,
+        unit=spec.unit if unit is None else str(unit),
+        denominator=_denominator(spec, population_source),
         classes=classes,
         n_unstable=int((status == "unstable").sum()),
         n_insufficient=int((status == "insufficient").sum()),
+        min_count=min_count,
+        scheme_label=classes.scheme.replace("_", " ") if scheme_label is None else scheme_label,
     )
     if m is None:
         m = _new_map(frame, tiles=tiles, label=f"Map: {title}")
@@ -1440,26 +1491,80 @@ def choropleth(
     return finish(m)
 
 
+class _Prepared(NamedTuple):
+    """An indicator column ready to draw: its settings, values, statuses and classes."""
+
+    spec: Indicator
+    values: pd.Series
+    status: pd.Series
+    classes: Classes
+    min_count: int
+
+
+def _check_column(gdf: gpd.GeoDataFrame, column: str) -> gpd.GeoDataFrame:
+    if column not in gdf.columns:
+        numeric = [c for c in gdf.columns if c in DATA_DICTIONARY or c in INDICATORS]
+        msg = f"column {column!r} is not in the frame; indicator columns present: {numeric}"
+        raise SchemaError(msg)
+    return gdf
+
+
+def _prepare(
+    frame: pd.DataFrame,
+    column: str,
+    *,
+    scheme: str,
+    k: int,
+    bins: Sequence[float] | None,
+    palette: str | Sequence[str] | None,
+    min_count: int,
+) -> _Prepared:
+    """Statuses and classes of ``column``, shared by :func:`choropleth` and :func:`static_map`."""
+    spec = indicator_spec(column, list(frame.columns))
+    values = _num(frame, column)
+    status = _statuses(frame, values, spec, min_count)
+    classes = classify(
+        values.where(status != "insufficient"),
+        scheme=scheme,
+        k=k,
+        bins=bins,
+        palette=palette,
+        center=1.0 if spec.palette == "diverging" else None,
+        fmt=spec.fmt,
+    )
+    return _Prepared(spec, values, status, classes, min_count)
+
+
+def _denominator(spec: Indicator, population_source: str | None) -> str | None:
+    """Return the legend's denominator, with the population source when it is residents."""
+    if spec.denominator and spec.uses_population:
+        return f"{spec.denominator}, {population_source or 'source not stated'}"
+    return spec.denominator
+
+
 def _properties(
     frame: pd.DataFrame,
-    values: pd.Series,
+    prep: _Prepared,
     *,
-    status: pd.Series,
-    classes: Classes,
-    spec: Indicator,
     title: str,
     population_source: str | None,
     area_name: str,
     tooltip: Sequence[str] | Mapping[str, str] | None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Return the allow-listed GeoJSON properties of every area, and the tooltip labels."""
+    spec, values, status, classes = prep.spec, prep.values, prep.status, prep.classes
     names = _area_names(frame, area_name)
     low, high = (_num(frame, c) for c in (spec.ci or (None, None)))
     requests = _num(frame, "requests")
     population = _num(frame, "population")
     extras = _tooltip_extras(tooltip, frame)
+    count = spec.count
+    if count is not None and count in frame and count not in {"requests", *dict(extras)}:
+        # the count that makes the area unstable, e.g. requests with a due date
+        extras.append((count, _COUNT_LABELS.get(count, count)))
     labels = [title, "Requests", "Population", "Data quality"]
     labels += [label for _, label in extras]
+    extra_fmts = [(col, indicator_spec(col).fmt) for col, _ in extras]
     source = f" ({population_source})" if population_source else ""
     has_requests = "requests" in frame.columns
     has_population = "population" in frame.columns
@@ -1468,17 +1573,13 @@ def _properties(
         st = str(status.iloc[i])
         texts: list[str | None] = [
             _value_text(values.iloc[i], low.iloc[i], high.iloc[i], spec, st),
-            _format_number(requests.iloc[i], "count") if has_requests else None,
-            (_format_number(population.iloc[i], "count") + source) if has_population else None,
-            FLAG_LABELS[st],
+            format_value(requests.iloc[i], "count") if has_requests else None,
+            (format_value(population.iloc[i], "count") + source) if has_population else None,
+            _flag_label(st, prep.min_count),
         ]
-        for col, _ in extras:
+        for col, fmt in extra_fmts:
             raw = frame[col].iloc[i]
-            extra_spec = indicator_spec(col)
-            if isinstance(raw, str):
-                texts.append(raw)
-            else:
-                texts.append(_format_number(pd.to_numeric(raw, errors="coerce"), extra_spec.fmt))
+            texts.append(raw if isinstance(raw, str) else format_value(raw, fmt))
         cls = -1 if st == "insufficient" else int(classes.yb[i])
         props.append({"name": names.iloc[i], "c": cls, "s": st, "t": texts})
     return props, labels
@@ -1491,7 +1592,7 @@ def _outline_layer(
     frame = _to_wgs84(outlines, "outlines")
     names = _area_names(frame, name_column)
     # label at a point inside each area (a centroid can fall outside)
-    points = frame.to_crs(frame.estimate_utm_crs()).representative_point().to_crs(4326)
+    points = frame.to_crs(_utm_crs(frame)).representative_point().to_crs(4326)
     labels = [[[round(p.y, 6), round(p.x, 6)], n] for p, n in zip(points, names, strict=True)]
     return el.OutlineLayer(
         name=name,
@@ -1674,13 +1775,12 @@ def _static_legend(
     ax: Any,
     mpl: SimpleNamespace,
     *,
-    classes: Classes,
-    status: pd.Series,
-    spec: Indicator,
+    prep: _Prepared,
     unit: str,
     population_source: str | None,
 ) -> None:
     """Draw the legend of a static map: classes, flag entries, unit and denominator."""
+    classes, status = prep.classes, prep.status
     handles = [
         mpl.Patch(facecolor=c, edgecolor=AREA_STROKE, label=lab)
         for c, lab in zip(classes.colors, classes.labels, strict=True)
@@ -1688,18 +1788,16 @@ def _static_legend(
     if (status == "unstable").any():
         handles.append(
             mpl.Patch(facecolor="white", edgecolor=UNSTABLE_HATCH, hatch="....",
-                      label=FLAG_LABELS["unstable"])
+                      label=_flag_label("unstable", prep.min_count))
         )  # fmt: skip
     if (status == "insufficient").any():
         handles.append(
             mpl.Patch(facecolor=NA_FILL, edgecolor=NA_HATCH, hatch="////",
-                      label=FLAG_LABELS["insufficient"])
+                      label=_flag_label("insufficient", prep.min_count))
         )  # fmt: skip
     legend_title = unit
-    if spec.denominator:
-        denominator = spec.denominator
-        if spec.uses_population:
-            denominator += f", {population_source or 'source not stated'}"
+    denominator = _denominator(prep.spec, population_source)
+    if denominator:
         legend_title += f"\nDenominator: {denominator}"
     ax.legend(
         handles=handles,
@@ -1730,12 +1828,14 @@ def static_map(
     overwrite: bool = False,
     dpi: int = 150,
     figsize: tuple[float, float] = (10.0, 7.0),
+    min_count: int = MIN_COUNT,
 ) -> Path:
     """Write a PNG choropleth with the same classes and colours as :func:`choropleth`.
 
     Insufficient-data areas are grey and hatched, unstable ones hatched over
     their class colour; the legend states the unit and the denominator. Uses
     a standalone matplotlib ``Figure`` with the Agg canvas (pyplot is not touched).
+    The parameters shared with :func:`choropleth` mean the same there.
 
     Returns
     -------
@@ -1745,26 +1845,15 @@ def static_map(
     path = Path(path)
     check_overwrite([path], overwrite=overwrite)
     mpl = _matplotlib()
-    if column not in gdf.columns:
-        msg = f"column {column!r} is not in the frame"
-        raise SchemaError(msg)
-    frame = _to_wgs84(gdf, "gdf")
-    crs = frame.estimate_utm_crs()
+    frame = _to_wgs84(_check_column(gdf, column), "gdf")
+    crs = _utm_crs(frame)
     frame = frame.to_crs(crs)
-    spec = indicator_spec(column, list(frame.columns))
-    title = spec.title if title is None else str(title)
-    unit = spec.unit if unit is None else str(unit)
-    values = _num(frame, column)
-    status = _statuses(frame, values, spec)
-    classes = classify(
-        values.where(status != "insufficient"),
-        scheme=scheme,
-        k=k,
-        bins=bins,
-        palette=palette,
-        center=1.0 if spec.palette == "diverging" else None,
-        fmt=spec.fmt,
+    prep = _prepare(
+        frame, column, scheme=scheme, k=k, bins=bins, palette=palette, min_count=min_count
     )
+    status, classes = prep.status, prep.classes
+    title = prep.spec.title if title is None else str(title)
+    unit = prep.spec.unit if unit is None else str(unit)
     fig = mpl.Figure(figsize=figsize, dpi=dpi)
     mpl.FigureCanvasAgg(fig)
     ax = fig.add_axes((0.02, 0.02, 0.64, 0.86))
@@ -1803,8 +1892,7 @@ def static_map(
     minx, miny, maxx, maxy = frame.total_bounds
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
-    _static_legend(ax, mpl, classes=classes, status=status, spec=spec, unit=unit,
-                   population_source=population_source)  # fmt: skip
+    _static_legend(ax, mpl, prep=prep, unit=unit, population_source=population_source)
     fig.suptitle(title, fontsize=12, x=0.02, y=0.97, ha="left")
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo311 import charts
+from geo311 import charts, maps
 from geo311._errors import InputFileError, SchemaError
 from geo311._io import atomic_write, check_overwrite
 
@@ -207,11 +207,11 @@ def _jinja() -> ModuleType:
 
 
 def _finalize(value: Any) -> Any:
-    """Escape text as autoescape does, plus the backtick (inert in HTML, live in JS templates)."""
-    from markupsafe import Markup, escape  # noqa: PLC0415 - a dependency of Jinja2
+    """Escape text with :func:`geo311.maps.escape_html` (autoescape plus the backtick)."""
+    from markupsafe import Markup  # noqa: PLC0415 - a dependency of Jinja2
 
     if isinstance(value, str) and not isinstance(value, Markup):
-        return Markup(str(escape(value)).replace("`", "&#96;"))
+        return Markup(maps.escape_html(value))
     return value
 
 
@@ -226,18 +226,6 @@ def _environment() -> Any:
         lstrip_blocks=False,
         keep_trailing_newline=True,
     )
-
-
-def _maps() -> ModuleType:
-    try:
-        from geo311 import maps  # noqa: PLC0415
-    except ImportError as exc:
-        msg = (
-            "the site's maps need folium, mapclassify and matplotlib: "
-            f"pip install 'geo311[maps]' ({exc})"
-        )
-        raise ImportError(msg) from exc
-    return maps
 
 
 # --------------------------------------------------------------------------- reading
@@ -361,8 +349,18 @@ def read_indicator_layer(indicators_dir: str | Path, key: str) -> IndicatorLayer
     if areas.crs is None:
         areas = areas.set_crs("EPSG:4326")
     areas = areas.to_crs("EPSG:4326")
+    if "area_id" not in areas:
+        msg = (
+            f"{geo_path} has no area_id property (columns: {list(areas.columns)}); was it "
+            "written by `geo311 indicators`?"
+        )
+        raise SchemaError(msg)
     areas["area_id"] = areas["area_id"].astype("string")
-    areas["area_name"] = areas["area_name"].astype("string")
+    names = areas["area_name"] if "area_name" in areas else pd.Series(pd.NA, index=areas.index)
+    areas["area_name"] = names.astype("string").fillna(areas["area_id"])
+    if "area_name" not in table:  # name the areas after the outlines, else their ids
+        by_id = areas.drop_duplicates("area_id").set_index("area_id")["area_name"]
+        table["area_name"] = [str(by_id.get(i, i)) for i in table.index.astype(str)]
     missing = sorted(set(table.index) - set(areas["area_id"]))
     if missing:
         msg = (
@@ -479,16 +477,11 @@ def _fmt(value: Any, kind: str) -> str:
     >>> _fmt(1234, "count")
     '1,234'
     """
-    if _missing(value):
-        return "not available"
-    number = float(value)
-    if kind == "share":
-        return f"{100 * number:.1f}%"
-    if kind == "ratio":
-        return f"{number:.2f}"
-    if kind == "count":
-        return f"{round(number):,}"
-    return f"{number:,.1f}"
+    return maps.format_value(value, _MAP_FORMATS.get(kind, kind), missing="not available")
+
+
+#: ``_Headline.kind`` -> the :func:`geo311.maps.format_value` format.
+_MAP_FORMATS = {"share": "percent"}
 
 
 def _ci(low: Any, high: Any, kind: str) -> str:
@@ -518,8 +511,7 @@ def _flags(
     row: Mapping[str, Any] | pd.Series, headline: _Headline, limits: Mapping[str, Any]
 ) -> list[str]:
     """Plain-words warnings for one value (empty when it can be read as is)."""
-    min_count = int(limits.get("min_count") or 20)
-    min_pop = int(limits.get("min_population") or 100)
+    min_count, min_pop = limits["min_count"], limits["min_population"]
     value = _get(row, headline.column)
     count = _get(row, headline.count)
     flags: list[str] = []
@@ -627,12 +619,17 @@ def _synthetic(metadata: Mapping[str, Any]) -> bool:
     return "synthetic" in text.lower()
 
 
-def _limits(metadata: Mapping[str, Any]) -> dict[str, Any]:
+def _limits(metadata: Mapping[str, Any]) -> dict[str, int]:
+    """Return the unstable and insufficient thresholds the indicators were computed with.
+
+    Examples
+    --------
+    >>> _limits({"indicators": {"min_count": 10, "min_population": None}})
+    {'min_count': 10, 'min_population': 100}
+    """
     info = metadata.get("indicators") or {}
-    return {
-        "min_count": info.get("min_count", 20),
-        "min_population": info.get("min_population", 100),
-    }
+    defaults = {"min_count": maps.MIN_COUNT, "min_population": 100}
+    return {k: int(default if info.get(k) is None else info[k]) for k, default in defaults.items()}
 
 
 def _period(metadata: Mapping[str, Any]) -> str:
@@ -762,6 +759,7 @@ def _header(label: str, *, numeric: bool = False, sort: str = "none") -> dict[st
 
 
 def _value_with_ci(row: pd.Series, h: _Headline) -> str:
+    """Return a value with its 95% interval in brackets, e.g. ``"5.8 (5.6 to 5.9)"``."""
     value = row.get(h.column)
     if _missing(value):
         return _fmt(value, h.kind)
@@ -771,6 +769,19 @@ def _value_with_ci(row: pd.Series, h: _Headline) -> str:
     lo = "?" if _missing(low) else _fmt(low, h.kind)
     hi = "open-ended" if _missing(high) else _fmt(high, h.kind)
     return f"{_fmt(value, h.kind)} ({lo} to {hi})"
+
+
+def _natural(text: Any) -> tuple[tuple[int, int | str], ...]:
+    """Return a sort key that orders "District 2" before "District 10" (as the table script does).
+
+    Examples
+    --------
+    >>> sorted(["District 10", "district 2", "District 1"], key=_natural)
+    ['District 1', 'district 2', 'District 10']
+    """
+    text = "" if _missing(text) else str(text)
+    parts = re.split(r"(\d+)", text.casefold())
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
 
 
 def _area_table(
@@ -789,9 +800,7 @@ def _area_table(
         h = HEADLINE_INDICATORS[column]
         headers.append(_header(f"{h.title} (95% CI)", numeric=True))
     headers += [_header("Requests", numeric=True), _header("Notes")]
-    order = table.assign(_name=table["area_name"].fillna("").str.casefold()).sort_values(
-        ["_name"], kind="stable"
-    )
+    order = table.sort_values("area_name", key=lambda names: names.map(_natural), kind="stable")
     rows = []
     for area_id, row in order.iterrows():
         name = row.get("area_name")
@@ -827,9 +836,7 @@ def _table_notes(row: pd.Series, columns: Sequence[str], limits: Mapping[str, An
             else:
                 other.append(f"{_short(h)}: {flag.split(':')[0]}")
     if unstable:
-        other.insert(
-            0, f"unstable (fewer than {limits.get('min_count') or 20}): {', '.join(unstable)}"
-        )
+        other.insert(0, f"unstable (fewer than {limits['min_count']}): {', '.join(unstable)}")
     return other
 
 
@@ -865,7 +872,7 @@ def _chart(
 
 
 def _pct(value: float) -> str:
-    return "not available" if _missing(value) else f"{100 * value:.1f}%"
+    return _fmt(value, "share")
 
 
 def _services_chart(
@@ -1005,7 +1012,8 @@ def _month_chart(
 
 def _city_bins(table: pd.DataFrame, column: str) -> list[float]:
     """Class bounds of the citywide map of ``column`` (so district maps use the same colours)."""
-    maps = _maps()
+    if column not in table:
+        return []
     spec = maps.indicator_spec(column, list(table.columns))
     values = pd.to_numeric(table[column], errors="coerce")
     if spec.flag and spec.flag in table:
@@ -1017,15 +1025,15 @@ def _map_frame(
     display: gpd.GeoDataFrame, table: pd.DataFrame, columns: Sequence[str]
 ) -> gpd.GeoDataFrame:
     """Return the display outlines with only the columns a map shows (keeps pages small)."""
-    maps = _maps()
-    keep = ["area_name"]
+    wanted: list[str | None] = ["area_name"]
     for column in columns:
         h = HEADLINE_INDICATORS[column]
         spec = maps.indicator_spec(column, list(table.columns))
-        keep += [h.column, h.ci_low, h.ci_high, h.count, spec.count, spec.flag, *(spec.ci or ())]
-    keep += ["population", "requests"]
-    keep = [c for c in dict.fromkeys(keep) if c and c in table.columns]
-    data = table[keep].copy()
+        wanted += [h.column, h.ci_low, h.ci_high, h.count, spec.count, spec.flag, *(spec.ci or ())]
+    wanted += ["population", "requests"]
+    keep = [c for c in dict.fromkeys(wanted) if c and c in table.columns]
+    # a headline column the tables lack is drawn as insufficient data, not refused
+    data = table[keep].reindex(columns=[*keep, *(c for c in columns if c not in keep)])
     frame = display[["area_id", "geometry"]].merge(
         data, left_on="area_id", right_index=True, how="left"
     )
@@ -1040,25 +1048,27 @@ def _choropleth(
     outlines: gpd.GeoDataFrame | None,
     outlines_title: str,
     tiles: bool,
+    limits: Mapping[str, Any],
     bins: Sequence[float] | None = None,
-    name: str | None = None,
+    scheme_label: str | None = None,
 ) -> Any:
+    """Draw a headline indicator with the site's title, unit and unstable threshold."""
     h = HEADLINE_INDICATORS[column]
-    maps = _maps()
-    scheme = "user_defined" if bins else "quantiles"
     return maps.choropleth(
         frame,
         column,
-        scheme=scheme,
+        scheme="user_defined" if bins else "quantiles",
         k=5,
         bins=list(bins) if bins else None,
-        name=name or h.title,
         title=h.title,
+        unit=h.unit,
         population_source=population_source or None,
         outlines=outlines,
         outline_name="area_name",
         outlines_title=outlines_title,
         tiles=tiles,
+        min_count=limits["min_count"],
+        scheme_label=scheme_label,
     )
 
 
@@ -1096,7 +1106,7 @@ class _Render:
     self_contained: bool
 
     def parts(self, m: Any) -> Any:
-        return _maps().map_parts(
+        return maps.map_parts(
             m, assets="inline" if self.self_contained else "external", asset_prefix="assets/"
         )
 
@@ -1297,10 +1307,11 @@ def build_site(
 
     assets: list[Path] = []
     if not self_contained and (plan.maps or plan.districts):
-        assets = list(_maps().write_assets(out_dir))
+        assets = list(maps.write_assets(out_dir))
     sizes[plan.index] = _index_page(
-        render, layers, plan, reference=reference, ledger=ledger_obj, out_dir=out_dir
-    )
+        render, layers, plan, reference=reference, district=district, ledger=ledger_obj,
+        out_dir=out_dir,
+    )  # fmt: skip
     pages = [plan.index, *(p for _, _, p, _ in plan.maps), *(p for *_, p in plan.districts)]
     manifest = {
         "title": site_title,
@@ -1381,13 +1392,26 @@ def _simplified(areas: gpd.GeoDataFrame, *, tolerance_m: float) -> tuple[gpd.Geo
 
 
 def _population_source(layer: IndicatorLayer) -> str:
+    """Return the population source and year for legends, e.g. ``"ACS 5-year (2020)"``.
+
+    The year is that of the population column when the metadata gives one
+    (a table's own year may be a label such as ``"synthetic"``).
+
+    Examples
+    --------
+    >>> meta = {"denominators": {"source": "demo (synthetic)", "year": "synthetic",
+    ...         "variables": {"population": {"year": "2020"}}}}
+    >>> _population_source(IndicatorLayer("x", None, None, None, None, None, meta))
+    'demo (synthetic) (2020)'
+    """
     denominators = layer.metadata.get("denominators") or {}
     source = denominators.get("source") or (layer.metadata.get("indicators") or {}).get(
         "population_source"
     )
-    year = denominators.get("year")
     if not source:
         return ""
+    variables = denominators.get("variables") or {}
+    year = (variables.get("population") or {}).get("year") or denominators.get("year")
     return f"{source} ({year})" if year and str(year) not in str(source) else str(source)
 
 
@@ -1413,8 +1437,11 @@ def _map_page(
         outlines=outlines,
         outlines_title=outlines_title,
         tiles=render.tiles,
+        limits=limits,
     )
     values = layer.indicators[column]
+    if column == "rate_per_1k" and "rate_flag" in layer.indicators:
+        values = values.where(layer.indicators["rate_flag"].astype("string") != "insufficient")
     shown = int(values.notna().sum())
     how = [sentence.format(**limits) for sentence in h.read]
     how.append(
@@ -1435,7 +1462,7 @@ def _map_page(
         "page_title": title,
         "current": "map",
         "lede": f"{h.title} ({h.unit}) in each of the {len(values):,} "
-        f"{_layer_title(layer.key).lower()}; city: {_fmt(layer.city.get(column), h.kind)}.",
+        f"{_layer_title(layer.key).lower()}; city: {_value_with_ci(layer.city, h)}.",
         "map_parts": render.parts(m),
         "has_sortable": True,
         "png": png.relative_to(page.parent).as_posix() if png is not None else None,
@@ -1462,7 +1489,7 @@ def _png(
 ) -> Path:
     h = HEADLINE_INDICATORS[column]
     frame = _map_frame(display, layer.indicators, [column])
-    out = _maps().static_map(
+    out = maps.static_map(
         frame,
         column,
         path,
@@ -1473,6 +1500,7 @@ def _png(
         population_source=_population_source(layer),
         outlines=outlines,
         overwrite=True,  # existence was checked with every other output
+        min_count=_limits(layer.metadata)["min_count"],
     )
     return Path(out)
 
@@ -1500,48 +1528,58 @@ def _district_page(
         district, title=_layer_title(district.key)
     )
     table = None
-    frame: gpd.GeoDataFrame | None = None
-    map_title = f"{HEADLINE_INDICATORS['rate_per_1k'].title}"
+    hood_frame: gpd.GeoDataFrame | None = None
+    rate = HEADLINE_INDICATORS["rate_per_1k"]
     if hoods is not None:
         members = membership.index[membership["district_id"] == area_id]
         inside = hoods.indicators.loc[hoods.indicators.index.isin(members)]
         hood_display = display[hoods.key]
-        frame = _map_frame(
-            hood_display[hood_display["area_id"].isin(members)], hoods.indicators, ["rate_per_1k"]
+        hood_frame = _map_frame(
+            hood_display[hood_display["area_id"].isin(members)], hoods.indicators, [rate.column]
         )
-        map_title = f"{map_title} in the {_layer_title(hoods.key).lower()} of {name}"
-        hood_limits = _limits(hoods.metadata)
-        table = _area_table(
-            inside,
-            table_id="areas-table",
-            caption=f"{_layer_title(hoods.key)} of {name} (click a column header to sort)",
-            limits=hood_limits,
-            columns=list(HEADLINE_INDICATORS),
-            name_label=_singular(hoods.key).capitalize(),
-        )
+        if len(inside):
+            table = _area_table(
+                inside,
+                table_id="areas-table",
+                caption=f"{_layer_title(hoods.key)} of {name} (click a column header to sort)",
+                limits=_limits(hoods.metadata),
+                columns=list(HEADLINE_INDICATORS),
+                name_label=_singular(hoods.key).capitalize(),
+            )
         notes += _membership_notes(hoods, district, membership, area_id, name)
         notes += _layer_notes(hoods, title=_layer_title(hoods.key))
-    if hoods is not None and frame is not None and len(frame):
+    if hoods is not None and hood_frame is not None and len(hood_frame):
+        frame = hood_frame
+        map_title = f"{rate.title} in the {_layer_title(hoods.key).lower()} of {name}"
         # the citywide classes of the neighbourhood map, so colours compare across districts
-        bins = _city_bins(hoods.indicators, "rate_per_1k")
+        bins = _city_bins(hoods.indicators, rate.column)
         m = _choropleth(
             frame,
-            "rate_per_1k",
+            rate.column,
             population_source=_population_source(hoods),
             outlines=outline,
             outlines_title=name,
             tiles=render.tiles,
+            limits=_limits(hoods.metadata),
             bins=bins if len(bins) > 1 else None,
+            scheme_label=(
+                f"quantiles of all {_layer_title(hoods.key).lower()} in the city (same colours "
+                "as the city map)"
+                if len(bins) > 1
+                else None
+            ),
         )
     else:
-        frame = _map_frame(outline, district.indicators, ["rate_per_1k"])
+        frame = _map_frame(outline, district.indicators, [rate.column])
+        map_title = f"{rate.title} in {name}"
         m = _choropleth(
             frame,
-            "rate_per_1k",
+            rate.column,
             population_source=_population_source(district),
             outlines=None,
             outlines_title=name,
             tiles=render.tiles,
+            limits=limits,
         )
     minx, miny, maxx, maxy = (
         float(v) for v in pd.concat([frame.geometry, outline.geometry]).total_bounds
@@ -1658,6 +1696,7 @@ def _index_page(
     plan: _Plan,
     *,
     reference: IndicatorLayer,
+    district: IndicatorLayer | None,
     ledger: Any,
     out_dir: Path,
 ) -> int:
@@ -1717,35 +1756,16 @@ def _index_page(
         "rows": _plain_rows(map_rows),
     }
     districts_table = None
-    if plan.districts:
-        district_layer = next(
-            layer for layer in layers.values() if plan.districts[0][0] in layer.indicators.index
+    if district is not None and plan.districts:
+        districts_table = _area_table(
+            district.indicators,
+            table_id="districts-table",
+            caption=f"{_layer_title(district.key)} (click a column header to sort)",
+            limits=_limits(district.metadata),
+            columns=list(HEADLINE_INDICATORS),
+            name_label=_singular(district.key).capitalize(),
+            links={i: page.relative_to(out_dir).as_posix() for i, _, page in plan.districts},
         )
-        headers = [_header("District", sort="ascending")]
-        headers += [_header(f"{h.title}", numeric=True) for h in HEADLINE_INDICATORS.values()]
-        rows = []
-        for area_id, name, page in plan.districts:
-            row = district_layer.indicators.loc[area_id]
-            rows.append(
-                {
-                    "id": area_id,
-                    "cells": [_cell(name, href=page.relative_to(out_dir).as_posix())]
-                    + [
-                        _cell(
-                            _fmt(row.get(h.column), h.kind),
-                            sort=_sort_value(row.get(h.column)),
-                            numeric=True,
-                        )
-                        for h in HEADLINE_INDICATORS.values()
-                    ],
-                }
-            )
-        districts_table = {
-            "id": "districts-table",
-            "caption": "Council districts (click a column header to sort)",
-            "headers": headers,
-            "rows": rows,
-        }
     notes = _shared_notes(meta)
     for key, layer in layers.items():
         notes += _layer_notes(layer, title=_layer_title(key))

@@ -517,3 +517,94 @@ def test_user_defined_bins_below_every_value_label_the_first_class_up_to() -> No
     assert classes.counts[0] == 0
     assert classes.labels[1] == f"64 {chr(0x2013)} 75"
     assert classes.yb.tolist() == [1, 2, 3]
+
+
+# --------------------------------------------------------------------------- review regressions
+
+
+def test_number_labels_never_use_exponent_notation() -> None:
+    # a column without map settings (fmt "number") with values in the tens of thousands
+    labels = maps.classify([10_000.0, 20_000, 30_000, 40_000], k=2).labels
+    assert labels == ("10,000 \u2013 25,000", "25,000 \u2013 40,000")
+    assert maps.format_value(12_345.0, "number") == "12,345"
+    assert maps.format_value(pd.NA, "count") == "n/a"
+    assert maps.format_value(None, "rate", missing="not available") == "not available"
+
+
+def test_up_to_label_only_when_every_value_exceeds_the_first_bound() -> None:
+    # the first class holds the minimum itself: its label is that value, not "up to"
+    assert maps.classify([3.0, 3.0, 7.0, 7.0, 7.0], k=5).labels == ("3", "3 \u2013 7")
+    tied = maps.classify([1, 1, 1, 1, 2, 3, 4, 5], k=4)
+    assert not tied.labels[0].startswith("up to")
+
+
+def test_open_ended_median_interval_is_shown_as_not_reached() -> None:
+    gdf = grid(
+        ttc_median_days=[2.0] * 9,
+        ttc_median_days_ci_low=[1.5] * 9,
+        ttc_median_days_ci_high=[3.0] + [np.nan] * 8,
+        ttc_requests=[50] * 9,
+    )
+    parts = maps.map_parts(maps.choropleth(gdf, "ttc_median_days", tiles=False))
+    texts = [f["properties"]["t"][0] for f in embedded_features(parts.script)]
+    assert texts[0] == "2.0 days (95% CI 1.5\u20133.0)"
+    assert texts[1] == "2.0 days (95% CI 1.5\u2013not reached)"
+
+
+def test_type_adjusted_ratio_is_unstable_by_observed_closures() -> None:
+    # the ratio's interval is Poisson on the observed closures O: few closures = unstable
+    gdf = grid(ttc_requests=[200] * 9, ttc_closed=[5] + [100] * 8)
+    parts = maps.map_parts(maps.choropleth(gdf, "ttc_type_adjusted_ratio", tiles=False))
+    status = [f["properties"]["s"] for f in embedded_features(parts.script)]
+    assert status[:8] == ["unstable"] + ["ok"] * 7
+
+
+def test_min_count_sets_unstable_threshold_and_legend_text(tmp_path) -> None:
+    gdf = grid(sla_due=[15] + [50] * 8)
+    parts = maps.map_parts(maps.choropleth(gdf, "on_time_share", tiles=False, min_count=10))
+    status = [f["properties"]["s"] for f in embedded_features(parts.script)]
+    assert "unstable" not in status
+    parts = maps.map_parts(maps.choropleth(gdf, "on_time_share", tiles=False, min_count=30))
+    assert "unstable: fewer than 30 requests" in parts.body
+    assert "fewer than 20" not in "\n".join(parts)
+    path = maps.static_map(gdf, "on_time_share", tmp_path / "m.png", min_count=30, dpi=40)
+    assert path.is_file()
+
+
+def test_scheme_label_names_how_the_classes_were_made() -> None:
+    m = maps.choropleth(
+        grid(), "rate_per_1k", scheme="user_defined", bins=[30, 60], tiles=False,
+        scheme_label="citywide <quantiles>",
+    )  # fmt: skip
+    body = maps.map_parts(m).body
+    assert "Classes: citywide &lt;quantiles&gt;</p>" in body
+    assert "user defined" not in body
+
+
+def test_utm_crs_is_estimated_once_per_extent(monkeypatch) -> None:
+    calls = []
+    original = gpd.GeoSeries.estimate_utm_crs
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(gpd.GeoSeries, "estimate_utm_crs", counting)
+    monkeypatch.setattr(gpd.GeoDataFrame, "estimate_utm_crs", counting)
+    maps._utm_crs_of_bounds.cache_clear()
+    outline = gpd.GeoDataFrame(
+        {"name": ["D"]}, geometry=[box(-76.7, 39.3, -76.67, 39.33)], crs="EPSG:4326"
+    )
+    for _ in range(3):
+        maps.choropleth(grid(), "rate_per_1k", outlines=outline, tiles=False)
+    assert len(calls) == 1
+
+
+def test_tooltip_shows_the_count_behind_the_unstable_flag() -> None:
+    gdf = grid(sla_due=[5] + [50] * 8)
+    parts = maps.map_parts(maps.choropleth(gdf, "on_time_share", tiles=False))
+    first = embedded_features(parts.script)[0]["properties"]
+    assert first["s"] == "unstable"
+    assert first["t"][1] == "100"  # all requests ...
+    assert first["t"][-1] == "5"  # ... but only 5 with a due date: why it is unstable
+    assert '"Requests due"' in parts.script
