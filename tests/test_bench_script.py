@@ -124,3 +124,28 @@ def test_main_runs_children(bench, tmp_path: Path, capsys) -> None:
         assert s["median_wall_s"] > 0
         assert s["median_peak_rss_mb"] >= s["median_rss_after_import_mb"] > 10
     assert "| baseline | 300 |" in capsys.readouterr().out
+
+
+def test_bench_site_pages_on_real_data(shared_data: Path, tmp_path: Path, capsys) -> None:
+    with script_module("bench_site") as bench_site:
+        code = bench_site.main(["--repeat", "1", "--no-site", "--out", str(tmp_path)])
+    assert code == 0
+    report = json.loads((tmp_path / "bench_site.json").read_text(encoding="utf-8"))
+    assert report["setup"]["requests"] == 3_500
+    assert "site" not in report
+    pages = report["pages"]
+    assert pages["areas"] == 278
+    base, ours = pages["methods"]["geopandas"], pages["methods"]["geo311"]
+    for run in (base, ours):
+        assert 0 < run["seconds"] < 120
+        assert run["bytes"] > 100_000
+        assert run["peak_rss_mib"] >= run["rss_before_mib"] > 10
+    assert pages["time_ratio"] == pytest.approx(ours["seconds"] / base["seconds"])
+    assert pages["bytes_ratio"] == pytest.approx(ours["bytes"] / base["bytes"])
+    html = Path(ours["page"]).read_text(encoding="utf-8")
+    assert ours["offline"]
+    assert '<script src="http' not in html
+    assert base["external_files"] > 0  # explore's page loads Leaflet etc. from CDNs
+    assert 0 < ours["max_displacement_m"] <= 5.0
+    assert ours["vertices_after"] < ours["vertices_before"]
+    assert "| **geo311 / geopandas** |" in capsys.readouterr().out
