@@ -887,6 +887,32 @@ def _services_chart(
     values = [float(x) for x in mine["share"]]
     compare = [float(city.get(label, np.nan)) for label in labels]
     caption = f"Top {len(labels)} service types in {area_label}: share of its requests"
+    return _share_chart(
+        "services",
+        labels,
+        values,
+        compare,
+        list(mine["requests"]),
+        caption=caption,
+        area_label=area_label,
+        label_header="Service type",
+        not_in_city="not in the city's top list",
+    )
+
+
+def _share_chart(
+    name: str,
+    labels: list[str],
+    values: list[float],
+    compare: list[float],
+    requests: list[Any],
+    *,
+    caption: str,
+    area_label: str,
+    label_header: str,
+    not_in_city: str = "not available",
+) -> dict[str, str]:
+    """Bar chart of an area's shares with the city's beside them, and its data table."""
     svg = charts.bar_chart(
         labels,
         values,
@@ -896,22 +922,20 @@ def _services_chart(
         compare_label="City",
         series_label=area_label,
         value_format=_pct,
-        chart_id="svg-services",
+        chart_id=f"svg-{name}",
         show_title=False,
     )
     table = charts.chart_table(
         labels,
         {
-            "Requests": [_fmt(x, "count") for x in mine["requests"]],
+            "Requests": [_fmt(x, "count") for x in requests],
             f"Share in {area_label}": [_pct(v) for v in values],
-            "Share in the city": [
-                _pct(v) if not _missing(v) else "not in the city's top list" for v in compare
-            ],
+            "Share in the city": [not_in_city if _missing(v) else _pct(v) for v in compare],
         },
         caption=caption,
-        label_header="Service type",
+        label_header=label_header,
     )
-    return _chart("chart-services", caption, svg, table)
+    return _chart(f"chart-{name}", caption, svg, table)
 
 
 def _pattern(patterns: pd.DataFrame, area_id: str, pattern: str) -> pd.DataFrame:
@@ -930,29 +954,16 @@ def _weekday_chart(
     values = [float(x) for x in mine["share"].fillna(0.0)]
     compare = [float(city.get(label, np.nan)) for label in labels]
     caption = f"Requests by day of the week: share in {area_label} and in the city"
-    svg = charts.bar_chart(
+    return _share_chart(
+        "weekday",
         labels,
         values,
-        title=caption,
-        unit="share of requests",
-        compare=compare,
-        compare_label="City",
-        series_label=area_label,
-        value_format=_pct,
-        chart_id="svg-weekday",
-        show_title=False,
-    )
-    table = charts.chart_table(
-        labels,
-        {
-            "Requests": [_fmt(x, "count") for x in mine["requests"]],
-            f"Share in {area_label}": [_pct(v) for v in values],
-            "Share in the city": [_pct(v) for v in compare],
-        },
+        compare,
+        list(mine["requests"]),
         caption=caption,
+        area_label=area_label,
         label_header="Day of the week",
     )
-    return _chart("chart-weekday", caption, svg, table)
 
 
 def _month_label(bucket: str) -> str:
