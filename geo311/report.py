@@ -1790,6 +1790,7 @@ def _index_page(
         "maps_table": maps_table,
         "skipped": plan.skipped,
         "districts_table": districts_table,
+        "districts_title": _layer_title(district.key) if district is not None else "",
         "funnel_table": _funnel_table(layers),
         "ledger_table": _ledger_table(ledger) if ledger is not None else None,
         "notes": notes,

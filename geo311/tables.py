@@ -26,6 +26,7 @@ from geo311.equity import equity_summary
 from geo311.export import write_csv, write_metadata, write_xlsx
 from geo311.geographies import Layer, load_layers, load_manifest
 from geo311.indicators import (
+    CITY_ID,
     area_indicators,
     channel_mix,
     city_indicators,
@@ -124,6 +125,12 @@ def build_tables(
     LayerTables
     """
     layer = _vintage(requests, key, vintages)
+    if (layer.gdf["area_id"].astype(str) == CITY_ID).any():
+        msg = (
+            f"layer {key!r} ({layer.source}) has an area whose id is {CITY_ID!r}, the id the "
+            "tables reserve for the citywide rows; give that area another id"
+        )
+        raise SchemaError(msg)
     options: dict[str, Any] = {
         "as_of": as_of,
         "period": period,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -209,3 +210,23 @@ def test_cli_indicators_needs_joined_layers(demo: tuple, tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "not joined" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_area_called_city_is_refused(demo: tuple) -> None:
+    from geo311._errors import SchemaError  # noqa: PLC0415
+
+    city, layers, joined = demo
+    layer = layers["council_districts"][0]
+    first = layer.gdf["area_id"].iloc[0]
+    renamed = layer.gdf.copy()
+    renamed["area_id"] = renamed["area_id"].replace({first: "city"})
+    clashing = joined.copy()
+    clashing["council_districts_id"] = clashing["council_districts_id"].replace({first: "city"})
+    with pytest.raises(SchemaError, match="reserve for the citywide rows"):
+        build_tables(
+            clashing,
+            key="council_districts",
+            vintages=[dataclasses.replace(layer, frame=renamed)],
+            as_of=city.as_of,
+            timezone=city.timezone,
+        )
