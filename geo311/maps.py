@@ -917,7 +917,11 @@ window.geo311 = window.geo311 || (function () {
     };
     layer.on("add", function () { control.addTo(map); });
     layer.on("remove", function () { control.remove(); });
-    if (map.hasLayer(layer)) { control.addTo(map); }
+    if (map.hasLayer(layer)) {
+      control.addTo(map);
+    } else if (el.parentNode) {
+      el.parentNode.removeChild(el);  // shown again, in its control, when the layer is
+    }
   }
   function outlines(map, geometries, labels) {
     var group = L.featureGroup();

@@ -1062,12 +1062,16 @@ def _choropleth(
     limits: Mapping[str, Any],
     bins: Sequence[float] | None = None,
     scheme_label: str | None = None,
+    m: Any = None,
+    show: bool = True,
 ) -> Any:
     """Draw a headline indicator with the site's title, unit and unstable threshold."""
     h = HEADLINE_INDICATORS[column]
     return maps.choropleth(
         frame,
         column,
+        m=m,
+        show=show,
         scheme="user_defined" if bins else "quantiles",
         k=5,
         bins=list(bins) if bins else None,
@@ -1091,6 +1095,7 @@ class _Plan:
     """Every page and image the site will have, decided before anything is written."""
 
     maps: list[tuple[str, str, Path, Path | None]]  # layer, column, page, png
+    combined: list[tuple[str, list[str], Path]]  # layer, its columns as switchable layers, page
     skipped: list[str]
     districts: list[tuple[str, str, Path]]  # district id, name, page
     index: Path
@@ -1102,6 +1107,7 @@ class _Plan:
             self.index,
             self.manifest,
             *(page for _, _, page, _ in self.maps),
+            *(page for *_, page in self.combined),
             *(png for *_, png in self.maps if png is not None),
             *(page for *_, page in self.districts),
         ]
@@ -1149,13 +1155,17 @@ def _plan(
     png: bool,
 ) -> _Plan:
     pages: list[tuple[str, str, Path, Path | None]] = []
+    combined: list[tuple[str, list[str], Path]] = []
     skipped = []
     for key in area_layers:
+        safe = key if re.fullmatch(r"[A-Za-z0-9_]+", key) else slugify(key)
+        shown = [c for c in HEADLINE_INDICATORS if _available(layers[key], c)]
+        if len(shown) > 1:
+            combined.append((key, shown, out_dir / f"map-{safe}.html"))
         for column, h in HEADLINE_INDICATORS.items():
-            if not _available(layers[key], column):
+            if column not in shown:
                 skipped.append(f"{h.title} by {_layer_title(key).lower()}: no area has a value.")
                 continue
-            safe = key if re.fullmatch(r"[A-Za-z0-9_]+", key) else slugify(key)
             stem = f"{safe}-{h.slug}"
             pages.append(
                 (
@@ -1174,7 +1184,9 @@ def _plan(
             name = district.indicators.at[area_id, "area_name"]
             name = str(area_id) if _missing(name) else str(name)
             districts.append((str(area_id), name, out_dir / f"district-{slug}.html"))
-    return _Plan(pages, skipped, districts, out_dir / "index.html", out_dir / "site.json")
+    return _Plan(
+        pages, combined, skipped, districts, out_dir / "index.html", out_dir / "site.json"
+    )
 
 
 def _choose_neighborhoods(
@@ -1299,11 +1311,17 @@ def build_site(
         lines = outlines if key != district_layer else None
         title_lines = _layer_title(district_layer or "boundaries")
         sizes[page] = _map_page(
-            render, layers[key], column, page=page, display=display[key], outlines=lines,
+            render, layers[key], [column], page=page, display=display[key], outlines=lines,
             outlines_title=title_lines, png=png_path,
         )  # fmt: skip
         if png_path is not None:
             pngs.append(_png(layers[key], column, png_path, display=display[key], outlines=lines))
+    for key, columns, page in plan.combined:
+        sizes[page] = _map_page(
+            render, layers[key], columns, page=page, display=display[key],
+            outlines=outlines if key != district_layer else None,
+            outlines_title=_layer_title(district_layer or "boundaries"), png=None,
+        )  # fmt: skip
 
     membership = _EMPTY_MEMBERSHIP
     hoods = layers[hood_key] if hood_key is not None and district is not None else None
@@ -1317,13 +1335,18 @@ def build_site(
         )  # fmt: skip
 
     assets: list[Path] = []
-    if not self_contained and (plan.maps or plan.districts):
+    if not self_contained and (plan.maps or plan.combined or plan.districts):
         assets = list(maps.write_assets(out_dir))
     sizes[plan.index] = _index_page(
         render, layers, plan, reference=reference, district=district, ledger=ledger_obj,
         out_dir=out_dir,
     )  # fmt: skip
-    pages = [plan.index, *(p for _, _, p, _ in plan.maps), *(p for *_, p in plan.districts)]
+    pages = [
+        plan.index,
+        *(p for _, _, p, _ in plan.maps),
+        *(p for *_, p in plan.combined),
+        *(p for *_, p in plan.districts),
+    ]
     manifest = {
         "title": site_title,
         "as_of": common["as_of"],
@@ -1340,6 +1363,7 @@ def build_site(
         "counts": {
             "layers": len(wanted),
             "map_pages": len(plan.maps),
+            "combined_map_pages": len(plan.combined),
             "district_pages": len(plan.districts),
             "pngs": len(pngs),
             "skipped_maps": len(plan.skipped),
@@ -1429,7 +1453,7 @@ def _population_source(layer: IndicatorLayer) -> str:
 def _map_page(
     render: _Render,
     layer: IndicatorLayer,
-    column: str,
+    columns: Sequence[str],
     *,
     page: Path,
     display: gpd.GeoDataFrame,
@@ -1437,43 +1461,67 @@ def _map_page(
     outlines_title: str,
     png: Path | None,
 ) -> int:
-    h = HEADLINE_INDICATORS[column]
+    """Write a choropleth page: one indicator, or several as switchable layers (first shown)."""
+    heads = [HEADLINE_INDICATORS[c] for c in columns]
+    h = heads[0]
     limits = _limits(layer.metadata)
-    title = f"{h.title} by {_layer_title(layer.key).lower()}"
-    frame = _map_frame(display, layer.indicators, [column])
-    m = _choropleth(
-        frame,
-        column,
-        population_source=_population_source(layer),
-        outlines=outlines,
-        outlines_title=outlines_title,
-        tiles=render.tiles,
-        limits=limits,
-    )
-    values = layer.indicators[column]
-    if column == "rate_per_1k" and "rate_flag" in layer.indicators:
+    areas_title = _layer_title(layer.key).lower()
+    frame = _map_frame(display, layer.indicators, list(columns))
+    m = None
+    for i, column in enumerate(columns):
+        m = _choropleth(
+            frame,
+            column,
+            population_source=_population_source(layer),
+            outlines=outlines if i == 0 else None,
+            outlines_title=outlines_title,
+            tiles=render.tiles,
+            limits=limits,
+            m=m,
+            show=i == 0,
+        )
+    values = layer.indicators[columns[0]]
+    if columns[0] == "rate_per_1k" and "rate_flag" in layer.indicators:
         values = values.where(layer.indicators["rate_flag"].astype("string") != "insufficient")
     shown = int(values.notna().sum())
-    how = [sentence.format(**limits) for sentence in h.read]
-    how.append(
-        f"Colours are 5 quantile classes: each holds about a fifth of the {shown:,} areas with a "
-        f"value ({h.unit}); the legend gives the class limits. Hover or tap an area for its "
-        "value, 95% interval and counts."
-    )
+    if len(columns) > 1:
+        title = f"Headline indicators by {areas_title}"
+        lede = (
+            f"{len(columns)} indicators for each of the {len(values):,} {areas_title}, one "
+            f"layer each: {', '.join(x.title.lower() for x in heads)}."
+        )
+        how = [
+            f"The map opens on {h.title.lower()}; choose another indicator in the layer "
+            "control (top right). Each has its own legend, shown while its layer is on.",
+            "Colours are 5 quantile classes of each indicator: each holds about a fifth of "
+            "the areas with a value. Hover or tap an area for its value, 95% interval and "
+            "counts; the table below has every indicator.",
+        ]
+    else:
+        title = f"{h.title} by {areas_title}"
+        lede = (
+            f"{h.title} ({h.unit}) in each of the {len(values):,} {areas_title}; city: "
+            f"{_value_with_ci(layer.city, h)}."
+        )
+        how = [sentence.format(**limits) for sentence in h.read]
+        how.append(
+            f"Colours are 5 quantile classes: each holds about a fifth of the {shown:,} areas "
+            f"with a value ({h.unit}); the legend gives the class limits. Hover or tap an area "
+            "for its value, 95% interval and counts."
+        )
+        missing = len(values) - shown
+        if missing:
+            how.append(f"{missing:,} area(s) have no value and are drawn as insufficient data.")
     if outlines is not None:
         how.append(
             f"Thick labelled lines are the {outlines_title.lower()} boundaries (switch them off "
             "in the layer control)."
         )
-    missing = len(values) - shown
-    if missing:
-        how.append(f"{missing:,} area(s) have no value and are drawn as insufficient data.")
     notes = _shared_notes(layer.metadata) + _layer_notes(layer, title=_layer_title(layer.key))
     context = {
         "page_title": title,
         "current": "map",
-        "lede": f"{h.title} ({h.unit}) in each of the {len(values):,} "
-        f"{_layer_title(layer.key).lower()}; city: {_value_with_ci(layer.city, h)}.",
+        "lede": lede,
         "map_parts": render.parts(m),
         "has_sortable": True,
         "png": png.relative_to(page.parent).as_posix() if png is not None else None,
@@ -1481,9 +1529,9 @@ def _map_page(
         "table": _area_table(
             layer.indicators,
             table_id="areas-table",
-            caption=f"{h.title} in every area (click a column header to sort)",
+            caption=f"{title} in every area (click a column header to sort)",
             limits=limits,
-            columns=[column],
+            columns=list(columns),
         ),
         "notes": notes,
     }
@@ -1758,6 +1806,18 @@ def _index_page(
                     "PNG image" if png is not None else "not written",
                     href=png.relative_to(out_dir).as_posix() if png is not None else None,
                 ),
+            ]
+        )
+    for key, columns, page in plan.combined:
+        map_rows.append(
+            [
+                _cell(
+                    f"All {len(columns)} headline indicators (switchable layers)",
+                    href=page.relative_to(out_dir).as_posix(),
+                ),
+                _cell(_layer_title(key)),
+                _cell("as each indicator"),
+                _cell("see the single-indicator pages"),
             ]
         )
     maps_table = {

@@ -314,7 +314,7 @@ def test_real_baltimore_site_renders_offline(baltimore_site: Path, visit: Any) -
         assert not seen.dialogs, path.name
         assert not seen.page_errors, f"{path.name}: {seen.page_errors}"
         assert not own_errors(seen), f"{path.name}: {own_errors(seen)}"
-        layer = next((k for k in expected if path.name.startswith(f"map-{k}-")), None)
+        layer = next((k for k in expected if path.name.startswith(f"map-{k}")), None)
         if layer is not None:
             assert seen.page.locator("path.geo311-area").count() == expected[layer], path.name
             assert seen.page.locator(".geo311-legend").first.is_visible()
@@ -324,3 +324,29 @@ def test_real_baltimore_site_renders_offline(baltimore_site: Path, visit: Any) -
         if path.name in {"map-neighborhoods-rate_per_1k.html", "district-1.html", "index.html"}:
             screenshot(seen, f"baltimore-{path.stem}")
         seen.page.context.close()
+
+
+def test_combined_map_switches_indicator_and_legend(site: Path, visit: Any) -> None:
+    seen = visit(site / "map-neighborhoods.html")
+    page = seen.page
+    page.wait_for_selector("path.geo311-area")
+    overlays = page.locator(".leaflet-control-layers-overlays input")
+    assert overlays.count() >= 4  # the four indicators (and the district outlines)
+    legends = page.locator(".geo311-legend")
+    shown = [
+        legends.nth(i).inner_text() for i in range(legends.count()) if legends.nth(i).is_visible()
+    ]
+    assert len(shown) == 1
+    assert "1,000 residents" in shown[0]
+    page.locator(".leaflet-control-layers").hover()  # expand the control
+    labels = page.locator(".leaflet-control-layers-overlays label")
+    days = next(i for i in range(labels.count()) if "close" in labels.nth(i).inner_text().lower())
+    labels.nth(days).locator("input").check()
+    page.wait_for_timeout(200)
+    shown = [
+        legends.nth(i).inner_text() for i in range(legends.count()) if legends.nth(i).is_visible()
+    ]
+    assert any("days" in text for text in shown), shown
+    assert not seen.dialogs
+    assert not own_errors(seen)
+    screenshot(seen, "map-neighborhoods-combined")

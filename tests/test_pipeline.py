@@ -108,7 +108,8 @@ def test_baltimore_site_meets_size_and_displacement_budgets(baltimore_site: tupl
     result, _, root = baltimore_site
     site = result.site
     sizes = {path.name: size for path, size in site.sizes.items()}
-    maps = [name for name in sizes if name.startswith("map-neighborhoods-")]
+    maps = [name for name in sizes if name.startswith("map-neighborhoods")]
+    assert "map-neighborhoods.html" in maps  # all four indicators as switchable layers
     assert maps
     assert max(sizes[name] for name in maps) <= 1_500_000  # 278 neighbourhoods, self-contained
     districts = [name for name in sizes if name.startswith("district-")]

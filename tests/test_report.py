@@ -263,6 +263,11 @@ def test_every_page_exists_and_every_index_link_resolves(site) -> None:
         for column in HEADLINE_INDICATORS:
             assert f"map-{key}-{column}.html" in names
             assert (out / "png" / f"{key}-{column}.png").is_file()
+        # one page with every indicator as a switchable layer, and all of them in its table
+        combined = (out / f"map-{key}.html").read_text(encoding="utf-8")
+        assert combined.count('class="geo311-legend"') == len(HEADLINE_INDICATORS)
+        for h in HEADLINE_INDICATORS.values():
+            assert h.title in combined
     assert sum(n.startswith("district-") for n in names) == 14
     for page in site.pages:
         assert page.is_file()
@@ -517,7 +522,7 @@ def test_page_sizes_within_budget(site) -> None:
 
 def test_hostile_names_are_escaped_everywhere(hostile) -> None:
     pages = {p: p.read_text(encoding="utf-8") for p in hostile.pages}
-    assert len(pages) == 1 + 8 + 14
+    assert len(pages) == 1 + 8 + 2 + 14  # index, 4 maps x 2 layers, 2 combined, 14 districts
     for path, html in pages.items():
         for payload in PAYLOADS:
             assert payload not in html, (path.name, payload)
@@ -594,6 +599,7 @@ def test_site_without_districts(tiny: Path, tmp_path: Path) -> None:
     assert names == [
         "index.html",
         *sorted(f"map-neighborhoods-{c}.html" for c in HEADLINE_INDICATORS),
+        "map-neighborhoods.html",  # every indicator as a switchable layer
     ]
     html = (result.out_dir / "map-neighborhoods-rate_per_1k.html").read_text(encoding="utf-8")
     assert "Thick labelled lines" not in html  # no district outlines to draw
