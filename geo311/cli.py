@@ -20,6 +20,7 @@ from geo311._errors import Geo311Error
 from geo311._io import atomic_write, check_overwrite
 from geo311.join import join_city
 from geo311.ledger import Ledger
+from geo311.ledger import ledger_path as ledger_file
 from geo311.load import read_requests
 from geo311.profiles import get_profile, list_profiles
 from geo311.settings import cache_dir
@@ -79,10 +80,6 @@ def schemas_cmd(name: str | None) -> None:
     click.echo("\nPrint one with `geo311 schemas NAME`; use your own with --schema path.toml.")
 
 
-def _ledger_path(out: Path) -> Path:
-    return out.with_name(out.name.removesuffix(".parquet") + ".ledger.json")
-
-
 def _summary(requests: pd.DataFrame) -> str:
     lines = []
     if len(requests):
@@ -126,7 +123,7 @@ def ingest_cmd(
     overwrite: bool,
 ) -> None:
     """Read 311 exports INPUTS into one canonical GeoParquet file plus its ledger."""
-    ledger_path = _ledger_path(out)
+    ledger_path = ledger_file(out)
     check_overwrite([out, ledger_path], overwrite=overwrite)
     requests, ledger = read_requests(
         list(inputs),
@@ -230,7 +227,7 @@ def join_cmd(
     """Assign each request in REQUESTS (from `geo311 ingest`) to every boundary layer."""
     import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
 
-    ledger_path = _ledger_path(out)
+    ledger_path = ledger_file(out)
     qa_path = out.with_name(out.name.removesuffix(".parquet") + ".qa.json")
     check_overwrite([out, ledger_path, *([qa_path] if qa else [])], overwrite=overwrite)
     requests = gpd.read_parquet(requests_path)
@@ -247,7 +244,7 @@ def join_cmd(
         near_m=near_m,
         cache_dir=cache_dir() / "indexes",
     )
-    upstream = _ledger_path(requests_path)
+    upstream = ledger_file(requests_path)
     ledger = (
         Ledger.read_json(upstream).extend(result.ledger) if upstream.exists() else result.ledger
     )
@@ -451,7 +448,7 @@ def geocode_cmd(
         state=state,
         census_url=census_url,
     )
-    ledger_path = _ledger_path(out)
+    ledger_path = ledger_file(out)
     check_overwrite([out, ledger_path], overwrite=overwrite)
     requests = gpd.read_parquet(requests_path)
     try:
@@ -467,7 +464,7 @@ def geocode_cmd(
     finally:
         if hasattr(chosen, "close"):
             chosen.close()
-    upstream = _ledger_path(requests_path)
+    upstream = ledger_file(requests_path)
     ledger = Ledger.read_json(upstream).extend(stage) if upstream.exists() else stage
     with atomic_write(out) as tmp:
         result.to_parquet(tmp, index=False)

@@ -26,9 +26,18 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-__all__ = ["Ledger", "Result", "StageLedger"]
+__all__ = ["Ledger", "Result", "StageLedger", "ledger_path"]
 
 MAX_EXAMPLES = 5
+
+
+def ledger_path(data_path: Path) -> Path:
+    """Return where the ledger of a GeoParquet output lives: ``<name>.ledger.json`` beside it.
+
+    >>> ledger_path(Path("out/requests.parquet")).as_posix()
+    'out/requests.ledger.json'
+    """
+    return data_path.with_name(data_path.name.removesuffix(".parquet") + ".ledger.json")
 
 
 @dataclass

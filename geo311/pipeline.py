@@ -15,7 +15,6 @@ and the row ledger (whose examples quote raw values) stay out of it; pass
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,7 +23,7 @@ from geo311._errors import SchemaError
 from geo311._io import atomic_write, check_overwrite
 from geo311.geographies import load_manifest
 from geo311.join import join_city
-from geo311.ledger import Ledger
+from geo311.ledger import Ledger, ledger_path
 from geo311.load import read_requests
 from geo311.tables import city_tables, table_paths, write_tables
 
@@ -43,10 +42,6 @@ class RunResult(NamedTuple):
     ledger: Ledger
     indicators_dir: Path
     requests_path: Path | None
-
-
-def _ledger_path(requests_path: Path) -> Path:
-    return requests_path.with_name(requests_path.name.removesuffix(".parquet") + ".ledger.json")
 
 
 def run_city(
@@ -127,7 +122,7 @@ def run_city(
                 "data must not be published with the site; choose another folder"
             )
             raise SchemaError(msg)
-        check_overwrite([kept, _ledger_path(kept)], overwrite=overwrite)
+        check_overwrite([kept, ledger_path(kept)], overwrite=overwrite)
 
     if not overwrite:  # fail before the slow steps, not after them
         tables_out = table_paths(indicators_dir, wanted).values()
@@ -148,21 +143,18 @@ def run_city(
     if kept is not None:
         with atomic_write(kept) as tmp:
             joined.frame.to_parquet(tmp, index=False)
-        with atomic_write(_ledger_path(kept)) as tmp:
+        with atomic_write(ledger_path(kept)) as tmp:
             ledger.write_json(tmp)
-    with tempfile.TemporaryDirectory(prefix="geo311-run-") as scratch:
-        ledger_file = Path(scratch) / "ledger.json"
-        ledger.write_json(ledger_file)
-        site = build_site(
-            indicators_dir,
-            out_dir,
-            district_layer=district_layer,
-            self_contained=self_contained,
-            tiles=tiles,
-            png=png,
-            ledger=ledger_file,
-            overwrite=overwrite,
-        )
+    site = build_site(
+        indicators_dir,
+        out_dir,
+        district_layer=district_layer,
+        self_contained=self_contained,
+        tiles=tiles,
+        png=png,
+        ledger=ledger,
+        overwrite=overwrite,
+    )
     log.info(
         "built the %s site in %s from %s requests", manifest.city, out_dir, f"{len(requests):,}"
     )

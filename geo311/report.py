@@ -42,6 +42,7 @@ import shapely
 from geo311 import charts, maps
 from geo311._errors import InputFileError, SchemaError
 from geo311._io import atomic_write, check_overwrite
+from geo311.ledger import Ledger
 
 __all__ = [
     "HEADLINE_INDICATORS",
@@ -1232,7 +1233,7 @@ def build_site(
     self_contained: bool = True,
     tiles: bool = True,
     png: bool = True,
-    ledger: str | Path | None = None,
+    ledger: Ledger | str | Path | None = None,
     title: str | None = None,
     overwrite: bool = False,
     simplify_tolerance_m: float = 5.0,
@@ -1258,8 +1259,9 @@ def build_site(
         Draw a background tile layer (the only thing fetched from the internet).
     png : bool, default True
         Write ``png/<layer>-<indicator>.png`` for every map page.
-    ledger : str or pathlib.Path, optional
-        A ``requests.ledger.json`` whose per-stage counts the index reports.
+    ledger : Ledger, str or pathlib.Path, optional
+        The row ledger (or a ``requests.ledger.json``) whose per-stage counts
+        the index reports.
     title : str, optional
         Site title; default from the layers' metadata.
     overwrite : bool, default False
@@ -1405,11 +1407,9 @@ def _load(
     return layers, wanted, hood_key
 
 
-def _read_ledger(ledger: str | Path | None) -> Any:
-    if ledger is None:
-        return None
-    from geo311.ledger import Ledger  # noqa: PLC0415
-
+def _read_ledger(ledger: Ledger | str | Path | None) -> Ledger | None:
+    if ledger is None or isinstance(ledger, Ledger):
+        return ledger
     path = Path(ledger)
     if not path.is_file():
         msg = f"ledger {path} not found; `geo311 ingest` and `geo311 join` write <out>.ledger.json"
