@@ -13,8 +13,8 @@ Needs the reference data (GEO311_DATA_DIR, in CI ../shared/data) and the
 import sys
 
 import geo311
+from geo311.indicators.tables import city_tables
 from geo311.settings import data_dir
-from geo311.tables import city_tables
 
 root = data_dir()
 if root is None or not (root / "baltimore").is_dir():

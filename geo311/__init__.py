@@ -18,8 +18,17 @@ from geo311._errors import (
     SchemaError,
     TimestampError,
 )
-from geo311.clean import clean_requests, find_placeholders, flag_coordinates
-from geo311.equity import (
+from geo311.clean.quality import clean_requests, find_placeholders, flag_coordinates
+from geo311.indicators.core import (
+    DATA_DICTIONARY,
+    area_indicators,
+    channel_mix,
+    city_indicators,
+    data_dictionary,
+    service_mix,
+    time_patterns,
+)
+from geo311.indicators.equity import (
     concentration_index,
     disparity_scores,
     equity_summary,
@@ -27,7 +36,14 @@ from geo311.equity import (
     quintile_table,
     theil,
 )
-from geo311.geographies import (
+from geo311.indicators.survival import survival_curves
+from geo311.io.normalize import parse_location, parse_timestamps
+from geo311.io.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
+from geo311.io.readers import FORMATS, read_requests, requests_from_frame, sniff_format
+from geo311.io.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
+from geo311.join.assign import JOIN_STATUS, CityJoin, assign_areas, join_city
+from geo311.join.label_qa import LabelCheck, compare_labels, normalize_label
+from geo311.join.layers import (
     Layer,
     LayerResult,
     ManifestError,
@@ -37,34 +53,18 @@ from geo311.geographies import (
     load_manifest,
     read_layer,
 )
-from geo311.indicators import (
-    DATA_DICTIONARY,
-    area_indicators,
-    channel_mix,
-    city_indicators,
-    data_dictionary,
-    service_mix,
-    time_patterns,
-)
-from geo311.join import JOIN_STATUS, CityJoin, assign_areas, join_city
-from geo311.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.ledger import Ledger, Result, StageLedger
-from geo311.load import FORMATS, read_requests, requests_from_frame, sniff_format
-from geo311.maps import choropleth, classify, map_parts, save_map, static_map
-from geo311.normalize import parse_location, parse_timestamps
 from geo311.pipeline import RunResult, run_city
-from geo311.population import (
+from geo311.population.denominators import (
     Denominators,
     interpolate,
     land_use_weights,
     layer_population,
     read_tract_table,
 )
-from geo311.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
-from geo311.report import SiteResult, build_site, district_membership
-from geo311.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
-from geo311.simplify import DisplayGeometry, simplify_for_display
-from geo311.survival import survival_curves
+from geo311.site.maps import choropleth, classify, map_parts, save_map, static_map
+from geo311.site.pages import SiteResult, build_site, district_membership
+from geo311.site.simplify import DisplayGeometry, simplify_for_display
 
 try:
     __version__ = version("geo311")

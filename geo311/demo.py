@@ -65,13 +65,13 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from geo311._io import atomic_write, check_overwrite
-from geo311.geographies import Layer, read_layer
-from geo311.join import assign_areas
+from geo311.indicators.tables import LayerTables, build_tables, table_paths, write_tables
+from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.io.readers import read_requests
+from geo311.join.assign import assign_areas
+from geo311.join.layers import Layer, read_layer
 from geo311.ledger import Ledger
-from geo311.load import read_requests
-from geo311.report import build_site
-from geo311.tables import LayerTables, build_tables, table_paths, write_tables
+from geo311.site.pages import build_site
 
 __all__ = [
     "BULK_COLUMNS",
@@ -1039,8 +1039,8 @@ def write_demo(
     requests as GeoParquet and the row ledger of every stage; compute and
     write the indicator and equity tables of the neighbourhoods, council
     districts and tracts, with populations interpolated from the tracts
-    (:func:`geo311.tables.build_tables`); write ``README.txt``; build the
-    site in the same folder (:func:`geo311.report.build_site`: ``index.html``,
+    (:func:`geo311.indicators.tables.build_tables`); write ``README.txt``; build the
+    site in the same folder (:func:`geo311.site.pages.build_site`: ``index.html``,
     a choropleth page per layer and indicator, a page per council district,
     ``png/``).  Every file is written atomically.  The site needs the
     ``maps`` extra.

@@ -3,8 +3,8 @@
 :func:`run_city` is what ``geo311 run`` does: read the exports with a schema
 profile (:func:`geo311.read_requests`), assign every request to the city's
 boundary layers (:func:`geo311.join_city`), compute the indicator tables of
-the mapped layers (:func:`geo311.tables.city_tables`) and build the site
-(:func:`geo311.report.build_site`).
+the mapped layers (:func:`geo311.indicators.tables.city_tables`) and build the site
+(:func:`geo311.site.pages.build_site`).
 
 The site folder receives only aggregates: the pages, the indicator tables
 (``indicators/``) and the PNGs.  Request-level data (addresses, descriptions)
@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from geo311._errors import SchemaError
-from geo311._io import atomic_write, check_overwrite
-from geo311.geographies import load_manifest
-from geo311.join import join_city
+from geo311.indicators.tables import city_tables, table_paths, write_tables
+from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.io.readers import read_requests
+from geo311.join.assign import join_city
+from geo311.join.layers import load_manifest
 from geo311.ledger import Ledger, ledger_path
-from geo311.load import read_requests
-from geo311.tables import city_tables, table_paths, write_tables
 
 __all__ = ["DEFAULT_SITE_LAYERS", "RunResult", "run_city"]
 
@@ -38,7 +38,7 @@ DEFAULT_SITE_LAYERS = ("neighborhoods", "council_districts", "census_tracts")
 class RunResult(NamedTuple):
     """What :func:`run_city` returns."""
 
-    site: Any  # geo311.report.SiteResult
+    site: Any  # geo311.site.pages.SiteResult
     ledger: Ledger
     indicators_dir: Path
     requests_path: Path | None
@@ -87,7 +87,7 @@ def run_city(
     district_layer : str, default "council_districts"
         The layer that gets one page per area.
     self_contained, tiles, png
-        As in :func:`geo311.report.build_site`.
+        As in :func:`geo311.site.pages.build_site`.
     keep_requests : path, optional
         Also write the joined requests (GeoParquet) here, with their ledger
         beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
@@ -103,7 +103,7 @@ def run_city(
     SchemaError
         ``keep_requests`` inside the site folder, or no layer to map.
     """
-    from geo311.report import build_site  # noqa: PLC0415 - needs the maps extra
+    from geo311.site.pages import build_site  # noqa: PLC0415 - needs the maps extra
 
     out_dir = Path(out_dir)
     manifest = load_manifest(city)

@@ -1,4 +1,4 @@
-"""Benchmark every indicator of :mod:`geo311.indicators` on a large synthetic city.
+"""Benchmark every indicator of :mod:`geo311.indicators.core` on a large synthetic city.
 
 The city is a grid of square neighbourhoods (278 by default) grouped into
 council districts (14), laid over Baltimore's UTM zone; requests are generated
@@ -144,7 +144,7 @@ def run(
     rows: int, n_areas: int, n_districts: int, seed: int, *, reset_peak: bool = True
 ) -> dict[str, Any]:
     """Build the data, then time every indicator call; return the measurements."""
-    from geo311 import indicators as ind  # noqa: PLC0415
+    from geo311.indicators import core as ind  # noqa: PLC0415
 
     built = time.perf_counter()
     hoods, districts, district_of = make_areas(n_areas, n_districts)

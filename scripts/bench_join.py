@@ -1,4 +1,4 @@
-"""Benchmark the spatial join: geopandas ``sjoin`` against :class:`geo311.spatial_index.AreaIndex`.
+"""Benchmark the spatial join: geopandas ``sjoin`` against the grid ``AreaIndex``.
 
 Synthetic requests are spread like real ones over real Baltimore: "address
 sites" are drawn inside the 2020 census tracts in proportion to their 2020
@@ -15,7 +15,7 @@ after the inputs are read, so "working MiB" is the mode's own peak above that):
     ``geopandas.points_from_xy`` once, then ``sjoin(predicate="within")`` per
     layer -- the straightforward way.
 ``cold``
-    :func:`geo311.spatial_index.cached_index` with an empty cache (build and
+    :func:`geo311.join.spatial_index.cached_index` with an empty cache (build and
     save the three indexes), then ``locate`` per layer.
 ``warm``
     The same with the cache filled by the cold run (load, then locate).
@@ -161,7 +161,7 @@ def run_index(
     x: np.ndarray, y: np.ndarray, layers: dict[str, Any], cache_dir: Path
 ) -> dict[str, Any]:
     """Time cached_index (build or load) + locate per layer."""
-    from geo311.spatial_index import cached_index  # noqa: PLC0415
+    from geo311.join.spatial_index import cached_index  # noqa: PLC0415
 
     timings: dict[str, float] = {}
     areas: dict[str, np.ndarray] = {}
@@ -199,7 +199,7 @@ ID_FIELDS = {
 
 def prepare_assign(layers: dict[str, Any]) -> dict[str, Any]:
     """Validate the layers as geo311 Layers (file reading and validation are not timed)."""
-    from geo311.geographies import read_layer as geo311_layer  # noqa: PLC0415
+    from geo311.join.layers import read_layer as geo311_layer  # noqa: PLC0415
 
     return {
         name: [geo311_layer(layer, key=name, id_field=ID_FIELDS[name], name_field="name").layer]
@@ -213,7 +213,7 @@ def run_assign(
     """Time the whole geo311.assign_areas on a request frame (indexes loaded from cache)."""
     import pandas as pd  # noqa: PLC0415
 
-    from geo311.join import assign_areas  # noqa: PLC0415
+    from geo311.join.assign import assign_areas  # noqa: PLC0415
 
     frame = pd.DataFrame(
         {
@@ -432,7 +432,7 @@ def compare_candidates(
 
 def compare_trees(x: np.ndarray, y: np.ndarray, layer: Any, cache_dir: Path) -> dict[str, Any]:
     """Measure shapely's STRtree against rtree, as whole join and as candidate step."""
-    from geo311.spatial_index import cached_index  # noqa: PLC0415
+    from geo311.join.spatial_index import cached_index  # noqa: PLC0415
 
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]

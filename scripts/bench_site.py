@@ -3,8 +3,8 @@
 Setup (not timed): the two real Open Baltimore 311 samples (3,500 requests)
 are read with ``geo311.read_requests``, joined to the neighbourhoods, council
 districts and census tracts with ``geo311.join_city`` and tabulated with
-``geo311.tables.city_tables`` into an indicators folder
-(``geo311.tables.write_tables``).  The neighbourhood outlines of that folder
+``geo311.indicators.tables.city_tables`` into an indicators folder
+(``geo311.indicators.tables.write_tables``).  The neighbourhood outlines of that folder
 (``neighborhoods.geojson``, 278 areas at full resolution) merged with its
 indicator table (``neighborhoods.csv``) are the input of both page methods.
 
@@ -114,7 +114,7 @@ def _data_dir_env(path: Path) -> Iterator[None]:
 def build_indicators(folder: Path, layers: tuple[str, ...]) -> dict[str, Any]:
     """Ingest, join and tabulate the real samples into ``folder`` (the untimed setup)."""
     import geo311  # noqa: PLC0415
-    import geo311.tables  # noqa: PLC0415
+    import geo311.indicators.tables  # noqa: PLC0415
 
     source = data_dir()
     paths = [source / CITY / name for name in SAMPLES]
@@ -127,10 +127,10 @@ def build_indicators(folder: Path, layers: tuple[str, ...]) -> dict[str, Any]:
         requests = geo311.read_requests(paths, schema=CITY)
         joined = geo311.join_city(requests.frame, city=CITY, layers=list(layers))
         group = "council_districts" if "council_districts" in layers else None
-        tables = geo311.tables.city_tables(
+        tables = geo311.indicators.tables.city_tables(
             joined.frame, city=CITY, layers=list(layers), group=group
         )
-    geo311.tables.write_tables(tables, folder, overwrite=True)
+    geo311.indicators.tables.write_tables(tables, folder, overwrite=True)
     return {
         "requests": len(requests.frame),
         "layers": list(layers),

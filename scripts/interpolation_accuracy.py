@@ -4,7 +4,7 @@ Baltimore's neighbourhood (2010 and 2020 NSA sets) and 2012 council-district
 files carry ``pop_2020`` summed from 2020 census *blocks* (PROVENANCE.md), a
 near-truth at a much finer grain than the tracts.  This script interpolates
 the tract population (``tract_demographics.csv``, ``P1_001N``) to each layer
-with :func:`geo311.population.layer_population` and scores it against that
+with :func:`geo311.population.denominators.layer_population` and scores it against that
 truth, for several weightings:
 
 ``area``
@@ -56,7 +56,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo311.population import (
+from geo311.population.denominators import (
     Denominators,
     interpolate,
     land_use_weights,

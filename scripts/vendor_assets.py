@@ -1,4 +1,4 @@
-"""Re-create ``geo311/vendor/`` from the npm registry, at pinned versions.
+"""Re-create ``geo311/site/vendor/`` from the npm registry, at pinned versions.
 
 The maps in geo311 must open offline (council offices double-click an emailed
 file, sometimes behind networks that block CDNs), so the few front-end files
@@ -9,7 +9,7 @@ folder is written:
   the registry's integrity hash);
 * the script checks the tarball's SHA-512 against the integrity npm reports,
   extracts only the files listed in :data:`PACKAGES` plus the licence, and
-* writes ``geo311/vendor/VERSIONS.json`` (package, version, tarball integrity
+* writes ``geo311/site/vendor/VERSIONS.json`` (package, version, tarball integrity
   and SHA-1, and every file with its SHA-256 and size).
 
 Run it from the repository root::
@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VENDOR = REPO / "geo311" / "vendor"
+VENDOR = REPO / "geo311" / "site" / "vendor"
 
 #: package -> (pinned version, files to keep relative to the package root).
 #: Leaflet's marker images are left out: geo311 maps draw no markers.
@@ -128,7 +128,7 @@ def vendor_package(name: str, version: str, keep: tuple[str, ...], work: Path) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--overwrite", action="store_true", help="replace geo311/vendor/")
+    parser.add_argument("--overwrite", action="store_true", help="replace geo311/site/vendor/")
     args = parser.parse_args(argv)
     if VENDOR.exists():
         if not args.overwrite:

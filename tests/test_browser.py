@@ -25,9 +25,9 @@ import pandas as pd
 import pytest
 
 from geo311.demo import demo_layers, demo_tables, make_demo_city
-from geo311.join import assign_areas
-from geo311.load import requests_from_frame
-from geo311.tables import write_tables
+from geo311.indicators.tables import write_tables
+from geo311.io.readers import requests_from_frame
+from geo311.join.assign import assign_areas
 
 pytest.importorskip("folium")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -93,7 +93,7 @@ def hostile_indicators(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from geo311.report import build_site  # noqa: PLC0415
+    from geo311.site.pages import build_site  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("browser")
     indicators = hostile_indicators(root)

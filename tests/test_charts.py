@@ -1,4 +1,4 @@
-"""Tests for geo311.charts: accessible inline-SVG charts and their tables."""
+"""Tests for geo311.site.charts: accessible inline-SVG charts and their tables."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from geo311 import charts
-from geo311.charts import (
+from geo311.site import charts
+from geo311.site.charts import (
     BACKGROUND,
     bar_chart,
     chart_table,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo311.clean import clean_requests, find_placeholders, flag_coordinates
+from geo311.clean.quality import clean_requests, find_placeholders, flag_coordinates
 
 TS = "datetime64[us, UTC]"
 # A made-up city: one degree square, west -77, south 39, east -76, north 40.

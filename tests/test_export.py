@@ -11,7 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from geo311.export import neutralize_text, write_csv, write_metadata, write_xlsx
+from geo311.io.writers import neutralize_text, write_csv, write_metadata, write_xlsx
 
 HOSTILE = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", "Plain", "Fells Point & Canton"]
 

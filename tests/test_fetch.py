@@ -24,8 +24,8 @@ import pytest
 from replay import Hit, ReplayServer, Reply, serve
 
 import geo311
-from geo311._http import FetchError, HttpClient, _parse_retry_after, redact_url
-from geo311.fetch import (
+from geo311.connectors._client import FetchError, HttpClient, _parse_retry_after, redact_url
+from geo311.connectors.fetch import (
     FetchProgress,
     city_layer_url,
     fetch_arcgis,
@@ -831,7 +831,7 @@ def test_fetch_boundaries_into_the_cache_the_loader_searches(
     from click.testing import CliRunner  # noqa: PLC0415
 
     from geo311.cli import main  # noqa: PLC0415
-    from geo311.geographies import load_layers  # noqa: PLC0415
+    from geo311.join.layers import load_layers  # noqa: PLC0415
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("GEO311_CACHE_DIR", str(cache))

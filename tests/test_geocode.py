@@ -1,4 +1,4 @@
-"""Tests of geo311.geocode: normalisation, the reference geocoder, the cache, the stage."""
+"""Tests of geo311.geocode.core: normalisation, the reference geocoder, the cache, the stage."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from geo311._errors import Geo311Error
-from geo311.geocode import (
+from geo311.geocode.core import (
     GEOCODE_COLUMNS,
     GeocodeCache,
     GeocodeError,

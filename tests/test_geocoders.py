@@ -19,9 +19,9 @@ from pyproj import Transformer
 from replay import Hit, ReplayServer, Reply, serve
 
 from geo311._errors import FetchError, GeocodeError
-from geo311._http import HttpClient
-from geo311.geocode import GEOCODE_COLUMNS, GeocodeCache, Geocoder, geocode
-from geo311.geocoders import CENSUS_NON_EXACT_SCORE, ArcGISLocator, CensusBatchGeocoder
+from geo311.connectors._client import HttpClient
+from geo311.geocode.core import GEOCODE_COLUMNS, GeocodeCache, Geocoder, geocode
+from geo311.geocode.online import CENSUS_NON_EXACT_SCORE, ArcGISLocator, CensusBatchGeocoder
 
 pytest.importorskip("httpx")
 

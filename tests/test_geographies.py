@@ -1,4 +1,4 @@
-"""Tests for geo311.geographies: manifests, finding files, layer validation, real layers.
+"""Tests for geo311.join.layers: manifests, finding files, layer validation, real layers.
 
 Hand-made layers are built here in code: 100 m squares in EPSG:26985 (NAD83 /
 Maryland, metres) placed inside Baltimore, so that every area and overlap has
@@ -19,7 +19,7 @@ import pytest
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from geo311._errors import CRSError, InputFileError, SchemaError
-from geo311.geographies import (
+from geo311.join.layers import (
     OVERLAP_PAIR_MIN_M2,
     CityManifest,
     Layer,
@@ -411,9 +411,9 @@ def test_vintage_metadata_and_stage_name() -> None:
 
 
 def test_one_info_line_with_the_figures(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="geo311.geographies"):
+    with caplog.at_level(logging.INFO, logger="geo311.join.layers"):
         read(grid(skip=(5,)))
-    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.geographies"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.join.layers"]
     assert len(lines) == 1
     assert "8 areas" in lines[0] and "1 gap(s) totalling 10,000.0 m2" in lines[0]
     assert "measured in EPSG:26985" in lines[0]

@@ -1,4 +1,4 @@
-"""Per-area indicators (geo311.indicators), checked by hand and against reference libraries.
+"""Per-area indicators (geo311.indicators.core), checked by hand and against reference libraries.
 
 Every fixture is typed here; each test writes its arithmetic in comments.
 References: ``scipy.stats.chi2`` (Garwood), ``scipy.stats.binomtest(...).proportion_ci
@@ -25,8 +25,7 @@ from scipy import stats
 import geo311
 from geo311._errors import SchemaError
 from geo311.demo import demo_layers, make_demo_city, write_demo
-from geo311.export import write_csv
-from geo311.indicators import (
+from geo311.indicators.core import (
     CITY_ID,
     DATA_DICTIONARY,
     PATTERN_COLUMNS,
@@ -37,6 +36,7 @@ from geo311.indicators import (
     service_mix,
     time_patterns,
 )
+from geo311.io.writers import write_csv
 
 TZ = "America/New_York"
 T0 = pd.Timestamp("2025-03-03 14:00", tz="UTC")  # Monday 09:00 EST
@@ -917,7 +917,7 @@ def test_demo_city_end_to_end(tmp_path) -> None:
     city = make_demo_city(n_requests=1500)
     layers = demo_layers(city)
     tracts = city.layers["census_tracts"]
-    # (a crude stand-in denominator: the real one comes from geo311.population)
+    # (a crude stand-in denominator: the real one comes from geo311.population.denominators)
     pop = pd.Series(30_000.0 / 14, index=layers["council_districts"][0].gdf["area_id"])
     t = area_indicators(
         requests,

@@ -1,4 +1,4 @@
-"""Tests for geo311.join: every request placed in every layer exactly once, or explained.
+"""Tests for geo311.join.assign: every request placed in every layer exactly once, or explained.
 
 Hand-made layers live in Los Angeles, in EPSG:4326: a 3x3 grid of districts
 about 1.2 km wide whose edges are written as decimal literals, so a point typed
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, box
 
-import geo311.join as join_module
+import geo311.join.assign as join_module
 from geo311 import (
     JOIN_STATUS,
     CRSError,

@@ -1,4 +1,4 @@
-"""Tests for geo311.label_qa, and the join's accuracy on the real Baltimore and LA samples.
+"""Tests for geo311.join.label_qa, and the join's accuracy on the real Baltimore and LA samples.
 
 The hand-made layer is a row of three blocks in Los Angeles (EPSG:4326), each
 one unit of 0.005 degrees (about 460 m east-west, 555 m north-south):
@@ -38,7 +38,7 @@ from geo311 import (
     read_requests,
     requests_from_frame,
 )
-from geo311.label_qa import CATEGORIES
+from geo311.join.label_qa import CATEGORIES
 
 U = 0.005
 X0, Y0 = -118.3511, 34.0217

@@ -1,4 +1,4 @@
-"""The readers and the ingest funnel of geo311.load, on small hand-made inputs.
+"""The readers and the ingest funnel of geo311.io.readers, on small hand-made inputs.
 
 Fixture files are described in tests/fixtures/README.md; variants that must be
 damaged or re-encoded are written into ``tmp_path`` here.

@@ -1,4 +1,4 @@
-"""geo311.maps: classification, palettes, allow-listed tooltips, escaping, offline assets.
+"""geo311.site.maps: classification, palettes, allow-listed tooltips, escaping, offline assets.
 
 The maps are checked at the HTML level here (a browser suite drives Chromium
 separately). The areas are a hand-made 3x3 grid of unit squares near Baltimore
@@ -21,8 +21,9 @@ from shapely.geometry import box
 pytest.importorskip("folium")
 mapclassify = pytest.importorskip("mapclassify")
 
-from geo311 import _assets, maps  # noqa: E402
 from geo311._errors import CRSError, Geo311Error, OutputExistsError, SchemaError  # noqa: E402
+from geo311.site import assets as _assets  # noqa: E402
+from geo311.site import maps  # noqa: E402
 
 PAYLOADS = [
     "<img src=x onerror=alert(1)>",

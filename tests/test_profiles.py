@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from geo311._errors import ProfileError, SchemaError
-from geo311.profiles import (
+from geo311.io.profiles import (
     MAPPABLE,
     Profile,
     detect_profile,
@@ -81,7 +81,7 @@ requested_datetime = ["Opened", "OpenedAt"]
 
 
 def _builtin_files() -> list[str]:
-    folder = resources.files("geo311") / "schemas"
+    folder = resources.files("geo311.io") / "schemas"
     return sorted(e.name for e in folder.iterdir() if e.name.endswith(".toml"))
 
 
@@ -102,7 +102,7 @@ def test_every_builtin_file_is_registered() -> None:
 
 @pytest.mark.parametrize("filename", _builtin_files())
 def test_builtin_toml_loads_and_is_sane(filename: str) -> None:
-    with resources.as_file(resources.files("geo311") / "schemas" / filename) as path:
+    with resources.as_file(resources.files("geo311.io") / "schemas" / filename) as path:
         profile = load_profile(path)
     assert profile.name == Path(filename).stem
     assert profile == get_profile(profile.name)

@@ -1,4 +1,4 @@
-"""The static site (geo311.report): pages, links, membership, cards, escaping, budgets.
+"""The static site (geo311.site.pages): pages, links, membership, cards, escaping, budgets.
 
 The site is built once per module from a small demo indicators folder (4,000
 synthetic requests), once more from a hostile copy of it (area and service
@@ -21,20 +21,20 @@ import pandas as pd
 import pytest
 from shapely import box
 
-from geo311 import maps
 from geo311._errors import InputFileError, OutputExistsError, SchemaError
 from geo311.demo import demo_layers, demo_tables, make_demo_city
-from geo311.export import write_csv
-from geo311.join import assign_areas
-from geo311.load import requests_from_frame
-from geo311.report import (
+from geo311.indicators.tables import write_tables
+from geo311.io.readers import requests_from_frame
+from geo311.io.writers import write_csv
+from geo311.join.assign import assign_areas
+from geo311.site import maps
+from geo311.site.pages import (
     HEADLINE_INDICATORS,
     build_site,
     district_membership,
     read_indicator_layer,
     slugify,
 )
-from geo311.tables import write_tables
 
 PAYLOADS = (
     "<img src=x onerror=alert(1)>",
@@ -89,7 +89,7 @@ def parse(path: Path) -> _Page:
 
 
 def _escaped(text: str) -> str:
-    """The text as the site writes it into HTML (geo311.maps.escape_html: autoescape + backtick)."""
+    """The text as the site writes it into HTML (geo311.site.maps.escape_html: autoescape + backtick)."""
     return maps.escape_html(text)
 
 

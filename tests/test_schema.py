@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from geo311._errors import SchemaError
-from geo311.schema import (
+from geo311.io.schema import (
     CANONICAL_COLUMNS,
     COORD_QUALITY,
     COORD_USABLE,

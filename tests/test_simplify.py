@@ -1,4 +1,4 @@
-"""Tests for geo311.simplify: coverage simplification for display."""
+"""Tests for geo311.site.simplify: coverage simplification for display."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from geopandas.testing import assert_geodataframe_equal
 from shapely import Polygon, box
 
 from geo311._errors import CRSError, SchemaError
-from geo311.simplify import DisplayGeometry, simplify_for_display
+from geo311.site.simplify import DisplayGeometry, simplify_for_display
 
 MD = "EPSG:26985"  # NAD83 / Maryland, metres: Baltimore's neighbourhood of the projection
 X0, Y0 = 430_000.0, 180_000.0  # near Baltimore in EPSG:26985
@@ -194,7 +194,7 @@ def test_feet_crs_converted_to_metres(grid: gpd.GeoDataFrame) -> None:
 
 
 def test_log_line(grid: gpd.GeoDataFrame, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="geo311.simplify"):
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
         result = simplify_for_display(grid, tolerance_m=5.0, crs=MD)
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert len(lines) == 1
@@ -213,7 +213,7 @@ def test_tiny_areas_survive(caplog: pytest.LogCaptureFixture) -> None:
         geometry=[big.difference(small).difference(tiny), small, tiny],
         crs=MD,
     )
-    with caplog.at_level(logging.INFO, logger="geo311.simplify"):
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
         result = simplify_for_display(frame, tolerance_m=50.0, crs=MD)
     geoms = result.gdf.to_crs(MD).geometry
     assert not geoms.is_empty.any()
@@ -247,7 +247,7 @@ def test_unmatched_borders_are_cleaned(caplog: pytest.LogCaptureFixture) -> None
     right = box(X0 + 99.95, Y0, X0 + 200, Y0 + 100)
     frame = gpd.GeoDataFrame(geometry=[left, right], crs=MD)
     assert not shapely.coverage_is_valid(frame.geometry.to_numpy())
-    with caplog.at_level(logging.INFO, logger="geo311.simplify"):
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
         result = simplify_for_display(frame, tolerance_m=1.0, crs=MD)
     assert "coverage_clean" in caplog.text
     assert "cleaned coverage" in caplog.text
@@ -262,7 +262,7 @@ def test_fallback_per_polygon(grid: gpd.GeoDataFrame, caplog: pytest.LogCaptureF
     # move one cell by 3 m: not a coverage; with clean=False each polygon is simplified alone
     shifted = grid.copy()
     shifted.loc["d5", "geometry"] = shapely.affinity.translate(grid.geometry.iloc[0], 3.0, 0.0)
-    with caplog.at_level(logging.INFO, logger="geo311.simplify"):
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
         result = simplify_for_display(shifted, tolerance_m=5.0, crs=MD, clean=False)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -280,7 +280,7 @@ def test_fallback_per_polygon(grid: gpd.GeoDataFrame, caplog: pytest.LogCaptureF
 def test_rounding_beyond_tolerance_warns(caplog: pytest.LogCaptureFixture) -> None:
     # 2 decimals of a degree is ~1 km: no simplification can stay within 5 m
     square = gpd.GeoDataFrame(geometry=[box(X0, Y0, X0 + 5000, Y0 + 5000)], crs=MD)
-    with caplog.at_level(logging.WARNING, logger="geo311.simplify"):
+    with caplog.at_level(logging.WARNING, logger="geo311.site.simplify"):
         result = simplify_for_display(square, tolerance_m=5.0, decimals=2, crs=MD)
     assert "rounding to 2 decimals alone" in caplog.text
     assert result.max_displacement_m > 5.0

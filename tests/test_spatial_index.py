@@ -1,4 +1,4 @@
-"""Tests for geo311.spatial_index: exact point-in-polygon assignment with one tie rule.
+"""Tests for geo311.join.spatial_index: exact point-in-polygon assignment with one tie rule.
 
 Every check compares against an independent reference: shapely's exact
 ``intersects_xy`` (covers) over candidate polygons found with an STRtree, plus
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
-from geo311 import spatial_index
-from geo311.spatial_index import (
+from geo311.join import spatial_index
+from geo311.join.spatial_index import (
     AreaIndex,
     IndexMismatchError,
     Located,
@@ -489,7 +489,7 @@ def test_cached_index_rebuilds_corrupt_file(tmp_path, caplog):
     index = cached_index(geoms, cache_dir=tmp_path)
     path = tmp_path / f"{index.fingerprint}.npz"
     path.write_bytes(b"not an npz file")
-    with caplog.at_level(logging.WARNING, logger="geo311.spatial_index"):
+    with caplog.at_level(logging.WARNING, logger="geo311.join.spatial_index"):
         again = cached_index(geoms, cache_dir=tmp_path)
     assert "rebuilding" in caplog.text
     assert np.array_equal(again.grid, index.grid)
@@ -499,7 +499,7 @@ def test_cached_index_rebuilds_corrupt_file(tmp_path, caplog):
 def test_cached_index_survives_unwritable_cache(tmp_path, caplog):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
-    with caplog.at_level(logging.WARNING, logger="geo311.spatial_index"):
+    with caplog.at_level(logging.WARNING, logger="geo311.join.spatial_index"):
         index = cached_index(grid_squares(), cache_dir=blocker / "cache")
     assert "could not cache" in caplog.text
     assert index.locate([0.5], [0.5]).area.tolist() == [0]

@@ -1,10 +1,10 @@
-"""Grouped Kaplan-Meier / Nelson-Aalen (geo311.survival): hand arithmetic and lifelines parity.
+"""Grouped Kaplan-Meier / Nelson-Aalen (geo311.indicators.survival): hand arithmetic and lifelines parity.
 
 lifelines is the reference implementation (a dev dependency only).  Its
 ``KaplanMeierFitter`` defaults -- exponential Greenwood (log(-log)) bands at
 95%, median = first time S <= 0.5, median CI = where each band reaches 0.5
 (``median_survival_times(kmf.confidence_interval_)``), S at a time = the step
-value at the last timeline point <= t -- are what geo311.survival implements.
+value at the last timeline point <= t -- are what geo311.indicators.survival implements.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter, NelsonAalenFitter
 from lifelines.utils import median_survival_times, qth_survival_times
 
-from geo311.survival import _segmented_cumsum, survival_curves
+from geo311.indicators.survival import _segmented_cumsum, survival_curves
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 HORIZONS = [0.0, 0.5, 1.0, 2.5, 7.0, 30.0]

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from geo311.cli import main
 from geo311.demo import demo_layers, make_demo_city
-from geo311.join import assign_areas
-from geo311.load import requests_from_frame
-from geo311.tables import build_tables, table_paths, write_tables
+from geo311.indicators.tables import build_tables, table_paths, write_tables
+from geo311.io.readers import requests_from_frame
+from geo311.join.assign import assign_areas
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo311._io import atomic_write
+from geo311.io.atomic import atomic_write
 
 __all__ = ["neutralize_text", "write_csv", "write_metadata", "write_xlsx"]
 

@@ -21,11 +21,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import SchemaError
-from geo311._io import atomic_write, check_overwrite
-from geo311.equity import equity_summary
-from geo311.export import write_csv, write_metadata, write_xlsx
-from geo311.geographies import Layer, load_layers, load_manifest
-from geo311.indicators import (
+from geo311.indicators.core import (
     CITY_ID,
     area_indicators,
     channel_mix,
@@ -33,7 +29,11 @@ from geo311.indicators import (
     service_mix,
     time_patterns,
 )
-from geo311.population import Denominators, layer_population, read_tract_table
+from geo311.indicators.equity import equity_summary
+from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.io.writers import write_csv, write_metadata, write_xlsx
+from geo311.join.layers import Layer, load_layers, load_manifest
+from geo311.population.denominators import Denominators, layer_population, read_tract_table
 
 __all__ = ["LayerTables", "build_tables", "city_tables", "table_paths", "write_tables"]
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from geo311._errors import FetchError
-from geo311._io import atomic_write
+from geo311.io.atomic import atomic_write
 from geo311.settings import cache_dir
 
 if TYPE_CHECKING:

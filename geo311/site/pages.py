@@ -14,7 +14,7 @@ Every page is one self-contained HTML file by default (Leaflet, the site's CSS
 and its small table-sorting script inlined).  Every string that comes from the
 data (area and service names, vintages, sources) passes through Jinja's
 autoescaping; only HTML generated and escaped by geo311 itself (the SVG
-charts of :mod:`geo311.charts`, the map parts of :mod:`geo311.maps`) is
+charts of :mod:`geo311.site.charts`, the map parts of :mod:`geo311.site.maps`) is
 inserted as is.
 
 Neighbourhoods are assigned to the council district that holds most of their
@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo311 import charts, maps
 from geo311._errors import InputFileError, SchemaError
-from geo311._io import atomic_write, check_overwrite
+from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.ledger import Ledger
+from geo311.site import charts, maps
 
 __all__ = [
     "HEADLINE_INDICATORS",
@@ -208,7 +208,7 @@ def _jinja() -> ModuleType:
 
 
 def _finalize(value: Any) -> Any:
-    """Escape text with :func:`geo311.maps.escape_html` (autoescape plus the backtick)."""
+    """Escape text with :func:`geo311.site.maps.escape_html` (autoescape plus the backtick)."""
     from markupsafe import Markup  # noqa: PLC0415 - a dependency of Jinja2
 
     if isinstance(value, str) and not isinstance(value, Markup):
@@ -481,7 +481,7 @@ def _fmt(value: Any, kind: str) -> str:
     return maps.format_value(value, _MAP_FORMATS.get(kind, kind), missing="not available")
 
 
-#: ``_Headline.kind`` -> the :func:`geo311.maps.format_value` format.
+#: ``_Headline.kind`` -> the :func:`geo311.site.maps.format_value` format.
 _MAP_FORMATS = {"share": "percent"}
 
 
@@ -859,7 +859,7 @@ def _chart(
     svg: str,
     table: str,
 ) -> dict[str, str]:
-    """One figure: the SVG and its text alternative, both escaped by :mod:`geo311.charts`.
+    """One figure: the SVG and its text alternative, both escaped by :mod:`geo311.site.charts`.
 
     Backticks are additionally written as character references (as in the rest of the
     page): inert in HTML either way, but never left raw for a script to pick up.
@@ -1418,7 +1418,7 @@ def _read_ledger(ledger: Ledger | str | Path | None) -> Ledger | None:
 
 
 def _simplified(areas: gpd.GeoDataFrame, *, tolerance_m: float) -> tuple[gpd.GeoDataFrame, float]:
-    from geo311.simplify import simplify_for_display  # noqa: PLC0415
+    from geo311.site.simplify import simplify_for_display  # noqa: PLC0415
 
     shown = simplify_for_display(
         areas[["area_id", "area_name", "geometry"]], tolerance_m=tolerance_m

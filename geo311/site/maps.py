@@ -25,7 +25,7 @@ Conventions (STYLE.md section 6, METRICS.md "Reporting rules"):
   :func:`json_for_script`); the browser code builds tooltips and labels with
   ``textContent``, never ``innerHTML``;
 * pages work offline: Leaflet and the full-screen plugin are vendored in
-  ``geo311/vendor`` (see ``scripts/vendor_assets.py``) and :func:`map_parts`
+  ``geo311/site/vendor`` (see ``scripts/vendor_assets.py``) and :func:`map_parts`
   inlines them or links them relatively; the only remote URL left is the tile
   template, and without network the polygons, legend and tooltips still draw
   on a plain background.
@@ -53,10 +53,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from geo311 import _assets
 from geo311._errors import CRSError, Geo311Error, SchemaError
-from geo311._io import atomic_write, check_overwrite
-from geo311.indicators import DATA_DICTIONARY
+from geo311.indicators.core import DATA_DICTIONARY
+from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.site import assets as _assets
 
 if TYPE_CHECKING:
     import folium
@@ -771,7 +771,7 @@ def _tooltip_extras(
     if refused:
         msg = (
             f"tooltip columns {refused} are not indicator columns; tooltips show only "
-            "columns of geo311.indicators.DATA_DICTIONARY (never request text or addresses)"
+            "columns of geo311.indicators.core.DATA_DICTIONARY (never request text or addresses)"
         )
         raise SchemaError(msg)
     missing = [c for c, _ in pairs if c not in frame.columns]

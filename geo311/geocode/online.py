@@ -1,8 +1,8 @@
 """Online geocoders: the US Census Bureau batch geocoder and ArcGIS locators.
 
-Both follow the :class:`geo311.geocode.Geocoder` protocol, so they plug into
-:func:`geo311.geocode.geocode` (which adds the SQLite answer cache, batching
-and the ledger), and both talk through :class:`geo311._http.HttpClient`
+Both follow the :class:`geo311.geocode.core.Geocoder` protocol, so they plug into
+:func:`geo311.geocode.core.geocode` (which adds the SQLite answer cache, batching
+and the ledger), and both talk through :class:`geo311.connectors._client.HttpClient`
 (timeouts, bounded retries with backoff, secret redaction).
 
 * :class:`CensusBatchGeocoder` uploads up to 10,000 addresses per request
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import GeocodeError
-from geo311._http import HttpClient, decode_json, redact_url
-from geo311.geocode import GEOCODE_COLUMNS
+from geo311.connectors._client import HttpClient, decode_json, redact_url
+from geo311.geocode.core import GEOCODE_COLUMNS
 
 __all__ = [
     "CENSUS_NON_EXACT_SCORE",
@@ -176,7 +176,7 @@ class CensusBatchGeocoder(_Online):
     client : HttpClient, optional
         HTTP client to use; by default one with the project's timeouts and
         retries (its HTTP cache plays no part: uploads are never cached, the
-        :class:`~geo311.geocode.GeocodeCache` is the cache).
+        :class:`~geo311.geocode.core.GeocodeCache` is the cache).
     name : str, default "census"
         Written to ``geocode_source``.
 
@@ -267,7 +267,7 @@ class CensusBatchGeocoder(_Online):
         Returns
         -------
         pandas.DataFrame
-            Columns :data:`~geo311.geocode.GEOCODE_COLUMNS` plus ``reason``.
+            Columns :data:`~geo311.geocode.core.GEOCODE_COLUMNS` plus ``reason``.
 
         Raises
         ------
@@ -436,7 +436,7 @@ class ArcGISLocator(_Online):
     """
 
     #: Addresses per :meth:`geocode_batch` call (each is its own request);
-    #: small, so that :func:`~geo311.geocode.geocode` caches progress often.
+    #: small, so that :func:`~geo311.geocode.core.geocode` caches progress often.
     max_batch_size: int = 100
 
     def __init__(

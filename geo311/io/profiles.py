@@ -3,7 +3,7 @@
 A profile maps a city's export columns onto the canonical schema, names the
 timestamp formats and the city's time zone, the status vocabulary, where the
 coordinates are, and the city's bounding box.  Built-in profiles live in
-``geo311/schemas/*.toml``; a user passes their own file path anywhere a
+``geo311/io/schemas/*.toml``; a user passes their own file path anywhere a
 profile name is accepted.  The keys are those of :class:`Profile` as laid out
 in the built-in files (top-level keys plus ``[columns]``, ``[timestamps]``,
 ``[coordinates]``, ``[status]`` and ``[proactive]`` tables).
@@ -31,7 +31,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from geo311._errors import ProfileError, SchemaError
-from geo311.schema import CANONICAL_COLUMNS
+from geo311.io.schema import CANONICAL_COLUMNS
 
 __all__ = ["Profile", "detect_profile", "get_profile", "list_profiles", "load_profile"]
 
@@ -406,7 +406,7 @@ def load_profile(path: str | Path) -> Profile:
     Parameters
     ----------
     path : str or pathlib.Path
-        A TOML file laid out like the built-in ``geo311/schemas/*.toml``.
+        A TOML file laid out like the built-in ``geo311/io/schemas/*.toml``.
 
     Returns
     -------
@@ -431,10 +431,12 @@ def load_profile(path: str | Path) -> Profile:
 
 def _builtin() -> dict[str, Profile]:
     out: dict[str, Profile] = {}
-    for entry in sorted((resources.files("geo311") / "schemas").iterdir(), key=lambda e: e.name):
+    for entry in sorted(
+        (resources.files("geo311.io") / "schemas").iterdir(), key=lambda e: e.name
+    ):
         if entry.name.endswith(".toml"):
             data = tomllib.loads(entry.read_text(encoding="utf-8"))
-            profile = _parse(data, f"geo311/schemas/{entry.name}")
+            profile = _parse(data, f"geo311/io/schemas/{entry.name}")
             out[profile.name] = profile
     return out
 

@@ -3,7 +3,7 @@
 :func:`fetch_acs` asks the Census Data API (``/data/<year>/acs/acs5``) for the
 estimates and margins of error of whole ACS tables, one request per table,
 for every tract of a county, and writes ONE CSV that
-:func:`geo311.population.read_tract_table` reads with the MOEs paired:
+:func:`geo311.population.denominators.read_tract_table` reads with the MOEs paired:
 
 * ``geoid`` -- state + county + tract FIPS, 11 characters, leading zeros kept;
 * ``NAME`` -- the Census tract label (a text column, ignored by the reader);
@@ -20,7 +20,7 @@ for every tract of a county, and writes ONE CSV that
 unpacks it safely (:func:`safe_extract_zip`: no absolute paths, no ``..``,
 no symlinks, bounded size) into a folder that appears only once complete.
 
-Both write a ``.provenance.json`` sidecar (:func:`geo311._http.write_provenance`);
+Both write a ``.provenance.json`` sidecar (:func:`geo311.connectors._client.write_provenance`);
 an API key read from the environment is sent but written nowhere: not in the
 sidecar, the logs or error messages.
 """
@@ -41,9 +41,15 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from geo311._errors import OutputExistsError
-from geo311._http import FetchError, HttpClient, decode_json, sha256_file, write_provenance
-from geo311._io import atomic_write
-from geo311.fetch import FetchResult, _finish, _PageStore, _prepare_out, _Progress
+from geo311.connectors._client import (
+    FetchError,
+    HttpClient,
+    decode_json,
+    sha256_file,
+    write_provenance,
+)
+from geo311.connectors.fetch import FetchResult, _finish, _PageStore, _prepare_out, _Progress
+from geo311.io.atomic import atomic_write
 
 __all__ = [
     "ACS_ALIASES",
@@ -61,7 +67,7 @@ ACS_DEFAULT_TABLES: tuple[str, ...] = ("B01003", "B19013", "B02001", "B03002", "
 
 #: Friendly column name -> ACS variable it copies (estimate; its MOE goes to
 #: ``<alias>_moe``).  ``population`` and ``median_hh_income`` are the names
-#: :func:`geo311.population.layer_population` looks for.
+#: :func:`geo311.population.denominators.layer_population` looks for.
 ACS_ALIASES: Mapping[str, str] = MappingProxyType(
     {
         "population": "B01003_001",  # total population
@@ -264,7 +270,7 @@ def fetch_acs(
     Parameters
     ----------
     out : path
-        The CSV to write; read it with :func:`geo311.population.read_tract_table`.
+        The CSV to write; read it with :func:`geo311.population.denominators.read_tract_table`.
         Columns: ``geoid``, ``NAME``, ``<VAR>E``/``<VAR>M`` per variable, then
         the aliases (see the module docstring).
     state : str or int
@@ -311,7 +317,7 @@ def fetch_acs(
     Examples
     --------
     >>> result = fetch_acs("baltimore_acs.csv", state="24", county="510")  # doctest: +SKIP
-    >>> from geo311.population import read_tract_table
+    >>> from geo311.population.denominators import read_tract_table
     >>> read_tract_table(result.path).moe["median_hh_income"]  # doctest: +SKIP
     'median_hh_income_moe'
     """

@@ -43,9 +43,9 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import GeocodeError
-from geo311.clean import flag_coordinates
+from geo311.clean.quality import flag_coordinates
+from geo311.io.schema import COORD_USABLE
 from geo311.ledger import Ledger, Result
-from geo311.schema import COORD_USABLE
 from geo311.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -1003,7 +1003,7 @@ def geocode(
     requests : pandas.DataFrame or geopandas.GeoDataFrame
         Canonical frame with ``address`` and, when present, ``zipcode``,
         ``lat``, ``long`` and ``coord_quality`` (computed with
-        :func:`geo311.clean.flag_coordinates` when absent).
+        :func:`geo311.clean.quality.flag_coordinates` when absent).
     geocoder : Geocoder
         E.g. a :class:`ReferenceGeocoder`.
     only_missing : bool, default True
@@ -1022,7 +1022,7 @@ def geocode(
         addresses sent to the geocoder (cache hits excluded).
     bbox : tuple of float, optional
         ``(west, south, east, north)``; new points are checked with
-        :func:`~geo311.clean.flag_coordinates` against it, so a geocoded point
+        :func:`~geo311.clean.quality.flag_coordinates` against it, so a geocoded point
         outside the city becomes ``outside_area``.
 
     Returns

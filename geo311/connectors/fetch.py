@@ -3,7 +3,7 @@
 Each connector is a plain function that pages through one source and writes
 ONE output file that :func:`geo311.read_requests` reads with the matching
 profile, plus a ``<file>.provenance.json`` sidecar
-(:func:`geo311._http.write_provenance`).
+(:func:`geo311.connectors._client.write_provenance`).
 
 Downloads are resumable.  Pages are saved as they arrive into a work folder
 next to the output (``.<name>.partial/``) together with a small
@@ -43,8 +43,8 @@ from typing import Any
 
 from geo311 import settings
 from geo311._errors import OutputExistsError, ProfileError
-from geo311._http import FetchError, HttpClient, redact_url, write_provenance
-from geo311._io import atomic_write
+from geo311.connectors._client import FetchError, HttpClient, redact_url, write_provenance
+from geo311.io.atomic import atomic_write
 
 __all__ = [
     "FetchProgress",
@@ -311,7 +311,7 @@ def city_layer_url(city: str | Path, year: int) -> str:
     >>> city_layer_url("baltimore", 2024).rsplit("/services/", 1)[1]
     '311_Customer_Service_Requests_2024/FeatureServer/0'
     """
-    from geo311.profiles import get_profile  # noqa: PLC0415
+    from geo311.io.profiles import get_profile  # noqa: PLC0415
 
     if not 1990 <= int(year) <= 2100:
         msg = f"year must be a four-digit year, got {year!r}"
@@ -594,7 +594,7 @@ def fetch_boundaries(
     with :func:`fetch_arcgis` (resumable, paged) in EPSG:4326 and converted to
     GeoJSON named as the manifest's ``file`` or, for a vintage declared
     without one, ``<layer>_<vintage>.geojson``
-    (:func:`geo311.geographies.fetched_file_name`).  There
+    (:func:`geo311.join.layers.fetched_file_name`).  There
     :func:`geo311.load_layers` finds it.  Vintages whose source is not an
     ArcGIS layer (a download page, a TIGER/Line ZIP) are skipped with a log
     line naming the source.
@@ -631,7 +631,7 @@ def fetch_boundaries(
     """
     import geopandas as gpd  # noqa: PLC0415 - keep the connectors importable without it
 
-    from geo311.geographies import fetched_file_name, load_manifest  # noqa: PLC0415
+    from geo311.join.layers import fetched_file_name, load_manifest  # noqa: PLC0415
 
     manifest = load_manifest(city)
     keys = list(layers) if layers else list(manifest.layers)

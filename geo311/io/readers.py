@@ -3,8 +3,8 @@
 Every reader turns its file into raw frames of source columns (strings) plus,
 where the format carries geometry, the points in EPSG:4326; every path then
 goes through the same steps as :func:`requests_from_frame`: profile mapping
-(:mod:`geo311.normalize`), row-wise coordinate checks and the cross-row
-cleaning of :mod:`geo311.clean`.
+(:mod:`geo311.io.normalize`), row-wise coordinate checks and the cross-row
+cleaning of :mod:`geo311.clean.quality`.
 
 Supported inputs: CSV (plain or ``.gz``; UTF-8 with or without BOM, or
 cp1252; comma-, semicolon-, tab- or pipe-delimited), Parquet / GeoParquet
@@ -34,11 +34,11 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, InputFileError, TimestampError
-from geo311.clean import clean_requests, flag_coordinates
+from geo311.clean.quality import clean_requests, flag_coordinates
+from geo311.io.normalize import normalize_frame
+from geo311.io.profiles import TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
+from geo311.io.schema import COORD_USABLE
 from geo311.ledger import Ledger, Result, StageLedger
-from geo311.normalize import normalize_frame
-from geo311.profiles import TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
-from geo311.schema import COORD_USABLE
 
 __all__ = ["FORMATS", "read_requests", "requests_from_frame", "sniff_format"]
 
@@ -595,7 +595,7 @@ def requests_from_frame(
     -------
     Result
         ``(requests, ledger)``: a GeoDataFrame in EPSG:4326 following
-        :mod:`geo311.schema`, and its row ledger.
+        :mod:`geo311.io.schema`, and its row ledger.
 
     Examples
     --------

@@ -65,7 +65,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo311._errors import CRSError, SchemaError
-from geo311.survival import survival_curves
+from geo311.indicators.survival import survival_curves
 
 __all__ = [
     "CITY_ID",
@@ -1553,7 +1553,7 @@ def area_indicators(
     Notes
     -----
     Write the table with the area id as its first column
-    (``geo311.export.write_csv(frame)``); merge it into a layer with
+    (``geo311.io.writers.write_csv(frame)``); merge it into a layer with
     ``gdf.merge(frame, left_on="area_id", right_index=True)``.
     """
     return _indicators(

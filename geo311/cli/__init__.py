@@ -17,12 +17,12 @@ import pandas as pd
 
 from geo311 import __version__
 from geo311._errors import Geo311Error
-from geo311._io import atomic_write, check_overwrite
-from geo311.join import join_city
+from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.io.profiles import get_profile, list_profiles
+from geo311.io.readers import read_requests
+from geo311.join.assign import join_city
 from geo311.ledger import Ledger
 from geo311.ledger import ledger_path as ledger_file
-from geo311.load import read_requests
-from geo311.profiles import get_profile, list_profiles
 from geo311.settings import cache_dir
 
 log = logging.getLogger("geo311")
@@ -67,7 +67,7 @@ def schemas_cmd(name: str | None) -> None:
     """List the schema profiles, or print profile NAME's TOML (a template for a new city)."""
     if name:
         if name in list_profiles():
-            resource = resources.files("geo311") / "schemas" / f"{name}.toml"
+            resource = resources.files("geo311.io") / "schemas" / f"{name}.toml"
             click.echo(resource.read_text(encoding="utf-8"))
         else:
             click.echo(Path(get_profile(name).path).read_text(encoding="utf-8"))
@@ -317,7 +317,7 @@ def indicators_cmd(
     """Per-area indicators, equity summary and metadata for each --layer of JOINED."""
     import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
 
-    from geo311.tables import city_tables, table_paths, write_tables  # noqa: PLC0415
+    from geo311.indicators.tables import city_tables, table_paths, write_tables  # noqa: PLC0415
 
     check_overwrite(table_paths(out, list(layers)).values(), overwrite=overwrite)
     requests = gpd.read_parquet(requests_path)
@@ -360,7 +360,7 @@ def _make_geocoder(
     """Build the geocoder a ``--geocoder`` value names: census, arcgis:URL or table:FILE."""
     kind, _, target = spec.partition(":")
     if kind == "table" and target:
-        from geo311.geocode import ReferenceGeocoder  # noqa: PLC0415
+        from geo311.geocode.core import ReferenceGeocoder  # noqa: PLC0415
 
         return ReferenceGeocoder.from_file(
             target,
@@ -371,12 +371,12 @@ def _make_geocoder(
             min_score=90 if min_score is None else min_score,
         )
     if kind == "census" and not target:
-        from geo311.geocoders import CensusBatchGeocoder  # noqa: PLC0415
+        from geo311.geocode.online import CensusBatchGeocoder  # noqa: PLC0415
 
         extra: dict[str, Any] = {"base_url": census_url} if census_url else {}
         return CensusBatchGeocoder(city=city_name, state=state, **extra)
     if kind == "arcgis" and target:
-        from geo311.geocoders import ArcGISLocator  # noqa: PLC0415
+        from geo311.geocode.online import ArcGISLocator  # noqa: PLC0415
 
         return ArcGISLocator(target, min_score=80 if min_score is None else min_score)
     msg = (
@@ -435,7 +435,7 @@ def geocode_cmd(
     """
     import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
 
-    from geo311.geocode import GeocodeCache, geocode  # noqa: PLC0415
+    from geo311.geocode.core import GeocodeCache, geocode  # noqa: PLC0415
 
     chosen = _make_geocoder(
         geocoder,
@@ -512,7 +512,7 @@ def fetch_requests_cmd(
     overwrite: bool,
 ) -> None:
     """Fetch 311 requests from exactly one source into OUT (then `geo311 ingest OUT`)."""
-    from geo311 import fetch  # noqa: PLC0415 - needs the optional httpx
+    from geo311.connectors import fetch  # noqa: PLC0415 - needs the optional httpx
 
     chosen = [s for s in (city, arcgis_url, socrata_url, open311_url) if s]
     if len(chosen) != 1:
@@ -574,7 +574,7 @@ def fetch_census_cmd(
 
     The CSV is what `geo311 indicators --population FILE` reads.
     """
-    from geo311.census import ACS_DEFAULT_TABLES, fetch_acs  # noqa: PLC0415
+    from geo311.connectors.census import ACS_DEFAULT_TABLES, fetch_acs  # noqa: PLC0415
 
     extra: dict[str, Any] = {"base_url": base_url} if base_url else {}
     result = fetch_acs(
@@ -603,7 +603,7 @@ def fetch_tiger_cmd(
     state: str, year: int, out_dir: Path, base_url: str | None, overwrite: bool
 ) -> None:
     """Download a state's TIGER/Line census tract shapefile, unpacked safely into OUT_DIR."""
-    from geo311.census import fetch_tiger_tracts  # noqa: PLC0415
+    from geo311.connectors.census import fetch_tiger_tracts  # noqa: PLC0415
 
     extra: dict[str, Any] = {"base_url": base_url} if base_url else {}
     shp = fetch_tiger_tracts(out_dir, state=state, year=year, overwrite=overwrite, **extra)
@@ -620,7 +620,7 @@ def fetch_boundaries_cmd(
     city: str, layers: tuple[str, ...], vintages: tuple[str, ...], refresh: bool, overwrite: bool
 ) -> None:
     """Download CITY's ArcGIS-served boundary layers into the cache the loader searches."""
-    from geo311.fetch import fetch_boundaries  # noqa: PLC0415
+    from geo311.connectors.fetch import fetch_boundaries  # noqa: PLC0415
 
     results = fetch_boundaries(
         city,
@@ -682,7 +682,7 @@ def maps_cmd(
     overwrite: bool,
 ) -> None:
     """Build the site (choropleths, district pages, PNGs) from INDICATORS_DIR."""
-    from geo311.report import build_site  # noqa: PLC0415 - needs the maps extra
+    from geo311.site.pages import build_site  # noqa: PLC0415 - needs the maps extra
 
     site = build_site(
         indicators_dir,

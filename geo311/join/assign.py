@@ -12,7 +12,7 @@
 Boundary rule: a point belongs to an area when the polygon *covers* it
 (interior or boundary).  A point on an edge or vertex shared by several areas
 is given to exactly one of them — the area on its north-east side (see
-:mod:`geo311.spatial_index`) — and counted as ``edge_tie``.  A point is never
+:mod:`geo311.join.spatial_index`) — and counted as ``edge_tie``.  A point is never
 duplicated and never dropped: points outside every polygon stay in the frame
 with the reason.
 
@@ -43,17 +43,17 @@ import pandas as pd
 import shapely
 
 from geo311._errors import SchemaError
-from geo311._io import atomic_write
-from geo311.geographies import (
+from geo311.io.atomic import atomic_write
+from geo311.join.label_qa import LabelCheck, compare_labels
+from geo311.join.layers import (
     Layer,
     ManifestError,
     layer_from_file,
     load_layers,
     load_manifest,
 )
-from geo311.label_qa import LabelCheck, compare_labels
+from geo311.join.spatial_index import AreaIndex, cached_index
 from geo311.ledger import Ledger, Result
-from geo311.spatial_index import AreaIndex, cached_index
 
 __all__ = ["JOIN_STATUS", "CityJoin", "assign_areas", "join_city"]
 
@@ -288,7 +288,7 @@ def assign_areas(
         ``requested_datetime``), e.g. from :func:`geo311.read_requests`.  Not
         modified.
     layers : mapping of str to sequence of Layer
-        Layer key -> its vintages (from :func:`geo311.geographies.load_layers`).
+        Layer key -> its vintages (from :func:`geo311.join.layers.load_layers`).
         A vintage whose ``frame`` is None has no local file.
     vintages : mapping of str to str, optional
         Pin a vintage per layer key instead of choosing by request date.

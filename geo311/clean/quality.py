@@ -1,7 +1,7 @@
 """Data-quality checks: coordinates, placeholders, impossible times, duplicate ids.
 
 Nothing here drops a row silently.  Coordinate problems set
-``coord_quality`` (see :data:`geo311.schema.COORD_QUALITY`); time problems
+``coord_quality`` (see :data:`geo311.io.schema.COORD_QUALITY`); time problems
 add reasons to ``qa_flags``; the only rows removed are repeated
 ``service_request_id`` values, one kept per id by a documented rule and the
 rest counted in the ledger.
@@ -245,7 +245,7 @@ def clean_requests(
     Parameters
     ----------
     requests : pandas.DataFrame
-        Canonical frame from :func:`geo311.normalize.normalize_frame` after
+        Canonical frame from :func:`geo311.io.normalize.normalize_frame` after
         :func:`flag_coordinates`.  Not modified.
     as_of : timestamp or str, optional
         When the export was taken; default: now (UTC).  Times after it are

@@ -2,8 +2,8 @@
 
 Every measure is defined in ``METRICS.md`` (items 10-13).  The inputs are
 per-area tables indexed by the area id of one layer (the output of
-:func:`geo311.indicators.area_indicators` joined to demographics from
-:mod:`geo311.population`); the functions here never modify them.
+:func:`geo311.indicators.core.area_indicators` joined to demographics from
+:mod:`geo311.population.denominators`); the functions here never modify them.
 
 Notation for area *i*: ``y_i`` requests, ``P_i`` residents, ``Y`` and ``P``
 the totals over the areas used, ``s_i = y_i / Y`` request share and
@@ -251,7 +251,7 @@ def weighted_mean(weight: str | None = None) -> Pooling:
     return Pooling("mean", weight=weight)
 
 
-#: Pooling rules for the indicator columns of :func:`geo311.indicators.area_indicators`.
+#: Pooling rules for the indicator columns of :func:`geo311.indicators.core.area_indicators`.
 #: Any other indicator is pooled as a population-weighted mean.
 DEFAULT_POOLING: Mapping[str, Pooling] = MappingProxyType(
     {

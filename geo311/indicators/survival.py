@@ -38,7 +38,7 @@ so results agree to the last bit):
   not smoothed; lifelines ``NelsonAalenFitter(nelson_aalen_smoothing=False)``).
   Over the observations that built a curve, ``sum_i H(t_i)`` equals the
   number of events exactly, which is what makes observed/expected ratios
-  against it balance (see :mod:`geo311.indicators`).
+  against it balance (see :mod:`geo311.indicators.core`).
 
 Examples
 --------

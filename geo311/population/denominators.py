@@ -106,7 +106,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, InputFileError, SchemaError
-from geo311.geographies import Layer
+from geo311.join.layers import Layer
 
 __all__ = [
     "DEFAULT_EXTENSIVE",

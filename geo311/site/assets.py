@@ -1,13 +1,13 @@
 """The vendored front-end files (Leaflet and one plugin) that make geo311 maps work offline.
 
-``geo311/vendor/`` holds files copied verbatim from npm tarballs by
+``geo311/site/vendor/`` holds files copied verbatim from npm tarballs by
 ``scripts/vendor_assets.py``, with their licences, and ``VERSIONS.json``
 describing them. It is package data, not a Python package.
 
 Folium elements name their JavaScript/CSS by CDN URL. geo311's own elements
 point at the jsDelivr URL of exactly the vendored package version and file
 (:func:`cdn_url`), so a map saved with plain ``folium`` still works online,
-while :func:`geo311.maps.map_parts` swaps every such URL for the vendored file
+while :func:`geo311.site.maps.map_parts` swaps every such URL for the vendored file
 (inlined, or a relative link) and refuses any URL it cannot swap.
 """
 
@@ -40,8 +40,8 @@ _CSS_URL = re.compile(r"url\(\s*['\"]?(?P<ref>[^'\")\s]+)['\"]?\s*\)")
 
 
 def vendor_dir() -> Traversable:
-    """Return the ``geo311/vendor`` folder inside the installed package."""
-    return files("geo311") / "vendor"
+    """Return the ``geo311/site/vendor`` folder inside the installed package."""
+    return files("geo311.site") / "vendor"
 
 
 @functools.cache
@@ -148,8 +148,8 @@ def inline_tag(path: str) -> str:
         msg = f"vendored {path} contains '</{tag}' and cannot be inlined"
         raise ValueError(msg)
     if tag == "script":
-        return f"<script>/* {path} (geo311/vendor, see VERSIONS.json) */\n{text}\n</script>"
-    return f"<style>/* {path} (geo311/vendor, see VERSIONS.json) */\n{text}\n</style>"
+        return f"<script>/* {path} (geo311/site/vendor, see VERSIONS.json) */\n{text}\n</script>"
+    return f"<style>/* {path} (geo311/site/vendor, see VERSIONS.json) */\n{text}\n</style>"
 
 
 def link_tag(path: str, prefix: str) -> str:

@@ -2,7 +2,7 @@
 
 This stage is row-wise: it never drops or reorders rows, so it can run chunk
 by chunk.  Cross-row checks (placeholders, duplicate ids) live in
-:mod:`geo311.clean`.
+:mod:`geo311.clean.quality`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pandas as pd
 from pyproj import CRS, Transformer
 
 from geo311._flags import add_flags
-from geo311.profiles import MAPPABLE, TIMESTAMP_COLUMNS, Profile
-from geo311.schema import CANONICAL_COLUMNS
+from geo311.io.profiles import MAPPABLE, TIMESTAMP_COLUMNS, Profile
+from geo311.io.schema import CANONICAL_COLUMNS
 
 __all__ = ["NormalizeResult", "normalize_frame", "parse_location", "parse_timestamps"]
 
@@ -447,7 +447,7 @@ def normalize_frame(
     Examples
     --------
     >>> import pandas as pd
-    >>> from geo311.profiles import get_profile
+    >>> from geo311.io.profiles import get_profile
     >>> raw = pd.DataFrame({"service_request_id": ["7"], "status": ["Open"],
     ...                     "requested_datetime": ["2019-10-21T11:49:49-04:00"]})
     >>> result = normalize_frame(raw, profile=get_profile("open311"))

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo311.geographies import Layer
+from geo311.join.layers import Layer
 
 __all__ = ["LabelCheck", "compare_labels", "normalize_label"]
 

@@ -1,0 +1,1 @@
+"""Cleaning: coordinate quality, placeholders, duplicates and time flags."""

@@ -1,0 +1,1 @@
+"""Connectors to city data portals and the Census: paging, retries, caching, provenance."""

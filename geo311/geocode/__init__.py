@@ -1,0 +1,1 @@
+"""Geocoding rows without usable coordinates: address keys, geocoders and their cache."""

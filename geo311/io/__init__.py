@@ -1,0 +1,1 @@
+"""Input and output: the canonical schema, city profiles, readers and atomic writers."""

@@ -1,0 +1,1 @@
+"""Boundary layers and the spatial join of requests to them."""

@@ -1,0 +1,1 @@
+"""Population denominators: tract tables and interpolation to any layer."""

@@ -1,0 +1,1 @@
+"""The published site: choropleth maps, charts and one page per district."""
