@@ -25,14 +25,10 @@ from replay import Hit, ReplayServer, Reply, serve
 
 import geo311
 from geo311.connectors._client import FetchError, HttpClient, _parse_retry_after, redact_url
-from geo311.connectors.fetch import (
-    FetchProgress,
-    city_layer_url,
-    fetch_arcgis,
-    fetch_open311,
-    fetch_socrata,
-    open311_windows,
-)
+from geo311.connectors._paging import FetchProgress
+from geo311.connectors.arcgis import city_layer_url, fetch_arcgis
+from geo311.connectors.open311 import fetch_open311, open311_windows
+from geo311.connectors.socrata import fetch_socrata
 
 pytest.importorskip("httpx")
 
@@ -91,7 +87,7 @@ def arcgis_handler(
     path: str = LAYER,
     geometry_type: str = "esriGeometryPoint",
 ) -> Any:
-    """Emulate a FeatureServer layer: metadata, paged queries, ids-only and objectIds queries.
+    """Emulate a FeatureServer layer: metadata, counts, paged, ids-only and objectIds queries.
 
     ``server_cap`` makes the server return fewer features than asked for (with
     ``exceededTransferLimit``), as real servers do; ``fail(hit)`` may return a
@@ -120,6 +116,8 @@ def arcgis_handler(
         q = hit.query
         if hit.path == path:
             return Reply(meta)
+        if q.get("returnCountOnly") == "true":
+            return Reply({"count": len(features)})
         if q.get("returnIdsOnly") == "true":
             return Reply(
                 {
@@ -174,6 +172,8 @@ def socrata_handler(rows: list[dict[str, Any]], *, token: str | None = None) -> 
     def handle(hit: Hit) -> Reply:
         if token is not None and hit.headers.get("x-app-token") != token:
             return Reply({"code": "forbidden", "message": "bad token"}, status=403)
+        if hit.query.get("$select") == "count(*)":
+            return Reply([{"count": str(len(rows))}])
         assert hit.query["$order"] == ":id"
         offset, limit = int(hit.query["$offset"]), int(hit.query["$limit"])
         return Reply(rows[offset : offset + limit])
@@ -254,6 +254,12 @@ def _ids(features: list[dict[str, Any]]) -> list[int]:
     return [f["attributes"]["OBJECTID"] for f in features]
 
 
+def page_hits(server: ReplayServer, path: str) -> list[Hit]:
+    """Return the requests for pages of ``path``, leaving out the count queries."""
+    counts = ("returnCountOnly", "$select")
+    return [h for h in server.hits_for(path) if not any(k in h.query for k in counts)]
+
+
 # -- ArcGIS ------------------------------------------------------------------------------------
 
 
@@ -272,9 +278,9 @@ def test_arcgis_paging_with_exceeded_transfer_limit(
     assert result.rows == 3000
     assert result.pages == 5  # 700 * 4 + 200
     assert [p.rows for p in seen] == [700, 1400, 2100, 2800, 3000]
-    offsets = [h.query["resultOffset"] for h in server.hits_for(f"{LAYER}/query")]
+    offsets = [h.query["resultOffset"] for h in page_hits(server, f"{LAYER}/query")]
     assert offsets == ["0", "700", "1400", "2100", "2800"]
-    assert all(h.query["orderByFields"] == "OBJECTID" for h in server.hits_for(f"{LAYER}/query"))
+    assert all(h.query["orderByFields"] == "OBJECTID" for h in page_hits(server, f"{LAYER}/query"))
     assert not (tmp_path / ".baltimore_2019.json.partial").exists()
 
     requests, _ledger = geo311.read_requests(out, schema="baltimore")
@@ -319,7 +325,7 @@ def test_arcgis_page_size_never_exceeds_max_record_count(
     server.route(LAYER, handler)
     server.route(f"{LAYER}/query", handler)
     result = fetch_arcgis(server.url + LAYER, tmp_path / "o.json", client=client, page_size=5000)
-    assert {h.query["resultRecordCount"] for h in server.hits_for(f"{LAYER}/query")} == {"1000"}
+    assert {h.query["resultRecordCount"] for h in page_hits(server, f"{LAYER}/query")} == {"1000"}
     assert result.rows == 3000
 
 
@@ -368,13 +374,13 @@ def test_arcgis_resumes_after_interruption(
             fetch_arcgis(server.url + LAYER, out, client=http, page_size=500)
         assert not out.exists()
         assert (tmp_path / ".resume.json.partial" / "state.json").is_file()
-        first_run = [h.query.get("resultOffset") for h in server.hits_for(f"{LAYER}/query")]
+        first_run = [h.query.get("resultOffset") for h in page_hits(server, f"{LAYER}/query")]
         assert first_run == ["0", "500", "1000", "1000"]
 
         broken["on"] = False
         server.hits.clear()
         result = fetch_arcgis(server.url + LAYER, out, client=http, page_size=500)
-    offsets = [h.query.get("resultOffset") for h in server.hits_for(f"{LAYER}/query")]
+    offsets = [h.query.get("resultOffset") for h in page_hits(server, f"{LAYER}/query")]
     # pages 1-2 are never asked again; the last full page is followed by an empty probe
     assert offsets == ["1000", "1500", "2000", "2500", "3000"]
     assert result.resumed_pages == 2
@@ -430,7 +436,7 @@ def test_socrata_pages_to_csv_with_token_kept_secret(  # noqa: PLR0917 - fixture
     out = tmp_path / "la.csv"
     with caplog.at_level(logging.DEBUG):
         result = fetch_socrata(server.url + SOCRATA, out, page_size=1000, client=client)
-    assert [h.query["$offset"] for h in server.hits_for(SOCRATA)] == ["0", "1000", "2000"]
+    assert [h.query["$offset"] for h in page_hits(server, SOCRATA)] == ["0", "1000", "2000"]
     assert result.rows == 2500
     assert result.pages == 3
 
@@ -472,6 +478,8 @@ def test_socrata_json_output_and_resume(
     inner = socrata_handler(la_rows)
 
     def flaky(hit: Hit) -> Reply:
+        if "$offset" not in hit.query:  # the count queries
+            return inner(hit)
         calls["n"] += 1
         if calls["n"] == 2:
             return Reply(b'[{"srnumber": "1-', content_type="application/json")  # cut short
@@ -483,7 +491,12 @@ def test_socrata_json_output_and_resume(
         with pytest.raises(FetchError, match="malformed JSON"):
             fetch_socrata(server.url + SOCRATA, out, page_size=1000, client=http)
         result = fetch_socrata(server.url + SOCRATA, out, page_size=1000, client=http)
-    assert [h.query["$offset"] for h in server.hits_for(SOCRATA)] == ["0", "1000", "1000", "2000"]
+    assert [h.query["$offset"] for h in page_hits(server, SOCRATA)] == [
+        "0",
+        "1000",
+        "1000",
+        "2000",
+    ]
     assert result.resumed_pages == 1
     assert [r["srnumber"] for r in json.loads(out.read_text())] == [r["srnumber"] for r in la_rows]
 

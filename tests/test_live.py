@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from geo311.connectors._client import HttpClient
+from geo311.connectors.arcgis import city_layer_url
 from geo311.connectors.census import fetch_acs
-from geo311.connectors.fetch import city_layer_url, fetch_open311
+from geo311.connectors.open311 import fetch_open311
 from geo311.geocode.online import CensusBatchGeocoder
 from geo311.population.denominators import read_tract_table
 

@@ -512,7 +512,7 @@ def fetch_requests_cmd(
     overwrite: bool,
 ) -> None:
     """Fetch 311 requests from exactly one source into OUT (then `geo311 ingest OUT`)."""
-    from geo311.connectors import fetch  # noqa: PLC0415 - needs the optional httpx
+    from geo311 import connectors as fetch  # noqa: PLC0415 - needs the optional httpx
 
     chosen = [s for s in (city, arcgis_url, socrata_url, open311_url) if s]
     if len(chosen) != 1:
@@ -620,7 +620,7 @@ def fetch_boundaries_cmd(
     city: str, layers: tuple[str, ...], vintages: tuple[str, ...], refresh: bool, overwrite: bool
 ) -> None:
     """Download CITY's ArcGIS-served boundary layers into the cache the loader searches."""
-    from geo311.connectors.fetch import fetch_boundaries  # noqa: PLC0415
+    from geo311.connectors.boundaries import fetch_boundaries  # noqa: PLC0415
 
     results = fetch_boundaries(
         city,

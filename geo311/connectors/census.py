@@ -40,15 +40,16 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import IO, Any
 
-from geo311._errors import OutputExistsError
-from geo311.connectors._client import (
-    FetchError,
-    HttpClient,
-    decode_json,
-    sha256_file,
-    write_provenance,
+from geo311._errors import FetchError, OptionError, OutputExistsError
+from geo311.connectors._client import HttpClient, decode_json, sha256_file, write_provenance
+from geo311.connectors._paging import (
+    FetchResult,
+    PageStore,
+    Progress,
+    finish,
+    open_client,
+    prepare_out,
 )
-from geo311.connectors.fetch import FetchResult, _finish, _PageStore, _prepare_out, _Progress
 from geo311.io.atomic import atomic_write
 
 __all__ = [
@@ -106,7 +107,7 @@ def _fips(value: str | int, *, digits: int, name: str) -> str:
         return text.zfill(digits)
     msg = f"{name} must be a {digits}-digit FIPS code (e.g. {'24' if digits == 2 else '510'}), "
     msg += f"got {value!r}"
-    raise ValueError(msg)
+    raise OptionError(msg)
 
 
 def _variable_codes(variables: Sequence[str]) -> list[str]:
@@ -116,7 +117,7 @@ def _variable_codes(variables: Sequence[str]) -> list[str]:
         match = _VARIABLE.match(str(variable).strip().upper())
         if match is None:
             msg = f"{variable!r} is not an ACS variable code such as 'B19013_001' or 'B19013_001E'"
-            raise ValueError(msg)
+            raise OptionError(msg)
         codes[match.group("code")] = None
     return list(codes)
 
@@ -308,7 +309,7 @@ def fetch_acs(
     ------
     OutputExistsError
         ``out`` exists and ``overwrite`` is False.
-    ValueError
+    OptionError
         Malformed FIPS codes, table or variable codes, or year.
     FetchError
         The API refused the query (unknown variable, bad geography, bad key),
@@ -324,28 +325,27 @@ def fetch_acs(
     state_fips = _fips(state, digits=2, name="state")
     county_fips = _fips(county, digits=3, name="county")
     if int(year) < _FIRST_ACS5_YEAR:
-        msg = f"ACS 5-year tract data start with {_FIRST_ACS5_YEAR}, got year={year}"
-        raise ValueError(msg)
+        msg = f"ACS 5-year tract data start with {_FIRST_ACS5_YEAR}, got year={year} (--year)"
+        raise OptionError(msg)
     table_codes = list(dict.fromkeys(str(t).strip().upper() for t in tables))
     wrong = [t for t in table_codes if not _TABLE.match(t)]
     if wrong:
-        msg = f"{wrong} are not ACS detailed table codes such as 'B19013'"
-        raise ValueError(msg)
+        msg = f"{wrong} are not ACS detailed table codes such as 'B19013' (--table)"
+        raise OptionError(msg)
     codes = _variable_codes(variables or ())
     if not table_codes and not codes:
-        msg = "nothing to fetch: give tables= or variables="
-        raise ValueError(msg)
-    out_path = _prepare_out(out, overwrite=overwrite)
+        msg = "nothing to fetch: give tables= or variables= (--table or --variable)"
+        raise OptionError(msg)
+    out_path = prepare_out(out, overwrite=overwrite)
     url = f"{base_url.rstrip('/')}/{int(year)}/acs/acs5"
     geography = {"for": "tract:*", "in": f"state:{state_fips} county:{county_fips}"}
     gets = _requests(table_codes, codes)
     key = os.environ.get(api_key_env, "").strip() if api_key_env else ""
     if not key:
         log.info("no Census API key in $%s: keyless queries are rate-limited", api_key_env)
-    store = _PageStore(out_path, query={"c": "census-acs", "url": url, **geography, "get": gets})
-    tracker = _Progress(f"Census ACS {url}", store, None)
-    http = client if client is not None else HttpClient()
-    try:
+    store = PageStore(out_path, query={"c": "census-acs", "url": url, **geography, "get": gets})
+    tracker = Progress(f"Census ACS {url}", store, None)
+    with open_client(client) as http:
         for get in gets[store.pages :]:
             params = {"get": get, **geography, **({"key": key} if key else {})}
             data = _census_get(http, url, params, get=get)
@@ -353,10 +353,7 @@ def fetch_acs(
             tracker.page()
         rows, columns = _merge(list(store.iter_pages()))
         written = _write_acs(out_path, rows, columns, aliases=aliases)
-    finally:
-        if client is None:
-            http.close()
-    return _finish(
+    return finish(
         store,
         tracker,
         out=out_path,
@@ -432,13 +429,13 @@ def safe_extract_zip(archive: str | Path, dest: str | Path, *, max_bytes: int) -
     ------
     FetchError
         The archive is not a ZIP, or is unsafe or too large (nothing is left behind).
-    FileExistsError
-        ``dest`` exists.
+    OutputExistsError
+        ``dest`` exists (a ``FileExistsError``).
     """
     archive, dest = Path(archive), Path(dest)
     if dest.exists():
         msg = f"{dest} exists; remove it first"
-        raise FileExistsError(msg)
+        raise OutputExistsError(msg)
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -574,12 +571,8 @@ def fetch_tiger_tracts(
         msg = f"output exists: {dest}; pass --overwrite (overwrite=True) to replace it"
         raise OutputExistsError(msg)
     out_root.mkdir(parents=True, exist_ok=True)
-    http = client if client is not None else HttpClient()
-    try:
+    with open_client(client) as http:
         body = http.get_bytes(url, headers={"Accept": "application/zip, */*"})
-    finally:
-        if client is None:
-            http.close()
     if len(body) > max_bytes:
         msg = f"GET {url} returned {len(body):,} bytes, more than max_bytes={max_bytes:,}"
         raise FetchError(msg)
