@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from geo311._errors import FetchError
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "CutShortError",
+    "Decoder",
     "FetchError",
     "HttpClient",
     "geo311_version",
@@ -58,6 +60,18 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class CutShortError(FetchError):
+    """A response body that stops mid-JSON: asked for again like a dropped connection."""
+
+
+class Decoder(Protocol):
+    """Turns a response body into a value, or raises FetchError (CutShortError to retry)."""
+
+    def __call__(self, body: bytes, *, url: str, content_type: str = "") -> Any:
+        """Decode ``body`` fetched from ``url`` (already free of secrets)."""
+
 
 #: Where the project lives, quoted in the User-Agent so operators can reach us.
 PROJECT_URL = "https://github.com/geo311/geo311"
@@ -411,7 +425,7 @@ class HttpClient:
             On a non-retryable status (4xx other than 408/425/429), or when
             every attempt failed; the message names the URL without secrets.
         """
-        return self._get(url, params=params, headers=headers).content
+        return self._get(url, params=params, headers=headers)[0].content
 
     def _get(
         self,
@@ -422,18 +436,24 @@ class HttpClient:
         method: str = "GET",
         files: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
-    ) -> httpx.Response:
-        """Send with retries; return the successful response (see :meth:`get_bytes`).
+        decode: Decoder | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        """Send with retries; return the successful response and its decoded body.
 
+        ``decode(body, url=..., content_type=...)`` (None: no decoding) turns
+        the body into the value returned; a body it finds cut short
+        (:class:`CutShortError`) is retried like a dropped connection.
         ``method``, ``files`` and ``data`` serve :meth:`post_multipart`.
         """
         httpx = _httpx()
         shown = _show(url, params)
         query = {k: str(v) for k, v in (params or {}).items()}
         problem = ""
+        cut: CutShortError | None = None
         for attempt in range(self.retries + 1):
             self._throttle()
             retry_after: float | None = None
+            cut = None
             started = time.monotonic()
             try:
                 self.requests_sent += 1
@@ -456,14 +476,24 @@ class HttpClient:
                         f"{len(response.content):,}",
                         time.monotonic() - started,
                     )
-                    return response
-                problem = f"HTTP {status} {response.reason_phrase}".rstrip()
-                if status not in RETRY_STATUSES:
-                    detail = _error_detail(response.content)
-                    hint = _status_hint(status)
-                    msg = f"{method} {shown} failed: {problem}{detail}; {hint}"
-                    raise FetchError(msg)
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                    if decode is None:
+                        return response, None
+                    try:
+                        content_type = response.headers.get("content-type", "")
+                        return response, decode(
+                            response.content, url=shown, content_type=content_type
+                        )
+                    except CutShortError as exc:  # a 200 whose body stops mid-JSON
+                        cut = exc
+                        problem = f"the body was cut short ({len(response.content):,} bytes)"
+                else:
+                    problem = f"HTTP {status} {response.reason_phrase}".rstrip()
+                    if status not in RETRY_STATUSES:
+                        detail = _error_detail(response.content)
+                        hint = _status_hint(status)
+                        msg = f"{method} {shown} failed: {problem}{detail}; {hint}"
+                        raise FetchError(msg)
+                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             if attempt == self.retries:
                 break
             delay = self._delay(attempt, retry_after)
@@ -477,6 +507,9 @@ class HttpClient:
                 delay,
             )
             self._sleep(delay)
+        if cut is not None:
+            msg = f"{cut} [{self.retries + 1} attempt(s)]"
+            raise FetchError(msg)
         msg = (
             f"{method} {shown} failed after {self.retries + 1} attempt(s): {problem}. "
             "The server may be down or rate-limiting; try again later, lower the page size, "
@@ -518,7 +551,7 @@ class HttpClient:
         FetchError
             As :meth:`get_bytes`; the message says ``POST`` and names the URL.
         """
-        response = self._get(
+        response, _ = self._get(
             url, headers=headers, method="POST", files=dict(files), data=dict(data or {})
         )
         return bytes(response.content)
@@ -530,8 +563,12 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         cache: bool | None = None,
+        decode: Decoder | None = None,
     ) -> Any:
         """GET ``url`` and decode its JSON body, from the cache when allowed.
+
+        A body that is cut short (status 200 but incomplete JSON) is asked
+        for again, with the same backoff and budget as a dropped connection.
 
         Parameters
         ----------
@@ -540,6 +577,10 @@ class HttpClient:
             As in :meth:`get_bytes`.
         cache : bool, optional
             Override the client's ``cache`` setting for this request.
+        decode : callable, optional
+            ``decode(body, *, url, content_type)`` for services whose error
+            answers need their own words; :func:`decode_json` by default.  It
+            raises :class:`CutShortError` for a body worth asking for again.
 
         Returns
         -------
@@ -563,18 +604,20 @@ class HttpClient:
                 else:
                     log.debug("GET %s served from the cache", _show(url, params))
                     return data
-        response = self._get(url, params=params, headers=headers)
-        body = response.content
-        data = decode_json(
-            body, url=_show(url, params), content_type=response.headers.get("content-type", "")
+        response, data = self._get(
+            url, params=params, headers=headers, decode=decode or decode_json
         )
         if cache_file is not None:
-            self._cache_write(cache_file, body)
+            self._cache_write(cache_file, response.content)
         return data
 
 
 def decode_json(body: bytes, *, url: str, content_type: str = "") -> Any:
     """Decode a JSON body or raise FetchError naming ``url`` (already free of secrets).
+
+    Malformed JSON raises :class:`CutShortError`, which :meth:`HttpClient.get_json`
+    retries; an HTML page (a portal or maintenance page served with status 200)
+    raises a plain FetchError at once.
 
     Examples
     --------
@@ -602,7 +645,7 @@ def decode_json(body: bytes, *, url: str, content_type: str = "") -> Any:
             f"GET {url} returned malformed JSON ({exc}; {len(body):,} bytes); the response was "
             "probably cut short, try again (pass refresh=True if it came from the cache)"
         )
-        raise FetchError(msg) from exc
+        raise CutShortError(msg) from exc
 
 
 def _clean(exc: Exception, url: str) -> str:

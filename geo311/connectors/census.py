@@ -41,7 +41,13 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from geo311._errors import FetchError, OptionError, OutputExistsError
-from geo311.connectors._client import HttpClient, decode_json, sha256_file, write_provenance
+from geo311.connectors._client import (
+    CutShortError,
+    HttpClient,
+    decode_json,
+    sha256_file,
+    write_provenance,
+)
 from geo311.connectors._paging import (
     FetchResult,
     PageStore,
@@ -161,7 +167,7 @@ def _acs_rows(data: Any, *, url: str, get: str) -> list[list[Any]]:
 def _census_get(http: HttpClient, url: str, params: Mapping[str, Any], *, get: str) -> Any:
     """GET one Census API query and decode it, with errors phrased for the Census API."""
     try:
-        body = http.get_bytes(url, params=params)
+        return http.get_json(url, params=params, cache=False, decode=_census_decode)
     except FetchError as exc:
         text = str(exc)
         if " 400 " in text or " 404 " in text:
@@ -172,21 +178,32 @@ def _census_get(http: HttpClient, url: str, params: Mapping[str, Any], *, get: s
         elif " 401 " in text or " 403 " in text:
             text += ". Check the Census API key (a new key must be activated by e-mail first)"
         raise FetchError(text) from None
+
+
+def _census_decode(body: bytes, *, url: str, content_type: str = "") -> Any:
+    """Decode a Census API answer; its error answers (empty, plain text, HTML) explained.
+
+    A body cut short raises :class:`CutShortError` from :func:`decode_json`, so
+    the client asks again.  The content type is not consulted: the body decides.
+    """
+    del content_type
     if not body.strip():
         # The API answers 204 No Content when the geography has no rows.
         msg = (
-            f"GET {url} (get={get}) returned no data: check the state and county FIPS codes "
+            f"GET {url} returned no data: check the state and county FIPS codes "
             "and that the year has tract-level ACS 5-year estimates"
         )
         raise FetchError(msg)
     if body.lstrip()[:1] not in (b"[", b"{", b"<"):
         text = body[:200].decode("utf-8", "replace").strip()
-        msg = f"GET {url} (get={get}) returned an error instead of JSON: {text!r}"
+        msg = f"GET {url} returned an error instead of JSON: {text!r}"
         if "key" in text.lower():
             msg += "; check the Census API key in the environment variable"
         raise FetchError(msg)
     try:
         return decode_json(body, url=url)
+    except CutShortError:
+        raise
     except FetchError as exc:
         msg = f"{exc}; for the Census API an HTML page often means an invalid key"
         raise FetchError(msg) from None
