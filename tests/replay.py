@@ -9,6 +9,11 @@ connection half-way through the body.  Every request is recorded in
 POSTs (batch geocoder uploads) go to ``server.post_routes``, whose handlers get
 the parsed form (field name -> bytes); the forms are kept in ``server.forms``.
 Nothing leaves the host.
+
+The pytest fixtures the connector tests share are defined here too; a test
+module imports the ones it uses (``from replay import server_fixture``) and
+names them in its tests by their fixture names (``server``, ``sleeps``,
+``client``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,13 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from geo311.connectors._client import HttpClient
 
 
 @dataclass(frozen=True)
@@ -186,3 +196,31 @@ def serve() -> Iterator[ReplayServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(name="server")
+def server_fixture() -> Iterator[ReplayServer]:
+    """A replay server for one test."""
+    with serve() as replay:
+        yield replay
+
+
+@pytest.fixture(name="sleeps")
+def sleeps_fixture() -> list[float]:
+    """The waits the ``client`` fixture was asked for, in seconds (it never sleeps)."""
+    return []
+
+
+@pytest.fixture(name="client")
+def client_fixture(sleeps: list[float], tmp_path: Path) -> Iterator[HttpClient]:
+    """A client with 3 retries that records its waits in ``sleeps`` instead of sleeping."""
+    with HttpClient(
+        timeout=2, retries=3, sleep=sleeps.append, cache_path=tmp_path / "http-cache"
+    ) as http:
+        yield http
+
+
+@pytest.fixture(name="isolated_cache")
+def isolated_cache_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``GEO311_CACHE_DIR`` at the test's own folder."""
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))

@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replay import Hit, ReplayServer, Reply, serve
+from replay import (
+    Hit,
+    ReplayServer,
+    Reply,
+    server_fixture,  # noqa: F401 - fixtures, used by name
+)
 
 from geo311._errors import OutputExistsError
 from geo311.connectors._client import FetchError, HttpClient
@@ -96,12 +101,6 @@ def census_api(hit: Hit) -> Reply:
 
 
 # -- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[ReplayServer]:
-    with serve() as replay:
-        yield replay
 
 
 @pytest.fixture

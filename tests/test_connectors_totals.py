@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from replay import Hit, ReplayServer, Reply, serve
+from replay import (  # noqa: F401 - fixtures, used by name
+    Hit,
+    ReplayServer,
+    Reply,
+    client_fixture,
+    isolated_cache_fixture,
+    server_fixture,
+    sleeps_fixture,
+)
 
-from geo311._errors import FetchError, OptionError
+from geo311._errors import ConfigError, FetchError, OptionError
 from geo311.connectors import HttpClient, fetch_acs, fetch_arcgis, fetch_open311, fetch_socrata
 from geo311.connectors.arcgis import city_layer_url
 
@@ -126,28 +134,7 @@ def _oids(out: Path) -> list[int]:
     return [f["attributes"]["OBJECTID"] for f in json.loads(out.read_text())["features"]]
 
 
-@pytest.fixture
-def server() -> Iterator[ReplayServer]:
-    with serve() as replay:
-        yield replay
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(sleeps: list[float], tmp_path: Path) -> Iterator[HttpClient]:
-    with HttpClient(
-        timeout=2, retries=3, backoff=0.5, sleep=sleeps.append, cache_path=tmp_path / "http"
-    ) as http:
-        yield http
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 # -- ArcGIS ------------------------------------------------------------------------------------
@@ -394,3 +381,16 @@ def test_bad_options_raise_option_error_in_one_line(
         call(tmp_path / "out.json")
     assert words in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_bad_client_settings_are_config_or_option_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(OptionError, match="retries must be 0 or more"):
+        HttpClient(retries=-1)
+    with pytest.raises(OptionError, match="rate_limit must be a positive number"):
+        HttpClient(rate_limit=0)
+    monkeypatch.setenv("GEO311_HTTP_TIMEOUT", "soon")
+    with pytest.raises(ConfigError, match="GEO311_HTTP_TIMEOUT='soon' is not a number"):
+        HttpClient()
+    monkeypatch.setenv("GEO311_HTTP_TIMEOUT", "-3")
+    with pytest.raises(ConfigError, match="must be a positive number of seconds"):
+        HttpClient()

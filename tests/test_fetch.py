@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -21,7 +20,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from replay import Hit, ReplayServer, Reply, serve
+from replay import (  # noqa: F401 - fixtures, used by name
+    Hit,
+    ReplayServer,
+    Reply,
+    client_fixture,
+    isolated_cache_fixture,
+    serve,
+    server_fixture,
+    sleeps_fixture,
+)
 
 import geo311
 from geo311.connectors._client import FetchError, HttpClient, _parse_retry_after, redact_url
@@ -226,28 +234,7 @@ def open311_handler(rows: list[dict[str, Any]], *, paging: bool) -> Any:
 # -- fixtures ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[ReplayServer]:
-    with serve() as replay:
-        yield replay
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(sleeps: list[float], tmp_path: Path) -> Iterator[HttpClient]:
-    with HttpClient(
-        timeout=2, retries=3, sleep=sleeps.append, cache_path=tmp_path / "http-cache"
-    ) as http:
-        yield http
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def _ids(features: list[dict[str, Any]]) -> list[int]:

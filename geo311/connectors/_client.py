@@ -39,7 +39,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from geo311._errors import FetchError
+from geo311._errors import ConfigError, FetchError, OptionError
 from geo311.io.atomic import atomic_write
 from geo311.settings import cache_dir
 
@@ -147,10 +147,12 @@ def default_timeout() -> float:
         seconds = float(value)
     except ValueError:
         msg = f"GEO311_HTTP_TIMEOUT={value!r} is not a number of seconds; unset it or fix it"
-        raise FetchError(msg) from None
+        raise ConfigError(msg) from None
     if seconds <= 0:
-        msg = f"GEO311_HTTP_TIMEOUT must be positive, got {value!r}"
-        raise FetchError(msg)
+        msg = (
+            f"GEO311_HTTP_TIMEOUT={value!r} must be a positive number of seconds; fix or unset it"
+        )
+        raise ConfigError(msg)
     return seconds
 
 
@@ -308,11 +310,11 @@ class HttpClient:
         httpx = _httpx()
         _guard_library_logs()
         if retries < 0:
-            msg = f"retries must be >= 0, got {retries}"
-            raise ValueError(msg)
+            msg = f"retries must be 0 or more, got {retries}"
+            raise OptionError(msg)
         if rate_limit is not None and rate_limit <= 0:
             msg = f"rate_limit must be a positive number of requests per second, got {rate_limit}"
-            raise ValueError(msg)
+            raise OptionError(msg)
         self.timeout = default_timeout() if timeout is None else float(timeout)
         self.retries = retries
         self.backoff = backoff

@@ -12,8 +12,9 @@ the same five things around its own paging rule:
    run (error, Ctrl-C, crash) continues from there when called again with the
    same query; a run with a different query discards the stale work folder;
 3. report progress, one log line and one callback per page (:class:`Progress`);
-4. compare the rows fetched with the count the server reports and resume
-   from where the paging stopped when they differ (:func:`check_total`);
+4. page by offset, and compare the rows fetched with the count the server
+   reports, resuming from where the paging stopped while they differ
+   (:class:`Pager`);
 5. write the output atomically once every page is in, then a
    ``<file>.provenance.json`` sidecar, and drop the work folder (:func:`finish`).
 """
@@ -25,6 +26,7 @@ import json
 import logging
 import shutil
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,17 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from geo311._errors import FetchError, OptionError, OutputExistsError
-from geo311.connectors._client import HttpClient, write_provenance
+from geo311.connectors._client import HttpClient, redact_url, write_provenance
 from geo311.io.atomic import atomic_write
 
 __all__ = [
     "FetchProgress",
     "FetchResult",
     "PageStore",
+    "Pager",
     "Progress",
     "ProgressCallback",
     "check_page_size",
-    "check_total",
     "finish",
     "open_client",
     "prepare_out",
@@ -225,6 +227,128 @@ class Progress:
             self.callback(FetchProgress(self.store.pages, self.store.rows, seconds, total))
 
 
+@dataclass
+class Pager(ABC):
+    """One query of one service, read into a page store by offset.
+
+    A connector subclasses it and says how to fetch the page at an offset
+    (:meth:`page_at`); :meth:`pages` is the paging loop every offset-paged
+    service shares.
+
+    Attributes
+    ----------
+    http : HttpClient
+    url : str
+        The query URL (may hold credentials: shown only through ``redact_url``).
+    base : dict
+        The query parameters every page repeats.
+    store : PageStore
+    tracker : Progress
+    size : int
+        Rows asked for per page.
+    """
+
+    http: HttpClient
+    url: str
+    base: dict[str, Any]
+    store: PageStore
+    tracker: Progress
+    size: int
+
+    @abstractmethod
+    def page_at(self, offset: int, *, cache: bool | None) -> tuple[list[Any], bool]:
+        """Return the rows at ``offset`` and whether the server says more follow."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Ask the server how many rows the query matches (never from the cache)."""
+
+    def fetched(self) -> int:
+        """Return the distinct rows saved so far (every saved row unless overridden)."""
+        return self.store.rows
+
+    def resume(self, expected: int) -> None:
+        """Fetch and save what follows the last saved page, bypassing the HTTP cache."""
+        self.pages(expected, fresh=True)
+
+    def complete(self, expected: int) -> int:
+        """Compare the rows fetched with the server's count; resume while they differ.
+
+        When :meth:`fetched` differs from ``expected`` the server is asked again
+        (:meth:`count`: the data may have changed while they were read); if the
+        rows still differ, :meth:`resume` asks for the pages after the last one
+        saved.  That happens at most ``http.retries`` times.
+
+        Parameters
+        ----------
+        expected : int
+            The server's count, asked before paging.
+
+        Returns
+        -------
+        int
+            The rows fetched, equal to the server's latest count.
+
+        Raises
+        ------
+        FetchError
+            The rows still differ from the server's count after the resumes;
+            the message names the URL (without credentials), both numbers and
+            what to do.
+        """
+        rounds = self.http.retries
+        source = redact_url(self.url)
+        got = self.fetched()
+        for attempt in range(rounds + 1):
+            if got == expected:
+                return got
+            expected = self.count()
+            if got == expected:
+                return got
+            if attempt == rounds:
+                break
+            log.warning(
+                "%s: the server counts %s rows but %s arrived; resuming after the last page "
+                "(%d of %d)",
+                source,
+                f"{expected:,}",
+                f"{got:,}",
+                attempt + 1,
+                rounds,
+            )
+            self.resume(expected)
+            got = self.fetched()
+        msg = (
+            f"{source}: the server counts {expected:,} rows for this query but {got:,} arrived "
+            f"after {rounds} resume(s); the data may be changing while they are read or the "
+            "server drops rows: run the same command again later (saved pages are reused), "
+            "narrow the where clause, or lower --page-size"
+        )
+        raise FetchError(msg)
+
+    def pages(self, expected: int, *, fresh: bool = False) -> None:
+        """Page from the saved offset until no more rows come.
+
+        Paging ends at an empty page, or at a page the server marks as the
+        last (short, or flagged) once ``expected`` rows have arrived: a short
+        page before the count is reached is not the end.  A resume
+        (``fresh=True``) continues even after the last page and bypasses the
+        HTTP cache.
+        """
+        if self.store.state.get("done") and not fresh:
+            return
+        offset = int(self.store.state.get("offset", 0))
+        while True:
+            rows, more = self.page_at(offset, cache=False if fresh else None)
+            offset += len(rows)
+            more = bool(rows) and (more or offset < expected)
+            if rows or self.store.pages == 0:
+                self.store.add_page(rows, offset=offset, done=not more)
+                self.tracker.page(total=expected)
+            if not more:
+                return
+
+
 def prepare_out(out: str | Path, *, overwrite: bool) -> Path:
     """Return ``out`` as a Path with its folder created; refuse an existing file.
 
@@ -264,77 +388,6 @@ def open_client(
         return
     with HttpClient(cache=cache, refresh=refresh) as http:
         yield http
-
-
-def check_total(
-    expected: int,
-    *,
-    source: str,
-    fetched: Callable[[], int],
-    recount: Callable[[], int],
-    resume: Callable[[int], None],
-    rounds: int,
-) -> int:
-    """Compare the rows fetched with the server's count; resume paging while they differ.
-
-    When ``fetched()`` differs from ``expected`` the server is asked again
-    (``recount``: the table may have changed while it was read); if the rows
-    still differ, ``resume(count)`` asks for the pages after the last one saved.
-    That happens at most ``rounds`` times (the client's retry budget).
-
-    Parameters
-    ----------
-    expected : int
-        The server's count, asked before paging.
-    source : str
-        The query URL without credentials, for messages.
-    fetched : callable
-        Returns the distinct rows saved so far.
-    recount : callable
-        Asks the server for its count again.
-    resume : callable
-        Fetches and saves the pages after the last one saved, given the
-        server's latest count.
-    rounds : int
-        Most resumes.
-
-    Returns
-    -------
-    int
-        The rows fetched, equal to the server's count.
-
-    Raises
-    ------
-    FetchError
-        The rows still differ from the server's count after ``rounds`` resumes.
-    """
-    got = fetched()
-    for attempt in range(rounds + 1):
-        if got == expected:
-            return got
-        expected = recount()
-        if got == expected:
-            return got
-        if attempt == rounds:
-            break
-        log.warning(
-            "%s: the server counts %s rows but %s arrived; resuming after the last page "
-            "(%d of %d)",
-            source,
-            f"{expected:,}",
-            f"{got:,}",
-            attempt + 1,
-            rounds,
-        )
-        resume(expected)
-        got = fetched()
-    msg = (
-        f"{source}: the server counts {expected:,} rows for this query but {got:,} arrived "
-        f"after {rounds} resume(s); the data may be changing while they are read or the server "
-        "drops rows: run the same command again later (saved pages are reused), narrow the "
-        "where clause, or lower --page-size"
-    )
-    raise FetchError(msg)
 
 
 def write_json_list(out: Path, rows: Iterable[Any]) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,11 @@ from geo311._errors import FetchError, OptionError, ProfileError
 from geo311.connectors._client import HttpClient, redact_url
 from geo311.connectors._paging import (
     FetchResult,
+    Pager,
     PageStore,
     Progress,
     ProgressCallback,
     check_page_size,
-    check_total,
     finish,
     open_client,
     prepare_out,
@@ -103,21 +104,6 @@ def _arcgis_check(data: Any, *, url: str) -> dict[str, Any]:
         )
         raise FetchError(msg)
     return data
-
-
-def _arcgis_count(http: HttpClient, url: str, where: str) -> int:
-    """Ask the layer how many features match ``where`` (``returnCountOnly``, never cached)."""
-    params = {"where": where, "returnCountOnly": "true", "f": "json"}
-    answer = _arcgis_check(http.get_json(url, params=params, cache=False), url=redact_url(url))
-    count = answer.get("count")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        msg = (
-            f"GET {redact_url(url)} with returnCountOnly=true answered no feature count "
-            f"({str(answer)[:120]}); check the layer URL ends in /FeatureServer/<n> or "
-            "/MapServer/<n>"
-        )
-        raise FetchError(msg)
-    return count
 
 
 def fetch_arcgis(
@@ -212,22 +198,15 @@ def fetch_arcgis(
         base = {"where": where, "outFields": out_fields, "outSR": out_sr, "f": "json"}
         store = PageStore(out_path, query={"c": "arcgis", "url": source, **base, "size": size})
         tracker = Progress(f"ArcGIS {redact_url(layer_url)}", store, progress)
-        pager = _Pager(http, query_url, base, store, tracker, size=size, oid_field=oid_field)
+        pager = _Pager(http, query_url, base, store, tracker, size, oid_field, paging)
         if paging:
             if not oid_field:
-                log.info("%s names no object-id field; paging unordered", layer_url)
-            expected = _arcgis_count(http, query_url, where)
+                log.info("%s names no object-id field; paging unordered", redact_url(layer_url))
+            expected = pager.count()
             pager.pages(expected)
         else:
             expected = pager.batches()
-        check_total(
-            expected,
-            source=source,
-            fetched=lambda: len(pager.distinct()),
-            recount=lambda: _arcgis_count(http, query_url, where),
-            resume=(lambda n: pager.pages(n, fresh=True)) if paging else pager.missing,
-            rounds=http.retries,
-        )
+        pager.complete(expected)
         rows = _arcgis_assemble(store, out_path, meta=meta, key=pager.key())
     return finish(
         store,
@@ -240,27 +219,39 @@ def fetch_arcgis(
     )
 
 
-class _Pager:
+@dataclass
+class _Pager(Pager):
     """Read one layer query into a page store: by offset, or by object-id batches."""
 
-    def __init__(
-        self,
-        http: HttpClient,
-        url: str,
-        base: Mapping[str, Any],
-        store: PageStore,
-        tracker: Progress,
-        *,
-        size: int,
-        oid_field: str | None,
-    ) -> None:
-        self.http = http
-        self.url = url
-        self.base = dict(base)
-        self.store = store
-        self.tracker = tracker
-        self.size = size
-        self.oid_field = oid_field
+    oid_field: str | None
+    paging: bool
+
+    def count(self) -> int:
+        """Ask the layer how many features match the where clause (``returnCountOnly``)."""
+        params = {"where": self.base["where"], "returnCountOnly": "true", "f": "json"}
+        answer = _arcgis_check(
+            self.http.get_json(self.url, params=params, cache=False), url=redact_url(self.url)
+        )
+        count = answer.get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            msg = (
+                f"GET {redact_url(self.url)} with returnCountOnly=true answered no feature "
+                f"count ({str(answer)[:120]}); check the layer URL ends in /FeatureServer/<n> "
+                "or /MapServer/<n>"
+            )
+            raise FetchError(msg)
+        return count
+
+    def fetched(self) -> int:
+        """Return the distinct features saved (by object id)."""
+        return len(self.distinct())
+
+    def resume(self, expected: int) -> None:
+        """Continue by offset, or fetch the object ids still missing (no paging)."""
+        if self.paging:
+            self.pages(expected, fresh=True)
+        else:
+            self.missing(expected)
 
     def _query(self, params: Mapping[str, Any], *, cache: bool | None) -> dict[str, Any]:
         page = _arcgis_check(
@@ -270,33 +261,16 @@ class _Pager:
             self.store.save_extra("header.json", _arcgis_header(page))
         return page
 
-    def pages(self, expected: int, *, fresh: bool = False) -> None:
-        """Page by ``resultOffset`` from the saved cursor until no more features come.
-
-        A page ends the paging when it is empty, or when it is short (or
-        flagged as the last) and ``expected`` features have arrived.  A resume
-        (``fresh=True``) continues even after the last page and bypasses the
-        HTTP cache.
-        """
-        if self.store.state.get("done") and not fresh:
-            return
-        offset = int(self.store.state.get("offset", 0))
-        while True:
-            params = {**self.base, "resultOffset": offset, "resultRecordCount": self.size}
-            if self.oid_field:
-                params["orderByFields"] = self.oid_field
-            page = self._query(params, cache=False if fresh else None)
-            features = page.get("features") or []
-            # trust the flag when the server sends it; otherwise a full page means "ask again"
-            flag = page.get("exceededTransferLimit")
-            more = bool(flag) if flag is not None else len(features) >= self.size
-            offset += len(features)
-            more = more or offset < expected  # a short page the count says is not the last
-            if features or self.store.pages == 0:
-                self.store.add_page(features, offset=offset, done=not (features and more))
-                self.tracker.page(total=expected)
-            if not features or not more:
-                return
+    def page_at(self, offset: int, *, cache: bool | None) -> tuple[list[Any], bool]:
+        """Return the features at ``offset`` (ordered by object id) and whether more follow."""
+        params = {**self.base, "resultOffset": offset, "resultRecordCount": self.size}
+        if self.oid_field:
+            params["orderByFields"] = self.oid_field
+        page = self._query(params, cache=cache)
+        features = page.get("features") or []
+        # trust the flag when the server sends it; otherwise a full page means "ask again"
+        flag = page.get("exceededTransferLimit")
+        return features, bool(flag) if flag is not None else len(features) >= self.size
 
     def batches(self) -> int:
         """Fetch every object id of the query in batches; return how many ids there are."""

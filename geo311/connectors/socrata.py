@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,11 @@ from geo311._errors import FetchError
 from geo311.connectors._client import HttpClient, redact_url
 from geo311.connectors._paging import (
     FetchResult,
+    Pager,
     PageStore,
     Progress,
     ProgressCallback,
     check_page_size,
-    check_total,
     finish,
     open_client,
     prepare_out,
@@ -123,17 +124,10 @@ def fetch_socrata(
     store = PageStore(out_path, query={"c": "socrata", "url": url, **base, "size": page_size})
     tracker = Progress(f"Socrata {redact_url(url)}", store, progress)
     with open_client(client, cache=cache, refresh=refresh) as http:
-        pager = _SocrataPager(http, url, base, store, tracker, size=page_size, headers=headers)
+        pager = _SocrataPager(http, url, base, store, tracker, page_size, headers)
         expected = pager.count()
         pager.pages(expected)
-        check_total(
-            expected,
-            source=redact_url(url),
-            fetched=lambda: store.rows,
-            recount=pager.count,
-            resume=lambda n: pager.pages(n, fresh=True),
-            rounds=http.retries,
-        )
+        pager.complete(expected)
         rows = _write_rows(store, out_path)
     return finish(
         store,
@@ -150,27 +144,11 @@ def fetch_socrata(
     )
 
 
-class _SocrataPager:
+@dataclass
+class _SocrataPager(Pager):
     """Read one SoQL query into a page store by ``$limit``/``$offset``."""
 
-    def __init__(
-        self,
-        http: HttpClient,
-        url: str,
-        base: Mapping[str, Any],
-        store: PageStore,
-        tracker: Progress,
-        *,
-        size: int,
-        headers: Mapping[str, str] | None,
-    ) -> None:
-        self.http = http
-        self.url = url
-        self.base = dict(base)
-        self.store = store
-        self.tracker = tracker
-        self.size = size
-        self.headers = headers
+    headers: Mapping[str, str] | None
 
     def _get(self, params: Mapping[str, Any], *, cache: bool | None) -> Any:
         answer = self.http.get_json(self.url, params=params, headers=self.headers, cache=cache)
@@ -182,6 +160,11 @@ class _SocrataPager:
             msg = f"GET {redact_url(self.url)} returned {type(answer).__name__}, not a row list"
             raise FetchError(msg)
         return answer
+
+    def page_at(self, offset: int, *, cache: bool | None) -> tuple[list[Any], bool]:
+        """Return the rows at ``offset`` and whether the page was full (more may follow)."""
+        page = self._get({**self.base, "$limit": self.size, "$offset": offset}, cache=cache)
+        return page, len(page) >= self.size
 
     def count(self) -> int:
         """Ask the dataset how many rows match ``$where`` (``count(*)``, never cached)."""
@@ -198,26 +181,6 @@ class _SocrataPager:
             f"({str(answer)[:120]}); check the dataset URL is a /resource/<id>.json endpoint"
         )
         raise FetchError(msg)
-
-    def pages(self, expected: int, *, fresh: bool = False) -> None:
-        """Page from the saved ``$offset`` until a short page once ``expected`` rows are in.
-
-        A resume (``fresh=True``) continues even after the last page and
-        bypasses the HTTP cache.
-        """
-        if self.store.state.get("done") and not fresh:
-            return
-        offset = int(self.store.state.get("offset", 0))
-        while True:
-            params = {**self.base, "$limit": self.size, "$offset": offset}
-            page = self._get(params, cache=False if fresh else None)
-            offset += len(page)
-            last = not page or (len(page) < self.size and offset >= expected)
-            if page or self.store.pages == 0:
-                self.store.add_page(page, offset=offset, done=last)
-                self.tracker.page(total=expected)
-            if last:
-                return
 
 
 def _cell(value: Any) -> Any:
