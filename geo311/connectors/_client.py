@@ -10,8 +10,10 @@ What it adds to a bare ``httpx.Client``:
 * an optional rate limit (requests per second);
 * an optional on-disk cache of JSON responses keyed by method, URL and
   parameters (secrets are left out of the key), bypassed by ``refresh=True``;
-* JSON decoding that turns an HTML page served with status 200, or a body that
-  is not JSON, into a :class:`FetchError` naming the URL;
+* JSON decoding that turns an HTML page served with status 200 into a
+  :class:`FetchError` naming the URL, and asks again for a body cut short
+  mid-JSON (:class:`CutShortError`) with the same backoff and budget as a
+  dropped connection;
 * secret hygiene: query parameters and headers whose names look like
   credentials (app tokens, API keys, ``$$app_token``, ``Authorization``) are
   sent but never logged, cached under a readable name, written to sidecars or

@@ -20,6 +20,12 @@ for every tract of a county, and writes ONE CSV that
 unpacks it safely (:func:`safe_extract_zip`: no absolute paths, no ``..``,
 no symlinks, bounded size) into a folder that appears only once complete.
 
+The Census Data API has no count query and answers a whole county in one
+response per table, so there is no paging to check against a total; each
+answer is checked instead (a header row with the state, county and tract
+columns, every row as wide as the header, 11-digit GEOIDs), and an answer cut
+short mid-JSON is asked for again like a dropped connection.
+
 Both write a ``.provenance.json`` sidecar (:func:`geo311.connectors._client.write_provenance`);
 an API key read from the environment is sent but written nowhere: not in the
 sidecar, the logs or error messages.
