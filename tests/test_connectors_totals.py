@@ -394,3 +394,14 @@ def test_bad_client_settings_are_config_or_option_errors(monkeypatch: pytest.Mon
     monkeypatch.setenv("GEO311_HTTP_TIMEOUT", "-3")
     with pytest.raises(ConfigError, match="must be a positive number of seconds"):
         HttpClient()
+
+
+def test_open311_key_from_an_unset_variable_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_SUCH_O311_KEY", raising=False)
+    with pytest.raises(ConfigError, match="'NO_SUCH_O311_KEY' names an unset environment"):
+        fetch_open311(
+            "http://127.0.0.1:9", tmp_path / "o.json", start="2024-01-01", end="2024-02-01",
+            api_key_env="NO_SUCH_O311_KEY",
+        )  # fmt: skip

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from geo311._errors import FetchError, OptionError
+from geo311._errors import ConfigError, FetchError, OptionError
 from geo311.connectors._client import HttpClient, redact_url
 from geo311.connectors._paging import (
     FetchResult,
@@ -157,6 +157,17 @@ def fetch_open311(
     Returns
     -------
     FetchResult
+
+    Raises
+    ------
+    OptionError
+        Dates that are not ISO 8601, an end before the start, ``window_days``
+        outside 1-90 or ``page_size`` below 1.
+    ConfigError
+        ``api_key_env`` names an unset environment variable.
+    FetchError
+        An Open311 error answer, an HTML page or retries exhausted.  Saved
+        pages are kept; calling again resumes at the failed window.
     """
     out_path = prepare_out(out, overwrite=overwrite)
     check_page_size(page_size)
@@ -198,7 +209,7 @@ def _open311_secret(api_key_env: str | None) -> dict[str, str]:
     value = os.environ.get(api_key_env, "").strip()
     if not value:
         msg = f"api_key_env={api_key_env!r} names an unset environment variable; set it first"
-        raise FetchError(msg)
+        raise ConfigError(msg)
     return {"api_key": value}
 
 
