@@ -26,7 +26,14 @@ from replay import (  # noqa: F401 - fixtures, used by name
 )
 
 from geo311._errors import ConfigError, FetchError, OptionError
-from geo311.connectors import HttpClient, fetch_acs, fetch_arcgis, fetch_open311, fetch_socrata
+from geo311.connectors import (
+    FetchProgress,
+    HttpClient,
+    fetch_acs,
+    fetch_arcgis,
+    fetch_open311,
+    fetch_socrata,
+)
 from geo311.connectors.arcgis import city_layer_url
 
 pytest.importorskip("httpx")
@@ -405,3 +412,15 @@ def test_open311_key_from_an_unset_variable_is_a_config_error(
             "http://127.0.0.1:9", tmp_path / "o.json", start="2024-01-01", end="2024-02-01",
             api_key_env="NO_SUCH_O311_KEY",
         )  # fmt: skip
+
+
+def test_progress_reports_the_servers_count(
+    server: ReplayServer, client: HttpClient, tmp_path: Path
+) -> None:
+    server.route(SOCRATA, socrata_dataset(_rows()))
+    seen: list[FetchProgress] = []
+    fetch_socrata(
+        server.url + SOCRATA, tmp_path / "s.csv", page_size=1000, client=client,
+        progress=seen.append,
+    )  # fmt: skip
+    assert [(p.rows, p.total) for p in seen] == [(1000, ROWS), (2000, ROWS), (2500, ROWS)]

@@ -69,7 +69,7 @@ class FetchProgress:
     seconds : float
         Time spent in this run.
     total : int or None
-        Rows expected in all, when the source says (ArcGIS object-id batches).
+        Rows expected in all, when the source says (the ArcGIS or Socrata count).
     """
 
     pages: int
