@@ -24,18 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from geo311._errors import FetchError, OptionError, ProfileError
+from geo311.connectors import _paging
 from geo311.connectors._client import HttpClient, redact_url
-from geo311.connectors._paging import (
-    FetchResult,
-    Pager,
-    PageStore,
-    Progress,
-    ProgressCallback,
-    check_page_size,
-    finish,
-    open_client,
-    prepare_out,
-)
 from geo311.io.atomic import atomic_write
 
 __all__ = ["city_layer_url", "fetch_arcgis"]
@@ -118,8 +108,8 @@ def fetch_arcgis(
     client: HttpClient | None = None,
     cache: bool = False,
     refresh: bool = False,
-    progress: ProgressCallback | None = None,
-) -> FetchResult:
+    progress: _paging.ProgressCallback | None = None,
+) -> _paging.FetchResult:
     """Download every feature of an ArcGIS FeatureServer/MapServer layer query.
 
     Reads the layer description (``?f=json``) for ``maxRecordCount``, the
@@ -177,18 +167,18 @@ def fetch_arcgis(
         from the layer's count after the resumes.  Saved pages are kept;
         calling again resumes.
     """
-    out_path = prepare_out(out, overwrite=overwrite)
-    check_page_size(page_size)
+    out_path = _paging.prepare_out(out, overwrite=overwrite)
+    _paging.check_page_size(page_size)
     layer_url = layer_url.rstrip("/")
     query_url = f"{layer_url}/query"
     source = redact_url(query_url)
-    with open_client(client, cache=cache, refresh=refresh) as http:
+    with _paging.open_client(client, cache=cache, refresh=refresh) as http:
         meta = _arcgis_check(
             http.get_json(layer_url, params={"f": "json"}), url=redact_url(layer_url)
         )
         max_records = int(meta.get("maxRecordCount") or 1000)
         size = min(page_size or max_records, max_records)
-        check_page_size(size)
+        _paging.check_page_size(size)
         advanced = meta.get("advancedQueryCapabilities") or {}
         paging = bool(advanced.get("supportsPagination", meta.get("supportsPagination", False)))
         oid_field = meta.get("objectIdField") or next(
@@ -196,8 +186,10 @@ def fetch_arcgis(
             None,
         )
         base = {"where": where, "outFields": out_fields, "outSR": out_sr, "f": "json"}
-        store = PageStore(out_path, query={"c": "arcgis", "url": source, **base, "size": size})
-        tracker = Progress(f"ArcGIS {redact_url(layer_url)}", store, progress)
+        store = _paging.PageStore(
+            out_path, query={"c": "arcgis", "url": source, **base, "size": size}
+        )
+        tracker = _paging.Progress(f"ArcGIS {redact_url(layer_url)}", store, progress)
         pager = _Pager(http, query_url, base, store, tracker, size, oid_field, paging)
         if paging:
             if not oid_field:
@@ -208,7 +200,7 @@ def fetch_arcgis(
             expected = pager.batches()
         pager.complete(expected)
         rows = _arcgis_assemble(store, out_path, meta=meta, key=pager.key())
-    return finish(
+    return _paging.finish(
         store,
         tracker,
         out=out_path,
@@ -220,7 +212,7 @@ def fetch_arcgis(
 
 
 @dataclass
-class _Pager(Pager):
+class _Pager(_paging.Pager):
     """Read one layer query into a page store: by offset, or by object-id batches."""
 
     oid_field: str | None
@@ -342,7 +334,7 @@ def _arcgis_header(page: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _arcgis_assemble(
-    store: PageStore, out: Path, *, meta: Mapping[str, Any], key: str | None
+    store: _paging.PageStore, out: Path, *, meta: Mapping[str, Any], key: str | None
 ) -> int:
     """Write the saved features as one FeatureSet, each object id once; return the count."""
     header = store.load("header.json") or {}

@@ -47,20 +47,13 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from geo311._errors import FetchError, OptionError, OutputExistsError
+from geo311.connectors import _paging
 from geo311.connectors._client import (
     CutShortError,
     HttpClient,
     decode_json,
     sha256_file,
     write_provenance,
-)
-from geo311.connectors._paging import (
-    FetchResult,
-    PageStore,
-    Progress,
-    finish,
-    open_client,
-    prepare_out,
 )
 from geo311.io.atomic import atomic_write
 
@@ -282,7 +275,7 @@ def fetch_acs(
     api_key_env: str | None = "CENSUS_API_KEY",
     client: HttpClient | None = None,
     overwrite: bool = False,
-) -> FetchResult:
+) -> _paging.FetchResult:
     """Download ACS 5-year estimates and MOEs for every tract of a county into one CSV.
 
     One request per table (``get=NAME,group(<table>)``) plus, for
@@ -359,16 +352,18 @@ def fetch_acs(
     if not table_codes and not codes:
         msg = "nothing to fetch: give tables= or variables= (--table or --variable)"
         raise OptionError(msg)
-    out_path = prepare_out(out, overwrite=overwrite)
+    out_path = _paging.prepare_out(out, overwrite=overwrite)
     url = f"{base_url.rstrip('/')}/{int(year)}/acs/acs5"
     geography = {"for": "tract:*", "in": f"state:{state_fips} county:{county_fips}"}
     gets = _requests(table_codes, codes)
     key = os.environ.get(api_key_env, "").strip() if api_key_env else ""
     if not key:
         log.info("no Census API key in $%s: keyless queries are rate-limited", api_key_env)
-    store = PageStore(out_path, query={"c": "census-acs", "url": url, **geography, "get": gets})
-    tracker = Progress(f"Census ACS {url}", store, None)
-    with open_client(client) as http:
+    store = _paging.PageStore(
+        out_path, query={"c": "census-acs", "url": url, **geography, "get": gets}
+    )
+    tracker = _paging.Progress(f"Census ACS {url}", store, None)
+    with _paging.open_client(client) as http:
         for get in gets[store.pages :]:
             params = {"get": get, **geography, **({"key": key} if key else {})}
             data = _census_get(http, url, params, get=get)
@@ -376,7 +371,7 @@ def fetch_acs(
             tracker.page()
         rows, columns = _merge(list(store.iter_pages()))
         written = _write_acs(out_path, rows, columns, aliases=aliases)
-    return finish(
+    return _paging.finish(
         store,
         tracker,
         out=out_path,
@@ -594,7 +589,7 @@ def fetch_tiger_tracts(
         msg = f"output exists: {dest}; pass --overwrite (overwrite=True) to replace it"
         raise OutputExistsError(msg)
     out_root.mkdir(parents=True, exist_ok=True)
-    with open_client(client) as http:
+    with _paging.open_client(client) as http:
         body = http.get_bytes(url, headers={"Accept": "application/zip, */*"})
     if len(body) > max_bytes:
         msg = f"GET {url} returned {len(body):,} bytes, more than max_bytes={max_bytes:,}"

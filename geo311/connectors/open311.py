@@ -22,18 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from geo311._errors import ConfigError, FetchError, OptionError
+from geo311.connectors import _paging
 from geo311.connectors._client import HttpClient, redact_url
-from geo311.connectors._paging import (
-    FetchResult,
-    PageStore,
-    Progress,
-    ProgressCallback,
-    check_page_size,
-    finish,
-    open_client,
-    prepare_out,
-    write_json_list,
-)
 
 __all__ = ["OPEN311_MAX_WINDOW_DAYS", "fetch_open311", "open311_windows"]
 
@@ -117,8 +107,8 @@ def fetch_open311(
     client: HttpClient | None = None,
     cache: bool = False,
     refresh: bool = False,
-    progress: ProgressCallback | None = None,
-) -> FetchResult:
+    progress: _paging.ProgressCallback | None = None,
+) -> _paging.FetchResult:
     """Download Open311 GeoReport v2 requests between two dates into one JSON list.
 
     The period is split into ``start_date``/``end_date`` windows of at most
@@ -169,8 +159,8 @@ def fetch_open311(
         An Open311 error answer, an HTML page or retries exhausted.  Saved
         pages are kept; calling again resumes at the failed window.
     """
-    out_path = prepare_out(out, overwrite=overwrite)
-    check_page_size(page_size)
+    out_path = _paging.prepare_out(out, overwrite=overwrite)
+    _paging.check_page_size(page_size)
     windows = open311_windows(start, end, window_days=window_days)
     url = _open311_url(endpoint)
     base: dict[str, Any] = {"extensions": "true"} if extensions else {}
@@ -179,14 +169,14 @@ def fetch_open311(
     secret = _open311_secret(api_key_env)
     query = {"c": "open311", "url": url, **base, "start": _iso(windows[0][0])}
     query |= {"end": _iso(windows[-1][1]), "days": window_days, "size": page_size}
-    store = PageStore(out_path, query=query)
-    tracker = Progress(f"Open311 {redact_url(url)}", store, progress)
-    with open_client(client, cache=cache, refresh=refresh) as http:
+    store = _paging.PageStore(out_path, query=query)
+    tracker = _paging.Progress(f"Open311 {redact_url(url)}", store, progress)
+    with _paging.open_client(client, cache=cache, refresh=refresh) as http:
         _open311_pages(
             http, url, base, store, tracker, windows=windows, secret=secret, page_size=page_size
         )
         rows_written = _open311_assemble(store, out_path)
-    return finish(
+    return _paging.finish(
         store,
         tracker,
         out=out_path,
@@ -217,8 +207,8 @@ def _open311_pages(
     http: HttpClient,
     url: str,
     base: Mapping[str, Any],
-    store: PageStore,
-    tracker: Progress,
+    store: _paging.PageStore,
+    tracker: _paging.Progress,
     *,
     windows: list[tuple[datetime, datetime]],
     secret: Mapping[str, str],
@@ -264,7 +254,7 @@ def _open311_check(data: Any, *, url: str) -> list[dict[str, Any]]:
     return data
 
 
-def _open311_assemble(store: PageStore, out: Path) -> int:
+def _open311_assemble(store: _paging.PageStore, out: Path) -> int:
     merged: dict[Any, dict[str, Any]] = {}
     anonymous: list[dict[str, Any]] = []
     for page in store.iter_pages():
@@ -281,4 +271,4 @@ def _open311_assemble(store: PageStore, out: Path) -> int:
         log.info("dropped %s requests repeated across windows/pages", f"{duplicates:,}")
     if anonymous:
         log.warning("%s requests have no service_request_id", f"{len(anonymous):,}")
-    return write_json_list(out, rows)
+    return _paging.write_json_list(out, rows)

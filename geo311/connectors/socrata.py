@@ -25,19 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from geo311._errors import FetchError
+from geo311.connectors import _paging
 from geo311.connectors._client import HttpClient, redact_url
-from geo311.connectors._paging import (
-    FetchResult,
-    Pager,
-    PageStore,
-    Progress,
-    ProgressCallback,
-    check_page_size,
-    finish,
-    open_client,
-    prepare_out,
-    write_json_list,
-)
 from geo311.io.atomic import atomic_write
 
 __all__ = ["fetch_socrata"]
@@ -64,8 +53,8 @@ def fetch_socrata(
     client: HttpClient | None = None,
     cache: bool = False,
     refresh: bool = False,
-    progress: ProgressCallback | None = None,
-) -> FetchResult:
+    progress: _paging.ProgressCallback | None = None,
+) -> _paging.FetchResult:
     """Download a Socrata (SODA 2) dataset page by page into one CSV or JSON file.
 
     The dataset is first asked for its row count (``$select=count(*)`` with
@@ -111,8 +100,8 @@ def fetch_socrata(
         the dataset's count after the resumes.  Saved pages are kept; calling
         again resumes.
     """
-    out_path = prepare_out(out, overwrite=overwrite)
-    check_page_size(page_size)
+    out_path = _paging.prepare_out(out, overwrite=overwrite)
+    _paging.check_page_size(page_size)
     url = _socrata_url(dataset_url)
     token = os.environ.get(app_token_env, "").strip() if app_token_env else ""
     headers = {"X-App-Token": token} if token else None
@@ -121,15 +110,17 @@ def fetch_socrata(
         base["$where"] = where
     if select:
         base["$select"] = select
-    store = PageStore(out_path, query={"c": "socrata", "url": url, **base, "size": page_size})
-    tracker = Progress(f"Socrata {redact_url(url)}", store, progress)
-    with open_client(client, cache=cache, refresh=refresh) as http:
+    store = _paging.PageStore(
+        out_path, query={"c": "socrata", "url": url, **base, "size": page_size}
+    )
+    tracker = _paging.Progress(f"Socrata {redact_url(url)}", store, progress)
+    with _paging.open_client(client, cache=cache, refresh=refresh) as http:
         pager = _SocrataPager(http, url, base, store, tracker, page_size, headers)
         expected = pager.count()
         pager.pages(expected)
         pager.complete(expected)
         rows = _write_rows(store, out_path)
-    return finish(
+    return _paging.finish(
         store,
         tracker,
         out=out_path,
@@ -145,7 +136,7 @@ def fetch_socrata(
 
 
 @dataclass
-class _SocrataPager(Pager):
+class _SocrataPager(_paging.Pager):
     """Read one SoQL query into a page store by ``$limit``/``$offset``."""
 
     headers: Mapping[str, str] | None
@@ -197,10 +188,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_rows(store: PageStore, out: Path) -> int:
+def _write_rows(store: _paging.PageStore, out: Path) -> int:
     """Write the saved pages of row objects as CSV or a JSON list; return the row count."""
     if out.name.lower().endswith(".json"):
-        return write_json_list(out, itertools.chain.from_iterable(store.iter_pages()))
+        return _paging.write_json_list(out, itertools.chain.from_iterable(store.iter_pages()))
     columns: dict[str, None] = {}
     for page in store.iter_pages():  # first pass: the union of columns, in order
         for row in page:
