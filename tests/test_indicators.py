@@ -25,7 +25,7 @@ from scipy import stats
 import geo311
 from geo311._errors import SchemaError
 from geo311.demo import demo_layers, make_demo_city, write_demo
-from geo311.indicators.core import (
+from geo311.indicators import (
     CITY_ID,
     DATA_DICTIONARY,
     PATTERN_COLUMNS,
