@@ -1,4 +1,4 @@
-"""Tests of geo311.indicators.equity (METRICS.md items 10-13).
+"""Tests of the equity measures (geo311.indicators: quintiles, concentration, inequality, disparity, equity) (METRICS.md items 10-13).
 
 Every expectation is either computed by hand in the test (the arithmetic is
 written out) or taken from an independent reference: PySAL ``inequality``
@@ -18,7 +18,7 @@ from inequality.theil import Theil, TheilD
 from scipy import stats
 
 from geo311._errors import SchemaError
-from geo311.indicators.equity import (
+from geo311.indicators import (
     DISPARITY_LABELS,
     EQUITY_COLUMNS,
     concentration_index,

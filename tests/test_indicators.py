@@ -1,4 +1,4 @@
-"""Per-area indicators (geo311.indicators.core), checked by hand and against reference libraries.
+"""Per-area indicators (geo311.indicators: scope, rates, time_to_close, compliance, patterns), checked by hand and against reference libraries.
 
 Every fixture is typed here; each test writes its arithmetic in comments.
 References: ``scipy.stats.chi2`` (Garwood), ``scipy.stats.binomtest(...).proportion_ci

@@ -14,28 +14,21 @@ Import the public functions from here::
 
 from geo311.catalogue import DATA_DICTIONARY, HORIZONS_DAYS, data_dictionary
 from geo311.indicators.area import area_indicators, city_indicators
-from geo311.indicators.equity import (
-    DEFAULT_INDICATORS,
+from geo311.indicators.concentration import ConcentrationIndex, concentration_index
+from geo311.indicators.disparity import DISPARITY_LABELS, disparity_scores
+from geo311.indicators.equity import DEFAULT_INDICATORS, EQUITY_COLUMNS, equity_summary
+from geo311.indicators.inequality import GiniResult, TheilResult, gini, theil
+from geo311.indicators.patterns import PATTERN_COLUMNS, channel_mix, service_mix, time_patterns
+from geo311.indicators.quintiles import (
     DEFAULT_POOLING,
-    DISPARITY_LABELS,
-    EQUITY_COLUMNS,
-    ConcentrationIndex,
-    GiniResult,
     Pooling,
     QuintileTable,
-    TheilResult,
-    concentration_index,
-    disparity_scores,
-    equity_summary,
-    gini,
     pooled_rate,
     pooled_share,
     population_quantiles,
     quintile_table,
-    theil,
     weighted_mean,
 )
-from geo311.indicators.patterns import PATTERN_COLUMNS, channel_mix, service_mix, time_patterns
 from geo311.indicators.rates import RATE_FLAGS
 from geo311.indicators.scope import CITY_ID, DEMAND, ROW_COUNTS
 from geo311.indicators.survival import survival_curves

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo311._errors import OptionError
 from geo311.catalogue import HORIZONS_DAYS, INTEGER_COLUMNS, TABLE_COLUMNS
 from geo311.indicators.compliance import _due_dates
 from geo311.indicators.rates import _counts, _population, _rates
@@ -156,7 +157,7 @@ def _check_thresholds(min_population: float, min_count: int, confidence: float) 
         problems.append(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     if problems:
         msg = "; ".join(problems)
-        raise ValueError(msg)
+        raise OptionError(msg)
 
 
 def _indicators(
@@ -339,8 +340,11 @@ def area_indicators(
     ------
     SchemaError
         When required columns are missing or timestamps are not tz-aware.
-    ValueError
+    OptionError
         For invalid options (listed together).
+    DataError
+        For a negative or repeated population, or requests without any
+        timestamp when ``as_of`` is not given.
 
     Notes
     -----

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from geo311.indicators._stats import _wilson
+from geo311.indicators._stats import wilson
 from geo311.indicators.scope import _naive_ns, _Scope
 
 __all__: list[str] = []
@@ -26,7 +26,7 @@ def _due_dates(scope: _Scope, confidence: float) -> dict[str, Any]:
     code = scope.code
     hits = np.bincount(code[on_time], minlength=n)
     trials = np.bincount(code[closed_due], minlength=n) + np.bincount(code[overdue], minlength=n)
-    low, high = _wilson(hits, trials, confidence)
+    low, high = wilson(hits, trials, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(trials > 0, hits / trials, np.nan)
     return {

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from geo311._errors import SchemaError
+from geo311._errors import OptionError, SchemaError
 from geo311.indicators.scope import (
     CITY_ID,
     Demand,
@@ -190,7 +190,7 @@ include_transfers
             "time_patterns needs the city's time zone: pass timezone='America/New_York' (or "
             "read requests with geo311.read_requests, which records it in attrs['timezone'])"
         )
-        raise ValueError(msg)
+        raise OptionError(msg)
     _check_columns(requests, opts)
     layer_areas = _resolve_areas(requests, key, areas, None)
     scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset())
@@ -444,5 +444,5 @@ include_duplicates, include_transfers, timezone
     )
     if top is not None and top < 1:
         msg = f"top must be a positive number of service types or None, not {top!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     return _mix(requests, opts, areas=areas, city=city, by="service_type", top=top)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo311.indicators._stats import _garwood, _z
+from geo311._errors import DataError
+from geo311.indicators._stats import garwood, log_ratio_interval
 from geo311.indicators.scope import FloatArray, _Scope
 
 __all__ = ["RATE_FLAGS"]
@@ -49,7 +50,7 @@ def _rates(
     rate = np.full(n, np.nan)
     low = np.full(n, np.nan)
     high = np.full(n, np.nan)
-    g_low, g_high = _garwood(y, confidence)
+    g_low, g_high = garwood(y, confidence)
     p = population[sufficient]
     rate[sufficient] = 1000.0 * y[sufficient] / p
     low[sufficient] = 1000.0 * g_low[sufficient] / p
@@ -61,17 +62,16 @@ def _rates(
     rr = np.full(n, np.nan)
     rr_low = np.full(n, np.nan)
     rr_high = np.full(n, np.nan)
-    z = _z(confidence)
     y_rest = y_tot - y
     p_rest = p_tot - population
     can = sufficient & (p_rest > 0) & (y_rest > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (y / population) / (y_rest / p_rest)
-        half = z * np.sqrt(1.0 / y + 1.0 / y_rest)
     rr[can] = ratio[can]
     both = can & (y > 0)
-    rr_low[both] = np.exp(np.log(ratio[both]) - half[both])
-    rr_high[both] = np.exp(np.log(ratio[both]) + half[both])
+    rr_low[both], rr_high[both] = log_ratio_interval(
+        ratio[both], 1.0 / y[both] + 1.0 / y_rest[both], confidence
+    )
 
     # Marshall (1991) global empirical Bayes, rates per person.
     eb = np.full(n, np.nan)
@@ -131,12 +131,12 @@ def _population(
     if (values < 0).any():
         bad = sorted(str(i) for i in values.index[values < 0])[:5]
         msg = f"population must not be negative; negative for area ids {bad}"
-        raise ValueError(msg)
+        raise DataError(msg)
     index = pd.Index(values.index.astype(str), dtype=object)
     if index.has_duplicates:
         dupes = sorted(set(index[index.duplicated()]))[:5]
         msg = f"population has repeated area ids: {dupes}"
-        raise ValueError(msg)
+        raise DataError(msg)
     values = pd.Series(values.to_numpy(), index=index)
     matched = values.reindex(ids)
     info = {

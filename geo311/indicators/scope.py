@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from geo311._errors import CRSError, SchemaError
+from geo311._errors import CRSError, DataError, OptionError, SchemaError
 
 __all__ = ["CITY_ID", "DEMAND", "ROW_COUNTS", "Demand", "TimeLike"]
 
@@ -138,7 +138,7 @@ def _options(
         problems.append(f"max_days must be a positive number of days, got {max_days!r}")
     if problems:
         msg = "; ".join(problems)
-        raise ValueError(msg)
+        raise OptionError(msg)
     return _Options(
         key=key,
         as_of=as_of,
@@ -254,11 +254,11 @@ def _instant(value: TimeLike, timezone: str | None, what: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
-        msg = f"{what} {value!r} is not a date/time"
-        raise ValueError(msg) from exc
+        msg = f"{what} {value!r} is not a date/time; pass e.g. '2025-01-31' or a Timestamp"
+        raise OptionError(msg) from exc
     if stamp is pd.NaT:
         msg = f"{what} must be a date/time, got {value!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(timezone or "UTC")
     return stamp.tz_convert("UTC")
@@ -387,8 +387,10 @@ def _default_as_of(requests: pd.DataFrame) -> pd.Timestamp:
             if pd.notna(value) and (latest is None or value > latest):
                 latest = pd.Timestamp(value)
     if latest is None:
-        msg = "as_of was not given and the requests hold no timestamps to infer it from"
-        raise ValueError(msg)
+        msg = (
+            "as_of was not given and the requests hold no timestamps to infer it from; pass as_of="
+        )
+        raise DataError(msg)
     return latest.tz_convert("UTC")
 
 
@@ -423,8 +425,8 @@ def _when(requests: pd.DataFrame, opts: _Options) -> _When:
         start = None if opts.period[0] is None else _instant(opts.period[0], timezone, "start")
         end = None if opts.period[1] is None else _instant(opts.period[1], timezone, "end")
         if start is not None and end is not None and not start < end:
-            msg = f"period start {start} must be before its end {end}"
-            raise ValueError(msg)
+            msg = f"period start {start} must be before its end {end}; swap or correct the dates"
+            raise OptionError(msg)
     return _When(timezone, as_of, source, start, end)
 
 

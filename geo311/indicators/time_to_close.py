@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from geo311.catalogue import HORIZONS_DAYS
-from geo311.indicators._stats import _garwood
+from geo311.indicators._stats import garwood
 from geo311.indicators.scope import FloatArray, IntArray, _Scope
 from geo311.indicators.survival import survival_curves
 
@@ -93,7 +93,7 @@ def _time_to_close(scope: _Scope, confidence: float) -> dict[str, Any]:
             expected = np.bincount(codes, weights=e_type, minlength=n)
         with np.errstate(divide="ignore", invalid="ignore"):
             crude = np.where(crude_expected > 0, observed / crude_expected, np.nan)
-    g_low, g_high = _garwood(observed, confidence)
+    g_low, g_high = garwood(observed, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         usable = expected > 0
         out["ttc_expected_closures"] = expected
