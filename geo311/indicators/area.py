@@ -310,7 +310,7 @@ def area_indicators(
         Keep requests whose ``service_name`` or ``service_code``,
         ``agency_responsible`` or ``source`` (channel) is one of these.
     demand : {"resident", "proactive", "all"}, default "resident"
-        Which requests count as demand (:data:`DEMAND`).
+        Which requests count as demand (:data:`geo311.indicators.scope.DEMAND`).
     include_duplicates, include_transfers : bool, default False
         Count requests marked duplicate / transferred.
     min_population : float, default 100
@@ -330,11 +330,11 @@ def area_indicators(
     -------
     pandas.DataFrame
         Indexed by ``area_id`` (the layer's ids, in layer order), columns
-        described in :data:`DATA_DICTIONARY`.  ``frame.attrs["geo311"]``
+        described in :data:`geo311.catalogue.CATALOGUE`.  ``frame.attrs["geo311"]``
         holds the metadata: layer and vintages, period, as-of, time zone,
         denominator source and total, filters and the row funnel ``rows``
         (requests dropped at each scope step and set aside, and why: see
-        :data:`ROW_COUNTS`, repeated in ``rows_explained``).
+        :data:`geo311.indicators.scope.ROW_COUNTS`, repeated in ``rows_explained``).
 
     Raises
     ------
@@ -409,7 +409,8 @@ def city_indicators(
     Returns
     -------
     pandas.DataFrame
-        One row, index ``area_id == "city"`` (:data:`CITY_ID`), the columns of
+        One row, index ``area_id == "city"``
+        (:data:`geo311.indicators.scope.CITY_ID`), the columns of
         :func:`area_indicators`, metadata in ``attrs["geo311"]``.
     """
     return _indicators(

@@ -11,19 +11,19 @@ the totals over the areas used, ``s_i = y_i / Y`` request share and
 
 Measures
 --------
-:func:`quintile_table` (METRICS 10)
+:func:`quintile_table` (METRICS 10, :mod:`.quintiles`)
     Population-weighted quantile groups of a demographic, every indicator
     pooled per group, and the worst/best ratio with a confidence interval.
-:func:`concentration_index` (METRICS 11)
+:func:`concentration_index` (METRICS 11, :mod:`.concentration`)
     ``CI = 2 sum w_i (h_i - hbar)(R_i - Rbar) / hbar`` with weighted
     fractional ranks, and a delta-method standard error.
-:func:`gini` and :func:`theil` (METRICS 12)
+:func:`gini` and :func:`theil` (METRICS 12, :mod:`.inequality`)
     Population-weighted Gini from the Lorenz curve, and Theil's T with an
     exact between/within decomposition by a grouping.
-:func:`disparity_scores` (METRICS 13)
+:func:`disparity_scores` (METRICS 13, :mod:`.disparity`)
     Urban Institute geographic disparity scores ``d_i = s_i - p_i`` with a
     significance test driven by the margin of error of the population.
-:func:`equity_summary`
+:func:`equity_summary` (this module)
     All of the above in one tidy table, one row per number (``equity.csv``).
 
 Which areas count

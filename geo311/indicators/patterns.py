@@ -154,7 +154,7 @@ def time_patterns(
         midnight, so a month is a local calendar month.
     areas, as_of, period, service_types, agencies, sources, demand, include_duplicates, \
 include_transfers
-        As in :func:`area_indicators`; the requests counted are the same.
+        As in :func:`geo311.indicators.area_indicators`; the requests counted are the same.
     city : bool, default False
         Return the citywide pattern (one area, ``area_id == "city"``) instead.
 
@@ -346,7 +346,7 @@ def channel_mix(
         Canonical requests joined to the layer.  Not modified.
     key, areas, as_of, period, service_types, agencies, sources, demand, \
 include_duplicates, include_transfers, timezone
-        As in :func:`area_indicators`.  Staff-filed channels (``internal``)
+        As in :func:`geo311.indicators.area_indicators`.  Staff-filed channels (``internal``)
         only show with ``demand="all"`` or ``"proactive"``.
     city : bool, default False
         Return the citywide mix (``area_id == "city"``) instead.
@@ -402,7 +402,7 @@ def service_mix(
         Canonical requests joined to the layer.  Not modified.
     key, areas, as_of, period, service_types, agencies, sources, demand, \
 include_duplicates, include_transfers, timezone
-        As in :func:`area_indicators`.
+        As in :func:`geo311.indicators.area_indicators`.
     top : int or None, default 10
         Keep each area's ``top`` most requested types (ties broken by name);
         ``None`` keeps every area x type seen, zeros included.

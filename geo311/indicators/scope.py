@@ -73,7 +73,7 @@ ROW_COUNTS: dict[str, str] = {
     "ttc_excluded_no_closed_time": "counted, excluded from time to close: closed, no closed time",
     "ttc_excluded_implausible": "counted, excluded from time to close: longer than max_days",
 }
-#: ``area_id`` of the citywide row (:func:`city_indicators`, ``city=True``).
+#: ``area_id`` of the citywide row (:func:`geo311.indicators.city_indicators`, ``city=True``).
 CITY_ID = "city"
 
 _NS_PER_DAY = 86_400 * 10**9

@@ -1,6 +1,6 @@
 """Time to close per area, censoring-aware (METRICS 5-7).
 
-Kaplan-Meier median, p90 and shares closed within :data:`HORIZONS_DAYS`
+Kaplan-Meier median, p90 and shares closed within :data:`geo311.catalogue.HORIZONS_DAYS`
 with log(-log) Greenwood bands, the naive median over closed requests only
 (for comparison with dashboards), and the type-mix adjusted ratio of
 observed to expected closures (indirect standardisation by service type).
