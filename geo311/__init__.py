@@ -19,24 +19,22 @@ from geo311._errors import (
     TimestampError,
 )
 from geo311.clean.quality import clean_requests, find_placeholders, flag_coordinates
-from geo311.indicators.core import (
+from geo311.indicators import (
     DATA_DICTIONARY,
     area_indicators,
     channel_mix,
     city_indicators,
-    data_dictionary,
-    service_mix,
-    time_patterns,
-)
-from geo311.indicators.equity import (
     concentration_index,
+    data_dictionary,
     disparity_scores,
     equity_summary,
     gini,
     quintile_table,
+    service_mix,
+    survival_curves,
     theil,
+    time_patterns,
 )
-from geo311.indicators.survival import survival_curves
 from geo311.io.normalize import parse_location, parse_timestamps
 from geo311.io.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
 from geo311.io.readers import FORMATS, read_requests, requests_from_frame, sniff_format

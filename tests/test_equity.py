@@ -1,4 +1,4 @@
-"""Tests of geo311.indicators.equity (METRICS.md items 10-13).
+"""Tests of the equity measures (geo311.indicators: quintiles, concentration, inequality, disparity, equity) (METRICS.md items 10-13).
 
 Every expectation is either computed by hand in the test (the arithmetic is
 written out) or taken from an independent reference: PySAL ``inequality``
@@ -17,8 +17,8 @@ from inequality.gini import Gini
 from inequality.theil import Theil, TheilD
 from scipy import stats
 
-from geo311._errors import SchemaError
-from geo311.indicators.equity import (
+from geo311._errors import DataError, InputError, OptionError, SchemaError
+from geo311.indicators import (
     DISPARITY_LABELS,
     EQUITY_COLUMNS,
     concentration_index,
@@ -115,7 +115,7 @@ def test_population_quantiles_exclusions_and_few_areas() -> None:
     # missing demographic and zero population -> <NA>; a at .25 -> Q2, d at .75 -> Q4
     assert q.isna().tolist() == [False, True, True, False]
     assert q.dropna().tolist() == [2, 4]
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(DataError, match="negative"):
         population_quantiles(by, -pop)
 
 
@@ -348,7 +348,7 @@ def test_concentration_index_ties_get_midpoint_rank() -> None:
     # Series are aligned on the area id, not by position
     shuffled = rank[["d", "c", "b", "a"]]
     assert concentration_index(h, shuffled).value == pytest.approx(0.0, abs=1e-15)
-    with pytest.raises(ValueError, match="other areas"):
+    with pytest.raises(InputError, match="other areas"):
         concentration_index(h, rank.rename({"a": "z"}))
 
 
@@ -366,7 +366,7 @@ def test_concentration_index_exclusions_and_se_threshold() -> None:
     empty = concentration_index([np.nan], [1.0])
     assert np.isnan(empty.value)
     assert empty.n_excluded == 1
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(DataError, match="negative"):
         concentration_index([1.0, 2.0], [1, 2], [1.0, -1.0])
 
 
@@ -474,7 +474,7 @@ def test_theil_zero_requests_zero_population_and_missing_group() -> None:
     assert res.groups.loc["C", "within_contribution"] == 0.0
     assert res.between + res.within == pytest.approx(res.value, abs=1e-12)
     assert np.isnan(theil([0.0, 0.0], [1.0, 1.0]).value)
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(DataError, match="negative"):
         theil([-1.0, 2.0], [1.0, 1.0])
 
 
@@ -572,7 +572,7 @@ def test_disparity_scores_without_moe_are_not_tested() -> None:
         population_moe=pd.Series([0.0, 0.0], index=["a", "b"]),
     )
     assert d["significance"].tolist() == ["over", "under"]
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(DataError, match="negative"):
         disparity_scores(req, pop, population_moe=-pop)
 
 
@@ -678,7 +678,7 @@ def test_equity_summary_options_and_errors(ten_areas: pd.DataFrame) -> None:
         equity_summary(ten_areas, indicators=["nope"])
     with pytest.raises(SchemaError, match="median_hh_income"):
         equity_summary(ten_areas.drop(columns="median_hh_income"))
-    with pytest.raises(ValueError, match="confidence"):
+    with pytest.raises(OptionError, match="confidence"):
         equity_summary(ten_areas, confidence=95)
 
 

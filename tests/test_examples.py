@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from geo311.indicators.core import DATA_DICTIONARY
+from geo311.indicators import DATA_DICTIONARY
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("[0-9][0-9]_*.py"))
 

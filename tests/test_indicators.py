@@ -1,4 +1,4 @@
-"""Per-area indicators (geo311.indicators.core), checked by hand and against reference libraries.
+"""Per-area indicators (geo311.indicators: scope, rates, time_to_close, compliance, patterns), checked by hand and against reference libraries.
 
 Every fixture is typed here; each test writes its arithmetic in comments.
 References: ``scipy.stats.chi2`` (Garwood), ``scipy.stats.binomtest(...).proportion_ci
@@ -23,9 +23,9 @@ from lifelines.utils import median_survival_times
 from scipy import stats
 
 import geo311
-from geo311._errors import SchemaError
+from geo311._errors import DataError, OptionError, SchemaError
 from geo311.demo import demo_layers, make_demo_city, write_demo
-from geo311.indicators.core import (
+from geo311.indicators import (
     CITY_ID,
     DATA_DICTIONARY,
     PATTERN_COLUMNS,
@@ -701,22 +701,30 @@ def test_inputs_are_not_modified(counts_frame: pd.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"demand": "everyone"}, ValueError, r"demand must be one of \['all', 'proactive'"),
-        ({"period": ("2025-03-05", "2025-03-01")}, ValueError, "must be before"),
-        ({"period": ("2025-03-05",)}, ValueError, "pair"),
-        ({"confidence": 1.5}, ValueError, "confidence"),
-        ({"min_count": -1}, ValueError, "min_count"),
-        ({"max_days": 0}, ValueError, "max_days"),
+        ({"demand": "everyone"}, OptionError, r"demand must be one of \['all', 'proactive'"),
+        ({"period": ("2025-03-05", "2025-03-01")}, OptionError, "must be before"),
+        ({"period": ("2025-03-05",)}, OptionError, "pair"),
+        ({"confidence": 1.5}, OptionError, "confidence"),
+        ({"min_count": -1}, OptionError, "min_count"),
+        ({"max_days": 0}, OptionError, "max_days"),
         ({"key": "district"}, SchemaError, r"district_id.*Layers present: \['ward'\]"),
-        ({"as_of": "not a date"}, ValueError, "as_of"),
-        ({"population": {"A": -5.0}}, ValueError, "negative"),
+        ({"as_of": "not a date"}, OptionError, "as_of"),
+        ({"population": {"A": -5.0}}, DataError, "negative"),
         ({"sources": [1]}, TypeError, "sources"),
     ],
 )
 def test_invalid_arguments(counts_frame, kwargs, error, message) -> None:
     call = {"key": KEY, "as_of": T0 + DAY, **kwargs}
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as info:
         area_indicators(counts_frame, **call)
+    assert "\n" not in str(info.value)  # one line for the CLI
+
+
+def test_no_timestamps_and_no_as_of_is_a_data_error() -> None:
+    never = pd.Series(pd.NaT, index=[0], dtype="datetime64[ns, UTC]")
+    frame = make_requests([{}]).assign(requested_datetime=never, closed_datetime=never)
+    with pytest.raises(DataError, match="pass as_of="):
+        area_indicators(frame, key=KEY)
 
 
 def test_schema_problems() -> None:
@@ -811,7 +819,7 @@ def test_weekly_trend_and_period(pattern_frame: pd.DataFrame) -> None:
 def test_time_patterns_need_a_timezone(pattern_frame: pd.DataFrame) -> None:
     frame = pattern_frame.copy()
     frame.attrs = {}
-    with pytest.raises(ValueError, match="time zone"):
+    with pytest.raises(OptionError, match="time zone"):
         time_patterns(frame, key=KEY)
 
 
@@ -861,7 +869,7 @@ def test_service_mix_ranks_types_per_area() -> None:
     city = service_mix(frame, key=KEY, as_of=T0 + DAY, city=True, top=1)
     assert city.index.tolist() == ["city"]
     assert city["requests"].tolist() == [3]
-    with pytest.raises(ValueError, match="top must be"):
+    with pytest.raises(OptionError, match="top must be"):
         service_mix(frame, key=KEY, as_of=T0 + DAY, top=0)
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter, NelsonAalenFitter
 from lifelines.utils import median_survival_times, qth_survival_times
 
+from geo311._errors import InputError, OptionError
 from geo311.indicators.survival import _segmented_cumsum, survival_curves
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
@@ -306,23 +307,23 @@ def test_segmented_cumsum_is_bitwise_per_segment() -> None:
     ],
 )
 def test_invalid_inputs_raise(kwargs, message) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         survival_curves(**kwargs)
 
 
 def test_several_problems_are_reported_at_once() -> None:
-    with pytest.raises(ValueError, match=r"events has .*; 1 durations are NaN") as info:
+    with pytest.raises(InputError, match=r"events has .*; 1 durations are NaN") as info:
         survival_curves([1.0, np.nan, -1.0], [True])
     assert "negative" in str(info.value)
 
 
 def test_invalid_levels_raise() -> None:
     km = survival_curves([1.0])
-    with pytest.raises(ValueError, match="level"):
+    with pytest.raises(OptionError, match="level"):
         km.time_at_survival(1.5)
-    with pytest.raises(ValueError, match="confidence"):
+    with pytest.raises(OptionError, match="confidence"):
         km.confidence_bands(confidence=1.0)
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(InputError, match="same shape"):
         km.cumulative_hazard_at([0, 0], [1.0])
 
 

@@ -38,7 +38,7 @@ so results agree to the last bit):
   not smoothed; lifelines ``NelsonAalenFitter(nelson_aalen_smoothing=False)``).
   Over the observations that built a curve, ``sum_i H(t_i)`` equals the
   number of events exactly, which is what makes observed/expected ratios
-  against it balance (see :mod:`geo311.indicators.core`).
+  against it balance (see :mod:`geo311.indicators.time_to_close`).
 
 Examples
 --------
@@ -56,7 +56,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,21 +63,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from geo311._errors import InputError, OptionError
+from geo311.indicators._stats import z_value
+
 __all__ = ["SurvivalCurves", "survival_curves"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-def _normal_quantile(confidence: float) -> float:
-    """Return the two-sided standard normal quantile for ``confidence``."""
-    if not 0.0 < confidence < 1.0:
-        msg = f"confidence must lie strictly between 0 and 1, got {confidence!r}"
-        raise ValueError(msg)
-    special = importlib.import_module("scipy.special")  # imported on first use
-    alpha = 1.0 - confidence
-    return float(special.ndtri(1.0 - alpha / 2.0))
 
 
 def _segmented_cumsum(values: FloatArray, offsets: IntArray) -> FloatArray:
@@ -247,10 +239,10 @@ class SurvivalCurves:
         t = np.asarray(times, dtype=float)
         if g.shape != t.shape:
             msg = f"groups and times must have the same shape, got {g.shape} and {t.shape}"
-            raise ValueError(msg)
+            raise InputError(msg)
         if g.size and (g.min() < 0 or g.max() >= self.n_groups):
             msg = f"group codes must lie in [0, {self.n_groups})"
-            raise ValueError(msg)
+            raise InputError(msg)
         row = self._rows_at(g, t)
         out = np.full(t.shape, np.nan)
         ok = row >= 0
@@ -298,7 +290,7 @@ class SurvivalCurves:
         """
         if not 0.0 <= level <= 1.0:
             msg = f"level must lie in [0, 1], got {level!r}"
-            raise ValueError(msg)
+            raise OptionError(msg)
         return self._time_at(self.survival, level, not_reached)
 
     def median(self, *, not_reached: float = np.nan) -> FloatArray:
@@ -318,7 +310,7 @@ class SurvivalCurves:
         lower, upper : numpy.ndarray of float64
             Per row of the table; 1 where ``S = 1``, 0 where ``S = 0``.
         """
-        z = _normal_quantile(confidence)
+        z = z_value(confidence)
         with np.errstate(divide="ignore", invalid="ignore"):
             log_s = np.log(self.survival)
             spread = z * np.sqrt(self.greenwood) / log_s
@@ -419,12 +411,12 @@ def _check_inputs(
         problems.append(f"groups must be integer codes, got dtype {g.dtype}")
     if problems:
         msg = "invalid survival data: " + "; ".join(problems)
-        raise ValueError(msg)
+        raise InputError(msg)
     g = g.astype(np.int64, copy=False)
     size = (int(g.max()) + 1 if g.size else 1) if n_groups is None else int(n_groups)
     if g.size and (g.min() < 0 or g.max() >= size):
         msg = f"group codes must lie in [0, {size}); found {int(g.min())}..{int(g.max())}"
-        raise ValueError(msg)
+        raise InputError(msg)
     return t, e.astype(bool, copy=False), g, size
 
 
@@ -462,7 +454,7 @@ def survival_curves(
 
     Raises
     ------
-    ValueError
+    InputError
         Listing every problem: mismatched lengths, NaN/infinite or negative
         durations, non-integer or out-of-range group codes.
 
@@ -479,7 +471,7 @@ def survival_curves(
         order = np.asarray(order, dtype=np.int64).ravel()
         if order.shape != t.shape:
             msg = f"order has {order.size} indices for {t.size} durations"
-            raise ValueError(msg)
+            raise InputError(msg)
     sizes = np.bincount(g, minlength=size).astype(np.int64)
     births = np.flatnonzero(sizes)  # a row at time 0 for every non-empty group
     all_g = np.concatenate([g, births])

@@ -21,15 +21,10 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import SchemaError
-from geo311.indicators.core import (
-    CITY_ID,
-    area_indicators,
-    channel_mix,
-    city_indicators,
-    service_mix,
-    time_patterns,
-)
+from geo311.indicators.area import area_indicators, city_indicators
 from geo311.indicators.equity import equity_summary
+from geo311.indicators.patterns import channel_mix, service_mix, time_patterns
+from geo311.indicators.scope import CITY_ID
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.writers import write_csv, write_metadata, write_xlsx
 from geo311.join.layers import Layer, load_layers, load_manifest

@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import CRSError, Geo311Error, SchemaError
-from geo311.indicators.core import DATA_DICTIONARY
+from geo311.indicators import DATA_DICTIONARY
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.site import assets as _assets
 

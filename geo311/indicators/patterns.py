@@ -1,0 +1,448 @@
+"""When and how requests arrive: time patterns, intake channels and service types (METRICS 9).
+
+:func:`time_patterns` counts requests and closures by local day of week, hour
+and month (or week); :func:`channel_mix` and :func:`service_mix` count
+requests per area by intake channel and by service type.  Each counts the
+same requests as :func:`geo311.indicators.area_indicators` (see
+:mod:`.scope`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from geo311._errors import OptionError, SchemaError
+from geo311.indicators.scope import (
+    CITY_ID,
+    Demand,
+    IntArray,
+    TimeLike,
+    _check_columns,
+    _iso,
+    _Options,
+    _options,
+    _resolve_areas,
+    _select,
+)
+
+__all__ = ["PATTERN_COLUMNS", "channel_mix", "service_mix", "time_patterns"]
+
+#: Columns of :func:`time_patterns` (besides the ``area_id`` index).
+PATTERN_COLUMNS: tuple[str, ...] = (
+    "pattern",
+    "bucket",
+    "bucket_order",
+    "requests",
+    "closures",
+    "share",
+    "closures_share",
+)
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _pattern_name(freq: str) -> str:
+    upper = freq.upper()
+    if upper.startswith("W"):
+        return "week"
+    if upper in {"MS", "M", "ME"}:
+        return "month"
+    if upper == "D":
+        return "day"
+    return "period"
+
+
+def _trend_buckets(
+    first: pd.Timestamp, last: pd.Timestamp, freq: str, timezone: str
+) -> tuple[list[str], npt.NDArray[np.datetime64]]:
+    """Return the labels and UTC edges of local buckets from ``first``'s through ``last``'s.
+
+    Buckets start at local midnight (``freq`` anchored: month starts, Mondays
+    ...); ``edges`` has one more entry than ``labels``: the end of the last bucket.
+    """
+    from pandas.tseries.frequencies import to_offset  # noqa: PLC0415
+
+    offset = to_offset("MS" if freq.upper() in {"M", "ME"} else freq)
+    local_first = first.tz_convert(timezone).normalize().tz_localize(None)
+    local_last = last.tz_convert(timezone).tz_localize(None)
+    begin = offset.rollback(local_first)
+    starts = pd.date_range(begin, local_last, freq=offset)
+    if len(starts) == 0:
+        starts = pd.DatetimeIndex([begin])
+    bounds = pd.DatetimeIndex([*starts, starts[-1] + offset])
+    # Localise the wall-clock edges (DST aware), then compare instants in UTC.
+    local = bounds.tz_localize(timezone, nonexistent="shift_forward", ambiguous=False)
+    edges = local.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return [d.strftime("%Y-%m-%d") for d in starts], edges
+
+
+def _grid(
+    pattern: str,
+    labels: Sequence[str],
+    *,
+    req_bucket: IntArray,
+    req_code: IntArray,
+    close_bucket: IntArray,
+    close_code: IntArray,
+    n_areas: int,
+) -> dict[str, Any]:
+    """Full area x bucket grid of request and closure counts with shares."""
+    k = len(labels)
+    size = n_areas * k
+    good_r = req_bucket >= 0
+    good_c = close_bucket >= 0
+    req = np.bincount(req_code[good_r] * k + req_bucket[good_r], minlength=size)
+    clo = np.bincount(close_code[good_c] * k + close_bucket[good_c], minlength=size)
+    req_tot = np.repeat(req.reshape(n_areas, k).sum(axis=1), k)
+    clo_tot = np.repeat(clo.reshape(n_areas, k).sum(axis=1), k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(req_tot > 0, req / req_tot, np.nan)
+        closures_share = np.where(clo_tot > 0, clo / clo_tot, np.nan)
+    return {
+        "area": np.repeat(np.arange(n_areas), k),
+        "pattern": np.full(size, pattern, dtype=object),
+        "bucket": np.tile(np.asarray(labels, dtype=object), n_areas),
+        "bucket_order": np.tile(np.arange(k), n_areas),
+        "requests": req,
+        "closures": clo,
+        "share": share,
+        "closures_share": closures_share,
+    }
+
+
+def _local_parts(instants: npt.NDArray[np.datetime64], timezone: str) -> tuple[IntArray, IntArray]:
+    """Day of week (Monday = 0) and hour of UTC instants, in local time."""
+    local = pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(timezone)
+    return local.dayofweek.to_numpy(np.int64), local.hour.to_numpy(np.int64)
+
+
+def time_patterns(
+    requests: pd.DataFrame,
+    *,
+    key: str,
+    timezone: str | None = None,
+    freq: str = "MS",
+    areas: Any = None,
+    as_of: TimeLike | None = None,
+    period: tuple[TimeLike | None, TimeLike | None] | None = None,
+    service_types: str | Sequence[str] | None = None,
+    agencies: str | Sequence[str] | None = None,
+    sources: str | Sequence[str] | None = None,
+    demand: Demand = "resident",
+    include_duplicates: bool = False,
+    include_transfers: bool = False,
+    city: bool = False,
+) -> pd.DataFrame:
+    """Count requests and closures by local day of week, hour and month or week (METRICS 9).
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical requests joined to the layer.  Not modified.
+    key : str
+        Layer key.
+    timezone : str, optional
+        IANA zone of the city; every bucket is local wall time.  Default
+        ``requests.attrs["timezone"]``; required one way or the other.
+    freq : str, default "MS"
+        Trend bucket: ``"MS"`` (calendar month), ``"W-MON"`` (weeks starting
+        Monday), ``"D"`` ... (a pandas offset alias).  Buckets start at local
+        midnight, so a month is a local calendar month.
+    areas, as_of, period, service_types, agencies, sources, demand, include_duplicates, \
+include_transfers
+        As in :func:`geo311.indicators.area_indicators`; the requests counted are the same.
+    city : bool, default False
+        Return the citywide pattern (one area, ``area_id == "city"``) instead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``area_id`` (repeated), columns :data:`PATTERN_COLUMNS`:
+        ``pattern`` (``day_of_week``, ``hour`` or the trend: ``month`` /
+        ``week`` / ``day`` / ``period``), ``bucket`` (``"Monday"``, ``"00"``
+        .. ``"23"``, or the local start date ``"2025-01-01"``),
+        ``bucket_order``, ``requests`` (counted requests created in the
+        bucket), ``closures`` (those requests closed in the bucket, by their
+        closing time), ``share`` and ``closures_share`` (of the area's total
+        in that pattern; NaN when the area has none).  Every area x bucket
+        appears, zeros included.  The trend spans ``period`` (or the creation
+        times seen); closures after its last bucket are not shown.
+    """
+    opts = _options(
+        key=key,
+        as_of=as_of,
+        period=period,
+        service_types=service_types,
+        agencies=agencies,
+        sources=sources,
+        demand=demand,
+        include_duplicates=include_duplicates,
+        include_transfers=include_transfers,
+        timezone=timezone,
+    )
+    zone = timezone or requests.attrs.get("timezone")
+    if not zone:
+        msg = (
+            "time_patterns needs the city's time zone: pass timezone='America/New_York' (or "
+            "read requests with geo311.read_requests, which records it in attrs['timezone'])"
+        )
+        raise OptionError(msg)
+    _check_columns(requests, opts)
+    layer_areas = _resolve_areas(requests, key, areas, None)
+    scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset())
+    ids = pd.Index([CITY_ID], dtype=object) if city else layer_areas.ids
+    n = scope.n_areas
+    counted = scope.counted
+    closing = counted & scope.event & ~scope.negative & ~scope.no_closed_time
+    req_code = scope.code[counted]
+    close_code = scope.code[closing]
+    req_dow, req_hour = _local_parts(scope.start[counted], zone)
+    clo_dow, clo_hour = _local_parts(scope.closed[closing], zone)
+    hours = [f"{h:02d}" for h in range(24)]
+    parts = [
+        _grid("day_of_week", _WEEKDAYS, req_bucket=req_dow, req_code=req_code,
+              close_bucket=clo_dow, close_code=close_code, n_areas=n),
+        _grid("hour", hours, req_bucket=req_hour, req_code=req_code,
+              close_bucket=clo_hour, close_code=close_code, n_areas=n),
+    ]  # fmt: skip
+    first, last = scope.period
+    starts = scope.start[counted]
+    if first is None and starts.size:
+        first = pd.Timestamp(starts.min()).tz_localize("UTC")
+    if last is None and starts.size:
+        last = pd.Timestamp(starts.max()).tz_localize("UTC")
+    elif last is not None:
+        last = last - pd.Timedelta(1, "ns")  # the period's end is exclusive
+    if first is not None and last is not None:
+        labels, edges = _trend_buckets(first, last, freq, zone)
+
+        def bucket(instants: npt.NDArray[np.datetime64]) -> IntArray:
+            pos = np.searchsorted(edges, instants, side="right") - 1
+            return np.where((pos >= 0) & (pos < len(labels)), pos, -1).astype(np.int64)
+
+        parts.append(
+            _grid(
+                _pattern_name(freq),
+                labels,
+                req_bucket=bucket(starts),
+                req_code=req_code,
+                close_bucket=bucket(scope.closed[closing]),
+                close_code=close_code,
+                n_areas=n,
+            )
+        )
+    data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    area = data.pop("area")
+    frame = pd.DataFrame(data, index=pd.Index(ids.to_numpy()[area], name="area_id"))
+    frame["pattern"] = frame["pattern"].astype("string")
+    frame["bucket"] = frame["bucket"].astype("string")
+    frame.attrs["geo311"] = {
+        "layer": key,
+        "timezone": zone,
+        "freq": freq,
+        "as_of": scope.as_of.isoformat(),
+        "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
+        "demand": opts.demand,
+        "rows": dict(scope.funnel),
+        "city": city,
+    }
+    return frame
+
+
+def _mix(
+    requests: pd.DataFrame,
+    opts: _Options,
+    *,
+    areas: Any,
+    city: bool,
+    by: Literal["source", "service_type"],
+    top: int | None = None,
+) -> pd.DataFrame:
+    """Count counted requests per area x category: intake channel or service type.
+
+    Every area x category seen appears (zeros included) in label order; with
+    ``top``, only each area's ``top`` largest categories, largest first
+    (ties by label), numbered in ``rank``.  ``attrs["geo311"]`` records the
+    layer, as-of, period, demand and row funnel.
+    """
+    _check_columns(requests, opts)
+    layer_areas = _resolve_areas(requests, opts.key, areas, None)
+    part = "source" if by == "source" else "service"
+    scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset({part}))
+    ids = pd.Index([CITY_ID], dtype=object) if city else layer_areas.ids
+    values = scope.source if by == "source" else scope.service
+    labels = scope.source_labels if by == "source" else scope.service_labels
+    if values is None:  # pragma: no cover - the callers checked the column
+        msg = f"requests have no column to count by {by}"
+        raise SchemaError(msg)
+    names = np.asarray(labels, dtype=object)
+    present = np.unique(values[scope.counted])
+    order = present[np.argsort(names[present], kind="stable")]
+    categories = names[order]
+    k = categories.size
+    n = scope.n_areas
+    rank = np.full(names.size, -1, dtype=np.int64)
+    rank[order] = np.arange(k)
+    counts = np.bincount(
+        scope.code[scope.counted] * k + rank[values[scope.counted]], minlength=n * k
+    )
+    totals = np.repeat(counts.reshape(n, k).sum(axis=1), k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(totals > 0, counts / totals, np.nan)
+    frame = pd.DataFrame(
+        {
+            by: pd.array(np.tile(categories, n), dtype="string"),
+            "requests": counts.astype(np.int64),
+            "share": share,
+        },
+        index=pd.Index(np.repeat(ids.to_numpy(), k), name="area_id"),
+    )
+    frame.attrs["geo311"] = {
+        "layer": opts.key,
+        "as_of": scope.as_of.isoformat(),
+        "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
+        "demand": opts.demand,
+        "rows": dict(scope.funnel),
+        "city": city,
+        "top": top,
+    }
+    if top is None:
+        return frame
+    area = np.repeat(np.arange(n), k)
+    by_size = np.lexsort((np.tile(np.arange(k), n), -counts, area))
+    place = np.empty_like(by_size)
+    place[by_size] = np.arange(by_size.size) - np.repeat(np.arange(n) * k, k)
+    keep = (place < top) & (counts > 0)
+    frame = frame.iloc[by_size[keep[by_size]]].copy()
+    frame.insert(0, "rank", place[by_size[keep[by_size]]] + 1)
+    return frame
+
+
+def channel_mix(
+    requests: pd.DataFrame,
+    *,
+    key: str,
+    areas: Any = None,
+    as_of: TimeLike | None = None,
+    period: tuple[TimeLike | None, TimeLike | None] | None = None,
+    service_types: str | Sequence[str] | None = None,
+    agencies: str | Sequence[str] | None = None,
+    sources: str | Sequence[str] | None = None,
+    demand: Demand = "resident",
+    include_duplicates: bool = False,
+    include_transfers: bool = False,
+    timezone: str | None = None,
+    city: bool = False,
+) -> pd.DataFrame:
+    """Count requests per area by intake channel (``source``), with shares.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical requests joined to the layer.  Not modified.
+    key, areas, as_of, period, service_types, agencies, sources, demand, \
+include_duplicates, include_transfers, timezone
+        As in :func:`geo311.indicators.area_indicators`.  Staff-filed channels (``internal``)
+        only show with ``demand="all"`` or ``"proactive"``.
+    city : bool, default False
+        Return the citywide mix (``area_id == "city"``) instead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``area_id`` (repeated), columns ``source`` (missing shown as
+        ``"(unknown)"``), ``requests`` and ``share`` of the area's counted
+        requests (NaN for an area without requests).  Every area x channel
+        seen appears, zeros included, channels sorted by name.
+    """
+    opts = _options(
+        key=key,
+        as_of=as_of,
+        period=period,
+        service_types=service_types,
+        agencies=agencies,
+        sources=sources,
+        demand=demand,
+        include_duplicates=include_duplicates,
+        include_transfers=include_transfers,
+        timezone=timezone,
+    )
+    if "source" not in requests.columns:
+        msg = "requests have no 'source' column (intake channel); channel mix needs it"
+        raise SchemaError(msg)
+    return _mix(requests, opts, areas=areas, city=city, by="source")
+
+
+def service_mix(
+    requests: pd.DataFrame,
+    *,
+    key: str,
+    areas: Any = None,
+    top: int | None = 10,
+    as_of: TimeLike | None = None,
+    period: tuple[TimeLike | None, TimeLike | None] | None = None,
+    service_types: str | Sequence[str] | None = None,
+    agencies: str | Sequence[str] | None = None,
+    sources: str | Sequence[str] | None = None,
+    demand: Demand = "resident",
+    include_duplicates: bool = False,
+    include_transfers: bool = False,
+    timezone: str | None = None,
+    city: bool = False,
+) -> pd.DataFrame:
+    """Count requests per area by service type, largest first.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Canonical requests joined to the layer.  Not modified.
+    key, areas, as_of, period, service_types, agencies, sources, demand, \
+include_duplicates, include_transfers, timezone
+        As in :func:`geo311.indicators.area_indicators`.
+    top : int or None, default 10
+        Keep each area's ``top`` most requested types (ties broken by name);
+        ``None`` keeps every area x type seen, zeros included.
+    city : bool, default False
+        Return the citywide mix (``area_id == "city"``) instead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``area_id`` (repeated), columns ``rank`` (1 = most
+        requested; only with ``top``), ``service_type`` (``service_name``, else
+        ``service_code``, else ``"(unknown)"``), ``requests`` and ``share`` of
+        the area's counted requests.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.Timestamp("2025-03-03 12:00", tz="UTC")
+    >>> requests = pd.DataFrame({
+    ...     "requested_datetime": [t] * 4, "closed_datetime": t, "status": "open",
+    ...     "is_duplicate": False, "is_transfer": False, "is_proactive": False,
+    ...     "service_name": ["Pothole", "Graffiti", "Pothole", "Rats"],
+    ...     "hood_id": ["A", "A", "A", "B"]})
+    >>> top = service_mix(requests, key="hood", top=1, as_of=t)
+    >>> top[["rank", "service_type", "requests"]].reset_index().values.tolist()
+    [['A', 1, 'Pothole', 2], ['B', 1, 'Rats', 1]]
+    """
+    opts = _options(
+        key=key,
+        as_of=as_of,
+        period=period,
+        service_types=service_types,
+        agencies=agencies,
+        sources=sources,
+        demand=demand,
+        include_duplicates=include_duplicates,
+        include_transfers=include_transfers,
+        timezone=timezone,
+    )
+    if top is not None and top < 1:
+        msg = f"top must be a positive number of service types or None, not {top!r}"
+        raise OptionError(msg)
+    return _mix(requests, opts, areas=areas, city=city, by="service_type", top=top)

@@ -1,0 +1,153 @@
+"""Demand counts and per-capita rates with their intervals and flags (METRICS 1-3).
+
+:func:`_counts` tabulates the selected requests per area (all in scope,
+counted, duplicates, transfers, resident-initiated, proactive, and those
+excluded from time to close); :func:`_rates` turns the counted requests into
+rates per 1,000 residents with exact Poisson intervals, the ``rate_flag``
+small-number rule (:data:`RATE_FLAGS`), rate ratios against the rest of the
+layer and Marshall's empirical Bayes smoothed rates; :func:`_population`
+matches the residents per area.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo311._errors import DataError
+from geo311.indicators._stats import garwood, log_ratio_interval
+from geo311.indicators.scope import FloatArray, _Scope
+
+__all__ = ["RATE_FLAGS"]
+
+log = logging.getLogger(__name__)
+
+#: Values of ``rate_flag`` (METRICS 1).
+RATE_FLAGS: dict[str, str] = {
+    "ok": "population >= min_population and requests >= min_count",
+    "unstable": "fewer than min_count requests: relative standard error above 1/sqrt(min_count)",
+    "insufficient": "population unknown or below min_population: no rate is shown",
+}
+
+
+def _rates(
+    y: FloatArray,
+    population: FloatArray,
+    *,
+    confidence: float,
+    min_population: float,
+    min_count: int,
+) -> dict[str, Any]:
+    """Rates, Garwood CIs, flags, rate ratios vs the rest, Marshall EB (METRICS 1-3)."""
+    n = y.size
+    known = np.isfinite(population) & (population > 0)
+    sufficient = np.isfinite(population) & (population >= min_population) & known
+    flag = np.where(~sufficient, "insufficient", np.where(y < min_count, "unstable", "ok"))
+    rate = np.full(n, np.nan)
+    low = np.full(n, np.nan)
+    high = np.full(n, np.nan)
+    g_low, g_high = garwood(y, confidence)
+    p = population[sufficient]
+    rate[sufficient] = 1000.0 * y[sufficient] / p
+    low[sufficient] = 1000.0 * g_low[sufficient] / p
+    high[sufficient] = 1000.0 * g_high[sufficient] / p
+
+    # Rate ratio against the rest of the areas that have a population.
+    y_tot = float(y[known].sum())
+    p_tot = float(population[known].sum())
+    rr = np.full(n, np.nan)
+    rr_low = np.full(n, np.nan)
+    rr_high = np.full(n, np.nan)
+    y_rest = y_tot - y
+    p_rest = p_tot - population
+    can = sufficient & (p_rest > 0) & (y_rest > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (y / population) / (y_rest / p_rest)
+    rr[can] = ratio[can]
+    both = can & (y > 0)
+    rr_low[both], rr_high[both] = log_ratio_interval(
+        ratio[both], 1.0 / y[both] + 1.0 / y_rest[both], confidence
+    )
+
+    # Marshall (1991) global empirical Bayes, rates per person.
+    eb = np.full(n, np.nan)
+    if known.any() and p_tot > 0:
+        pk = population[known]
+        rk = y[known] / pk
+        b = y_tot / p_tot
+        s2 = float(np.sum(pk * (rk - b) ** 2) / p_tot)
+        a = max(s2 - b / float(pk.mean()), 0.0)
+        # a > 0 implies b > 0 (all rates 0 gives s2 = 0); a == 0 shrinks fully to b.
+        weight = a / (a + b / pk) if a > 0 else np.zeros_like(pk)
+        eb[known] = 1000.0 * (weight * rk + (1.0 - weight) * b)
+    return {
+        "rate_per_1k": rate,
+        "rate_per_1k_ci_low": low,
+        "rate_per_1k_ci_high": high,
+        "rate_flag": flag,
+        "rate_ratio": rr,
+        "rate_ratio_ci_low": rr_low,
+        "rate_ratio_ci_high": rr_high,
+        "rate_per_1k_eb": eb,
+    }
+
+
+def _counts(scope: _Scope) -> dict[str, Any]:
+    n = scope.n_areas
+    code = scope.code
+    kept = ~scope.flag_excluded
+    all_ = np.bincount(code, minlength=n)
+    counted = np.bincount(code[scope.counted], minlength=n)
+    return {
+        "requests_all": all_,
+        "requests": counted,
+        "requests_excluded": all_ - counted,
+        "requests_duplicate": np.bincount(code[scope.duplicate], minlength=n),
+        "requests_transfer": np.bincount(code[scope.transfer], minlength=n),
+        "requests_resident": np.bincount(code[kept & ~scope.proactive], minlength=n),
+        "requests_proactive": np.bincount(code[kept & scope.proactive], minlength=n),
+        "ttc_excluded_negative": np.bincount(code[scope.counted & scope.negative], minlength=n),
+        "ttc_excluded_no_closed_time": np.bincount(
+            code[scope.counted & scope.no_closed_time], minlength=n
+        ),
+        "ttc_excluded_implausible": np.bincount(
+            code[scope.counted & scope.implausible], minlength=n
+        ),
+    }
+
+
+def _population(
+    population: pd.Series | Mapping[str, float] | None, ids: pd.Index
+) -> tuple[FloatArray, dict[str, Any]]:
+    """Return the population per area id (NaN when unknown) and what was matched."""
+    if population is None:
+        return np.full(len(ids), np.nan), {"given": False}
+    series = pd.Series(population) if not isinstance(population, pd.Series) else population
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    if (values < 0).any():
+        bad = sorted(str(i) for i in values.index[values < 0])[:5]
+        msg = f"population must not be negative; negative for area ids {bad}"
+        raise DataError(msg)
+    index = pd.Index(values.index.astype(str), dtype=object)
+    if index.has_duplicates:
+        dupes = sorted(set(index[index.duplicated()]))[:5]
+        msg = f"population has repeated area ids: {dupes}"
+        raise DataError(msg)
+    values = pd.Series(values.to_numpy(), index=index)
+    matched = values.reindex(ids)
+    info = {
+        "given": True,
+        "areas_without_population": int(matched.isna().sum()),
+        "ids_not_in_layer": int((~index.isin(ids)).sum()),
+    }
+    if info["areas_without_population"]:
+        log.warning(
+            "%d of %d areas have no population; their rates are flagged insufficient",
+            info["areas_without_population"],
+            len(ids),
+        )
+    return np.asarray(matched.to_numpy(dtype=float), dtype=np.float64), info

@@ -1,0 +1,639 @@
+"""Which requests an indicator table counts: the selection, done once per call.
+
+A request is *in scope* for a table when it has a creation time, was created
+no later than ``as_of``, lies in ``period`` (``start <= requested < end``),
+passes the service type / agency / channel filters and is assigned to an area
+of the layer.  Of those, duplicates and transfers are excluded by default
+(``include_duplicates`` / ``include_transfers``), and ``demand`` picks
+resident-initiated (default), proactive or all requests.  The requests left
+are *counted*; every indicator describes the same counted requests, and the
+per-area columns ``requests_excluded`` (``= requests_all - requests``),
+``requests_duplicate`` and ``requests_transfer`` say how many were set aside.
+
+A request's duration for time to close is decided here too: a closed request
+(closed time present, not after ``as_of``, status not ``open``) contributes
+``closed - requested`` as an event; every other request is open at ``as_of``
+and contributes ``as_of - requested`` as a right-censored observation.
+Durations are differences of UTC instants, so a daylight-saving change never
+adds or removes an hour.  Closed requests with a negative duration, with
+status ``closed`` but no closed time, or longer than ``max_days`` are marked
+invalid -- never clipped.
+
+:func:`_select` returns a :class:`_Scope`: arrays over the in-scope rows that
+every indicator module (rates, time to close, compliance, patterns) reads,
+and the row funnel (:data:`ROW_COUNTS`) that says what was dropped and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from geo311._errors import CRSError, DataError, OptionError, SchemaError
+
+__all__ = ["CITY_ID", "DEMAND", "ROW_COUNTS", "Demand", "TimeLike"]
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+TimeLike = str | date | datetime | pd.Timestamp
+Demand = Literal["resident", "proactive", "all"]
+
+#: ``demand`` choices: which requests count as demand (METRICS "Which requests count").
+DEMAND: dict[str, str] = {
+    "resident": "resident-initiated requests only (is_proactive is False)",
+    "proactive": "requests filed by city staff only (is_proactive is True)",
+    "all": "resident-initiated and proactive requests",
+}
+#: Keys of ``attrs["geo311"]["rows"]``: requests dropped or set aside at each step, in order.
+ROW_COUNTS: dict[str, str] = {
+    "rows": "rows in the input frame",
+    "no_requested_datetime": "dropped: no creation time (cannot be placed in time)",
+    "created_after_as_of": "dropped: created after as_of",
+    "outside_period": "dropped: created outside the period",
+    "filtered_out": "dropped: not of the service types / agencies / channels asked for",
+    "not_assigned_to_area": "dropped: not placed in any area of the layer (see <layer>_join)",
+    "area_id_not_in_layer": "dropped: <layer>_id not among the areas given",
+    "in_scope": "left in scope (the requests_all of all areas together)",
+    "duplicates_excluded": "set aside: marked duplicate (include_duplicates=False)",
+    "transfers_excluded": "set aside: marked transferred and not duplicate (include_transfers)",
+    "other_demand_excluded": "set aside: the other demand type (e.g. proactive when resident)",
+    "counted": "counted requests (the requests of all areas together)",
+    "ttc_excluded_negative": "counted, but excluded from time to close: closed before created",
+    "ttc_excluded_no_closed_time": "counted, excluded from time to close: closed, no closed time",
+    "ttc_excluded_implausible": "counted, excluded from time to close: longer than max_days",
+}
+#: ``area_id`` of the citywide row (:func:`geo311.indicators.city_indicators`, ``city=True``).
+CITY_ID = "city"
+
+_NS_PER_DAY = 86_400 * 10**9
+_UNKNOWN = "(unknown)"
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The analytic choices shared by every function of this module."""
+
+    key: str
+    as_of: TimeLike | None
+    period: tuple[TimeLike | None, TimeLike | None] | None
+    service_types: tuple[str, ...] | None
+    agencies: tuple[str, ...] | None
+    sources: tuple[str, ...] | None
+    demand: str
+    include_duplicates: bool
+    include_transfers: bool
+    timezone: str | None
+    max_days: float | None = None
+
+
+def _as_tuple(name: str, values: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return (values,)
+    out = tuple(values)
+    if not all(isinstance(v, str) for v in out):
+        msg = f"{name} must be a string or a sequence of strings, got {values!r}"
+        raise TypeError(msg)
+    return out
+
+
+def _options(
+    *,
+    key: str,
+    as_of: TimeLike | None,
+    period: tuple[TimeLike | None, TimeLike | None] | None,
+    service_types: str | Sequence[str] | None,
+    agencies: str | Sequence[str] | None,
+    sources: str | Sequence[str] | None,
+    demand: str,
+    include_duplicates: bool,
+    include_transfers: bool,
+    timezone: str | None,
+    max_days: float | None = None,
+) -> _Options:
+    """Check the shared keyword options; raise once, listing every problem."""
+    problems: list[str] = []
+    if not isinstance(key, str) or not key:
+        problems.append(f"key must be a layer key such as 'neighborhoods', got {key!r}")
+    if demand not in DEMAND:
+        problems.append(f"demand must be one of {sorted(DEMAND)}, got {demand!r}")
+    if period is not None and (not isinstance(period, tuple | list) or len(period) != 2):
+        problems.append(f"period must be a (start, end) pair, got {period!r}")
+    if max_days is not None and not (math.isfinite(max_days) and max_days > 0):
+        problems.append(f"max_days must be a positive number of days, got {max_days!r}")
+    if problems:
+        msg = "; ".join(problems)
+        raise OptionError(msg)
+    return _Options(
+        key=key,
+        as_of=as_of,
+        period=None if period is None else (period[0], period[1]),
+        service_types=_as_tuple("service_types", service_types),
+        agencies=_as_tuple("agencies", agencies),
+        sources=_as_tuple("sources", sources),
+        demand=demand,
+        include_duplicates=bool(include_duplicates),
+        include_transfers=bool(include_transfers),
+        timezone=timezone,
+        max_days=max_days,
+    )
+
+
+# --------------------------------------------------------------------------- areas
+
+
+@dataclass(frozen=True)
+class _Areas:
+    """The rows of an indicator table: ids, names, land areas, vintage."""
+
+    ids: pd.Index
+    names: npt.NDArray[np.object_]
+    km2: FloatArray
+    vintage: str | None = None
+    crs: str | None = None
+
+
+def _labels(values: pd.Series) -> npt.NDArray[np.object_]:
+    """Return text values as an object array of str, None where missing."""
+    return np.array([None if pd.isna(v) else str(v) for v in values], dtype=object)
+
+
+def _areas_from_layer(areas: Any) -> _Areas:
+    """Read ids, names and km² from a :class:`~geo311.Layer` or (Geo)DataFrame."""
+    vintage = None
+    projected = None
+    frame: Any = areas
+    if hasattr(areas, "gdf") and hasattr(areas, "vintage"):
+        frame = areas.gdf
+        vintage = areas.vintage or None
+        projected = areas.projected_crs
+    if not isinstance(frame, pd.DataFrame):
+        msg = f"areas must be a geo311 Layer or a (Geo)DataFrame, got {type(areas).__name__}"
+        raise TypeError(msg)
+    missing = [c for c in ("area_id", "area_name") if c not in frame.columns]
+    if missing:
+        msg = (
+            f"areas lack the column(s) {missing}; pass a geo311 Layer or a frame with "
+            "area_id, area_name and geometry (e.g. layer.gdf)"
+        )
+        raise SchemaError(msg)
+    ids = pd.Index(frame["area_id"].astype("string").to_numpy(dtype=object), name="area_id")
+    if ids.hasnans or ids.has_duplicates:
+        dupes = sorted({str(v) for v in ids[ids.duplicated()]})[:5]
+        msg = f"areas must have unique, non-missing area_id values; repeated: {dupes}"
+        raise SchemaError(msg)
+    names = _labels(frame["area_name"])
+    km2 = np.full(len(ids), np.nan)
+    crs_text = None
+    geometry = getattr(frame, "geometry", None) if "geometry" in frame.columns else None
+    if geometry is not None:
+        crs = getattr(frame, "crs", None)
+        if crs is None:
+            msg = (
+                "areas have no CRS; set it (e.g. .set_crs('EPSG:4326')) so that areas can "
+                "be measured in a projected CRS"
+            )
+            raise CRSError(msg)
+        geo: Any = frame  # a GeoDataFrame
+        target = projected or (crs if crs.is_projected else geo.estimate_utm_crs())
+        km2 = np.asarray(geo.geometry.to_crs(target).area, dtype=float) / 1e6
+        crs_text = str(target)
+    return _Areas(ids=ids, names=names, km2=km2, vintage=vintage, crs=crs_text)
+
+
+def _areas_from_data(requests: pd.DataFrame, key: str, extra: pd.Index | None) -> _Areas:
+    """Areas seen in the data (and in the population index), sorted; no land areas."""
+    id_col, name_col = f"{key}_id", f"{key}_name"
+    ids = requests[id_col].astype("string")
+    seen = pd.Index(sorted({str(v) for v in ids.dropna().unique()}), dtype=object)
+    if extra is not None:
+        seen = seen.union(pd.Index(extra.astype(str), dtype=object))
+    seen = pd.Index(sorted(seen), dtype=object, name="area_id")
+    names = np.full(len(seen), None, dtype=object)
+    if name_col in requests.columns:
+        pairs = pd.DataFrame({"id": ids, "name": requests[name_col].astype("string")}).dropna()
+        first = pairs.drop_duplicates("id").set_index("id")["name"]
+        names = _labels(first.reindex(seen))
+    return _Areas(ids=seen, names=names, km2=np.full(len(seen), np.nan))
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
+    """Return a column as naive UTC ``datetime64[ns]`` (NaT where missing or absent)."""
+    if column not in requests.columns:
+        return np.full(len(requests), np.datetime64("NaT"), dtype="datetime64[ns]")
+    values = requests[column]
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        msg = (
+            f"column {column!r} must hold timezone-aware datetimes (UTC), found dtype "
+            f"{values.dtype}; read requests with geo311.read_requests"
+        )
+        raise SchemaError(msg)
+    return values.to_numpy(dtype="datetime64[ns]")
+
+
+def _instant(value: TimeLike, timezone: str | None, what: str) -> pd.Timestamp:
+    """Return a caller's time as a UTC instant; naive values are local wall time."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        msg = f"{what} {value!r} is not a date/time; pass e.g. '2025-01-31' or a Timestamp"
+        raise OptionError(msg) from exc
+    if stamp is pd.NaT:
+        msg = f"{what} must be a date/time, got {value!r}"
+        raise OptionError(msg)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize(timezone or "UTC")
+    return stamp.tz_convert("UTC")
+
+
+@dataclass
+class _Scope:
+    """The selected rows of one call, as arrays over the in-scope rows."""
+
+    n_areas: int
+    code: IntArray  # area code of every in-scope row
+    counted: BoolArray
+    duplicate: BoolArray
+    transfer: BoolArray
+    proactive: BoolArray
+    flag_excluded: BoolArray
+    start: npt.NDArray[np.datetime64]
+    closed: npt.NDArray[np.datetime64]
+    due: npt.NDArray[np.datetime64]
+    event: BoolArray  # closed by as_of with a usable closed time
+    duration_days: FloatArray  # to close (event) or to as_of (open); NaN when invalid
+    negative: BoolArray
+    no_closed_time: BoolArray
+    implausible: BoolArray
+    service: IntArray | None  # service type code into service_labels
+    service_labels: list[str]
+    source: IntArray | None  # channel code into source_labels
+    source_labels: list[str]
+    as_of: pd.Timestamp
+    timezone: str | None
+    period: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    funnel: dict[str, int] = field(default_factory=dict)
+    vintages: list[str] = field(default_factory=list)
+    as_of_source: str = "argument"
+
+    @property
+    def ttc_ok(self) -> BoolArray:
+        """Counted rows with a valid duration."""
+        return self.counted & ~(self.negative | self.no_closed_time | self.implausible)
+
+
+_REQUIRED = (
+    "requested_datetime",
+    "closed_datetime",
+    "status",
+    "is_duplicate",
+    "is_transfer",
+    "is_proactive",
+)
+
+
+def _check_columns(requests: pd.DataFrame, opts: _Options) -> None:
+    if not isinstance(requests, pd.DataFrame):
+        msg = f"requests must be a pandas DataFrame, got {type(requests).__name__}"
+        raise TypeError(msg)
+    needed = [*_REQUIRED, f"{opts.key}_id"]
+    if opts.agencies is not None:
+        needed.append("agency_responsible")
+    if opts.sources is not None:
+        needed.append("source")
+    missing = [c for c in needed if c not in requests.columns]
+    if opts.service_types is not None and not (
+        {"service_name", "service_code"} & set(requests.columns)
+    ):
+        missing.append("service_name or service_code")
+    if missing:
+        cols = set(requests.columns)
+        layers = sorted(
+            c[:-3]
+            for c in cols
+            if c.endswith("_id") and ({f"{c[:-3]}_join", f"{c[:-3]}_name"} & cols)
+        )
+        msg = (
+            f"requests lack the column(s) {missing}; indicators read canonical requests joined "
+            f"to the layer (geo311.assign_areas adds <layer>_id). Layers present: {layers}"
+        )
+        raise SchemaError(msg)
+
+
+def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]]:
+    """Integer codes of a text column (-1 where missing) and its distinct values as str.
+
+    Every comparison on text columns is done once per distinct value and then
+    gathered through the codes: far faster than element-wise string operations.
+    """
+    codes, uniques = pd.factorize(requests[column], use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
+
+
+def _code_isin(codes: IntArray, uniques: Sequence[str], wanted: Sequence[str]) -> BoolArray:
+    """``values.isin(wanted)`` through factorized codes; missing values never match."""
+    hit = np.zeros(len(uniques) + 1, dtype=bool)
+    hit[:-1] = np.isin(np.array(uniques, dtype=object), np.array(list(wanted), dtype=object))
+    return hit[codes]  # code -1 reads the trailing False
+
+
+def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, list[str]] | None:
+    """Service type code per request and the type labels.
+
+    By ``service_name``, else ``service_code``, else one ``"(unknown)"`` type
+    (always the last label).
+    """
+    columns = [c for c in ("service_name", "service_code") if c in requests.columns]
+    if not columns:
+        return None
+    out = np.full(len(requests), -1, dtype=np.int64)
+    labels: list[str] = []
+    for column in columns:
+        missing = out < 0
+        if not missing.any():
+            break
+        codes, uniques = _factorize(requests, column)
+        fill = missing & (codes >= 0)
+        out[fill] = codes[fill] + len(labels)
+        labels.extend(uniques)
+    out[out < 0] = len(labels)  # neither name nor code: one "(unknown)" type
+    return out, [*labels, _UNKNOWN]
+
+
+def _default_as_of(requests: pd.DataFrame) -> pd.Timestamp:
+    """Return the latest instant recorded in the data (created / updated / closed)."""
+    latest: pd.Timestamp | None = None
+    for column in ("requested_datetime", "updated_datetime", "closed_datetime"):
+        if column in requests.columns and isinstance(requests[column].dtype, pd.DatetimeTZDtype):
+            value = requests[column].max()
+            if pd.notna(value) and (latest is None or value > latest):
+                latest = pd.Timestamp(value)
+    if latest is None:
+        msg = (
+            "as_of was not given and the requests hold no timestamps to infer it from; pass as_of="
+        )
+        raise DataError(msg)
+    return latest.tz_convert("UTC")
+
+
+@dataclass(frozen=True)
+class _When:
+    """The resolved instants of a call (UTC)."""
+
+    timezone: str | None
+    as_of: pd.Timestamp
+    as_of_source: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+
+    @property
+    def as_of_ns(self) -> np.datetime64:
+        return _naive_ns(self.as_of)
+
+
+def _naive_ns(stamp: pd.Timestamp) -> np.datetime64:
+    """Return a UTC timestamp as a naive ``numpy.datetime64[ns]``."""
+    return np.datetime64(stamp.tz_convert("UTC").tz_localize(None).as_unit("ns").to_datetime64())
+
+
+def _when(requests: pd.DataFrame, opts: _Options) -> _When:
+    timezone = opts.timezone or requests.attrs.get("timezone")
+    if opts.as_of is None:
+        as_of, source = _default_as_of(requests), "latest timestamp in the data"
+    else:
+        as_of, source = _instant(opts.as_of, timezone, "as_of"), "argument"
+    start = end = None
+    if opts.period is not None:
+        start = None if opts.period[0] is None else _instant(opts.period[0], timezone, "start")
+        end = None if opts.period[1] is None else _instant(opts.period[1], timezone, "end")
+        if start is not None and end is not None and not start < end:
+            msg = f"period start {start} must be before its end {end}; swap or correct the dates"
+            raise OptionError(msg)
+    return _When(timezone, as_of, source, start, end)
+
+
+def _scope_rows(
+    requests: pd.DataFrame,
+    opts: _Options,
+    area_ids: pd.Index,
+    *,
+    when: _When,
+    start: npt.NDArray[np.datetime64],
+    funnel: dict[str, int],
+) -> tuple[IntArray, IntArray]:
+    """Return the in-scope row positions and their area codes; fill the row funnel."""
+    n = len(requests)
+    keep = ~np.isnat(start)
+    funnel["no_requested_datetime"] = int(n - keep.sum())
+    late = keep & (start > when.as_of_ns)
+    funnel["created_after_as_of"] = int(late.sum())
+    keep &= ~late
+    if opts.period is not None:
+        inside = keep.copy()
+        if when.start is not None:
+            inside &= start >= _naive_ns(when.start)
+        if when.end is not None:
+            inside &= start < _naive_ns(when.end)
+        funnel["outside_period"] = int((keep & ~inside).sum())
+        keep = inside
+    passed = keep.copy()
+    if opts.service_types is not None:
+        hit = np.zeros(n, dtype=bool)
+        for column in ("service_name", "service_code"):
+            if column in requests.columns:
+                hit |= _code_isin(*_factorize(requests, column), opts.service_types)
+        passed &= hit
+    for values, column in ((opts.agencies, "agency_responsible"), (opts.sources, "source")):
+        if values is not None:
+            passed &= _code_isin(*_factorize(requests, column), values)
+    funnel["filtered_out"] = int((keep & ~passed).sum())
+    keep = passed
+
+    id_codes, id_values = _factorize(requests, f"{opts.key}_id")
+    to_area = np.full(len(id_values) + 1, -1, dtype=np.int64)
+    to_area[:-1] = area_ids.get_indexer(pd.Index(id_values, dtype=object))
+    codes = to_area[id_codes]
+    unassigned = id_codes < 0
+    funnel["not_assigned_to_area"] = int((keep & unassigned).sum())
+    unknown = keep & ~unassigned & (codes < 0)
+    funnel["area_id_not_in_layer"] = int(unknown.sum())
+    if unknown.any():
+        examples = sorted({id_values[c] for c in np.unique(id_codes[unknown])})[:5]
+        log.warning(
+            "%s in-scope requests have a %s_id missing from the areas given, e.g. %s",
+            f"{int(unknown.sum()):,}",
+            opts.key,
+            examples,
+        )
+    keep &= codes >= 0
+    funnel["in_scope"] = int(keep.sum())
+    rows = np.flatnonzero(keep)
+    return rows, codes[rows]
+
+
+def _demand(
+    requests: pd.DataFrame, rows: IntArray, opts: _Options, funnel: dict[str, int]
+) -> dict[str, BoolArray]:
+    """Return the duplicate / transfer / proactive flags and the counted mask."""
+
+    def flag(column: str) -> BoolArray:
+        return requests[column].fillna(False).to_numpy(dtype=bool)[rows]
+
+    duplicate = flag("is_duplicate")
+    transfer = flag("is_transfer")
+    proactive = flag("is_proactive")
+    dup_out = duplicate & (not opts.include_duplicates)
+    transfer_out = transfer & (not opts.include_transfers)
+    flag_excluded = dup_out | transfer_out
+    if opts.demand == "resident":
+        wanted = ~proactive
+    elif opts.demand == "proactive":
+        wanted = proactive
+    else:
+        wanted = np.ones(len(rows), dtype=bool)
+    counted = ~flag_excluded & wanted
+    funnel["duplicates_excluded"] = int(dup_out.sum())
+    funnel["transfers_excluded"] = int((transfer_out & ~dup_out).sum())
+    funnel["other_demand_excluded"] = int((~flag_excluded & ~wanted).sum())
+    funnel["counted"] = int(counted.sum())
+    return {
+        "duplicate": duplicate,
+        "transfer": transfer,
+        "proactive": proactive,
+        "flag_excluded": flag_excluded,
+        "counted": counted,
+    }
+
+
+def _closures(
+    requests: pd.DataFrame,
+    rows: IntArray,
+    start: npt.NDArray[np.datetime64],
+    when: _When,
+    opts: _Options,
+) -> dict[str, Any]:
+    """Return closed times, due dates, events, durations (days) and the invalid-duration masks."""
+    closed = _utc_ns(requests, "closed_datetime")[rows]
+    due = _utc_ns(requests, "expected_datetime")[rows]
+    status_codes, status_values = _factorize(requests, "status")
+    status_codes = status_codes[rows]
+    says_open = _code_isin(status_codes, status_values, ["open"])
+    says_closed = _code_isin(status_codes, status_values, ["closed"])
+    as_of_ns = when.as_of_ns
+    has_close = ~np.isnat(closed)
+    event = has_close & ~says_open & (closed <= as_of_ns)
+    no_closed_time = says_closed & ~has_close
+    end = np.where(event, closed, as_of_ns)
+    # Differences of UTC instants in integer nanoseconds: exact across DST changes.
+    duration = (end - start).astype(np.int64) / _NS_PER_DAY
+    negative = event & (duration < 0)
+    implausible = np.zeros(len(rows), dtype=bool)
+    if opts.max_days is not None:
+        implausible = event & (duration > opts.max_days)
+    duration[negative | no_closed_time | implausible] = np.nan
+    return {
+        "closed": closed,
+        "due": due,
+        "event": event,
+        "duration_days": duration,
+        "negative": negative,
+        "no_closed_time": no_closed_time,
+        "implausible": implausible,
+    }
+
+
+def _select(
+    requests: pd.DataFrame,
+    opts: _Options,
+    area_ids: pd.Index,
+    *,
+    city: bool = False,
+    parts: frozenset[str] = frozenset({"service", "source", "vintage"}),
+) -> _Scope:
+    """Apply the scope rules of the module docstring; return arrays over in-scope rows.
+
+    ``parts`` names the optional, costly columns to encode: ``service`` (type
+    codes for the type adjustment), ``source`` (channel codes), ``vintage``.
+    """
+    _check_columns(requests, opts)
+    when = _when(requests, opts)
+    start_all = _utc_ns(requests, "requested_datetime")
+    funnel: dict[str, int] = {"rows": len(requests)}
+    rows, codes = _scope_rows(requests, opts, area_ids, when=when, start=start_all, funnel=funnel)
+    flags = _demand(requests, rows, opts, funnel)
+    start = start_all[rows]
+    closure = _closures(requests, rows, start, when, opts)
+    for name in ("negative", "no_closed_time", "implausible"):
+        funnel[f"ttc_excluded_{name}"] = int((flags["counted"] & closure[name]).sum())
+
+    vintages: list[str] = []
+    vintage_col = f"{opts.key}_vintage"
+    if "vintage" in parts and vintage_col in requests.columns:
+        v_codes, v_values = _factorize(requests, vintage_col)
+        vintages = sorted(v_values[c] for c in np.unique(v_codes[rows]) if c >= 0)
+    service = _service_codes(requests) if "service" in parts else None
+    source_codes: IntArray | None = None
+    source_labels: list[str] = []
+    if "source" in parts and "source" in requests.columns:
+        all_codes, source_labels = _factorize(requests, "source")
+        source_codes = all_codes[rows]
+        source_codes[source_codes < 0] = len(source_labels)
+        source_labels = [*source_labels, _UNKNOWN]
+    return _Scope(
+        n_areas=1 if city else len(area_ids),
+        code=np.zeros(len(rows), dtype=np.int64) if city else codes,
+        counted=flags["counted"],
+        duplicate=flags["duplicate"],
+        transfer=flags["transfer"],
+        proactive=flags["proactive"],
+        flag_excluded=flags["flag_excluded"],
+        start=start,
+        closed=closure["closed"],
+        due=closure["due"],
+        event=closure["event"],
+        duration_days=closure["duration_days"],
+        negative=closure["negative"],
+        no_closed_time=closure["no_closed_time"],
+        implausible=closure["implausible"],
+        service=None if service is None else service[0][rows],
+        service_labels=[] if service is None else service[1],
+        source=source_codes,
+        source_labels=source_labels,
+        as_of=when.as_of,
+        timezone=when.timezone,
+        period=(when.start, when.end),
+        funnel=funnel,
+        vintages=vintages,
+        as_of_source=when.as_of_source,
+    )
+
+
+def _resolve_areas(requests: pd.DataFrame, key: str, areas: Any, population: Any) -> _Areas:
+    if areas is not None:
+        return _areas_from_layer(areas)
+    extra = None
+    if population is not None:
+        extra = pd.Index(pd.Series(population).index)
+    return _areas_from_data(requests, key, extra)
+
+
+def _iso(value: pd.Timestamp | None) -> str | None:
+    return None if value is None else value.isoformat()
