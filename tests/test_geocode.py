@@ -1,4 +1,4 @@
-"""Tests of geo311.geocode.core: normalisation, the reference geocoder, the cache, the stage."""
+"""Tests of geo311.geocode (addresses, reference, cache, core): normalisation, the reference geocoder, the cache, the stage."""
 
 from __future__ import annotations
 
@@ -10,18 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo311._errors import Geo311Error
-from geo311.geocode.core import (
-    GEOCODE_COLUMNS,
-    GeocodeCache,
-    GeocodeError,
-    Geocoder,
-    ReferenceGeocoder,
-    geocode,
-    normalize_address,
-    normalize_addresses,
-    split_address,
-)
+from geo311._errors import Geo311Error, GeocodeError
+from geo311.geocode.addresses import normalize_address, normalize_addresses, split_address
+from geo311.geocode.cache import GeocodeCache
+from geo311.geocode.core import geocode
+from geo311.geocode.protocol import GEOCODE_COLUMNS, Geocoder
+from geo311.geocode.reference import ReferenceGeocoder
 
 # ---------------------------------------------------------------- normalisation
 

@@ -20,8 +20,10 @@ from replay import Hit, ReplayServer, Reply, serve
 
 from geo311._errors import FetchError, GeocodeError
 from geo311.connectors._client import HttpClient
-from geo311.geocode.core import GEOCODE_COLUMNS, GeocodeCache, Geocoder, geocode
+from geo311.geocode.cache import GeocodeCache
+from geo311.geocode.core import geocode
 from geo311.geocode.online import CENSUS_NON_EXACT_SCORE, ArcGISLocator, CensusBatchGeocoder
+from geo311.geocode.protocol import GEOCODE_COLUMNS, Geocoder
 
 pytest.importorskip("httpx")
 
