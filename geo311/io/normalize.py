@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from pyproj import CRS, Transformer
 
+from geo311._errors import OptionError
 from geo311._flags import add_flags
 from geo311.io.profiles import MAPPABLE, TIMESTAMP_COLUMNS, Profile
 from geo311.io.schema import CANONICAL_COLUMNS
@@ -166,8 +167,8 @@ def parse_timestamps(
     '2019-10-21 15:49:49+00:00'
     """
     if naive not in ("local", "UTC"):
-        msg = f"naive must be 'local' or 'UTC', got {naive!r}"
-        raise ValueError(msg)
+        msg = f"naive must be 'local' or 'UTC', got {naive!r}; set naive = \"local\" or \"UTC\""
+        raise OptionError(msg)
     zone = "UTC" if naive == "UTC" else timezone
     text = values.astype("string").str.strip()
     text = text.mask(text == "")
