@@ -24,28 +24,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo311._errors import InputFileError, TimestampError
+from geo311._errors import InputFileError, SchemaError, TimestampError
 from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.io.formats import as_strings, geometry_xy, no_crs, points_from_xy, read_chunks
 from geo311.io.normalize import normalize_frame
-from geo311.io.profiles import TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
+from geo311.io.profiles import REQUIRED, TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
 from geo311.io.schema import COORD_USABLE
 from geo311.io.sniff import sniff_format
+from geo311.io.values import check_timezone, parse_as_of
 from geo311.ledger import Ledger, Result, StageLedger
 
 __all__ = ["read_requests", "requests_from_frame"]
 
 log = logging.getLogger(__name__)
-
-#: Input formats and what they are.
-FORMATS = {
-    "csv": "CSV, plain or .gz (UTF-8, UTF-8 with BOM, or cp1252; , ; TAB or | delimited)",
-    "parquet": "Parquet or GeoParquet",
-    "geojson": "GeoJSON FeatureCollection of points",
-    "open311-json": "Open311 GeoReport v2 requests.json",
-    "open311-xml": "Open311 GeoReport v2 requests.xml",
-    "arcgis-json": "ArcGIS FeatureSet JSON (FeatureServer/MapServer query, f=json)",
-}
 
 
 def _prepare(
@@ -78,11 +69,21 @@ def _prepare(
     return Result(coords.frame, ledger.extend(coords.ledger))
 
 
-def _check_timestamps(norm: StageLedger, *, name: str, max_bad_timestamps: float) -> None:
-    """Raise TimestampError when one input has too many unparseable timestamps.
+def _check_input(
+    norm: StageLedger,
+    *,
+    name: str,
+    sources: dict[str, str],
+    max_bad_timestamps: float,
+) -> None:
+    """Refuse one input whose timestamps or required columns cannot carry the analysis.
 
     Checked per input, so that a small file in a format the profile cannot read
-    is not hidden by a large one that parses.
+    is not hidden by a large one that parses.  Raises TimestampError when more
+    than ``max_bad_timestamps`` of a timestamp column is unparseable, and
+    SchemaError when a required column (``sources``: canonical -> source
+    column) is empty on every row; rows empty in a required column on only
+    some rows are kept, flagged ``missing_<column>`` and logged at WARNING.
     """
     rows = max(norm.rows_in, 1)
     for column in TIMESTAMP_COLUMNS:
@@ -97,6 +98,26 @@ def _check_timestamps(norm: StageLedger, *, name: str, max_bad_timestamps: float
                 f"raising --max-bad-timestamps (now {max_bad_timestamps:.1%})."
             )
             raise TimestampError(msg)
+    for column in REQUIRED:
+        empty = norm.flagged.get(f"missing_{column}", 0)
+        source = sources.get(column, column)
+        if norm.rows_in and empty == norm.rows_in:
+            msg = (
+                f"{name}: column {source!r} ({column}, required) is empty on all "
+                f"{norm.rows_in:,} rows; check that the profile maps the right column "
+                "(--schema) or re-export the file with it filled"
+            )
+            raise SchemaError(msg)
+        if empty:
+            log.warning(
+                "%s: %s of %s rows have an empty %r (%s); kept and flagged missing_%s",
+                name,
+                f"{empty:,}",
+                f"{norm.rows_in:,}",
+                source,
+                column,
+                column,
+            )
 
 
 def _finish(
@@ -104,7 +125,7 @@ def _finish(
     ledger: Ledger,
     *,
     timezones: set[str],
-    as_of: pd.Timestamp | str | None,
+    as_of: pd.Timestamp | None,
     placeholder_min_count: int,
     placeholder_min_share: float,
 ) -> Result:
@@ -155,11 +176,13 @@ def requests_from_frame(
     schema : str, pathlib.Path or Profile, optional
         Profile name or TOML path; detected from the columns when omitted.
     timezone : str, optional
-        Override the profile's IANA time zone.
+        Override the profile's IANA time zone (checked with
+        :func:`geo311.io.values.check_timezone`).
     name : str
         How to name the input in ``input_file`` and in messages.
     as_of : timestamp or str, optional
-        When the export was taken (default: now); see :func:`geo311.clean_requests`.
+        When the export was taken (default: now): an ISO 8601 date or time,
+        naive values read as UTC (see :func:`geo311.io.values.parse_as_of`).
     max_bad_timestamps : float, default 0.05
         Largest share of an input's rows with an unparseable (non-empty)
         timestamp in any one timestamp column before failing; below it the
@@ -183,6 +206,8 @@ def requests_from_frame(
     >>> str(requests.loc[0, "requested_datetime"]), ledger.rows_out
     ('2024-05-01 13:30:00+00:00', 1)
     """
+    zone = check_timezone(timezone) if timezone is not None else None
+    as_of_ts = parse_as_of(as_of)
     profile = (
         get_profile(schema) if schema is not None else detect_profile(frame.columns, source=name)
     )
@@ -201,17 +226,20 @@ def requests_from_frame(
         profile=profile,
         name=name,
         first_row=1,
-        timezone=timezone,
+        timezone=zone,
         points=points,
     )
-    _check_timestamps(
-        prepared.ledger.stage("normalize"), name=name, max_bad_timestamps=max_bad_timestamps
+    _check_input(
+        prepared.ledger.stage("normalize"),
+        name=name,
+        sources=profile.resolve(raw.columns, source=name),
+        max_bad_timestamps=max_bad_timestamps,
     )
     return _finish(
         [prepared.frame],
         ledger.extend(prepared.ledger),
-        timezones={timezone or profile.timezone},
-        as_of=as_of,
+        timezones={zone or profile.timezone},
+        as_of=as_of_ts,
         placeholder_min_count=placeholder_min_count,
         placeholder_min_share=placeholder_min_share,
     )
@@ -256,14 +284,21 @@ def read_requests(
 
     Raises
     ------
-    InputFileError, SchemaError, ProfileError, TimestampError, CRSError
+    InputFileError, SchemaError, ProfileError, TimestampError, CRSError, OptionError
         With the file, the problem and what to do.  ``max_bad_timestamps``
-        applies to each file on its own.
+        applies to each file on its own.  Refused (nothing is guessed): a path
+        that is not a regular file; text that is not valid in one encoding
+        for the whole file (see :mod:`geo311.io.sniff`); a CSV whose data rows
+        use another delimiter than its header; a required column empty on
+        every row of a file; inputs with no data rows at all; an invalid
+        ``timezone`` or ``as_of`` (see :mod:`geo311.io.values`).
     """
     items = [paths] if isinstance(paths, str | Path) else list(paths)
     if not items:
         msg = "no input files given"
         raise InputFileError(msg)
+    zone = check_timezone(timezone) if timezone is not None else None
+    as_of_ts = parse_as_of(as_of)
     ledger = Ledger()
     parts: list[pd.DataFrame] = []
     timezones: set[str] = set()
@@ -273,15 +308,18 @@ def read_requests(
         profile = get_profile(schema) if schema is not None else None
         rows = 0
         file_ledger = Ledger()
+        sources: dict[str, str] = {}
         for chunk in read_chunks(path, fmt, chunksize=chunksize, encoding=encoding):
             if profile is None:
                 profile = detect_profile(chunk.raw.columns, source=str(path))
+            if not sources:
+                sources = profile.resolve(chunk.raw.columns, source=str(path))
             prepared = _prepare(
                 chunk.raw,
                 profile=profile,
                 name=str(path),
                 first_row=chunk.first_row,
-                timezone=timezone,
+                timezone=zone,
                 points=chunk.points,
             )
             parts.append(prepared.frame)
@@ -290,23 +328,35 @@ def read_requests(
         if profile is None:
             msg = f"{path}: no rows and no header could be read"
             raise InputFileError(msg)
-        _check_timestamps(
-            file_ledger.stage("normalize"), name=str(path), max_bad_timestamps=max_bad_timestamps
+        _check_input(
+            file_ledger.stage("normalize"),
+            name=str(path),
+            sources=sources,
+            max_bad_timestamps=max_bad_timestamps,
         )
         ledger = ledger.extend(file_ledger)
-        timezones.add(timezone or profile.timezone)
+        timezones.add(zone or profile.timezone)
         ledger.inputs.append(
             {"path": str(path), "format": fmt, "rows": rows, "profile": profile.name}
         )
         log.info("read %s rows from %s (%s, profile %s)", f"{rows:,}", path, fmt, profile.name)
     total = sum(i["rows"] for i in ledger.inputs)
+    empty = [i["path"] for i in ledger.inputs if not i["rows"]]
+    if not total:
+        msg = (
+            f"{', '.join(empty)}: a header but no data rows, so there are no requests to "
+            "ingest; check the export's date range or filters and download it again"
+        )
+        raise InputFileError(msg)
+    if empty:
+        log.warning("%s: a header but no data rows; nothing read from it", ", ".join(empty))
     read = Ledger(inputs=ledger.inputs)
     read.record("read", rows_in=total, rows_out=total)
     return _finish(
         parts,
         Ledger(stages=[*read.stages, *ledger.stages], inputs=ledger.inputs),
         timezones=timezones,
-        as_of=as_of,
+        as_of=as_of_ts,
         placeholder_min_count=placeholder_min_count,
         placeholder_min_share=placeholder_min_share,
     )

@@ -93,8 +93,8 @@ def _known_zones() -> frozenset[str]:
 
 
 def _flag(option: str) -> str:
-    """Return how the option is written on the command line (``as_of`` -> ``--as-of``)."""
-    return "--" + option.replace("_", "-")
+    """Return how to name the option: ``as_of`` -> ``--as-of``; other text as given."""
+    return "--" + option.replace("_", "-") if option.isidentifier() else option
 
 
 def _fixed_offset_advice(match: re.Match[str]) -> str:
@@ -123,7 +123,9 @@ def check_timezone(name: str, *, option: str = "timezone") -> str:
     name : str
         The time-zone name given.
     option : str, default "timezone"
-        The option's name, used in the message.
+        The option's name, used in the message: an identifier is shown as its
+        command-line flag (``--timezone``), any other text as given
+        (``"profile timezone"``).
 
     Returns
     -------
@@ -167,7 +169,7 @@ def check_timezone(name: str, *, option: str = "timezone") -> str:
     if text not in _known_zones():
         close = difflib.get_close_matches(text, sorted(_known_zones()), n=3, cutoff=0.75)
         hint = f"did you mean {', '.join(close)}?" if close else "e.g. America/New_York"
-        msg = f"{flag} {text!r} is not an IANA time-zone name; {hint}"
+        msg = f"{flag} {text!r} is not an IANA zone name; {hint}"
         raise OptionError(msg)
     return text
 
