@@ -224,18 +224,45 @@ def _read_parquet(path: Path, *, chunksize: int | None) -> Iterator[Chunk]:
         first += len(frame)
 
 
+def _objects(items: Any, member: str, *, where: str) -> list[dict[str, Any]]:
+    """Return ``items[i][member]`` of a list of JSON objects (None -> {}), or raise naming i."""
+    if not isinstance(items, list):
+        msg = f"{where}: 'features' must be a list of objects, got {type(items).__name__}"
+        raise InputFileError(msg)
+    out = []
+    for i, item in enumerate(items):
+        value = item.get(member) if isinstance(item, dict) else item
+        if not isinstance(item, dict) or not isinstance(value, dict | None):
+            msg = (
+                f"{where}: feature {i} is not an object with an object {member!r} "
+                f"({str(item)[:60]}); the file is not a valid export"
+            )
+            raise InputFileError(msg)
+        out.append(value or {})
+    return out
+
+
+def _number(value: Any) -> float:
+    """Return a JSON coordinate as a float; NaN (missing) when it is not a finite number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if np.isfinite(value) else np.nan
+    return np.nan
+
+
 def _read_geojson(path: Path) -> Iterator[Chunk]:
     data = load_json(path)
     features = data.get("features", []) if isinstance(data, dict) else []
-    props = pd.DataFrame([f.get("properties") or {} for f in features])
+    props = pd.DataFrame(_objects(features, "properties", where=str(path)))
+    geoms = _objects(features, "geometry", where=str(path))
     x = np.full(len(features), np.nan)
     y = np.full(len(features), np.nan)
-    for i, feat in enumerate(features):
-        geom = feat.get("geometry") or {}
-        if geom.get("type") == "Point" and len(geom.get("coordinates") or []) >= 2:
-            x[i], y[i] = geom["coordinates"][:2]
+    for i, geom in enumerate(geoms):
+        coords = geom.get("coordinates")
+        if geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2:
+            x[i], y[i] = _number(coords[0]), _number(coords[1])
     crs = None
-    named = (data.get("crs") or {}).get("properties", {}).get("name")
+    member = data.get("crs")
+    named = member.get("properties", {}).get("name") if isinstance(member, dict) else None
     if named:  # the legacy (2008) "crs" member; RFC 7946 files are always lon/lat
         crs = _parse_crs(named, where=f"{path}: GeoJSON crs member")
     yield Chunk(as_strings(props), points_from_xy(x, y, crs), 1)
@@ -244,14 +271,24 @@ def _read_geojson(path: Path) -> Iterator[Chunk]:
 def _read_arcgis(path: Path) -> Iterator[Chunk]:
     data = load_json(path)
     features = data.get("features", [])
-    attrs = pd.DataFrame([f.get("attributes") or {} for f in features])
+    attrs = pd.DataFrame(_objects(features, "attributes", where=str(path)))
     if not features:  # an empty result still names its fields: keep them as the header
         fields = data.get("fields") or []
-        names = [f["name"] for f in fields if isinstance(f, dict) and "name" in f]
+        names = [
+            f["name"] for f in fields if isinstance(f, dict) and isinstance(f.get("name"), str)
+        ]
+        if len(set(names)) < len(names):
+            msg = f"{path}: the FeatureSet's fields repeat a name ({names}); query the layer again"
+            raise InputFileError(msg)
         attrs = pd.DataFrame(columns=names, dtype="string")
-    x = np.array([(f.get("geometry") or {}).get("x", np.nan) for f in features], dtype=float)
-    y = np.array([(f.get("geometry") or {}).get("y", np.nan) for f in features], dtype=float)
-    crs = _arcgis_crs(data.get("spatialReference") or {}, where=str(path))
+    geoms = _objects(features, "geometry", where=str(path))
+    x = np.array([_number(g.get("x")) for g in geoms], dtype=float)
+    y = np.array([_number(g.get("y")) for g in geoms], dtype=float)
+    sr = data.get("spatialReference") or {}
+    if not isinstance(sr, dict):
+        msg = f"{path}: spatialReference must be an object, got {sr!r}"
+        raise InputFileError(msg)
+    crs = _arcgis_crs(sr, where=str(path))
     yield Chunk(as_strings(attrs), points_from_xy(x, y, crs), 1)
 
 

@@ -334,22 +334,29 @@ def sniff_delimiter(path: Path, encoding: str) -> str:
         header = text.readline()
         counts = [_unquoted(header).count(d) for d in _DELIMITERS]
         sep = _DELIMITERS[counts.index(max(counts))] if max(counts) else ","
-        fields = len(next(csv.reader([header], delimiter=sep), []))
-        if fields < 2:
-            return sep
         reader = csv.reader(text, delimiter=sep)
-        for row_number, record in enumerate(reader, start=1):
-            if row_number > _DELIMITER_SAMPLE:
-                break
-            if len(record) in (0, fields):
-                continue
-            line = sep.join(record)
-            for other in _DELIMITERS:
-                if other != sep and len(next(csv.reader([line], delimiter=other))) == fields:
-                    msg = (
-                        f"{path}: the header is separated by {sep!r} but data row "
-                        f"{row_number} (line {reader.line_num + 1}) by {other!r}; re-export the "
-                        "file with one delimiter, or fix its header line"
-                    )
-                    raise InputFileError(msg)
+        try:
+            fields = len(next(csv.reader([header], delimiter=sep), []))
+            if fields >= 2:
+                _compare_rows(reader, path=path, sep=sep, fields=fields)
+        except csv.Error as exc:  # pandas reads (or refuses) such files with its own rules
+            log.debug("%s: delimiter check stopped at line %d (%s)", path, reader.line_num, exc)
     return sep
+
+
+def _compare_rows(reader: Any, *, path: Path, sep: str, fields: int) -> None:
+    """Raise InputFileError at the first sampled record another delimiter fits better."""
+    for row_number, record in enumerate(reader, start=1):
+        if row_number > _DELIMITER_SAMPLE:
+            return
+        line = sep.join(record)
+        if len(record) in (0, fields) or "\n" in line or "\r" in line:
+            continue
+        for other in _DELIMITERS:
+            if other != sep and len(next(csv.reader([line], delimiter=other))) == fields:
+                msg = (
+                    f"{path}: the header is separated by {sep!r} but data row "
+                    f"{row_number} (line {reader.line_num + 1}) by {other!r}; re-export the "
+                    "file with one delimiter, or fix its header line"
+                )
+                raise InputFileError(msg)

@@ -8,6 +8,7 @@ the error (class and the words the user needs) or the flag it must produce.
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
 from pathlib import Path
@@ -365,3 +366,36 @@ def test_ingest_checks_time_zone_and_as_of_before_reading(tmp_path: Path) -> Non
     raw = pd.DataFrame({"service_request_id": ["a"], "requested_datetime": ["2024-01-01"]})
     with pytest.raises(OptionError, match="--timezone 'EST'"):
         requests_from_frame(raw, timezone="EST")
+
+
+# --------------------------------------------------------------------------- JSON structure
+
+
+@pytest.mark.parametrize(
+    ("doc", "words"),
+    [
+        ({"features": [None], "spatialReference": {}, "fields": []}, "feature 0 is not an object"),
+        ({"type": "FeatureCollection", "features": [{"properties": [1]}]}, "feature 0"),
+        ({"features": [], "fields": [{"name": "a"}, {"name": "a"}]}, "fields repeat a name"),
+        ({"features": [{"attributes": {"a": 1}}], "spatialReference": 5}, "spatialReference"),
+    ],
+)
+def test_malformed_featuresets_are_refused(tmp_path: Path, doc: object, words: str) -> None:
+    path = tmp_path / "query.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InputFileError) as info:
+        read_requests(path, as_of=AS_OF)
+    text = _one_line(info)
+    assert "query.json" in text
+    assert words in text
+
+
+def test_non_numeric_point_coordinates_count_as_missing(tmp_path: Path) -> None:
+    feature = {"type": "Feature", "properties": {"service_request_id": "a",
+               "requested_datetime": "2024-03-01T10:00:00Z"},
+               "geometry": {"type": "Point", "coordinates": ["x", None]}}  # fmt: skip
+    path = tmp_path / "points.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    frame, ledger = read_requests(path, as_of=AS_OF)
+    assert frame["coord_quality"].tolist() == ["missing"]
+    assert ledger.flagged["coords_missing"] == 1
