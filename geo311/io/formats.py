@@ -173,6 +173,29 @@ def _read_csv(path: Path, *, chunksize: int | None, encoding: str | None) -> Ite
         raise InputFileError(msg) from exc
 
 
+def _geo_metadata(meta: dict[bytes, bytes], *, where: str) -> tuple[str | None, dict[str, Any]]:
+    """Return the primary geometry column of GeoParquet ``geo`` metadata and its entry."""
+    if b"geo" not in meta:
+        return None, {}
+    problem = None
+    try:
+        geo = json.loads(meta[b"geo"])
+        column = geo.get("primary_column")
+        entry = geo["columns"][column] if column else {}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        problem = repr(exc)
+    else:
+        if not isinstance(entry, dict):
+            problem = f"column entry {entry!r} is not an object"
+    if problem is not None:
+        msg = (
+            f"{where}: the GeoParquet 'geo' metadata is malformed ({problem}); write the file "
+            "again with geopandas or pyarrow"
+        )
+        raise InputFileError(msg)
+    return column, entry
+
+
 def _read_parquet(path: Path, *, chunksize: int | None) -> Iterator[Chunk]:
     import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow is a core dep; keep import cost local
 
@@ -181,14 +204,11 @@ def _read_parquet(path: Path, *, chunksize: int | None) -> Iterator[Chunk]:
     except Exception as exc:
         msg = f"{path}: not a readable Parquet file ({exc})"
         raise InputFileError(msg) from exc
-    meta = pf.schema_arrow.metadata or {}
-    geo = json.loads(meta[b"geo"]) if b"geo" in meta else None
-    geom_col = geo.get("primary_column") if geo else None
+    geom_col, column_meta = _geo_metadata(pf.schema_arrow.metadata or {}, where=str(path))
     crs = None
     encoding = "WKB"
     where = f"{path} (GeoParquet column {geom_col!r})"
-    if geo and geom_col:
-        column_meta = geo["columns"][geom_col]
+    if geom_col:
         encoding = column_meta.get("encoding", "WKB")
         if encoding not in ("WKB", "point"):
             msg = (

@@ -399,3 +399,23 @@ def test_non_numeric_point_coordinates_count_as_missing(tmp_path: Path) -> None:
     frame, ledger = read_requests(path, as_of=AS_OF)
     assert frame["coord_quality"].tolist() == ["missing"]
     assert ledger.flagged["coords_missing"] == 1
+
+
+@pytest.mark.parametrize(
+    "geo",
+    [
+        b"{not json",
+        b'{"primary_column": "geometry"}',
+        b'{"primary_column": "g", "columns": {"g": 1}}',
+    ],
+)
+def test_malformed_geoparquet_metadata_is_refused(tmp_path: Path, geo: bytes) -> None:
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    table = pa.table({"service_request_id": ["a"], "requested_datetime": ["2024-03-01"]})
+    path = tmp_path / "broken.parquet"
+    pq.write_table(table.replace_schema_metadata({b"geo": geo}), path)
+    with pytest.raises(InputFileError) as info:
+        read_requests(path, as_of=AS_OF)
+    assert "broken.parquet: the GeoParquet 'geo' metadata is malformed" in _one_line(info)
