@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_load import check_ledger
 
 from geo311._errors import Geo311Error
 from geo311.io.readers import read_requests
-from geo311.ledger import Ledger
 
 AS_OF = "2025-01-01"
 FUZZ = settings(
@@ -50,16 +48,6 @@ JSON_VALUE = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(COLUMNS), inner),
     max_leaves=6,
 )
-
-
-def check_ledger(frame: pd.DataFrame, ledger: Ledger) -> None:
-    """The invariant of geo311.ledger, end to end."""
-    for stage in ledger.stages:
-        assert stage.rows_in == stage.rows_out + sum(stage.dropped.values()), stage
-    for before, after in itertools.pairwise(ledger.stages):
-        assert before.rows_out == after.rows_in, (before.stage, after.stage)
-    assert ledger.rows_in == sum(item["rows"] for item in ledger.inputs)
-    assert ledger.rows_out == len(frame)
 
 
 def read_or_refuse(name: str, data: bytes) -> None:
