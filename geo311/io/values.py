@@ -147,7 +147,10 @@ def check_timezone(name: str, *, option: str = "timezone") -> str:
     geo311._errors.OptionError: --timezone 'EST' is a legacy fixed-offset zone ...
     """
     flag = _flag(option)
-    text = name.strip() if isinstance(name, str) else ""
+    if not isinstance(name, str):
+        msg = f"{flag} must be a time-zone name, got {type(name).__name__} {name!r}"
+        raise OptionError(msg)
+    text = name.strip()
     if not text:
         msg = f"{flag} is empty; give an IANA time-zone name such as America/New_York"
         raise OptionError(msg)
@@ -171,6 +174,11 @@ def check_timezone(name: str, *, option: str = "timezone") -> str:
         hint = f"did you mean {', '.join(close)}?" if close else "e.g. America/New_York"
         msg = f"{flag} {text!r} is not an IANA zone name; {hint}"
         raise OptionError(msg)
+    try:  # pandas may use its own copy of the database (pytz)
+        pd.Timestamp(0, tz=text)
+    except (KeyError, ValueError) as exc:  # pytz and zoneinfo: unknown zones are KeyErrors
+        msg = f"{flag} {text!r} is not in the time-zone database pandas uses ({exc!r})"
+        raise OptionError(msg) from exc
     return text
 
 
