@@ -1,4 +1,4 @@
-"""Tests of geo311.geocode.core: normalisation, the reference geocoder, the cache, the stage."""
+"""Tests of geo311.geocode (addresses, reference, cache, core): normalisation, the reference geocoder, the cache, the stage."""
 
 from __future__ import annotations
 
@@ -10,18 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo311._errors import Geo311Error
-from geo311.geocode.core import (
-    GEOCODE_COLUMNS,
-    GeocodeCache,
-    GeocodeError,
-    Geocoder,
-    ReferenceGeocoder,
-    geocode,
-    normalize_address,
-    normalize_addresses,
-    split_address,
-)
+from geo311._errors import Geo311Error, GeocodeError, OptionError
+from geo311.geocode.addresses import normalize_address, normalize_addresses, split_address
+from geo311.geocode.cache import GeocodeCache
+from geo311.geocode.core import geocode
+from geo311.geocode.protocol import GEOCODE_COLUMNS, Geocoder
+from geo311.geocode.reference import ReferenceGeocoder
 
 # ---------------------------------------------------------------- normalisation
 
@@ -241,7 +235,7 @@ def test_min_score_is_configurable() -> None:
         min_score=50,
     )
     assert _ask(lenient, [("100 Maple Ter", "21201")])["match"].iloc[0] == "fuzzy"
-    with pytest.raises(ValueError, match="min_score"):
+    with pytest.raises(OptionError, match="min_score"):
         ReferenceGeocoder(
             REFERENCE, address_column="addr", lon_column="x", lat_column="y", min_score=101
         )
@@ -437,6 +431,8 @@ def test_batches_respect_max_batch_size_and_progress() -> None:
     geocode(frame, geocoder=fake, batch_size=1000, progress=lambda d, t: seen.append((d, t)))
     assert fake.calls == 3  # capped at max_batch_size=2
     assert seen == [(2, 5), (4, 5), (5, 5)]
+    with pytest.raises(OptionError, match="batch_size must be at least 1, got 0"):
+        geocode(frame, geocoder=fake, batch_size=0)
 
 
 def test_default_cache_location(tmp_path, monkeypatch) -> None:

@@ -18,10 +18,12 @@ import pytest
 from pyproj import Transformer
 from replay import Hit, ReplayServer, Reply, serve
 
-from geo311._errors import FetchError, GeocodeError
+from geo311._errors import FetchError, GeocodeError, OptionError
 from geo311.connectors._client import HttpClient
-from geo311.geocode.core import GEOCODE_COLUMNS, GeocodeCache, Geocoder, geocode
+from geo311.geocode.cache import GeocodeCache
+from geo311.geocode.core import geocode
 from geo311.geocode.online import CENSUS_NON_EXACT_SCORE, ArcGISLocator, CensusBatchGeocoder
+from geo311.geocode.protocol import GEOCODE_COLUMNS, Geocoder
 
 pytest.importorskip("httpx")
 
@@ -162,7 +164,7 @@ def test_census_fingerprint_and_batch_limit(server, client) -> None:
     assert a.max_batch_size == 10_000
     with pytest.raises(GeocodeError, match="at most 10,000"):
         a.geocode_batch(batch([("1 A ST", None)] * 10_001))
-    with pytest.raises(ValueError, match="benchmark"):
+    with pytest.raises(OptionError, match="benchmark"):
         CensusBatchGeocoder(benchmark=" ")
 
 

@@ -147,9 +147,14 @@ def test_empty_open311_response_gives_no_rows(tmp_path: Path, suffix: str) -> No
     path = tmp_path / f"requests.{suffix}"
     text = "[]" if suffix == "json" else '<?xml version="1.0"?>\n<service_requests/>\n'
     path.write_text(text, encoding="utf-8")
-    frame, ledger = read_requests(path, as_of=AS_OF)
-    assert len(frame) == 0
+    # on its own there is nothing to ingest: one clear error (issue 11)
+    with pytest.raises(InputFileError, match=r"requests\.(json|xml): a header but no data rows"):
+        read_requests(path, as_of=AS_OF)
+    # beside a file with rows it contributes none, under the Open311 profile
+    frame, ledger = read_requests([path, FIXTURES / "open311_requests.json"], as_of=AS_OF)
+    assert ledger.inputs[0]["rows"] == 0
     assert ledger.inputs[0]["profile"] == "open311"
+    assert len(frame) == ledger.inputs[1]["rows"]
     check_ledger(frame, ledger)
     validate_requests(frame)
 
@@ -232,9 +237,13 @@ def test_arcgis_empty_featureset_keeps_its_fields(tmp_path: Path) -> None:
     data["features"] = []
     path = tmp_path / "empty_query.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    frame, ledger = read_requests(path, as_of=AS_OF)
-    assert len(frame) == 0
+    with pytest.raises(InputFileError, match=r"empty_query\.json: a header but no data rows"):
+        read_requests(path, as_of=AS_OF)
+    full = FIXTURES / "arcgis_baltimore_featureset.json"
+    frame, ledger = read_requests([path, full], as_of=AS_OF)
+    assert ledger.inputs[0]["rows"] == 0
     assert ledger.inputs[0]["profile"] == "baltimore"
+    assert len(frame) == ledger.inputs[1]["rows"]
     validate_requests(frame)
 
 
@@ -425,15 +434,14 @@ def test_timezone_override_for_naive_times(tmp_path: Path) -> None:
 def test_header_only_csv_gives_no_rows(tmp_path: Path) -> None:
     path = tmp_path / "header_only.csv"
     path.write_text(CSV_TEXT.splitlines()[0] + "\n", encoding="utf-8")
-    frame, ledger = read_requests(path, as_of=AS_OF)
-    assert len(frame) == 0
-    assert ledger.inputs[0]["rows"] == 0
-    assert ledger.inputs[0]["profile"] == "open311"
-    check_ledger(frame, ledger)
-    validate_requests(frame)
+    with pytest.raises(InputFileError, match=r"header_only\.csv: a header but no data rows"):
+        read_requests(path, as_of=AS_OF)
     both, both_ledger = read_requests([path, _write_variant(tmp_path, "utf-8")], as_of=AS_OF)
+    assert both_ledger.inputs[0]["rows"] == 0
+    assert both_ledger.inputs[0]["profile"] == "open311"
     assert len(both) == 2
     check_ledger(both, both_ledger)
+    validate_requests(both)
 
 
 def _truncated_gzip(path: Path) -> None:

@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import itertools
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ import pytest
 
 import geo311
 from geo311 import read_requests, validate_requests
+from geo311.io.sniff import sniff_delimiter, sniff_encoding
 
 AS_OF = "2025-01-01"  # after every record, so "in the future" flags mean a parse error
 
@@ -290,3 +292,24 @@ def test_geoparquet_round_trip_keeps_dtypes(
     for column in ("service_request_id", "requested_datetime", "closed_datetime", "status"):
         pd.testing.assert_series_equal(again[column], frame[column])
     pd.testing.assert_series_equal(again["lat"], frame["lat"])
+
+
+def test_missing_created_times_match_an_independent_count(ingested: Ingested) -> None:
+    """The per-row flag for an empty created time counts what the csv module sees."""
+    empty = sum(not r[ingested.source.created].strip() for r in ingested.raw)
+    flagged = ingested.frame["qa_flags"].str.contains("missing_requested_datetime")
+    assert int(flagged.sum()) == empty
+    assert ingested.ledger.flagged.get("missing_requested_datetime", 0) == empty
+
+
+@pytest.mark.parametrize("name", list(SOURCES), ids=_short)
+def test_real_exports_pass_the_strict_sniffers(
+    shared_data: Path, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Baltimore and LA exports are whole-file UTF-8 and comma-separated: nothing to warn."""
+    path = shared_data / name
+    with caplog.at_level(logging.WARNING, logger="geo311"):
+        encoding = sniff_encoding(path)
+        assert sniff_delimiter(path, encoding) == ","
+    assert encoding == "utf-8-sig"
+    assert not caplog.records

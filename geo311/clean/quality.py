@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo311._flags import add_flags, count_flags
+from geo311.io.values import parse_as_of
 from geo311.ledger import Ledger, Result
 
 __all__ = ["clean_requests", "find_placeholders", "flag_coordinates"]
@@ -249,7 +250,8 @@ def clean_requests(
         :func:`flag_coordinates`.  Not modified.
     as_of : timestamp or str, optional
         When the export was taken; default: now (UTC).  Times after it are
-        flagged as being in the future.  A naive value is read as UTC.
+        flagged as being in the future.  An ISO 8601 date or time; a naive
+        value is read as UTC (see :func:`geo311.io.values.parse_as_of`).
     placeholder_min_count, placeholder_min_share, placeholder_min_variety
         Passed to :func:`find_placeholders` as ``min_count``, ``min_share``
         and ``min_variety``.
@@ -261,9 +263,9 @@ def clean_requests(
         ledger ("clean") whose flag counts refer to the rows kept and whose
         examples list placeholder points and dropped ids.
     """
-    as_of_ts = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
-    if as_of_ts.tzinfo is None:
-        as_of_ts = as_of_ts.tz_localize("UTC")
+    as_of_ts = parse_as_of(as_of)
+    if as_of_ts is None:
+        as_of_ts = pd.Timestamp.now(tz="UTC")
     frame = requests.reset_index(drop=True)
     examples: dict[str, list[str]] = {}
     drop = _repeated_ids(frame)

@@ -360,7 +360,7 @@ def _make_geocoder(
     """Build the geocoder a ``--geocoder`` value names: census, arcgis:URL or table:FILE."""
     kind, _, target = spec.partition(":")
     if kind == "table" and target:
-        from geo311.geocode.core import ReferenceGeocoder  # noqa: PLC0415
+        from geo311.geocode.reference import ReferenceGeocoder  # noqa: PLC0415
 
         return ReferenceGeocoder.from_file(
             target,
@@ -435,7 +435,8 @@ def geocode_cmd(
     """
     import geopandas as gpd  # noqa: PLC0415 - keep CLI start-up light
 
-    from geo311.geocode.core import GeocodeCache, geocode  # noqa: PLC0415
+    from geo311.geocode.cache import GeocodeCache  # noqa: PLC0415
+    from geo311.geocode.core import geocode  # noqa: PLC0415
 
     chosen = _make_geocoder(
         geocoder,

@@ -1,6 +1,6 @@
 """Online geocoders: the US Census Bureau batch geocoder and ArcGIS locators.
 
-Both follow the :class:`geo311.geocode.core.Geocoder` protocol, so they plug into
+Both follow the :class:`geo311.geocode.protocol.Geocoder` protocol, so they plug into
 :func:`geo311.geocode.core.geocode` (which adds the SQLite answer cache, batching
 and the ledger), and both talk through :class:`geo311.connectors._client.HttpClient`
 (timeouts, bounded retries with backoff, secret redaction).
@@ -29,9 +29,9 @@ from typing import Any, Final, Self
 import numpy as np
 import pandas as pd
 
-from geo311._errors import GeocodeError
+from geo311._errors import GeocodeError, OptionError
 from geo311.connectors._client import HttpClient, decode_json, redact_url
-from geo311.geocode.core import GEOCODE_COLUMNS
+from geo311.geocode.protocol import GEOCODE_COLUMNS
 
 __all__ = [
     "CENSUS_NON_EXACT_SCORE",
@@ -176,7 +176,7 @@ class CensusBatchGeocoder(_Online):
     client : HttpClient, optional
         HTTP client to use; by default one with the project's timeouts and
         retries (its HTTP cache plays no part: uploads are never cached, the
-        :class:`~geo311.geocode.core.GeocodeCache` is the cache).
+        :class:`~geo311.geocode.cache.GeocodeCache` is the cache).
     name : str, default "census"
         Written to ``geocode_source``.
 
@@ -201,8 +201,11 @@ class CensusBatchGeocoder(_Online):
         name: str = "census",
     ) -> None:
         if not str(benchmark).strip():
-            msg = "benchmark must be a Census benchmark name such as 'Public_AR_Current'"
-            raise ValueError(msg)
+            msg = (
+                f"benchmark {benchmark!r} is blank; pass a Census benchmark name such as "
+                "'Public_AR_Current'"
+            )
+            raise OptionError(msg)
         self.benchmark = str(benchmark).strip()
         self.city = (city or "").strip()
         self.state = (state or "").strip()
@@ -267,7 +270,7 @@ class CensusBatchGeocoder(_Online):
         Returns
         -------
         pandas.DataFrame
-            Columns :data:`~geo311.geocode.core.GEOCODE_COLUMNS` plus ``reason``.
+            Columns :data:`~geo311.geocode.protocol.GEOCODE_COLUMNS` plus ``reason``.
 
         Raises
         ------
@@ -451,8 +454,8 @@ class ArcGISLocator(_Online):
         name: str | None = None,
     ) -> None:
         if not 0 <= min_score <= 100:
-            msg = f"min_score must lie in 0-100, got {min_score}"
-            raise ValueError(msg)
+            msg = f"min_score must lie in 0-100, got {min_score}; pass a score such as 90"
+            raise OptionError(msg)
         base = url.rstrip("/")
         if base.lower().endswith("/findaddresscandidates"):
             base = base[: -len("/findAddressCandidates")]

@@ -18,9 +18,11 @@ import numpy.typing as npt
 import pandas as pd
 from pyproj import CRS, Transformer
 
+from geo311._errors import OptionError
 from geo311._flags import add_flags
-from geo311.io.profiles import MAPPABLE, TIMESTAMP_COLUMNS, Profile
+from geo311.io.profiles import MAPPABLE, REQUIRED, TIMESTAMP_COLUMNS, Profile
 from geo311.io.schema import CANONICAL_COLUMNS
+from geo311.io.values import check_timezone
 
 __all__ = ["NormalizeResult", "normalize_frame", "parse_location", "parse_timestamps"]
 
@@ -166,8 +168,8 @@ def parse_timestamps(
     '2019-10-21 15:49:49+00:00'
     """
     if naive not in ("local", "UTC"):
-        msg = f"naive must be 'local' or 'UTC', got {naive!r}"
-        raise ValueError(msg)
+        msg = f"naive must be 'local' or 'UTC', got {naive!r}; set naive = \"local\" or \"UTC\""
+        raise OptionError(msg)
     zone = "UTC" if naive == "UTC" else timezone
     text = values.astype("string").str.strip()
     text = text.mask(text == "")
@@ -335,6 +337,8 @@ def _timestamp_columns(
         )
         out[name] = parsed.values
         masks[f"unparsed_{name}"] = parsed.unparsed
+        if name in REQUIRED:  # empty where it is required: kept, flagged and counted
+            masks[f"missing_{name}"] = parsed.values.isna().to_numpy(dtype=bool) & ~parsed.unparsed
         ambiguous |= parsed.ambiguous
         nonexistent |= parsed.nonexistent
         if parsed.unparsed.any():
@@ -454,7 +458,7 @@ def normalize_frame(
     >>> result.frame.loc[0, ["status", "raw_status"]].tolist()
     ['open', 'Open']
     """
-    zone = timezone or profile.timezone
+    zone = check_timezone(timezone) if timezone is not None else profile.timezone
     mapped = profile.resolve(raw.columns, source=input_file)
     index = pd.RangeIndex(len(raw))
     raw = raw.set_axis(index, axis=0)

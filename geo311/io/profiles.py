@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from geo311._errors import ProfileError, SchemaError
+from geo311._errors import OptionError, ProfileError, SchemaError
 from geo311.io.schema import CANONICAL_COLUMNS
+from geo311.io.values import check_timezone
 
 __all__ = ["Profile", "detect_profile", "get_profile", "list_profiles", "load_profile"]
 
@@ -255,9 +255,9 @@ def _parse_timezone(data: Mapping[str, Any], problems: _Problems) -> str:
     if tz is None:
         return ""
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.add(f"timezone {tz!r} is not an IANA zone (e.g. 'America/New_York')")
+        return check_timezone(tz, option="profile timezone")
+    except OptionError as exc:
+        problems.add(str(exc))
     return tz
 
 

@@ -1,0 +1,387 @@
+"""Turn each input format into raw frames of source columns (plus points where it has them).
+
+One reader per format of :data:`geo311.io.sniff.FORMATS`; each yields
+:class:`Chunk` objects -- the source columns as strings, the file's own point
+geometry in EPSG:4326 when the format carries one, and the 1-based number of
+the chunk's first row -- that :mod:`geo311.io.readers` maps onto the canonical
+schema.  Geometry without a CRS raises :class:`geo311._errors.CRSError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError as PyprojCRSError
+
+from geo311._errors import CRSError, InputFileError
+from geo311.io.sniff import READ_ERRORS, load_json, open_binary, sniff_delimiter, sniff_encoding
+
+__all__ = ["Chunk", "as_strings", "geometry_xy", "no_crs", "points_from_xy", "read_chunks"]
+
+log = logging.getLogger(__name__)
+
+#: Fields of an Open311 GeoReport v2 request, the header of an empty response.
+_OPEN311_FIELDS = (
+    "service_request_id", "status", "status_notes", "service_name", "service_code",
+    "description", "agency_responsible", "service_notice", "requested_datetime",
+    "updated_datetime", "expected_datetime", "address", "address_id", "zipcode",
+    "lat", "long", "media_url",
+)  # fmt: skip
+
+
+@dataclass
+class Chunk:
+    """Source columns of some rows (strings), their points if the format has them."""
+
+    raw: pd.DataFrame
+    points: pd.DataFrame | None
+    first_row: int
+
+
+def as_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return every column as nullable strings (JSON nulls stay missing)."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col]
+        if values.dtype == object:
+            values = values.map(
+                lambda v: json.dumps(v) if isinstance(v, dict | list) else v, na_action="ignore"
+            )
+        if pd.api.types.is_float_dtype(values.dtype):
+            # integers that JSON stored as floats (epoch ms) lose no digits this way
+            as_int = values.dropna()
+            if len(as_int) and (as_int == np.floor(as_int)).all() and as_int.abs().max() < 2**53:
+                values = values.astype("Int64")
+        out[str(col)] = values.astype("string")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _parse_crs(value: Any, *, where: str) -> CRS:
+    """Return the CRS a file names, or raise InputFileError saying where it came from."""
+    try:
+        return CRS.from_user_input(value)
+    except PyprojCRSError as exc:
+        msg = f"{where}: the CRS {value!r} cannot be understood ({exc})"
+        raise InputFileError(msg) from exc
+
+
+def _arcgis_crs(sr: dict[str, Any], *, where: str) -> CRS:
+    """Return the CRS of an ArcGIS ``spatialReference`` (EPSG or Esri wkid, or WKT)."""
+    if not sr:
+        return CRS.from_epsg(4326)
+    for key in ("latestWkid", "wkid"):
+        code = sr.get(key)
+        if code is None:
+            continue
+        # Esri-only codes (e.g. 102685, Maryland State Plane feet) are not EPSG codes.
+        for authority in ("EPSG", "ESRI"):
+            try:
+                return CRS.from_authority(authority, int(code))
+            except (PyprojCRSError, ValueError, TypeError):
+                continue
+    if sr.get("wkt"):
+        return _parse_crs(sr["wkt"], where=f"{where}: spatialReference wkt")
+    msg = (
+        f"{where}: spatialReference {sr} is neither an EPSG nor an Esri code pyproj knows; "
+        "query the layer again with outSR=4326"
+    )
+    raise InputFileError(msg)
+
+
+def geometry_xy(geoms: np.ndarray, *, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return x and y of point geometries; NaN where missing, empty or not a point."""
+    import shapely  # noqa: PLC0415
+
+    geoms = np.asarray(geoms, dtype=object)
+    other = ~shapely.is_missing(geoms) & (shapely.get_type_id(geoms) != 0)
+    if other.any():
+        kinds = sorted(set(shapely.get_type_id(geoms[other]).tolist()))
+        names = [shapely.GeometryType(k).name for k in kinds]
+        log.info(
+            "%s: %s geometries are not points (%s); their coordinates count as missing",
+            where,
+            f"{int(other.sum()):,}",
+            ", ".join(names),
+        )
+    x = shapely.get_x(geoms).astype(float)
+    y = shapely.get_y(geoms).astype(float)
+    x[other] = np.nan
+    y[other] = np.nan
+    return x, y
+
+
+def no_crs(where: str) -> CRSError:
+    """Return the error for point geometries without a CRS, naming where they came from."""
+    msg = (
+        f"{where} has point geometries but no CRS, so they cannot be put in EPSG:4326. "
+        "Set the CRS the coordinates are in (e.g. gdf.set_crs('EPSG:2248')) and try again."
+    )
+    return CRSError(msg)
+
+
+def points_from_xy(x: np.ndarray, y: np.ndarray, crs: CRS | None) -> pd.DataFrame:
+    """Return ``lat``/``long`` in EPSG:4326 from x/y in ``crs`` (None: already degrees)."""
+    if crs is not None and not crs.equals(CRS.from_epsg(4326)):
+        ok = ~(np.isnan(x) | np.isnan(y))
+        lon = np.full(len(x), np.nan)
+        lat = np.full(len(x), np.nan)
+        lon[ok], lat[ok] = Transformer.from_crs(crs, 4326, always_xy=True).transform(x[ok], y[ok])
+        return pd.DataFrame({"lat": lat, "long": lon})
+    return pd.DataFrame({"lat": y, "long": x})
+
+
+def _read_csv(path: Path, *, chunksize: int | None, encoding: str | None) -> Iterator[Chunk]:
+    enc = sniff_encoding(path, declared=encoding)
+    try:
+        sep = sniff_delimiter(path, enc)
+        if sep != ",":
+            log.info("%s: the header is delimited by %r, reading it so", path, sep)
+        options: dict[str, Any] = {"dtype": str, "encoding": enc, "sep": sep}
+        reader = pd.read_csv(
+            path,
+            keep_default_na=False,
+            chunksize=chunksize or 200_000,
+            compression="infer",
+            **options,
+        )
+        first = 1
+        with reader:
+            for chunk in reader:
+                yield Chunk(chunk, None, first)
+                first += len(chunk)
+        if first == 1:  # a header and no rows: still yield the header
+            yield Chunk(pd.read_csv(path, nrows=0, **options), None, 1)
+    except pd.errors.EmptyDataError as exc:
+        msg = f"{path}: no header row (the file is empty)"
+        raise InputFileError(msg) from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, LookupError) as exc:
+        msg = f"{path}: cannot be read as CSV in encoding {enc}: {exc}"
+        raise InputFileError(msg) from exc
+    except InputFileError:
+        raise
+    except READ_ERRORS as exc:
+        msg = f"{path}: cannot read the file ({exc}); is it truncated?"
+        raise InputFileError(msg) from exc
+
+
+def _geo_metadata(meta: dict[bytes, bytes], *, where: str) -> tuple[str | None, dict[str, Any]]:
+    """Return the primary geometry column of GeoParquet ``geo`` metadata and its entry."""
+    if b"geo" not in meta:
+        return None, {}
+    problem = None
+    try:
+        geo = json.loads(meta[b"geo"])
+        column = geo.get("primary_column")
+        entry = geo["columns"][column] if column else {}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        problem = repr(exc)
+    else:
+        if not isinstance(entry, dict):
+            problem = f"column entry {entry!r} is not an object"
+    if problem is not None:
+        msg = (
+            f"{where}: the GeoParquet 'geo' metadata is malformed ({problem}); write the file "
+            "again with geopandas or pyarrow"
+        )
+        raise InputFileError(msg)
+    return column, entry
+
+
+def _read_parquet(path: Path, *, chunksize: int | None) -> Iterator[Chunk]:
+    import pyarrow.parquet as pq  # noqa: PLC0415 - pyarrow is a core dep; keep import cost local
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:
+        msg = f"{path}: not a readable Parquet file ({exc})"
+        raise InputFileError(msg) from exc
+    geom_col, column_meta = _geo_metadata(pf.schema_arrow.metadata or {}, where=str(path))
+    crs = None
+    encoding = "WKB"
+    where = f"{path} (GeoParquet column {geom_col!r})"
+    if geom_col:
+        encoding = column_meta.get("encoding", "WKB")
+        if encoding not in ("WKB", "point"):
+            msg = (
+                f"{where}: geometry encoding {encoding!r} is not read; write the file with "
+                "point geometries, or with geometry_encoding='WKB'"
+            )
+            raise InputFileError(msg)
+        # GeoParquet: an absent "crs" means OGC:CRS84; an explicit null means "unknown".
+        crs_info = column_meta.get("crs", "OGC:CRS84")
+        crs = _parse_crs(crs_info, where=where) if crs_info is not None else None
+    first = 1
+    for batch in pf.iter_batches(batch_size=chunksize or 200_000):
+        frame = batch.to_pandas()
+        points = None
+        if geom_col and geom_col in frame:
+            frame = frame.drop(columns=[geom_col])
+            column = batch.column(geom_col)
+            if encoding == "point":  # GeoArrow native points: struct<x, y>
+                missing = column.is_null().to_numpy(zero_copy_only=False)
+                x = column.field("x").to_numpy(zero_copy_only=False).astype(float)
+                y = column.field("y").to_numpy(zero_copy_only=False).astype(float)
+                x[missing] = np.nan
+                y[missing] = np.nan
+            else:
+                import shapely  # noqa: PLC0415
+
+                geoms = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+                x, y = geometry_xy(geoms, where=where)
+            if crs is None and not np.isnan(x).all():
+                raise no_crs(where)
+            points = points_from_xy(x, y, crs)
+        yield Chunk(as_strings(frame), points, first)
+        first += len(frame)
+
+
+def _objects(items: Any, member: str, *, where: str) -> list[dict[str, Any]]:
+    """Return ``items[i][member]`` of a list of JSON objects (None -> {}), or raise naming i."""
+    if not isinstance(items, list):
+        msg = f"{where}: 'features' must be a list of objects, got {type(items).__name__}"
+        raise InputFileError(msg)
+    out = []
+    for i, item in enumerate(items):
+        value = item.get(member) if isinstance(item, dict) else item
+        if not isinstance(item, dict) or not isinstance(value, dict | None):
+            msg = (
+                f"{where}: feature {i} is not an object with an object {member!r} "
+                f"({str(item)[:60]}); the file is not a valid export"
+            )
+            raise InputFileError(msg)
+        out.append(value or {})
+    return out
+
+
+def _number(value: Any) -> float:
+    """Return a JSON coordinate as a float; NaN (missing) when it is not a finite number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if np.isfinite(value) else np.nan
+    return np.nan
+
+
+def _read_geojson(path: Path) -> Iterator[Chunk]:
+    data = load_json(path)
+    features = data.get("features", []) if isinstance(data, dict) else []
+    props = pd.DataFrame(_objects(features, "properties", where=str(path)))
+    geoms = _objects(features, "geometry", where=str(path))
+    x = np.full(len(features), np.nan)
+    y = np.full(len(features), np.nan)
+    for i, geom in enumerate(geoms):
+        coords = geom.get("coordinates")
+        if geom.get("type") == "Point" and isinstance(coords, list) and len(coords) >= 2:
+            x[i], y[i] = _number(coords[0]), _number(coords[1])
+    crs = None
+    member = data.get("crs")
+    named = member.get("properties", {}).get("name") if isinstance(member, dict) else None
+    if named:  # the legacy (2008) "crs" member; RFC 7946 files are always lon/lat
+        crs = _parse_crs(named, where=f"{path}: GeoJSON crs member")
+    yield Chunk(as_strings(props), points_from_xy(x, y, crs), 1)
+
+
+def _read_arcgis(path: Path) -> Iterator[Chunk]:
+    data = load_json(path)
+    features = data.get("features", [])
+    attrs = pd.DataFrame(_objects(features, "attributes", where=str(path)))
+    if not features:  # an empty result still names its fields: keep them as the header
+        fields = data.get("fields") or []
+        names = [
+            f["name"] for f in fields if isinstance(f, dict) and isinstance(f.get("name"), str)
+        ]
+        if len(set(names)) < len(names):
+            msg = f"{path}: the FeatureSet's fields repeat a name ({names}); query the layer again"
+            raise InputFileError(msg)
+        attrs = pd.DataFrame(columns=names, dtype="string")
+    geoms = _objects(features, "geometry", where=str(path))
+    x = np.array([_number(g.get("x")) for g in geoms], dtype=float)
+    y = np.array([_number(g.get("y")) for g in geoms], dtype=float)
+    sr = data.get("spatialReference") or {}
+    if not isinstance(sr, dict):
+        msg = f"{path}: spatialReference must be an object, got {sr!r}"
+        raise InputFileError(msg)
+    crs = _arcgis_crs(sr, where=str(path))
+    yield Chunk(as_strings(attrs), points_from_xy(x, y, crs), 1)
+
+
+def _read_open311_json(path: Path) -> Iterator[Chunk]:
+    data = load_json(path)
+    if data and all(isinstance(r, dict) and set(r) <= {"code", "description"} for r in data):
+        msg = f"{path}: the file is an Open311 error response: {data}"
+        raise InputFileError(msg)
+    if not all(isinstance(r, dict) for r in data):
+        msg = f"{path}: an Open311 requests.json must be a list of request objects"
+        raise InputFileError(msg)
+    yield Chunk(as_strings(_open311_frame(data)), None, 1)
+
+
+def _open311_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Return the requests as a frame; an empty response keeps the GeoReport v2 header."""
+    if not rows:
+        return pd.DataFrame(columns=list(_OPEN311_FIELDS), dtype="string")
+    return pd.DataFrame(rows)
+
+
+def _read_open311_xml(path: Path) -> Iterator[Chunk]:
+    try:
+        with open_binary(path) as fh:
+            root = ET.parse(fh).getroot()
+    except ET.ParseError as exc:
+        msg = f"{path}: not well-formed XML ({exc})"
+        raise InputFileError(msg) from exc
+    except READ_ERRORS as exc:
+        msg = f"{path}: cannot read the file ({exc}); is it truncated?"
+        raise InputFileError(msg) from exc
+    if root.tag == "errors":
+        detail = [e.findtext("description") for e in root]
+        msg = f"{path}: the file is an Open311 error response: {detail}"
+        raise InputFileError(msg)
+    rows = [{child.tag: child.text for child in req} for req in root.iter("request")]
+    if not rows and root.tag != "service_requests":
+        msg = (
+            f"{path}: XML with root <{root.tag}> and no <request> elements is not an Open311 "
+            "requests.xml (an HTML error page?)"
+        )
+        raise InputFileError(msg)
+    yield Chunk(as_strings(_open311_frame(rows)), None, 1)
+
+
+def read_chunks(
+    path: Path, fmt: str, *, chunksize: int | None, encoding: str | None
+) -> Iterator[Chunk]:
+    """Return the chunks of one file of format ``fmt`` (a key of :data:`~geo311.io.sniff.FORMATS`).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    fmt : str
+        As returned by :func:`~geo311.io.sniff.sniff_format`.
+    chunksize : int, optional
+        Rows per chunk for CSV and Parquet (default 200,000); other formats
+        are read whole.
+    encoding : str, optional
+        Declared CSV encoding; sniffed when omitted.
+
+    Returns
+    -------
+    iterator of Chunk
+    """
+    if fmt == "csv":
+        return _read_csv(path, chunksize=chunksize, encoding=encoding)
+    if fmt == "parquet":
+        return _read_parquet(path, chunksize=chunksize)
+    readers = {
+        "geojson": _read_geojson,
+        "arcgis-json": _read_arcgis,
+        "open311-json": _read_open311_json,
+        "open311-xml": _read_open311_xml,
+    }
+    return readers[fmt](path)
