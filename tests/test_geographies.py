@@ -20,18 +20,15 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from geo311._errors import CRSError, InputFileError, SchemaError
 from geo311.join.layers import (
-    OVERLAP_PAIR_MIN_M2,
-    CityManifest,
     Layer,
     LayerResult,
-    ManifestError,
     find_layer_file,
     layer_from_file,
-    list_cities,
     load_layers,
-    load_manifest,
     read_layer,
 )
+from geo311.join.manifest import CityManifest, ManifestError, list_cities, load_manifest
+from geo311.join.validate import OVERLAP_PAIR_MIN_M2
 
 MD = "EPSG:26985"  # NAD83 / Maryland, metres
 X0, Y0 = 433_000.0, 180_000.0  # a point in Baltimore, in MD metres
@@ -411,9 +408,9 @@ def test_vintage_metadata_and_stage_name() -> None:
 
 
 def test_one_info_line_with_the_figures(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="geo311.join.layers"):
+    with caplog.at_level(logging.INFO, logger="geo311.join.validate"):
         read(grid(skip=(5,)))
-    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.join.layers"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.join.validate"]
     assert len(lines) == 1
     assert "8 areas" in lines[0] and "1 gap(s) totalling 10,000.0 m2" in lines[0]
     assert "measured in EPSG:26985" in lines[0]

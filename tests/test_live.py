@@ -19,7 +19,7 @@ from geo311.connectors._client import HttpClient
 from geo311.connectors.census import fetch_acs
 from geo311.connectors.fetch import city_layer_url, fetch_open311
 from geo311.geocode.online import CensusBatchGeocoder
-from geo311.population.denominators import read_tract_table
+from geo311.population.tracts import read_tract_table
 
 pytestmark = pytest.mark.network
 

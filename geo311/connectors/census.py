@@ -317,7 +317,7 @@ def fetch_acs(
     Examples
     --------
     >>> result = fetch_acs("baltimore_acs.csv", state="24", county="510")  # doctest: +SKIP
-    >>> from geo311.population.denominators import read_tract_table
+    >>> from geo311.population.tracts import read_tract_table
     >>> read_tract_table(result.path).moe["median_hh_income"]  # doctest: +SKIP
     'median_hh_income_moe'
     """

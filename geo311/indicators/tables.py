@@ -32,8 +32,10 @@ from geo311.indicators.core import (
 from geo311.indicators.equity import equity_summary
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.writers import write_csv, write_metadata, write_xlsx
-from geo311.join.layers import Layer, load_layers, load_manifest
-from geo311.population.denominators import Denominators, layer_population, read_tract_table
+from geo311.join.layers import Layer, load_layers
+from geo311.join.manifest import load_manifest
+from geo311.population.layer import layer_population
+from geo311.population.tracts import Denominators, read_tract_table
 
 __all__ = ["LayerTables", "build_tables", "city_tables", "table_paths", "write_tables"]
 

@@ -43,16 +43,11 @@ import pandas as pd
 import shapely
 
 from geo311._errors import SchemaError
-from geo311.io.atomic import atomic_write
+from geo311.join.index_cache import cached_index, cached_outline
 from geo311.join.label_qa import LabelCheck, compare_labels
-from geo311.join.layers import (
-    Layer,
-    ManifestError,
-    layer_from_file,
-    load_layers,
-    load_manifest,
-)
-from geo311.join.spatial_index import AreaIndex, cached_index
+from geo311.join.layers import Layer, layer_from_file, load_layers
+from geo311.join.manifest import ManifestError, load_manifest
+from geo311.join.spatial_index import AreaIndex
 from geo311.ledger import Ledger, Result
 
 __all__ = ["JOIN_STATUS", "CityJoin", "assign_areas", "join_city"]
@@ -125,40 +120,13 @@ def _index(layer: Layer, key: str, cache_dir: Path | None) -> AreaIndex:
     )
 
 
-def _build_outline(layer: Layer) -> shapely.Geometry:
-    parts = shapely.get_parts(shapely.union_all(layer.gdf.geometry.to_numpy()))
-    outline = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
-    shapely.prepare(outline)
-    return outline
-
-
 def _outline(layer: Layer, key: str, cache_dir: Path | None) -> shapely.Geometry:
-    """Return the layer's union with interior holes filled (its outline), prepared.
-
-    The union is the slow part of a warm join, so it is cached on disk beside
-    the spatial indexes, keyed by the layer's content.
-    """
-    return _remember(_OUTLINES, key, lambda: _cached_outline(layer, key, cache_dir))
-
-
-def _cached_outline(layer: Layer, key: str, cache_dir: Path | None) -> shapely.Geometry:
-    path = cache_dir / f"outline-{key.replace(':', '-')}.wkb" if cache_dir else None
-    if path is not None and path.is_file():
-        try:
-            outline = shapely.from_wkb(path.read_bytes())
-        except (OSError, shapely.errors.GEOSException):
-            log.warning("cached outline %s is unreadable; rebuilding it", path)
-        else:
-            shapely.prepare(outline)
-            return outline
-    outline = _build_outline(layer)
-    if path is not None:
-        try:
-            with atomic_write(path) as tmp:
-                tmp.write_bytes(shapely.to_wkb(outline))
-        except OSError as exc:
-            log.warning("cannot cache the layer outline in %s (%s)", cache_dir, exc)
-    return outline
+    """Return the layer's union with interior holes filled (its outline), prepared."""
+    return _remember(
+        _OUTLINES,
+        key,
+        lambda: cached_outline(layer.gdf.geometry.to_numpy(), key=key, cache_dir=cache_dir),
+    )
 
 
 def _check_call(

@@ -1,0 +1,309 @@
+"""Checking and normalising one boundary layer frame: ids, names, geometries, QA figures.
+
+:func:`validate_frame` is the one pass every layer goes through (whether read
+from a file, a manifest vintage or a GeoDataFrame): fields present, polygons
+only, unique ids normalised to strings, invalid polygons repaired, empty ones
+dropped, and the overlaps and gaps between areas measured in square metres.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geo311._errors import CRSError, SchemaError
+from geo311.join.manifest import crs_problem
+from geo311.ledger import Ledger
+
+__all__ = ["ALIAS_SEP", "LAYER_COLUMNS", "OVERLAP_PAIR_MIN_M2", "validate_frame"]
+
+log = logging.getLogger(__name__)
+
+#: Columns every layer frame starts with (then the source's other attributes, then geometry).
+LAYER_COLUMNS = ("area_id", "area_name", "aliases")
+#: Separator of the names in the ``aliases`` column.
+ALIAS_SEP = "|"
+#: Pairs of areas overlapping by less than this (m²) are digitising noise: their
+#: area still counts in ``overlap_m2`` but the pair is not counted in ``overlap_pairs``.
+OVERLAP_PAIR_MIN_M2 = 1.0
+SQ_MI = 2_589_988.110336  # square metres in a square mile, for log lines
+_POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+
+
+def _id_text(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return pd.NA
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return pd.NA
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    text = str(value).strip()
+    return text or pd.NA
+
+
+def _normalise_ids(values: pd.Series) -> pd.Series:
+    """Ids as strings: integers (also integral floats) without a decimal part, text stripped."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("Int64").astype("string")
+    return values.map(_id_text, na_action="ignore").astype("string")
+
+
+def _text_column(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip()
+    return text.mask((text == "").fillna(False))
+
+
+def _aliases(frame: pd.DataFrame, names: pd.Series, fields: Sequence[str]) -> pd.Series:
+    """Former names per row joined by ``|``, or NA; one equal to the name (any case) is skipped."""
+    out = pd.Series(pd.NA, index=frame.index, dtype="string")
+    if not fields:
+        return out
+    folded = names.str.casefold()
+    columns = []
+    for name in fields:
+        text = _text_column(frame[name])
+        columns.append(text.mask((text.str.casefold() == folded).fillna(False)))
+    rows = zip(*(c.tolist() for c in columns), strict=True)
+    joined = [ALIAS_SEP.join(dict.fromkeys(v for v in row if isinstance(v, str))) for row in rows]
+    return pd.Series(joined, index=frame.index, dtype="string").mask(lambda s: s == "")
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
+    """Keep the polygonal parts of a (repaired) geometry; None when there are none."""
+    if shapely.get_type_id(geom) in _POLYGONAL:
+        return geom
+    polys = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in _POLYGONAL]
+    if not polys:
+        return None
+    merged = shapely.union_all(polys)
+    return merged if shapely.get_type_id(merged) in _POLYGONAL else _polygonal(merged)
+
+
+def _measure(geoms: np.ndarray, crs: str) -> dict[str, Any]:
+    """Overlaps and gaps between areas, in square metres in ``crs``.
+
+    Overlap is the sum of the areas of pairwise intersections whose interiors
+    meet (a pair that only shares an edge adds nothing); ``overlap_pairs``
+    counts the pairs overlapping by at least :data:`OVERLAP_PAIR_MIN_M2`.
+    Gaps are the holes of the union of all areas: their count (interior
+    rings) and area (the union with holes filled, minus the union, so areas
+    on islands inside a hole are not counted as gap).
+    """
+    projected = gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs(crs).to_numpy()
+    broken = ~shapely.is_valid(projected)
+    if broken.any():  # reprojection can rarely break validity; repair the measuring copy only
+        projected[broken] = shapely.make_valid(projected[broken])
+    left, right = shapely.STRtree(projected).query(projected, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    inner = shapely.relate_pattern(projected[left], projected[right], "2********")
+    overlaps = shapely.area(shapely.intersection(projected[left[inner]], projected[right[inner]]))
+    union = shapely.union_all(projected)
+    parts = shapely.get_parts(union)
+    parts = parts[np.isin(shapely.get_type_id(parts), _POLYGONAL)]
+    holes = int(shapely.get_num_interior_rings(parts).sum())
+    filled = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
+    return {
+        "overlap_m2": round(float(overlaps.sum()), 3),
+        "overlap_pairs": int(np.count_nonzero(overlaps >= OVERLAP_PAIR_MIN_M2)),
+        "gap_m2": round(float(shapely.area(filled) - shapely.area(union)), 3) if holes else 0.0,
+        "gap_count": holes,
+        "area_m2": round(float(shapely.area(union)), 3),
+    }
+
+
+def _measure_crs(projected_crs: str | CRS | None, frame: gpd.GeoDataFrame, origin: str) -> str:
+    if projected_crs is None:
+        return str(frame.estimate_utm_crs().to_string())
+    text = projected_crs.to_string() if isinstance(projected_crs, CRS) else str(projected_crs)
+    problem = crs_problem(text, metres=True)
+    if problem:
+        msg = f"{origin}: projected_crs {problem}"
+        raise CRSError(msg)
+    return text
+
+
+def _check_frame(frame: Any, *, key: str, fields: Sequence[str], origin: str) -> list[str]:
+    """Check type, CRS and fields; return the attribute (non-geometry) columns."""
+    if not isinstance(frame, gpd.GeoDataFrame):
+        msg = f"{origin}: layer {key!r} must be a GeoDataFrame, got {type(frame).__name__}"
+        raise SchemaError(msg)
+    if frame.crs is None:
+        msg = (
+            f"{origin}: layer {key!r} has no CRS, so its coordinates cannot be placed on "
+            "the map. Declare the CRS the data was made in, e.g. "
+            "`gdf = gdf.set_crs('EPSG:4326')` for longitude/latitude, before reading it; "
+            "for a file, add the CRS to it (a .prj beside a shapefile, or "
+            "`ogr2ogr -a_srs EPSG:XXXX out.gpkg in.shp`)."
+        )
+        raise CRSError(msg)
+    geometry_name = frame.geometry.name
+    attributes = [str(c) for c in frame.columns if c != geometry_name]
+    missing = [f for f in dict.fromkeys(fields) if f not in attributes]
+    if missing:
+        msg = (
+            f"{origin}: layer {key!r} has no field(s) {', '.join(map(repr, missing))}. "
+            f"Fields found: {', '.join(attributes) or '(none)'}. "
+            "Name the fields that hold the area id and name (id_field=, name_field=, "
+            "or --id-field/--name-field, or the manifest)."
+        )
+        raise SchemaError(msg)
+    return attributes
+
+
+def _check_polygonal(
+    geoms: np.ndarray, empty: np.ndarray, ids: pd.Series, *, key: str, origin: str
+) -> None:
+    wrong = ~empty & ~np.isin(shapely.get_type_id(geoms), _POLYGONAL)
+    if wrong.any():
+        kinds = {
+            k: int(n)
+            for k, n in pd.Series([g.geom_type for g in geoms[wrong]]).value_counts().items()
+        }
+        msg = (
+            f"{origin}: layer {key!r} must hold areas (Polygon/MultiPolygon), but "
+            f"{int(wrong.sum())} feature(s) are {kinds} (ids "
+            f"{ids[wrong].head(5).tolist()}). Use a polygon layer: points and lines "
+            "cannot contain requests."
+        )
+        raise SchemaError(msg)
+
+
+def _check_ids(ids: pd.Series, keep: np.ndarray, *, key: str, id_field: str, origin: str) -> None:
+    kept = ids[keep]
+    missing = kept.isna().to_numpy()
+    if missing.any():
+        rows = np.flatnonzero(keep)[missing][:10].tolist()
+        msg = (
+            f"{origin}: layer {key!r} has {int(missing.sum())} feature(s) without an id in "
+            f"{id_field!r} (rows {rows}). Every area needs an id: fill them or choose "
+            "another id field."
+        )
+        raise SchemaError(msg)
+    counts = kept.value_counts()
+    dupes = counts[counts > 1]
+    if len(dupes):
+        listing = ", ".join(f"{i!r} ({n} features)" for i, n in dupes.head(20).items())
+        more = f" and {len(dupes) - 20} more" if len(dupes) > 20 else ""
+        msg = (
+            f"{origin}: layer {key!r} has duplicate ids in {id_field!r}: {listing}{more}. "
+            "Ids must be unique: dissolve the parts of each area first "
+            f"(`gdf.dissolve(by={id_field!r})`) or choose a unique id field."
+        )
+        raise SchemaError(msg)
+
+
+def _repair(geoms: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Repair invalid polygons; return (geometries, repaired mask, unrepairable mask)."""
+    geoms = geoms.copy()
+    invalid = keep & ~shapely.is_valid(geoms)
+    unrepairable = np.zeros(len(geoms), dtype=bool)
+    for pos in np.flatnonzero(invalid):
+        fixed = _polygonal(shapely.make_valid(geoms[pos]))
+        if fixed is None or shapely.is_empty(fixed):
+            unrepairable[pos] = True
+        else:
+            geoms[pos] = fixed
+    return geoms, invalid & ~unrepairable, unrepairable
+
+
+def _summary(qa: Mapping[str, Any], crs: str) -> str:
+    dropped = qa["empty_dropped"] + qa["unrepairable_dropped"]
+    return (
+        f"{qa['features']} areas ({qa['invalid_repaired']} repaired, {dropped} dropped); "
+        f"overlaps {qa['overlap_m2']:,.1f} m2 in {qa['overlap_pairs']} pair(s); "
+        f"{qa['gap_count']} gap(s) totalling {qa['gap_m2']:,.1f} m2 "
+        f"({qa['gap_m2'] / SQ_MI:.4f} sq mi); union {qa['area_m2'] / 1e6:,.3f} km2 "
+        f"({qa['area_m2'] / SQ_MI:.3f} sq mi); measured in {crs}"
+    )
+
+
+def validate_frame(
+    source_frame: gpd.GeoDataFrame,
+    *,
+    key: str,
+    id_field: str,
+    name_field: str,
+    alias_fields: Sequence[str],
+    projected_crs: str | CRS | None,
+    origin: str,
+    stage: str,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any], Ledger, str]:
+    """Check and normalise one layer; return (frame, qa, ledger, measuring CRS)."""
+    attributes = _check_frame(
+        source_frame, key=key, fields=[id_field, name_field, *alias_fields], origin=origin
+    )
+    rows_in = len(source_frame)
+    geoms = source_frame.geometry.to_numpy()
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    ids = _normalise_ids(source_frame[id_field]).reset_index(drop=True)
+    _check_polygonal(geoms, empty, ids, key=key, origin=origin)
+    _check_ids(ids, ~empty, key=key, id_field=id_field, origin=origin)
+
+    notes: list[str] = []
+    if not CRS.from_user_input(source_frame.crs).equals("EPSG:4326", ignore_axis_order=True):
+        notes.append(f"reprojected from {source_frame.crs.to_string()} to EPSG:4326")
+        geoms = source_frame.geometry.to_crs("EPSG:4326").to_numpy()
+    geoms, repaired, unrepairable = _repair(geoms, ~empty)
+    positions = np.flatnonzero(~empty & ~unrepairable)
+    if not len(positions):
+        msg = f"{origin}: layer {key!r} has no non-empty polygons left ({rows_in} features read)"
+        raise SchemaError(msg)
+
+    names = _text_column(source_frame[name_field]).iloc[positions].reset_index(drop=True)
+    kept = source_frame.iloc[positions].reset_index(drop=True)
+    others = [c for c in attributes if c not in (id_field, name_field)]
+    renamed = {c: f"source_{c}" for c in others if c in LAYER_COLUMNS}
+    if renamed:
+        notes.append(f"source columns renamed to avoid clashes: {renamed}")
+    data: dict[str, Any] = {
+        "area_id": ids.iloc[positions].reset_index(drop=True),
+        "area_name": names,
+        "aliases": _aliases(kept, names, alias_fields),
+    }
+    data.update({renamed.get(c, c): kept[c] for c in others})
+    out = gpd.GeoDataFrame(data, geometry=list(geoms[positions]), crs="EPSG:4326")
+
+    measure_crs = _measure_crs(projected_crs, out, origin)
+    qa: dict[str, Any] = {
+        "features": len(out),
+        "invalid_repaired": int(repaired.sum()),
+        "empty_dropped": int(empty.sum()),
+        "unrepairable_dropped": int(unrepairable.sum()),
+        **_measure(out.geometry.to_numpy(), measure_crs),
+    }
+    summary = _summary(qa, measure_crs)
+    ledger = Ledger()
+    ledger.inputs.append({"path": origin, "rows": rows_in, "layer": key})
+    ledger.record(
+        stage,
+        rows_in=rows_in,
+        rows_out=len(out),
+        dropped={
+            "empty_geometry": qa["empty_dropped"],
+            "invalid_geometry_unrepairable": qa["unrepairable_dropped"],
+        },
+        flagged={
+            "invalid_geometry_repaired": qa["invalid_repaired"],
+            "missing_name": int(names.isna().sum()),
+        },
+        examples={
+            "invalid_geometry_repaired": ids[repaired].tolist(),
+            "invalid_geometry_unrepairable": ids[unrepairable].tolist(),
+            "empty_geometry": ids[empty].dropna().tolist(),
+        },
+        notes=[*notes, summary],
+    )
+    log.info("%s: %s", stage, summary)
+    return out, qa, ledger, measure_crs
