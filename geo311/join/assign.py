@@ -43,6 +43,7 @@ import pandas as pd
 import shapely
 
 from geo311._errors import SchemaError
+from geo311.crs import projected_crs
 from geo311.join.index_cache import cached_index, cached_outline
 from geo311.join.label_qa import LabelCheck, compare_labels
 from geo311.join.layers import Layer, layer_from_file, load_layers
@@ -224,7 +225,7 @@ def _choose_vintage(
 
 def _snap(layer: Layer, lon: np.ndarray, lat: np.ndarray, tolerance_m: float) -> np.ndarray:
     """Nearest area within ``tolerance_m`` metres (projected CRS), else -1; ties -> lowest."""
-    crs = layer.projected_crs or layer.gdf.estimate_utm_crs()
+    crs = projected_crs(layer.gdf, preferred=layer.projected_crs, where=f"layer {layer.key!r}")
     areas = layer.gdf.geometry.to_crs(crs).to_numpy()
     points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(crs).to_numpy()
     pairs = shapely.STRtree(areas).query_nearest(

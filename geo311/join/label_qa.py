@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo311.crs import projected_crs
 from geo311.join.layers import Layer
 
 __all__ = ["LabelCheck", "compare_labels", "normalize_label"]
@@ -165,7 +166,7 @@ def _distance_m(
 
     Several areas may carry the same name; the distance is then to the nearest.
     """
-    crs = layer.projected_crs or layer.gdf.estimate_utm_crs()
+    crs = projected_crs(layer.gdf, preferred=layer.projected_crs, where=f"layer {layer.key!r}")
     areas = layer.gdf.geometry.to_crs(crs).to_numpy()
     positions: dict[str, list[int]] = {}
     for i, k in enumerate(keys):

@@ -280,7 +280,7 @@ def read_layer(
         Official source; defaults to the path read.
     projected_crs : str or pyproj.CRS, optional
         Metre-based CRS to measure overlaps and gaps in; by default the UTM
-        zone of the layer (``estimate_utm_crs()``).
+        zone of the layer (:func:`geo311.crs.projected_crs`).
 
     Returns
     -------

@@ -38,6 +38,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import SchemaError
+from geo311.crs import crs_problem
 
 __all__ = [
     "CityManifest",
@@ -45,7 +46,6 @@ __all__ = [
     "LayerSpec",
     "ManifestError",
     "VintageSpec",
-    "crs_problem",
     "is_layer_key",
     "list_cities",
     "load_manifest",
@@ -226,22 +226,12 @@ class CityManifest:
         }
 
 
-@cache
-def crs_problem(value: str, *, metres: bool) -> str | None:
-    """Return why ``value`` is not an acceptable CRS (projected and in metres if ``metres``)."""
+def _unknown_crs(value: str) -> str | None:
+    """Return why ``value`` is not a CRS pyproj understands, or None."""
     try:
-        crs = CRS.from_user_input(value)
+        CRS.from_user_input(value)
     except PyprojCRSError:
         return f"{value!r} is not a CRS pyproj understands (e.g. 'EPSG:4326')"
-    if metres:
-        if not crs.is_projected:
-            return f"{value!r} is not a projected CRS; areas need one in metres"
-        units = {axis.unit_name for axis in crs.axis_info}
-        if not units <= {"metre", "meter"}:
-            return (
-                f"{value!r} measures in {', '.join(sorted(units))}, not metres; "
-                "choose the metre-based variant of the zone (e.g. EPSG:26945, not EPSG:2229)"
-            )
     return None
 
 
@@ -292,7 +282,7 @@ def _parse_vintage(data: Any, where: str, problems: list[str]) -> VintageSpec | 
     publisher = _text(data, "publisher", where, problems)
     crs = _text(data, "crs", where, problems)
     if crs:
-        problem = crs_problem(crs, metres=False)
+        problem = _unknown_crs(crs)
         if problem:
             problems.append(f"{where}: crs {problem}")
     file = data.get("file")

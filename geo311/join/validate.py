@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS
 
 from geo311._errors import CRSError, SchemaError
-from geo311.join.manifest import crs_problem
+from geo311.crs import crs_problem, projected_crs
 from geo311.ledger import Ledger
 
 __all__ = ["ALIAS_SEP", "LAYER_COLUMNS", "OVERLAP_PAIR_MIN_M2", "validate_frame"]
@@ -123,15 +123,15 @@ def _measure(geoms: np.ndarray, crs: str) -> dict[str, Any]:
     }
 
 
-def _measure_crs(projected_crs: str | CRS | None, frame: gpd.GeoDataFrame, origin: str) -> str:
-    if projected_crs is None:
-        return str(frame.estimate_utm_crs().to_string())
-    text = projected_crs.to_string() if isinstance(projected_crs, CRS) else str(projected_crs)
-    problem = crs_problem(text, metres=True)
-    if problem:
-        msg = f"{origin}: projected_crs {problem}"
-        raise CRSError(msg)
-    return text
+def _measure_crs(projected: str | CRS | None, frame: gpd.GeoDataFrame, origin: str) -> str:
+    if projected is not None:
+        text = projected.to_string() if isinstance(projected, CRS) else str(projected)
+        problem = crs_problem(text, metres=True)
+        if problem:
+            msg = f"{origin}: projected_crs {problem}"
+            raise CRSError(msg)
+        return text
+    return str(projected_crs(frame, where=origin).to_string())
 
 
 def _check_frame(frame: Any, *, key: str, fields: Sequence[str], origin: str) -> list[str]:

@@ -94,9 +94,9 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from pyproj import CRS
-from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, SchemaError
+from geo311.crs import projected_crs
 from geo311.join.layers import Layer
 
 __all__ = ["MOE_METHOD", "interpolate", "land_use_weights"]
@@ -207,31 +207,18 @@ def _check_crs(frames: Mapping[str, gpd.GeoDataFrame]) -> None:
 
 
 def _area_crs(
-    projected_crs: str | CRS | None,
+    projected: str | CRS | None,
     default: str | None,
     source: gpd.GeoDataFrame,
     target: gpd.GeoDataFrame,
 ) -> CRS:
     """Choose the CRS for areas: given, the layer's, a projected input's, or UTM."""
-    chosen = projected_crs if projected_crs is not None else default
+    chosen = projected if projected is not None else default
     if chosen is None:
         for frame in (source, target):
             if CRS.from_user_input(frame.crs).is_projected:
                 return CRS.from_user_input(frame.crs)
-        return CRS.from_user_input(source.estimate_utm_crs())
-    try:
-        crs = CRS.from_user_input(chosen)
-    except PyprojCRSError as exc:
-        msg = f"interpolate: projected_crs {chosen!r} is not a CRS pyproj understands"
-        raise CRSError(msg) from exc
-    if not crs.is_projected:
-        msg = (
-            f"interpolate: projected_crs {crs.to_string()} is not projected; areas need a "
-            "projected CRS such as the city's state plane (e.g. EPSG:26985) or "
-            "source.estimate_utm_crs()"
-        )
-        raise CRSError(msg)
-    return crs
+    return projected_crs(source, preferred=chosen, where="interpolate: source")
 
 
 def _geoms(frame: gpd.GeoDataFrame, crs: CRS, role: str, notes: dict[str, int]) -> np.ndarray:
