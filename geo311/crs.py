@@ -38,9 +38,23 @@ from pyproj.exceptions import ProjError
 
 from geo311._errors import CRSError
 
-__all__ = ["area_of_use_problem", "crs_problem", "lonlat_bounds", "projected_crs"]
+__all__ = [
+    "AREA_OF_USE_MARGIN",
+    "area_of_use_problem",
+    "crs_problem",
+    "describe_bounds",
+    "is_lonlat",
+    "lonlat_bounds",
+    "projected_crs",
+]
 
 Bounds = tuple[float, float, float, float]
+
+#: Degrees by which a CRS's area of use is widened before data are called outside
+#: it: projected CRSs are routinely used a little past their nominal area (a UTM
+#: zone for a city just across its edge, a state plane for a neighbouring county),
+#: while a wrong CRS or swapped axes put the data thousands of kilometres away.
+AREA_OF_USE_MARGIN = 5.0
 
 
 @cache
@@ -87,7 +101,8 @@ def _four(values: Any) -> Bounds:
     return (west, south, east, north)
 
 
-def _is_lonlat(bounds: Bounds) -> bool:
+def is_lonlat(bounds: Bounds) -> bool:
+    """Whether ``(west, south, east, north)`` are finite longitudes and latitudes."""
     west, south, east, north = bounds
     finite = all(math.isfinite(v) for v in bounds)
     return finite and -180 <= west <= east <= 180 and -90 <= south <= north <= 90
@@ -125,9 +140,9 @@ def lonlat_bounds(data: Any, *, where: str = "the data") -> Bounds:
         crs = CRS.from_user_input(data.crs)
         if crs.is_geographic:
             bounds = native
-            if not _is_lonlat(bounds):
+            if not is_lonlat(bounds):
                 msg = (
-                    f"{where}: coordinates reach {_extent(bounds)}, which is not "
+                    f"{where}: coordinates reach {describe_bounds(bounds)}, which is not "
                     f"longitude/latitude although the CRS is {crs.to_string()} (a GeoJSON "
                     "without a CRS is read as EPSG:4326); declare the CRS the coordinates "
                     'are in (in the manifest: crs = "EPSG:...")'
@@ -138,7 +153,7 @@ def lonlat_bounds(data: Any, *, where: str = "the data") -> Bounds:
         return _four(transformer.transform_bounds(*native))
     values = [float(v) for v in data]
     bounds = _four(values) if len(values) == 4 else (math.nan,) * 4
-    if not _is_lonlat(bounds):
+    if not is_lonlat(bounds):
         msg = (
             f"{where}: bounds {values} are not longitude/latitude (west, south, east, north "
             "in EPSG:4326); reproject the data to EPSG:4326 first"
@@ -147,7 +162,8 @@ def lonlat_bounds(data: Any, *, where: str = "the data") -> Bounds:
     return bounds
 
 
-def _extent(bounds: Bounds) -> str:
+def describe_bounds(bounds: Bounds) -> str:
+    """Bounds as ``"x 1 to 2, y 3 to 4"`` for messages."""
     west, south, east, north = bounds
     return f"x {west:,.6g} to {east:,.6g}, y {south:,.6g} to {north:,.6g}"
 
@@ -217,6 +233,27 @@ def _antimeridian_centre(west: float, east: float) -> float:
     return centre - 360 if centre > 180 else centre
 
 
+def _crs_text(crs: str | CRS) -> str:
+    return crs.to_string() if isinstance(crs, CRS) else str(crs)
+
+
+@cache
+def _area_of_use(crs: str) -> tuple[str, Bounds] | None:
+    """``("EPSG:xxxx (name)", widened bounds)`` of a CRS's area of use, or None if unknown."""
+    parsed = CRS.from_user_input(crs)
+    use = parsed.area_of_use
+    if use is None:
+        return None
+    m = AREA_OF_USE_MARGIN
+    widened = (
+        max(use.west - m, -180.0),
+        max(use.south - m, -90.0),
+        min(use.east + m, 180.0),
+        min(use.north + m, 90.0),
+    )
+    return f"{parsed.to_string()} ({parsed.name})", widened
+
+
 def _overlaps(a: Bounds, b: Bounds) -> bool:
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
@@ -224,13 +261,13 @@ def _overlaps(a: Bounds, b: Bounds) -> bool:
 def _lonlat_or_none(native: Bounds, crs: CRS) -> Bounds | None:
     """Bounds of ``native`` (in ``crs``) in longitude/latitude, or None when they have none."""
     if crs.is_geographic:
-        return native if _is_lonlat(native) else None
+        return native if is_lonlat(native) else None
     try:
         transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
         out = _four(transformer.transform_bounds(*native))
     except ProjError:
         return None
-    return out if _is_lonlat(out) else None
+    return out if is_lonlat(out) else None
 
 
 def area_of_use_problem(
@@ -240,7 +277,8 @@ def area_of_use_problem(
 
     The data's bounds (in ``crs``) are turned into longitude/latitude and
     must overlap the area of use of ``crs`` and of every CRS in ``within``
-    (e.g. the city's projected CRS, whose area of use is the state).  When
+    (e.g. the city's projected CRS, whose area of use is the state), each
+    widened by :data:`AREA_OF_USE_MARGIN` degrees.  When
     they do not, but the bounds with x and y exchanged would, the axes look
     swapped.
 
@@ -267,18 +305,17 @@ def area_of_use_problem(
     'x and y look swapped: with '
     """
     declared = CRS.from_user_input(crs)
-    areas = []
-    for item in (declared, *within):
-        other = CRS.from_user_input(item)
-        use = other.area_of_use
-        if use is not None:
-            areas.append((other, (use.west, use.south, use.east, use.north), use.name))
+    areas = [a for item in (declared, *within) if (a := _area_of_use(_crs_text(item)))]
 
     def fits(bounds: Bounds) -> str | None:
         lonlat = _lonlat_or_none(bounds, declared)
-        for other, area, name in areas:
+        for name, area in areas:
             if lonlat is None or not _overlaps(lonlat, area):
-                return f"{other.to_string()} ({name})"
+                west, south, east, north = area
+                return (
+                    f"{name} (longitude {west:g} to {east:g}, latitude {south:g} to "
+                    f"{north:g}, with a margin of {AREA_OF_USE_MARGIN:g} degrees)"
+                )
         return None
 
     outside = fits(native)
@@ -287,11 +324,11 @@ def area_of_use_problem(
     swapped: Bounds = (native[1], native[0], native[3], native[2])
     if fits(swapped) is None:
         return (
-            f"x and y look swapped: with {_extent(native)} the data lie outside the area of "
-            f"use of {outside}, exchanged they would fit; swap the coordinates "
+            f"x and y look swapped: with {describe_bounds(native)} the data lie outside "
+            f"the area of use of {outside}, exchanged they would fit; swap the coordinates "
             "(x is longitude/easting, y latitude/northing)"
         )
     return (
-        f"coordinates ({_extent(native)} in {declared.to_string()}) lie outside the area of "
-        f"use of {outside}; is the CRS right?"
+        f"coordinates ({describe_bounds(native)} in {declared.to_string()}) lie outside "
+        f"the area of use of {outside}; is the CRS right?"
     )

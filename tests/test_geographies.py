@@ -250,7 +250,7 @@ def test_empty_null_and_collapsed_geometries_are_dropped_with_counts() -> None:
         },
         crs=MD,
     )
-    layer, ledger = read(pd.concat([frame, extra], ignore_index=True))
+    layer, ledger = read(pd.concat([frame, extra], ignore_index=True), allow_invalid=True)
     stage = ledger.stage("layer:areas")
     assert stage.rows_in == 12
     assert stage.rows_out == 9
@@ -264,7 +264,7 @@ def test_empty_null_and_collapsed_geometries_are_dropped_with_counts() -> None:
 def test_empty_geometries_may_share_ids_with_nothing_left() -> None:
     frame = gpd.GeoDataFrame({"code": [1], "label": ["x"], "geometry": [None]}, crs=MD)
     with pytest.raises(SchemaError, match="no non-empty polygons"):
-        read(frame)
+        read(frame, allow_invalid=True)
 
 
 def test_layer_without_crs_is_refused() -> None:
@@ -640,7 +640,10 @@ crs = "EPSG:26985"
         data = root / "data" / "gridtown"
         (data / "sub").mkdir(parents=True)
         grid().to_crs(4326).to_file(data / "wards_2000.geojson", engine="pyogrio")
-        grid(n=2).to_file(data / "sub" / "blocks.gpkg", engine="pyogrio")
+        # four blocks of 150 m: the same 300 m square the nine wards cover
+        blocks = grid(n=2)
+        blocks["geometry"] = blocks.geometry.scale(1.5, 1.5, origin=(X0, Y0))
+        blocks.to_file(data / "sub" / "blocks.gpkg", engine="pyogrio")
     return manifest
 
 

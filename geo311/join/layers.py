@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import geopandas as gpd
+import numpy as np
 import shapely
 from pyproj import CRS
 
 from geo311 import settings
-from geo311._errors import InputFileError
+from geo311._errors import InputFileError, OptionError
 from geo311.join.manifest import (
     CityManifest,
     ManifestError,
@@ -34,7 +35,7 @@ from geo311.join.manifest import (
     is_layer_key,
     load_manifest,
 )
-from geo311.join.validate import validate_frame
+from geo311.join.validate import raise_or_warn, validate_frame
 from geo311.ledger import Ledger
 
 __all__ = [
@@ -48,6 +49,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Lattice points per side on which the layers' coverage of each other is measured.
+COVERAGE_SAMPLES = 200
 
 # --------------------------------------------------------------------------- finding files
 
@@ -258,6 +262,8 @@ def read_layer(
     valid_to: date | None = None,
     source: str = "",
     projected_crs: str | CRS | None = None,
+    crs: str | None = None,
+    allow_invalid: bool = False,
 ) -> LayerResult:
     """Read and validate one boundary layer.
 
@@ -280,21 +286,38 @@ def read_layer(
         Official source; defaults to the path read.
     projected_crs : str or pyproj.CRS, optional
         Metre-based CRS to measure overlaps and gaps in; by default the UTM
-        zone of the layer (:func:`geo311.crs.projected_crs`).
+        zone of the layer (:func:`geo311.crs.projected_crs`).  The layer must
+        lie in its area of use.
+    crs : str, optional
+        The CRS the coordinates are in, for data that declare none (a
+        shapefile without ``.prj``, a GeoJSON without a CRS member holding
+        projected coordinates, which GDAL reads as EPSG:4326).
+    allow_invalid : bool, default False
+        Log a WARNING and go on, instead of raising, for null or empty
+        geometries and polygons that cannot be repaired (both dropped and
+        counted in the ledger) and for coordinates outside the area of use
+        of the CRS.
 
     Returns
     -------
     LayerResult
         ``(layer, ledger)``: the :class:`Layer` and a ledger with one stage
         ``layer:<key>[:<vintage>]`` counting dropped empty geometries and
-        repaired invalid ones (rows in = rows out + dropped).
+        repaired invalid ones (rows in = rows out + dropped).  Invalid
+        polygons that ``make_valid`` repairs are kept and logged at WARNING.
 
     Raises
     ------
     InputFileError
         The file is missing or unreadable.
+    LayerError
+        Null or empty geometries, or invalid polygons that cannot be
+        repaired (unless ``allow_invalid``).
     CRSError
-        The layer has no CRS, or ``projected_crs`` is not in metres.
+        The layer has no CRS and none is declared; its coordinates do not fit
+        its CRS (projected numbers in EPSG:4326, x and y swapped); they lie
+        outside the area of use of its CRS or ``projected_crs`` (unless
+        ``allow_invalid``); or ``projected_crs`` is not in metres.
     SchemaError
         Missing id/name/alias fields (naming those found), non-polygon
         geometries, missing or duplicate ids (listing them).
@@ -325,7 +348,7 @@ def read_layer(
         path = Path(data).expanduser()
         frame = _read_file(path)
         origin = str(path)
-    out, qa, ledger, measure_crs = validate_frame(
+    out, qa, ledger, measure_crs, _ = validate_frame(
         frame,
         key=key,
         id_field=id_field,
@@ -334,6 +357,8 @@ def read_layer(
         projected_crs=projected_crs,
         origin=origin,
         stage=stage,
+        crs=crs,
+        allow_invalid=allow_invalid,
     )
     if path is not None:
         ledger.inputs[-1]["path"] = str(path)
@@ -360,6 +385,8 @@ def layer_from_file(
     name_field: str,
     alias_fields: Sequence[str] = (),
     projected_crs: str | CRS | None = None,
+    crs: str | None = None,
+    allow_invalid: bool = False,
 ) -> Layer:
     """Read a user's own polygon file as a layer (``--layer NAME=PATH``).
 
@@ -375,6 +402,8 @@ def layer_from_file(
         Fields holding former names.
     projected_crs : str or pyproj.CRS, optional
         Metre-based CRS for the QA figures (default: the layer's UTM zone).
+    crs, allow_invalid
+        As in :func:`read_layer`.
 
     Returns
     -------
@@ -397,6 +426,8 @@ def layer_from_file(
         name_field=name_field,
         alias_fields=alias_fields,
         projected_crs=projected_crs,
+        crs=crs,
+        allow_invalid=allow_invalid,
     ).layer
 
 
@@ -454,6 +485,8 @@ def load_layers(
     layers: Iterable[str] | str | None = None,
     vintages: Mapping[str, str | Sequence[str]] | None = None,
     paths: Mapping[str, str | Path] | None = None,
+    allow_invalid: bool = False,
+    min_coverage: float = 0.5,
 ) -> dict[str, list[Layer]]:
     """Load and validate every vintage of a city's boundary layers.
 
@@ -469,6 +502,14 @@ def load_layers(
         Explicit files: ``{"neighborhoods": p}`` when one vintage is loaded, or
         ``{"neighborhoods:2020": p}``.  A path also supplies a vintage that the
         manifest declares without a local file.
+    allow_invalid : bool, default False
+        As in :func:`read_layer`; also turns the coverage error below into a
+        WARNING.
+    min_coverage : float, default 0.5
+        Share of the area of the other loaded layers (the union of all their
+        vintages) that each vintage must cover, e.g. to catch a truncated
+        download holding a few areas only.  Checked when two or more layers
+        are loaded.
 
     Returns
     -------
@@ -485,7 +526,14 @@ def load_layers(
     InputFileError
         One message for every declared file not found, listing where each
         was looked for and how to get it.
+    LayerError, CRSError
+        A layer fails the checks of :func:`read_layer`, or a vintage covers
+        less than ``min_coverage`` of the other layers (unless
+        ``allow_invalid``).
     """
+    if not 0 <= min_coverage <= 1:
+        msg = f"min_coverage must be a share between 0 and 1, got {min_coverage!r}"
+        raise OptionError(msg)
     manifest = city if isinstance(city, CityManifest) else load_manifest(city)
     chosen = _selected(manifest, layers, vintages)
     explicit = _explicit_paths(paths, chosen)
@@ -516,6 +564,7 @@ def load_layers(
         raise InputFileError(msg)
 
     out: dict[str, list[Layer]] = {}
+    unions: dict[tuple[str, str], shapely.Geometry] = {}
     for key, specs in chosen.items():
         layer_spec = manifest.layers[key]
         out[key] = []
@@ -538,14 +587,7 @@ def load_layers(
                 out[key].append(declared)
                 continue
             frame = _read_file(path)
-            if not _same_crs(frame.crs, spec.crs):
-                log.warning(
-                    "%s: CRS %s differs from the manifest's %s; using the file's",
-                    path,
-                    frame.crs.to_string() if frame.crs is not None else "(none)",
-                    spec.crs,
-                )
-            validated, qa, _, measure_crs = validate_frame(
+            validated, qa, _, measure_crs, unions[key, spec.vintage] = validate_frame(
                 frame,
                 key=key,
                 id_field=layer_spec.id_field,
@@ -554,6 +596,8 @@ def load_layers(
                 projected_crs=manifest.projected_crs,
                 origin=str(path),
                 stage=f"layer:{key}:{spec.vintage}",
+                crs=spec.crs,
+                allow_invalid=allow_invalid,
             )
             out[key].append(
                 replace(
@@ -565,10 +609,50 @@ def load_layers(
                     qa=qa,
                 )
             )
+    _check_coverage(out, unions, min_coverage=min_coverage, allow_invalid=allow_invalid)
     return out
 
 
-def _same_crs(actual: Any, declared: str) -> bool:
-    if actual is None:
-        return True  # _validate raises the CRSError with the fix
-    return bool(CRS.from_user_input(actual).equals(declared, ignore_axis_order=True))
+def _check_coverage(
+    layers: Mapping[str, Sequence[Layer]],
+    unions: Mapping[tuple[str, str], shapely.Geometry],
+    *,
+    min_coverage: float,
+    allow_invalid: bool,
+) -> None:
+    """Each vintage must cover ``min_coverage`` of the union of the other layers' areas.
+
+    The shares are measured on a regular lattice of :data:`COVERAGE_SAMPLES`
+    points per side over all the layers' bounds (a share to about a percent
+    needs no vertex-level overlay, which costs seconds on real layers).
+    """
+    keys = sorted({key for key, _ in unions})
+    if len(keys) < 2 or min_coverage == 0:
+        return
+    xmin, ymin, xmax, ymax = shapely.total_bounds(list(unions.values()))
+    steps = (np.arange(COVERAGE_SAMPLES) + 0.5) / COVERAGE_SAMPLES
+    xs, ys = np.meshgrid(xmin + steps * (xmax - xmin), ymin + steps * (ymax - ymin))
+    inside = {}
+    for which, union in unions.items():
+        shapely.prepare(union)
+        inside[which] = shapely.contains_xy(union, xs.ravel(), ys.ravel())
+    for key in keys:
+        others = [k for k in keys if k != key]
+        reference = np.logical_or.reduce([v for (k, _), v in inside.items() if k != key])
+        total = int(reference.sum())
+        if not total:
+            continue
+        for layer in layers[key]:
+            covered = inside.get((key, layer.vintage))
+            if covered is None:
+                continue
+            share = int((covered & reference).sum()) / total
+            if share < min_coverage:
+                raise_or_warn(
+                    f"{layer.path}: layer {key!r} vintage {layer.vintage!r} covers only "
+                    f"{share:.1%} of the area of the other layers ({', '.join(others)}), "
+                    f"less than min_coverage={min_coverage:g}; is the file complete (not a "
+                    "partial download or a filtered export) and in the right CRS? Replace it",
+                    allow_invalid=allow_invalid,
+                    then="use it anyway",
+                )

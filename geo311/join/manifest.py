@@ -23,6 +23,7 @@ True
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
 from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
@@ -46,14 +48,27 @@ __all__ = [
     "LayerSpec",
     "ManifestError",
     "VintageSpec",
+    "display_problem",
     "is_layer_key",
     "list_cities",
     "load_manifest",
 ]
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
-_TOP_KEYS = {"city", "title", "timezone", "projected_crs", "layers"}
-_LAYER_KEYS = {"title", "id_field", "name_field", "alias_fields", "label", "vintages"}
+_TOP_KEYS = {
+    "city",
+    "title",
+    "timezone",
+    "projected_crs",
+    "district_layer",
+    "site_layers",
+    "layers",
+}
+_LAYER_KEYS = {"title", "id_field", "name_field", "alias_fields", "label", "display", "vintages"}
+#: Placeholders a layer's ``display`` format may use.
+DISPLAY_FIELDS = ("id", "name")
+#: The ``display`` of a layer that declares none.
+DEFAULT_DISPLAY = "{name}"
 _VINTAGE_KEYS = {"vintage", "valid_from", "valid_to", "source", "publisher", "file", "crs", "note"}
 _LABEL_KEYS = {"column", "match"}
 _LABEL_MATCH = ("name", "id")
@@ -154,6 +169,10 @@ class LayerSpec:
         The 311 column with the city's own label for this layer, if any.
     vintages : tuple of VintageSpec
         Ordered by ``valid_from`` (open start first).
+    display : str
+        How an area is named on a page: a format with only the placeholders
+        ``{id}`` and ``{name}`` (e.g. ``"Council District {id}"``); default
+        ``"{name}"``.  See :meth:`display_name`.
     """
 
     key: str
@@ -163,6 +182,34 @@ class LayerSpec:
     alias_fields: tuple[str, ...]
     label: LabelSpec | None
     vintages: tuple[VintageSpec, ...]
+    display: str = DEFAULT_DISPLAY
+
+    def display_name(self, area_id: Any, area_name: Any = None) -> str:
+        """Return an area's name for a page, from :attr:`display`.
+
+        Parameters
+        ----------
+        area_id : object
+            The area's id (``area_id``).
+        area_name : object, optional
+            The area's name (``area_name``); when missing, the id stands in
+            for it.
+
+        Returns
+        -------
+        str
+            The values are substituted as plain text: braces or anything
+            else inside an id or name are never interpreted.
+
+        Examples
+        --------
+        >>> spec = load_manifest("los_angeles").layer("council_districts")
+        >>> spec.display_name("5", "5")
+        'Council District 5'
+        """
+        ident = "" if _missing(area_id) else str(area_id)
+        name = ident if _missing(area_name) else str(area_name)
+        return self.display.format_map({"id": ident, "name": name})
 
     def vintage(self, name: str) -> VintageSpec:
         """Return the vintage called ``name`` (ManifestError listing the vintages if absent)."""
@@ -199,6 +246,12 @@ class CityManifest:
         In manifest order.
     path : str
         Where the manifest was read from.
+    district_layer : str or None
+        The layer whose areas each get a page (district pages); None when
+        the manifest names none.
+    site_layers : tuple of str
+        The layers ``geo311 run`` maps, in order; by default every layer
+        with a local file declared for some vintage.
     """
 
     city: str
@@ -207,6 +260,8 @@ class CityManifest:
     projected_crs: str
     layers: Mapping[str, LayerSpec]
     path: str = field(default="", compare=False)
+    district_layer: str | None = None
+    site_layers: tuple[str, ...] = ()
 
     def layer(self, key: str) -> LayerSpec:
         """Return layer ``key`` (ManifestError listing the layers if absent)."""
@@ -224,6 +279,42 @@ class CityManifest:
             for key, spec in self.layers.items()
             if spec.label is not None
         }
+
+
+def _missing(value: Any) -> bool:
+    """Whether an id or name is absent (None, NaN, pd.NA, or blank)."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return True
+    return not str(value).strip()
+
+
+def display_problem(template: Any) -> str | None:
+    """Return why ``template`` is not a valid ``display`` format, or None.
+
+    Only ``{id}`` and ``{name}`` may appear, without conversion (``!r``) or
+    format spec (``:>3``); literal braces are written ``{{`` and ``}}``.
+
+    Examples
+    --------
+    >>> display_problem("Council District {id}") is None
+    True
+    >>> display_problem("{name.__class__}")
+    "placeholder '{name.__class__}' is not allowed; use only {id} and {name}"
+    """
+    if not isinstance(template, str) or not template.strip():
+        return 'must be a non-empty string such as "{name}" or "Ward {id}"'
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"is not a valid format ({exc}); write literal braces as {{{{ and }}}}"
+    for _, field_name, spec, conversion in parts:
+        if field_name is None:
+            continue
+        shown = "{" + field_name + (f"!{conversion}" if conversion else "")
+        shown += (f":{spec}" if spec else "") + "}"
+        if field_name not in DISPLAY_FIELDS or spec or conversion:
+            return f"placeholder {shown!r} is not allowed; use only {{id}} and {{name}}"
+    return None
 
 
 def _unknown_crs(value: str) -> str | None:
@@ -321,6 +412,23 @@ def _overlapping(vintages: Sequence[VintageSpec]) -> list[tuple[str, str]]:
     return out
 
 
+def _parse_label(raw_label: Any, where: str, problems: list[str]) -> LabelSpec | None:
+    if raw_label is None:
+        return None
+    if not isinstance(raw_label, Mapping):
+        problems.append(f"{where}: label must be a table {{column = ..., match = ...}}")
+        return None
+    extra = sorted(set(raw_label) - _LABEL_KEYS)
+    if extra:
+        problems.append(f"{where} label has unknown keys {extra}")
+    column = _text(raw_label, "column", f"{where} label", problems)
+    match = raw_label.get("match")
+    if match not in _LABEL_MATCH:
+        problems.append(f"{where} label: match must be 'name' or 'id', got {match!r}")
+        return None
+    return LabelSpec(column=column, match=match) if column else None
+
+
 def _parse_layer(key: str, data: Any, problems: list[str]) -> LayerSpec | None:
     where = f"[layers.{key}]"
     if not isinstance(data, Mapping):
@@ -338,21 +446,12 @@ def _parse_layer(key: str, data: Any, problems: list[str]) -> LayerSpec | None:
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         problems.append(f"{where}: alias_fields must be a list of field names")
         aliases = []
-    label = None
-    raw_label = data.get("label")
-    if raw_label is not None:
-        if not isinstance(raw_label, Mapping):
-            problems.append(f"{where}: label must be a table {{column = ..., match = ...}}")
-        else:
-            extra = sorted(set(raw_label) - _LABEL_KEYS)
-            if extra:
-                problems.append(f"{where} label has unknown keys {extra}")
-            column = _text(raw_label, "column", f"{where} label", problems)
-            match = raw_label.get("match")
-            if match not in _LABEL_MATCH:
-                problems.append(f"{where} label: match must be 'name' or 'id', got {match!r}")
-            elif column:
-                label = LabelSpec(column=column, match=match)
+    label = _parse_label(data.get("label"), where, problems)
+    display = data.get("display", DEFAULT_DISPLAY)
+    problem = display_problem(display)
+    if problem:
+        problems.append(f"{where} display {display!r}: {problem}")
+        display = DEFAULT_DISPLAY
     raw_vintages = data.get("vintages")
     if not isinstance(raw_vintages, list) or not raw_vintages:
         problems.append(f"{where}: needs at least one [[layers.{key}.vintages]] entry")
@@ -379,6 +478,7 @@ def _parse_layer(key: str, data: Any, problems: list[str]) -> LayerSpec | None:
         alias_fields=tuple(aliases),
         label=label,
         vintages=tuple(vintages),
+        display=display,
     )
 
 
@@ -413,6 +513,15 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         for key, value in raw_layers.items()
         if (spec := _parse_layer(key, value, problems)) is not None
     }
+    district_layer = data.get("district_layer")
+    if district_layer is not None and (
+        not isinstance(district_layer, str) or district_layer not in layers
+    ):
+        problems.append(
+            f"district_layer {district_layer!r} must be one of the layers: {', '.join(layers)}"
+        )
+        district_layer = None
+    site_layers = _site_layers(data.get("site_layers"), layers, problems)
     if problems:
         msg = f"invalid boundary manifest {origin}:\n  - " + "\n  - ".join(problems)
         raise ManifestError(msg)
@@ -423,7 +532,27 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         projected_crs=projected,
         layers=MappingProxyType(layers),
         path=origin,
+        district_layer=district_layer,
+        site_layers=site_layers,
     )
+
+
+def _site_layers(
+    value: Any, layers: Mapping[str, LayerSpec], problems: list[str]
+) -> tuple[str, ...]:
+    """Check ``site_layers``; default every layer with a local file for some vintage."""
+    if value is None:
+        return tuple(k for k, spec in layers.items() if any(v.has_file for v in spec.vintages))
+    if not isinstance(value, list) or not value or not all(isinstance(k, str) for k in value):
+        problems.append(f"site_layers must be a non-empty list of layer keys, got {value!r}")
+        return ()
+    unknown = [k for k in value if k not in layers]
+    if unknown:
+        problems.append(f"site_layers {unknown} are not layers; layers: {', '.join(layers)}")
+    repeated = sorted({k for k in value if value.count(k) > 1})
+    if repeated:
+        problems.append(f"site_layers repeat {repeated}")
+    return tuple(k for k in dict.fromkeys(value) if k in layers)
 
 
 def _read_toml(text: str, origin: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -18,11 +18,18 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo311._errors import CRSError, SchemaError
-from geo311.crs import crs_problem, projected_crs
+from geo311._errors import CRSError, DataError, LayerError, SchemaError
+from geo311.crs import area_of_use_problem, crs_problem, describe_bounds, is_lonlat, projected_crs
 from geo311.ledger import Ledger
 
-__all__ = ["ALIAS_SEP", "LAYER_COLUMNS", "OVERLAP_PAIR_MIN_M2", "validate_frame"]
+__all__ = [
+    "ALIAS_SEP",
+    "LAYER_COLUMNS",
+    "OVERLAP_PAIR_MIN_M2",
+    "Validated",
+    "raise_or_warn",
+    "validate_frame",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +97,8 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
     return merged if shapely.get_type_id(merged) in _POLYGONAL else _polygonal(merged)
 
 
-def _measure(geoms: np.ndarray, crs: str) -> dict[str, Any]:
-    """Overlaps and gaps between areas, in square metres in ``crs``.
+def _measure(geoms: np.ndarray, crs: str) -> tuple[dict[str, Any], shapely.Geometry]:
+    """Overlaps and gaps between areas, in square metres in ``crs``; and the union of the areas.
 
     Overlap is the sum of the areas of pairwise intersections whose interiors
     meet (a pair that only shares an edge adds nothing); ``overlap_pairs``
@@ -114,13 +121,14 @@ def _measure(geoms: np.ndarray, crs: str) -> dict[str, Any]:
     parts = parts[np.isin(shapely.get_type_id(parts), _POLYGONAL)]
     holes = int(shapely.get_num_interior_rings(parts).sum())
     filled = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
-    return {
+    figures = {
         "overlap_m2": round(float(overlaps.sum()), 3),
         "overlap_pairs": int(np.count_nonzero(overlaps >= OVERLAP_PAIR_MIN_M2)),
         "gap_m2": round(float(shapely.area(filled) - shapely.area(union)), 3) if holes else 0.0,
         "gap_count": holes,
         "area_m2": round(float(shapely.area(union)), 3),
     }
+    return figures, union
 
 
 def _measure_crs(projected: str | CRS | None, frame: gpd.GeoDataFrame, origin: str) -> str:
@@ -135,19 +143,10 @@ def _measure_crs(projected: str | CRS | None, frame: gpd.GeoDataFrame, origin: s
 
 
 def _check_frame(frame: Any, *, key: str, fields: Sequence[str], origin: str) -> list[str]:
-    """Check type, CRS and fields; return the attribute (non-geometry) columns."""
+    """Check type and fields; return the attribute (non-geometry) columns."""
     if not isinstance(frame, gpd.GeoDataFrame):
         msg = f"{origin}: layer {key!r} must be a GeoDataFrame, got {type(frame).__name__}"
         raise SchemaError(msg)
-    if frame.crs is None:
-        msg = (
-            f"{origin}: layer {key!r} has no CRS, so its coordinates cannot be placed on "
-            "the map. Declare the CRS the data was made in, e.g. "
-            "`gdf = gdf.set_crs('EPSG:4326')` for longitude/latitude, before reading it; "
-            "for a file, add the CRS to it (a .prj beside a shapefile, or "
-            "`ogr2ogr -a_srs EPSG:XXXX out.gpkg in.shp`)."
-        )
-        raise CRSError(msg)
     geometry_name = frame.geometry.name
     attributes = [str(c) for c in frame.columns if c != geometry_name]
     missing = [f for f in dict.fromkeys(fields) if f not in attributes]
@@ -204,6 +203,145 @@ def _check_ids(ids: pd.Series, keep: np.ndarray, *, key: str, id_field: str, ori
         raise SchemaError(msg)
 
 
+def raise_or_warn(
+    problem: str,
+    *,
+    allow_invalid: bool,
+    then: str,
+    error: type[DataError] = LayerError,
+) -> None:
+    """Raise ``error(problem ...)``, or log the same at WARNING when ``allow_invalid``.
+
+    Parameters
+    ----------
+    problem : str
+        One line: the file or layer, what is wrong, how many, and the fix.
+    allow_invalid : bool
+        The caller's opt-in: warn and go on instead of raising.
+    then : str
+        What going on means ("drop them", "use it anyway").
+    error : type, default LayerError
+        The error class raised.
+    """
+    if allow_invalid:
+        log.warning("%s (allow_invalid=True: %s)", problem, then)
+        return
+    msg = f"{problem}; or pass allow_invalid=True to {then}"
+    raise error(msg)
+
+
+def _ids_or_rows(ids: pd.Series, mask: np.ndarray) -> str:
+    """Name the features under ``mask`` by id, or by row where they have none."""
+    rows = np.flatnonzero(mask)
+    named = [str(ids.iloc[r]) if not pd.isna(ids.iloc[r]) else f"row {r}" for r in rows[:10]]
+    return ", ".join(named) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+
+
+def _check_empty(empty: np.ndarray, ids: pd.Series, *, key: str, origin: str, allow: bool) -> None:
+    n = int(empty.sum())
+    if n:
+        raise_or_warn(
+            f"{origin}: layer {key!r} has {n} null or empty geometr{'y' if n == 1 else 'ies'} "
+            f"({_ids_or_rows(ids, empty)}); those areas cannot hold requests, which would "
+            "count as outside. Fix or remove those features in the file",
+            allow_invalid=allow,
+            then="drop them",
+        )
+
+
+def _native_bounds(geoms: np.ndarray) -> tuple[float, float, float, float] | None:
+    present = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(present):
+        return None
+    xmin, ymin, xmax, ymax = (float(v) for v in shapely.total_bounds(present))
+    return (xmin, ymin, xmax, ymax)
+
+
+def _settle_crs(
+    frame: gpd.GeoDataFrame, *, declared: str | None, key: str, origin: str
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Return the frame with the CRS its coordinates are in, and notes on what was decided.
+
+    A frame without a CRS takes the declared one.  A geographic CRS whose
+    coordinates cannot be longitude/latitude (a GeoJSON without a CRS member
+    is read as EPSG:4326 whatever it holds) is replaced by a declared
+    projected CRS, or refused: as swapped axes when exchanging x and y would
+    fit, else with the fix of declaring the CRS.
+    """
+    if frame.crs is None:
+        if declared is None:
+            msg = (
+                f"{origin}: layer {key!r} has no CRS, so its coordinates cannot be placed on "
+                "the map. Declare the CRS the data was made in, e.g. "
+                "`gdf = gdf.set_crs('EPSG:4326')` for longitude/latitude, before reading it; "
+                "for a file, add the CRS to it (a .prj beside a shapefile, or "
+                "`ogr2ogr -a_srs EPSG:XXXX out.gpkg in.shp`) or declare it "
+                '(crs = "EPSG:..." in the manifest, or crs= to read_layer)'
+            )
+            raise CRSError(msg)
+        return frame.set_crs(declared), [f"no CRS in the data; using the declared {declared}"]
+    actual = CRS.from_user_input(frame.crs)
+    bounds = _native_bounds(frame.geometry.to_numpy())
+    if actual.is_geographic and bounds is not None and not is_lonlat(bounds):
+        swapped = (bounds[1], bounds[0], bounds[3], bounds[2])
+        if is_lonlat(swapped):
+            msg = (
+                f"{origin}: layer {key!r}: x and y look swapped: the coordinates "
+                f"({describe_bounds(bounds)}) are not longitude/latitude in "
+                f"{actual.to_string()}, exchanged they would be; write longitude as x and "
+                "latitude as y"
+            )
+            raise CRSError(msg)
+        if declared is not None and not CRS.from_user_input(declared).is_geographic:
+            log.warning(
+                "%s: coordinates (%s) are not longitude/latitude, so the file's %s (what a "
+                "GeoJSON without a CRS is read as) cannot be right; using the declared %s",
+                origin,
+                describe_bounds(bounds),
+                actual.to_string(),
+                declared,
+            )
+            frame = frame.set_crs(declared, allow_override=True)
+            return frame, [f"coordinates read in the declared {declared}, not {actual}"]
+        msg = (
+            f"{origin}: layer {key!r}: coordinates ({describe_bounds(bounds)}) look projected "
+            f"but the CRS is {actual.to_string()} (a GeoJSON without a CRS is read as "
+            'EPSG:4326); declare the CRS in the manifest (crs = "EPSG:...") or pass crs= '
+            "to read_layer"
+        )
+        raise CRSError(msg)
+    if declared is not None and not actual.equals(declared, ignore_axis_order=True):
+        log.warning(
+            "%s: CRS %s differs from the declared %s; using the file's",
+            origin,
+            actual.to_string(),
+            declared,
+        )
+    return frame, []
+
+
+def _check_area_of_use(
+    frame: gpd.GeoDataFrame,
+    *,
+    projected: str | CRS | None,
+    key: str,
+    origin: str,
+    allow: bool,
+) -> None:
+    bounds = _native_bounds(frame.geometry.to_numpy())
+    if bounds is None:
+        return
+    within = (projected,) if projected is not None else ()
+    problem = area_of_use_problem(bounds, frame.crs, within=within)
+    if problem:
+        raise_or_warn(
+            f"{origin}: layer {key!r}: {problem}",
+            allow_invalid=allow,
+            then="use the layer anyway",
+            error=CRSError,
+        )
+
+
 def _repair(geoms: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Repair invalid polygons; return (geometries, repaired mask, unrepairable mask)."""
     geoms = geoms.copy()
@@ -229,6 +367,16 @@ def _summary(qa: Mapping[str, Any], crs: str) -> str:
     )
 
 
+class Validated(NamedTuple):
+    """What :func:`validate_frame` returns."""
+
+    frame: gpd.GeoDataFrame  # EPSG:4326, area_id, area_name, aliases, attributes, geometry
+    qa: dict[str, Any]
+    ledger: Ledger
+    measure_crs: str
+    union: shapely.Geometry  # union of the areas in measure_crs, for coverage checks
+
+
 def validate_frame(
     source_frame: gpd.GeoDataFrame,
     *,
@@ -239,8 +387,50 @@ def validate_frame(
     projected_crs: str | CRS | None,
     origin: str,
     stage: str,
-) -> tuple[gpd.GeoDataFrame, dict[str, Any], Ledger, str]:
-    """Check and normalise one layer; return (frame, qa, ledger, measuring CRS)."""
+    crs: str | None = None,
+    allow_invalid: bool = False,
+) -> Validated:
+    """Check and normalise one layer.
+
+    Parameters
+    ----------
+    source_frame : geopandas.GeoDataFrame
+        The layer as read; not modified.
+    key, id_field, name_field, alias_fields
+        Layer key and the source fields of id, name and former names.
+    projected_crs : str or pyproj.CRS or None
+        Metre-based CRS to measure in (default: the layer's UTM zone); its
+        area of use must overlap the layer.
+    origin : str
+        Names the layer (its path) in messages.
+    stage : str
+        The ledger stage, ``layer:<key>[:<vintage>]``.
+    crs : str, optional
+        The CRS the data are declared in (a manifest vintage's ``crs``): used
+        when the data carry none, or when a geographic CRS cannot fit the
+        coordinates (a GeoJSON without a CRS holding projected coordinates).
+    allow_invalid : bool, default False
+        Warn instead of raising for null or empty geometries (dropped),
+        polygons that cannot be repaired (dropped) and coordinates outside the
+        area of use of the CRS.
+
+    Returns
+    -------
+    Validated
+
+    Raises
+    ------
+    LayerError
+        Null or empty geometries, or invalid polygons that cannot be repaired
+        (unless ``allow_invalid``).
+    CRSError
+        No CRS and none declared; swapped axes; projected coordinates in a
+        geographic CRS without a projected one declared; coordinates outside
+        the area of use of the CRS or of ``projected_crs`` (unless
+        ``allow_invalid``).
+    SchemaError
+        Missing fields, non-polygon geometries, missing or duplicate ids.
+    """
     attributes = _check_frame(
         source_frame, key=key, fields=[id_field, name_field, *alias_fields], origin=origin
     )
@@ -250,12 +440,35 @@ def validate_frame(
     ids = _normalise_ids(source_frame[id_field]).reset_index(drop=True)
     _check_polygonal(geoms, empty, ids, key=key, origin=origin)
     _check_ids(ids, ~empty, key=key, id_field=id_field, origin=origin)
+    _check_empty(empty, ids, key=key, origin=origin, allow=allow_invalid)
+    located, notes = _settle_crs(source_frame, declared=crs, key=key, origin=origin)
+    _check_area_of_use(
+        located, projected=projected_crs, key=key, origin=origin, allow=allow_invalid
+    )
 
-    notes: list[str] = []
-    if not CRS.from_user_input(source_frame.crs).equals("EPSG:4326", ignore_axis_order=True):
-        notes.append(f"reprojected from {source_frame.crs.to_string()} to EPSG:4326")
-        geoms = source_frame.geometry.to_crs("EPSG:4326").to_numpy()
+    if not CRS.from_user_input(located.crs).equals("EPSG:4326", ignore_axis_order=True):
+        notes.append(f"reprojected from {located.crs.to_string()} to EPSG:4326")
+        geoms = located.geometry.to_crs("EPSG:4326").to_numpy()
     geoms, repaired, unrepairable = _repair(geoms, ~empty)
+    if repaired.any():
+        log.warning(
+            "%s: layer %r: %d invalid polygon(s) (%s) repaired with make_valid, which keeps "
+            "the area their rings enclose; fix them in the file to silence this",
+            origin,
+            key,
+            int(repaired.sum()),
+            _ids_or_rows(ids, repaired),
+        )
+    if unrepairable.any():
+        n = int(unrepairable.sum())
+        which = _ids_or_rows(ids, unrepairable)
+        raise_or_warn(
+            f"{origin}: layer {key!r} has {n} invalid polygon(s) ({which}) "
+            "that make_valid cannot turn into an area (they collapse to lines or points); "
+            "fix or remove them in the file",
+            allow_invalid=allow_invalid,
+            then="drop them",
+        )
     positions = np.flatnonzero(~empty & ~unrepairable)
     if not len(positions):
         msg = f"{origin}: layer {key!r} has no non-empty polygons left ({rows_in} features read)"
@@ -276,12 +489,13 @@ def validate_frame(
     out = gpd.GeoDataFrame(data, geometry=list(geoms[positions]), crs="EPSG:4326")
 
     measure_crs = _measure_crs(projected_crs, out, origin)
+    measured, union = _measure(out.geometry.to_numpy(), measure_crs)
     qa: dict[str, Any] = {
         "features": len(out),
         "invalid_repaired": int(repaired.sum()),
         "empty_dropped": int(empty.sum()),
         "unrepairable_dropped": int(unrepairable.sum()),
-        **_measure(out.geometry.to_numpy(), measure_crs),
+        **measured,
     }
     summary = _summary(qa, measure_crs)
     ledger = Ledger()
@@ -306,4 +520,4 @@ def validate_frame(
         notes=[*notes, summary],
     )
     log.info("%s: %s", stage, summary)
-    return out, qa, ledger, measure_crs
+    return Validated(out, qa, ledger, measure_crs, union)
