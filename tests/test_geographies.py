@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import date
 from pathlib import Path
 
@@ -504,6 +505,128 @@ def test_los_angeles_manifest() -> None:
     assert (cd.id_field, cd.name_field) == ("external_id", "name")
     assert cd.vintage("2012").file == "boundaries/council_districts_2012.geojson"
     assert cd.vintage("2021").file is None
+
+
+def test_site_shape_of_the_builtin_cities(shared_data: Path) -> None:
+    """district_layer, site_layers and display names, checked against the real names."""
+    balt = load_manifest("baltimore")
+    assert balt.district_layer == "council_districts"
+    assert balt.site_layers == ("neighborhoods", "council_districts", "census_tracts")
+    la = load_manifest("los_angeles")
+    assert la.district_layer == "council_districts"
+    assert la.site_layers == ("neighborhood_councils", "council_districts")
+    expected = {
+        ("baltimore", "council_districts", "2012"): "Council District 1",  # name "District 1"
+        ("baltimore", "neighborhoods", "2010"): "Abell",
+        ("baltimore", "census_tracts", "2020"): "Census Tract 101",  # namelsad
+        ("los_angeles", "council_districts", "2012"): "Council District 10",  # name "10"
+        ("los_angeles", "neighborhood_councils", "2018"): "LINCOLN HEIGHTS NC",
+    }
+    for (city, key, vintage), shown in expected.items():
+        manifest = load_manifest(city)
+        spec = manifest.layer(key)
+        path = shared_data / city / spec.vintage(vintage).file  # type: ignore[operator]
+        first = gpd.read_file(path, ignore_geometry=True, rows=1).iloc[0]
+        assert spec.display_name(first[spec.id_field], first[spec.name_field]) == shown
+
+
+def test_display_formats_substitute_text_only() -> None:
+    spec = load_manifest("baltimore").layer("council_districts")
+    assert spec.display == "Council District {id}"
+    assert spec.display_name("{name.__class__}", "x") == "Council District {name.__class__}"
+    nbhd = load_manifest("baltimore").layer("neighborhoods")
+    assert nbhd.display_name("7", "{{7*7}} {id}") == "{{7*7}} {id}"  # a name is never a format
+    assert nbhd.display_name("7", None) == "7"  # a missing name shows the id
+    assert nbhd.display_name("7", pd.NA) == "7"
+
+
+SITE_MANIFEST = """
+city = "gridtown"
+title = "Grid Town"
+timezone = "America/New_York"
+projected_crs = "EPSG:26985"
+{top}
+
+[layers.wards]
+title = "Wards"
+id_field = "code"
+name_field = "label"
+{display}
+
+[[layers.wards.vintages]]
+vintage = "1"
+source = "x"
+publisher = "x"
+file = "wards.geojson"
+crs = "EPSG:4326"
+
+[layers.plans]
+title = "Future plan"
+id_field = "code"
+name_field = "label"
+
+[[layers.plans.vintages]]
+vintage = "1"
+source = "x"
+publisher = "x"
+crs = "EPSG:4326"
+"""
+
+
+def site_manifest(tmp_path: Path, *, top: str = "", display: str = "") -> CityManifest:
+    path = tmp_path / "gridtown.toml"
+    path.write_text(SITE_MANIFEST.format(top=top, display=display))
+    return load_manifest(path)
+
+
+def test_site_shape_defaults(tmp_path: Path) -> None:
+    m = site_manifest(tmp_path)
+    assert m.district_layer is None
+    assert m.site_layers == ("wards",)  # "plans" has no local file
+    assert m.layer("wards").display == "{name}"
+    m = site_manifest(
+        tmp_path,
+        top='district_layer = "wards"\nsite_layers = ["plans", "wards"]',
+        display='display = "Ward {id}: {name} {{sic}}"',
+    )
+    assert m.district_layer == "wards" and m.site_layers == ("plans", "wards")
+    assert m.layer("wards").display_name(3, "North") == "Ward 3: North {sic}"
+
+
+@pytest.mark.parametrize(
+    ("display", "message"),
+    [
+        ('"{name.__class__}"', "'{name.__class__}' is not allowed"),
+        ('"{0}"', "'{0}' is not allowed"),
+        ('"{}"', "'{}' is not allowed"),
+        ('"{name!r}"', "'{name!r}' is not allowed"),
+        ('"{id:>5}"', "'{id:>5}' is not allowed"),
+        ('"{population}"', "'{population}' is not allowed"),
+        ('"{name"', "is not a valid format"),
+        ('""', "must be a non-empty string"),
+        ("3", "must be a non-empty string"),
+    ],
+)
+def test_display_is_validated_at_load(tmp_path: Path, display: str, message: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        site_manifest(tmp_path, display=f"display = {display}")
+    assert "[layers.wards] display" in str(info.value) and message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [
+        ('district_layer = "wardz"', "district_layer 'wardz' must be one of the layers: wards"),
+        ("district_layer = 3", "district_layer 3 must be one of the layers"),
+        ('site_layers = ["wards", "hoods"]', "site_layers ['hoods'] are not layers"),
+        ('site_layers = ["wards", "wards"]', "site_layers repeat ['wards']"),
+        ("site_layers = []", "site_layers must be a non-empty list"),
+        ('site_layers = "wards"', "site_layers must be a non-empty list"),
+    ],
+)
+def test_district_and_site_layers_are_validated(tmp_path: Path, top: str, message: str) -> None:
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        site_manifest(tmp_path, top=top)
 
 
 def test_unknown_city_lists_the_cities() -> None:
