@@ -40,6 +40,7 @@ import shapely
 
 from geo311.crs import projected_crs
 from geo311.join.layers import Layer
+from geo311.join.manifest import ManifestError
 
 __all__ = ["LabelCheck", "compare_labels", "normalize_label"]
 
@@ -189,7 +190,7 @@ def _check_matches(labels: Mapping[str, tuple[str, str]]) -> None:
     wrong = {key: match for key, (_, match) in labels.items() if match not in _MATCH}
     if wrong:
         msg = f"labels must match by 'id' or 'name'; got {wrong}"
-        raise ValueError(msg)
+        raise ManifestError(msg)
 
 
 def _ranked(

@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS
 
 from geo311 import settings
-from geo311._errors import InputFileError, OptionError
+from geo311._errors import InputFileError, LayerError, OptionError
 from geo311.join.manifest import (
     CityManifest,
     ManifestError,
@@ -192,13 +192,13 @@ class Layer:
 
     @property
     def gdf(self) -> gpd.GeoDataFrame:
-        """The frame, for code that needs one (ValueError when there is no local file)."""
+        """The frame, for code that needs one (LayerError when there is no local file)."""
         if self.frame is None:
             msg = (
                 f"layer {self.key!r} vintage {self.vintage!r} has no local file "
                 f"(source: {self.source or 'unknown'}); pass its path to load it"
             )
-            raise ValueError(msg)
+            raise LayerError(msg)
         return self.frame
 
     def valid_on(self, day: date) -> bool:

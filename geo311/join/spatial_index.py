@@ -107,6 +107,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import shapely
 
+from geo311._errors import InputError, OptionError
+
 __all__ = ["AreaIndex", "Located", "default_cell_size"]
 
 logger = logging.getLogger(__name__)
@@ -412,7 +414,7 @@ class AreaIndex:
         ------
         TypeError
             If a geometry is not a Polygon or MultiPolygon.
-        ValueError
+        OptionError
             If ``cell_size`` is not positive and finite, or so small that the
             grid would exceed :data:`MAX_CELLS` cells.
         """
@@ -425,7 +427,7 @@ class AreaIndex:
     def _build(cls, wkbs: np.ndarray, cell_size: float, fingerprint: str) -> AreaIndex:
         if not (math.isfinite(cell_size) and cell_size > 0):
             msg = f"cell_size must be a positive finite number, got {cell_size!r}"
-            raise ValueError(msg)
+            raise OptionError(msg)
         geoms = shapely.from_wkb(wkbs)
         shapely.prepare(geoms)
         bounds = _layer_bounds(geoms)
@@ -450,7 +452,7 @@ class AreaIndex:
                 f"cell_size {w!r} is too small for coordinates of magnitude {magnitude:g} "
                 f"(floating-point spacing {ulp:g}); use at least {1e4 * ulp:g}"
             )
-            raise ValueError(msg)
+            raise OptionError(msg)
         # Two spare cells on every side: the outer ring is never near an edge, so
         # points clamped onto it (off the grid, NaN) are answered "outside".
         x0, y0 = xmin - 2 * w, ymin - 2 * w
@@ -461,7 +463,7 @@ class AreaIndex:
                 f"cell_size {w!r} gives a {ny} x {nx} grid ({nx * ny:,} cells), more than "
                 f"the {MAX_CELLS:,} allowed; use a larger cell_size"
             )
-            raise ValueError(msg)
+            raise OptionError(msg)
         segments = _segments(geoms)
         grid_spec = _Grid(x0, y0, w, nx, ny)
         n_areas = len(geoms)
@@ -534,7 +536,7 @@ class AreaIndex:
         ys = np.asarray(y, dtype=np.float64)
         if xs.shape != ys.shape:
             msg = f"x and y must have the same shape, got {xs.shape} and {ys.shape}"
-            raise ValueError(msg)
+            raise InputError(msg)
         shape = xs.shape
         xs = xs.reshape(-1)
         ys = ys.reshape(-1)
