@@ -116,6 +116,13 @@ def warnings_from(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.L
     return [r for r in caplog.records if text in r.getMessage()]
 
 
+def the_warning(caplog: pytest.LogCaptureFixture, text: str) -> str:
+    """The one log record saying ``text``, which must be a WARNING (never INFO)."""
+    [record] = warnings_from(caplog, text)
+    assert record.levelno == logging.WARNING, record
+    return record.getMessage()
+
+
 def one_line(error: pytest.ExceptionInfo[BaseException]) -> str:
     message = str(error.value)
     assert "\n" not in message, message
@@ -156,8 +163,8 @@ def test_null_geometries_opt_in_warns_drops_and_counts(
     path = three_null(tmp_path)
     with caplog.at_level(logging.INFO):
         layer, ledger = read(path, allow_invalid=True)
-    [record] = warnings_from(caplog, "3 null or empty geometries")
-    assert record.levelno == logging.WARNING and str(path) in record.getMessage()
+    record = the_warning(caplog, "3 null or empty geometries")
+    assert str(path) in record and "Fix or remove those features" in record  # the error's text
     assert layer.frame is not None and len(layer.frame) == 6
     stage = ledger.stage("layer:grid")
     assert stage.dropped["empty_geometry"] == 3
@@ -203,11 +210,9 @@ def test_repaired_polygons_are_logged_at_warning(
     path = with_bow_tie_and_sliver(tmp_path)
     with caplog.at_level(logging.INFO):
         layer, ledger = read(path, allow_invalid=True)
-    [repaired] = warnings_from(caplog, "repaired with make_valid")
-    assert repaired.levelno == logging.WARNING
-    assert "1 invalid polygon(s) (1)" in repaired.getMessage()
-    [dropped] = warnings_from(caplog, "cannot turn into an area")
-    assert dropped.levelno == logging.WARNING
+    repaired = the_warning(caplog, "repaired with make_valid")
+    assert "1 invalid polygon(s) (1)" in repaired
+    the_warning(caplog, "cannot turn into an area")
     stage = ledger.stage("layer:grid")
     assert stage.flagged["invalid_geometry_repaired"] == 1
     assert stage.dropped["invalid_geometry_unrepairable"] == 1
@@ -252,8 +257,7 @@ def test_layer_outside_the_area_of_use(tmp_path: Path, caplog: pytest.LogCapture
     assert "is the CRS right?" in message
     with caplog.at_level(logging.INFO):
         read(path, projected_crs=MD, allow_invalid=True)
-    [record] = warnings_from(caplog, "outside the area of use")
-    assert record.levelno == logging.WARNING
+    the_warning(caplog, "outside the area of use")
 
 
 def test_layer_that_holds_none_of_the_requests(
@@ -271,8 +275,7 @@ def test_layer_that_holds_none_of_the_requests(
     assert "allow_invalid=True" in message
     with caplog.at_level(logging.INFO):
         joined, ledger = assign_areas(requests, {"grid": [layer]}, allow_invalid=True)
-    [record] = warnings_from(caplog, "none of the 12 located requests")
-    assert record.levelno == logging.WARNING
+    the_warning(caplog, "none of the 12 located requests")
     assert (joined["grid_join"] == "outside").all()
     assert ledger.stage("join:grid").flagged["outside"] == 12
     # A handful of requests all outside is plausible and is not refused.
@@ -359,8 +362,7 @@ def test_partial_layer_covers_too_little_of_the_others(
     assert "covers only 22." in message and "min_coverage=0.5" in message
     with caplog.at_level(logging.INFO):
         layers = load_layers(manifest, allow_invalid=True)
-    [record] = warnings_from(caplog, "covers only 22.")
-    assert record.levelno == logging.WARNING
+    the_warning(caplog, "covers only 22.")
     assert len(layers["wards"][0].gdf) == 2
     assert load_layers(manifest, min_coverage=0.2)["wards"][0].gdf is not None
     with pytest.raises(LayerError):
