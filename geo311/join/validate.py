@@ -1,9 +1,22 @@
-"""Checking and normalising one boundary layer frame: ids, names, geometries, QA figures.
+"""Checking and normalising one boundary layer frame: CRS, geometries, ids, names, QA figures.
 
 :func:`validate_frame` is the one pass every layer goes through (whether read
-from a file, a manifest vintage or a GeoDataFrame): fields present, polygons
-only, unique ids normalised to strings, invalid polygons repaired, empty ones
-dropped, and the overlaps and gaps between areas measured in square metres.
+from a file, a manifest vintage or a GeoDataFrame), before it is used:
+
+* fields present, polygons only, ids present and unique (normalised to strings);
+* null or empty geometries: :class:`~geo311._errors.LayerError`;
+* a CRS that cannot fit the coordinates -- none at all, x and y swapped, or
+  projected numbers in a geographic CRS (a GeoJSON without a CRS member) --
+  :class:`~geo311._errors.CRSError`, unless a declared CRS settles it;
+* coordinates outside the area of use of the CRS or of the city's projected
+  CRS: :class:`~geo311._errors.CRSError`;
+* invalid polygons: repaired with ``make_valid`` (logged at WARNING), or a
+  LayerError when nothing polygonal is left;
+* overlaps and gaps between areas measured in square metres (one INFO line).
+
+With ``allow_invalid=True`` the null/empty, unrepairable and area-of-use
+problems are logged at WARNING with the same text instead (:func:`raise_or_warn`)
+and the layer is used: the bad features dropped and counted in the ledger.
 """
 
 from __future__ import annotations
