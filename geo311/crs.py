@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -40,6 +40,7 @@ from geo311._errors import CRSError
 
 __all__ = [
     "AREA_OF_USE_MARGIN",
+    "AreaOfUseProblem",
     "area_of_use_problem",
     "crs_problem",
     "describe_bounds",
@@ -270,9 +271,16 @@ def _lonlat_or_none(native: Bounds, crs: CRS) -> Bounds | None:
     return out if is_lonlat(out) else None
 
 
+class AreaOfUseProblem(NamedTuple):
+    """What :func:`area_of_use_problem` found wrong with a layer's position."""
+
+    swapped: bool  # exchanging x and y would make the data fit
+    message: str  # the end of a sentence naming the bounds, the CRS and the fix
+
+
 def area_of_use_problem(
     native: Bounds, crs: str | CRS, *, within: tuple[str | CRS, ...] = ()
-) -> str | None:
+) -> AreaOfUseProblem | None:
     """Say whether data with these bounds can lie in ``crs``: fine, swapped, or elsewhere.
 
     The data's bounds (in ``crs``) are turned into longitude/latitude and
@@ -293,16 +301,18 @@ def area_of_use_problem(
 
     Returns
     -------
-    str or None
-        ``None`` when the data fit; otherwise the end of a sentence, either
-        ``"x and y look swapped ..."`` or ``"coordinates lie outside the area
-        of use of EPSG:xxxx ...; is the CRS right?"``.
+    AreaOfUseProblem or None
+        ``None`` when the data fit; otherwise whether the axes look swapped,
+        and a message: ``"x and y look swapped ..."`` or ``"coordinates lie
+        outside the area of use of EPSG:xxxx ...; is the CRS right?"``.
 
     Examples
     --------
-    >>> area_of_use_problem((-76.7, 39.2, -76.5, 39.4), "EPSG:4326", within=("EPSG:26985",))
-    >>> area_of_use_problem((39.2, -76.7, 39.4, -76.5), "EPSG:4326", within=("EPSG:26985",))[:27]
-    'x and y look swapped: with '
+    >>> maryland = ("EPSG:26985",)
+    >>> area_of_use_problem((-76.7, 39.2, -76.5, 39.4), "EPSG:4326", within=maryland)
+    >>> found = area_of_use_problem((39.2, -76.7, 39.4, -76.5), "EPSG:4326", within=maryland)
+    >>> found.swapped, found.message[:20]
+    (True, 'x and y look swapped')
     """
     declared = CRS.from_user_input(crs)
     areas = [a for item in (declared, *within) if (a := _area_of_use(_crs_text(item)))]
@@ -323,12 +333,18 @@ def area_of_use_problem(
         return None
     swapped: Bounds = (native[1], native[0], native[3], native[2])
     if fits(swapped) is None:
-        return (
-            f"x and y look swapped: with {describe_bounds(native)} the data lie outside "
-            f"the area of use of {outside}, exchanged they would fit; swap the coordinates "
-            "(x is longitude/easting, y latitude/northing)"
+        return AreaOfUseProblem(
+            swapped=True,
+            message=(
+                f"x and y look swapped: with {describe_bounds(native)} the data lie outside "
+                f"the area of use of {outside}, exchanged they would fit; swap the "
+                "coordinates (x is longitude/easting, y latitude/northing)"
+            ),
         )
-    return (
-        f"coordinates ({describe_bounds(native)} in {declared.to_string()}) lie outside "
-        f"the area of use of {outside}; is the CRS right?"
+    return AreaOfUseProblem(
+        swapped=False,
+        message=(
+            f"coordinates ({describe_bounds(native)} in {declared.to_string()}) lie outside "
+            f"the area of use of {outside}; is the CRS right?"
+        ),
     )

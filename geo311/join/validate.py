@@ -346,13 +346,17 @@ def _check_area_of_use(
         return
     within = (projected,) if projected is not None else ()
     problem = area_of_use_problem(bounds, frame.crs, within=within)
-    if problem:
-        raise_or_warn(
-            f"{origin}: layer {key!r}: {problem}",
-            allow_invalid=allow,
-            then="use the layer anyway",
-            error=CRSError,
-        )
+    if problem is None:
+        return
+    if problem.swapped:  # no layer is usable with its axes exchanged
+        msg = f"{origin}: layer {key!r}: {problem.message}"
+        raise CRSError(msg)
+    raise_or_warn(
+        f"{origin}: layer {key!r}: {problem.message}",
+        allow_invalid=allow,
+        then="use the layer anyway",
+        error=CRSError,
+    )
 
 
 def _repair(geoms: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

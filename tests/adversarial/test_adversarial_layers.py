@@ -230,6 +230,9 @@ def test_swapped_lonlat_in_baltimore_is_caught_with_the_city_crs(tmp_path: Path)
         read(path, projected_crs=MD)
     message = one_line(info)
     assert str(path) in message and "x and y look swapped" in message
+    assert "allow_invalid" not in message  # no use in going on with exchanged axes
+    with pytest.raises(CRSError, match="x and y look swapped"):
+        read(path, projected_crs=MD, allow_invalid=True)
     manifest = write_city(tmp_path, {"grid": path})
     with pytest.raises(CRSError, match="x and y look swapped"):
         load_layers(manifest)
