@@ -540,26 +540,7 @@ def test_display_formats_substitute_text_only() -> None:
     assert nbhd.display_name("7", pd.NA) == "7"
 
 
-SITE_MANIFEST = """
-city = "gridtown"
-title = "Grid Town"
-timezone = "America/New_York"
-projected_crs = "EPSG:26985"
-{top}
-
-[layers.wards]
-title = "Wards"
-id_field = "code"
-name_field = "label"
-{display}
-
-[[layers.wards.vintages]]
-vintage = "1"
-source = "x"
-publisher = "x"
-file = "wards.geojson"
-crs = "EPSG:4326"
-
+FUTURE_LAYER = """
 [layers.plans]
 title = "Future plan"
 id_field = "code"
@@ -574,15 +555,19 @@ crs = "EPSG:4326"
 
 
 def site_manifest(tmp_path: Path, *, top: str = "", display: str = "") -> CityManifest:
-    path = tmp_path / "gridtown.toml"
-    path.write_text(SITE_MANIFEST.format(top=top, display=display))
+    """Grid Town (:func:`write_city`) plus a layer without any file, with extra keys."""
+    path = write_city(tmp_path, files=False)
+    text = path.read_text()
+    text = text.replace('projected_crs = "EPSG:26985"\n', f'projected_crs = "EPSG:26985"\n{top}\n')
+    text = text.replace('match = "id" }\n', f'match = "id" }}\n{display}\n')
+    path.write_text(text + FUTURE_LAYER)
     return load_manifest(path)
 
 
 def test_site_shape_defaults(tmp_path: Path) -> None:
     m = site_manifest(tmp_path)
     assert m.district_layer is None
-    assert m.site_layers == ("wards",)  # "plans" has no local file
+    assert m.site_layers == ("wards", "blocks")  # "plans" has no local file
     assert m.layer("wards").display == "{name}"
     m = site_manifest(
         tmp_path,
