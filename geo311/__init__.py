@@ -42,25 +42,13 @@ from geo311.io.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, val
 from geo311.io.sniff import FORMATS, sniff_format
 from geo311.join.assign import JOIN_STATUS, CityJoin, assign_areas, join_city
 from geo311.join.label_qa import LabelCheck, compare_labels, normalize_label
-from geo311.join.layers import (
-    Layer,
-    LayerResult,
-    ManifestError,
-    layer_from_file,
-    list_cities,
-    load_layers,
-    load_manifest,
-    read_layer,
-)
+from geo311.join.layers import Layer, LayerResult, layer_from_file, load_layers, read_layer
+from geo311.join.manifest import ManifestError, list_cities, load_manifest
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.pipeline import RunResult, run_city
-from geo311.population.denominators import (
-    Denominators,
-    interpolate,
-    land_use_weights,
-    layer_population,
-    read_tract_table,
-)
+from geo311.population.interpolation import interpolate, land_use_weights
+from geo311.population.layer import layer_population
+from geo311.population.tracts import Denominators, read_tract_table
 from geo311.site.maps import choropleth, classify, map_parts, save_map, static_map
 from geo311.site.pages import SiteResult, build_site, district_membership
 from geo311.site.simplify import DisplayGeometry, simplify_for_display

@@ -24,7 +24,7 @@ from geo311.indicators.tables import city_tables, table_paths, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.readers import read_requests
 from geo311.join.assign import join_city
-from geo311.join.layers import load_manifest
+from geo311.join.manifest import load_manifest
 from geo311.ledger import Ledger, ledger_path
 
 __all__ = ["DEFAULT_SITE_LAYERS", "RunResult", "run_city"]

@@ -1,4 +1,4 @@
-"""Benchmark every indicator of :mod:`geo311.indicators.core` on a large synthetic city.
+"""Benchmark every indicator of :mod:`geo311.indicators` on a large synthetic city.
 
 The city is a grid of square neighbourhoods (278 by default) grouped into
 council districts (14), laid over Baltimore's UTM zone; requests are generated

@@ -15,7 +15,7 @@ after the inputs are read, so "working MiB" is the mode's own peak above that):
     ``geopandas.points_from_xy`` once, then ``sjoin(predicate="within")`` per
     layer -- the straightforward way.
 ``cold``
-    :func:`geo311.join.spatial_index.cached_index` with an empty cache (build and
+    :func:`geo311.join.index_cache.cached_index` with an empty cache (build and
     save the three indexes), then ``locate`` per layer.
 ``warm``
     The same with the cache filled by the cold run (load, then locate).
@@ -161,7 +161,7 @@ def run_index(
     x: np.ndarray, y: np.ndarray, layers: dict[str, Any], cache_dir: Path
 ) -> dict[str, Any]:
     """Time cached_index (build or load) + locate per layer."""
-    from geo311.join.spatial_index import cached_index  # noqa: PLC0415
+    from geo311.join.index_cache import cached_index  # noqa: PLC0415
 
     timings: dict[str, float] = {}
     areas: dict[str, np.ndarray] = {}
@@ -432,7 +432,7 @@ def compare_candidates(
 
 def compare_trees(x: np.ndarray, y: np.ndarray, layer: Any, cache_dir: Path) -> dict[str, Any]:
     """Measure shapely's STRtree against rtree, as whole join and as candidate step."""
-    from geo311.join.spatial_index import cached_index  # noqa: PLC0415
+    from geo311.join.index_cache import cached_index  # noqa: PLC0415
 
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]

@@ -4,7 +4,7 @@ Baltimore's neighbourhood (2010 and 2020 NSA sets) and 2012 council-district
 files carry ``pop_2020`` summed from 2020 census *blocks* (PROVENANCE.md), a
 near-truth at a much finer grain than the tracts.  This script interpolates
 the tract population (``tract_demographics.csv``, ``P1_001N``) to each layer
-with :func:`geo311.population.denominators.layer_population` and scores it against that
+with :func:`geo311.population.layer.layer_population` and scores it against that
 truth, for several weightings:
 
 ``area``
@@ -56,13 +56,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo311.population.denominators import (
-    Denominators,
-    interpolate,
-    land_use_weights,
-    layer_population,
-    read_tract_table,
-)
+from geo311.population.interpolation import interpolate, land_use_weights
+from geo311.population.layer import layer_population
+from geo311.population.tracts import Denominators, read_tract_table
 
 REPO = Path(__file__).resolve().parents[1]
 CRS = "EPSG:26985"  # NAD83 / Maryland (metres), the Baltimore manifest's projected CRS

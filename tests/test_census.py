@@ -28,7 +28,7 @@ from replay import (
 from geo311._errors import OutputExistsError
 from geo311.connectors._client import FetchError, HttpClient
 from geo311.connectors.census import ACS_ALIASES, fetch_acs, fetch_tiger_tracts, safe_extract_zip
-from geo311.population.denominators import read_tract_table
+from geo311.population.tracts import read_tract_table
 
 pytest.importorskip("httpx")
 
@@ -513,7 +513,7 @@ def test_cli_fetch_census_and_tiger(server: ReplayServer, tmp_path: Path) -> Non
     from click.testing import CliRunner  # noqa: PLC0415 - only these tests drive the CLI
 
     from geo311.cli import main  # noqa: PLC0415
-    from geo311.population.denominators import read_tract_table  # noqa: PLC0415
+    from geo311.population.tracts import read_tract_table  # noqa: PLC0415
 
     server.route(ACS, census_api)
     server.route(TIGER, _zip_reply(_shapefile_zip(tmp_path)))

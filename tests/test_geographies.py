@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from datetime import date
 from pathlib import Path
 
@@ -20,18 +21,15 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from geo311._errors import CRSError, InputFileError, SchemaError
 from geo311.join.layers import (
-    OVERLAP_PAIR_MIN_M2,
-    CityManifest,
     Layer,
     LayerResult,
-    ManifestError,
     find_layer_file,
     layer_from_file,
-    list_cities,
     load_layers,
-    load_manifest,
     read_layer,
 )
+from geo311.join.manifest import CityManifest, ManifestError, list_cities, load_manifest
+from geo311.join.validate import OVERLAP_PAIR_MIN_M2
 
 MD = "EPSG:26985"  # NAD83 / Maryland, metres
 X0, Y0 = 433_000.0, 180_000.0  # a point in Baltimore, in MD metres
@@ -253,7 +251,7 @@ def test_empty_null_and_collapsed_geometries_are_dropped_with_counts() -> None:
         },
         crs=MD,
     )
-    layer, ledger = read(pd.concat([frame, extra], ignore_index=True))
+    layer, ledger = read(pd.concat([frame, extra], ignore_index=True), allow_invalid=True)
     stage = ledger.stage("layer:areas")
     assert stage.rows_in == 12
     assert stage.rows_out == 9
@@ -267,7 +265,7 @@ def test_empty_null_and_collapsed_geometries_are_dropped_with_counts() -> None:
 def test_empty_geometries_may_share_ids_with_nothing_left() -> None:
     frame = gpd.GeoDataFrame({"code": [1], "label": ["x"], "geometry": [None]}, crs=MD)
     with pytest.raises(SchemaError, match="no non-empty polygons"):
-        read(frame)
+        read(frame, allow_invalid=True)
 
 
 def test_layer_without_crs_is_refused() -> None:
@@ -411,9 +409,9 @@ def test_vintage_metadata_and_stage_name() -> None:
 
 
 def test_one_info_line_with_the_figures(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="geo311.join.layers"):
+    with caplog.at_level(logging.INFO, logger="geo311.join.validate"):
         read(grid(skip=(5,)))
-    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.join.layers"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.join.validate"]
     assert len(lines) == 1
     assert "8 areas" in lines[0] and "1 gap(s) totalling 10,000.0 m2" in lines[0]
     assert "measured in EPSG:26985" in lines[0]
@@ -507,6 +505,113 @@ def test_los_angeles_manifest() -> None:
     assert (cd.id_field, cd.name_field) == ("external_id", "name")
     assert cd.vintage("2012").file == "boundaries/council_districts_2012.geojson"
     assert cd.vintage("2021").file is None
+
+
+def test_site_shape_of_the_builtin_cities(shared_data: Path) -> None:
+    """district_layer, site_layers and display names, checked against the real names."""
+    balt = load_manifest("baltimore")
+    assert balt.district_layer == "council_districts"
+    assert balt.site_layers == ("neighborhoods", "council_districts", "census_tracts")
+    la = load_manifest("los_angeles")
+    assert la.district_layer == "council_districts"
+    assert la.site_layers == ("neighborhood_councils", "council_districts")
+    expected = {
+        ("baltimore", "council_districts", "2012"): "Council District 1",  # name "District 1"
+        ("baltimore", "neighborhoods", "2010"): "Abell",
+        ("baltimore", "census_tracts", "2020"): "Census Tract 101",  # namelsad
+        ("los_angeles", "council_districts", "2012"): "Council District 10",  # name "10"
+        ("los_angeles", "neighborhood_councils", "2018"): "LINCOLN HEIGHTS NC",
+    }
+    for (city, key, vintage), shown in expected.items():
+        manifest = load_manifest(city)
+        spec = manifest.layer(key)
+        path = shared_data / city / spec.vintage(vintage).file  # type: ignore[operator]
+        first = gpd.read_file(path, ignore_geometry=True, rows=1).iloc[0]
+        assert spec.display_name(first[spec.id_field], first[spec.name_field]) == shown
+
+
+def test_display_formats_substitute_text_only() -> None:
+    spec = load_manifest("baltimore").layer("council_districts")
+    assert spec.display == "Council District {id}"
+    assert spec.display_name("{name.__class__}", "x") == "Council District {name.__class__}"
+    nbhd = load_manifest("baltimore").layer("neighborhoods")
+    assert nbhd.display_name("7", "{{7*7}} {id}") == "{{7*7}} {id}"  # a name is never a format
+    assert nbhd.display_name("7", None) == "7"  # a missing name shows the id
+    assert nbhd.display_name("7", pd.NA) == "7"
+
+
+FUTURE_LAYER = """
+[layers.plans]
+title = "Future plan"
+id_field = "code"
+name_field = "label"
+
+[[layers.plans.vintages]]
+vintage = "1"
+source = "x"
+publisher = "x"
+crs = "EPSG:4326"
+"""
+
+
+def site_manifest(tmp_path: Path, *, top: str = "", display: str = "") -> CityManifest:
+    """Grid Town (:func:`write_city`) plus a layer without any file, with extra keys."""
+    path = write_city(tmp_path, files=False)
+    text = path.read_text()
+    text = text.replace('projected_crs = "EPSG:26985"\n', f'projected_crs = "EPSG:26985"\n{top}\n')
+    text = text.replace('match = "id" }\n', f'match = "id" }}\n{display}\n')
+    path.write_text(text + FUTURE_LAYER)
+    return load_manifest(path)
+
+
+def test_site_shape_defaults(tmp_path: Path) -> None:
+    m = site_manifest(tmp_path)
+    assert m.district_layer is None
+    assert m.site_layers == ("wards", "blocks")  # "plans" has no local file
+    assert m.layer("wards").display == "{name}"
+    m = site_manifest(
+        tmp_path,
+        top='district_layer = "wards"\nsite_layers = ["plans", "wards"]',
+        display='display = "Ward {id}: {name} {{sic}}"',
+    )
+    assert m.district_layer == "wards" and m.site_layers == ("plans", "wards")
+    assert m.layer("wards").display_name(3, "North") == "Ward 3: North {sic}"
+
+
+@pytest.mark.parametrize(
+    ("display", "message"),
+    [
+        ('"{name.__class__}"', "'{name.__class__}' is not allowed"),
+        ('"{0}"', "'{0}' is not allowed"),
+        ('"{}"', "'{}' is not allowed"),
+        ('"{name!r}"', "'{name!r}' is not allowed"),
+        ('"{id:>5}"', "'{id:>5}' is not allowed"),
+        ('"{population}"', "'{population}' is not allowed"),
+        ('"{name"', "is not a valid format"),
+        ('""', "must be a non-empty string"),
+        ("3", "must be a non-empty string"),
+    ],
+)
+def test_display_is_validated_at_load(tmp_path: Path, display: str, message: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        site_manifest(tmp_path, display=f"display = {display}")
+    assert "[layers.wards] display" in str(info.value) and message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [
+        ('district_layer = "wardz"', "district_layer 'wardz' must be one of the layers: wards"),
+        ("district_layer = 3", "district_layer 3 must be one of the layers"),
+        ('site_layers = ["wards", "hoods"]', "site_layers ['hoods'] are not layers"),
+        ('site_layers = ["wards", "wards"]', "site_layers repeat ['wards']"),
+        ("site_layers = []", "site_layers must be a non-empty list"),
+        ('site_layers = "wards"', "site_layers must be a non-empty list"),
+    ],
+)
+def test_district_and_site_layers_are_validated(tmp_path: Path, top: str, message: str) -> None:
+    with pytest.raises(ManifestError, match=re.escape(message)):
+        site_manifest(tmp_path, top=top)
 
 
 def test_unknown_city_lists_the_cities() -> None:
@@ -643,7 +748,10 @@ crs = "EPSG:26985"
         data = root / "data" / "gridtown"
         (data / "sub").mkdir(parents=True)
         grid().to_crs(4326).to_file(data / "wards_2000.geojson", engine="pyogrio")
-        grid(n=2).to_file(data / "sub" / "blocks.gpkg", engine="pyogrio")
+        # four blocks of 150 m: the same 300 m square the nine wards cover
+        blocks = grid(n=2)
+        blocks["geometry"] = blocks.geometry.scale(1.5, 1.5, origin=(X0, Y0))
+        blocks.to_file(data / "sub" / "blocks.gpkg", engine="pyogrio")
     return manifest
 
 

@@ -925,7 +925,7 @@ def test_demo_city_end_to_end(tmp_path) -> None:
     city = make_demo_city(n_requests=1500)
     layers = demo_layers(city)
     tracts = city.layers["census_tracts"]
-    # (a crude stand-in denominator: the real one comes from geo311.population.denominators)
+    # (a crude stand-in denominator: the real one comes from geo311.population)
     pop = pd.Series(30_000.0 / 14, index=layers["council_districts"][0].gdf["area_id"])
     t = area_indicators(
         requests,

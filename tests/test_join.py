@@ -13,6 +13,7 @@ longitude swapped is recognised (|lat| > 90) and fixed by the reader.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -335,6 +336,44 @@ def test_index_cache_is_bounded(monkeypatch: pytest.MonkeyPatch, grid: Layer) ->
         assign_areas(requests, {"grid": [make_layer(moved, projected_crs=UTM_11N)]})
     assert len(join_module._INDEXES) <= 2
     assert len(join_module._OUTLINES) <= 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_cache_heals_between_joins(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, grid: Layer, damage: str
+) -> None:
+    """A cache file cut short (e.g. by a killed run) is removed and rebuilt, not a crash."""
+    cache = tmp_path / "indexes"
+    requests = canonical(
+        [cell_interior(0, 0, 0, 1), cell_interior(2, 2, 0, 1), (round(YM[1] + 0.5, 6), XM[1])]
+    )
+    join_module._INDEXES.clear()  # built here, so written to this cache folder
+    join_module._OUTLINES.clear()
+    first, _ = assign_areas(requests, {"grid": [grid]}, cache_dir=cache)
+    files = sorted(cache.iterdir())
+    assert {f.suffix for f in files} == {".npz", ".wkb"}  # the index and the outline
+    for path in files:
+        data = path.read_bytes()
+        path.write_bytes(
+            {"truncate": data[: len(data) // 2], "garbage": b"\x00garbage" * 7, "empty": b""}[
+                damage
+            ]
+        )
+    join_module._INDEXES.clear()  # a new process: nothing held in memory
+    join_module._OUTLINES.clear()
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        again, _ = assign_areas(requests, {"grid": [grid]}, cache_dir=cache)
+    pd.testing.assert_frame_equal(again, first)
+    healed = [r for r in caplog.records if "removing it and rebuilding" in r.getMessage()]
+    assert len(healed) == 2 and all(r.levelno == logging.WARNING for r in healed)
+    assert sorted(cache.iterdir()) == files  # rewritten whole, no temp files left
+    join_module._INDEXES.clear()
+    join_module._OUTLINES.clear()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        third, _ = assign_areas(requests, {"grid": [grid]}, cache_dir=cache)
+    pd.testing.assert_frame_equal(third, first)
+    assert not caplog.records  # the rebuilt entries read cleanly
 
 
 # --------------------------------------------------------------------------- holes and gaps

@@ -20,7 +20,7 @@ from geo311.connectors.arcgis import city_layer_url
 from geo311.connectors.census import fetch_acs
 from geo311.connectors.open311 import fetch_open311
 from geo311.geocode.online import CensusBatchGeocoder
-from geo311.population.denominators import read_tract_table
+from geo311.population.tracts import read_tract_table
 
 pytestmark = pytest.mark.network
 

@@ -1,4 +1,4 @@
-"""Tests for geo311.population.denominators: tract tables, areal interpolation, per-layer denominators.
+"""Tests for geo311.population (tracts, interpolation, layer): tract tables, areal interpolation, per-layer denominators.
 
 Hand-made geometries are squares in EPSG:26985 (NAD83 / Maryland, metres)
 near the origin of the projection, so every area is a round number of square
@@ -28,14 +28,9 @@ from shapely import box
 
 from geo311._errors import CRSError, InputFileError, SchemaError
 from geo311.join.layers import read_layer
-from geo311.population.denominators import (
-    Denominators,
-    interpolate,
-    land_use_weights,
-    layer_population,
-    read_tract_table,
-    tract_table_from_frame,
-)
+from geo311.population.interpolation import interpolate, land_use_weights
+from geo311.population.layer import layer_population
+from geo311.population.tracts import Denominators, read_tract_table, tract_table_from_frame
 
 MD = "EPSG:26985"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "interpolation_accuracy.py"
@@ -307,9 +302,9 @@ def test_tracts_onto_themselves_is_the_identity(grid) -> None:
 
 def test_logs_one_info_line_with_totals(grid, caplog) -> None:
     target = squares({"area_id": ["a"]}, [(0, 0, 200, 200)])
-    with caplog.at_level(logging.INFO, logger="geo311.population.denominators"):
+    with caplog.at_level(logging.INFO, logger="geo311.population.interpolation"):
         interpolate(grid, target, extensive="pop", intensive="income")
-    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.population.denominators"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "geo311.population.interpolation"]
     assert len(lines) == 1
     assert "pop 1,000 -> 1,000" in lines[0]
     assert "4 sources to 1 targets" in lines[0]

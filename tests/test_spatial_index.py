@@ -9,6 +9,7 @@ then the lowest position).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,13 +19,15 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from geo311.join import spatial_index
-from geo311.join.spatial_index import (
-    AreaIndex,
+from geo311.join.index_cache import (
     IndexMismatchError,
-    Located,
     cached_index,
-    default_cell_size,
+    cached_outline,
+    load_index,
+    outline,
+    save_index,
 )
+from geo311.join.spatial_index import AreaIndex, Located, default_cell_size
 
 # --------------------------------------------------------------------------- reference
 
@@ -400,10 +403,10 @@ def test_save_load_round_trip(tmp_path):
     geoms = warped_tiling(1, 4, 3, jitter=0.2, scale=1.0, shift=0.0)
     index = AreaIndex.build(geoms, cell_size=0.3)
     path = tmp_path / "layer.npz"
-    index.save(path)
+    save_index(index, path)
     assert path.is_file()
     assert not list(tmp_path.glob("*.tmp"))
-    loaded = AreaIndex.load(path, geoms)
+    loaded = load_index(path, geoms)
     assert loaded.fingerprint == index.fingerprint
     assert loaded.cell_size == index.cell_size
     assert loaded.shape == index.shape
@@ -427,24 +430,24 @@ def test_fingerprint_depends_on_geometry_order_and_cell_size():
 def test_load_detects_mismatch(tmp_path):
     geoms = grid_squares()
     path = tmp_path / "grid.npz"
-    AreaIndex.build(geoms).save(path)
+    save_index(AreaIndex.build(geoms), path)
     moved = [*geoms[:-1], box(2, 2, 3, 3.0000001)]
     with pytest.raises(IndexMismatchError, match="other geometries"):
-        AreaIndex.load(path, moved)
+        load_index(path, moved)
     with pytest.raises(IndexMismatchError):
-        AreaIndex.load(path, geoms[:-1])
+        load_index(path, geoms[:-1])
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
     arrays["format_version"] = np.int64(spatial_index.FORMAT_VERSION + 1)
     np.savez(tmp_path / "future.npz", **arrays)
     with pytest.raises(IndexMismatchError, match="format"):
-        AreaIndex.load(tmp_path / "future.npz", geoms)
+        load_index(tmp_path / "future.npz", geoms)
 
 
 def test_load_detects_damaged_arrays(tmp_path):
     geoms = grid_squares()
     path = tmp_path / "grid.npz"
-    AreaIndex.build(geoms, cell_size=0.5).save(path)
+    save_index(AreaIndex.build(geoms, cell_size=0.5), path)
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
     for name, damaged in [
@@ -455,7 +458,7 @@ def test_load_detects_damaged_arrays(tmp_path):
     ]:
         np.savez(tmp_path / "bad.npz", **{**arrays, name: damaged})
         with pytest.raises(IndexMismatchError, match="damaged"):
-            AreaIndex.load(tmp_path / "bad.npz", geoms)
+            load_index(tmp_path / "bad.npz", geoms)
 
 
 def test_cells_are_clamped_onto_the_outside_ring():
@@ -489,17 +492,112 @@ def test_cached_index_rebuilds_corrupt_file(tmp_path, caplog):
     index = cached_index(geoms, cache_dir=tmp_path)
     path = tmp_path / f"{index.fingerprint}.npz"
     path.write_bytes(b"not an npz file")
-    with caplog.at_level(logging.WARNING, logger="geo311.join.spatial_index"):
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
         again = cached_index(geoms, cache_dir=tmp_path)
     assert "rebuilding" in caplog.text
     assert np.array_equal(again.grid, index.grid)
-    assert AreaIndex.load(path, geoms).fingerprint == index.fingerprint
+    assert load_index(path, geoms).fingerprint == index.fingerprint
+
+
+def _truncate(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: _truncate(p, 0.5), id="truncated-half"),
+        pytest.param(lambda p: _truncate(p, 0.98), id="truncated-tail"),
+        pytest.param(lambda p: _truncate(p, 0.0), id="empty"),
+        pytest.param(lambda p: p.write_bytes(b"PK\x03\x04" + b"\x00" * 40), id="zip-garbage"),
+        pytest.param(lambda p: p.write_bytes(np.random.default_rng(1).bytes(5000)), id="noise"),
+    ],
+)
+def test_cached_index_heals_damaged_file(tmp_path, caplog, damage):
+    """A damaged index file is removed, rebuilt and rewritten; later loads use it again."""
+    geoms = grid_squares()
+    index = cached_index(geoms, cache_dir=tmp_path)
+    path = tmp_path / f"{index.fingerprint}.npz"
+    damage(path)
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        again = cached_index(geoms, cache_dir=tmp_path)
+    assert "unreadable" in caplog.text and "removing it and rebuilding" in caplog.text
+    assert str(path) in caplog.text
+    assert np.array_equal(again.grid, index.grid)
+    assert load_index(path, geoms).fingerprint == index.fingerprint  # the file is whole again
+    assert sorted(f.name for f in tmp_path.iterdir()) == [path.name]  # no temp files left
+
+
+def test_cached_index_heals_other_format_version(tmp_path, caplog):
+    geoms = grid_squares()
+    index = cached_index(geoms, cache_dir=tmp_path)
+    path = tmp_path / f"{index.fingerprint}.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["format_version"] = np.int64(spatial_index.FORMAT_VERSION + 1)
+    with path.open("wb") as stream:
+        np.savez(stream, **arrays)
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        cached_index(geoms, cache_dir=tmp_path)
+    assert "IndexMismatchError" in caplog.text
+    with np.load(path) as data:
+        assert int(data["format_version"]) == spatial_index.FORMAT_VERSION
+
+
+def test_cached_index_heals_unreadable_permission(tmp_path, caplog, monkeypatch):
+    geoms = grid_squares()
+    index = cached_index(geoms, cache_dir=tmp_path)
+    path = tmp_path / f"{index.fingerprint}.npz"
+    real_open = Path.open
+
+    def no_read(self, mode="r", *args, **kwargs):
+        if self == path and "r" in mode:
+            msg = f"[Errno 13] Permission denied: {str(self)!r}"
+            raise PermissionError(msg)
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", no_read)
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        again = cached_index(geoms, cache_dir=tmp_path)
+    monkeypatch.undo()
+    assert "PermissionError" in caplog.text and "removing it and rebuilding" in caplog.text
+    assert np.array_equal(again.grid, index.grid)
+    assert load_index(path, geoms).fingerprint == index.fingerprint
+
+
+def test_outline_cache_heals_and_is_atomic(tmp_path, caplog, monkeypatch):
+    geoms = grid_squares()
+    first = cached_outline(geoms, key="sha:abc", cache_dir=tmp_path)
+    path = tmp_path / "outline-sha-abc.wkb"
+    assert first.equals(outline(geoms)) and path.is_file()
+    _truncate(path, 0.5)
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        again = cached_outline(geoms, key="sha:abc", cache_dir=tmp_path)
+    assert "unreadable" in caplog.text
+    assert again.equals(first)
+    assert shapely.from_wkb(path.read_bytes()).equals(first)
+    # A write that fails half-way leaves neither a partial entry nor a temp file.
+    path.unlink()
+
+    def fail(self, data):
+        with self.open("wb") as stream:
+            stream.write(data[:10])  # half-written, then the disk fills up
+        msg = "disk full"
+        raise OSError(msg)
+
+    monkeypatch.setattr(Path, "write_bytes", fail)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        third = cached_outline(geoms, key="sha:abc", cache_dir=tmp_path)
+    assert "could not cache" in caplog.text and third.equals(first)
+    assert not list(tmp_path.iterdir())
 
 
 def test_cached_index_survives_unwritable_cache(tmp_path, caplog):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
-    with caplog.at_level(logging.WARNING, logger="geo311.join.spatial_index"):
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
         index = cached_index(grid_squares(), cache_dir=blocker / "cache")
     assert "could not cache" in caplog.text
     assert index.locate([0.5], [0.5]).area.tolist() == [0]

@@ -84,7 +84,8 @@ def fetch_boundaries(
     """
     import geopandas as gpd  # noqa: PLC0415 - keep the connectors importable without it
 
-    from geo311.join.layers import fetched_file_name, load_manifest  # noqa: PLC0415
+    from geo311.join.layers import fetched_file_name  # noqa: PLC0415
+    from geo311.join.manifest import load_manifest  # noqa: PLC0415
 
     manifest = load_manifest(city)
     keys = list(layers) if layers else list(manifest.layers)

@@ -3,7 +3,7 @@
 :func:`fetch_acs` asks the Census Data API (``/data/<year>/acs/acs5``) for the
 estimates and margins of error of whole ACS tables, one request per table,
 for every tract of a county, and writes ONE CSV that
-:func:`geo311.population.denominators.read_tract_table` reads with the MOEs paired:
+:func:`geo311.population.tracts.read_tract_table` reads with the MOEs paired:
 
 * ``geoid`` -- state + county + tract FIPS, 11 characters, leading zeros kept;
 * ``NAME`` -- the Census tract label (a text column, ignored by the reader);
@@ -73,7 +73,7 @@ ACS_DEFAULT_TABLES: tuple[str, ...] = ("B01003", "B19013", "B02001", "B03002", "
 
 #: Friendly column name -> ACS variable it copies (estimate; its MOE goes to
 #: ``<alias>_moe``).  ``population`` and ``median_hh_income`` are the names
-#: :func:`geo311.population.denominators.layer_population` looks for.
+#: :func:`geo311.population.layer.layer_population` looks for.
 ACS_ALIASES: Mapping[str, str] = MappingProxyType(
     {
         "population": "B01003_001",  # total population
@@ -287,7 +287,7 @@ def fetch_acs(
     Parameters
     ----------
     out : path
-        The CSV to write; read it with :func:`geo311.population.denominators.read_tract_table`.
+        The CSV to write; read it with :func:`geo311.population.tracts.read_tract_table`.
         Columns: ``geoid``, ``NAME``, ``<VAR>E``/``<VAR>M`` per variable, then
         the aliases (see the module docstring).
     state : str or int
@@ -334,7 +334,7 @@ def fetch_acs(
     Examples
     --------
     >>> result = fetch_acs("baltimore_acs.csv", state="24", county="510")  # doctest: +SKIP
-    >>> from geo311.population.denominators import read_tract_table
+    >>> from geo311.population.tracts import read_tract_table
     >>> read_tract_table(result.path).moe["median_hh_income"]  # doctest: +SKIP
     'median_hh_income_moe'
     """

@@ -3,7 +3,7 @@
 Every measure is defined in ``METRICS.md`` (items 10-13).  The inputs are
 per-area tables indexed by the area id of one layer (the output of
 :func:`geo311.indicators.area_indicators` joined to demographics from
-:mod:`geo311.population.denominators`); the functions here never modify them.
+:mod:`geo311.population`); the functions here never modify them.
 
 Notation for area *i*: ``y_i`` requests, ``P_i`` residents, ``Y`` and ``P``
 the totals over the areas used, ``s_i = y_i / Y`` request share and

@@ -27,8 +27,10 @@ from geo311.indicators.patterns import channel_mix, service_mix, time_patterns
 from geo311.indicators.scope import CITY_ID
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.writers import write_csv, write_metadata, write_xlsx
-from geo311.join.layers import Layer, load_layers, load_manifest
-from geo311.population.denominators import Denominators, layer_population, read_tract_table
+from geo311.join.layers import Layer, load_layers
+from geo311.join.manifest import load_manifest
+from geo311.population.layer import layer_population
+from geo311.population.tracts import Denominators, read_tract_table
 
 __all__ = ["LayerTables", "build_tables", "city_tables", "table_paths", "write_tables"]
 

@@ -42,20 +42,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo311._errors import SchemaError
-from geo311.io.atomic import atomic_write
+from geo311._errors import OptionError, SchemaError
+from geo311.crs import projected_crs
+from geo311.join.index_cache import cached_index, cached_outline
 from geo311.join.label_qa import LabelCheck, compare_labels
-from geo311.join.layers import (
-    Layer,
-    ManifestError,
-    layer_from_file,
-    load_layers,
-    load_manifest,
-)
-from geo311.join.spatial_index import AreaIndex, cached_index
+from geo311.join.layers import Layer, layer_from_file, load_layers
+from geo311.join.manifest import ManifestError, load_manifest
+from geo311.join.spatial_index import AreaIndex
+from geo311.join.validate import raise_or_warn
 from geo311.ledger import Ledger, Result
 
-__all__ = ["JOIN_STATUS", "CityJoin", "assign_areas", "join_city"]
+__all__ = ["JOIN_STATUS", "MIN_REQUESTS_CHECKED", "CityJoin", "assign_areas", "join_city"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +69,11 @@ JOIN_STATUS: dict[str, str] = {
     "no_vintage_file": "the vintage valid at the request date has no local boundary file",
     "no_date": "no requested_datetime to choose a vintage with",
 }
+
+#: A layer vintage that places none of at least this many located requests dated in
+#: it is refused (LayerError): its coordinates are wrong, or the requests are from
+#: another city.  Below it, a few requests all just outside the city are plausible.
+MIN_REQUESTS_CHECKED = 10
 
 _STATUS = tuple(JOIN_STATUS)
 _CODE = {status: np.int8(i) for i, status in enumerate(_STATUS)}
@@ -125,40 +127,13 @@ def _index(layer: Layer, key: str, cache_dir: Path | None) -> AreaIndex:
     )
 
 
-def _build_outline(layer: Layer) -> shapely.Geometry:
-    parts = shapely.get_parts(shapely.union_all(layer.gdf.geometry.to_numpy()))
-    outline = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(parts)))
-    shapely.prepare(outline)
-    return outline
-
-
 def _outline(layer: Layer, key: str, cache_dir: Path | None) -> shapely.Geometry:
-    """Return the layer's union with interior holes filled (its outline), prepared.
-
-    The union is the slow part of a warm join, so it is cached on disk beside
-    the spatial indexes, keyed by the layer's content.
-    """
-    return _remember(_OUTLINES, key, lambda: _cached_outline(layer, key, cache_dir))
-
-
-def _cached_outline(layer: Layer, key: str, cache_dir: Path | None) -> shapely.Geometry:
-    path = cache_dir / f"outline-{key.replace(':', '-')}.wkb" if cache_dir else None
-    if path is not None and path.is_file():
-        try:
-            outline = shapely.from_wkb(path.read_bytes())
-        except (OSError, shapely.errors.GEOSException):
-            log.warning("cached outline %s is unreadable; rebuilding it", path)
-        else:
-            shapely.prepare(outline)
-            return outline
-    outline = _build_outline(layer)
-    if path is not None:
-        try:
-            with atomic_write(path) as tmp:
-                tmp.write_bytes(shapely.to_wkb(outline))
-        except OSError as exc:
-            log.warning("cannot cache the layer outline in %s (%s)", cache_dir, exc)
-    return outline
+    """Return the layer's union with interior holes filled (its outline), prepared."""
+    return _remember(
+        _OUTLINES,
+        key,
+        lambda: cached_outline(layer.gdf.geometry.to_numpy(), key=key, cache_dir=cache_dir),
+    )
 
 
 def _check_call(
@@ -190,7 +165,7 @@ def _check_call(
         raise ManifestError(msg)
     if not (math.isfinite(tolerance_m) and tolerance_m >= 0):
         msg = f"tolerance_m must be a finite number of metres >= 0, got {tolerance_m!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
 
 
 def _local_times(times: pd.Series, timezone: str) -> np.ndarray:
@@ -256,7 +231,7 @@ def _choose_vintage(
 
 def _snap(layer: Layer, lon: np.ndarray, lat: np.ndarray, tolerance_m: float) -> np.ndarray:
     """Nearest area within ``tolerance_m`` metres (projected CRS), else -1; ties -> lowest."""
-    crs = layer.projected_crs or layer.gdf.estimate_utm_crs()
+    crs = projected_crs(layer.gdf, preferred=layer.projected_crs, where=f"layer {layer.key!r}")
     areas = layer.gdf.geometry.to_crs(crs).to_numpy()
     points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=4326).to_crs(crs).to_numpy()
     pairs = shapely.STRtree(areas).query_nearest(
@@ -278,6 +253,7 @@ def assign_areas(
     tolerance_m: float = 0.0,
     cache_dir: Path | None = None,
     timezone: str | None = None,
+    allow_invalid: bool = False,
 ) -> Result:
     """Add ``<key>_id``, ``<key>_name``, ``<key>_vintage``, ``<key>_join`` per layer.
 
@@ -301,6 +277,10 @@ def assign_areas(
     timezone : str, optional
         IANA zone in which vintage dates are read (local midnight); default
         ``requests.attrs["timezone"]``, else UTC.
+    allow_invalid : bool, default False
+        Log a WARNING instead of raising LayerError when a layer vintage
+        contains none of the located requests dated in it (checked when
+        there are at least :data:`MIN_REQUESTS_CHECKED`).
 
     Returns
     -------
@@ -315,8 +295,12 @@ def assign_areas(
     ManifestError
         A layer without vintages, or a pinned vintage or layer that does not
         exist (listing every such problem and the valid names).
-    ValueError
+    OptionError
         ``tolerance_m`` is negative or not finite.
+    LayerError
+        A layer vintage contains none of the located requests dated in it
+        (its coordinates are in another CRS or swapped, or the requests are
+        from another city), unless ``allow_invalid``.
     """
     pins = dict(vintages or {})
     zone = timezone or requests.attrs.get("timezone") or "UTC"
@@ -339,7 +323,13 @@ def assign_areas(
             out["requested_datetime"], vints, pins.get(key), zone
         )
         cols = _join_layer(
-            points, vints, choice, no_date, tolerance_m=tolerance_m, cache_dir=cache_dir
+            points,
+            vints,
+            choice,
+            no_date,
+            tolerance_m=tolerance_m,
+            cache_dir=cache_dir,
+            allow_invalid=allow_invalid,
         )
         codes = cols.pop("codes")
         for suffix, values in cols.items():
@@ -393,6 +383,7 @@ def _join_layer(
     *,
     tolerance_m: float,
     cache_dir: Path | None,
+    allow_invalid: bool,
 ) -> dict[str, np.ndarray]:
     """Place every row in one layer; return the id/name/vintage/join columns.
 
@@ -435,6 +426,8 @@ def _join_layer(
             )
             status[missed] = np.where(inside, _CODE["gap"], _CODE["outside"])
         placed = area >= 0
+        if len(rows) >= MIN_REQUESTS_CHECKED and not placed.any():
+            _nothing_placed(layer, len(rows), allow_invalid=allow_invalid)
         area_code[rows[placed]] = offsets[i] + area[placed]
     vintage_names = np.array([v.vintage for v in vints], dtype=object)
     return {
@@ -444,6 +437,19 @@ def _join_layer(
         "join": np.array(_STATUS, dtype=object)[status],
         "codes": status,
     }
+
+
+def _nothing_placed(layer: Layer, n: int, *, allow_invalid: bool) -> None:
+    """Refuse (or warn about) a layer vintage that holds none of its located requests."""
+    vintage = f" vintage {layer.vintage!r}" if layer.vintage else ""
+    raise_or_warn(
+        f"{layer.path or layer.source or 'a GeoDataFrame'}: layer {layer.key!r}{vintage} "
+        f"contains none of the {n:,} located requests dated in it; are the layer's "
+        "coordinates in the CRS it declares (x and y not swapped), and are the requests "
+        "from the same city? Check the boundary file and --city",
+        allow_invalid=allow_invalid,
+        then="count them all as outside",
+    )
 
 
 class CityJoin(NamedTuple):
@@ -468,6 +474,7 @@ def join_city(
     qa: bool = False,
     near_m: float = 50.0,
     cache_dir: Path | None = None,
+    allow_invalid: bool = False,
 ) -> CityJoin:
     """Load a city's boundary layers (and any user layers) and assign requests to them.
 
@@ -489,6 +496,9 @@ def join_city(
         Compare the assignment with the city's own labels (manifest ``label``).
     near_m : float, default 50
         Distance for the ``near_boundary`` mismatch category.
+    allow_invalid : bool, default False
+        Warn instead of raising for layers that fail validation (see
+        :func:`geo311.join.layers.load_layers`) or hold none of the requests.
 
     Returns
     -------
@@ -503,13 +513,16 @@ def join_city(
         No layer to join, or an unknown city, layer or vintage.
     InputFileError
         A boundary file is missing (saying where it was looked for).
+    LayerError, CRSError
+        A layer fails validation or contains none of the requests (unless
+        ``allow_invalid``).
     """
     chosen: dict[str, list[Layer]] = {}
     labels: dict[str, tuple[str, str]] = {}
     timezone = None
     if city is not None:
         manifest = load_manifest(city)
-        chosen.update(load_layers(manifest, layers=layers))
+        chosen.update(load_layers(manifest, layers=layers, allow_invalid=allow_invalid))
         labels = {k: v for k, v in manifest.labels().items() if k in chosen}
         timezone = manifest.timezone
     for name, path in (extra_layers or {}).items():
@@ -518,7 +531,11 @@ def join_city(
                 f"layer {name!r} ({path}): give its id and name fields (--id-field, --name-field)"
             )
             raise SchemaError(msg)
-        chosen[name] = [layer_from_file(name, path, id_field=id_field, name_field=name_field)]
+        chosen[name] = [
+            layer_from_file(
+                name, path, id_field=id_field, name_field=name_field, allow_invalid=allow_invalid
+            )
+        ]
     if not chosen:
         msg = (
             "no boundary layers to join: give a city (--city) or a layer file (--layer NAME=PATH)"
@@ -531,6 +548,7 @@ def join_city(
         tolerance_m=tolerance_m,
         cache_dir=cache_dir,
         timezone=timezone,
+        allow_invalid=allow_invalid,
     )
     checks = compare_labels(frame, chosen, labels, near_m=near_m) if qa else []
     return CityJoin(frame, ledger, chosen, checks)

@@ -38,7 +38,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo311.crs import projected_crs
 from geo311.join.layers import Layer
+from geo311.join.manifest import ManifestError
 
 __all__ = ["LabelCheck", "compare_labels", "normalize_label"]
 
@@ -165,7 +167,7 @@ def _distance_m(
 
     Several areas may carry the same name; the distance is then to the nearest.
     """
-    crs = layer.projected_crs or layer.gdf.estimate_utm_crs()
+    crs = projected_crs(layer.gdf, preferred=layer.projected_crs, where=f"layer {layer.key!r}")
     areas = layer.gdf.geometry.to_crs(crs).to_numpy()
     positions: dict[str, list[int]] = {}
     for i, k in enumerate(keys):
@@ -188,7 +190,7 @@ def _check_matches(labels: Mapping[str, tuple[str, str]]) -> None:
     wrong = {key: match for key, (_, match) in labels.items() if match not in _MATCH}
     if wrong:
         msg = f"labels must match by 'id' or 'name'; got {wrong}"
-        raise ValueError(msg)
+        raise ManifestError(msg)
 
 
 def _ranked(

@@ -83,7 +83,8 @@ and ``rtree`` is not a dependency.
 
 Indexes are plain arrays, saved as ``.npz`` and keyed by a SHA-256
 fingerprint of the geometries' WKB, the cell size and the format version
-(:func:`cached_index`), so boundary files that rarely change are indexed once.
+(:func:`geo311.join.index_cache.cached_index`), so boundary files that rarely
+change are indexed once.
 
 Examples
 --------
@@ -100,18 +101,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import struct
-import tempfile
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
 
-from geo311._errors import Geo311Error
+from geo311._errors import InputError, OptionError
 
-__all__ = ["AreaIndex", "IndexMismatchError", "Located", "cached_index", "default_cell_size"]
+__all__ = ["AreaIndex", "Located", "default_cell_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +153,6 @@ class Located(NamedTuple):
 
     area: np.ndarray
     tie: np.ndarray
-
-
-class IndexMismatchError(Geo311Error, ValueError):
-    """A saved index does not belong to the geometries it is loaded for."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -420,7 +414,7 @@ class AreaIndex:
         ------
         TypeError
             If a geometry is not a Polygon or MultiPolygon.
-        ValueError
+        OptionError
             If ``cell_size`` is not positive and finite, or so small that the
             grid would exceed :data:`MAX_CELLS` cells.
         """
@@ -433,7 +427,7 @@ class AreaIndex:
     def _build(cls, wkbs: np.ndarray, cell_size: float, fingerprint: str) -> AreaIndex:
         if not (math.isfinite(cell_size) and cell_size > 0):
             msg = f"cell_size must be a positive finite number, got {cell_size!r}"
-            raise ValueError(msg)
+            raise OptionError(msg)
         geoms = shapely.from_wkb(wkbs)
         shapely.prepare(geoms)
         bounds = _layer_bounds(geoms)
@@ -458,7 +452,7 @@ class AreaIndex:
                 f"cell_size {w!r} is too small for coordinates of magnitude {magnitude:g} "
                 f"(floating-point spacing {ulp:g}); use at least {1e4 * ulp:g}"
             )
-            raise ValueError(msg)
+            raise OptionError(msg)
         # Two spare cells on every side: the outer ring is never near an edge, so
         # points clamped onto it (off the grid, NaN) are answered "outside".
         x0, y0 = xmin - 2 * w, ymin - 2 * w
@@ -469,7 +463,7 @@ class AreaIndex:
                 f"cell_size {w!r} gives a {ny} x {nx} grid ({nx * ny:,} cells), more than "
                 f"the {MAX_CELLS:,} allowed; use a larger cell_size"
             )
-            raise ValueError(msg)
+            raise OptionError(msg)
         segments = _segments(geoms)
         grid_spec = _Grid(x0, y0, w, nx, ny)
         n_areas = len(geoms)
@@ -542,7 +536,7 @@ class AreaIndex:
         ys = np.asarray(y, dtype=np.float64)
         if xs.shape != ys.shape:
             msg = f"x and y must have the same shape, got {xs.shape} and {ys.shape}"
-            raise ValueError(msg)
+            raise InputError(msg)
         shape = xs.shape
         xs = xs.reshape(-1)
         ys = ys.reshape(-1)
@@ -628,8 +622,6 @@ class AreaIndex:
         area[points[tied]] = best[tied] % n_areas
         tie[points[tied]] = True
 
-    # ----------------------------------------------------------------- storage
-
     @property
     def nbytes(self) -> int:
         """Bytes held by the index arrays (not counting the geometries)."""
@@ -647,164 +639,6 @@ class AreaIndex:
             f"{self.n_edge_cells:,} edge cells, {self.nbytes / 2**20:.1f} MiB, "
             f"fingerprint {self.fingerprint[:12]})"
         )
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index arrays to an ``.npz`` file (atomically).
-
-        Parameters
-        ----------
-        path : str or path-like
-            Destination file; its folder must exist.  The geometries are not
-            stored: :meth:`load` takes them and checks the fingerprint.
-        """
-        target = Path(path)
-        handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(
-                    stream,
-                    format_version=np.int64(FORMAT_VERSION),
-                    fingerprint=np.str_(self.fingerprint),
-                    n_areas=np.int64(len(self.geometries)),
-                    cell_size=np.float64(self.cell_size),
-                    origin=np.array(self.origin, dtype=np.float64),
-                    shape=np.array(self.shape, dtype=np.int64),
-                    nudge=np.array(self.nudge, dtype=np.float64),
-                    grid=self.grid,
-                    edge_ptr=self.edge_ptr,
-                    edge_candidates=self.edge_candidates,
-                )
-            Path(tmp).replace(target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], geometries: Any) -> AreaIndex:
-        """Read an index written by :meth:`save` and attach the geometries.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The ``.npz`` file.
-        geometries : sequence or array of shapely Polygon / MultiPolygon
-            The layer the index was built for, in the same order.
-
-        Returns
-        -------
-        AreaIndex
-
-        Raises
-        ------
-        IndexMismatchError
-            If the file has another format version, the geometries' (or cell
-            size's) fingerprint differs from the one stored, or the file's
-            arrays do not fit together.
-        """
-        geoms = _as_geometry_array(geometries)
-        return cls._load(Path(path), _wkb(geoms))
-
-    @classmethod
-    def _load(cls, path: Path, wkbs: np.ndarray) -> AreaIndex:
-        with np.load(path, allow_pickle=False) as data:
-            version = int(data["format_version"])
-            if version != FORMAT_VERSION:
-                msg = (
-                    f"{path} holds an area index of format {version}, this geo311 reads "
-                    f"format {FORMAT_VERSION}; delete the file to rebuild it"
-                )
-                raise IndexMismatchError(msg)
-            stored = str(data["fingerprint"])
-            cell_size = float(data["cell_size"])
-            expected = _fingerprint(wkbs, cell_size)
-            if stored != expected:
-                msg = (
-                    f"{path} was built for other geometries (fingerprint {stored[:12]}, "
-                    f"these give {expected[:12]} with {len(wkbs)} areas and cell size "
-                    f"{cell_size:g}); rebuild it with AreaIndex.build"
-                )
-                raise IndexMismatchError(msg)
-            origin = data["origin"]
-            ny, nx = (int(v) for v in data["shape"])
-            grid = data["grid"]
-            edge_ptr = data["edge_ptr"]
-            edge_candidates = data["edge_candidates"]
-        n_edges = len(edge_ptr) - 1
-        intact = (
-            grid.dtype == np.int32
-            and grid.shape == (ny * nx,)
-            and n_edges >= 0
-            and int(edge_ptr[0]) == 0
-            and int(edge_ptr[-1]) == len(edge_candidates)
-            and (len(grid) == 0 or int(grid.min()) >= _FIRST_EDGE - n_edges + 1)
-            and (len(grid) == 0 or int(grid.max()) < len(wkbs))
-            and (len(edge_candidates) == 0 or int(edge_candidates.max()) < len(wkbs))
-        )
-        if not intact:
-            msg = f"{path} is damaged (its arrays do not fit together); delete it to rebuild"
-            raise IndexMismatchError(msg)
-        geoms = shapely.from_wkb(wkbs)
-        shapely.prepare(geoms)
-        return cls(
-            geometries=geoms,
-            fingerprint=stored,
-            cell_size=cell_size,
-            origin=(float(origin[0]), float(origin[1])),
-            shape=(ny, nx),
-            grid=grid,
-            edge_ptr=edge_ptr,
-            edge_candidates=edge_candidates,
-            # Recomputed, not read: the tie rule always follows this module's constants.
-            nudge=_nudge(_layer_bounds(geoms)),
-        )
-
-
-def cached_index(
-    geometries: Any, *, cache_dir: Path | None, cell_size: float | None = None
-) -> AreaIndex:
-    """Load the layer's index from ``cache_dir`` or build it (and save it there).
-
-    Parameters
-    ----------
-    geometries : sequence or array of shapely Polygon / MultiPolygon
-        The layer.
-    cache_dir : pathlib.Path or None
-        Folder of cached indexes, named ``<fingerprint>.npz``; created when
-        missing.  ``None`` builds without caching.
-    cell_size : float, optional
-        As for :meth:`AreaIndex.build`; part of the fingerprint.
-
-    Returns
-    -------
-    AreaIndex
-        A cached file that cannot be read, or belongs to something else, is
-        rebuilt and overwritten; a cache folder that cannot be written is
-        skipped.  Both are logged at WARNING.
-    """
-    geoms = _as_geometry_array(geometries)
-    wkbs = _wkb(geoms)
-    size = default_cell_size(geoms) if cell_size is None else float(cell_size)
-    fingerprint = _fingerprint(wkbs, size)
-    if cache_dir is None:
-        return AreaIndex._build(wkbs, size, fingerprint)
-    path = Path(cache_dir) / f"{fingerprint}.npz"
-    if path.is_file():
-        try:
-            index = AreaIndex._load(path, wkbs)
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("ignoring unreadable area index %s (%s); rebuilding", path, exc)
-        else:
-            logger.debug("loaded area index %s", path)
-            return index
-    index = AreaIndex._build(wkbs, size, fingerprint)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        index.save(path)
-    except OSError as exc:
-        logger.warning("could not cache the area index in %s (%s); continuing", path, exc)
-    else:
-        logger.debug("saved area index %s", path)
-    return index
 
 
 # --------------------------------------------------------------------------- build steps

@@ -771,7 +771,7 @@ def _tooltip_extras(
     if refused:
         msg = (
             f"tooltip columns {refused} are not indicator columns; tooltips show only "
-            "columns of geo311.indicators.core.DATA_DICTIONARY (never request text or addresses)"
+            "columns of geo311.catalogue.DATA_DICTIONARY (never request text or addresses)"
         )
         raise SchemaError(msg)
     missing = [c for c, _ in pairs if c not in frame.columns]

@@ -1,0 +1,626 @@
+"""Boundary manifests: the city TOML that declares a city's layers, and its dataclasses.
+
+A city's boundary layers are declared in a manifest, ``boundaries/<city>.toml``
+(shipped inside the package; format in ``boundaries/README.md``).  Each layer
+(``neighborhoods``, ``council_districts`` ...) has one or more *vintages*, each
+valid over a date range and taken from a named official source.
+:func:`load_manifest` parses and checks one, reporting every problem at once
+as a :class:`ManifestError`.
+
+Examples
+--------
+>>> manifest = load_manifest("baltimore")
+>>> manifest.projected_crs
+'EPSG:26985'
+>>> [v.vintage for v in manifest.layer("council_districts").vintages]
+['2012', '2024']
+>>> manifest.layer("council_districts").vintages[1].file is None  # no local copy
+True
+>>> manifest.labels()["neighborhoods"]
+('Neighborhood', 'name')
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+from pyproj import CRS
+from pyproj.exceptions import CRSError as PyprojCRSError
+
+from geo311._errors import SchemaError
+from geo311.crs import crs_problem
+
+__all__ = [
+    "CityManifest",
+    "LabelSpec",
+    "LayerSpec",
+    "ManifestError",
+    "VintageSpec",
+    "display_problem",
+    "is_layer_key",
+    "list_cities",
+    "load_manifest",
+]
+
+_SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOP_KEYS = {
+    "city",
+    "title",
+    "timezone",
+    "projected_crs",
+    "district_layer",
+    "site_layers",
+    "layers",
+}
+_LAYER_KEYS = {"title", "id_field", "name_field", "alias_fields", "label", "display", "vintages"}
+#: Placeholders a layer's ``display`` format may use.
+DISPLAY_FIELDS = ("id", "name")
+#: The ``display`` of a layer that declares none.
+DEFAULT_DISPLAY = "{name}"
+_VINTAGE_KEYS = {"vintage", "valid_from", "valid_to", "source", "publisher", "file", "crs", "note"}
+_LABEL_KEYS = {"column", "match"}
+_LABEL_MATCH = ("name", "id")
+
+
+class ManifestError(SchemaError):
+    """A boundary manifest (or a layer declaration) is unknown or invalid."""
+
+
+def is_layer_key(name: str) -> bool:
+    """Return whether ``name`` is a valid layer key (lower-case snake_case; it names columns).
+
+    >>> is_layer_key("school_zones"), is_layer_key("School Zones")
+    (True, False)
+    """
+    return bool(_SLUG.match(name))
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+@dataclass(frozen=True)
+class VintageSpec:
+    """One vintage of a layer, as declared in a manifest.
+
+    Attributes
+    ----------
+    vintage : str
+        Its name, e.g. ``"2010"`` or ``"1959_2022"``.
+    valid_from, valid_to : datetime.date or None
+        Half-open validity ``valid_from <= day < valid_to``; None is open-ended.
+    source : str
+        The official source: a service URL or a TIGER/Line file name.
+    publisher : str
+        Who publishes it.
+    file : str or None
+        Local file name relative to the city's data folder; None when no
+        local copy exists (the join then reports the vintage as missing).
+    crs : str
+        CRS of the local file (or of the source when there is no file).
+    note : str
+        Free text: how the dates were chosen, known defects.
+    """
+
+    vintage: str
+    valid_from: date | None
+    valid_to: date | None
+    source: str
+    publisher: str
+    file: str | None
+    crs: str
+    note: str = ""
+
+    @property
+    def has_file(self) -> bool:
+        """Whether a local file is declared for this vintage."""
+        return self.file is not None
+
+    def valid_on(self, day: date) -> bool:
+        """Return True when ``day`` lies in ``[valid_from, valid_to)``."""
+        after = self.valid_from is None or day >= self.valid_from
+        before = self.valid_to is None or day < self.valid_to
+        return after and before
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """The source 311 column that carries the city's own label for a layer.
+
+    Attributes
+    ----------
+    column : str
+        Source column name (e.g. ``"Neighborhood"``); canonical frames keep it
+        as ``raw_<column>``.
+    match : {"name", "id"}
+        Whether the column holds area names or area ids.
+    """
+
+    column: str
+    match: str
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A layer as declared in a manifest: fields, label, and its vintages.
+
+    Attributes
+    ----------
+    key : str
+        Layer key, e.g. ``"neighborhoods"``; join columns are ``<key>_id`` etc.
+    title : str
+        Human-readable name.
+    id_field, name_field : str
+        Source fields holding the area id and name.
+    alias_fields : tuple of str
+        Fields holding former names; those absent from a vintage's file are skipped.
+    label : LabelSpec or None
+        The 311 column with the city's own label for this layer, if any.
+    vintages : tuple of VintageSpec
+        Ordered by ``valid_from`` (open start first).
+    display : str
+        How an area is named on a page: a format with only the placeholders
+        ``{id}`` and ``{name}`` (e.g. ``"Council District {id}"``); default
+        ``"{name}"``.  See :meth:`display_name`.
+    """
+
+    key: str
+    title: str
+    id_field: str
+    name_field: str
+    alias_fields: tuple[str, ...]
+    label: LabelSpec | None
+    vintages: tuple[VintageSpec, ...]
+    display: str = DEFAULT_DISPLAY
+
+    def display_name(self, area_id: Any, area_name: Any = None) -> str:
+        """Return an area's name for a page, from :attr:`display`.
+
+        Parameters
+        ----------
+        area_id : object
+            The area's id (``area_id``).
+        area_name : object, optional
+            The area's name (``area_name``); when missing, the id stands in
+            for it.
+
+        Returns
+        -------
+        str
+            The values are substituted as plain text: braces or anything
+            else inside an id or name are never interpreted.
+
+        Examples
+        --------
+        >>> spec = load_manifest("los_angeles").layer("council_districts")
+        >>> spec.display_name("5", "5")
+        'Council District 5'
+        """
+        ident = "" if _missing(area_id) else str(area_id)
+        name = ident if _missing(area_name) else str(area_name)
+        return self.display.format_map({"id": ident, "name": name})
+
+    def vintage(self, name: str) -> VintageSpec:
+        """Return the vintage called ``name`` (ManifestError listing the vintages if absent)."""
+        for spec in self.vintages:
+            if spec.vintage == name:
+                return spec
+        msg = (
+            f"layer {self.key!r} has no vintage {name!r}; "
+            f"vintages: {', '.join(v.vintage for v in self.vintages)}"
+        )
+        raise ManifestError(msg)
+
+    @property
+    def missing_files(self) -> tuple[VintageSpec, ...]:
+        """Vintages declared without a local file."""
+        return tuple(v for v in self.vintages if not v.has_file)
+
+
+@dataclass(frozen=True)
+class CityManifest:
+    """A parsed city boundary manifest.
+
+    Attributes
+    ----------
+    city : str
+        Registry key and the name of the city's data folder.
+    title : str
+        Human-readable name.
+    timezone : str
+        IANA zone of the city.
+    projected_crs : str
+        A metre-based projected CRS for areas, distances and tolerances.
+    layers : dict of str to LayerSpec
+        In manifest order.
+    path : str
+        Where the manifest was read from.
+    district_layer : str or None
+        The layer whose areas each get a page (district pages); None when
+        the manifest names none.
+    site_layers : tuple of str
+        The layers ``geo311 run`` maps, in order; by default every layer
+        with a local file declared for some vintage.
+    """
+
+    city: str
+    title: str
+    timezone: str
+    projected_crs: str
+    layers: Mapping[str, LayerSpec]
+    path: str = field(default="", compare=False)
+    district_layer: str | None = None
+    site_layers: tuple[str, ...] = ()
+
+    def layer(self, key: str) -> LayerSpec:
+        """Return layer ``key`` (ManifestError listing the layers if absent)."""
+        if key not in self.layers:
+            msg = (
+                f"the {self.city} manifest has no layer {key!r}; layers: {', '.join(self.layers)}"
+            )
+            raise ManifestError(msg)
+        return self.layers[key]
+
+    def labels(self) -> dict[str, tuple[str, str]]:
+        """Layer key -> (source label column, ``"name"`` or ``"id"``), for the join QA."""
+        return {
+            key: (spec.label.column, spec.label.match)
+            for key, spec in self.layers.items()
+            if spec.label is not None
+        }
+
+
+def _missing(value: Any) -> bool:
+    """Whether an id or name is absent (None, NaN, pd.NA, or blank)."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return True
+    return not str(value).strip()
+
+
+def display_problem(template: Any) -> str | None:
+    """Return why ``template`` is not a valid ``display`` format, or None.
+
+    Only ``{id}`` and ``{name}`` may appear, without conversion (``!r``) or
+    format spec (``:>3``); literal braces are written ``{{`` and ``}}``.
+
+    Examples
+    --------
+    >>> display_problem("Council District {id}") is None
+    True
+    >>> display_problem("{name.__class__}")
+    "placeholder '{name.__class__}' is not allowed; use only {id} and {name}"
+    """
+    if not isinstance(template, str) or not template.strip():
+        return 'must be a non-empty string such as "{name}" or "Ward {id}"'
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"is not a valid format ({exc}); write literal braces as {{{{ and }}}}"
+    for _, field_name, spec, conversion in parts:
+        if field_name is None:
+            continue
+        shown = "{" + field_name + (f"!{conversion}" if conversion else "")
+        shown += (f":{spec}" if spec else "") + "}"
+        if field_name not in DISPLAY_FIELDS or spec or conversion:
+            return f"placeholder {shown!r} is not allowed; use only {{id}} and {{name}}"
+    return None
+
+
+def _unknown_crs(value: str) -> str | None:
+    """Return why ``value`` is not a CRS pyproj understands, or None."""
+    try:
+        CRS.from_user_input(value)
+    except PyprojCRSError:
+        return f"{value!r} is not a CRS pyproj understands (e.g. 'EPSG:4326')"
+    return None
+
+
+def _date(value: Any, where: str, problems: list[str]) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        problems.append(f"{where} must be a date, not a date-time ({value.isoformat()})")
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    problems.append(f"{where} must be an ISO date such as 2012-12-01, got {value!r}")
+    return None
+
+
+def _text(data: Mapping[str, Any], key: str, where: str, problems: list[str]) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{where}: {key!r} is required (a non-empty string)")
+        return ""
+    return value.strip()
+
+
+def _parse_vintage(data: Any, where: str, problems: list[str]) -> VintageSpec | None:
+    if not isinstance(data, Mapping):
+        problems.append(f"{where} must be a table")
+        return None
+    extra = sorted(set(data) - _VINTAGE_KEYS)
+    if extra:
+        problems.append(f"{where} has unknown keys {extra}; allowed: {sorted(_VINTAGE_KEYS)}")
+    name = data.get("vintage")
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # vintage = 2010 written without quotes
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}: 'vintage' is required (a string such as \"2010\")")
+        name = "?"
+    where = f"{where} ({name})"
+    start = _date(data.get("valid_from"), f"{where} valid_from", problems)
+    end = _date(data.get("valid_to"), f"{where} valid_to", problems)
+    if start is not None and end is not None and start >= end:
+        problems.append(f"{where}: valid_from {start} is not before valid_to {end}")
+    source = _text(data, "source", where, problems)
+    publisher = _text(data, "publisher", where, problems)
+    crs = _text(data, "crs", where, problems)
+    if crs:
+        problem = _unknown_crs(crs)
+        if problem:
+            problems.append(f"{where}: crs {problem}")
+    file = data.get("file")
+    if file is not None:
+        parts = PurePosixPath(file).parts if isinstance(file, str) else ()
+        if not parts or PurePosixPath(file).is_absolute() or ".." in parts or "\\" in file:
+            problems.append(
+                f"{where}: file must be a relative path inside the city folder using '/', "
+                f"got {file!r}"
+            )
+    note = data.get("note", "")
+    if not isinstance(note, str):
+        problems.append(f"{where}: note must be a string")
+        note = ""
+    return VintageSpec(
+        vintage=name,
+        valid_from=start,
+        valid_to=end,
+        source=source,
+        publisher=publisher,
+        file=file if isinstance(file, str) else None,
+        crs=crs,
+        note=" ".join(note.split()),
+    )
+
+
+def _overlapping(vintages: Sequence[VintageSpec]) -> list[tuple[str, str]]:
+    lo, hi = date.min, date.max
+    out = []
+    for i, a in enumerate(vintages):
+        for b in vintages[i + 1 :]:
+            if (a.valid_from or lo) < (b.valid_to or hi) and (b.valid_from or lo) < (
+                a.valid_to or hi
+            ):
+                out.append((a.vintage, b.vintage))
+    return out
+
+
+def _parse_label(raw_label: Any, where: str, problems: list[str]) -> LabelSpec | None:
+    if raw_label is None:
+        return None
+    if not isinstance(raw_label, Mapping):
+        problems.append(f"{where}: label must be a table {{column = ..., match = ...}}")
+        return None
+    extra = sorted(set(raw_label) - _LABEL_KEYS)
+    if extra:
+        problems.append(f"{where} label has unknown keys {extra}")
+    column = _text(raw_label, "column", f"{where} label", problems)
+    match = raw_label.get("match")
+    if match not in _LABEL_MATCH:
+        problems.append(f"{where} label: match must be 'name' or 'id', got {match!r}")
+        return None
+    return LabelSpec(column=column, match=match) if column else None
+
+
+def _parse_layer(key: str, data: Any, problems: list[str]) -> LayerSpec | None:
+    where = f"[layers.{key}]"
+    if not isinstance(data, Mapping):
+        problems.append(f"{where} must be a table")
+        return None
+    if not _SLUG.match(key):
+        problems.append(f"{where}: layer keys must be lower-case snake_case (they name columns)")
+    extra = sorted(set(data) - _LAYER_KEYS)
+    if extra:
+        problems.append(f"{where} has unknown keys {extra}; allowed: {sorted(_LAYER_KEYS)}")
+    title = _text(data, "title", where, problems)
+    id_field = _text(data, "id_field", where, problems)
+    name_field = _text(data, "name_field", where, problems)
+    aliases = data.get("alias_fields", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+        problems.append(f"{where}: alias_fields must be a list of field names")
+        aliases = []
+    label = _parse_label(data.get("label"), where, problems)
+    display = data.get("display", DEFAULT_DISPLAY)
+    problem = display_problem(display)
+    if problem:
+        problems.append(f"{where} display {display!r}: {problem}")
+        display = DEFAULT_DISPLAY
+    raw_vintages = data.get("vintages")
+    if not isinstance(raw_vintages, list) or not raw_vintages:
+        problems.append(f"{where}: needs at least one [[layers.{key}.vintages]] entry")
+        raw_vintages = []
+    vintages = [
+        v
+        for i, item in enumerate(raw_vintages)
+        if (v := _parse_vintage(item, f"{where} vintage #{i + 1}", problems)) is not None
+    ]
+    names = [v.vintage for v in vintages]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        problems.append(f"{where}: vintage names repeat: {dupes}")
+    problems.extend(
+        f"{where}: vintages {a!r} and {b!r} have overlapping validity dates"
+        for a, b in _overlapping(vintages)
+    )
+    vintages.sort(key=lambda v: v.valid_from or date.min)
+    return LayerSpec(
+        key=key,
+        title=title,
+        id_field=id_field,
+        name_field=name_field,
+        alias_fields=tuple(aliases),
+        label=label,
+        vintages=tuple(vintages),
+        display=display,
+    )
+
+
+def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None) -> CityManifest:
+    problems: list[str] = []
+    extra = sorted(set(data) - _TOP_KEYS)
+    if extra:
+        problems.append(f"unknown top-level keys {extra}; allowed: {sorted(_TOP_KEYS)}")
+    city = _text(data, "city", "top level", problems)
+    if city and not _SLUG.match(city):
+        problems.append(f"city {city!r} must be lower-case snake_case (it names the data folder)")
+    if city and expect is not None and city != expect:
+        problems.append(f"city is {city!r} but the file is {expect}.toml; they must agree")
+    title = _text(data, "title", "top level", problems)
+    timezone = _text(data, "timezone", "top level", problems)
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"timezone {timezone!r} is not an IANA zone (e.g. 'America/New_York')")
+    projected = _text(data, "projected_crs", "top level", problems)
+    if projected:
+        problem = crs_problem(projected, metres=True)
+        if problem:
+            problems.append(f"projected_crs {problem}")
+    raw_layers = data.get("layers")
+    if not isinstance(raw_layers, Mapping) or not raw_layers:
+        problems.append("needs at least one [layers.<key>] table")
+        raw_layers = {}
+    layers = {
+        key: spec
+        for key, value in raw_layers.items()
+        if (spec := _parse_layer(key, value, problems)) is not None
+    }
+    district_layer = data.get("district_layer")
+    if district_layer is not None and (
+        not isinstance(district_layer, str) or district_layer not in layers
+    ):
+        problems.append(
+            f"district_layer {district_layer!r} must be one of the layers: {', '.join(layers)}"
+        )
+        district_layer = None
+    site_layers = _site_layers(data.get("site_layers"), layers, problems)
+    if problems:
+        msg = f"invalid boundary manifest {origin}:\n  - " + "\n  - ".join(problems)
+        raise ManifestError(msg)
+    return CityManifest(
+        city=city,
+        title=title,
+        timezone=timezone,
+        projected_crs=projected,
+        layers=MappingProxyType(layers),
+        path=origin,
+        district_layer=district_layer,
+        site_layers=site_layers,
+    )
+
+
+def _site_layers(
+    value: Any, layers: Mapping[str, LayerSpec], problems: list[str]
+) -> tuple[str, ...]:
+    """Check ``site_layers``; default every layer with a local file for some vintage."""
+    if value is None:
+        return tuple(k for k, spec in layers.items() if any(v.has_file for v in spec.vintages))
+    if not isinstance(value, list) or not value or not all(isinstance(k, str) for k in value):
+        problems.append(f"site_layers must be a non-empty list of layer keys, got {value!r}")
+        return ()
+    unknown = [k for k in value if k not in layers]
+    if unknown:
+        problems.append(f"site_layers {unknown} are not layers; layers: {', '.join(layers)}")
+    repeated = sorted({k for k in value if value.count(k) > 1})
+    if repeated:
+        problems.append(f"site_layers repeat {repeated}")
+    return tuple(k for k in dict.fromkeys(value) if k in layers)
+
+
+def _read_toml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"boundary manifest {origin} is not valid TOML: {exc}"
+        raise ManifestError(msg) from exc
+
+
+def list_cities() -> list[str]:
+    """Return the cities that have a built-in boundary manifest.
+
+    Returns
+    -------
+    list of str
+        Sorted city keys, e.g. ``["baltimore", "los_angeles"]``.
+
+    Examples
+    --------
+    >>> "baltimore" in list_cities()
+    True
+    """
+    folder = resources.files("geo311") / "boundaries"
+    return sorted(e.name[: -len(".toml")] for e in folder.iterdir() if e.name.endswith(".toml"))
+
+
+@cache
+def _builtin_manifest(city: str) -> CityManifest:
+    entry = resources.files("geo311") / "boundaries" / f"{city}.toml"
+    origin = f"geo311/boundaries/{city}.toml"
+    return _parse_manifest(
+        _read_toml(entry.read_text(encoding="utf-8"), origin), origin, expect=city
+    )
+
+
+def load_manifest(city: str | Path) -> CityManifest:
+    """Return a city's boundary manifest, built-in by name or from a TOML file.
+
+    Parameters
+    ----------
+    city : str or pathlib.Path
+        A built-in city key (see :func:`list_cities`) or the path of a manifest
+        TOML in the format of ``boundaries/README.md``.
+
+    Returns
+    -------
+    CityManifest
+
+    Raises
+    ------
+    ManifestError
+        For an unknown city (listing the built-in ones), a file that is not
+        TOML, or an invalid manifest (listing every problem at once).
+    """
+    text = str(city)
+    if not isinstance(city, Path) and text in list_cities():
+        return _builtin_manifest(text)
+    path = Path(text).expanduser()
+    if isinstance(city, Path) or text.endswith(".toml") or path.exists():
+        if not path.is_file():
+            msg = f"boundary manifest {path} does not exist (or is not a file)"
+            raise ManifestError(msg)
+        return _parse_manifest(
+            _read_toml(path.read_text(encoding="utf-8"), str(path)), str(path), expect=None
+        )
+    msg = (
+        f"no boundary manifest for city {text!r}; built-in cities: {', '.join(list_cities())}. "
+        "Or pass the path of your own manifest TOML (see boundaries/README.md)."
+    )
+    raise ManifestError(msg)
