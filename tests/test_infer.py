@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo311._errors import InputFileError, OptionError
+from geo311._errors import InputFileError, OptionError, ProfileError
 from geo311.io.infer import ProfileProposal, infer_profile, toml_string
 from geo311.io.profiles import REQUIRED, get_profile, load_profile
 from geo311.io.readers import read_requests
@@ -200,6 +200,25 @@ def test_undecidable_columns_become_questions(tmp_path: Path) -> None:
     )
 
 
+def test_unreadable_times_are_mapped_by_name_and_asked_about(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "request_id": ["1", "2", "3"],
+            "created": ["21.10.2019 11:49", "22.10.2019 08:00", "23.10.2019 17:30"],
+        }
+    ).to_csv(tmp_path / "dotted.csv", index=False)
+    proposal = infer_profile(tmp_path / "dotted.csv", timezone="Europe/Berlin")
+    assert proposal.mapping["requested_datetime"].source == "created"
+    assert proposal.timestamp_formats == ()
+    assert any(
+        q.startswith("requested_datetime: is 'created' right?")
+        and "no known timestamp format reads the values" in q
+        for q in proposal.questions
+    )
+    # still a valid profile (ISO8601 stands in), for the user to give the format
+    assert load_profile(_write_profile(proposal, tmp_path)).timestamp_formats == ("ISO8601",)
+
+
 def test_swapped_coordinate_columns_are_put_right(tmp_path: Path) -> None:
     pd.DataFrame(
         {
@@ -252,6 +271,19 @@ def test_toml_strings_survive_odd_column_names(tmp_path: Path) -> None:
     profile = load_profile(_write_profile(proposal, tmp_path))
     assert profile.columns["service_request_id"] == ('ID "n"',)
     assert profile.columns["requested_datetime"] == ("Créé le",)
+
+
+def test_missing_required_columns_stay_unloadable_until_filled_in(tmp_path: Path) -> None:
+    pd.DataFrame({"kind": ["a", "a", "b"], "note": ["x", "y", "z"]}).to_csv(
+        tmp_path / "bare.csv", index=False
+    )
+    proposal = infer_profile(tmp_path / "bare.csv", timezone="UTC")
+    assert "requested_datetime" not in proposal.mapping
+    assert "requested_datetime: no column found; which one holds it?" in proposal.questions
+    path = _write_profile(proposal, tmp_path)
+    assert '# requested_datetime = ""  # no column found' in path.read_text()
+    with pytest.raises(ProfileError, match="must map 'requested_datetime'"):
+        load_profile(path)
 
 
 def test_user_errors(tmp_path: Path) -> None:

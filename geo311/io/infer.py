@@ -242,7 +242,9 @@ class ProfileProposal:
         """Return the proposal as a profile TOML that :func:`.load_profile` reads.
 
         Every mapping carries its confidence and evidence as a comment, and
-        the questions head the file, so the user knows what to check.
+        the questions head the file, so the user knows what to check.  A
+        required column for which no source column qualified is written as a
+        comment, so that ``load_profile`` names it until it is filled in.
 
         Returns
         -------
@@ -276,13 +278,13 @@ class ProfileProposal:
                 "# bbox = [" + ", ".join(f"{v:.4f}" for v in self.extent) + "]",
             ]
         lines += ["", "[columns]"]
+        missing = [t for t in REQUIRED if t not in self.mapping]
+        lines += [f'# {t} = ""  # no column found: name the one that holds it' for t in missing]
         for target, guess in self.mapping.items():
             if target in MAPPABLE:
                 lines.append(f"{target} = {toml_string(guess.source)}  # {_comment(guess)}")
-        naive = "local"
-        lines += ["", "[timestamps]"]
-        lines.append(f"formats = {_toml_list(self.timestamp_formats or ('ISO8601',))}")
-        lines.append(f"naive = {toml_string(naive)}")
+        formats = _toml_list(self.timestamp_formats or ("ISO8601",))
+        lines += ["", "[timestamps]", f"formats = {formats}", 'naive = "local"']
         coords = [t for t in ("lat", "long", "location") if t in self.mapping]
         if coords:
             lines += ["", "[coordinates]"]
@@ -291,8 +293,7 @@ class ProfileProposal:
                 for t in coords
             ]
             lines.append('crs = "EPSG:4326"')
-        lines += ["", "[status]"]
-        lines.append(f"open = {_toml_list(self.status_open)}")
+        lines += ["", "[status]", f"open = {_toml_list(self.status_open)}"]
         lines.append(f"closed = {_toml_list(self.status_closed)}")
         if self.status_unclassified:
             lines.append(f"# not classified: {_toml_list(self.status_unclassified)}")
@@ -425,6 +426,8 @@ def _text_like(stats: _Stats) -> bool:
 
 
 def _timestamp_check(stats: _Stats) -> tuple[float, str]:
+    if stats.timestamp_format is None:
+        return 0.0, "no known timestamp format reads the values"
     share = stats.timestamp_share if stats.timestamp_share >= 0.9 else 0.0
     return share, f"{stats.timestamp_share:.0%} parse as {stats.timestamp_format}"
 
@@ -519,8 +522,10 @@ def _assign(guesses: list[ColumnGuess]) -> tuple[dict[str, ColumnGuess], list[st
     for guess in ranked:
         if guess.target in chosen or guess.source in used:
             continue
-        required = guess.target in REQUIRED
-        if guess.confidence < PLAUSIBLE and not (required and guess.confidence > 0.3):
+        # a required column is proposed on weak evidence too: by its values alone, or
+        # by its name when the values fail their check (then the question says why)
+        weak = guess.confidence > 0.3 or guess.name_score >= 0.7
+        if guess.confidence < PLAUSIBLE and not (guess.target in REQUIRED and weak):
             continue
         chosen[guess.target] = guess
         used.add(guess.source)
@@ -542,7 +547,8 @@ def _assign(guesses: list[ColumnGuess]) -> tuple[dict[str, ColumnGuess], list[st
             )
         elif guess.confidence < CONFIDENT:
             questions.append(
-                f"{target}: is {guess.source!r} right? (confidence {guess.confidence:.2f})"
+                f"{target}: is {guess.source!r} right? (confidence {guess.confidence:.2f}: "
+                f"{'; '.join(guess.reasons)})"
             )
     return {t: chosen[t] for t in TARGETS if t in chosen}, questions
 

@@ -633,6 +633,11 @@ def init_city(folder: str | Path, *, city: str, sample: str | Path | None = None
             "district_layer: no layer of 5-60 areas is named council, ward or district; "
             "name the layer whose areas get their own page"
         )
+    if root.name != city:
+        questions.append(
+            f"files: the loader looks for them in $GEO311_DATA_DIR/{city}/, and this folder "
+            f"is named {root.name!r}; rename it to {city!r} or pass each file's path"
+        )
     questions.append("every vintage: fill in source (the official URL) and publisher")
     proposal = CityProposal(
         city=city,
