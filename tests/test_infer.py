@@ -261,6 +261,46 @@ def test_geojson_export_uses_its_point_geometry(tmp_path: Path) -> None:
     assert (requests["status"] == ["closed", "open"] * 10).all()
 
 
+def test_open311_json_maps_to_itself(tmp_path: Path) -> None:
+    requests = [
+        {
+            "service_request_id": f"{1000 + i}",
+            "status": "closed" if i % 3 else "open",
+            "service_code": "PH" if i % 2 else "GR",
+            "service_name": "Pothole" if i % 2 else "Graffiti",
+            "requested_datetime": f"2024-04-{1 + i:02d}T09:00:00-05:00",
+            "updated_datetime": f"2024-04-{2 + i:02d}T09:00:00-05:00",
+            "address": f"{100 + i} W MAIN ST",
+            "lat": 41.88 + i / 1000,
+            "long": -87.63 - i / 1000,
+        }
+        for i in range(12)
+    ]
+    path = tmp_path / "requests.json"
+    path.write_text(json.dumps(requests))
+    proposal = infer_profile(path, timezone="America/Chicago")
+    assert proposal.format == "open311-json"
+    sources = {t: g.source for t, g in proposal.mapping.items()}
+    assert sources == {
+        "service_request_id": "service_request_id",
+        "service_code": "service_code",
+        "service_name": "service_name",
+        "status_raw": "status",
+        "requested_datetime": "requested_datetime",
+        "updated_datetime": "updated_datetime",
+        "address": "address",
+        "lat": "lat",
+        "long": "long",
+    }
+    assert proposal.timestamps_have_offset
+    assert proposal.builtin_match == "open311"
+    ours = read_requests(path, schema=_write_profile(proposal, tmp_path)).frame
+    theirs = read_requests(path, schema="open311", timezone="America/Chicago").frame
+    for column in COMPARED:
+        if column != "closed_datetime":
+            pd.testing.assert_series_equal(ours[column], theirs[column], check_names=False)
+
+
 def test_toml_strings_survive_odd_column_names(tmp_path: Path) -> None:
     odd = 'Ward "No." \\ Straße\tß'
     assert tomllib.loads(f"k = {toml_string(odd)}")["k"] == odd

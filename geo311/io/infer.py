@@ -187,12 +187,9 @@ class ProfileProposal:
 
     Attributes
     ----------
-    name : str
-        Profile name (the ``city`` given, else the file's stem).
-    path : str
-        The file sampled.
-    format : str
-        Its format, a key of :data:`geo311.io.sniff.FORMATS`.
+    name, path, format : str
+        Profile name (``city``, else the file's stem), the file sampled, and its
+        format (a key of :data:`geo311.io.sniff.FORMATS`).
     rows_sampled : int
     header : tuple of str
         Every source column, in file order.
@@ -201,8 +198,7 @@ class ProfileProposal:
     timestamp_formats : tuple of str
         Formats that read the timestamp columns, best first.
     timestamps_have_offset : bool
-        Whether the timestamps are instants: values with their own UTC
-        offset, or epoch numbers.
+        Whether the timestamps are instants (with a UTC offset, or epoch numbers).
     timezone : str
         The zone given, or ``"UTC"`` as a stand-in (then asked about).
     status_open, status_closed, status_unclassified : tuple of str
@@ -351,9 +347,13 @@ def _timestamp_fit(values: pd.Series) -> tuple[str | None, float, tuple[str, ...
     return ties[0], best, ties
 
 
-def _stats(values: pd.Series, rows: int) -> _Stats:
+def _nonempty(values: pd.Series) -> pd.Series:
     text = values.dropna().astype(str).str.strip()
-    text = text[text != ""]
+    return text[text != ""]
+
+
+def _stats(values: pd.Series, rows: int) -> _Stats:
+    text = _nonempty(values)
     n = len(text)
     if n == 0:
         empty = np.array([], dtype=float)
@@ -374,12 +374,7 @@ def _stats(values: pd.Series, rows: int) -> _Stats:
         timestamp_ties=ties,
         location_share=located,
         zip_share=float(text.str.match(_ZIP).mean()),
-        address_share=float(
-            (
-                text.str.contains(r"\d", regex=True)
-                & text.str.contains(r"[A-Za-z]{2}", regex=True)
-            ).mean()
-        ),
+        address_share=float(text.str.contains(r"^\W*\d+\W+.*[A-Za-z]{2}", regex=True).mean()),
     )
 
 
@@ -390,9 +385,7 @@ def _known_names() -> dict[str, set[str]]:
         for target, sources in profile.columns.items():
             names[target].update(_norm(s) for s in sources)
         for role in ("lat", "long", "location"):
-            source = getattr(profile, role)
-            if source:
-                names[role].add(_norm(source))
+            names[role].update(_norm(s) for s in [getattr(profile, role)] if s)
     return names
 
 
@@ -513,12 +506,20 @@ def _score_all(raw: pd.DataFrame, stats: Mapping[str, _Stats]) -> list[ColumnGue
     return guesses
 
 
-def _assign(guesses: list[ColumnGuess]) -> tuple[dict[str, ColumnGuess], list[str]]:
-    """Pick one column per target and one target per column, best confidence first."""
+def _assign(
+    guesses: list[ColumnGuess], stats: Mapping[str, _Stats]
+) -> tuple[dict[str, ColumnGuess], list[str]]:
+    """Pick one column per target and one target per column, best confidence first.
+
+    Ties go to the more complete column (e.g. of two timestamp columns both
+    named like an update time, the one filled in more rows).
+    """
     chosen: dict[str, ColumnGuess] = {}
     used: set[str] = set()
     questions: list[str] = []
-    ranked = sorted(guesses, key=lambda g: (-g.confidence, g.target, g.source))
+    ranked = sorted(
+        guesses, key=lambda g: (-g.confidence, -stats[g.source].filled, g.target, g.source)
+    )
     for guess in ranked:
         if guess.target in chosen or guess.source in used:
             continue
@@ -623,8 +624,7 @@ def _timestamp_formats(
         found = stats[column]
         if found.timestamp_format is None:
             continue
-        text = raw[column].dropna().astype(str).str.strip()
-        text = text[text != ""]
+        text = _nonempty(raw[column])
         for day_first, month_first in _DAY_FIRST.items():
             if day_first in found.timestamp_ties and month_first in found.timestamp_ties:
                 questions.append(
@@ -714,9 +714,8 @@ def _questions(
         out.append(f"status: are {list(unclassified)} open or closed?")
     if not geometry and not ({"lat", "long"} <= set(mapping) or "location" in mapping):
         out.append(
-            "coordinates: no latitude/longitude or point column found; if the points are "
-            "in a projected CRS (x/y in feet or metres), name the columns and set "
-            "[coordinates] crs"
+            "coordinates: no latitude/longitude or point column found; for x/y in a projected "
+            "CRS, name the columns and set [coordinates] crs"
         )
     return out
 
@@ -764,7 +763,7 @@ def infer_profile(
     fmt, raw, points = read_sample(path, rows=sample_rows)
     geometry = points is not None and bool(points["lat"].notna().any())
     stats = {c: _stats(raw[c], len(raw)) for c in raw.columns}
-    mapping, questions = _assign(_score_all(raw, stats))
+    mapping, questions = _assign(_score_all(raw, stats), stats)
     mapping = _fix_axes(mapping, stats)
     formats, offset, ts_questions = _timestamp_formats(raw, mapping, stats)
     opened, closed, unknown = _status_vocabulary(raw, mapping)
