@@ -24,7 +24,9 @@ layer per file:
 
 :meth:`CityProposal.to_toml` writes a manifest that the manifest loader of
 :mod:`geo311.join` reads, with file paths relative to the manifest, which is
-meant to sit in the folder itself (:attr:`CityProposal.manifest_path`).
+meant to sit in the folder itself (:attr:`CityProposal.manifest_path`).  The
+loader looks for the files in ``$GEO311_DATA_DIR/<city>/``, so the folder is
+best named after the city (a question says so when it is not).
 """
 
 from __future__ import annotations
@@ -437,7 +439,7 @@ def _propose_layer(
         )
         return None
     names = _name_fields(attrs, ids[0]) or ids[:1]
-    lonlat = frame.set_crs(crs, allow_override=True).to_crs(4326) if declared else frame
+    lonlat = frame.to_crs(4326) if declared else frame
     bounds = tuple(float(v) for v in lonlat.total_bounds)
     title = re.sub(r"_+", " ", key).strip().capitalize()
     layer = LayerProposal(
