@@ -84,7 +84,10 @@ def test_baltimore_folder(
     assert proposal.district_layer == "council_districts"
     assert proposal.timezone == "America/New_York"
     assert "Baltimore" in proposal.timezone_note and "check it" in proposal.timezone_note
-    assert proposal.projected_crs == "EPSG:32618"
+    assert (
+        "NAD83 / Maryland" in proposal.projected_note and "EPSG:32618" in proposal.projected_note
+    )
+    assert proposal.projected_crs == builtin.projected_crs == "EPSG:26985"  # NAD83 / Maryland
     assert "city_boundary_land" not in proposal.site_layers  # one area: nothing to map
     assert any("neighborhoods_2010, neighborhoods_2020" in q for q in proposal.questions)
     assert proposal.profile is not None
@@ -125,7 +128,7 @@ def test_los_angeles_folder(
     assert proposal.district_layer == "council_districts"
     assert proposal.site_layers == tuple(pairs)
     assert proposal.timezone == "America/Los_Angeles"
-    assert proposal.projected_crs == "EPSG:32611"
+    assert proposal.projected_crs == builtin.projected_crs == "EPSG:26945"  # California 5
     assert proposal.profile is not None
     assert proposal.profile.mapping["requested_datetime"].source == "CreatedDate"
 
@@ -170,7 +173,7 @@ def test_grid_geopackage_in_a_projected_crs(
     assert -76.7 < ward.bounds[0] < ward.bounds[2] < -76.5
     assert proposal.district_layer == "wards"
     assert proposal.timezone == "America/New_York"
-    assert proposal.projected_crs == "EPSG:32618"
+    assert proposal.projected_crs == "EPSG:26985"  # the grid lies in Maryland
     assert any(q.startswith("notes.json: skipped") for q in proposal.questions)
     assert Path(proposal.manifest_path) == folder / "gridtown.toml"
 
@@ -212,6 +215,9 @@ def test_no_district_layer_and_far_from_the_table(tmp_path: Path) -> None:
     assert proposal.layers["zones"].id_field == "objectid"
     assert proposal.district_layer is None
     assert proposal.timezone == "UTC"
+    # no State Plane outside the US table: the UTM zone of the layers (31N, around 3.4 E)
+    assert proposal.projected_crs == "EPSG:32631"
+    assert proposal.projected_note.startswith("The UTM zone")
     asked = " ".join(proposal.questions)
     assert "district_layer:" in asked and "timezone:" in asked
     manifest = load_manifest(_save(proposal))

@@ -16,8 +16,10 @@ layer per file:
 * the **site layers**: every layer with more than one area;
 * a **time zone**, guessed from the nearest of a small table of US cities
   (a guess: the proposal says so and asks);
-* the **projected CRS**: the WGS 84 UTM zone of the layers' centre
-  (``estimate_utm_crs``), metres as the manifest requires;
+* the **projected CRS**, in metres as the manifest requires: the NAD83 State
+  Plane zone whose area of use covers the layers, in the state of the table
+  city found for the time zone; else the WGS 84 UTM zone of the layers'
+  centre (``estimate_utm_crs``);
 * with a **sample export**, the proposed schema profile
   (:func:`geo311.io.infer.infer_profile`) and, per layer, the export column
   that carries the city's own label (ids or names) for the join QA.
@@ -42,6 +44,10 @@ from typing import Final
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import CRS
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_crs_info
+from pyproj.enums import PJType
 
 from geo311._errors import CRSError, InputFileError, OptionError
 from geo311.io.infer import ProfileProposal, infer_profile, read_sample, toml_string
@@ -56,72 +62,73 @@ BOUNDARY_SUFFIXES: Final = (".geojson", ".json", ".shp", ".gpkg", ".fgb")
 SAMPLE_ROWS: Final = 5000
 #: Farthest a city may be from its table entry for the time-zone guess, in km.
 TIMEZONE_RADIUS_KM: Final = 400.0
-#: Reference cities: (name, longitude, latitude, IANA zone).  Only for a first
-#: guess of a US city's zone; the nearest entry within TIMEZONE_RADIUS_KM wins.
+#: Reference cities: (name, longitude, latitude, IANA zone, state as EPSG names
+#: its State Plane zones).  Only for a first guess of a US city's time zone and
+#: State Plane CRS; the nearest entry within TIMEZONE_RADIUS_KM wins.
 US_CITY_ZONES: Final = (
-    ("New York", -74.006, 40.713, "America/New_York"),
-    ("Boston", -71.059, 42.360, "America/New_York"),
-    ("Hartford", -72.685, 41.764, "America/New_York"),
-    ("Buffalo", -78.878, 42.886, "America/New_York"),
-    ("Philadelphia", -75.165, 39.953, "America/New_York"),
-    ("Pittsburgh", -79.996, 40.441, "America/New_York"),
-    ("Baltimore", -76.612, 39.290, "America/New_York"),
-    ("Washington", -77.037, 38.907, "America/New_York"),
-    ("Richmond", -77.436, 37.541, "America/New_York"),
-    ("Raleigh", -78.638, 35.780, "America/New_York"),
-    ("Charlotte", -80.843, 35.227, "America/New_York"),
-    ("Atlanta", -84.388, 33.749, "America/New_York"),
-    ("Jacksonville", -81.656, 30.332, "America/New_York"),
-    ("Tampa", -82.458, 27.951, "America/New_York"),
-    ("Miami", -80.192, 25.762, "America/New_York"),
-    ("Columbus", -82.999, 39.961, "America/New_York"),
-    ("Cleveland", -81.694, 41.499, "America/New_York"),
-    ("Cincinnati", -84.512, 39.103, "America/New_York"),
-    ("Detroit", -83.046, 42.331, "America/Detroit"),
-    ("Indianapolis", -86.158, 39.768, "America/Indiana/Indianapolis"),
-    ("Louisville", -85.759, 38.253, "America/Kentucky/Louisville"),
-    ("Chicago", -87.630, 41.878, "America/Chicago"),
-    ("Milwaukee", -87.906, 43.039, "America/Chicago"),
-    ("Minneapolis", -93.265, 44.978, "America/Chicago"),
-    ("Des Moines", -93.625, 41.587, "America/Chicago"),
-    ("St. Louis", -90.199, 38.627, "America/Chicago"),
-    ("Kansas City", -94.579, 39.100, "America/Chicago"),
-    ("Omaha", -95.935, 41.257, "America/Chicago"),
-    ("Fargo", -96.790, 46.877, "America/Chicago"),
-    ("Sioux Falls", -96.731, 43.545, "America/Chicago"),
-    ("Nashville", -86.781, 36.163, "America/Chicago"),
-    ("Memphis", -90.049, 35.150, "America/Chicago"),
-    ("Birmingham", -86.802, 33.521, "America/Chicago"),
-    ("Little Rock", -92.290, 34.746, "America/Chicago"),
-    ("New Orleans", -90.072, 29.951, "America/Chicago"),
-    ("Houston", -95.369, 29.760, "America/Chicago"),
-    ("Dallas", -96.797, 32.777, "America/Chicago"),
-    ("Austin", -97.743, 30.267, "America/Chicago"),
-    ("San Antonio", -98.494, 29.424, "America/Chicago"),
-    ("Oklahoma City", -97.516, 35.468, "America/Chicago"),
-    ("El Paso", -106.485, 31.762, "America/Denver"),
-    ("Albuquerque", -106.650, 35.084, "America/Denver"),
-    ("Denver", -104.990, 39.739, "America/Denver"),
-    ("Cheyenne", -104.820, 41.140, "America/Denver"),
-    ("Rapid City", -103.231, 44.081, "America/Denver"),
-    ("Billings", -108.500, 45.783, "America/Denver"),
-    ("Salt Lake City", -111.891, 40.761, "America/Denver"),
-    ("Boise", -116.202, 43.615, "America/Boise"),
-    ("Phoenix", -112.074, 33.448, "America/Phoenix"),
-    ("Tucson", -110.975, 32.222, "America/Phoenix"),
-    ("Las Vegas", -115.140, 36.170, "America/Los_Angeles"),
-    ("Los Angeles", -118.244, 34.052, "America/Los_Angeles"),
-    ("San Diego", -117.161, 32.716, "America/Los_Angeles"),
-    ("Fresno", -119.787, 36.738, "America/Los_Angeles"),
-    ("San Francisco", -122.419, 37.775, "America/Los_Angeles"),
-    ("San Jose", -121.886, 37.338, "America/Los_Angeles"),
-    ("Sacramento", -121.494, 38.582, "America/Los_Angeles"),
-    ("Portland", -122.677, 45.515, "America/Los_Angeles"),
-    ("Seattle", -122.332, 47.606, "America/Los_Angeles"),
-    ("Spokane", -117.426, 47.659, "America/Los_Angeles"),
-    ("Anchorage", -149.900, 61.218, "America/Anchorage"),
-    ("Honolulu", -157.858, 21.307, "Pacific/Honolulu"),
-    ("San Juan", -66.106, 18.466, "America/Puerto_Rico"),
+    ("New York", -74.006, 40.713, "America/New_York", "New York"),
+    ("Boston", -71.059, 42.360, "America/New_York", "Massachusetts"),
+    ("Hartford", -72.685, 41.764, "America/New_York", "Connecticut"),
+    ("Buffalo", -78.878, 42.886, "America/New_York", "New York"),
+    ("Philadelphia", -75.165, 39.953, "America/New_York", "Pennsylvania"),
+    ("Pittsburgh", -79.996, 40.441, "America/New_York", "Pennsylvania"),
+    ("Baltimore", -76.612, 39.290, "America/New_York", "Maryland"),
+    ("Washington", -77.037, 38.907, "America/New_York", "Maryland"),
+    ("Richmond", -77.436, 37.541, "America/New_York", "Virginia"),
+    ("Raleigh", -78.638, 35.780, "America/New_York", "North Carolina"),
+    ("Charlotte", -80.843, 35.227, "America/New_York", "North Carolina"),
+    ("Atlanta", -84.388, 33.749, "America/New_York", "Georgia"),
+    ("Jacksonville", -81.656, 30.332, "America/New_York", "Florida"),
+    ("Tampa", -82.458, 27.951, "America/New_York", "Florida"),
+    ("Miami", -80.192, 25.762, "America/New_York", "Florida"),
+    ("Columbus", -82.999, 39.961, "America/New_York", "Ohio"),
+    ("Cleveland", -81.694, 41.499, "America/New_York", "Ohio"),
+    ("Cincinnati", -84.512, 39.103, "America/New_York", "Ohio"),
+    ("Detroit", -83.046, 42.331, "America/Detroit", "Michigan"),
+    ("Indianapolis", -86.158, 39.768, "America/Indiana/Indianapolis", "Indiana"),
+    ("Louisville", -85.759, 38.253, "America/Kentucky/Louisville", "Kentucky"),
+    ("Chicago", -87.630, 41.878, "America/Chicago", "Illinois"),
+    ("Milwaukee", -87.906, 43.039, "America/Chicago", "Wisconsin"),
+    ("Minneapolis", -93.265, 44.978, "America/Chicago", "Minnesota"),
+    ("Des Moines", -93.625, 41.587, "America/Chicago", "Iowa"),
+    ("St. Louis", -90.199, 38.627, "America/Chicago", "Missouri"),
+    ("Kansas City", -94.579, 39.100, "America/Chicago", "Missouri"),
+    ("Omaha", -95.935, 41.257, "America/Chicago", "Nebraska"),
+    ("Fargo", -96.790, 46.877, "America/Chicago", "North Dakota"),
+    ("Sioux Falls", -96.731, 43.545, "America/Chicago", "South Dakota"),
+    ("Nashville", -86.781, 36.163, "America/Chicago", "Tennessee"),
+    ("Memphis", -90.049, 35.150, "America/Chicago", "Tennessee"),
+    ("Birmingham", -86.802, 33.521, "America/Chicago", "Alabama"),
+    ("Little Rock", -92.290, 34.746, "America/Chicago", "Arkansas"),
+    ("New Orleans", -90.072, 29.951, "America/Chicago", "Louisiana"),
+    ("Houston", -95.369, 29.760, "America/Chicago", "Texas"),
+    ("Dallas", -96.797, 32.777, "America/Chicago", "Texas"),
+    ("Austin", -97.743, 30.267, "America/Chicago", "Texas"),
+    ("San Antonio", -98.494, 29.424, "America/Chicago", "Texas"),
+    ("Oklahoma City", -97.516, 35.468, "America/Chicago", "Oklahoma"),
+    ("El Paso", -106.485, 31.762, "America/Denver", "Texas"),
+    ("Albuquerque", -106.650, 35.084, "America/Denver", "New Mexico"),
+    ("Denver", -104.990, 39.739, "America/Denver", "Colorado"),
+    ("Cheyenne", -104.820, 41.140, "America/Denver", "Wyoming"),
+    ("Rapid City", -103.231, 44.081, "America/Denver", "South Dakota"),
+    ("Billings", -108.500, 45.783, "America/Denver", "Montana"),
+    ("Salt Lake City", -111.891, 40.761, "America/Denver", "Utah"),
+    ("Boise", -116.202, 43.615, "America/Boise", "Idaho"),
+    ("Phoenix", -112.074, 33.448, "America/Phoenix", "Arizona"),
+    ("Tucson", -110.975, 32.222, "America/Phoenix", "Arizona"),
+    ("Las Vegas", -115.140, 36.170, "America/Los_Angeles", "Nevada"),
+    ("Los Angeles", -118.244, 34.052, "America/Los_Angeles", "California"),
+    ("San Diego", -117.161, 32.716, "America/Los_Angeles", "California"),
+    ("Fresno", -119.787, 36.738, "America/Los_Angeles", "California"),
+    ("San Francisco", -122.419, 37.775, "America/Los_Angeles", "California"),
+    ("San Jose", -121.886, 37.338, "America/Los_Angeles", "California"),
+    ("Sacramento", -121.494, 38.582, "America/Los_Angeles", "California"),
+    ("Portland", -122.677, 45.515, "America/Los_Angeles", "Oregon"),
+    ("Seattle", -122.332, 47.606, "America/Los_Angeles", "Washington"),
+    ("Spokane", -117.426, 47.659, "America/Los_Angeles", "Washington"),
+    ("Anchorage", -149.900, 61.218, "America/Anchorage", "Alaska"),
+    ("Honolulu", -157.858, 21.307, "Pacific/Honolulu", "Hawaii"),
+    ("San Juan", -66.106, 18.466, "America/Puerto_Rico", "Puerto Rico"),
 )
 _SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 _VINTAGE = re.compile(r"^(?P<key>.*?)_(?P<vintage>(?:19|20)\d\d(?:_(?:19|20)\d\d)?)$")
@@ -203,7 +210,9 @@ class CityProposal:
     timezone_note : str
         How it was guessed.
     projected_crs : str
-        A metre-based CRS (the UTM zone of the layers' centre).
+        A metre-based CRS: a State Plane zone, else the UTM zone of the layers.
+    projected_note : str
+        How it was chosen.
     layers : mapping of str to LayerProposal
     district_layer : str or None
     site_layers : tuple of str
@@ -220,6 +229,7 @@ class CityProposal:
     timezone: str
     timezone_note: str
     projected_crs: str
+    projected_note: str
     layers: Mapping[str, LayerProposal]
     district_layer: str | None
     site_layers: tuple[str, ...]
@@ -246,7 +256,7 @@ class CityProposal:
             f"title = {toml_string(self.title)}",
             f"# GUESS: {self.timezone_note}",
             f"timezone = {toml_string(self.timezone)}",
-            "# The UTM zone of the layers' centre (metres); a State Plane metre zone also works.",
+            f"# {self.projected_note}",
             f"projected_crs = {toml_string(self.projected_crs)}",
         ]
         if self.district_layer is not None:
@@ -483,9 +493,8 @@ def guess_timezone(lon: float, lat: float) -> tuple[str | None, str]:
     >>> guess_timezone(2.35, 48.86)[0] is None
     True
     """
-    best = min(US_CITY_ZONES, key=lambda c: _km(lon, lat, c[1], c[2]))
-    km = _km(lon, lat, best[1], best[2])
-    if km > TIMEZONE_RADIUS_KM:
+    best, km = _nearest_city(lon, lat)
+    if best is None:
         note = (
             f"no city of geo311's US table lies within {TIMEZONE_RADIUS_KM:.0f} km of "
             f"({lat:.3f}, {lon:.3f}); set the city's IANA zone"
@@ -493,6 +502,57 @@ def guess_timezone(lon: float, lat: float) -> tuple[str | None, str]:
         return None, note
     note = f"zone of the nearest city in geo311's US table, {best[0]} ({km:.0f} km); check it"
     return best[3], note
+
+
+def _nearest_city(
+    lon: float, lat: float
+) -> tuple[tuple[str, float, float, str, str] | None, float]:
+    """Return the nearest table city within TIMEZONE_RADIUS_KM (or None) and its distance."""
+    best = min(US_CITY_ZONES, key=lambda c: _km(lon, lat, c[1], c[2]))
+    km = _km(lon, lat, best[1], best[2])
+    return (best if km <= TIMEZONE_RADIUS_KM else None), km
+
+
+def _state_plane(bounds: tuple[float, float, float, float], state: str) -> str | None:
+    """Return the metre-based NAD83 State Plane zone of ``state`` whose area covers ``bounds``.
+
+    Among EPSG's ``NAD83 / <state> ...`` projected CRSs in metres whose area of
+    use contains the bounds, the one with the smallest area of use (a zone,
+    not a statewide Albers or Lambert) wins; None when there is none.
+    """
+    infos = query_crs_info(
+        auth_name="EPSG",
+        pj_types=PJType.PROJECTED_CRS,
+        area_of_interest=AreaOfInterest(*bounds),
+        contains=True,
+    )
+    found = []
+    for info in infos:
+        if info.deprecated or not info.name.startswith(f"NAD83 / {state}"):
+            continue
+        if {a.unit_name for a in CRS.from_epsg(int(info.code)).axis_info} != {"metre"}:
+            continue
+        area = info.area_of_use
+        size = (area.east - area.west) * (area.north - area.south) if area else math.inf
+        found.append((size, f"EPSG:{info.code}"))
+    return min(found)[1] if found else None
+
+
+def _projected_crs(bounds: tuple[float, float, float, float]) -> tuple[str, str]:
+    """Return a metre-based CRS for the layers and a sentence saying how it was chosen."""
+    west, south, east, north = bounds
+    utm = gpd.GeoSeries.from_xy([west, east], [south, north], crs=4326).estimate_utm_crs()
+    utm_code = f"EPSG:{utm.to_epsg()}"
+    city, _ = _nearest_city((west + east) / 2, (south + north) / 2)
+    plane = _state_plane(bounds, city[4]) if city is not None else None
+    if city is None or plane is None:
+        note = "The UTM zone of the layers' centre (metres); a State Plane zone also works."
+        return utm_code, note
+    note = (
+        f"GUESS: {CRS.from_user_input(plane).name}, the State Plane zone (metres) covering "
+        f"the layers, in the state of {city[0]}; the UTM zone {utm_code} also works."
+    )
+    return plane, note
 
 
 def _km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -611,8 +671,7 @@ def init_city(folder: str | Path, *, city: str, sample: str | Path | None = None
     zone, zone_note = guess_timezone(lon, lat)
     if zone is None:
         questions.append(f"timezone: {zone_note}")
-    centre = gpd.GeoSeries.from_xy([west, east], [south, north], crs=4326)
-    utm = centre.estimate_utm_crs()
+    projected, projected_note = _projected_crs((west, south, east, north))
     profile = None
     if sample is not None:
         profile = infer_profile(sample, city=city, timezone=zone)
@@ -648,7 +707,8 @@ def init_city(folder: str | Path, *, city: str, sample: str | Path | None = None
         manifest_path=str(root / f"{city}.toml"),
         timezone=zone or "UTC",
         timezone_note=zone_note,
-        projected_crs=f"EPSG:{utm.to_epsg()}",
+        projected_crs=projected,
+        projected_note=projected_note,
         layers=layers,
         district_layer=district,
         site_layers=tuple(k for k, layer in layers.items() if layer.areas > 1),
