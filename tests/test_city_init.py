@@ -10,8 +10,6 @@ projected CRS, a shapefile without CRS and files that are not layers.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -22,12 +20,8 @@ from shapely.geometry import box
 
 from geo311._errors import CRSError, InputFileError, OptionError
 from geo311.join.city_init import CityProposal, guess_timezone, init_city
-from geo311.join.layers import CityManifest, load_layers, load_manifest
-
-# The join branch adds district_layer / site_layers to the manifest format; a
-# loader that predates them refuses the keys, so the round trip leaves them out
-# there (after both are merged this is always True).
-LOADER_KNOWS_DISTRICTS = "district_layer" in {f.name for f in dataclasses.fields(CityManifest)}
+from geo311.join.layers import load_layers
+from geo311.join.manifest import load_manifest
 
 
 def _save(proposal: CityProposal) -> Path:
@@ -35,8 +29,6 @@ def _save(proposal: CityProposal) -> Path:
     data = tomllib.loads(text)
     assert data.get("district_layer") == proposal.district_layer
     assert tuple(data.get("site_layers", ())) == proposal.site_layers
-    if not LOADER_KNOWS_DISTRICTS:
-        text = re.sub(r"^(district_layer|site_layers) = .*\n", "", text, flags=re.MULTILINE)
     path = Path(proposal.manifest_path)
     path.write_text(text, encoding="utf-8")
     return path
@@ -98,8 +90,7 @@ def test_baltimore_folder(
     assert manifest.timezone == "America/New_York"
     assert manifest.layers["zip_codes"].vintages[0].file == "zip_codes.geojson"
     assert manifest.labels()["neighborhoods_2010"] == ("Neighborhood", "name")
-    if LOADER_KNOWS_DISTRICTS:
-        assert manifest.district_layer == "council_districts"
+    assert manifest.district_layer == "council_districts"
     monkeypatch.setenv("GEO311_DATA_DIR", str(tmp_path))
     layers = load_layers(manifest, layers=["council_districts", "census_tracts"])
     assert len(layers["council_districts"][0].frame) == 14
