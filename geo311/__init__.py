@@ -2,7 +2,11 @@
 
 The pipeline reads left to right: :func:`read_requests` (ingest any city's
 export into one schema, with a row ledger) -> clean -> geocode -> join ->
-population -> indicators / equity -> maps / report.
+population -> indicators / equity -> maps / report.  :func:`run` is the one
+orchestration of those stages (``geo311 run``, the stage commands, the demo
+and the examples all call it); it returns a :class:`PipelineResult` held in
+memory, which :func:`write_requests`, :func:`write_indicators` and
+:func:`write_site` write out.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -54,7 +58,16 @@ from geo311.join.layers import (
     read_layer,
 )
 from geo311.ledger import Ledger, Result, StageLedger
-from geo311.pipeline import RunResult, run_city
+from geo311.pipeline import (
+    PipelineResult,
+    RunResult,
+    load_requests,
+    run,
+    run_city,
+    write_indicators,
+    write_requests,
+    write_site,
+)
 from geo311.population.denominators import (
     Denominators,
     interpolate,
@@ -91,6 +104,7 @@ __all__ = [
     "Ledger",
     "ManifestError",
     "OutputExistsError",
+    "PipelineResult",
     "Profile",
     "ProfileError",
     "Result",
@@ -130,6 +144,7 @@ __all__ = [
     "load_layers",
     "load_manifest",
     "load_profile",
+    "load_requests",
     "map_parts",
     "normalize_label",
     "parse_location",
@@ -139,6 +154,7 @@ __all__ = [
     "read_requests",
     "read_tract_table",
     "requests_from_frame",
+    "run",
     "run_city",
     "save_map",
     "service_mix",
@@ -149,4 +165,7 @@ __all__ = [
     "theil",
     "time_patterns",
     "validate_requests",
+    "write_indicators",
+    "write_requests",
+    "write_site",
 ]

@@ -98,6 +98,7 @@ __all__ = [
     "demo_tables",
     "make_demo_city",
     "write_demo",
+    "write_demo_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,38 @@ Row ledger (ingest and join)
 """
 
 
+def write_demo_inputs(
+    city: DemoCity, out_dir: Path, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write the demo's inputs: the raw export (CSV) and the three layers (GeoJSON).
+
+    Parameters
+    ----------
+    city : DemoCity
+    out_dir : pathlib.Path
+        Output folder (``raw/`` and ``layers/`` inside it).
+    overwrite : bool, default False
+        Replace existing files.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        ``raw_requests`` and ``layer_<name>``, keyed as in :func:`demo_paths`.
+    """
+    paths = {
+        k: p
+        for k, p in demo_paths(Path(out_dir)).items()
+        if k == "raw_requests" or k.startswith("layer_")
+    }
+    check_overwrite(paths.values(), overwrite=overwrite)
+    with atomic_write(paths["raw_requests"]) as tmp:
+        city.requests.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
+    for name, layer in city.layers.items():
+        with atomic_write(paths[f"layer_{name}"]) as tmp:
+            layer.to_file(tmp, driver="GeoJSON", layer=name)
+    return paths
+
+
 def demo_tables(
     city: DemoCity,
     requests: pd.DataFrame,
@@ -214,6 +247,7 @@ def write_demo(
     *,
     seed: int = 311,
     n_requests: int = 50_000,
+    png: bool = True,
     overwrite: bool = False,
 ) -> dict[str, Path]:
     """Build the demo city, write it out and run the pipeline on it.
@@ -238,6 +272,8 @@ def write_demo(
         Output folder; created when missing.
     seed, n_requests
         Passed to :func:`make_demo_city`.
+    png : bool, default True
+        Also draw the static PNG of each map (``png/``).
     overwrite : bool, default False
         Replace existing outputs.
 
@@ -257,12 +293,7 @@ def write_demo(
     check_overwrite(paths.values(), overwrite=overwrite)
 
     city = make_demo_city(seed=seed, n_requests=n_requests)
-
-    with atomic_write(paths["raw_requests"]) as tmp:
-        city.requests.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
-    for name, layer in city.layers.items():
-        with atomic_write(paths[f"layer_{name}"]) as tmp:
-            layer.to_file(tmp, driver="GeoJSON", layer=name)
+    write_demo_inputs(city, out_dir, overwrite=True)  # existence checked above
 
     result = run(
         paths["raw_requests"],
@@ -277,7 +308,7 @@ def write_demo(
     write_indicators(result, out_dir / "indicators", overwrite=True)
     with atomic_write(paths["readme"]) as tmp:
         tmp.write_text(_readme(city, result.ledger, paths, out_dir), encoding="utf-8")
-    site = write_site(result, out_dir, overwrite=True)
+    site = write_site(result, out_dir, png=png, overwrite=True)
     written = {**paths, **{f"page_{p.stem}": p for p in site.pages if p.suffix == ".html"}}
     written.update({f"png_{p.stem}": p for p in site.pngs})
     log.info("wrote the synthetic demo to %s (%d files)", out_dir, len(written))
