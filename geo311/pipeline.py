@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple
 import geopandas as gpd
 import pandas as pd
 
-from geo311._errors import ConfigError, SchemaError
+from geo311._errors import ConfigError, InputError, SchemaError
 from geo311.indicators.tables import LayerTables, build_tables, table_paths, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.readers import read_requests
@@ -229,7 +229,8 @@ def _tabulate(
             f"{manifest.city}` with these layers first"
         )
         raise SchemaError(msg)
-    loaded: dict[str, list[Layer]] = {**result.boundaries, **dict(boundaries or {})}
+    given = {k: list(v) for k, v in (boundaries or {}).items()}
+    loaded: dict[str, list[Layer]] = {**result.boundaries, **given}
     needed = dict.fromkeys([*layers, TRACT_LAYER, *([district] if district else [])])
     to_load = [k for k in needed if k not in loaded and k in manifest.layers]
     if to_load:
@@ -323,6 +324,8 @@ def run(
     ------
     ConfigError
         No city for a stage that needs one.
+    InputError
+        No requests to go past the ingest with (e.g. a header-only file).
     SchemaError
         Continuing from requests that were not joined to the layers asked for.
     """
@@ -344,6 +347,13 @@ def run(
     done = STAGES.index(result.stage)
     if last <= done:
         return result
+    if not len(result.requests):
+        names = ", ".join(str(i.get("path")) for i in result.ledger.inputs) or "the requests"
+        msg = (
+            f"{names}: no requests to join or tabulate (a file with a header and no rows?); "
+            "check the export"
+        )
+        raise InputError(msg)
     if manifest is None and (last == STAGES.index("indicators") or not extra_layers):
         msg = f"the {STAGES[last]} stage needs a city: pass city= (--city) with the city's layers"
         raise ConfigError(msg)
@@ -353,7 +363,11 @@ def run(
         district = district or None
     wanted = list(layers) if layers else _default_layers(manifest, result.requests, district)
     if done < STAGES.index("join"):
-        join_options = {"vintages": vintages, "tolerance_m": tolerance_m, "cache_dir": cache_dir}
+        join_options: dict[str, Any] = {
+            "vintages": vintages,
+            "tolerance_m": tolerance_m,
+            "cache_dir": cache_dir,
+        }
         if boundaries is None:
             join_options |= {
                 "extra_layers": extra_layers,
@@ -365,13 +379,12 @@ def run(
         result = _join(
             result,
             manifest,
-            city=manifest.path if isinstance(city, CityManifest) else city,
+            city=city.path if isinstance(city, CityManifest) else city,
             layers=wanted or None,
             boundaries=boundaries,
             options=join_options,
         )
-    if last == STAGES.index("indicators"):
-        assert manifest is not None  # checked above
+    if last == STAGES.index("indicators") and manifest is not None:  # None raised above
         result = _tabulate(
             result,
             manifest,

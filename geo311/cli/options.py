@@ -59,10 +59,10 @@ def _check_timezone(name: str, *, option: str = "timezone") -> str:
 def _parse_as_of(value: str, *, option: str = "as_of") -> str:
     """Return ``value`` when it reads as a date or date-time (OptionError otherwise)."""
     try:
-        stamp = pd.Timestamp(value)
+        valid = not pd.isna(pd.Timestamp(value))
     except (ValueError, TypeError, OverflowError):
-        stamp = pd.NaT
-    if pd.isna(stamp):
+        valid = False
+    if not valid:
         msg = (
             f"--{option.replace('_', '-')} {value!r} is not a date or time; "
             "use an ISO date or time such as 2024-04-01 or 2024-04-01T12:00"
