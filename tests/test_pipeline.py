@@ -260,3 +260,19 @@ def test_los_angeles_maps_its_neighbourhood_councils_and_districts(
     assert len(result.tables["council_districts"].indicators) == 15
     assert result.ledger.rows_in == 10_000
     assert result.metadata["city"] == "los_angeles"
+
+
+def test_cli_run_pages_any_political_layer(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
+    sample = str(shared_data / "baltimore" / SAMPLES[1])
+    site = tmp_path / "site"
+    args = ["-q", "run", sample, "--city", "baltimore", "--layer", "council_districts"]
+    args += ["--district-layer", "police_districts", "--no-tiles", "--no-png", "--out", str(site)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "(9 district pages)" in result.output  # the nine 1959-2022 police districts
+    assert len(list(site.glob("district-*.html"))) == 9
+    tables = {p.name.removesuffix(".csv") for p in (site / "indicators").glob("*.csv")}
+    assert {"council_districts", "police_districts"} <= tables

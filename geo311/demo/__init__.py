@@ -46,11 +46,9 @@ cleaning rule finds exactly what was planted.
 
 Examples
 --------
->>> city = make_demo_city(n_requests=1_000)
->>> sorted(city.layers)
-['census_tracts', 'council_districts', 'neighborhoods']
->>> len(city.requests), int(city.layers["census_tracts"]["pop_2020"].sum()) == DEMO_POPULATION
-(1000, True)
+>>> paths = demo_paths(Path("site"))
+>>> paths["raw_requests"].as_posix(), paths["site_index"].as_posix()
+('site/raw/demo_requests.csv', 'site/index.html')
 """
 
 from __future__ import annotations
