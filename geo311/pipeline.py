@@ -346,7 +346,7 @@ def run(
         result = PipelineResult(requests, ledger, "ingest", city=manifest)
     done = STAGES.index(result.stage)
     if last <= done:
-        return result
+        return replace(result, metadata=_metadata(result, as_of=as_of, period=period))
     if not len(result.requests):
         names = ", ".join(str(i.get("path")) for i in result.ledger.inputs) or "the requests"
         msg = (
@@ -401,15 +401,20 @@ def run(
                 "demand": demand,
             },
         )
-    metadata = {
-        "city": manifest.city if manifest is not None else None,
+    result = replace(result, district_layer=district)
+    return replace(result, metadata=_metadata(result, as_of=as_of, period=period))
+
+
+def _metadata(result: PipelineResult, *, as_of: Any, period: Any) -> dict[str, Any]:
+    """Describe a run: city, last stage, layers, district layer, as-of and period."""
+    return {
+        "city": result.city.city if result.city is not None else None,
         "stage": result.stage,
         "layers": list(result.layers),
-        "district_layer": district,
+        "district_layer": result.district_layer,
         "as_of": None if as_of is None else str(as_of),
         "period": None if period is None else [str(p) for p in period],
     }
-    return replace(result, district_layer=district, metadata=metadata)
 
 
 def _default_district(manifest: CityManifest) -> str | None:

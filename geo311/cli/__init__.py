@@ -25,6 +25,7 @@ from geo311.cli.indicators import indicators_cmd
 from geo311.cli.ingest import ingest_cmd
 from geo311.cli.join import join_cmd
 from geo311.cli.maps import maps_cmd
+from geo311.cli.options import quiet_opt, verbose_opt
 from geo311.cli.run import run_cmd
 from geo311.cli.schemas import schemas_cmd
 
@@ -57,8 +58,8 @@ def _setup_logging(verbosity: int) -> None:
 
 @click.group(cls=_Geo311Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="geo311")
-@click.option("-v", "--verbose", count=True, help="More output (-v debug and tracebacks).")
-@click.option("-q", "--quiet", count=True, help="Less output (-q warnings only, -qq errors).")
+@verbose_opt
+@quiet_opt
 @click.pass_context
 def main(ctx: click.Context, verbose: int, quiet: int) -> None:
     """geo311: geospatial equity analysis of city 311 service requests."""

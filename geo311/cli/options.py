@@ -30,8 +30,10 @@ __all__ = [
     "pairs",
     "period_opt",
     "population_opt",
+    "quiet_opt",
     "schema_opt",
     "timezone_opt",
+    "verbose_opt",
     "vintage_opt",
 ]
 
@@ -192,3 +194,11 @@ no_tiles_opt = click.option(
 )
 
 no_png_opt = click.option("--no-png", is_flag=True, help="Skip the static PNG of each map.")
+
+verbose_opt = click.option(
+    "-v", "--verbose", count=True, help="More output (-v debug and tracebacks)."
+)
+
+quiet_opt = click.option(
+    "-q", "--quiet", count=True, help="Less output (-q warnings only, -qq errors)."
+)
