@@ -52,8 +52,8 @@ DEMO_REQUESTS = 5_000
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """`geo311 demo` (seed DEMO_SEED, DEMO_REQUESTS requests), built once per session.
 
-    The full demo (site with PNGs) takes about half a minute; every test
-    that reads it shares this one build.  Returns what
+    The full demo (pipeline, tables, site with PNGs) is the slowest fixture
+    of the demo tests; every test that reads it shares this one build.  Returns what
     :func:`geo311.demo.write_demo` returns: every written file by key.
     """
     pytest.importorskip("folium")

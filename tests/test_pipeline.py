@@ -276,3 +276,30 @@ def test_cli_run_pages_any_political_layer(
     assert len(list(site.glob("district-*.html"))) == 9
     tables = {p.name.removesuffix(".csv") for p in (site / "indicators").glob("*.csv")}
     assert {"council_districts", "police_districts"} <= tables
+
+
+def test_stage_commands_give_the_tables_of_one_run(
+    stages: dict[str, PipelineResult],
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
+    runner = CliRunner()
+    sample = str(shared_data / "baltimore" / SAMPLES[1])
+    ingested, joined = tmp_path / "ingested.parquet", tmp_path / "joined.parquet"
+    commands = [
+        ["ingest", sample, "--out", str(ingested)],
+        ["join", str(ingested), "--city", "baltimore", "--layers", ",".join(LAYERS)],
+        ["indicators", str(joined), "--city", "baltimore", "--out", str(tmp_path / "cli")],
+    ]
+    commands[1] += ["--out", str(joined)]
+    commands[2] += [arg for key in LAYERS for arg in ("--layer", key)]
+    for args in commands:
+        result = runner.invoke(main, ["-q", *args])
+        assert result.exit_code == 0, result.output
+    write_indicators(stages["direct"], tmp_path / "api")
+    for name in ("neighborhoods.csv", "council_districts.csv", "equity.csv"):
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes()
+    ledger = json.loads((tmp_path / "joined.ledger.json").read_text(encoding="utf-8"))
+    assert [s["stage"] for s in ledger["stages"]][-2:] == [f"join:{k}" for k in LAYERS]

@@ -10,7 +10,7 @@ import click
 from geo311.cli.options import city_opt, out_opt, overwrite_opt, pairs, vintage_opt
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.layers import load_manifest
-from geo311.ledger import ledger_path
+from geo311.ledger import Ledger, ledger_path
 from geo311.pipeline import load_requests, run, write_requests
 from geo311.settings import cache_dir
 
@@ -80,7 +80,8 @@ def join_cmd(
         stop_after="join",
     )
     written, ledger_file = write_requests(result, out, overwrite=overwrite)
-    click.echo(result.ledger.summary())
+    joined = result.ledger.stages[len(upstream.ledger.stages) :]
+    click.echo(Ledger(stages=joined).summary())  # this command's stages only
     if qa:
         with atomic_write(qa_path) as tmp:
             tmp.write_text(json.dumps([c.to_dict() for c in result.checks], indent=2) + "\n")
