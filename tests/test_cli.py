@@ -189,3 +189,15 @@ def test_geocode_fills_missing_coordinates_from_a_table(tmp_path: Path) -> None:
         assert "census" in bad.output
         assert "arcgis:URL" in bad.output
         assert "table:FILE" in bad.output
+
+
+def test_demo_command_refuses_to_overwrite_before_building(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "README.txt").write_text("mine", encoding="utf-8")
+    args = ["demo", "--requests", "100", "--no-png", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: output exists")
+    assert "--overwrite" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["README.txt"]
