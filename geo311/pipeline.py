@@ -182,6 +182,10 @@ def _join(
 ) -> PipelineResult:
     """Assign every request to the boundary layers (the ``join`` stage)."""
     if boundaries is not None:
+        unknown = [k for k in layers or () if k not in boundaries]
+        if unknown:
+            msg = f"no boundary layer {unknown} among the layers given: {', '.join(boundaries)}"
+            raise ConfigError(msg)
         chosen = {k: list(boundaries[k]) for k in (layers or boundaries)}
         frame, ledger = assign_areas(
             result.requests,
@@ -193,13 +197,9 @@ def _join(
         )
         checks: list[LabelCheck] = []
     else:
-        joined = join_city(
-            result.requests,
-            city=city,
-            layers=layers,
-            **options,
+        frame, ledger, chosen, checks = join_city(
+            result.requests, city=city, layers=layers, **options
         )
-        frame, ledger, chosen, checks = joined
     return replace(
         result,
         requests=frame,
@@ -297,8 +297,9 @@ def run(
     schema, timezone, chunksize, encoding, max_bad_timestamps
         Ingest: as in :func:`geo311.read_requests`.
     layers : sequence of str, optional
-        Layers to join and tabulate; default :func:`site_layers` of the city
-        and its district layer.
+        Layers to join and tabulate; default every layer of ``boundaries``
+        when given, else the layers of joined requests, else
+        :func:`site_layers` of the city and its district layer.
     district_layer : str, optional
         The layer with one page per area and the group of the Theil
         decomposition; default :func:`district_layer` of the city; ``""``
@@ -361,7 +362,12 @@ def run(
     if manifest is not None:
         district = district_layer if district_layer is not None else _default_district(manifest)
         district = district or None
-    wanted = list(layers) if layers else _default_layers(manifest, result.requests, district)
+    if layers:
+        wanted = list(layers)
+    elif boundaries is not None:  # layers already loaded: all of them
+        wanted = list(boundaries)
+    else:
+        wanted = _default_layers(manifest, result.requests, district)
     if done < STAGES.index("join"):
         join_options: dict[str, Any] = {
             "vintages": vintages,

@@ -26,11 +26,14 @@ from geo311.demo import (
     MIN_REQUESTS,
     SERVICE_TYPES,
     DemoCity,
+    demo_layers,
+    demo_manifest,
     make_demo_city,
     write_demo,
     write_demo_inputs,
 )
 from geo311.ledger import Ledger
+from geo311.pipeline import run
 
 N = DEMO_REQUESTS
 SEED = DEMO_SEED
@@ -344,3 +347,24 @@ def test_smallest_city_still_plants_every_defect() -> None:
 def test_rejects_bad_arguments(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_demo_city(**kwargs)
+
+
+def test_demo_city_runs_through_the_pipeline_core(tmp_path: Path) -> None:
+    small = make_demo_city(seed=SEED, n_requests=MIN_REQUESTS)
+    paths = write_demo_inputs(small, tmp_path)
+    layers = demo_layers(small)
+    manifest = demo_manifest(small)
+    assert list(manifest.layers) == list(layers) == list(LAYER_IDS)
+    options = {
+        "city": manifest,
+        "boundaries": layers,
+        "schema": "open311",
+        "timezone": small.timezone,
+        "as_of": small.as_of,
+    }
+    joined = run(paths["raw_requests"], stop_after="join", **options)
+    assert joined.layers == tuple(LAYER_IDS)
+    assert joined.ledger.rows_in == MIN_REQUESTS
+    assert joined.requests["council_districts_id"].notna().any()
+    with pytest.raises(geo311.ConfigError, match="wards"):
+        run(paths["raw_requests"], layers=["wards"], **options)
