@@ -180,6 +180,13 @@ def stages(shared_data: Path) -> dict[str, PipelineResult]:
 LAYERS = ["neighborhoods", "council_districts"]
 
 
+@pytest.fixture
+def data_env(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The reference data folder, also set as GEO311_DATA_DIR for the test."""
+    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
+    return shared_data
+
+
 def test_run_stops_after_each_stage(stages: dict[str, PipelineResult]) -> None:
     ingested, joined, tabulated = stages["ingest"], stages["join"], stages["indicators"]
     assert ingested.stage == "ingest"
@@ -211,11 +218,9 @@ def test_continuing_a_run_gives_the_same_tables_as_one_run(
 
 def test_saved_stage_resumes_with_its_ledger(
     stages: dict[str, PipelineResult],
-    shared_data: Path,
+    data_env: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
     path, ledger = write_requests(stages["join"], tmp_path / "joined.parquet")
     assert ledger.name == "joined.ledger.json"
     with pytest.raises(OutputExistsError, match=r"joined\.parquet"):
@@ -235,10 +240,7 @@ def test_saved_stage_resumes_with_its_ledger(
         write_indicators(resumed, tmp_path / "indicators")
 
 
-def test_run_refuses_what_it_cannot_do(
-    stages: dict[str, PipelineResult], shared_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
+def test_run_refuses_what_it_cannot_do(stages: dict[str, PipelineResult], data_env: Path) -> None:
     with pytest.raises(ConfigError, match="needs a city"):
         run(stages["ingest"], stop_after="join")
     with pytest.raises(SchemaError, match="not joined to \\['census_tracts'\\]"):
@@ -248,11 +250,8 @@ def test_run_refuses_what_it_cannot_do(
     assert no_group.tables["neighborhoods"].metadata["equity_group"] is None
 
 
-def test_los_angeles_maps_its_neighbourhood_councils_and_districts(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
-    export = shared_data / "los_angeles" / "records" / "myla311_2020-01-01_2020-01-03.csv.gz"
+def test_los_angeles_maps_its_neighbourhood_councils_and_districts(data_env: Path) -> None:
+    export = data_env / "los_angeles" / "records" / "myla311_2020-01-01_2020-01-03.csv.gz"
     result = run(export, city="los_angeles")
     assert result.layers == ("neighborhood_councils", "council_districts")
     assert result.district_layer == "council_districts"
@@ -262,11 +261,8 @@ def test_los_angeles_maps_its_neighbourhood_councils_and_districts(
     assert result.metadata["city"] == "los_angeles"
 
 
-def test_cli_run_pages_any_political_layer(
-    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
-    sample = str(shared_data / "baltimore" / SAMPLES[1])
+def test_cli_run_pages_any_political_layer(data_env: Path, tmp_path: Path) -> None:
+    sample = str(data_env / "baltimore" / SAMPLES[1])
     site = tmp_path / "site"
     args = ["-q", "run", sample, "--city", "baltimore", "--layer", "council_districts"]
     args += ["--district-layer", "police_districts", "--no-tiles", "--no-png", "--out", str(site)]
@@ -280,13 +276,11 @@ def test_cli_run_pages_any_political_layer(
 
 def test_stage_commands_give_the_tables_of_one_run(
     stages: dict[str, PipelineResult],
-    shared_data: Path,
+    data_env: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
     runner = CliRunner()
-    sample = str(shared_data / "baltimore" / SAMPLES[1])
+    sample = str(data_env / "baltimore" / SAMPLES[1])
     ingested, joined = tmp_path / "ingested.parquet", tmp_path / "joined.parquet"
     commands = [
         ["ingest", sample, "--out", str(ingested)],
