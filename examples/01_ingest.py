@@ -1,4 +1,4 @@
-"""Ingest a 311 export and read its row ledger.
+"""Ingest a 311 export and read its row ledger (the pipeline's first stage only).
 
 Uses the synthetic demo city's raw export (Open311 GeoReport Bulk CSV) so it
 runs anywhere.  Run: python examples/01_ingest.py
@@ -15,9 +15,10 @@ city = make_demo_city(n_requests=5_000)
 with tempfile.TemporaryDirectory() as tmp:
     export = Path(tmp, "requests.csv")
     city.requests.to_csv(export, index=False)
-    requests, ledger = geo311.read_requests(
-        export, schema="open311", timezone=city.timezone, as_of=city.as_of
+    result = geo311.run(
+        export, schema="open311", timezone=city.timezone, as_of=city.as_of, stop_after="ingest"
     )
+requests, ledger = result.requests, result.ledger
 
 print(ledger.summary())
 print(requests["coord_quality"].value_counts().to_string())

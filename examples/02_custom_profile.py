@@ -46,7 +46,8 @@ with tempfile.TemporaryDirectory() as tmp:
     profile.write_text(PROFILE, encoding="utf-8")
     export = Path(tmp, "riverton.csv")
     export.write_text(EXPORT, encoding="utf-8")
-    requests, ledger = geo311.read_requests(export, schema=profile, as_of="2019-12-01")
+    result = geo311.run(export, schema=profile, as_of="2019-12-01", stop_after="ingest")
+requests, ledger = result.requests, result.ledger
 
 print(requests[["service_request_id", "requested_datetime", "status", "lat", "long"]])
 print(requests[["service_request_id", "coord_quality", "qa_flags"]])

@@ -18,8 +18,9 @@ files = [
     root / "baltimore" / "sr311_2019_oct_sample.csv",
     root / "baltimore" / "sr311_2018_sample.csv",
 ]
-requests, ledger = geo311.read_requests(files)
-print(ledger.summary())
+result = geo311.run(files, stop_after="ingest")
+requests = result.requests
+print(result.ledger.summary())
 
 counted = requests[~requests["is_duplicate"] & ~requests["is_transfer"]]
 print(

@@ -1,7 +1,8 @@
 """From the real Baltimore samples to an offline choropleth page and a PNG, in Python.
 
-Joins the two Open Baltimore samples to the 2010 neighbourhoods and the
-council districts, tabulates the indicators, simplifies the outlines for
+Runs the pipeline (:func:`geo311.run`: ingest, join to the 2010
+neighbourhoods and the council districts, indicators) on the two Open
+Baltimore samples in memory, simplifies the outlines for
 display and draws two switchable indicator layers with the districts on top.
 Writes ``rates.html`` (one self-contained file: open it in a browser, no
 network needed) and ``rates.png`` in the current folder.
@@ -13,7 +14,6 @@ Needs the reference data (GEO311_DATA_DIR, in CI ../shared/data) and the
 import sys
 
 import geo311
-from geo311.indicators.tables import city_tables
 from geo311.settings import data_dir
 
 root = data_dir()
@@ -21,10 +21,8 @@ if root is None or not (root / "baltimore").is_dir():
     sys.exit("set GEO311_DATA_DIR to the folder that holds baltimore/")
 
 files = [root / "baltimore" / f for f in ("sr311_2019_oct_sample.csv", "sr311_2018_sample.csv")]
-requests, _ = geo311.read_requests(files)
-layers = ["neighborhoods", "council_districts"]
-joined = geo311.join_city(requests, city="baltimore", layers=layers)
-tables = city_tables(joined.frame, city="baltimore", layers=layers)
+result = geo311.run(files, city="baltimore", layers=["neighborhoods", "council_districts"])
+tables = result.tables
 
 hoods = tables["neighborhoods"]
 areas = hoods.areas.merge(hoods.indicators.drop(columns="area_name"), on="area_id")

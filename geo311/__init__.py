@@ -2,17 +2,27 @@
 
 The pipeline reads left to right: :func:`read_requests` (ingest any city's
 export into one schema, with a row ledger) -> clean -> geocode -> join ->
-population -> indicators / equity -> maps / report.
+population -> indicators / equity -> maps / report.  :func:`run` is the one
+orchestration of those stages (``geo311 run``, the stage commands, the demo
+and the examples all call it); it returns a :class:`PipelineResult` held in
+memory, which :func:`write_requests`, :func:`write_indicators` and
+:func:`write_site` write out.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from geo311._errors import (
+    ConfigError,
     CRSError,
+    DataError,
     FetchError,
     Geo311Error,
     GeocodeError,
+    InputError,
     InputFileError,
+    LayerError,
+    NetworkError,
+    OptionError,
     OutputExistsError,
     ProfileError,
     SchemaError,
@@ -45,7 +55,16 @@ from geo311.join.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.join.layers import Layer, LayerResult, layer_from_file, load_layers, read_layer
 from geo311.join.manifest import ManifestError, list_cities, load_manifest
 from geo311.ledger import Ledger, Result, StageLedger
-from geo311.pipeline import RunResult, run_city
+from geo311.pipeline import (
+    PipelineResult,
+    RunResult,
+    load_requests,
+    run,
+    run_city,
+    write_indicators,
+    write_requests,
+    write_site,
+)
 from geo311.population.interpolation import interpolate, land_use_weights
 from geo311.population.layer import layer_population
 from geo311.population.tracts import Denominators, read_tract_table
@@ -66,18 +85,25 @@ __all__ = [
     "JOIN_STATUS",
     "CRSError",
     "CityJoin",
+    "ConfigError",
+    "DataError",
     "Denominators",
     "DisplayGeometry",
     "FetchError",
     "Geo311Error",
     "GeocodeError",
+    "InputError",
     "InputFileError",
     "LabelCheck",
     "Layer",
+    "LayerError",
     "LayerResult",
     "Ledger",
     "ManifestError",
+    "NetworkError",
+    "OptionError",
     "OutputExistsError",
+    "PipelineResult",
     "Profile",
     "ProfileError",
     "Result",
@@ -117,6 +143,7 @@ __all__ = [
     "load_layers",
     "load_manifest",
     "load_profile",
+    "load_requests",
     "map_parts",
     "normalize_label",
     "parse_location",
@@ -126,6 +153,7 @@ __all__ = [
     "read_requests",
     "read_tract_table",
     "requests_from_frame",
+    "run",
     "run_city",
     "save_map",
     "service_mix",
@@ -136,4 +164,7 @@ __all__ = [
     "theil",
     "time_patterns",
     "validate_requests",
+    "write_indicators",
+    "write_requests",
+    "write_site",
 ]

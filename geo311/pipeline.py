@@ -1,10 +1,19 @@
-"""The whole pipeline in one call: 311 exports in, a council-district site out.
+"""THE orchestration: 311 exports and a city profile in, a :class:`PipelineResult` in memory out.
 
-:func:`run_city` is what ``geo311 run`` does: read the exports with a schema
-profile (:func:`geo311.read_requests`), assign every request to the city's
-boundary layers (:func:`geo311.join_city`), compute the indicator tables of
-the mapped layers (:func:`geo311.indicators.tables.city_tables`) and build the site
-(:func:`geo311.site.pages.build_site`).
+Every way of running geo311 goes through :func:`run`: ``geo311 run`` and the
+stage commands (``ingest``, ``join``, ``indicators`` stop early with
+``stop_after=``, or resume from a saved stage with :func:`load_requests`),
+``geo311 demo`` (synthetic inputs, see :mod:`geo311.demo`), the examples and
+the Python API.  The stages, in order::
+
+    inputs --ingest--> requests + ledger --join--> <layer>_id columns
+           --indicators--> tables per layer (+ equity) --> write_site
+
+:func:`run` writes nothing.  The writers each write one part of a result,
+atomically, refusing to replace existing files unless ``overwrite=True``:
+:func:`write_requests` (GeoParquet + ledger), :func:`write_indicators` (the
+indicator tables) and :func:`write_site` (the pages).  :func:`run_city` is
+:func:`run` followed by the three writers, as ``geo311 run`` does.
 
 The site folder receives only aggregates: the pages, the indicator tables
 (``indicators/``) and the PNGs.  Request-level data (addresses, descriptions)
@@ -15,24 +24,593 @@ and the row ledger (whose examples quote raw values) stay out of it; pass
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from geo311._errors import SchemaError
-from geo311.indicators.tables import city_tables, table_paths, write_tables
+import geopandas as gpd
+import pandas as pd
+
+from geo311._errors import ConfigError, InputError, SchemaError
+from geo311.indicators.tables import LayerTables, build_tables, table_paths, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.readers import read_requests
-from geo311.join.assign import join_city
-from geo311.join.manifest import load_manifest
+from geo311.join.assign import assign_areas, join_city
+from geo311.join.label_qa import LabelCheck
+from geo311.join.layers import Layer, load_layers
+from geo311.join.manifest import CityManifest, load_manifest
 from geo311.ledger import Ledger, ledger_path
+from geo311.population.tracts import read_tract_table
 
-__all__ = ["DEFAULT_SITE_LAYERS", "RunResult", "run_city"]
+__all__ = [
+    "STAGES",
+    "PipelineResult",
+    "RunResult",
+    "Stage",
+    "district_layer",
+    "load_requests",
+    "run",
+    "run_city",
+    "site_layers",
+    "write_indicators",
+    "write_requests",
+    "write_site",
+]
 
 log = logging.getLogger(__name__)
 
-#: Layers mapped by default, when the city's manifest has them.
-DEFAULT_SITE_LAYERS = ("neighborhoods", "council_districts", "census_tracts")
+#: A pipeline stage; :func:`run` stops after the one named by ``stop_after``.
+Stage = Literal["ingest", "join", "indicators"]
+#: The stages in order.
+STAGES: tuple[Stage, ...] = ("ingest", "join", "indicators")
+#: Manifest key of the census tract layer that population denominators come from.
+TRACT_LAYER = "census_tracts"
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What :func:`run` returns: every stage's output, held in memory.
+
+    Attributes
+    ----------
+    requests : pandas.DataFrame
+        Canonical requests (a GeoDataFrame in EPSG:4326); after the join with
+        ``<layer>_id``, ``_name``, ``_vintage`` and ``_join`` columns.
+    ledger : Ledger
+        Row ledger of every stage run so far.
+    stage : {"ingest", "join", "indicators"}
+        The last stage run.
+    city : CityManifest or None
+        The city profile (None for an ingest without a city).
+    layers : tuple of str
+        Layers joined (after the join) and tabulated (after the indicators).
+    district_layer : str or None
+        The layer with one page per area, also the group of the Theil decomposition.
+    tables : dict of str to LayerTables
+        Indicator tables per layer (after the indicators stage).
+    checks : list of LabelCheck
+        Agreement with the source's own labels (a join with ``qa=True``).
+    boundaries : dict of str to list of Layer
+        The boundary layers used, by key (after the join).
+    metadata : dict
+        City, stage, layers, district layer, as-of and period of the run.
+    """
+
+    requests: pd.DataFrame
+    ledger: Ledger
+    stage: Stage
+    city: CityManifest | None = None
+    layers: tuple[str, ...] = ()
+    district_layer: str | None = None
+    tables: dict[str, LayerTables] = field(default_factory=dict)
+    checks: list[LabelCheck] = field(default_factory=list)
+    boundaries: dict[str, list[Layer]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        """The equity measures of every tabulated layer, with a ``layer`` column."""
+        parts = [t.equity.assign(layer=k) for k, t in self.tables.items() if len(t.equity)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"layer": []})
+
+
+# --------------------------------------------------------------------------- layer choice
+
+
+def site_layers(manifest: CityManifest, requested: pd.Series | None = None) -> list[str]:
+    """Return the layers a city maps by default: the manifest's ``site_layers``.
+
+    Layers without a local file for any of the requests' dates are left out
+    (with a warning), since no request could be joined to them.
+
+    Parameters
+    ----------
+    manifest : CityManifest
+    requested : pandas.Series, optional
+        ``requested_datetime`` of the requests; without it every layer the
+        manifest maps counts.
+
+    Returns
+    -------
+    list of str
+    """
+    days: set[Any] = set()
+    if requested is not None:
+        local = pd.to_datetime(requested, utc=True).dropna().dt.tz_convert(manifest.timezone)
+        days = set(local.dt.date.unique())
+    chosen = []
+    for key in manifest.site_layers:
+        files = [v for v in manifest.layers[key].vintages if v.has_file]
+        if files and (not days or any(v.valid_on(day) for v in files for day in days)):
+            chosen.append(key)
+        else:
+            log.warning(
+                "not mapping %s: none of its vintages with a local file is valid on the "
+                "requests' dates; supply its file (see boundaries/README.md)",
+                key,
+            )
+    return chosen
+
+
+def district_layer(manifest: CityManifest) -> str | None:
+    """Return the layer of a city that gets one page per area, or None.
+
+    Parameters
+    ----------
+    manifest : CityManifest
+
+    Returns
+    -------
+    str or None
+        The manifest's ``district_layer`` (None when it names none).
+    """
+    return manifest.district_layer
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _first_with_file(vintages: Sequence[Layer] | None) -> Layer | None:
+    return next((v for v in vintages or () if v.has_file), None)
+
+
+def _join(
+    result: PipelineResult,
+    manifest: CityManifest | None,
+    *,
+    city: str | Path | None,
+    layers: Sequence[str] | None,
+    boundaries: Mapping[str, Sequence[Layer]] | None,
+    options: dict[str, Any],
+) -> PipelineResult:
+    """Assign every request to the boundary layers (the ``join`` stage)."""
+    if boundaries is not None:
+        unknown = [k for k in layers or () if k not in boundaries]
+        if unknown:
+            msg = f"no boundary layer {unknown} among the layers given: {', '.join(boundaries)}"
+            raise ConfigError(msg)
+        chosen = {k: list(boundaries[k]) for k in (layers or boundaries)}
+        frame, ledger = assign_areas(
+            result.requests,
+            chosen,
+            vintages=options["vintages"],
+            tolerance_m=options["tolerance_m"],
+            cache_dir=options["cache_dir"],
+            timezone=manifest.timezone if manifest is not None else None,
+        )
+        checks: list[LabelCheck] = []
+    else:
+        frame, ledger, chosen, checks = join_city(
+            result.requests, city=city, layers=layers, **options
+        )
+    return replace(
+        result,
+        requests=frame,
+        ledger=result.ledger.extend(ledger),
+        stage="join",
+        layers=tuple(chosen),
+        boundaries=chosen,
+        checks=checks,
+    )
+
+
+def _tabulate(
+    result: PipelineResult,
+    manifest: CityManifest,
+    *,
+    layers: Sequence[str],
+    district: str | None,
+    boundaries: Mapping[str, Sequence[Layer]] | None,
+    population: str | Path | None,
+    options: dict[str, Any],
+) -> PipelineResult:
+    """Compute each layer's indicator tables (the ``indicators`` stage)."""
+    missing = [k for k in layers if f"{k}_id" not in result.requests]
+    if missing:
+        msg = (
+            f"the requests were not joined to {missing}; run `geo311 join ... --city "
+            f"{manifest.city}` with these layers first"
+        )
+        raise SchemaError(msg)
+    given = {k: list(v) for k, v in (boundaries or {}).items()}
+    loaded: dict[str, list[Layer]] = {**result.boundaries, **given}
+    needed = dict.fromkeys([*layers, TRACT_LAYER, *([district] if district else [])])
+    to_load = [k for k in needed if k not in loaded and k in manifest.layers]
+    if to_load:
+        loaded.update(load_layers(manifest, layers=to_load))
+    tracts = _first_with_file(loaded.get(TRACT_LAYER))
+    group = _first_with_file(loaded.get(district or ""))
+    table = read_tract_table(population) if population is not None else None
+    tables = {
+        key: build_tables(
+            result.requests,
+            key=key,
+            vintages=loaded[key],
+            tracts=tracts,
+            denominators=table,
+            group=group,
+            timezone=manifest.timezone,
+            **options,
+        )
+        for key in layers
+    }
+    return replace(result, stage="indicators", layers=tuple(layers), tables=tables)
+
+
+def run(
+    inputs: str | Path | Sequence[str | Path] | PipelineResult,
+    *,
+    city: str | Path | CityManifest | None = None,
+    schema: str | Path | None = None,
+    timezone: str | None = None,
+    chunksize: int | None = None,
+    encoding: str | None = None,
+    max_bad_timestamps: float = 0.05,
+    layers: Sequence[str] | None = None,
+    district_layer: str | None = None,
+    boundaries: Mapping[str, Sequence[Layer]] | None = None,
+    extra_layers: Mapping[str, str | Path] | None = None,
+    id_field: str | None = None,
+    name_field: str | None = None,
+    vintages: Mapping[str, str] | None = None,
+    tolerance_m: float = 0.0,
+    qa: bool = False,
+    near_m: float = 50.0,
+    cache_dir: Path | None = None,
+    population: str | Path | None = None,
+    as_of: Any = None,
+    period: tuple[Any, Any] | None = None,
+    service_types: Sequence[str] | None = None,
+    agencies: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    demand: str = "resident",
+    stop_after: Stage | None = None,
+) -> PipelineResult:
+    """Run the pipeline in memory: ingest -> join -> indicators, stopping where asked.
+
+    Parameters
+    ----------
+    inputs : path, sequence of paths or PipelineResult
+        311 export files (any format :func:`geo311.read_requests` reads), or
+        a result to continue from (e.g. :func:`load_requests` of a saved
+        stage): stages up to its ``stage`` are not run again.
+    city : str, pathlib.Path or CityManifest, optional
+        Built-in city (``"baltimore"``), a boundary manifest, or a parsed one.
+        Needed by the join (unless ``extra_layers`` only) and the indicators.
+    schema, timezone, chunksize, encoding, max_bad_timestamps
+        Ingest: as in :func:`geo311.read_requests`.
+    layers : sequence of str, optional
+        Layers to join and tabulate; default every layer of ``boundaries``
+        when given, else the layers of joined requests, else
+        :func:`site_layers` of the city and its district layer.
+    district_layer : str, optional
+        The layer with one page per area and the group of the Theil
+        decomposition; default :func:`district_layer` of the city; ``""``
+        for none.
+    boundaries : mapping of str to sequence of Layer, optional
+        Boundary layers already loaded (e.g. the synthetic demo's); default
+        the city manifest's files.
+    extra_layers, id_field, name_field, vintages, tolerance_m, qa, near_m, cache_dir
+        Join: as in :func:`geo311.join_city`.
+    population : path, optional
+        Tract table (e.g. from ``geo311 fetch census``); default the tract
+        layer's own population columns.
+    as_of, period, service_types, agencies, sources, demand
+        Ingest (``as_of``) and indicators: as in :func:`geo311.area_indicators`.
+    stop_after : {"ingest", "join", "indicators"}, optional
+        Last stage to run (default all).
+
+    Returns
+    -------
+    PipelineResult
+
+    Raises
+    ------
+    ConfigError
+        No city for a stage that needs one.
+    InputError
+        No requests to go past the ingest with (e.g. a header-only file).
+    SchemaError
+        Continuing from requests that were not joined to the layers asked for.
+    """
+    last = STAGES.index(stop_after or "indicators")
+    manifest = city if isinstance(city, CityManifest) or city is None else load_manifest(city)
+    if isinstance(inputs, PipelineResult):
+        result = replace(inputs, city=manifest or inputs.city)
+    else:
+        requests, ledger = read_requests(
+            inputs,
+            schema=schema,
+            timezone=timezone,
+            chunksize=chunksize,
+            encoding=encoding,
+            as_of=as_of,
+            max_bad_timestamps=max_bad_timestamps,
+        )
+        result = PipelineResult(requests, ledger, "ingest", city=manifest)
+    done = STAGES.index(result.stage)
+    if last <= done:
+        return replace(result, metadata=_metadata(result, as_of=as_of, period=period))
+    if not len(result.requests):
+        names = ", ".join(str(i.get("path")) for i in result.ledger.inputs) or "the requests"
+        msg = (
+            f"{names}: no requests to join or tabulate (a file with a header and no rows?); "
+            "check the export"
+        )
+        raise InputError(msg)
+    if manifest is None and (last == STAGES.index("indicators") or not extra_layers):
+        msg = f"the {STAGES[last]} stage needs a city: pass city= (--city) with the city's layers"
+        raise ConfigError(msg)
+    district = None
+    if manifest is not None:
+        district = district_layer if district_layer is not None else _default_district(manifest)
+        district = district or None
+    if layers:
+        wanted = list(layers)
+    elif boundaries is not None:  # layers already loaded: all of them
+        wanted = list(boundaries)
+    else:
+        wanted = _default_layers(manifest, result.requests, district)
+    if done < STAGES.index("join"):
+        join_options: dict[str, Any] = {
+            "vintages": vintages,
+            "tolerance_m": tolerance_m,
+            "cache_dir": cache_dir,
+        }
+        if boundaries is None:
+            join_options |= {
+                "extra_layers": extra_layers,
+                "id_field": id_field,
+                "name_field": name_field,
+                "qa": qa,
+                "near_m": near_m,
+            }
+        result = _join(
+            result,
+            manifest,
+            city=city.path if isinstance(city, CityManifest) else city,
+            layers=wanted or None,
+            boundaries=boundaries,
+            options=join_options,
+        )
+    if last == STAGES.index("indicators") and manifest is not None:  # None raised above
+        result = _tabulate(
+            result,
+            manifest,
+            layers=wanted or list(result.layers),
+            district=district,
+            boundaries=boundaries,
+            population=population,
+            options={
+                "as_of": as_of,
+                "period": period,
+                "service_types": service_types,
+                "agencies": agencies,
+                "sources": sources,
+                "demand": demand,
+            },
+        )
+    result = replace(result, district_layer=district)
+    return replace(result, metadata=_metadata(result, as_of=as_of, period=period))
+
+
+def _metadata(result: PipelineResult, *, as_of: Any, period: Any) -> dict[str, Any]:
+    """Describe a run: city, last stage, layers, district layer, as-of and period."""
+    return {
+        "city": result.city.city if result.city is not None else None,
+        "stage": result.stage,
+        "layers": list(result.layers),
+        "district_layer": result.district_layer,
+        "as_of": None if as_of is None else str(as_of),
+        "period": None if period is None else [str(p) for p in period],
+    }
+
+
+def _default_district(manifest: CityManifest) -> str | None:
+    return district_layer(manifest)
+
+
+def _default_layers(
+    manifest: CityManifest | None, requests: pd.DataFrame, district: str | None
+) -> list[str]:
+    if manifest is None:
+        return []
+    joined = [k for k in manifest.layers if f"{k}_id" in requests]
+    if joined:  # continuing from joined requests: their layers
+        return joined
+    chosen = site_layers(manifest, requests.get("requested_datetime"))
+    if district is not None and district in manifest.layers and district not in chosen:
+        chosen.append(district)
+    if not chosen:
+        msg = f"no layers to map for {manifest.city}: pass layers= (--layer)"
+        raise SchemaError(msg)
+    return chosen
+
+
+# --------------------------------------------------------------------------- saved stages
+
+
+def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResult:
+    """Read requests saved by :func:`write_requests` (GeoParquet + ledger) to continue a run.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The GeoParquet file; its ledger ``<name>.ledger.json`` is read when present.
+    stage : {"ingest", "join"}, default "ingest"
+        The stage the file was saved after.
+
+    Returns
+    -------
+    PipelineResult
+        With an empty ledger when the file has none beside it.
+    """
+    path = Path(path)
+    requests = gpd.read_parquet(path)
+    ledger_file = ledger_path(path)
+    ledger = Ledger.read_json(ledger_file) if ledger_file.exists() else Ledger()
+    return PipelineResult(requests, ledger, stage)
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def write_requests(
+    result: PipelineResult, path: str | Path, *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write a result's requests as GeoParquet and its ledger beside them, atomically.
+
+    Parameters
+    ----------
+    result : PipelineResult
+    path : str or pathlib.Path
+        The GeoParquet file; the ledger goes to ``<name>.ledger.json``.
+    overwrite : bool, default False
+        Replace existing files.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The GeoParquet and ledger paths.
+
+    Raises
+    ------
+    OutputExistsError
+        Either file exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    ledger_file = ledger_path(path)
+    check_overwrite([path, ledger_file], overwrite=overwrite)
+    with atomic_write(path) as tmp:
+        result.requests.to_parquet(tmp, index=False)
+    with atomic_write(ledger_file) as tmp:
+        result.ledger.write_json(tmp)
+    return path, ledger_file
+
+
+def write_indicators(
+    result: PipelineResult, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write a result's indicator tables (CSV, XLSX, JSON, GeoJSON) and ``equity.csv``.
+
+    Parameters
+    ----------
+    result : PipelineResult
+        A result of the indicators stage.
+    out_dir : str or pathlib.Path
+        Folder of the tables (``<site>/indicators`` for a site).
+    overwrite : bool, default False
+        Replace existing files.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        As :func:`geo311.indicators.tables.write_tables`.
+    """
+    return write_tables(result.tables, Path(out_dir), overwrite=overwrite)
+
+
+def write_site(
+    result: PipelineResult | None,
+    out_dir: str | Path,
+    *,
+    tables_dir: str | Path | None = None,
+    layers: Sequence[str] | None = None,
+    district_layer: str | None = None,
+    neighborhood_layer: str | None = "neighborhoods",
+    ledger: Ledger | str | Path | None = None,
+    self_contained: bool = True,
+    tiles: bool = True,
+    png: bool = True,
+    title: str | None = None,
+    simplify_tolerance_m: float = 5.0,
+    overwrite: bool = False,
+) -> Any:
+    """Write the site of a result: index, a map page per layer, district pages, PNGs.
+
+    Parameters
+    ----------
+    result : PipelineResult or None
+        A result of the indicators stage; None to build the site of a
+        tables folder alone (``geo311 maps``), then ``tables_dir`` is needed.
+    out_dir : str or pathlib.Path
+        The site folder.
+    tables_dir : str or pathlib.Path, optional
+        Where :func:`write_indicators` wrote the tables; default
+        ``out_dir / "indicators"``.
+    layers : sequence of str, optional
+        Layers to map; default the result's tables (every layer of the folder).
+    district_layer : str, optional
+        Layer with one page per area; default the result's, ``""`` for none.
+    neighborhood_layer, self_contained, tiles, png, title, simplify_tolerance_m
+        As in :func:`geo311.site.pages.build_site`.
+    ledger : Ledger or path, optional
+        Row ledger summarised on the index; default the result's.
+    overwrite : bool, default False
+        Replace existing pages.
+
+    Returns
+    -------
+    geo311.site.pages.SiteResult
+
+    Raises
+    ------
+    ConfigError
+        Neither a result nor a tables folder.
+    """
+    from geo311.site.pages import build_site  # noqa: PLC0415 - needs the maps extra
+
+    if result is None and tables_dir is None:
+        msg = "write_site needs a pipeline result or the folder of indicator tables (tables_dir=)"
+        raise ConfigError(msg)
+    out_dir = Path(out_dir)
+    tables = Path(tables_dir) if tables_dir is not None else out_dir / "indicators"
+    if district_layer is None and result is not None:
+        district_layer = result.district_layer
+    if layers is None and result is not None:
+        layers = list(result.tables)
+    if ledger is None and result is not None:
+        ledger = result.ledger
+    # LEAD (after the merge): build_site(result.tables, out_dir, district_layer=...,
+    # titles=..., area_labels=...) -- the tables are then no longer read back from `tables`.
+    return build_site(
+        tables,
+        out_dir,
+        district_layer=district_layer or None,
+        area_layers=list(layers) if layers else None,
+        neighborhood_layer=neighborhood_layer,
+        self_contained=self_contained,
+        tiles=tiles,
+        png=png,
+        ledger=ledger,
+        title=title,
+        overwrite=overwrite,
+        simplify_tolerance_m=simplify_tolerance_m,
+    )
+
+
+# --------------------------------------------------------------------------- geo311 run
 
 
 class RunResult(NamedTuple):
@@ -42,6 +620,7 @@ class RunResult(NamedTuple):
     ledger: Ledger
     indicators_dir: Path
     requests_path: Path | None
+    result: PipelineResult
 
 
 def run_city(
@@ -50,19 +629,23 @@ def run_city(
     *,
     city: str | Path,
     schema: str | Path | None = None,
+    timezone: str | None = None,
     layers: Sequence[str] | None = None,
-    vintages: dict[str, str] | None = None,
+    district_layer: str | None = None,
+    vintages: Mapping[str, str] | None = None,
     population: str | Path | None = None,
     as_of: Any = None,
     period: tuple[Any, Any] | None = None,
-    district_layer: str = "council_districts",
     self_contained: bool = True,
     tiles: bool = True,
     png: bool = True,
     keep_requests: str | Path | None = None,
     overwrite: bool = False,
 ) -> RunResult:
-    """Read 311 exports, join them to a city's layers and build its site.
+    """Read 311 exports, join them to a city's layers and build its site (``geo311 run``).
+
+    :func:`run` followed by :func:`write_indicators`, :func:`write_requests`
+    (with ``keep_requests``) and :func:`write_site`.
 
     Parameters
     ----------
@@ -74,20 +657,20 @@ def run_city(
         Built-in city (``"baltimore"``) or a boundary manifest.
     schema : str or pathlib.Path, optional
         Profile of the exports; detected from their headers when omitted.
+    timezone : str, optional
+        Override the profile's IANA time zone.
     layers : sequence of str, optional
-        Layers to map; default those of :data:`DEFAULT_SITE_LAYERS` the city
-        has.  The district layer is always included.
+        Layers to map; default :func:`site_layers`.  The district layer is
+        always included.
+    district_layer : str, optional
+        The layer that gets one page per area; default :func:`district_layer`
+        of the city, ``""`` for none.
     vintages : dict, optional
         Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
-    population : path, optional
-        Tract table (e.g. from ``geo311 fetch census``); default the tract
-        layer's own population columns.
-    as_of, period
-        As in :func:`geo311.area_indicators`.
-    district_layer : str, default "council_districts"
-        The layer that gets one page per area.
+    population, as_of, period
+        As in :func:`run`.
     self_contained, tiles, png
-        As in :func:`geo311.site.pages.build_site`.
+        As in :func:`write_site`.
     keep_requests : path, optional
         Also write the joined requests (GeoParquet) here, with their ledger
         beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
@@ -103,16 +686,12 @@ def run_city(
     SchemaError
         ``keep_requests`` inside the site folder, or no layer to map.
     """
-    from geo311.site.pages import build_site  # noqa: PLC0415 - needs the maps extra
-
     out_dir = Path(out_dir)
     manifest = load_manifest(city)
-    wanted = list(layers) if layers else [k for k in DEFAULT_SITE_LAYERS if k in manifest.layers]
-    if district_layer in manifest.layers and district_layer not in wanted:
-        wanted.append(district_layer)
-    if not wanted:
-        msg = f"no layers to map for {manifest.city}: pass layers= (--layer)"
-        raise SchemaError(msg)
+    district = district_layer if district_layer is not None else _default_district(manifest)
+    wanted = list(layers or [])
+    if wanted and district and district in manifest.layers and district not in wanted:
+        wanted.append(district)
     indicators_dir = out_dir / "indicators"
     kept = Path(keep_requests) if keep_requests is not None else None
     if kept is not None:
@@ -123,39 +702,31 @@ def run_city(
             )
             raise SchemaError(msg)
         check_overwrite([kept, ledger_path(kept)], overwrite=overwrite)
-
     if not overwrite:  # fail before the slow steps, not after them
-        tables_out = table_paths(indicators_dir, wanted).values()
+        tables_out = table_paths(indicators_dir, wanted).values() if wanted else []
         check_overwrite([out_dir / "index.html", *tables_out], overwrite=False)
-    requests, ledger = read_requests(inputs, schema=schema, as_of=as_of)
-    joined = join_city(requests, city=city, layers=wanted, vintages=vintages)
-    ledger = ledger.extend(joined.ledger)
-    tables = city_tables(
-        joined.frame,
+    result = run(
+        inputs,
         city=city,
-        layers=wanted,
+        schema=schema,
+        timezone=timezone,
+        layers=wanted or None,
+        district_layer=district or "",
+        vintages=vintages,
         population=population,
-        group=district_layer if district_layer in wanted else None,
         as_of=as_of,
         period=period,
     )
-    write_tables(tables, indicators_dir, overwrite=overwrite)
+    write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:
-        with atomic_write(kept) as tmp:
-            joined.frame.to_parquet(tmp, index=False)
-        with atomic_write(ledger_path(kept)) as tmp:
-            ledger.write_json(tmp)
-    site = build_site(
-        indicators_dir,
-        out_dir,
-        district_layer=district_layer,
-        self_contained=self_contained,
-        tiles=tiles,
-        png=png,
-        ledger=ledger,
-        overwrite=overwrite,
+        write_requests(result, kept, overwrite=True)  # existence checked above
+    site = write_site(
+        result, out_dir, self_contained=self_contained, tiles=tiles, png=png, overwrite=overwrite
     )
     log.info(
-        "built the %s site in %s from %s requests", manifest.city, out_dir, f"{len(requests):,}"
+        "built the %s site in %s from %s requests",
+        manifest.city,
+        out_dir,
+        f"{len(result.requests):,}",
     )
-    return RunResult(site, ledger, indicators_dir, kept)
+    return RunResult(site, result.ledger, indicators_dir, kept, result)

@@ -43,11 +43,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+#: Seed and size of the demo city every test of the demo site shares.
+DEMO_SEED = 2024
+DEMO_REQUESTS = 5_000
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`geo311 demo` (seed DEMO_SEED, DEMO_REQUESTS requests), built once per session.
+
+    The full demo (pipeline, tables, site with PNGs) is the slowest fixture
+    of the demo tests; every test that reads it shares this one build.  Returns what
+    :func:`geo311.demo.write_demo` returns: every written file by key.
+    """
+    pytest.importorskip("folium")
+    from geo311.demo import write_demo  # noqa: PLC0415 - needs the maps extra
+
+    out = tmp_path_factory.mktemp("demo") / "site"
+    return write_demo(out, seed=DEMO_SEED, n_requests=DEMO_REQUESTS)
+
+
 @pytest.fixture(scope="session")
 def baltimore_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     """`geo311 run` on the real Baltimore samples, once per session (site, inputs, root).
 
-    The site lies in ``root / "site"`` (basemap tiles on, no PNGs); the joined
+    The site lies in ``root / "site"`` (basemap tiles on, no PNGs) and maps
+    the neighbourhoods, council districts and census tracts; the joined
     requests are kept outside it, in ``root / "work"``.
     """
     pytest.importorskip("folium")
@@ -65,6 +86,7 @@ def baltimore_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
             root / "site",
             city="baltimore",
             schema="baltimore",
+            layers=["neighborhoods", "council_districts", "census_tracts"],
             png=False,
             keep_requests=root / "work" / "joined.parquet",
         )

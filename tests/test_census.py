@@ -527,7 +527,7 @@ def test_cli_fetch_census_and_tiger(server: ReplayServer, tmp_path: Path) -> Non
     denominators = read_tract_table(out)
     assert denominators.table.index.str.startswith("24510").all()
     assert "population" in denominators.variables
-    assert runner.invoke(main, args).exit_code == 1  # exists: --overwrite needed
+    assert runner.invoke(main, args).exit_code == 2  # exists: --overwrite needed
 
     tiger = ["fetch", "tiger", "--state", "24", "--base-url", f"{server.url}/geo/tiger"]
     result = runner.invoke(main, [*tiger, "--out-dir", str(tmp_path / "tiger")])

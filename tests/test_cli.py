@@ -74,7 +74,7 @@ def test_ingest_refuses_to_overwrite(bulk_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     out.write_bytes(b"keep me")
     result = CliRunner().invoke(main, ["ingest", str(bulk_csv), "--out", str(out)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "output exists" in result.output
     assert "--overwrite" in result.output
     assert out.read_bytes() == b"keep me"
@@ -92,7 +92,7 @@ def test_ingest_overwrite_replaces(bulk_csv: Path, tmp_path: Path) -> None:
 def test_too_many_bad_timestamps_is_one_clear_line(bulk_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     result = CliRunner().invoke(main, ["ingest", str(bulk_csv), "--out", str(out)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "--max-bad-timestamps" in result.output
     assert "not a time" in result.output
@@ -102,7 +102,7 @@ def test_too_many_bad_timestamps_is_one_clear_line(bulk_csv: Path, tmp_path: Pat
 def test_missing_input_is_one_clear_line(tmp_path: Path) -> None:
     args = ["ingest", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o.parquet")]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no such file" in result.output
     assert "Traceback" not in result.output
 
@@ -117,7 +117,7 @@ def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
 def test_unknown_schema_lists_choices(bulk_csv: Path, tmp_path: Path) -> None:
     args = ["ingest", str(bulk_csv), "--schema", "atlantis", "--out", str(tmp_path / "o.parquet")]
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     for name in geo311.list_profiles():
         assert name in result.output
 
@@ -140,7 +140,7 @@ def test_installed_entry_point_runs(bulk_csv: Path, tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert bad.returncode == 1
+    assert bad.returncode == 2
     assert "is a directory" in bad.stderr
     assert "Traceback" not in bad.stderr
 
@@ -189,3 +189,15 @@ def test_geocode_fills_missing_coordinates_from_a_table(tmp_path: Path) -> None:
         assert "census" in bad.output
         assert "arcgis:URL" in bad.output
         assert "table:FILE" in bad.output
+
+
+def test_demo_command_refuses_to_overwrite_before_building(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "README.txt").write_text("mine", encoding="utf-8")
+    args = ["demo", "--requests", "100", "--no-png", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: output exists")
+    assert "--overwrite" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["README.txt"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import DEMO_REQUESTS, DEMO_SEED
 from geopandas.testing import assert_geodataframe_equal
 
 import geo311
@@ -25,13 +26,17 @@ from geo311.demo import (
     MIN_REQUESTS,
     SERVICE_TYPES,
     DemoCity,
+    demo_layers,
+    demo_manifest,
     make_demo_city,
     write_demo,
+    write_demo_inputs,
 )
 from geo311.ledger import Ledger
+from geo311.pipeline import run
 
-N = 5_000
-SEED = 2024
+N = DEMO_REQUESTS
+SEED = DEMO_SEED
 LAYER_IDS = {"neighborhoods": "nbhd_id", "council_districts": "district", "census_tracts": "geoid"}
 
 
@@ -41,8 +46,8 @@ def city() -> DemoCity:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_demo(tmp_path_factory.mktemp("demo") / "site", seed=SEED, n_requests=N)
+def written(demo_site: dict[str, Path]) -> dict[str, Path]:
+    return demo_site
 
 
 def _projected(city: DemoCity, layer: str) -> np.ndarray:
@@ -78,9 +83,9 @@ def test_another_seed_builds_another_city() -> None:
     )
 
 
-def test_same_seed_writes_identical_files(tmp_path: Path) -> None:
-    first = write_demo(tmp_path / "a", seed=9, n_requests=1_000)
-    second = write_demo(tmp_path / "b", seed=9, n_requests=1_000)
+def test_same_seed_writes_identical_files(written: dict[str, Path], tmp_path: Path) -> None:
+    first = written  # the whole demo, through the pipeline
+    second = write_demo_inputs(make_demo_city(seed=SEED, n_requests=N), tmp_path / "b")
     keys = [
         "raw_requests",
         "layer_neighborhoods",
@@ -325,7 +330,7 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
         write_demo(out, n_requests=MIN_REQUESTS)
     assert (out / "README.txt").read_text(encoding="utf-8") == "mine"
     assert not (out / "raw").exists()  # refused before writing anything
-    written = write_demo(out, n_requests=MIN_REQUESTS, overwrite=True)
+    written = write_demo(out, n_requests=MIN_REQUESTS, png=False, overwrite=True)
     assert written["readme"].read_text(encoding="utf-8").startswith("SYNTHETIC DATA")
 
 
@@ -342,3 +347,24 @@ def test_smallest_city_still_plants_every_defect() -> None:
 def test_rejects_bad_arguments(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_demo_city(**kwargs)
+
+
+def test_demo_city_runs_through_the_pipeline_core(tmp_path: Path) -> None:
+    small = make_demo_city(seed=SEED, n_requests=MIN_REQUESTS)
+    paths = write_demo_inputs(small, tmp_path)
+    layers = demo_layers(small)
+    manifest = demo_manifest(small)
+    assert list(manifest.layers) == list(layers) == list(LAYER_IDS)
+    options = {
+        "city": manifest,
+        "boundaries": layers,
+        "schema": "open311",
+        "timezone": small.timezone,
+        "as_of": small.as_of,
+    }
+    joined = run(paths["raw_requests"], stop_after="join", **options)
+    assert joined.layers == tuple(LAYER_IDS)
+    assert joined.ledger.rows_in == MIN_REQUESTS
+    assert joined.requests["council_districts_id"].notna().any()
+    with pytest.raises(geo311.ConfigError, match="wards"):
+        run(paths["raw_requests"], layers=["wards"], **options)

@@ -791,7 +791,7 @@ def test_cli_fetch_socrata_then_ingest(
     assert "2,500 rows in 3 pages" in result.output
     assert json.loads((tmp_path / "la.csv.provenance.json").read_text())["rows"] == 2500
     again = runner.invoke(main, [*args, "--out", str(out)])
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "--overwrite" in again.output
     ingested = tmp_path / "la.parquet"
     assert runner.invoke(main, ["-q", "ingest", str(out), "--out", str(ingested)]).exit_code == 0
@@ -888,8 +888,8 @@ crs = "EPSG:4326"
     assert list(layer.gdf["area_id"]) == ["W1", "W2", "W3"]
     assert list(layer.gdf["area_name"]) == ["Ward 1", "Ward 2", "Ward 3"]
     again = runner.invoke(main, ["fetch", "boundaries", str(manifest)])
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "--overwrite" in again.output
     none = runner.invoke(main, ["fetch", "boundaries", str(manifest), "--vintage", "2000"])
-    assert none.exit_code == 1
+    assert none.exit_code == 2
     assert "is served by an ArcGIS layer" in none.output

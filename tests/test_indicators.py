@@ -17,14 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import script_module
+from conftest import DEMO_REQUESTS, DEMO_SEED, script_module
 from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from scipy import stats
 
 import geo311
 from geo311._errors import DataError, OptionError, SchemaError
-from geo311.demo import demo_layers, make_demo_city, write_demo
+from geo311.demo import demo_layers, make_demo_city
 from geo311.indicators import (
     CITY_ID,
     DATA_DICTIONARY,
@@ -919,10 +919,10 @@ def test_km_median_unbiased_under_censoring_closed_only_biased_low() -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-def test_demo_city_end_to_end(tmp_path) -> None:
-    paths = write_demo(tmp_path / "demo", n_requests=1500)
+def test_demo_city_end_to_end(demo_site) -> None:
+    paths = demo_site  # the session's demo (tests/conftest.py), built once
     requests = gpd.read_parquet(paths["requests"])
-    city = make_demo_city(n_requests=1500)
+    city = make_demo_city(seed=DEMO_SEED, n_requests=DEMO_REQUESTS)
     layers = demo_layers(city)
     tracts = city.layers["census_tracts"]
     # (a crude stand-in denominator: the real one comes from geo311.population)

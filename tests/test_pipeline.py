@@ -1,8 +1,9 @@
-"""`geo311 run`: the real Baltimore samples in, the council-district site out."""
+"""The one pipeline: `geo311 run` on the real samples, and `run` stage by stage in memory."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,9 +11,19 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from geo311._errors import SchemaError
+from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
-from geo311.pipeline import run_city
+from geo311.join.manifest import load_manifest
+from geo311.pipeline import (
+    PipelineResult,
+    district_layer,
+    load_requests,
+    run,
+    run_city,
+    site_layers,
+    write_indicators,
+    write_requests,
+)
 
 pytest.importorskip("folium")
 
@@ -87,13 +98,14 @@ def test_cli_run_and_maps(
     runner = CliRunner()
     sample = str(shared_data / "baltimore" / SAMPLES[1])
     site = tmp_path / "site"
-    args = ["run", sample, "--city", "baltimore", "--no-tiles", "--no-png", "--out", str(site)]
+    args = ["run", sample, "--city", "baltimore", "--layer", "neighborhoods"]
+    args += ["--no-tiles", "--no-png", "--out", str(site)]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert (site / "index.html").is_file()
     assert "district pages" in result.output
     again = runner.invoke(main, args)
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "--overwrite" in again.output
     rebuilt = tmp_path / "rebuilt"
     maps_args = ["maps", str(site / "indicators"), "--no-tiles", "--no-png", "--out", str(rebuilt)]
@@ -118,3 +130,170 @@ def test_baltimore_site_meets_size_and_displacement_budgets(baltimore_site: tupl
     assert max(site.max_displacement_m.values()) <= 10.0
     recorded = json.loads((root / "site" / "site.json").read_text(encoding="utf-8"))
     assert recorded
+
+
+# --------------------------------------------------------------------------- the core
+
+
+def _dates(*stamps: str) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(stamps), utc=True))
+
+
+def test_site_layers_are_the_layers_with_a_file_for_the_dates() -> None:
+    la = load_manifest("los_angeles")
+    assert site_layers(la, _dates("2020-01-02T10:00Z")) == [
+        "neighborhood_councils",
+        "council_districts",
+    ]
+    # the certified councils start on 2018-10-29; the 2021 districts have no local file
+    assert site_layers(la, _dates("2017-12-28T10:00Z")) == ["council_districts"]
+    assert site_layers(la, _dates("2023-05-01T10:00Z")) == ["neighborhood_councils"]
+    baltimore = load_manifest("baltimore")
+    everything = list(baltimore.layers)
+    assert site_layers(baltimore, _dates("2019-10-01T10:00Z")) == everything
+    assert site_layers(baltimore) == everything
+    # the 2024 council districts are declared without a local file
+    assert "council_districts" not in site_layers(baltimore, _dates("2025-01-10T10:00Z"))
+
+
+def test_district_layer_is_the_council_districts_when_the_city_has_them() -> None:
+    for city in ("baltimore", "los_angeles"):
+        assert district_layer(load_manifest(city)) == "council_districts"
+    la = load_manifest("los_angeles")
+    wards_only = replace(la, layers={"neighborhood_councils": la.layers["neighborhood_councils"]})
+    assert district_layer(wards_only) is None
+
+
+@pytest.fixture(scope="module")
+def stages(shared_data: Path) -> dict[str, PipelineResult]:
+    """The 2018 Baltimore sample (500 rows) through each stage, in memory."""
+    sample = shared_data / "baltimore" / SAMPLES[1]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_DATA_DIR", str(shared_data))
+        ingested = run(sample, city="baltimore", stop_after="ingest")
+        joined = run(ingested, city="baltimore", layers=LAYERS, stop_after="join")
+        tabulated = run(joined, city="baltimore", layers=LAYERS)
+        direct = run(sample, city="baltimore", layers=LAYERS)
+    return {"ingest": ingested, "join": joined, "indicators": tabulated, "direct": direct}
+
+
+LAYERS = ["neighborhoods", "council_districts"]
+
+
+@pytest.fixture
+def data_env(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The reference data folder, also set as GEO311_DATA_DIR for the test."""
+    monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
+    return shared_data
+
+
+def test_run_stops_after_each_stage(stages: dict[str, PipelineResult]) -> None:
+    ingested, joined, tabulated = stages["ingest"], stages["join"], stages["indicators"]
+    assert ingested.stage == "ingest"
+    assert ingested.ledger.rows_in == 500
+    assert not [c for c in ingested.requests if c.endswith("_id") and c != "service_request_id"]
+    assert ingested.tables == {}
+    assert joined.stage == "join"
+    assert {"neighborhoods_id", "council_districts_id"} <= set(joined.requests)
+    assert [s.stage for s in joined.ledger.stages][-2:] == [
+        "join:neighborhoods",
+        "join:council_districts",
+    ]
+    assert tabulated.stage == "indicators"
+    assert list(tabulated.tables) == LAYERS
+    assert tabulated.district_layer == "council_districts"
+    assert tabulated.tables["neighborhoods"].metadata["equity_group"] == "council_districts"
+    assert set(tabulated.equity["layer"]) == set(LAYERS)
+    assert len(tabulated.equity) == sum(len(t.equity) for t in tabulated.tables.values())
+
+
+def test_continuing_a_run_gives_the_same_tables_as_one_run(
+    stages: dict[str, PipelineResult],
+) -> None:
+    for key in LAYERS:
+        pd.testing.assert_frame_equal(
+            stages["indicators"].tables[key].indicators, stages["direct"].tables[key].indicators
+        )
+
+
+def test_saved_stage_resumes_with_its_ledger(
+    stages: dict[str, PipelineResult],
+    data_env: Path,
+    tmp_path: Path,
+) -> None:
+    path, ledger = write_requests(stages["join"], tmp_path / "joined.parquet")
+    assert ledger.name == "joined.ledger.json"
+    with pytest.raises(OutputExistsError, match=r"joined\.parquet"):
+        write_requests(stages["join"], path)
+    write_requests(stages["join"], path, overwrite=True)
+    assert not list(tmp_path.glob(".*tmp"))  # atomic: no temporary file left behind
+    back = load_requests(path, stage="join")
+    assert back.ledger.to_dict() == stages["join"].ledger.to_dict()
+    resumed = run(back, city="baltimore", layers=LAYERS)
+    for key in LAYERS:
+        pd.testing.assert_frame_equal(
+            resumed.tables[key].indicators, stages["direct"].tables[key].indicators
+        )
+    written = write_indicators(resumed, tmp_path / "indicators")
+    assert written["neighborhoods.csv"].is_file()
+    with pytest.raises(OutputExistsError):
+        write_indicators(resumed, tmp_path / "indicators")
+
+
+def test_run_refuses_what_it_cannot_do(stages: dict[str, PipelineResult], data_env: Path) -> None:
+    with pytest.raises(ConfigError, match="needs a city"):
+        run(stages["ingest"], stop_after="join")
+    with pytest.raises(SchemaError, match="not joined to \\['census_tracts'\\]"):
+        run(stages["join"], city="baltimore", layers=["census_tracts"])
+    no_group = run(stages["join"], city="baltimore", layers=LAYERS, district_layer="")
+    assert no_group.district_layer is None
+    assert no_group.tables["neighborhoods"].metadata["equity_group"] is None
+
+
+def test_los_angeles_maps_its_neighbourhood_councils_and_districts(data_env: Path) -> None:
+    export = data_env / "los_angeles" / "records" / "myla311_2020-01-01_2020-01-03.csv.gz"
+    result = run(export, city="los_angeles")
+    assert result.layers == ("neighborhood_councils", "council_districts")
+    assert result.district_layer == "council_districts"
+    assert len(result.tables["neighborhood_councils"].indicators) == 99
+    assert len(result.tables["council_districts"].indicators) == 15
+    assert result.ledger.rows_in == 10_000
+    assert result.metadata["city"] == "los_angeles"
+
+
+def test_cli_run_pages_any_political_layer(data_env: Path, tmp_path: Path) -> None:
+    sample = str(data_env / "baltimore" / SAMPLES[1])
+    site = tmp_path / "site"
+    args = ["-q", "run", sample, "--city", "baltimore", "--layer", "council_districts"]
+    args += ["--district-layer", "police_districts", "--no-tiles", "--no-png", "--out", str(site)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "(9 district pages)" in result.output  # the nine 1959-2022 police districts
+    assert len(list(site.glob("district-*.html"))) == 9
+    tables = {p.name.removesuffix(".csv") for p in (site / "indicators").glob("*.csv")}
+    assert {"council_districts", "police_districts"} <= tables
+
+
+def test_stage_commands_give_the_tables_of_one_run(
+    stages: dict[str, PipelineResult],
+    data_env: Path,
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    sample = str(data_env / "baltimore" / SAMPLES[1])
+    ingested, joined = tmp_path / "ingested.parquet", tmp_path / "joined.parquet"
+    commands = [
+        ["ingest", sample, "--out", str(ingested)],
+        ["join", str(ingested), "--city", "baltimore", "--layers", ",".join(LAYERS)],
+        ["indicators", str(joined), "--city", "baltimore", "--out", str(tmp_path / "cli")],
+    ]
+    commands[1] += ["--out", str(joined)]
+    commands[2] += [arg for key in LAYERS for arg in ("--layer", key)]
+    for args in commands:
+        result = runner.invoke(main, ["-q", *args])
+        assert result.exit_code == 0, result.output
+    write_indicators(stages["direct"], tmp_path / "api")
+    for name in ("neighborhoods.csv", "council_districts.csv", "equity.csv"):
+        assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes()
+    ledger = json.loads((tmp_path / "joined.ledger.json").read_text(encoding="utf-8"))
+    assert [s["stage"] for s in ledger["stages"]][-2:] == [f"join:{k}" for k in LAYERS]

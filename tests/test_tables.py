@@ -207,7 +207,7 @@ def test_cli_indicators_needs_joined_layers(demo: tuple, tmp_path: Path) -> None
             str(tmp_path / "o"),
         ],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "not joined" in result.output
     assert "Traceback" not in result.output
 

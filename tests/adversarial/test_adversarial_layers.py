@@ -309,7 +309,7 @@ def test_cli_join_fails_with_one_line(tmp_path: Path) -> None:
             str(tmp_path / "joined.parquet"),
         ],
     )
-    assert result.exit_code != 0, result.output  # the CLI's error handler picks the status
+    assert result.exit_code == 2, result.output
     [line] = [x for x in result.output.splitlines() if x.startswith("Error:")]
     assert "none of the 12 located requests" in line
     assert "Traceback" not in result.output

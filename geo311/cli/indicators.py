@@ -1,0 +1,86 @@
+"""``geo311 indicators``: per-area indicator tables of joined requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geo311.cli.options import (
+    as_of_opt,
+    city_opt,
+    out_opt,
+    overwrite_opt,
+    period_opt,
+    population_opt,
+)
+from geo311.io.atomic import check_overwrite
+from geo311.pipeline import load_requests, run, write_indicators
+
+
+@click.command("indicators")
+@click.argument("requests_path", metavar="JOINED", type=click.Path(path_type=Path))
+@city_opt(required=True)
+@click.option("--layer", "layers", multiple=True, required=True, help="Layer key (repeatable).")
+@population_opt
+@click.option(
+    "--group",
+    help="Layer for the between/within Theil decomposition ('' for none; default: the "
+    "city's district layer).",
+)
+@as_of_opt
+@period_opt
+@click.option("--type", "service_types", multiple=True, help="Only these service types.")
+@click.option("--agency", "agencies", multiple=True, help="Only these agencies.")
+@click.option("--channel", "sources", multiple=True, help="Only these intake channels.")
+@click.option(
+    "--demand",
+    type=click.Choice(["resident", "proactive", "all"]),
+    default="resident",
+    show_default=True,
+    help="Which requests count as demand.",
+)
+@out_opt("Output folder.")
+@overwrite_opt
+def indicators_cmd(
+    requests_path: Path,
+    city: str,
+    layers: tuple[str, ...],
+    population: Path | None,
+    group: str | None,
+    as_of: str | None,
+    period: tuple[str | None, str | None] | None,
+    service_types: tuple[str, ...],
+    agencies: tuple[str, ...],
+    sources: tuple[str, ...],
+    demand: str,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Per-area indicators, equity summary and metadata for each --layer of JOINED."""
+    from geo311.indicators.tables import table_paths  # noqa: PLC0415
+
+    check_overwrite(table_paths(out, list(layers)).values(), overwrite=overwrite)
+    result = run(
+        load_requests(requests_path, stage="join"),
+        city=city,
+        layers=list(layers),
+        district_layer=group,
+        population=population,
+        as_of=as_of,
+        period=period,
+        service_types=list(service_types) or None,
+        agencies=list(agencies) or None,
+        sources=list(sources) or None,
+        demand=demand,
+        stop_after="indicators",
+    )
+    written = write_indicators(result, out, overwrite=overwrite)
+    for key, tables in result.tables.items():
+        frame = tables.indicators
+        total = frame["population"].sum() if "population" in frame else float("nan")
+        click.echo(
+            f"{key} ({tables.metadata['vintage']}): {len(frame)} areas, "
+            f"{int(frame['requests'].sum()):,} requests counted, population {total:,.0f}"
+        )
+    click.echo(f"wrote {len(written)} files to {out}")

@@ -1,0 +1,71 @@
+"""``geo311 ingest``: read 311 exports into one canonical GeoParquet file plus its ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from geo311.cli.options import as_of_opt, out_opt, overwrite_opt, schema_opt, timezone_opt
+from geo311.io.atomic import check_overwrite
+from geo311.ledger import ledger_path
+from geo311.pipeline import run, write_requests
+
+
+def _summary(requests: pd.DataFrame) -> str:
+    lines = []
+    if len(requests):
+        times = requests["requested_datetime"].dropna()
+        if len(times):
+            lines.append(f"requested: {times.min():%Y-%m-%d} .. {times.max():%Y-%m-%d} (UTC)")
+        status = requests["status"].value_counts(dropna=False)
+        lines.append("status: " + ", ".join(f"{k} {v:,}" for k, v in status.items()))
+        quality = requests["coord_quality"].value_counts()
+        lines.append("coordinates: " + ", ".join(f"{k} {v:,}" for k, v in quality.items()))
+    return "\n".join(lines)
+
+
+@click.command("ingest")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@schema_opt
+@timezone_opt
+@out_opt("Output GeoParquet file.")
+@click.option("--chunksize", type=click.IntRange(min=1), help="Rows per chunk for CSV/Parquet.")
+@click.option("--encoding", help="CSV text encoding (default: sniff UTF-8/cp1252).")
+@as_of_opt
+@click.option(
+    "--max-bad-timestamps",
+    type=click.FloatRange(0, 1),
+    default=0.05,
+    show_default=True,
+    help="Largest share of rows with unparseable timestamps before failing.",
+)
+@overwrite_opt
+def ingest_cmd(
+    inputs: tuple[Path, ...],
+    schema: str | None,
+    timezone: str | None,
+    out: Path,
+    chunksize: int | None,
+    encoding: str | None,
+    as_of: str | None,
+    max_bad_timestamps: float,
+    overwrite: bool,
+) -> None:
+    """Read 311 exports INPUTS into one canonical GeoParquet file plus its ledger."""
+    check_overwrite([out, ledger_path(out)], overwrite=overwrite)  # before the slow part
+    result = run(
+        list(inputs),
+        schema=schema,
+        timezone=timezone,
+        chunksize=chunksize,
+        encoding=encoding,
+        as_of=as_of,
+        max_bad_timestamps=max_bad_timestamps,
+        stop_after="ingest",
+    )
+    written, ledger_file = write_requests(result, out, overwrite=overwrite)
+    click.echo(result.ledger.summary())
+    click.echo(_summary(result.requests))
+    click.echo(f"wrote {written} and {ledger_file}")

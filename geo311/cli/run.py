@@ -1,0 +1,85 @@
+"""``geo311 run``: ingest, join, indicators and the site in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geo311.cli.maps import site_summary
+from geo311.cli.options import (
+    as_of_opt,
+    city_opt,
+    district_layer_opt,
+    layers_opt,
+    no_png_opt,
+    no_tiles_opt,
+    out_opt,
+    overwrite_opt,
+    period_opt,
+    population_opt,
+    schema_opt,
+    timezone_opt,
+    vintage_opt,
+)
+
+
+@click.command("run")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@city_opt(required=True)
+@schema_opt
+@timezone_opt
+@layers_opt
+@district_layer_opt()
+@vintage_opt
+@population_opt
+@as_of_opt
+@period_opt
+@no_tiles_opt
+@no_png_opt
+@click.option(
+    "--keep-requests",
+    type=click.Path(path_type=Path),
+    help="Also save the joined requests (GeoParquet) here, outside the site.",
+)
+@out_opt("Site folder.")
+@overwrite_opt
+def run_cmd(
+    inputs: tuple[Path, ...],
+    city: str,
+    schema: str | None,
+    timezone: str | None,
+    layers: tuple[str, ...],
+    district_layer: str | None,
+    vintages: dict[str, str],
+    population: Path | None,
+    as_of: str | None,
+    period: tuple[str | None, str | None] | None,
+    no_tiles: bool,
+    no_png: bool,
+    keep_requests: Path | None,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Ingest INPUTS, join them to CITY's layers, compute indicators and build the site."""
+    from geo311.pipeline import run_city  # noqa: PLC0415 - needs the maps extra
+
+    result = run_city(
+        list(inputs),
+        out,
+        city=city,
+        schema=schema,
+        timezone=timezone,
+        layers=list(layers) or None,
+        district_layer=district_layer,
+        vintages=vintages,
+        population=population,
+        as_of=as_of,
+        period=period,
+        tiles=not no_tiles,
+        png=not no_png,
+        keep_requests=keep_requests,
+        overwrite=overwrite,
+    )
+    click.echo(result.ledger.summary())
+    site_summary(result.site)
