@@ -39,6 +39,7 @@ __all__ = [
 
 # --------------------------------------------------------------------------- value checks
 
+
 def _timezone(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     return None if value is None else check_timezone(value, option="timezone")
 
