@@ -28,6 +28,7 @@ from geo311.io.readers import requests_from_frame
 from geo311.io.writers import write_csv
 from geo311.join.assign import assign_areas
 from geo311.site import maps
+from geo311.site.elements import runtime_js
 from geo311.site.pages import (
     HEADLINE_INDICATORS,
     build_site,
@@ -739,4 +740,4 @@ def test_area_tables_list_names_in_natural_order(site) -> None:
 
 def test_area_search_list_has_no_inherited_keys() -> None:
     # an area called "constructor" or "toString" must still be offered by the search box
-    assert "var seen = Object.create(null);" in maps._RUNTIME_JS
+    assert "var seen = Object.create(null);" in runtime_js()
