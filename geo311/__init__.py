@@ -63,7 +63,8 @@ from geo311.population.denominators import (
     read_tract_table,
 )
 from geo311.site.maps import choropleth, classify, map_parts, save_map, static_map
-from geo311.site.pages import SiteResult, build_site, district_membership
+from geo311.site.build import SiteResult, build_site
+from geo311.site.membership import district_membership
 from geo311.site.simplify import DisplayGeometry, simplify_for_display
 
 try:

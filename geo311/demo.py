@@ -71,7 +71,7 @@ from geo311.io.readers import read_requests
 from geo311.join.assign import assign_areas
 from geo311.join.layers import Layer, read_layer
 from geo311.ledger import Ledger
-from geo311.site.pages import build_site
+from geo311.site.build import build_site
 
 __all__ = [
     "BULK_COLUMNS",
@@ -1040,7 +1040,7 @@ def write_demo(
     write the indicator and equity tables of the neighbourhoods, council
     districts and tracts, with populations interpolated from the tracts
     (:func:`geo311.indicators.tables.build_tables`); write ``README.txt``; build the
-    site in the same folder (:func:`geo311.site.pages.build_site`: ``index.html``,
+    site in the same folder (:func:`geo311.site.build.build_site`: ``index.html``,
     a choropleth page per layer and indicator, a page per council district,
     ``png/``).  Every file is written atomically.  The site needs the
     ``maps`` extra.
@@ -1092,7 +1092,9 @@ def write_demo(
 
     with atomic_write(paths["readme"]) as tmp:
         tmp.write_text(_readme(city, ledger, paths, out_dir), encoding="utf-8")
-    site = build_site(out_dir / "indicators", out_dir, ledger=paths["ledger"], overwrite=True)
+    site = build_site(
+        tables, out_dir, district_layer="council_districts", ledger=paths["ledger"], overwrite=True
+    )
     written = {**paths, **{f"page_{p.stem}": p for p in site.pages if p.suffix == ".html"}}
     written.update({f"png_{p.stem}": p for p in site.pngs})
     log.info("wrote the synthetic demo to %s (%d files)", out_dir, len(written))

@@ -103,7 +103,7 @@ def run_city(
     SchemaError
         ``keep_requests`` inside the site folder, or no layer to map.
     """
-    from geo311.site.pages import build_site  # noqa: PLC0415 - needs the maps extra
+    from geo311.site.build import build_site  # noqa: PLC0415 - needs the maps extra
 
     out_dir = Path(out_dir)
     manifest = load_manifest(city)
@@ -146,7 +146,7 @@ def run_city(
         with atomic_write(ledger_path(kept)) as tmp:
             ledger.write_json(tmp)
     site = build_site(
-        indicators_dir,
+        tables,
         out_dir,
         district_layer=district_layer,
         self_contained=self_contained,

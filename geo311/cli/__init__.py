@@ -682,10 +682,11 @@ def maps_cmd(
     overwrite: bool,
 ) -> None:
     """Build the site (choropleths, district pages, PNGs) from INDICATORS_DIR."""
-    from geo311.site.pages import build_site  # noqa: PLC0415 - needs the maps extra
+    from geo311.io.tables import read_tables  # noqa: PLC0415
+    from geo311.site.build import build_site  # noqa: PLC0415 - needs the maps extra
 
     site = build_site(
-        indicators_dir,
+        read_tables(indicators_dir),
         out,
         district_layer=district_layer or None,
         area_layers=list(layers) or None,
