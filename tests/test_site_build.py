@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from html import escape as html_escape
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from geo311._errors import ConfigError, OptionError, OutputExistsError
 from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import LayerTables
 from geo311.io.readers import requests_from_frame
+from geo311.io.tables import read_tables
 from geo311.join.assign import assign_areas
 from geo311.site import build
 from geo311.site.build import MANIFEST, build_site
@@ -158,3 +160,86 @@ def test_an_interrupted_publish_is_named_on_rerun_and_replaced_with_overwrite(
     # a finished site is refused as before, naming the page
     with pytest.raises(OutputExistsError, match=r"output exists: .*index\.html"):
         build_site(tables, out, **FAST)
+
+
+# --------------------------------------------------------------------------- real cities
+
+
+@pytest.fixture(scope="module")
+def los_angeles_tables(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`geo311 run` on one real LA file with both LA layers; its tables read back."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from geo311.cli import main  # noqa: PLC0415
+
+    out = tmp_path_factory.mktemp("la") / "site"
+    records = shared_data / "los_angeles" / "records" / "myla311_2018-01-01_2018-01-04.csv.gz"
+    args = ["run", str(records), "--city", "los_angeles", "--out", str(out), "--no-png"]
+    args += ["--no-tiles", "--layer", "neighborhood_councils", "--layer", "council_districts"]
+    result = CliRunner().invoke(main, args, env={"GEO311_DATA_DIR": str(shared_data)})
+    assert result.exit_code == 0, result.output
+    return read_tables(out / "indicators")
+
+
+def test_los_angeles_pages_are_named_by_the_labels(los_angeles_tables, tmp_path: Path) -> None:
+    site = build_site(
+        los_angeles_tables,
+        tmp_path / "site",
+        district_layer="council_districts",
+        titles={
+            "council_districts": "Council districts",
+            "neighborhood_councils": "Neighborhood councils",
+        },
+        area_labels={
+            "council_districts": "Council District {id}",
+            "neighborhood_councils": "Neighborhood Council: {name}",
+        },
+        **FAST,
+    )
+    names = {p.name for p in site.pages}
+    assert {"map-neighborhood_councils.html", "map-council_districts.html"} <= names
+    districts = sorted(n for n in names if n.startswith("district-"))
+    assert len(districts) == 15
+    page = (site.out_dir / "district-5.html").read_text(encoding="utf-8")
+    assert "<h1>Council District 5</h1>" in page
+    assert "Neighborhood councils in Council District 5" in page
+    councils = los_angeles_tables["neighborhood_councils"].areas["area_name"].dropna()
+    table = (site.out_dir / "map-neighborhood_councils.html").read_text(encoding="utf-8")
+    shown = re.findall(r'<th scope="row">Neighborhood Council: ([^<]+)</th>', table)
+    assert len(shown) == len(los_angeles_tables["neighborhood_councils"].indicators) == 99
+    assert set(shown) <= {html_escape(n) for n in councils}
+
+
+def test_baltimore_gets_one_page_per_neighbourhood(baltimore_run: tuple, tmp_path: Path) -> None:
+    _, _, root = baltimore_run
+    tables = read_tables(
+        root / "site" / "indicators", layers=["neighborhoods", "council_districts"]
+    )
+    # 25 of the 278 neighbourhoods keep the test quick; each gets its own page
+    full = tables["neighborhoods"]
+    keep = [str(i) for i in full.indicators.index[:25]]
+
+    def some(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame.index.astype(str).isin(keep)]
+
+    tables["neighborhoods"] = full._replace(
+        indicators=some(full.indicators),
+        patterns=some(full.patterns),
+        services=some(full.services),
+        areas=full.areas[full.areas["area_id"].astype(str).isin(keep)],
+    )
+    site = build_site(
+        tables,
+        tmp_path / "site",
+        district_layer="neighborhoods",
+        area_labels={"council_districts": "Council District {id}"},
+        **FAST,
+    )
+    hoods = tables["neighborhoods"].indicators
+    pages = [p for p in site.pages if p.name.startswith("district-")]
+    assert len(pages) == len(hoods) == 25
+    index = (site.out_dir / "index.html").read_text(encoding="utf-8")
+    for name in hoods["area_name"]:
+        assert f">{html_escape(str(name))}</a>" in index
+    districts = (site.out_dir / "map-council_districts.html").read_text(encoding="utf-8")
+    assert '<th scope="row">Council District 1</th>' in districts
