@@ -13,6 +13,8 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from geo311._errors import OptionError
+
 #: Colours.  Text is near-black and muted text dark grey on white (>= 7:1);
 #: series strokes/fills are dark enough (>= 4.5:1) to stand out as graphics.
 BACKGROUND = "#ffffff"
@@ -65,7 +67,7 @@ def as_numbers(values: Sequence[Any], name: str, size: int) -> list[float]:
     numbers = [num(v) for v in values]
     if len(numbers) != size:
         msg = f"{name} has {len(numbers)} values but there are {size} labels; pass one per label"
-        raise ValueError(msg)
+        raise OptionError(msg)
     return numbers
 
 
@@ -73,7 +75,7 @@ def text_labels(labels: Sequence[Any]) -> list[str]:
     texts = [str(label) for label in labels]
     if not texts:
         msg = "a chart needs at least one label"
-        raise ValueError(msg)
+        raise OptionError(msg)
     return texts
 
 

@@ -39,6 +39,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from geo311._errors import OptionError
 from geo311.site._svg import (
     BACKGROUND,
     BAR_COLOUR,
@@ -231,7 +232,7 @@ def bar_chart(
 
     Raises
     ------
-    ValueError
+    OptionError
         No labels, or ``values``/``compare`` not one per label.
 
     Examples
@@ -373,7 +374,7 @@ def chart_table(
                 f"column {header!r} has {len(column)} values but there are {len(names)} "
                 "labels; pass one per label"
             )
-            raise ValueError(msg)
+            raise OptionError(msg)
         cells[str(header)] = [v if isinstance(v, str) else fmt(num(v)) for v in column]
     ident = "" if table_id is None else f' id="{chart_element_id(table_id)}"'
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in [label_header, *cells])

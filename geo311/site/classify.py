@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from geo311._errors import OptionError
 from geo311.site.specs import DASH, format_value
 
 __all__ = [
@@ -178,16 +179,16 @@ def _resolve_palette(palette: str | Sequence[str] | None, *, diverging: bool) ->
                 f"unknown palette {palette!r}; choose one of {sorted(PALETTES)} "
                 "or pass hex colours"
             )
-            raise ValueError(msg)
+            raise OptionError(msg)
         return PALETTES[palette]
     colors = tuple(palette)
     bad = [c for c in colors if not isinstance(c, str) or not _HEX.match(c)]
     if bad or not colors:
         msg = f"palette colours must be '#rrggbb' hex strings; got {bad or 'nothing'}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     if diverging and len(colors) % 2 == 0:
         msg = "a diverging palette needs an odd number of colours (neutral in the middle)"
-        raise ValueError(msg)
+        raise OptionError(msg)
     return colors
 
 
@@ -276,13 +277,13 @@ def classify(
     """
     if scheme not in SCHEMES:
         msg = f"unknown scheme {scheme!r}; valid schemes: {', '.join(SCHEMES)}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     if scheme == "user_defined" and not bins:
         msg = "scheme='user_defined' needs bins= (upper class bounds)"
-        raise ValueError(msg)
+        raise OptionError(msg)
     if scheme != "user_defined" and (not isinstance(k, int | np.integer) or k < 1):
         msg = f"k must be a positive integer, got {k!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     arr = np.asarray(pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce"), float)
     arr = np.where(np.isfinite(arr), arr, np.nan)
     y = arr[np.isfinite(arr)]

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from geo311._errors import OptionError
 from geo311.site._svg import (
     BACKGROUND,
     GRID_COLOUR,
@@ -257,7 +258,7 @@ def line_chart(
 
     Raises
     ------
-    ValueError
+    OptionError
         No labels, no series, or a series without one value per label.
 
     Examples
@@ -272,7 +273,7 @@ def line_chart(
     names = text_labels(labels)
     if not series:
         msg = "line_chart needs at least one series"
-        raise ValueError(msg)
+        raise OptionError(msg)
     data = {str(k): as_numbers(v, f"series {k!r}", len(names)) for k, v in series.items()}
     fmt = formatter(value_format)
     cid = chart_element_id(chart_id, "line", title, unit, names, data, width, height)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from geo311._errors import Geo311Error, SchemaError
+from geo311._errors import Geo311Error, OptionError, SchemaError
 from geo311.indicators.core import DATA_DICTIONARY
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.site import assets as _assets
@@ -490,7 +490,7 @@ def map_parts(m: folium.Map, *, assets: str = "inline", asset_prefix: str = "ass
     """
     if assets not in {"inline", "external"}:
         msg = f"assets must be 'inline' or 'external', got {assets!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     figure: Any = m.get_root()
     figure.render()
     head = figure.header.render()
