@@ -62,38 +62,31 @@ def district_page(
         notes += _membership_notes(hoods, district, membership, area_id, name)
         notes += layer_notes(hoods.metadata, title=hoods.title)
     if hoods is not None and hood_frame is not None and len(hood_frame):
-        frame = hood_frame
+        frame, shown, outlines = hood_frame, hoods, outline
         map_title = f"{rate.title} in the {hoods.title.lower()} of {name}"
         # the citywide classes of the neighbourhood map, so colours compare across districts
-        bins = city_bins(hoods.indicators, rate.column)
-        m = headline_choropleth(
-            frame,
-            rate.column,
-            population_source=population_source(hoods.metadata),
-            outlines=outline,
-            outlines_title=name,
-            tiles=render.tiles,
-            limits=limits_of(hoods.metadata),
-            bins=bins if len(bins) > 1 else None,
-            scheme_label=(
-                f"quantiles of all {hoods.title.lower()} in the city (same colours "
-                "as the city map)"
-                if len(bins) > 1
-                else None
-            ),
+        bins: list[float] | None = city_bins(hoods.indicators, rate.column)
+        scheme_label: str | None = (
+            f"quantiles of all {hoods.title.lower()} in the city (same colours as the city map)"
         )
+        if bins is not None and len(bins) <= 1:
+            bins, scheme_label = None, None
     else:
         frame = map_frame(outline, district.indicators, [rate.column])
+        shown, outlines = district, None
         map_title = f"{rate.title} in {name}"
-        m = headline_choropleth(
-            frame,
-            rate.column,
-            population_source=population_source(district.metadata),
-            outlines=None,
-            outlines_title=name,
-            tiles=render.tiles,
-            limits=limits,
-        )
+        bins, scheme_label = None, None
+    m = headline_choropleth(
+        frame,
+        rate.column,
+        population_source=population_source(shown.metadata),
+        outlines=outlines,
+        outlines_title=name,
+        tiles=render.tiles,
+        limits=limits_of(shown.metadata),
+        bins=bins,
+        scheme_label=scheme_label,
+    )
     minx, miny, maxx, maxy = (
         float(v) for v in pd.concat([frame.geometry, outline.geometry]).total_bounds
     )

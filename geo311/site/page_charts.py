@@ -6,7 +6,6 @@ The SVG and its table are made and escaped by :mod:`geo311.site.charts`.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,28 +46,20 @@ def services_chart(
         return None
     city = services[services["area_id"] == _CITY].set_index("service_type")["share"]
     labels = [str(x) for x in mine["service_type"].fillna("(unknown)")]
-    values = [float(x) for x in mine["share"]]
-    compare = [float(city.get(label, np.nan)) for label in labels]
     caption = f"Top {len(labels)} service types in {area_label}: share of its requests"
+    values = [float(x) for x in mine["share"]]
     return _share_chart(
-        "services",
-        labels,
-        values,
-        compare,
-        list(mine["requests"]),
-        caption=caption,
-        area_label=area_label,
-        label_header="Service type",
-        not_in_city="not in the city's top list",
-    )
+        "services", mine, labels, values, city, caption=caption, area_label=area_label,
+        label_header="Service type", not_in_city="not in the city's top list",
+    )  # fmt: skip
 
 
 def _share_chart(
     name: str,
+    mine: pd.DataFrame,
     labels: list[str],
     values: list[float],
-    compare: list[float],
-    requests: list[Any],
+    city: pd.Series,
     *,
     caption: str,
     area_label: str,
@@ -76,6 +67,8 @@ def _share_chart(
     not_in_city: str = "not available",
 ) -> dict[str, str]:
     """Bar chart of an area's shares with the city's beside them, and its data table."""
+    compare = [float(city.get(label, np.nan)) for label in labels]
+    requests = list(mine["requests"])
     svg = charts.bar_chart(
         labels,
         values,
@@ -115,19 +108,12 @@ def weekday_chart(
     if mine.empty:
         return None
     labels = [str(x) for x in mine["bucket"]]
-    values = [float(x) for x in mine["share"].fillna(0.0)]
-    compare = [float(city.get(label, np.nan)) for label in labels]
     caption = f"Requests by day of the week: share in {area_label} and in the city"
+    values = [float(x) for x in mine["share"].fillna(0.0)]
     return _share_chart(
-        "weekday",
-        labels,
-        values,
-        compare,
-        list(mine["requests"]),
-        caption=caption,
-        area_label=area_label,
+        "weekday", mine, labels, values, city, caption=caption, area_label=area_label,
         label_header="Day of the week",
-    )
+    )  # fmt: skip
 
 
 def _month_label(bucket: str) -> str:
