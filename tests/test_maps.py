@@ -623,3 +623,23 @@ def test_tooltip_shows_the_count_behind_the_unstable_flag() -> None:
     assert first["t"][1] == "100"  # all requests ...
     assert first["t"][-1] == "5"  # ... but only 5 with a due date: why it is unstable
     assert '"Requests due"' in parts.body
+
+
+@pytest.mark.parametrize("payload", ["{{7*4407}}", "{{'x'|upper}}", "{% raw %}", "{{ lipsum }}"])
+def test_template_code_in_names_is_never_rendered(payload) -> None:
+    # names, titles and layer names were once compiled again as Jinja by branca
+    names = [payload] + [f"Area {i}" for i in range(1, 9)]
+    outline = gpd.GeoDataFrame(
+        {"name": [payload]}, geometry=[box(-76.7, 39.3, -76.67, 39.33)], crs="EPSG:4326"
+    )
+    m = maps.choropleth(
+        grid(area_name=names), "rate_per_1k", title=payload, name=payload, unit=payload,
+        population_source=payload, outlines=outline, outlines_title=payload, tiles=False,
+    )  # fmt: skip
+    parts = maps.map_parts(m)
+    page = "\n".join(parts)
+    assert "30849" not in page and "<function" not in page
+    assert embedded_features(parts)[0]["properties"]["name"] == payload
+    assert maps.escape_html(payload) in parts.body  # the legend title, as text
+    blocks = json.dumps(data_blocks(parts.body), ensure_ascii=False)
+    assert blocks.count(payload) >= 2  # the area name and the outline label

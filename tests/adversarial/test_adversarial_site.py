@@ -154,7 +154,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[SiteResult, list[
         hostile_tables(payloads),
         root / "site",
         district_layer="council_districts",
-        titles={"neighborhoods": payloads[2], "council_districts": payloads[6]},
+        titles={"neighborhoods": payloads[2], "council_districts": payloads[1]},
         area_labels={"council_districts": "District {id}: {name} {{7*4407}}"},
         title=payloads[3],
         png=False,
