@@ -91,6 +91,9 @@ def test_no_district_layer_no_district_pages_and_unknown_layers_refused(
 ) -> None:
     site = build_site(tables, tmp_path / "site", **FAST)
     assert not [p for p in site.pages if p.name.startswith("district-")]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()  # the published folder has the mode of any new folder (not 0700)
+    assert site.out_dir.stat().st_mode & 0o777 == fresh.stat().st_mode & 0o777
     assert {p.name for p in site.pages} >= {"map-neighborhoods.html", "map-council_districts.html"}
     with pytest.raises(OptionError, match=r"district_layer 'wards' is not among"):
         build_site(tables, tmp_path / "s2", district_layer="wards", **FAST)

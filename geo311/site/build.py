@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -351,7 +352,9 @@ def build_site(
     _check_output(out_dir, final.outputs(), overwrite=overwrite)
     ledger_obj = _read_ledger(ledger)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_PARTIAL}", dir=out_dir.parent))
+    # not tempfile.mkdtemp: its 0700 mode would become the published folder's
+    staging = out_dir.parent / f".{out_dir.name}{_PARTIAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
     try:
         result = _write_site(
             layers,
