@@ -1040,7 +1040,7 @@ def write_demo(
     write the indicator and equity tables of the neighbourhoods, council
     districts and tracts, with populations interpolated from the tracts
     (:func:`geo311.indicators.tables.build_tables`); write ``README.txt``; build the
-    site in the same folder (:func:`geo311.site.build.build_site`: ``index.html``,
+    site in the same folder (:func:`geo311.site.pages.build_site`: ``index.html``,
     a choropleth page per layer and indicator, a page per council district,
     ``png/``).  Every file is written atomically.  The site needs the
     ``maps`` extra.
