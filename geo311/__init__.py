@@ -68,8 +68,9 @@ from geo311.pipeline import (
 from geo311.population.interpolation import interpolate, land_use_weights
 from geo311.population.layer import layer_population
 from geo311.population.tracts import Denominators, read_tract_table
+from geo311.site.build import SiteResult, build_site
 from geo311.site.maps import choropleth, classify, map_parts, save_map, static_map
-from geo311.site.pages import SiteResult, build_site, district_membership
+from geo311.site.membership import district_membership
 from geo311.site.simplify import DisplayGeometry, simplify_for_display
 
 try:

@@ -536,9 +536,10 @@ def write_site(
     out_dir: str | Path,
     *,
     tables_dir: str | Path | None = None,
+    city: str | Path | CityManifest | None = None,
     layers: Sequence[str] | None = None,
     district_layer: str | None = None,
-    neighborhood_layer: str | None = "neighborhoods",
+    neighborhood_layer: str | None = None,
     ledger: Ledger | str | Path | None = None,
     self_contained: bool = True,
     tiles: bool = True,
@@ -549,6 +550,10 @@ def write_site(
 ) -> Any:
     """Write the site of a result: index, a map page per layer, district pages, PNGs.
 
+    The pages are built from the tables held in ``result``; nothing is read
+    back from disk.  How layers are titled and how their areas are named on
+    the pages ("Council District 5") comes from the city's manifest.
+
     Parameters
     ----------
     result : PipelineResult or None
@@ -557,14 +562,17 @@ def write_site(
     out_dir : str or pathlib.Path
         The site folder.
     tables_dir : str or pathlib.Path, optional
-        Where :func:`write_indicators` wrote the tables; default
-        ``out_dir / "indicators"``.
+        A folder :func:`write_indicators` wrote; read only when ``result`` is None.
+    city : str, pathlib.Path or CityManifest, optional
+        The city whose layer titles and area names the pages use; default
+        the result's city (none for a bare tables folder: keys and names).
     layers : sequence of str, optional
-        Layers to map; default the result's tables (every layer of the folder).
+        Layers to map; default every layer of the tables.
     district_layer : str, optional
-        Layer with one page per area; default the result's, ``""`` for none.
+        Layer with one page per area; default the result's (or the city's),
+        ``""`` for none.
     neighborhood_layer, self_contained, tiles, png, title, simplify_tolerance_m
-        As in :func:`geo311.site.pages.build_site`.
+        As in :func:`geo311.site.build.build_site`.
     ledger : Ledger or path, optional
         Row ledger summarised on the index; default the result's.
     overwrite : bool, default False
@@ -572,32 +580,40 @@ def write_site(
 
     Returns
     -------
-    geo311.site.pages.SiteResult
+    geo311.site.build.SiteResult
 
     Raises
     ------
     ConfigError
         Neither a result nor a tables folder.
     """
-    from geo311.site.pages import build_site  # noqa: PLC0415 - needs the maps extra
+    from geo311.io.tables import read_tables  # noqa: PLC0415 - needs the maps extra
+    from geo311.site.build import build_site  # noqa: PLC0415 - needs the maps extra
 
     if result is None and tables_dir is None:
         msg = "write_site needs a pipeline result or the folder of indicator tables (tables_dir=)"
         raise ConfigError(msg)
-    out_dir = Path(out_dir)
-    tables = Path(tables_dir) if tables_dir is not None else out_dir / "indicators"
-    if district_layer is None and result is not None:
-        district_layer = result.district_layer
-    if layers is None and result is not None:
-        layers = list(result.tables)
-    if ledger is None and result is not None:
-        ledger = result.ledger
-    # LEAD (after the merge): build_site(result.tables, out_dir, district_layer=...,
-    # titles=..., area_labels=...) -- the tables are then no longer read back from `tables`.
+    if result is not None:
+        tables: Mapping[str, LayerTables] = result.tables
+        ledger = result.ledger if ledger is None else ledger
+    else:
+        tables = read_tables(Path(str(tables_dir)), layers=layers)
+    if isinstance(city, CityManifest) or city is None:
+        manifest = city or (result.city if result is not None else None)
+    else:
+        manifest = load_manifest(city)
+    if district_layer is None:
+        if result is not None:
+            district_layer = result.district_layer
+        elif manifest is not None:
+            district_layer = manifest.district_layer
+    specs = manifest.layers if manifest is not None else {}
     return build_site(
         tables,
-        out_dir,
+        Path(out_dir),
         district_layer=district_layer or None,
+        titles={k: specs[k].title for k in tables if k in specs},
+        area_labels={k: specs[k].display for k in tables if k in specs},
         area_layers=list(layers) if layers else None,
         neighborhood_layer=neighborhood_layer,
         self_contained=self_contained,
@@ -616,7 +632,7 @@ def write_site(
 class RunResult(NamedTuple):
     """What :func:`run_city` returns."""
 
-    site: Any  # geo311.site.pages.SiteResult
+    site: Any  # geo311.site.build.SiteResult
     ledger: Ledger
     indicators_dir: Path
     requests_path: Path | None

@@ -24,7 +24,7 @@ memory held before it; "peak RSS" includes the interpreter and imports.
     one self-contained page (vendored Leaflet inlined; only the basemap tiles
     come from the network).
 ``site-png``, ``site-no-png``
-    ``geo311.build_site(indicators, out, tiles=True, png=True)``: index, one
+    ``geo311.write_site(None, out, tables_dir=indicators, city="baltimore")``: index, one
     map page per layer and headline indicator, one page per council district
     and a PNG per map (simplifying each layer once); then with ``png=False``.
     Skipped with ``--no-site`` (which also tabulates the neighbourhoods only).
@@ -212,7 +212,9 @@ def run_site(indicators: Path, site: Path, *, png: bool) -> dict[str, Any]:
     """``build_site`` with basemap tiles; return its page/PNG counts and sizes."""
     import geo311  # noqa: PLC0415
 
-    result = geo311.build_site(indicators, site, tiles=True, png=png, overwrite=True)
+    result = geo311.write_site(
+        None, site, tables_dir=indicators, city="baltimore", png=png, overwrite=True
+    )
     sizes = [result.sizes[p] for p in result.pages]
     return {
         "pages": len(result.pages),

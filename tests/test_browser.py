@@ -93,11 +93,15 @@ def hostile_indicators(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from geo311.site.pages import build_site  # noqa: PLC0415
+    from geo311.io.tables import read_tables  # noqa: PLC0415
+    from geo311.site.build import build_site  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("browser")
     indicators = hostile_indicators(root)
-    build_site(indicators, root / "site", png=False)  # tiles on: the browser blocks them
+    # tiles on: the browser blocks them
+    build_site(
+        read_tables(indicators), root / "site", district_layer="council_districts", png=False
+    )
     return root / "site"
 
 

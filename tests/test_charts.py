@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from geo311.site import charts
+from geo311.site import _svg as palette
 from geo311.site.charts import (
     BACKGROUND,
     bar_chart,
@@ -489,11 +489,11 @@ def test_contrast() -> None:
     assert contrast_ratio("#000000", "#ffffff") == pytest.approx(21.0)
     assert contrast_ratio("#ffffff", "#ffffff") == pytest.approx(1.0)
     assert contrast_ratio("#767676") == pytest.approx(4.54, abs=0.01)  # the WCAG AA grey
-    assert contrast_ratio(charts.TEXT_COLOUR) >= 7
-    assert contrast_ratio(charts.MUTED_TEXT) >= 4.5
-    for colour, _, _ in charts.LINE_STYLES:
+    assert contrast_ratio(palette.TEXT_COLOUR) >= 7
+    assert contrast_ratio(palette.MUTED_TEXT) >= 4.5
+    for colour, _, _ in palette.LINE_STYLES:
         assert contrast_ratio(colour) >= 4.5
-    assert contrast_ratio(charts.BAR_COLOUR) >= 4.5
+    assert contrast_ratio(palette.BAR_COLOUR) >= 4.5
     # every text element in real output is drawn in a colour with >= 4.5:1 on the background
     for svg in (
         bar_chart(DAYS, SHARES, title="t", unit="u", compare=CITY),

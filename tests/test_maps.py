@@ -23,7 +23,7 @@ mapclassify = pytest.importorskip("mapclassify")
 
 from geo311._errors import CRSError, Geo311Error, OutputExistsError, SchemaError  # noqa: E402
 from geo311.site import assets as _assets  # noqa: E402
-from geo311.site import maps  # noqa: E402
+from geo311.site import classify, maps, prepare  # noqa: E402
 
 PAYLOADS = [
     "<img src=x onerror=alert(1)>",
@@ -66,14 +66,22 @@ def render(m, **kwargs) -> str:
     return "\n".join(parts)
 
 
-def embedded_features(text: str) -> list[dict]:
+def data_blocks(body: str) -> dict[str, object]:
+    """The JSON data blocks of a map body, by element id (never run by the browser)."""
+    blocks = re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', body, re.S)
+    return {key: json.loads(text) for key, text in blocks}
+
+
+def embedded_features(parts: maps.MapParts) -> list[dict]:
     """Parse the per-area properties every choropleth layer embeds (geometry is shared)."""
     out = []
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"geo311\.choropleth\(\w+, (\w+),\n", text):
-        assert re.search(rf"var {match.group(1)} = \[", text)  # the shared geometries
-        props, _ = decoder.raw_decode(text, match.end())
-        out.extend({"properties": p} for p in props)
+    blocks = data_blocks(parts.body)
+    calls = r'geo311\.choropleth\(\w+, (\w+),\ngeo311\.data\("([\w-]+)"\)\)'
+    for geometry, data_id in re.findall(calls, parts.script):
+        assert re.search(rf'var {geometry} = geo311\.data\("{geometry}-data"\)', parts.script)
+        assert isinstance(blocks[f"{geometry}-data"], list)  # the shared geometries
+        out.extend({"properties": p} for p in blocks[data_id]["properties"])
+    assert out
     return out
 
 
@@ -158,8 +166,8 @@ def test_sequential_palette_ordered_light_to_dark_and_never_black():
     assert lum == sorted(lum, reverse=True)
     for ramp in maps.PALETTES.values():
         assert not any(_dark(col) for col in ramp)
-    assert not _dark(maps.NA_FILL)
-    assert maps.NA_FILL not in maps.PALETTES[maps.DEFAULT_SEQUENTIAL]
+    assert not _dark(classify.NA_FILL)
+    assert classify.NA_FILL not in maps.PALETTES[classify.DEFAULT_SEQUENTIAL]
 
 
 def test_diverging_palette_centred_on_one():
@@ -195,10 +203,11 @@ def test_properties_are_allow_listed_only():
         address="12 Secret St",
         requester_email="jane@example.org",
     )
-    html = render(maps.choropleth(gdf, "rate_per_1k", tiles=False))
+    parts = maps.map_parts(maps.choropleth(gdf, "rate_per_1k", tiles=False))
+    html = "\n".join(parts)
     for secret in ("Secret St", "555-0100", "jane@example.org", "pothole", "requester"):
         assert secret not in html
-    features = embedded_features(html)
+    features = embedded_features(parts)
     assert len(features) == 9
     assert all(set(f["properties"]) == {"name", "c", "s", "t"} for f in features)
     first = features[0]["properties"]
@@ -264,8 +273,9 @@ def test_hostile_strings_are_escaped_everywhere(payload, tmp_path):
     assert payload.lower() not in html.lower()
     # the legend (HTML text) carries the HTML-escaped form
     assert maps.escape_html(payload) in parts.body
-    # the script carries the JSON-escaped form (area names, population source)
-    assert maps.json_for_script(payload).strip('"') in parts.script
+    # the data blocks carry the JSON-escaped form (area names, population source)
+    assert maps.json_for_script(payload).strip('"') in parts.body
+    assert payload in json.dumps(data_blocks(parts.body), ensure_ascii=False)
     # layer names reach Leaflet's layer control (innerHTML): HTML-escaped, then JSON-escaped
     assert (
         json.dumps(maps.escape_html(payload)).translate(
@@ -275,8 +285,12 @@ def test_hostile_strings_are_escaped_everywhere(payload, tmp_path):
     )
     # nothing can close the script element early: exactly one </script> in the script part
     assert parts.script.lower().count("</script") == 1
-    assert parts.body.lower().count("<script") == 0
-    assert "onerror=alert" not in parts.body.replace("&lt;img src=x onerror=alert", "")
+    # the body's scripts are JSON data blocks only, closed exactly where they end
+    blocks = data_blocks(parts.body)
+    assert parts.body.lower().count("<script") == len(blocks) >= 3
+    assert parts.body.lower().count("</script") == len(blocks)
+    markup = re.sub(r'<script type="application/json".*?</script>', "", parts.body, flags=re.S)
+    assert "onerror=alert" not in markup.replace("&lt;img src=x onerror=alert", "")
     page = Path(maps.save_map(m, tmp_path / "page.html", title=payload)).read_text()
     assert payload not in page
     assert f"<title>{maps.escape_html(payload)}</title>" in page
@@ -287,7 +301,7 @@ def test_hostile_strings_are_escaped_everywhere(payload, tmp_path):
 
 def test_insufficient_and_nan_areas_get_their_own_style_and_legend_entry():
     parts = maps.map_parts(maps.choropleth(grid(), "rate_per_1k", tiles=False))
-    status = {f["properties"]["name"]: f["properties"] for f in embedded_features(parts.script)}
+    status = {f["properties"]["name"]: f["properties"] for f in embedded_features(parts)}
     assert status["Area 8"]["s"] == "insufficient"  # flagged, although it has a value (90)
     assert status["Area 5"]["s"] == "insufficient"  # NaN rate
     assert status["Area 8"]["c"] == status["Area 5"]["c"] == -1
@@ -299,7 +313,7 @@ def test_insufficient_and_nan_areas_get_their_own_style_and_legend_entry():
     assert 'class="geo311-legend-unstable" data-flag="unstable"' in parts.body
     assert "unstable: fewer than 20 requests" in parts.body
     # grey hatch pattern and one hatch per class for unstable areas
-    assert f'fill="{maps.NA_FILL}"' in parts.body
+    assert f'fill="{classify.NA_FILL}"' in parts.body
     assert parts.body.count("-hatch-unstable-") >= 2
     # insufficient values do not take part in the classification (90 would be the max)
     assert "80.0</span>" in parts.body and "90.0</span>" not in parts.body
@@ -308,11 +322,11 @@ def test_insufficient_and_nan_areas_get_their_own_style_and_legend_entry():
 def test_count_column_marks_unstable_for_other_indicators():
     gdf = grid(sla_due=[5, 50, 50, 50, 50, 50, 50, 50, 50])
     parts = maps.map_parts(maps.choropleth(gdf, "on_time_share", tiles=False))
-    status = [f["properties"]["s"] for f in embedded_features(parts.script)]
+    status = [f["properties"]["s"] for f in embedded_features(parts)]
     assert status[0] == "unstable"
     assert status.count("insufficient") == 0
     assert "Denominator: requests with a due date" in parts.body
-    assert "(95% CI 40.0%\u201395.0%)" in parts.script
+    assert "(95% CI 40.0%\u201395.0%)" in parts.body
 
 
 def test_legend_states_title_unit_denominator_and_source():
@@ -322,7 +336,7 @@ def test_legend_states_title_unit_denominator_and_source():
     assert 'class="geo311-legend"' in parts.body
     assert "Requests per 1,000 residents</p>" in parts.body
     assert "Denominator: residents, ACS 2020 5-year" in parts.body
-    assert "2,000 (ACS 2020 5-year)" in parts.script
+    assert "2,000 (ACS 2020 5-year)" in parts.body
     page = "\n".join(parts)
     assert "geo311-tooltip" in page
     assert '"geo311-area ' in page
@@ -349,7 +363,7 @@ def test_two_indicators_one_layer_control_and_outlines():
     assert parts.script.count("geo311.outlines(") == 1
     assert parts.script.count("geo311.search(") == 1
     assert parts.script.count("L.control.fullscreen(") == 1
-    assert '"District 1"' in parts.script
+    assert '"District 1"' in parts.body
     overlays = re.search(r"overlays :\s*\{(.*?)\}", parts.script, re.S).group(1)
     assert overlays.count(":") == 3  # two indicators + outlines
     assert parts.body.count('class="geo311-legend"') == 2
@@ -547,7 +561,7 @@ def test_open_ended_median_interval_is_shown_as_not_reached() -> None:
         ttc_requests=[50] * 9,
     )
     parts = maps.map_parts(maps.choropleth(gdf, "ttc_median_days", tiles=False))
-    texts = [f["properties"]["t"][0] for f in embedded_features(parts.script)]
+    texts = [f["properties"]["t"][0] for f in embedded_features(parts)]
     assert texts[0] == "2.0 days (95% CI 1.5\u20133.0)"
     assert texts[1] == "2.0 days (95% CI 1.5\u2013not reached)"
 
@@ -556,14 +570,14 @@ def test_type_adjusted_ratio_is_unstable_by_observed_closures() -> None:
     # the ratio's interval is Poisson on the observed closures O: few closures = unstable
     gdf = grid(ttc_requests=[200] * 9, ttc_closed=[5] + [100] * 8)
     parts = maps.map_parts(maps.choropleth(gdf, "ttc_type_adjusted_ratio", tiles=False))
-    status = [f["properties"]["s"] for f in embedded_features(parts.script)]
+    status = [f["properties"]["s"] for f in embedded_features(parts)]
     assert status[:8] == ["unstable"] + ["ok"] * 7
 
 
 def test_min_count_sets_unstable_threshold_and_legend_text(tmp_path) -> None:
     gdf = grid(sla_due=[15] + [50] * 8)
     parts = maps.map_parts(maps.choropleth(gdf, "on_time_share", tiles=False, min_count=10))
-    status = [f["properties"]["s"] for f in embedded_features(parts.script)]
+    status = [f["properties"]["s"] for f in embedded_features(parts)]
     assert "unstable" not in status
     parts = maps.map_parts(maps.choropleth(gdf, "on_time_share", tiles=False, min_count=30))
     assert "unstable: fewer than 30 requests" in parts.body
@@ -592,7 +606,7 @@ def test_utm_crs_is_estimated_once_per_extent(monkeypatch) -> None:
 
     monkeypatch.setattr(gpd.GeoSeries, "estimate_utm_crs", counting)
     monkeypatch.setattr(gpd.GeoDataFrame, "estimate_utm_crs", counting)
-    maps._utm_crs_of_bounds.cache_clear()
+    prepare._utm_crs_of_bounds.cache_clear()
     outline = gpd.GeoDataFrame(
         {"name": ["D"]}, geometry=[box(-76.7, 39.3, -76.67, 39.33)], crs="EPSG:4326"
     )
@@ -604,8 +618,28 @@ def test_utm_crs_is_estimated_once_per_extent(monkeypatch) -> None:
 def test_tooltip_shows_the_count_behind_the_unstable_flag() -> None:
     gdf = grid(sla_due=[5] + [50] * 8)
     parts = maps.map_parts(maps.choropleth(gdf, "on_time_share", tiles=False))
-    first = embedded_features(parts.script)[0]["properties"]
+    first = embedded_features(parts)[0]["properties"]
     assert first["s"] == "unstable"
     assert first["t"][1] == "100"  # all requests ...
     assert first["t"][-1] == "5"  # ... but only 5 with a due date: why it is unstable
-    assert '"Requests due"' in parts.script
+    assert '"Requests due"' in parts.body
+
+
+@pytest.mark.parametrize("payload", ["{{7*4407}}", "{{'x'|upper}}", "{% raw %}", "{{ lipsum }}"])
+def test_template_code_in_names_is_never_rendered(payload) -> None:
+    # names, titles and layer names were once compiled again as Jinja by branca
+    names = [payload] + [f"Area {i}" for i in range(1, 9)]
+    outline = gpd.GeoDataFrame(
+        {"name": [payload]}, geometry=[box(-76.7, 39.3, -76.67, 39.33)], crs="EPSG:4326"
+    )
+    m = maps.choropleth(
+        grid(area_name=names), "rate_per_1k", title=payload, name=payload, unit=payload,
+        population_source=payload, outlines=outline, outlines_title=payload, tiles=False,
+    )  # fmt: skip
+    parts = maps.map_parts(m)
+    page = "\n".join(parts)
+    assert "30849" not in page and "<function" not in page
+    assert embedded_features(parts)[0]["properties"]["name"] == payload
+    assert maps.escape_html(payload) in parts.body  # the legend title, as text
+    blocks = json.dumps(data_blocks(parts.body), ensure_ascii=False)
+    assert blocks.count(payload) >= 2  # the area name and the outline label

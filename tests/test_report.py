@@ -1,4 +1,4 @@
-"""The static site (geo311.site.pages): pages, links, membership, cards, escaping, budgets.
+"""The static site (geo311.site.build): pages, links, membership, cards, escaping, budgets.
 
 The site is built once per module from a small demo indicators folder (4,000
 synthetic requests), once more from a hostile copy of it (area and service
@@ -21,20 +21,20 @@ import pandas as pd
 import pytest
 from shapely import box
 
-from geo311._errors import InputFileError, OutputExistsError, SchemaError
+from geo311._errors import InputFileError, OptionError, OutputExistsError, SchemaError
 from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import write_tables
 from geo311.io.readers import requests_from_frame
+from geo311.io.tables import read_tables
 from geo311.io.writers import write_csv
 from geo311.join.assign import assign_areas
 from geo311.site import maps
-from geo311.site.pages import (
-    HEADLINE_INDICATORS,
-    build_site,
-    district_membership,
-    read_indicator_layer,
-    slugify,
-)
+from geo311.site.build import SiteResult, build_site
+from geo311.site.elements import runtime_js
+from geo311.site.headlines import HEADLINE_INDICATORS
+from geo311.site.layer import SiteLayer, default_title, site_layer
+from geo311.site.membership import district_membership
+from geo311.site.text import slugify
 
 PAYLOADS = (
     "<img src=x onerror=alert(1)>",
@@ -47,6 +47,17 @@ MB = 1_000_000
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def site_of(folder: Path, out: Path, **options) -> SiteResult:
+    """Build the site of an indicators folder, the council districts with one page each."""
+    options.setdefault("district_layer", "council_districts")
+    return build_site(read_tables(folder), out, **options)
+
+
+def layer_of(folder: Path, key: str) -> SiteLayer:
+    """One layer of an indicators folder, as the site reads it."""
+    return site_layer(key, read_tables(folder, layers=[key])[key], title=default_title(key))
 
 
 class _Page(HTMLParser):
@@ -136,7 +147,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def site(demo: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
     folder, ledger = demo
     out = tmp_path_factory.mktemp("site")
-    return build_site(folder, out, ledger=ledger, title="Demo city 311")
+    return site_of(folder, out, ledger=ledger, title="Demo city 311")
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +157,8 @@ def hostile(demo: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("hostile")
     bad = root / "indicators"
     shutil.copytree(folder, bad)
-    hoods = read_indicator_layer(folder, "neighborhoods").indicators.index[:4].tolist()
-    districts = read_indicator_layer(folder, "council_districts").indicators.index[:4].tolist()
+    hoods = layer_of(folder, "neighborhoods").indicators.index[:4].tolist()
+    districts = layer_of(folder, "council_districts").indicators.index[:4].tolist()
     names = {
         "neighborhoods": dict(zip(hoods, PAYLOADS, strict=True)),
         "council_districts": dict(zip(districts, PAYLOADS, strict=True)),
@@ -191,7 +202,7 @@ def hostile(demo: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory):
         meta["layer_source"] = PAYLOADS[2]
         meta["denominators"]["source"] = PAYLOADS[0]
         (bad / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
-    return build_site(bad, root / "site", png=False, tiles=False)
+    return site_of(bad, root / "site", png=False, tiles=False)
 
 
 def _tiny_folder(
@@ -224,7 +235,7 @@ def _tiny_folder(
     hood_geoms = {k: v for k, v in hood_geoms.items() if k not in drop}
     for key, by_id in (("council_districts", district_geoms), ("neighborhoods", hood_geoms)):
         geoms = {rename.get(k, k): v for k, v in by_id.items()}
-        src = read_indicator_layer(demo_folder, key)
+        src = layer_of(demo_folder, key)
         ids = list(geoms)
         old = src.indicators.index[: len(ids)].tolist()
         mapping = dict(zip(old, ids, strict=True))
@@ -233,6 +244,7 @@ def _tiny_folder(
         table.index.name = "area_id"
         write_csv(table, folder / f"{key}.csv")
         write_csv(src.city.to_frame().T.rename_axis("area_id"), folder / f"{key}.city.csv")
+        write_csv(pd.DataFrame({"area_id": []}), folder / f"{key}.channels.csv", index=False)
         for kind, frame in (("patterns", src.patterns), ("services", src.services)):
             keep = frame[frame["area_id"].isin([*old, "city"])].copy()
             keep["area_id"] = keep["area_id"].replace(mapping)
@@ -360,13 +372,13 @@ def test_no_remote_scripts_or_stylesheets(site, tmp_path: Path, tiny: Path) -> N
     tile_urls = {u for u in urls if "{z}" in u}
     assert tile_urls  # the one remote resource: the basemap tiles
     # no tiles, no tile URL
-    result = build_site(tiny, tmp_path / "site", png=False, tiles=False)
+    result = site_of(tiny, tmp_path / "site", png=False, tiles=False)
     for path in result.pages:
         assert "{z}/{x}/{y}" not in path.read_text(encoding="utf-8")
 
 
 def test_external_assets_mode_links_vendored_files(tiny: Path, tmp_path: Path) -> None:
-    result = build_site(tiny, tmp_path / "site", png=False, self_contained=False, tiles=False)
+    result = site_of(tiny, tmp_path / "site", png=False, self_contained=False, tiles=False)
     assert (tmp_path / "site" / "assets").is_dir()
     page = parse(result.out_dir / "map-neighborhoods-rate_per_1k.html")
     sources = [a.get("src") for a in page.all("script") if a.get("src")]
@@ -380,8 +392,8 @@ def test_external_assets_mode_links_vendored_files(tiny: Path, tmp_path: Path) -
 
 def test_district_pages_show_their_neighbourhoods_only(site, demo) -> None:
     folder = demo[0]
-    hoods = read_indicator_layer(folder, "neighborhoods")
-    districts = read_indicator_layer(folder, "council_districts")
+    hoods = layer_of(folder, "neighborhoods")
+    districts = layer_of(folder, "council_districts")
     membership = district_membership(hoods.areas, districts.areas)
     # every neighbourhood of the demo lies in exactly one district
     assert membership["district_id"].notna().all()
@@ -438,7 +450,7 @@ def test_membership_of_a_hand_made_layout() -> None:
 def test_tiny_site_assigns_and_reports_the_straddling_neighbourhood(
     tiny: Path, tmp_path: Path
 ) -> None:
-    result = build_site(tiny, tmp_path / "site", png=False, tiles=False)
+    result = site_of(tiny, tmp_path / "site", png=False, tiles=False)
     west = (result.out_dir / "district-w.html").read_text(encoding="utf-8")
     east = (result.out_dir / "district-e.html").read_text(encoding="utf-8")
     assert sorted(_table_rows(west, "areas-table")) == ["n1", "n2"]
@@ -451,7 +463,7 @@ def test_tiny_site_assigns_and_reports_the_straddling_neighbourhood(
 
 
 def test_cards_show_district_and_city_values(site, demo) -> None:
-    districts = read_indicator_layer(demo[0], "council_districts")
+    districts = layer_of(demo[0], "council_districts")
     city = districts.city
     for district_id, row in districts.indicators.iterrows():
         html = (site.out_dir / f"district-{slugify(district_id)}.html").read_text(encoding="utf-8")
@@ -482,7 +494,7 @@ def test_cards_show_district_and_city_values(site, demo) -> None:
 
 
 def test_district_page_has_charts_tables_and_sortable_markup(site, demo) -> None:
-    districts = read_indicator_layer(demo[0], "council_districts")
+    districts = layer_of(demo[0], "council_districts")
     district_id = districts.indicators.index[0]
     path = site.out_dir / f"district-{slugify(district_id)}.html"
     html = path.read_text(encoding="utf-8")
@@ -559,12 +571,12 @@ def test_hostile_site_links_resolve(hostile) -> None:
 
 def test_refuses_to_overwrite_without_overwrite(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "site"
-    build_site(tiny, out, png=False, tiles=False)
+    site_of(tiny, out, png=False, tiles=False)
     before = (out / "index.html").read_bytes()
     with pytest.raises(OutputExistsError, match=r"index\.html"):
-        build_site(tiny, out, png=False, tiles=False)
+        site_of(tiny, out, png=False, tiles=False)
     assert (out / "index.html").read_bytes() == before
-    build_site(tiny, out, png=False, tiles=False, overwrite=True)
+    site_of(tiny, out, png=False, tiles=False, overwrite=True)
 
 
 def test_missing_file_names_it_and_the_command(tiny: Path, tmp_path: Path) -> None:
@@ -572,18 +584,20 @@ def test_missing_file_names_it_and_the_command(tiny: Path, tmp_path: Path) -> No
     shutil.copytree(tiny, broken)
     (broken / "neighborhoods.services.csv").unlink()
     with pytest.raises(InputFileError, match=r"neighborhoods\.services\.csv.*geo311 indicators"):
-        build_site(broken, tmp_path / "site", png=False, tiles=False)
+        site_of(broken, tmp_path / "site", png=False, tiles=False)
     with pytest.raises(InputFileError, match=r"wards\.json.*geo311 indicators"):
-        build_site(tiny, tmp_path / "site2", district_layer="wards", png=False)
+        read_tables(tiny, layers=["wards"])
+    with pytest.raises(OptionError, match=r"district_layer 'wards' is not among.*neighborhoods"):
+        site_of(tiny, tmp_path / "site2", district_layer="wards", png=False)
     with pytest.raises(InputFileError, match=r"nowhere.*geo311 indicators"):
-        build_site(tmp_path / "nowhere", tmp_path / "site3")
+        site_of(tmp_path / "nowhere", tmp_path / "site3")
 
 
 def test_indicator_without_values_is_skipped_and_said(tiny: Path, tmp_path: Path) -> None:
     folder = tmp_path / "indicators"
     shutil.copytree(tiny, folder)
     _rewrite_csv(folder / "neighborhoods.csv", lambda f: f.assign(on_time_share=float("nan")))
-    result = build_site(folder, tmp_path / "site", png=False, tiles=False)
+    result = site_of(folder, tmp_path / "site", png=False, tiles=False)
     names = {p.name for p in result.pages}
     assert "map-neighborhoods-on_time_share.html" not in names
     assert "map-neighborhoods-rate_per_1k.html" in names
@@ -592,7 +606,7 @@ def test_indicator_without_values_is_skipped_and_said(tiny: Path, tmp_path: Path
 
 
 def test_site_without_districts(tiny: Path, tmp_path: Path) -> None:
-    result = build_site(
+    result = site_of(
         tiny, tmp_path / "site", district_layer=None, area_layers=["neighborhoods"], png=False
     )
     names = sorted(p.name for p in result.pages)
@@ -625,11 +639,11 @@ def test_index_district_table_uses_the_district_layer_when_ids_overlap(
     # numeric ids shared by both layers (wards 1..50 and community areas 1..77, say)
     rename = {"W": "1", "E": "2", "n1": "1", "n2": "2", "n3": "3", "n4": "4"}
     folder = _tiny_folder(demo[0], tmp_path, rename=rename)
-    result = build_site(
+    result = site_of(
         folder, tmp_path / "site", area_layers=["neighborhoods"], png=False, tiles=False
     )
-    districts = read_indicator_layer(folder, "council_districts").indicators
-    hoods = read_indicator_layer(folder, "neighborhoods").indicators
+    districts = layer_of(folder, "council_districts").indicators
+    hoods = layer_of(folder, "neighborhoods").indicators
     assert districts.loc["1", "rate_per_1k"] != hoods.loc["1", "rate_per_1k"]
     table = _section(
         (result.out_dir / "index.html").read_text(encoding="utf-8"), "districts-table"
@@ -646,7 +660,7 @@ def test_index_district_table_uses_the_district_layer_when_ids_overlap(
 
 def test_district_without_neighbourhoods_says_so(demo: tuple[Path, Path], tmp_path: Path) -> None:
     folder = _tiny_folder(demo[0], tmp_path, drop=("n3", "n4"))
-    result = build_site(folder, tmp_path / "site", png=False, tiles=False)
+    result = site_of(folder, tmp_path / "site", png=False, tiles=False)
     east = (result.out_dir / "district-e.html").read_text(encoding="utf-8")
     assert "No smaller areas are assigned to this district." in east
     assert 'id="areas-table"' not in east
@@ -663,7 +677,7 @@ def test_missing_columns_give_a_site_not_a_traceback(
     _rewrite_csv(folder / "neighborhoods.csv", lambda f: f.drop(columns=["area_name"]))
     rate_columns = ["rate_per_1k", "rate_per_1k_ci_low", "rate_per_1k_ci_high", "rate_flag"]
     _rewrite_csv(folder / "council_districts.csv", lambda f: f.drop(columns=rate_columns))
-    result = build_site(folder, tmp_path / "site", png=False, tiles=False)
+    result = site_of(folder, tmp_path / "site", png=False, tiles=False)
     west = (result.out_dir / "district-w.html").read_text(encoding="utf-8")
     assert "Area n1" in _section(west, 'id="areas-table"')  # names from the outlines
     card = west.split('id="card-rate_per_1k"')[1].split("</li>")[0]
@@ -675,7 +689,7 @@ def test_missing_columns_give_a_site_not_a_traceback(
     (broken / "neighborhoods.geojson").unlink()
     outlines.to_file(broken / "neighborhoods.geojson", driver="GeoJSON")
     with pytest.raises(SchemaError, match=r"neighborhoods\.geojson has no area_id"):
-        build_site(broken, tmp_path / "site2", png=False, tiles=False)
+        site_of(broken, tmp_path / "site2", png=False, tiles=False)
 
 
 def test_unstable_threshold_comes_from_the_indicators_metadata(
@@ -686,7 +700,7 @@ def test_unstable_threshold_comes_from_the_indicators_metadata(
         meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
         meta["indicators"]["min_count"] = 100_000
         (folder / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
-    result = build_site(folder, tmp_path / "site", png=False, tiles=False)
+    result = site_of(folder, tmp_path / "site", png=False, tiles=False)
     html = (result.out_dir / "map-neighborhoods-ttc_median_days.html").read_text(encoding="utf-8")
     legend = _section(html, 'class="geo311-legend"', "</div>")
     assert "unstable: fewer than 100000 requests" in legend
@@ -706,7 +720,7 @@ def test_map_legends_state_unit_and_population_year(site) -> None:
 
 
 def test_map_page_lede_gives_the_city_value_with_its_interval(site, demo) -> None:
-    city = read_indicator_layer(demo[0], "neighborhoods").city
+    city = layer_of(demo[0], "neighborhoods").city
     html = (site.out_dir / "map-neighborhoods-rate_per_1k.html").read_text(encoding="utf-8")
     lede = _section(html, 'class="geo311-lede"', "</p>")
     assert (
@@ -716,7 +730,7 @@ def test_map_page_lede_gives_the_city_value_with_its_interval(site, demo) -> Non
 
 
 def test_district_map_reuses_city_classes_and_says_so(site, demo) -> None:
-    districts = read_indicator_layer(demo[0], "council_districts")
+    districts = layer_of(demo[0], "council_districts")
     district_id = districts.indicators.index[0]
     html = (site.out_dir / f"district-{slugify(district_id)}.html").read_text(encoding="utf-8")
     legend = _section(html, 'class="geo311-legend"', "</div>")
@@ -739,4 +753,4 @@ def test_area_tables_list_names_in_natural_order(site) -> None:
 
 def test_area_search_list_has_no_inherited_keys() -> None:
     # an area called "constructor" or "toString" must still be offered by the search box
-    assert "var seen = Object.create(null);" in maps._RUNTIME_JS
+    assert "var seen = Object.create(null);" in runtime_js()

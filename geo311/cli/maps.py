@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from geo311.cli.options import (
+    city_opt,
     district_layer_opt,
     layers_opt,
     no_png_opt,
@@ -42,12 +43,11 @@ def site_summary(site: Any) -> None:
 )
 @no_tiles_opt
 @no_png_opt
-@district_layer_opt(default="council_districts")
+@city_opt(required=False)
+@district_layer_opt()
 @click.option(
     "--neighborhood-layer",
-    default="neighborhoods",
-    show_default=True,
-    help="Areas shown inside the district pages.",
+    help="Areas listed inside the district pages (default: the first other layer).",
 )
 @layers_opt
 @click.option("--ledger", type=click.Path(path_type=Path), help="Row ledger to summarise.")
@@ -66,8 +66,9 @@ def maps_cmd(
     self_contained: bool,
     no_tiles: bool,
     no_png: bool,
-    district_layer: str,
-    neighborhood_layer: str,
+    city: str | None,
+    district_layer: str | None,
+    neighborhood_layer: str | None,
     layers: tuple[str, ...],
     ledger: Path | None,
     title: str | None,
@@ -81,6 +82,7 @@ def maps_cmd(
         None,
         out,
         tables_dir=indicators_dir,
+        city=city,
         layers=list(layers) or None,
         district_layer=district_layer,
         neighborhood_layer=neighborhood_layer,

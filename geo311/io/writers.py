@@ -163,3 +163,16 @@ def write_metadata(metadata: Mapping[str, Any], path: str | Path) -> Path:
             json.dumps(dict(metadata), indent=2, default=_json_default) + "\n", encoding="utf-8"
         )
     return path
+
+
+def restore_text(value: object) -> object:
+    """Undo :func:`neutralize_text`: drop the apostrophe written before a formula character.
+
+    Examples
+    --------
+    >>> restore_text("'=1+1"), restore_text("'Pothole"), restore_text(-3)
+    ('=1+1', "'Pothole", -3)
+    """
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(_DANGEROUS):
+        return value[1:]
+    return value

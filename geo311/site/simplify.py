@@ -71,7 +71,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
-from geo311._errors import CRSError, SchemaError
+from geo311._errors import CRSError, OptionError, SchemaError
 
 __all__ = ["MAX_EVALUATIONS", "METRES_PER_DEGREE", "DisplayGeometry", "simplify_for_display"]
 
@@ -504,15 +504,15 @@ def _options(tolerance_m: float, decimals: int, gap_width_m: float | None) -> tu
     """Check the numeric options; return ``decimals`` as int and the gap width in metres."""
     if not (math.isfinite(tolerance_m) and tolerance_m >= 0):
         msg = f"tolerance_m must be a finite distance >= 0 in metres, got {tolerance_m!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     if int(decimals) != decimals or decimals < 0:
         msg = f"decimals must be a whole number >= 0, got {decimals!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     if gap_width_m is None:
         gap_width_m = 2 * METRES_PER_DEGREE * 10.0 ** -int(decimals)
     if not (math.isfinite(gap_width_m) and gap_width_m >= 0):
         msg = f"gap_width_m must be a finite width >= 0 in metres, got {gap_width_m!r}"
-        raise ValueError(msg)
+        raise OptionError(msg)
     return int(decimals), float(gap_width_m)
 
 
@@ -563,7 +563,7 @@ def simplify_for_display(
         The layer has no CRS, or ``crs`` is not a projected CRS.
     SchemaError
         A geometry is neither Polygon nor MultiPolygon.
-    ValueError
+    OptionError
         ``tolerance_m`` is negative or not finite, or ``decimals`` is negative.
 
     Notes

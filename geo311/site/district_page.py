@@ -1,0 +1,137 @@
+"""One page per area of the district layer: cards, map of its smaller areas, charts, notes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo311.site.headlines import HEADLINE_INDICATORS
+from geo311.site.html_tables import area_table
+from geo311.site.layer import SiteLayer, singular
+from geo311.site.map_page import city_bins, headline_choropleth, map_frame
+from geo311.site.page_charts import month_chart, services_chart, weekday_chart
+from geo311.site.render import Renderer
+from geo311.site.text import card_context, layer_notes, limits_of, population_source, shared_notes
+
+__all__ = ["district_page"]
+
+
+def district_page(
+    render: Renderer,
+    district: SiteLayer,
+    hoods: SiteLayer | None,
+    *,
+    area_id: str,
+    name: str,
+    page: Path,
+    membership: pd.DataFrame,
+    display: Mapping[str, gpd.GeoDataFrame],
+) -> int:
+    """Write the page of one district (cards, map, charts, smaller areas); return its bytes."""
+    limits = limits_of(district.metadata)
+    row = district.indicators.loc[[area_id]].iloc[0]
+    cards = [
+        card_context(h, row, district.city, area_label=name, limits=limits)
+        for h in HEADLINE_INDICATORS.values()
+    ]
+    outline = display[district.key]
+    outline = outline[outline["area_id"] == area_id]
+    notes = shared_notes(district.metadata) + layer_notes(district.metadata, title=district.title)
+    table = None
+    hood_frame: gpd.GeoDataFrame | None = None
+    rate = HEADLINE_INDICATORS["rate_per_1k"]
+    if hoods is not None:
+        members = membership.index[membership["district_id"] == area_id]
+        inside = hoods.indicators.loc[hoods.indicators.index.isin(members)]
+        hood_display = display[hoods.key]
+        hood_frame = map_frame(
+            hood_display[hood_display["area_id"].isin(members)], hoods.indicators, [rate.column]
+        )
+        if len(inside):
+            table = area_table(
+                inside,
+                table_id="areas-table",
+                caption=f"{hoods.title} of {name} (click a column header to sort)",
+                limits=limits_of(hoods.metadata),
+                columns=list(HEADLINE_INDICATORS),
+                name_label=singular(hoods.title).capitalize(),
+            )
+        notes += _membership_notes(hoods, district, membership, area_id, name)
+        notes += layer_notes(hoods.metadata, title=hoods.title)
+    if hoods is not None and hood_frame is not None and len(hood_frame):
+        frame, shown, outlines = hood_frame, hoods, outline
+        map_title = f"{rate.title} in the {hoods.title.lower()} of {name}"
+        # the citywide classes of the neighbourhood map, so colours compare across districts
+        bins: list[float] | None = city_bins(hoods.indicators, rate.column)
+        scheme_label: str | None = (
+            f"quantiles of all {hoods.title.lower()} in the city (same colours as the city map)"
+        )
+        if bins is not None and len(bins) <= 1:
+            bins, scheme_label = None, None
+    else:
+        frame = map_frame(outline, district.indicators, [rate.column])
+        shown, outlines = district, None
+        map_title = f"{rate.title} in {name}"
+        bins, scheme_label = None, None
+    m = headline_choropleth(
+        frame,
+        rate.column,
+        population_source=population_source(shown.metadata),
+        outlines=outlines,
+        outlines_title=name,
+        tiles=render.tiles,
+        limits=limits_of(shown.metadata),
+        bins=bins,
+        scheme_label=scheme_label,
+    )
+    minx, miny, maxx, maxy = (
+        float(v) for v in pd.concat([frame.geometry, outline.geometry]).total_bounds
+    )
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    context = {
+        "page_title": name,
+        "current": "district",
+        "district_name": name,
+        "map_title": map_title,
+        "lede": f"311 requests in {name} compared with the whole city, with the "
+        f"{hoods.title.lower() if hoods is not None else 'areas'} it contains.",
+        "map_parts": render.parts(m),
+        "has_sortable": table is not None,
+        "cards": cards,
+        "services_chart": services_chart(district.services, area_id, area_label=name),
+        "weekday_chart": weekday_chart(district.patterns, area_id, area_label=name),
+        "month_chart": month_chart(district.patterns, area_id, area_label=name),
+        "areas_heading": f"{hoods.title} in {name}" if hoods is not None else "Areas",
+        "table": table,
+        "notes": notes,
+    }
+    return render.write("district.html", page, **context)
+
+
+def _membership_notes(
+    hoods: SiteLayer,
+    district: SiteLayer,
+    membership: pd.DataFrame,
+    area_id: str,
+    name: str,
+) -> list[str]:
+    hood_title = hoods.title.lower()
+    names = hoods.indicators["area_name"]
+    members = membership[membership["district_id"] == area_id]
+    notes = [
+        f"Each of the {hood_title} belongs to the {singular(district.title)} "
+        f"that holds most of its area ({hoods.metadata.get('vintage') or '?'} {hood_title} vs "
+        f"{district.metadata.get('vintage') or '?'} districts, measured in a projected CRS); "
+        f"{len(members):,} are assigned to {name}."
+    ]
+    split = members[members["split"]]
+    for hood_id, row in split.iterrows():
+        label = names.get(hood_id, hood_id)
+        notes.append(
+            f"{label} is split: {100 * row['share_outside']:.1f}% of its area lies outside "
+            f"{name}; its figures cover the whole area."
+        )
+    return notes

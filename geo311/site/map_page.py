@@ -1,0 +1,200 @@
+"""The choropleth pages of a layer: one per headline indicator, one with all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from geo311.site import maps
+from geo311.site.headlines import HEADLINE_INDICATORS
+from geo311.site.html_tables import area_table, value_with_ci
+from geo311.site.layer import SiteLayer
+from geo311.site.render import Renderer
+from geo311.site.text import layer_notes, limits_of, population_source, shared_notes
+
+__all__ = ["city_bins", "headline_choropleth", "map_frame", "map_page", "map_png"]
+
+
+def city_bins(table: pd.DataFrame, column: str) -> list[float]:
+    """Class bounds of the citywide map of ``column`` (so district maps use the same colours)."""
+    if column not in table:
+        return []
+    spec = maps.indicator_spec(column, list(table.columns))
+    values = pd.to_numeric(table[column], errors="coerce")
+    if spec.flag and spec.flag in table:
+        values = values.where(table[spec.flag].astype("string") != "insufficient")
+    return list(maps.classify(values, scheme="quantiles", k=5).bins)
+
+
+def map_frame(
+    display: gpd.GeoDataFrame, table: pd.DataFrame, columns: Sequence[str]
+) -> gpd.GeoDataFrame:
+    """Return the display outlines with only the columns a map shows (keeps pages small)."""
+    wanted: list[str | None] = ["area_name"]
+    for column in columns:
+        h = HEADLINE_INDICATORS[column]
+        spec = maps.indicator_spec(column, list(table.columns))
+        wanted += [h.column, h.ci_low, h.ci_high, h.count, spec.count, spec.flag, *(spec.ci or ())]
+    wanted += ["population", "requests"]
+    keep = [c for c in dict.fromkeys(wanted) if c and c in table.columns]
+    # a headline column the tables lack is drawn as insufficient data, not refused
+    data = table[keep].reindex(columns=[*keep, *(c for c in columns if c not in keep)])
+    frame = display[["area_id", "geometry"]].merge(
+        data, left_on="area_id", right_index=True, how="left"
+    )
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=display.crs)
+
+
+def headline_choropleth(
+    frame: gpd.GeoDataFrame,
+    column: str,
+    *,
+    population_source: str,
+    outlines: gpd.GeoDataFrame | None,
+    outlines_title: str,
+    tiles: bool,
+    limits: Mapping[str, Any],
+    bins: Sequence[float] | None = None,
+    scheme_label: str | None = None,
+    m: Any = None,
+    show: bool = True,
+) -> Any:
+    """Draw a headline indicator with the site's title, unit and unstable threshold."""
+    h = HEADLINE_INDICATORS[column]
+    return maps.choropleth(
+        frame,
+        column,
+        m=m,
+        show=show,
+        scheme="user_defined" if bins else "quantiles",
+        k=5,
+        bins=list(bins) if bins else None,
+        title=h.title,
+        unit=h.unit,
+        population_source=population_source or None,
+        outlines=outlines,
+        outline_name="area_name",
+        outlines_title=outlines_title,
+        tiles=tiles,
+        min_count=limits["min_count"],
+        scheme_label=scheme_label,
+    )
+
+
+def map_page(
+    render: Renderer,
+    layer: SiteLayer,
+    columns: Sequence[str],
+    *,
+    page: Path,
+    display: gpd.GeoDataFrame,
+    outlines: gpd.GeoDataFrame | None,
+    outlines_title: str,
+    png: Path | None,
+) -> int:
+    """Write a choropleth page: one indicator, or several as switchable layers (first shown)."""
+    heads = [HEADLINE_INDICATORS[c] for c in columns]
+    h = heads[0]
+    limits = limits_of(layer.metadata)
+    areas_title = layer.title.lower()
+    frame = map_frame(display, layer.indicators, list(columns))
+    m = None
+    for i, column in enumerate(columns):
+        m = headline_choropleth(
+            frame,
+            column,
+            population_source=population_source(layer.metadata),
+            outlines=outlines if i == 0 else None,
+            outlines_title=outlines_title,
+            tiles=render.tiles,
+            limits=limits,
+            m=m,
+            show=i == 0,
+        )
+    values = layer.indicators[columns[0]]
+    if columns[0] == "rate_per_1k" and "rate_flag" in layer.indicators:
+        values = values.where(layer.indicators["rate_flag"].astype("string") != "insufficient")
+    shown = int(values.notna().sum())
+    if len(columns) > 1:
+        title = f"Headline indicators by {areas_title}"
+        lede = (
+            f"{len(columns)} indicators for each of the {len(values):,} {areas_title}, one "
+            f"layer each: {', '.join(x.title.lower() for x in heads)}."
+        )
+        how = [
+            f"The map opens on {h.title.lower()}; choose another indicator in the layer "
+            "control (top right). Each has its own legend, shown while its layer is on.",
+            "Colours are 5 quantile classes of each indicator: each holds about a fifth of "
+            "the areas with a value. Hover or tap an area for its value, 95% interval and "
+            "counts; the table below has every indicator.",
+        ]
+    else:
+        title = f"{h.title} by {areas_title}"
+        lede = (
+            f"{h.title} ({h.unit}) in each of the {len(values):,} {areas_title}; city: "
+            f"{value_with_ci(layer.city, h)}."
+        )
+        how = [sentence.format(**limits) for sentence in h.read]
+        how.append(
+            f"Colours are 5 quantile classes: each holds about a fifth of the {shown:,} areas "
+            f"with a value ({h.unit}); the legend gives the class limits. Hover or tap an area "
+            "for its value, 95% interval and counts."
+        )
+        missing = len(values) - shown
+        if missing:
+            how.append(f"{missing:,} area(s) have no value and are drawn as insufficient data.")
+    if outlines is not None:
+        how.append(
+            f"Thick labelled lines are the {outlines_title.lower()} boundaries (switch them off "
+            "in the layer control)."
+        )
+    notes = shared_notes(layer.metadata) + layer_notes(layer.metadata, title=layer.title)
+    context = {
+        "page_title": title,
+        "current": "map",
+        "lede": lede,
+        "map_parts": render.parts(m),
+        "has_sortable": True,
+        "png": png.relative_to(page.parent).as_posix() if png is not None else None,
+        "how_to_read": how,
+        "table": area_table(
+            layer.indicators,
+            table_id="areas-table",
+            caption=f"{title} in every area (click a column header to sort)",
+            limits=limits,
+            columns=list(columns),
+        ),
+        "notes": notes,
+    }
+    return render.write("map.html", page, **context)
+
+
+def map_png(
+    layer: SiteLayer,
+    column: str,
+    path: Path,
+    *,
+    display: gpd.GeoDataFrame,
+    outlines: gpd.GeoDataFrame | None,
+) -> Path:
+    """Write the static PNG of one headline map page; return its path."""
+    h = HEADLINE_INDICATORS[column]
+    frame = map_frame(display, layer.indicators, [column])
+    out = maps.static_map(
+        frame,
+        column,
+        path,
+        scheme="quantiles",
+        k=5,
+        title=f"{h.title} by {layer.title.lower()}",
+        unit=h.unit,
+        population_source=population_source(layer.metadata),
+        outlines=outlines,
+        overwrite=True,  # existence was checked with every other output
+        min_count=limits_of(layer.metadata)["min_count"],
+    )
+    return Path(out)

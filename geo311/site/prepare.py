@@ -1,0 +1,139 @@
+"""An indicator column ready to draw: its settings, statuses and classes, in EPSG:4326.
+
+:func:`prepare` is shared by the interactive map (:mod:`geo311.site.maps`) and
+the static PNG (:mod:`geo311.site.static`), so both show the same statuses
+(ok / unstable / insufficient) and classes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from geo311._errors import CRSError, SchemaError
+from geo311.catalogue import DATA_DICTIONARY
+from geo311.site.classify import Classes, classify
+from geo311.site.specs import INDICATORS, Indicator, indicator_spec
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+__all__ = ["Prepared", "check_column", "denominator", "numeric", "prepare", "to_wgs84", "utm_crs"]
+
+log = logging.getLogger(__name__)
+
+
+def _statuses(
+    frame: pd.DataFrame, values: pd.Series, spec: Indicator, min_count: int
+) -> pd.Series:
+    """Return each area's status: ok, unstable or insufficient."""
+    status = pd.Series("ok", index=frame.index, dtype=object)
+    if spec.count is not None and spec.count in frame.columns:
+        counts = pd.to_numeric(frame[spec.count], errors="coerce")
+        status[(counts < min_count).to_numpy()] = "unstable"
+    if spec.flag is not None and spec.flag in frame.columns:
+        flags = frame[spec.flag].astype("string").str.strip().str.lower()
+        status[(flags == "unstable").fillna(False).to_numpy()] = "unstable"
+        status[(flags == "insufficient").fillna(False).to_numpy()] = "insufficient"
+    status[values.isna().to_numpy()] = "insufficient"
+    return status
+
+
+def numeric(frame: pd.DataFrame, column: str | None) -> pd.Series:
+    """Return ``column`` as floats (non-numbers as NaN); all NaN when it is absent or None."""
+    if column is None or column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+
+
+class Prepared(NamedTuple):
+    """An indicator column ready to draw: its settings, values, statuses and classes."""
+
+    spec: Indicator
+    values: pd.Series
+    status: pd.Series
+    classes: Classes
+    min_count: int
+
+
+def check_column(gdf: gpd.GeoDataFrame, column: str) -> gpd.GeoDataFrame:
+    """Return ``gdf`` when it has ``column``; else raise SchemaError listing its indicators."""
+    if column not in gdf.columns:
+        numeric = [c for c in gdf.columns if c in DATA_DICTIONARY or c in INDICATORS]
+        msg = f"column {column!r} is not in the frame; indicator columns present: {numeric}"
+        raise SchemaError(msg)
+    return gdf
+
+
+def prepare(
+    frame: pd.DataFrame,
+    column: str,
+    *,
+    scheme: str,
+    k: int,
+    bins: Sequence[float] | None,
+    palette: str | Sequence[str] | None,
+    min_count: int,
+) -> Prepared:
+    """Statuses and classes of ``column``, shared by :func:`choropleth` and :func:`static_map`."""
+    spec = indicator_spec(column, list(frame.columns))
+    values = numeric(frame, column)
+    status = _statuses(frame, values, spec, min_count)
+    classes = classify(
+        values.where(status != "insufficient"),
+        scheme=scheme,
+        k=k,
+        bins=bins,
+        palette=palette,
+        center=1.0 if spec.palette == "diverging" else None,
+        fmt=spec.fmt,
+    )
+    return Prepared(spec, values, status, classes, min_count)
+
+
+def denominator(spec: Indicator, population_source: str | None) -> str | None:
+    """Return the legend's denominator, with the population source when it is residents."""
+    if spec.denominator and spec.uses_population:
+        return f"{spec.denominator}, {population_source or 'source not stated'}"
+    return spec.denominator
+
+
+@functools.lru_cache(maxsize=64)
+def _utm_crs_of_bounds(bounds: tuple[float, float, float, float]) -> Any:
+    import geopandas as gpd  # noqa: PLC0415
+    from shapely import box  # noqa: PLC0415
+
+    return gpd.GeoSeries([box(*bounds)], crs=4326).estimate_utm_crs()
+
+
+def utm_crs(frame: gpd.GeoDataFrame) -> Any:
+    """``frame.estimate_utm_crs()`` for a frame in EPSG:4326, cached by its bounds.
+
+    The estimate depends only on the bounds (it looks up the UTM zone of their
+    centre), and the pyproj database query behind it takes ~0.15 s: a site
+    draws the same outlines on every page.
+    """
+    minx, miny, maxx, maxy = (float(v) for v in frame.total_bounds)
+    return _utm_crs_of_bounds((minx, miny, maxx, maxy))
+
+
+def to_wgs84(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    """Return ``gdf`` in EPSG:4326 without its empty geometries (counted in a warning)."""
+    import geopandas as gpd  # noqa: PLC0415
+
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = f"{what} must be a GeoDataFrame, got {type(gdf).__name__}"
+        raise TypeError(msg)
+    if gdf.crs is None:
+        msg = f"{what} has no CRS; set it first (gdf.set_crs('EPSG:4326') for lon/lat)"
+        raise CRSError(msg)
+    out = gdf.to_crs(4326)
+    keep = ~(out.geometry.isna() | out.geometry.is_empty)
+    if not keep.all():
+        log.warning("%s: %d area(s) without geometry left off the map", what, int((~keep).sum()))
+    return out[keep]

@@ -1,0 +1,257 @@
+"""How each indicator column is titled, formatted, flagged and coloured on a map.
+
+:data:`INDICATORS` holds the map settings of the headline columns; any other
+column gets settings derived from the data dictionary (:func:`indicator_spec`).
+:func:`format_value` formats a value the way maps, legends and pages show it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from geo311.catalogue import DATA_DICTIONARY
+
+__all__ = [
+    "INDICATORS",
+    "MIN_COUNT",
+    "Indicator",
+    "ci_columns",
+    "flag_label",
+    "format_value",
+    "indicator_spec",
+]
+
+log = logging.getLogger(__name__)
+
+#: Fewer counted requests than this makes an estimate "unstable" (METRICS.md 1).
+MIN_COUNT = 20
+
+#: En dash between the ends of a range.
+DASH = "\u2013"
+
+
+def flag_label(flag: str, min_count: int) -> str:
+    """Legend and tooltip text of an area status (ok / unstable / insufficient).
+
+    Examples
+    --------
+    >>> flag_label("unstable", 20), flag_label("insufficient", 20)
+    ('unstable: fewer than 20 requests', 'insufficient data')
+    """
+    if flag == "unstable":
+        return f"unstable: fewer than {min_count} requests"
+    return "insufficient data" if flag == "insufficient" else flag
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """How one indicator column is titled, formatted, coloured and flagged on a map.
+
+    Attributes
+    ----------
+    title : str
+        Legend title and tooltip label.
+    unit : str
+        Unit stated under the legend title.
+    fmt : str
+        Number format: ``rate``, ``days``, ``percent`` (a 0-1 share shown as %),
+        ``ratio``, ``count`` or ``number``.
+    palette : str
+        ``sequential`` or ``diverging`` (centred on 1, for ratios).
+    ci : tuple of str or None
+        Lower and upper 95% CI columns; None applies :func:`ci_columns`.
+    flag : str or None
+        Column with ``ok`` / ``unstable`` / ``insufficient`` (``rate_flag``).
+    count : str or None
+        Count column; fewer than ``min_count`` (default :data:`MIN_COUNT`)
+        marks an area unstable.
+    denominator : str or None
+        What the indicator is relative to, stated in the legend.
+    uses_population : bool
+        Whether the denominator is residents (then the population source is
+        quoted in the legend and the tooltip).
+    open_ended : bool
+        Whether a missing upper CI limit means "not reached" (the interval is
+        open-ended, as for a Kaplan-Meier median) rather than "not available".
+    """
+
+    title: str
+    unit: str
+    fmt: str = "number"
+    palette: str = "sequential"
+    ci: tuple[str, str] | None = None
+    flag: str | None = None
+    count: str | None = None
+    denominator: str | None = None
+    uses_population: bool = False
+    open_ended: bool = False
+
+
+_RESIDENTS = "residents"
+#: Map settings of the headline indicators (column -> :class:`Indicator`).
+INDICATORS: dict[str, Indicator] = {
+    "rate_per_1k": Indicator(
+        "Requests per 1,000 residents",
+        "requests per 1,000 residents",
+        "rate",
+        flag="rate_flag",
+        denominator=_RESIDENTS,
+        uses_population=True,
+    ),
+    "rate_per_1k_eb": Indicator(
+        "Requests per 1,000 residents (smoothed)",
+        "requests per 1,000 residents, empirical Bayes smoothed",
+        "rate",
+        flag="rate_flag",
+        denominator=_RESIDENTS,
+        uses_population=True,
+    ),
+    "rate_ratio": Indicator(
+        "Request rate vs rest of city",
+        "rate ratio (1 = rest of the city)",
+        "ratio",
+        palette="diverging",
+        flag="rate_flag",
+        denominator=_RESIDENTS,
+        uses_population=True,
+    ),
+    "requests": Indicator("Requests", "requests", "count"),
+    "requests_per_km2": Indicator(
+        "Requests per km²", "requests per km²", "rate", denominator="land area (km²)"
+    ),
+    "ttc_median_days": Indicator(
+        "Median days to close",
+        "days (Kaplan-Meier median; open requests censored)",
+        "days",
+        count="ttc_requests",
+        denominator="requests with a valid duration",
+        open_ended=True,
+    ),
+    "ttc_type_adjusted_ratio": Indicator(
+        "Closure speed for its service-type mix",
+        "ratio of observed to expected closures (1 = city; above 1 = faster)",
+        "ratio",
+        palette="diverging",
+        count="ttc_closed",
+        denominator="expected closures for the area's mix of service types",
+    ),
+    "on_time_share": Indicator(
+        "Closed on time",
+        "% of requests with a due date",
+        "percent",
+        ci=("on_time_ci_low", "on_time_ci_high"),
+        count="sla_due",
+        denominator="requests with a due date (closed, or open and overdue)",
+    ),
+    **{
+        f"closed_within_{h}d_share": Indicator(
+            f"Closed within {h} day{'s' if h > 1 else ''}",
+            "% of requests (Kaplan-Meier)",
+            "percent",
+            count="ttc_requests",
+            denominator="requests with a valid duration",
+        )
+        for h in (1, 7, 30)
+    },
+}
+
+_UNIT_FORMATS = {
+    "share (0-1)": "percent",
+    "days": "days",
+    "ratio": "ratio",
+    "requests": "count",
+    "persons": "count",
+}
+
+
+def ci_columns(column: str, columns: Sequence[str]) -> tuple[str, str] | None:
+    """Return the 95% CI columns of ``column`` among ``columns``, or None.
+
+    The rule: ``<column>_ci_low``/``_ci_high``; for a ``<stem>_share`` column,
+    ``<stem>_ci_low``/``_ci_high``.
+
+    Examples
+    --------
+    >>> ci_columns("on_time_share", ["on_time_share", "on_time_ci_low", "on_time_ci_high"])
+    ('on_time_ci_low', 'on_time_ci_high')
+    >>> ci_columns("requests", ["requests"]) is None
+    True
+    """
+    stems = [column]
+    if column.endswith("_share"):
+        stems.append(column.removesuffix("_share"))
+    for stem in stems:
+        pair = (f"{stem}_ci_low", f"{stem}_ci_high")
+        if pair[0] in columns and pair[1] in columns:
+            return pair
+    return None
+
+
+def indicator_spec(column: str, columns: Sequence[str] = ()) -> Indicator:
+    """Return the map settings of ``column``: from :data:`INDICATORS`, else the data dictionary.
+
+    Examples
+    --------
+    >>> indicator_spec("rate_ratio").palette
+    'diverging'
+    >>> indicator_spec("requests_resident").fmt
+    'count'
+    """
+    spec = INDICATORS.get(column)
+    if spec is None:
+        description, unit, _ = DATA_DICTIONARY.get(column, (column, "", ""))
+        fmt = _UNIT_FORMATS.get(unit, "rate" if " per " in unit else "number")
+        palette = "diverging" if fmt == "ratio" else "sequential"
+        title = column.replace("_", " ").capitalize()
+        spec = Indicator(title, unit if unit != "share (0-1)" else "%", fmt, palette)
+        log.debug(
+            "no map settings for %s (%s); derived from the data dictionary", column, description
+        )
+    if spec.ci is None:
+        found = ci_columns(column, columns)
+        if found is not None:
+            spec = Indicator(**{**spec.__dict__, "ci": found})
+    return spec
+
+
+def format_value(value: object, fmt: str, *, missing: str = "n/a") -> str:
+    """Format one indicator value for people, as maps, legends and the site show it.
+
+    Parameters
+    ----------
+    value : object
+        A number; None, NA, NaN, infinities and non-numbers give ``missing``.
+    fmt : str
+        ``rate`` and ``days`` (one decimal), ``percent`` (a 0-1 share shown
+        as %), ``ratio`` (two decimals), ``count`` (whole number) or
+        ``number`` (four significant digits, never in exponent notation).
+    missing : str, default "n/a"
+        Text for a missing value.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_value(72.0712, "rate"), format_value(0.7275, "percent"), format_value(1234, "count")
+    ('72.1', '72.8%', '1,234')
+    >>> format_value(12345.0, "number"), format_value(float("nan"), "ratio")
+    ('12,345', 'n/a')
+    """
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return missing
+    if not math.isfinite(number):
+        return missing
+    if fmt == "percent":
+        return f"{100 * number:.1f}%"
+    pattern = _FORMATS.get(fmt, "{:,.4g}" if abs(number) < 1000 else "{:,.0f}")
+    return pattern.format(number)
+
+
+_FORMATS = {"ratio": "{:.2f}", "count": "{:,.0f}", "rate": "{:,.1f}", "days": "{:,.1f}"}

@@ -1,0 +1,196 @@
+"""Static PNG choropleths, with the same classes and colours as the interactive maps.
+
+Uses a standalone matplotlib ``Figure`` with the Agg canvas (pyplot is not
+touched); text is drawn by matplotlib, never interpreted as markup by geo311.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.site.classify import AREA_STROKE, EXTRA, NA_FILL, NA_HATCH, UNSTABLE_HATCH
+from geo311.site.prepare import Prepared, check_column, denominator, prepare, to_wgs84, utm_crs
+from geo311.site.specs import MIN_COUNT, flag_label
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+__all__ = ["static_map"]
+
+log = logging.getLogger(__name__)
+
+
+def _matplotlib() -> SimpleNamespace:
+    """Import the matplotlib pieces static maps need, without touching pyplot."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+        from matplotlib.collections import PatchCollection  # noqa: PLC0415
+        from matplotlib.figure import Figure  # noqa: PLC0415
+        from matplotlib.patches import Patch, PathPatch  # noqa: PLC0415
+        from matplotlib.path import Path as MplPath  # noqa: PLC0415
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        msg = f"static maps need matplotlib: {EXTRA}"
+        raise ImportError(msg) from exc
+    return SimpleNamespace(
+        FigureCanvasAgg=FigureCanvasAgg,
+        PatchCollection=PatchCollection,
+        Figure=Figure,
+        Patch=Patch,
+        PathPatch=PathPatch,
+        Path=MplPath,
+    )
+
+
+def _polygon_paths(geom: Any, mpl: SimpleNamespace) -> list[Any]:
+    """Matplotlib paths (exterior + holes) of a (multi)polygon."""
+    polys = getattr(geom, "geoms", [geom])
+    paths = []
+    for poly in polys:
+        if poly.is_empty:
+            continue
+        rings = [np.asarray(poly.exterior.coords)] + [np.asarray(r.coords) for r in poly.interiors]
+        verts = np.concatenate(rings)
+        codes = np.concatenate(
+            [
+                np.r_[mpl.Path.MOVETO, np.full(len(r) - 2, mpl.Path.LINETO), mpl.Path.CLOSEPOLY]
+                for r in rings
+            ]
+        )
+        paths.append(mpl.Path(verts, codes))
+    return paths
+
+
+def _static_legend(
+    ax: Any,
+    mpl: SimpleNamespace,
+    *,
+    prep: Prepared,
+    unit: str,
+    population_source: str | None,
+) -> None:
+    """Draw the legend of a static map: classes, flag entries, unit and denominator."""
+    classes, status = prep.classes, prep.status
+    handles = [
+        mpl.Patch(facecolor=c, edgecolor=AREA_STROKE, label=lab)
+        for c, lab in zip(classes.colors, classes.labels, strict=True)
+    ]
+    if (status == "unstable").any():
+        handles.append(
+            mpl.Patch(facecolor="white", edgecolor=UNSTABLE_HATCH, hatch="....",
+                      label=flag_label("unstable", prep.min_count))
+        )  # fmt: skip
+    if (status == "insufficient").any():
+        handles.append(
+            mpl.Patch(facecolor=NA_FILL, edgecolor=NA_HATCH, hatch="////",
+                      label=flag_label("insufficient", prep.min_count))
+        )  # fmt: skip
+    legend_title = unit
+    stated = denominator(prep.spec, population_source)
+    if stated:
+        legend_title += f"\nDenominator: {stated}"
+    ax.legend(
+        handles=handles,
+        title=legend_title,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=8,
+        title_fontsize=8,
+        alignment="left",
+        frameon=True,
+        framealpha=0.9,
+    )
+
+
+def static_map(
+    gdf: gpd.GeoDataFrame,
+    column: str,
+    path: str | Path,
+    *,
+    scheme: str = "quantiles",
+    k: int = 5,
+    bins: Sequence[float] | None = None,
+    palette: str | Sequence[str] | None = None,
+    title: str | None = None,
+    unit: str | None = None,
+    population_source: str | None = None,
+    outlines: gpd.GeoDataFrame | None = None,
+    overwrite: bool = False,
+    dpi: int = 150,
+    figsize: tuple[float, float] = (10.0, 7.0),
+    min_count: int = MIN_COUNT,
+) -> Path:
+    """Write a PNG choropleth with the same classes and colours as :func:`choropleth`.
+
+    Insufficient-data areas are grey and hatched, unstable ones hatched over
+    their class colour; the legend states the unit and the denominator. Uses
+    a standalone matplotlib ``Figure`` with the Agg canvas (pyplot is not touched).
+    The parameters shared with :func:`choropleth` mean the same there.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG written.
+    """
+    path = Path(path)
+    check_overwrite([path], overwrite=overwrite)
+    mpl = _matplotlib()
+    frame = to_wgs84(check_column(gdf, column), "gdf")
+    crs = utm_crs(frame)
+    frame = frame.to_crs(crs)
+    prep = prepare(
+        frame, column, scheme=scheme, k=k, bins=bins, palette=palette, min_count=min_count
+    )
+    status, classes = prep.status, prep.classes
+    title = prep.spec.title if title is None else str(title)
+    unit = prep.spec.unit if unit is None else str(unit)
+    fig = mpl.Figure(figsize=figsize, dpi=dpi)
+    mpl.FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.02, 0.02, 0.64, 0.86))
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    groups: dict[tuple[str, str | None], list[Any]] = {}
+    for geom, st, cls in zip(frame.geometry, status, classes.yb, strict=True):
+        key: tuple[str, str | None]
+        if st == "insufficient":
+            key = (NA_FILL, "////")
+        else:
+            key = (classes.colors[cls], "...." if st == "unstable" else None)
+        groups.setdefault(key, []).extend(mpl.PathPatch(p) for p in _polygon_paths(geom, mpl))
+    for (face, hatch), patches in groups.items():
+        edge = NA_HATCH if face == NA_FILL else (UNSTABLE_HATCH if hatch else AREA_STROKE)
+        ax.add_collection(
+            mpl.PatchCollection(
+                patches,
+                facecolor=face,
+                edgecolor=edge,
+                hatch=hatch,
+                linewidth=0.3 if hatch is None else 0.2,
+                match_original=False,
+            )
+        )
+    if outlines is not None:
+        lines = to_wgs84(outlines, "outlines").to_crs(crs)
+        ax.add_collection(
+            mpl.PatchCollection(
+                [mpl.PathPatch(p) for g in lines.geometry for p in _polygon_paths(g, mpl)],
+                facecolor="none",
+                edgecolor="#1a1a1a",
+                linewidth=1.2,
+            )
+        )
+    minx, miny, maxx, maxy = frame.total_bounds
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+    _static_legend(ax, mpl, prep=prep, unit=unit, population_source=population_source)
+    fig.suptitle(title, fontsize=12, x=0.02, y=0.97, ha="left")
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    log.info("wrote static map of %s to %s", column, path)
+    return path
