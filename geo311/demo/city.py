@@ -212,7 +212,7 @@ def demo_manifest(city: DemoCity) -> CityManifest:
     layers = {
         key: LayerSpec(
             key=key,
-            title=key.replace("_", " ").capitalize() + " (synthetic)",
+            title=key.replace("_", " ").capitalize(),
             id_field=id_field,
             name_field="name",
             alias_fields=(),
@@ -227,4 +227,6 @@ def demo_manifest(city: DemoCity) -> CityManifest:
         timezone=city.timezone,
         projected_crs=city.projected_crs,
         layers=layers,
+        district_layer="council_districts",
+        site_layers=tuple(layers),
     )
