@@ -53,18 +53,19 @@ from geo311.indicators.rates import _counts, _population, _rates
 from geo311.indicators.scope import (
     CITY_ID,
     ROW_COUNTS,
+    AsOf,
     Demand,
     FloatArray,
     TimeLike,
     _Areas,
     _check_columns,
-    _iso,
     _Options,
     _options,
     _resolve_areas,
     _Scope,
     _select,
 )
+from geo311.indicators.sources import _iso, _log_warnings
 from geo311.indicators.time_to_close import _time_to_close
 
 __all__ = ["area_indicators", "city_indicators"]
@@ -93,6 +94,8 @@ def _metadata(
         "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
         "as_of": scope.as_of.isoformat(),
         "as_of_source": scope.as_of_source,
+        "sources": scope.times.metadata(),
+        "warnings": list(scope.times.warnings),
         "timezone": scope.timezone,
         "population_source": population_source,
         "population_total": population_total,
@@ -168,7 +171,7 @@ def _indicators(
     areas: Any,
     population: pd.Series | Mapping[str, float] | None,
     population_source: str,
-    as_of: TimeLike | None,
+    as_of: AsOf | None,
     period: tuple[TimeLike | None, TimeLike | None] | None,
     service_types: str | Sequence[str] | None,
     agencies: str | Sequence[str] | None,
@@ -200,6 +203,8 @@ def _indicators(
     layer_areas = _resolve_areas(requests, key, areas, population)
     pop, pop_info = _population(population, layer_areas.ids)
     scope = _select(requests, opts, layer_areas.ids, city=city)
+    if not city:  # the citywide row of the same call would repeat it
+        _log_warnings(scope.times, f"indicators for {key}")
     known = np.isfinite(pop)
     total = float(pop[known].sum()) if population is not None else float("nan")
     if city:
@@ -266,7 +271,7 @@ def area_indicators(
     areas: Any = None,
     population: pd.Series | Mapping[str, float] | None = None,
     population_source: str = "",
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
@@ -299,10 +304,14 @@ def area_indicators(
         Residents per ``area_id``.  Areas without a value are ``insufficient``.
     population_source : str
         Denominator source and year, recorded in the metadata.
-    as_of : str or datetime-like, optional
+    as_of : str or datetime-like, or mapping of str to datetime-like, optional
         The export time: open requests are censored here, and requests
         created later are ignored.  Naive values are local wall time in
-        ``timezone``.  Default: the latest timestamp in the data (recorded).
+        ``timezone``.  A mapping ``{input_file: time}`` sets it per input
+        file (by ``input_file`` value or file name).  Default, and for files
+        the mapping does not name: each file's own latest timestamp (every
+        request is censored at its own source's extract time, never at a
+        later file's; see :mod:`geo311.indicators.sources`).
     period : (start, end), optional
         Half-open ``[start, end)`` on ``requested_datetime``; either end may
         be None.  Naive values are local wall time in ``timezone``.
@@ -341,7 +350,8 @@ def area_indicators(
     SchemaError
         When required columns are missing or timestamps are not tz-aware.
     OptionError
-        For invalid options (listed together).
+        For invalid options (listed together), or an ``as_of`` mapping that
+        names a file the requests do not come from.
     DataError
         For a negative or repeated population, or requests without any
         timestamp when ``as_of`` is not given.
@@ -382,7 +392,7 @@ def city_indicators(
     areas: Any = None,
     population: pd.Series | Mapping[str, float] | None = None,
     population_source: str = "",
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,

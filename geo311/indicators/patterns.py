@@ -19,16 +19,17 @@ import pandas as pd
 from geo311._errors import OptionError, SchemaError
 from geo311.indicators.scope import (
     CITY_ID,
+    AsOf,
     Demand,
     IntArray,
     TimeLike,
     _check_columns,
-    _iso,
     _Options,
     _options,
     _resolve_areas,
     _select,
 )
+from geo311.indicators.sources import _iso
 
 __all__ = ["PATTERN_COLUMNS", "channel_mix", "service_mix", "time_patterns"]
 
@@ -127,7 +128,7 @@ def time_patterns(
     timezone: str | None = None,
     freq: str = "MS",
     areas: Any = None,
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
@@ -327,7 +328,7 @@ def channel_mix(
     *,
     key: str,
     areas: Any = None,
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
@@ -383,7 +384,7 @@ def service_mix(
     key: str,
     areas: Any = None,
     top: int | None = 10,
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
