@@ -39,6 +39,7 @@ from geo311._errors import OptionError
 
 __all__ = [
     "CATALOGUE",
+    "CATEGORY_COLUMNS",
     "DATA_DICTIONARY",
     "HEADLINES",
     "HORIZONS_DAYS",
@@ -370,7 +371,8 @@ def _closed_within(h: int) -> tuple[IndicatorSpec, ...]:
     share = _spec(
         f"closed_within_{h}d_share",
         label,
-        f"Kaplan-Meier share closed within {h} day(s): 1 - S({h})",
+        f"Kaplan-Meier share closed within {h} day(s): 1 - S({h}); empty when the area's "
+        f"follow-up (ttc_followup_days) is shorter than {h} day(s), see closed_within_{h}d_flag",
         "share (0-1)",
         ref,
         direction=better,
@@ -383,11 +385,22 @@ def _closed_within(h: int) -> tuple[IndicatorSpec, ...]:
         *_limits(
             share.name,
             label,
-            f"1 - upper log(-log) Greenwood band of S({h})",
-            f"1 - lower log(-log) Greenwood band of S({h})",
+            f"1 - upper log(-log) Greenwood band of S({h}); at a share of 1, the Wilson lower "
+            f"limit of all the closures within {h} day(s)",
+            f"1 - lower log(-log) Greenwood band of S({h}); at a share of 0, the Wilson upper "
+            f"limit of 0 of the requests followed for {h} day(s) or more",
             unit="share (0-1)",
             reference=ref,
             direction=better,
+        ),
+        _spec(
+            f"closed_within_{h}d_flag",
+            f"{label}: why it is shown or not",
+            f"ok; 'beyond follow-up (N days)' when the area's requests are followed for only "
+            f"N < {h} days and some are still open (the share is then empty, never "
+            "extrapolated); 'insufficient' when no request has a valid duration",
+            "category",
+            ref,
         ),
     )
 
@@ -445,8 +458,10 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               map_style=MapStyle("rate ratio (1 = rest of the city)", palette="diverging",
                                  denominator=_RESIDENTS, uses_population=True)),
         *_limits("rate_ratio", rate_ratio_label,
-                 "exp(ln RR - z sqrt(1/y_i + 1/y_rest)); NaN when either count is 0",
-                 "exp(ln RR + z sqrt(1/y_i + 1/y_rest)); NaN when either count is 0",
+                 "exp(ln RR - z sqrt(1/y_i + 1/y_rest)); 0 when y_i = 0; NaN when y_rest = 0",
+                 "exp(ln RR + z sqrt(1/y_i + 1/y_rest)); when y_i = 0, the exact conditional "
+                 "(Clopper-Pearson) limit of y_i given y_i + y_rest, as a rate ratio; NaN when "
+                 "y_rest = 0",
                  unit="ratio", reference=f"{_D} 2", direction="neutral"),
         _spec("rate_per_1k_eb", "Requests per 1,000 residents (smoothed)",
               "Marshall (1991) global empirical Bayes smoothed rate (areas with population > 0)",
@@ -467,6 +482,10 @@ def _entries() -> tuple[IndicatorSpec, ...]:
         _spec("ttc_open", "Requests still open",
               "Of ttc_requests, open at as_of (right-censored)", "requests", f"{_D} 5",
               integer=True),
+        _spec("ttc_followup_days", "Days the data follow requests",
+              "Follow-up: the longest observed duration in the area, closed or still open at its "
+              "source's as-of time; Kaplan-Meier figures beyond it are not published",
+              "days", f"{_D} 5"),
         _spec("ttc_excluded_negative", "Closed before created (left out of time to close)",
               "Counted requests closed before they were created: excluded from time to close",
               "requests", f"{_D} 6", integer=True),
@@ -478,8 +497,8 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Counted requests closed after more than max_days: excluded from time to close",
               "requests", f"{_D} 6", integer=True),
         _spec("ttc_median_days", median_label,
-              "Kaplan-Meier median time to close, open requests censored at as_of; "
-              "NaN when fewer than half have closed (not estimable)",
+              "Kaplan-Meier median time to close, open requests censored at the as-of time of "
+              "their own input file; empty when not reached (see ttc_median_flag)",
               "days", f"{_D} 5", direction=worse, ci=True, small_number=_TIMED_RULE,
               map_style=MapStyle("days (Kaplan-Meier median; open requests censored)",
                                  denominator=_TIMED, open_ended=True),
@@ -494,10 +513,19 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Naive median over closed requests only (biased low; for comparison with "
               "dashboards)",
               "days", f"{_D} 5", direction=worse),
+        _spec("ttc_median_flag", "Median days to close: state",
+              "ok; 'not reached (> N days)' when fewer than half of the requests closed within "
+              "the N days the data follow them (the median is more than N days); "
+              "'insufficient' when no request has a valid duration",
+              "category", f"{_D} 5"),
         _spec("ttc_p90_days", "Days until 90% are closed",
-              "Kaplan-Meier time by which 90% are closed (first t with S(t) <= 0.1); NaN when "
-              "not reached (not estimable)",
+              "Kaplan-Meier time by which 90% are closed (first t with S(t) <= 0.1); empty when "
+              "not reached (see ttc_p90_flag)",
               "days", f"{_D} 5", direction=worse),
+        _spec("ttc_p90_flag", "Days until 90% are closed: state",
+              "ok; 'not reached (> N days)' when fewer than 90% closed within the N days the "
+              "data follow them; 'insufficient' when no request has a valid duration",
+              "category", f"{_D} 5"),
         *(spec for h in HORIZONS_DAYS for spec in _closed_within(h)),
         _spec("ttc_expected_closures", "Closures expected for the service-type mix",
               "Closures expected if every request closed at the citywide rate of its service "
@@ -514,8 +542,10 @@ def _entries() -> tuple[IndicatorSpec, ...]:
                   denominator="expected closures for the area's mix of service types"),
               headline=_ADJUSTED_HEADLINE),
         *_limits("ttc_type_adjusted_ratio", adjusted_label,
-                 "Exact Poisson (Garwood) limit of O, divided by E",
-                 "Exact Poisson (Garwood) limit of O, divided by E",
+                 "Exact Poisson (Garwood) limit of O, divided by E; empty for an area holding "
+                 "every timed request (the city row: 1 by construction)",
+                 "Exact Poisson (Garwood) limit of O, divided by E; empty for an area holding "
+                 "every timed request (the city row: 1 by construction)",
                  unit="ratio", reference=f"{_D} 7", direction=better),
         _spec("ttc_crude_ratio", "Closure speed, not adjusted for service type",
               "Observed / expected closures against the citywide curve of all types pooled "
@@ -540,7 +570,8 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Denominator of on_time_share: closed with a due date + open and overdue",
               "requests", f"{_D} 8", integer=True),
         _spec("open_overdue", "Open and overdue",
-              "Open at as_of with a due date before as_of (failures)", "requests", f"{_D} 8",
+              "Open at its input file's as-of time with a due date before it (failures)",
+              "requests", f"{_D} 8",
               direction=worse, integer=True),
         _spec("open_on_track", "Open, not yet due",
               "Open at as_of, not yet due: excluded from on_time_share", "requests", f"{_D} 8",
@@ -576,6 +607,10 @@ MAPPED: tuple[str, ...] = (
 TABLE_COLUMNS: tuple[str, ...] = tuple(name for name in CATALOGUE if name != "area_id")
 #: Columns that hold whole counts (``int64``).
 INTEGER_COLUMNS: frozenset[str] = frozenset(s.name for s in CATALOGUE.values() if s.integer)
+#: Columns that hold a category (flag) as text (``string``).
+CATEGORY_COLUMNS: tuple[str, ...] = tuple(
+    s.name for s in CATALOGUE.values() if s.fmt == "category"
+)
 #: Column name -> (meaning, unit, formula reference): the data dictionary.
 DATA_DICTIONARY: Mapping[str, tuple[str, str, str]] = MappingProxyType(
     {s.name: (s.meaning, s.unit, s.reference) for s in CATALOGUE.values()}

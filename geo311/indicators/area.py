@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import OptionError
-from geo311.catalogue import HORIZONS_DAYS, INTEGER_COLUMNS, TABLE_COLUMNS
+from geo311.catalogue import CATEGORY_COLUMNS, HORIZONS_DAYS, INTEGER_COLUMNS, TABLE_COLUMNS
 from geo311.indicators.compliance import _due_dates
 from geo311.indicators.rates import _counts, _population, _rates
 from geo311.indicators.scope import (
@@ -146,7 +146,8 @@ def _table(
     frame = pd.DataFrame({c: columns[c] for c in TABLE_COLUMNS}, index=areas.ids)
     for column in INTEGER_COLUMNS:
         frame[column] = frame[column].astype(np.int64)
-    frame["rate_flag"] = frame["rate_flag"].astype("string")
+    for column in CATEGORY_COLUMNS:
+        frame[column] = frame[column].astype("string")
     return frame
 
 

@@ -72,6 +72,12 @@ def _rates(
     rr_low[both], rr_high[both] = log_ratio_interval(
         ratio[both], 1.0 / y[both] + 1.0 / y_rest[both], confidence
     )
+    # y_i = 0: exact conditional interval.  Given y_i + y_rest = N, y_i ~ Binomial(N, pi)
+    # with pi = RR P_i / (RR P_i + P_rest); Clopper-Pearson at 0 gives pi_U = 1 - (a/2)^(1/N).
+    zero = can & (y == 0)
+    pi_high = 1.0 - ((1.0 - confidence) / 2.0) ** (1.0 / y_rest[zero])
+    rr_low[zero] = 0.0
+    rr_high[zero] = pi_high / (1.0 - pi_high) * p_rest[zero] / population[zero]
 
     # Marshall (1991) global empirical Bayes, rates per person.
     eb = np.full(n, np.nan)

@@ -92,6 +92,7 @@ def build_tables(
     demand: str = "resident",
     timezone: str | None = None,
     top_services: int = 10,
+    max_days: float | None = None,
 ) -> LayerTables:
     """Compute the indicator, pattern, channel and equity tables of one layer.
 
@@ -114,6 +115,10 @@ def build_tables(
         As in :func:`geo311.area_indicators`.
     top_services : int, default 10
         How many of each area's most requested service types to keep.
+    max_days : float, optional
+        Closed requests that took longer are implausible: left out of time to
+        close and counted (``ttc_excluded_implausible``), as in
+        :func:`geo311.area_indicators`.  Default: no limit.
 
     Returns
     -------
@@ -146,12 +151,16 @@ def build_tables(
             k: demographics.attrs.get(k) for k in ("source", "year", "variables", "totals")
         }
         source = f"{denominator_meta['source']} ({denominator_meta['year']})"
-    table = area_indicators(
-        requests, key=key, areas=layer, population=population, population_source=source, **options
-    )
-    city = city_indicators(
-        requests, key=key, areas=layer, population=population, population_source=source, **options
-    )
+    indicators: dict[str, Any] = {
+        "key": key,
+        "areas": layer,
+        "population": population,
+        "population_source": source,
+        "max_days": max_days,
+        **options,
+    }
+    table = area_indicators(requests, **indicators)
+    city = city_indicators(requests, **indicators)
 
     def with_city(tabulate: Any, **extra: Any) -> pd.DataFrame:
         parts = [
@@ -221,7 +230,8 @@ def city_tables(
         Layer used for the between/within Theil decomposition.
     **options
         ``as_of``, ``period``, ``service_types``, ``agencies``, ``sources``,
-        ``demand``, ``timezone``: as in :func:`build_tables`.
+        ``demand``, ``timezone``, ``top_services``, ``max_days``: as in
+        :func:`build_tables`.
 
     Returns
     -------
