@@ -195,6 +195,10 @@ class IndicatorSpec:
         Legend settings, for the indicators the site maps.
     headline : Headline or None
         Page and card settings, for the headline indicators.
+    state : str or None
+        Column saying why the value is empty (``not reached (> N days)``,
+        ``beyond follow-up (N days)``, ``insufficient``) or ``ok``, for the
+        Kaplan-Meier quantities.
     """
 
     name: str
@@ -210,6 +214,7 @@ class IndicatorSpec:
     small_number: SmallNumberRule | None = None
     map: MapStyle | None = None
     headline: Headline | None = None
+    state: str | None = None
 
 
 # --------------------------------------------------------------------------- the entries
@@ -255,6 +260,7 @@ def _spec(
     small_number: SmallNumberRule | None = None,
     map_style: MapStyle | None = None,
     headline: Headline | None = None,
+    state: str | None = None,
 ) -> IndicatorSpec:
     """Build one entry; ``ci=True`` names the ``<stem>_ci_low`` / ``_ci_high`` columns."""
     stem = name.removesuffix("_share")
@@ -273,6 +279,7 @@ def _spec(
         small_number=small_number,
         map=map_style,
         headline=headline,
+        state=state,
     )
 
 
@@ -322,8 +329,9 @@ _MEDIAN_HEADLINE = Headline(
         "colours mean slower service.",
         "Requests still open at the as-of time count as waiting at least that long "
         "(Kaplan-Meier estimate), so the median is not biased low by leaving them out.",
-        "Where fewer than half of the requests have closed, the median cannot be "
-        "estimated and the area is shown as insufficient data.",
+        "Where fewer than half of the requests closed within the days the data follow "
+        'them, the median is more than that many days: the area is shown as "not '
+        'reached (> N days)", which is not the same as insufficient data.',
     ),
     card_note="Kaplan-Meier median; open requests are censored at the as-of time.",
     slug="ttc_median_days",
@@ -379,6 +387,7 @@ def _closed_within(h: int) -> tuple[IndicatorSpec, ...]:
         ci=True,
         small_number=_TIMED_RULE,
         map_style=MapStyle("% of requests (Kaplan-Meier)", denominator=_TIMED),
+        state=f"closed_within_{h}d_flag",
     )
     return (
         share,
@@ -464,7 +473,8 @@ def _entries() -> tuple[IndicatorSpec, ...]:
                  "y_rest = 0",
                  unit="ratio", reference=f"{_D} 2", direction="neutral"),
         _spec("rate_per_1k_eb", "Requests per 1,000 residents (smoothed)",
-              "Marshall (1991) global empirical Bayes smoothed rate (areas with population > 0)",
+              "Marshall (1991) global empirical Bayes smoothed rate, estimated over the areas "
+              "with population > 0 and shown only where rate_per_1k is (not 'insufficient')",
               rate_unit, f"{_D} 3", small_number=_RATE_RULE,
               map_style=MapStyle("requests per 1,000 residents, empirical Bayes smoothed",
                                  denominator=_RESIDENTS, uses_population=True)),
@@ -502,7 +512,7 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "days", f"{_D} 5", direction=worse, ci=True, small_number=_TIMED_RULE,
               map_style=MapStyle("days (Kaplan-Meier median; open requests censored)",
                                  denominator=_TIMED, open_ended=True),
-              headline=_MEDIAN_HEADLINE),
+              headline=_MEDIAN_HEADLINE, state="ttc_median_flag"),
         *_limits("ttc_median_days", median_label,
                  "Lower limit of the median: where the lower log(-log) Greenwood band of S "
                  "reaches 0.5",
@@ -521,7 +531,7 @@ def _entries() -> tuple[IndicatorSpec, ...]:
         _spec("ttc_p90_days", "Days until 90% are closed",
               "Kaplan-Meier time by which 90% are closed (first t with S(t) <= 0.1); empty when "
               "not reached (see ttc_p90_flag)",
-              "days", f"{_D} 5", direction=worse),
+              "days", f"{_D} 5", direction=worse, state="ttc_p90_flag"),
         _spec("ttc_p90_flag", "Days until 90% are closed: state",
               "ok; 'not reached (> N days)' when fewer than 90% closed within the N days the "
               "data follow them; 'insufficient' when no request has a valid duration",

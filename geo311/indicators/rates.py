@@ -90,6 +90,7 @@ def _rates(
         # a > 0 implies b > 0 (all rates 0 gives s2 = 0); a == 0 shrinks fully to b.
         weight = a / (a + b / pk) if a > 0 else np.zeros_like(pk)
         eb[known] = 1000.0 * (weight * rk + (1.0 - weight) * b)
+    eb[~sufficient] = np.nan  # published only where the rate is (not "insufficient")
     return {
         "rate_per_1k": rate,
         "rate_per_1k_ci_low": low,
