@@ -24,7 +24,13 @@ from geo311.indicators.equity import (
 )
 from geo311.indicators.groups import group_indicators
 from geo311.indicators.inequality import GiniResult, TheilResult, gini, theil
-from geo311.indicators.patterns import PATTERN_COLUMNS, channel_mix, service_mix, time_patterns
+from geo311.indicators.patterns import (
+    COVERAGE_FLAGS,
+    PATTERN_COLUMNS,
+    channel_mix,
+    service_mix,
+    time_patterns,
+)
 from geo311.indicators.quintiles import (
     DEFAULT_POOLING,
     Pooling,
@@ -53,6 +59,7 @@ from geo311.indicators.time_to_close import TTC_FLAGS
 __all__ = [
     "BY_POPULATION",
     "CITY_ID",
+    "COVERAGE_FLAGS",
     "DATA_DICTIONARY",
     "DEFAULT_INDICATORS",
     "DEFAULT_POOLING",
