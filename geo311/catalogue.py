@@ -41,13 +41,16 @@ __all__ = [
     "CATALOGUE",
     "CATEGORY_COLUMNS",
     "DATA_DICTIONARY",
+    "FLAG_VALUES",
     "HEADLINES",
     "HORIZONS_DAYS",
     "INTEGER_COLUMNS",
     "MAPPED",
     "MIN_COUNT",
     "MIN_POPULATION",
+    "RATE_FLAGS",
     "TABLE_COLUMNS",
+    "TTC_FLAGS",
     "Direction",
     "Format",
     "Headline",
@@ -68,6 +71,28 @@ Format = Literal["rate", "days", "percent", "ratio", "count", "number", "text", 
 
 #: Days at which the share of requests closed is reported (METRICS 5).
 HORIZONS_DAYS: tuple[int, ...] = (1, 7, 30)
+#: Values of ``rate_flag`` (METRICS 1).
+RATE_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "ok": "population >= min_population and requests >= min_count",
+        "unstable": "fewer than min_count requests: relative standard error above "
+        "1/sqrt(min_count)",
+        "insufficient": "population unknown or below min_population: no rate is shown",
+    }
+)
+#: Values of ``ttc_median_flag``, ``ttc_p90_flag`` and ``closed_within_<d>d_flag``
+#: (METRICS 5); N is the area's follow-up in days, rounded down to 0.1.
+TTC_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "ok": "estimated from the data",
+        "not reached (> N days)": "median / p90 only: fewer than half (for p90, 90%) of the "
+        "requests closed within the N days the data follow them, so the value is more "
+        "than N days -- not the same as too little data",
+        "beyond follow-up (N days)": "share within d days only: the data follow the area's "
+        "requests for N < d days and some are still open, so the share is not estimated",
+        "insufficient": "no request with a valid duration",
+    }
+)
 #: Default small-number rule: fewer requests than this mark a value unstable.
 MIN_COUNT = 20
 #: Default small-number rule: fewer residents than this leave a rate insufficient.
@@ -460,7 +485,7 @@ def _entries() -> tuple[IndicatorSpec, ...]:
                  "Exact Poisson (Garwood) upper limit: chi2.ppf(1-a/2, 2y+2)/2 * 1000/P",
                  unit=rate_unit, reference=f"{_D} 1", direction="neutral"),
         _spec("rate_flag", "Rate reliability",
-              "ok / unstable / insufficient (see RATE_FLAGS)", "category", f"{_D} 1"),
+              "ok / unstable / insufficient (see FLAG_VALUES)", "category", f"{_D} 1"),
         _spec("rate_ratio", rate_ratio_label,
               "Rate in the area / rate in the rest of the layer's areas with population",
               "ratio", f"{_D} 2", ci=True, small_number=_RATE_RULE,
@@ -487,10 +512,11 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Counted requests with a valid duration (used for time to close)",
               "requests", f"{_D} 5", integer=True),
         _spec("ttc_closed", "Requests closed",
-              "Of ttc_requests, closed by as_of (events; the observed closures O)",
+              "Of ttc_requests, closed by the as-of time of their input file (events; the "
+              "observed closures O)",
               "requests", f"{_D} 5", integer=True),
         _spec("ttc_open", "Requests still open",
-              "Of ttc_requests, open at as_of (right-censored)", "requests", f"{_D} 5",
+              "Of ttc_requests, open at their input file's as-of time (right-censored there)", "requests", f"{_D} 5",
               integer=True),
         _spec("ttc_followup_days", "Days the data follow requests",
               "Follow-up: the longest observed duration in the area, closed or still open at its "
@@ -563,7 +589,7 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "ratio", f"{_D} 7", direction=better),
         _spec("on_time_share", "Closed on time",
               "closed on or before due / (closed with due date + open with due date before "
-              "as_of)",
+              "the as-of time of the request's own input file)",
               "share (0-1)", f"{_D} 8", direction=better, ci=True,
               small_number=SmallNumberRule(count="sla_due", count_label="Requests due"),
               map_style=MapStyle(
@@ -584,7 +610,7 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "requests", f"{_D} 8",
               direction=worse, integer=True),
         _spec("open_on_track", "Open, not yet due",
-              "Open at as_of, not yet due: excluded from on_time_share", "requests", f"{_D} 8",
+              "Open at its input file's as-of time, not yet due: excluded from on_time_share", "requests", f"{_D} 8",
               integer=True),
         _spec("no_due_date", "Requests without a due date",
               "Requests without a due date: excluded from on_time_share", "requests", _D,
@@ -620,6 +646,15 @@ INTEGER_COLUMNS: frozenset[str] = frozenset(s.name for s in CATALOGUE.values() i
 #: Columns that hold a category (flag) as text (``string``).
 CATEGORY_COLUMNS: tuple[str, ...] = tuple(
     s.name for s in CATALOGUE.values() if s.fmt == "category"
+)
+#: Flag (category) column -> value -> plain meaning, for the data dictionary and legends.
+FLAG_VALUES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "rate_flag": RATE_FLAGS,
+        "ttc_median_flag": TTC_FLAGS,
+        "ttc_p90_flag": TTC_FLAGS,
+        **{f"closed_within_{h}d_flag": TTC_FLAGS for h in HORIZONS_DAYS},
+    }
 )
 #: Column name -> (meaning, unit, formula reference): the data dictionary.
 DATA_DICTIONARY: Mapping[str, tuple[str, str, str]] = MappingProxyType(
@@ -685,9 +720,10 @@ def data_dictionary() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``name``, ``meaning``, ``unit``, ``reference`` (METRICS.md item);
-        one row per column of :func:`geo311.indicators.area_indicators` plus
-        ``area_id`` first.
+        Columns ``name``, ``meaning``, ``unit``, ``reference`` (METRICS.md
+        item) and ``values`` (for a flag column, each value and what it means:
+        :data:`FLAG_VALUES`; else empty); one row per column of
+        :func:`geo311.indicators.area_indicators` plus ``area_id`` first.
 
     Examples
     --------
@@ -695,7 +731,11 @@ def data_dictionary() -> pd.DataFrame:
     >>> table.iloc[0]["name"], table.set_index("name").loc["rate_per_1k", "reference"]
     ('area_id', 'METRICS.md 1')
     """
+    values = {
+        name: "; ".join(f"{value}: {meaning}" for value, meaning in flags.items())
+        for name, flags in FLAG_VALUES.items()
+    }
     return pd.DataFrame(
-        [(name, *DATA_DICTIONARY[name]) for name in CATALOGUE],
-        columns=["name", "meaning", "unit", "reference"],
+        [(name, *DATA_DICTIONARY[name], values.get(name, "")) for name in CATALOGUE],
+        columns=["name", "meaning", "unit", "reference", "values"],
     )

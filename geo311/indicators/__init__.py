@@ -27,6 +27,7 @@ from geo311.indicators.inequality import GiniResult, TheilResult, gini, theil
 from geo311.indicators.patterns import (
     COVERAGE_FLAGS,
     PATTERN_COLUMNS,
+    PATTERN_DICTIONARY,
     channel_mix,
     service_mix,
     time_patterns,
@@ -68,6 +69,7 @@ __all__ = [
     "EQUITY_COLUMNS",
     "HORIZONS_DAYS",
     "PATTERN_COLUMNS",
+    "PATTERN_DICTIONARY",
     "RATE_FLAGS",
     "ROW_COUNTS",
     "SOURCE_TOLERANCE",

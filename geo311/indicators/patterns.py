@@ -9,7 +9,8 @@ same requests as :func:`geo311.indicators.area_indicators` (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -32,28 +33,42 @@ from geo311.indicators.scope import (
 )
 from geo311.indicators.sources import _iso
 
-__all__ = ["COVERAGE_FLAGS", "PATTERN_COLUMNS", "channel_mix", "service_mix", "time_patterns"]
+__all__ = [
+    "COVERAGE_FLAGS",
+    "PATTERN_COLUMNS",
+    "PATTERN_DICTIONARY",
+    "channel_mix",
+    "service_mix",
+    "time_patterns",
+]
 
-#: Columns of :func:`time_patterns` (besides the ``area_id`` index).
-PATTERN_COLUMNS: tuple[str, ...] = (
-    "pattern",
-    "bucket",
-    "bucket_order",
-    "requests",
-    "closures",
-    "share",
-    "closures_share",
-    "covered_days",
-    "requests_per_covered_day",
-    "coverage",
+#: Columns of :func:`time_patterns` (besides the ``area_id`` index) and what each holds.
+PATTERN_DICTIONARY: Mapping[str, str] = MappingProxyType(
+    {
+        "pattern": "day_of_week, hour, or the trend (month / week / day / period)",
+        "bucket": "Monday..Sunday, 00..23, or the trend bucket's local start date",
+        "bucket_order": "position of the bucket in its pattern (for sorting)",
+        "requests": "counted requests created in the bucket (local time)",
+        "closures": "those requests closed in the bucket, by their closing time",
+        "share": "requests / the area's requests in that pattern",
+        "closures_share": "closures / the area's closures in that pattern",
+        "covered_days": "days of the bucket the input files' date ranges cover (per weekday "
+        "for day_of_week, all covered days for hour, per bucket for the trend)",
+        "requests_per_covered_day": "requests / covered_days: comparable across weekdays and "
+        "months that the data cover unevenly; empty when no day is covered",
+        "coverage": "covered / partial (k of n days) / not covered (see COVERAGE_FLAGS)",
+    }
 )
+PATTERN_COLUMNS: tuple[str, ...] = tuple(PATTERN_DICTIONARY)
 #: Values of the ``coverage`` column of :func:`time_patterns`.
-COVERAGE_FLAGS: dict[str, str] = {
-    "covered": "every day of the bucket lies in a covered date range of the input files",
-    "partial (k of n days)": "trend bucket (month, week) only partly covered by the data",
-    "not covered": "no day of the bucket lies in the input files' date ranges (e.g. a weekday "
-    "a short sample does not contain): its zero is not a count",
-}
+COVERAGE_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "covered": "every day of the bucket lies in a covered date range of the input files",
+        "partial (k of n days)": "trend bucket (month, week) only partly covered by the data",
+        "not covered": "no day of the bucket lies in the input files' date ranges (e.g. a "
+        "weekday a short sample does not contain): its zero is not a count",
+    }
+)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 

@@ -19,19 +19,13 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import DataError
+from geo311.catalogue import RATE_FLAGS
 from geo311.indicators._stats import garwood, log_ratio_interval
 from geo311.indicators.scope import FloatArray, _Scope
 
 __all__ = ["RATE_FLAGS"]
 
 log = logging.getLogger(__name__)
-
-#: Values of ``rate_flag`` (METRICS 1).
-RATE_FLAGS: dict[str, str] = {
-    "ok": "population >= min_population and requests >= min_count",
-    "unstable": "fewer than min_count requests: relative standard error above 1/sqrt(min_count)",
-    "insufficient": "population unknown or below min_population: no rate is shown",
-}
 
 
 def _rates(

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from geo311.catalogue import HORIZONS_DAYS
+from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
 from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
 from geo311.indicators.survival import SurvivalCurves, survival_curves
@@ -35,16 +35,6 @@ from geo311.indicators.survival import SurvivalCurves, survival_curves
 StrArray = npt.NDArray[np.str_]
 
 __all__ = ["HORIZONS_DAYS", "TTC_FLAGS"]
-
-#: Values of ``ttc_median_flag``, ``ttc_p90_flag`` and ``closed_within_<d>d_flag``.
-TTC_FLAGS: dict[str, str] = {
-    "ok": "estimated from the data",
-    "not reached (> N days)": "median / p90: fewer than half (a tenth) of the requests are "
-    "closed within the N days the data follow them; the value is more than N days",
-    "beyond follow-up (N days)": "share within d days: the data follow requests for only N "
-    "days (< d), so the share is not estimated",
-    "insufficient": "no request with a valid duration",
-}
 
 
 def _closed_only_median(
