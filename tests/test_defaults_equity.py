@@ -5,26 +5,19 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 
-from geo311.demo import demo_layers, make_demo_city
 from geo311.indicators import (
     BY_POPULATION,
     area_indicators,
-    build_tables,
-    disparity_scores,
     equity_summary,
     group_indicators,
     population_quantiles,
-    write_tables,
 )
-from geo311.io.readers import requests_from_frame
-from geo311.join.assign import assign_areas
 
 T0 = pd.Timestamp("2025-06-02 12:00", tz="UTC")
 DAY = pd.Timedelta(days=1)
@@ -152,49 +145,3 @@ def test_eb_rate_only_where_the_rate_is_published() -> None:
     eb = 1000 * (w * r + (1 - w) * b)
     published = table["rate_flag"] != "insufficient"
     np.testing.assert_allclose(table.loc[published, "rate_per_1k_eb"], eb[published.to_numpy()])
-
-
-@pytest.fixture(scope="module")
-def demo() -> tuple:
-    city = make_demo_city(n_requests=1_500)
-    requests, _ = requests_from_frame(
-        city.requests, schema="open311", timezone=city.timezone, as_of=city.as_of
-    )
-    layers = demo_layers(city)
-    joined, _ = assign_areas(requests, layers)
-    return city, layers, joined
-
-
-def test_build_tables_writes_disparity_scores_per_area(demo: tuple, tmp_path: Path) -> None:
-    city, layers, joined = demo
-    tables = build_tables(
-        joined,
-        key="council_districts",
-        vintages=layers["council_districts"],
-        tracts=layers["census_tracts"][0],
-        as_of=city.as_of,
-        timezone=city.timezone,
-    )
-    disparity = tables.disparity
-    assert disparity is not None
-    assert disparity.index.tolist() == tables.indicators.index.tolist()
-    frame = tables.indicators
-    share = frame["requests"] / frame["requests"].sum()
-    pop_share = frame["population"] / frame["population"].sum()
-    np.testing.assert_allclose(disparity["disparity"], share - pop_share, atol=1e-15)
-    assert disparity["disparity"].sum() == pytest.approx(0.0, abs=1e-12)
-    expected = disparity_scores(frame["requests"], frame["population"])
-    pd.testing.assert_series_equal(
-        disparity["significance"], expected["significance"], check_names=False
-    )
-    assert disparity["area_name"].tolist() == frame["area_name"].tolist()
-    # the equity table's quintile medians come from the pooled requests of each quintile
-    rows = tables.equity[
-        (tables.equity["measure"] == "quantile_value")
-        & (tables.equity["indicator"] == "ttc_median_days")
-    ]
-    assert rows["note"].str.startswith("computed from the pooled requests").all()
-    paths = write_tables({"council_districts": tables}, tmp_path)
-    written = pd.read_csv(paths["council_districts.disparity"], dtype={"area_id": str})
-    assert written["area_id"].tolist() == frame.index.tolist()
-    assert written["disparity"].to_numpy() == pytest.approx(disparity["disparity"].to_numpy())

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 from scipy import stats
 
-from geo311.demo import demo_layers, make_demo_city
-from geo311.indicators import area_indicators, build_tables, city_indicators
-from geo311.io.readers import requests_from_frame
-from geo311.join.assign import assign_areas
+from geo311.indicators import area_indicators, city_indicators
 
 T0 = pd.Timestamp("2025-06-02 12:00", tz="UTC")
 DAY = pd.Timedelta(days=1)
@@ -186,28 +182,3 @@ def test_type_adjusted_ratio_of_the_whole_city_has_no_interval() -> None:
         .notna()
         .all(axis=None)
     )
-
-
-@pytest.fixture(scope="module")
-def demo() -> tuple:
-    city = make_demo_city(n_requests=1_500)
-    requests, _ = requests_from_frame(
-        city.requests, schema="open311", timezone=city.timezone, as_of=city.as_of
-    )
-    layers = demo_layers(city)
-    joined, _ = assign_areas(requests, layers)
-    return city, layers, joined
-
-
-def test_max_days_reaches_build_tables(demo: tuple) -> None:
-    city, layers, joined = demo
-    options = {"key": "council_districts", "as_of": city.as_of, "timezone": city.timezone}
-    tables = build_tables(joined, vintages=layers["council_districts"], max_days=2.0, **options)
-    direct = area_indicators(joined, areas=layers["council_districts"][0], max_days=2.0, **options)
-    excluded = tables.indicators["ttc_excluded_implausible"]
-    assert excluded.sum() > 0
-    np.testing.assert_array_equal(excluded.to_numpy(), direct["ttc_excluded_implausible"])
-    assert tables.city["ttc_excluded_implausible"].iloc[0] == excluded.sum()
-    assert tables.metadata["indicators"]["max_days"] == 2.0
-    default = build_tables(joined, vintages=layers["council_districts"], **options)
-    assert default.indicators["ttc_excluded_implausible"].sum() == 0
