@@ -169,6 +169,15 @@ def test_no_timestamps_in_any_file_is_a_data_error() -> None:
         area_indicators(frame, key="wards")
 
 
+def test_empty_frame_needs_as_of_and_works_with_it() -> None:
+    empty = _frame().iloc[:0]
+    with pytest.raises(DataError, match="as_of"):
+        area_indicators(empty, key="wards")
+    table = area_indicators(empty, key="wards", as_of=T0, population=pd.Series({"X": 10.0}))
+    assert table.loc["X", "requests"] == 0
+    assert table.attrs["geo311"]["sources"][0]["rows"] == 0
+
+
 def test_differing_sources_are_warned_in_metadata_and_log(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="geo311"):
         table = area_indicators(_frame(), key="wards", min_count=1)

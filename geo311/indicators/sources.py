@@ -188,7 +188,7 @@ def _iso(stamp: pd.Timestamp | None) -> str | None:
 
 
 def _file_codes(requests: pd.DataFrame) -> tuple[npt.NDArray[np.intp], list[str]]:
-    if "input_file" not in requests.columns:
+    if "input_file" not in requests.columns or requests.empty:
         return np.zeros(len(requests), dtype=np.intp), [_NO_FILE]
     names = requests["input_file"].astype("string").fillna(_NO_FILE)
     codes, uniques = pd.factorize(names, sort=True)
