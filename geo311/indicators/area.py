@@ -341,8 +341,11 @@ def area_indicators(
     pandas.DataFrame
         Indexed by ``area_id`` (the layer's ids, in layer order), columns
         described in :data:`geo311.catalogue.CATALOGUE`.  ``frame.attrs["geo311"]``
-        holds the metadata: layer and vintages, period, as-of, time zone,
-        denominator source and total, filters and the row funnel ``rows``
+        holds the metadata: layer and vintages, period, as-of (``as_of``: the
+        latest of the sources'; ``sources``: per input file its rows, first
+        and last creation time and as-of time; ``warnings``: sources more than
+        a day apart), time zone, denominator source and total, filters and
+        the row funnel ``rows``
         (requests dropped at each scope step and set aside, and why: see
         :data:`geo311.indicators.scope.ROW_COUNTS`, repeated in ``rows_explained``).
 
