@@ -10,6 +10,7 @@ out in the comments.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -182,3 +183,53 @@ def test_type_adjusted_ratio_of_the_whole_city_has_no_interval() -> None:
         .notna()
         .all(axis=None)
     )
+
+
+def _one_file(shared_data: Path, city: str, path: Path) -> pd.DataFrame:
+    from geo311 import read_requests  # noqa: PLC0415
+    from geo311.pipeline import join_city  # noqa: PLC0415
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_DATA_DIR", str(shared_data))
+        requests, _ = read_requests([path], schema=city)
+        return join_city(requests, city=city, layers=["council_districts"]).frame
+
+
+def _check_within_follow_up(table: pd.DataFrame) -> None:
+    """Every published KM share lies within follow-up (or its curve reached 0)."""
+    for h in (1, 7, 30):
+        share = table[f"closed_within_{h}d_share"]
+        flag = table[f"closed_within_{h}d_flag"]
+        beyond = flag.str.startswith("beyond follow-up")
+        assert share[beyond].isna().all()
+        published = share.notna()
+        assert ((table["ttc_followup_days"] >= h) | (share == 1.0))[published].all()
+        assert (flag[published] == "ok").all()
+    reached = table["ttc_median_days"].notna()
+    assert (table.loc[reached, "ttc_median_flag"] == "ok").all()
+    states = table.loc[~reached, "ttc_median_flag"]
+    assert states.str.match(r"not reached \(> \d+\.\d days\)|insufficient").all()
+
+
+def test_baltimore_october_sample_reports_not_reached_not_insufficient(shared_data: Path) -> None:
+    joined = _one_file(shared_data, "baltimore", shared_data / "baltimore" /
+                       "sr311_2019_oct_sample.csv")  # fmt: skip
+    # issue 13: follow-up ends after 2.85 days; the median is not reached citywide and in
+    # 11 of 14 districts; 7- and 30-day shares are not extrapolated
+    city = city_indicators(joined, key="council_districts").iloc[0]
+    assert city["ttc_followup_days"] == pytest.approx(2.85, abs=0.005)
+    assert city["ttc_median_flag"] == "not reached (> 2.8 days)"
+    assert math.isnan(city["closed_within_7d_share"])
+    assert city["closed_within_7d_flag"] == "beyond follow-up (2.8 days)"
+    districts = area_indicators(joined, key="council_districts")
+    assert (districts["ttc_median_flag"] == "not reached (> 2.8 days)").sum() == 11
+    assert (districts["ttc_median_flag"] == "insufficient").sum() == 0
+    _check_within_follow_up(districts)
+
+
+def test_los_angeles_shares_stay_within_follow_up(shared_data: Path) -> None:
+    path = shared_data / "los_angeles" / "records" / "myla311_2020-01-01_2020-01-03.csv.gz"
+    joined = _one_file(shared_data, "los_angeles", path)
+    districts = area_indicators(joined, key="council_districts")
+    _check_within_follow_up(districts)
+    _check_within_follow_up(city_indicators(joined, key="council_districts"))
