@@ -233,3 +233,20 @@ def test_los_angeles_shares_stay_within_follow_up(shared_data: Path) -> None:
     districts = area_indicators(joined, key="council_districts")
     _check_within_follow_up(districts)
     _check_within_follow_up(city_indicators(joined, key="council_districts"))
+
+
+def test_city_tables_pass_max_days_through(shared_data: Path) -> None:
+    from geo311.indicators import city_tables  # noqa: PLC0415
+
+    joined = _one_file(shared_data, "baltimore", shared_data / "baltimore" /
+                       "sr311_2018_sample.csv")  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_DATA_DIR", str(shared_data))
+        tables = city_tables(
+            joined, city="baltimore", layers=["council_districts"], group=None, max_days=30
+        )["council_districts"]
+    direct = area_indicators(joined, key="council_districts", max_days=30)
+    excluded = tables.indicators["ttc_excluded_implausible"]
+    assert excluded.sum() > 0
+    assert excluded.to_dict() == direct["ttc_excluded_implausible"].to_dict()
+    assert tables.metadata["indicators"]["max_days"] == 30
