@@ -16,7 +16,7 @@ import pytest
 from lifelines import KaplanMeierFitter
 
 from geo311._errors import DataError, OptionError
-from geo311.indicators import area_indicators, city_indicators, parse_as_of
+from geo311.indicators import area_indicators, city_indicators, group_indicators, parse_as_of
 
 T0 = pd.Timestamp("2025-03-03 12:00", tz="UTC")  # a Monday
 DAY = pd.Timedelta(days=1)
@@ -187,6 +187,17 @@ def test_differing_sources_are_warned_in_metadata_and_log(caplog) -> None:
     assert "cover different dates" in warnings[1]
     logged = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage().split(": ", 1)[1] for r in logged] == warnings
+
+
+def test_group_tables_do_not_repeat_the_source_warnings(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="geo311"):
+        grouped = group_indicators(_frame(), pd.Series({"X": 1}), key="wards", min_count=1)
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(grouped.attrs["geo311"]["warnings"]) == 2  # still in the metadata
+    # the same censoring per source as the area table: one group holding area X
+    area = area_indicators(_frame(), key="wards", min_count=1).loc["X"]
+    assert grouped.loc[1, "ttc_median_days"] == area["ttc_median_days"]
+    assert grouped.loc[1, "open_on_track"] == area["open_on_track"] == 1
 
 
 def test_sources_within_a_day_give_no_warning(caplog) -> None:

@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -168,6 +169,7 @@ def _indicators(
     requests: pd.DataFrame,
     *,
     city: bool,
+    log_sources: bool = True,
     key: str,
     areas: Any,
     population: pd.Series | Mapping[str, float] | None,
@@ -204,7 +206,7 @@ def _indicators(
     layer_areas = _resolve_areas(requests, key, areas, population)
     pop, pop_info = _population(population, layer_areas.ids)
     scope = _select(requests, opts, layer_areas.ids, city=city)
-    if not city:  # the citywide row of the same call would repeat it
+    if log_sources and not city:  # the citywide row of the same call would repeat it
         _log_warnings(scope.times, f"indicators for {key}")
     known = np.isfinite(pop)
     total = float(pop[known].sum()) if population is not None else float("nan")
@@ -448,3 +450,14 @@ def city_indicators(
         timezone=timezone,
         max_days=max_days,
     )
+
+
+def _regrouped_indicators(requests: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Return :func:`area_indicators` of a relabelled copy, without logging the source warnings.
+
+    For tables that re-tabulate requests already tabulated per area (groups of
+    areas), whose source warnings the area table has logged.
+    """
+    bound = inspect.signature(area_indicators).bind(requests, **options)
+    bound.apply_defaults()
+    return _indicators(*bound.args, city=False, log_sources=False, **bound.kwargs)

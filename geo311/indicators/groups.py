@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from geo311._errors import InputError
-from geo311.indicators.area import area_indicators
+from geo311.indicators.area import _regrouped_indicators
 
 __all__ = ["group_indicators"]
 
@@ -38,9 +38,11 @@ def group_indicators(
     key : str
         Layer key of ``requests``.
     **options
-        Passed to :func:`geo311.indicators.area_indicators` (``as_of``,
+        As in :func:`geo311.indicators.area_indicators` (``as_of``,
         ``period``, ``service_types``, ``agencies``, ``sources``, ``demand``,
-        ``timezone``, ``max_days``, ``min_count``, ``confidence``...).
+        ``timezone``, ``max_days``, ``min_count``, ``confidence``...).  The
+        warnings about differing input files are not logged again (the area
+        table of the same requests logs them).
 
     Returns
     -------
@@ -83,6 +85,6 @@ def group_indicators(
     relabelled[id_col] = requests[id_col].astype("string").map(labels).astype("string")
     order = sorted(known.unique())
     areas = pd.DataFrame({"area_id": [str(g) for g in order], "area_name": order})
-    table = area_indicators(relabelled, key=key, areas=areas, **options)
+    table = _regrouped_indicators(relabelled, key=key, areas=areas, **options)
     table.index = pd.Index(order, name="group")
     return table
