@@ -39,14 +39,18 @@ from geo311._errors import OptionError
 
 __all__ = [
     "CATALOGUE",
+    "CATEGORY_COLUMNS",
     "DATA_DICTIONARY",
+    "FLAG_VALUES",
     "HEADLINES",
     "HORIZONS_DAYS",
     "INTEGER_COLUMNS",
     "MAPPED",
     "MIN_COUNT",
     "MIN_POPULATION",
+    "RATE_FLAGS",
     "TABLE_COLUMNS",
+    "TTC_FLAGS",
     "Direction",
     "Format",
     "Headline",
@@ -67,6 +71,28 @@ Format = Literal["rate", "days", "percent", "ratio", "count", "number", "text", 
 
 #: Days at which the share of requests closed is reported (METRICS 5).
 HORIZONS_DAYS: tuple[int, ...] = (1, 7, 30)
+#: Values of ``rate_flag`` (METRICS 1).
+RATE_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "ok": "population >= min_population and requests >= min_count",
+        "unstable": "fewer than min_count requests: relative standard error above "
+        "1/sqrt(min_count)",
+        "insufficient": "population unknown or below min_population: no rate is shown",
+    }
+)
+#: Values of ``ttc_median_flag``, ``ttc_p90_flag`` and ``closed_within_<d>d_flag``
+#: (METRICS 5); N is the area's follow-up in days, rounded down to 0.1.
+TTC_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "ok": "estimated from the data",
+        "not reached (> N days)": "median / p90 only: fewer than half (for p90, 90%) of the "
+        "requests closed within the N days the data follow them, so the value is more "
+        "than N days -- not the same as too little data",
+        "beyond follow-up (N days)": "share within d days only: the data follow the area's "
+        "requests for N < d days and some are still open, so the share is not estimated",
+        "insufficient": "no request with a valid duration",
+    }
+)
 #: Default small-number rule: fewer requests than this mark a value unstable.
 MIN_COUNT = 20
 #: Default small-number rule: fewer residents than this leave a rate insufficient.
@@ -194,6 +220,10 @@ class IndicatorSpec:
         Legend settings, for the indicators the site maps.
     headline : Headline or None
         Page and card settings, for the headline indicators.
+    state : str or None
+        Column saying why the value is empty (``not reached (> N days)``,
+        ``beyond follow-up (N days)``, ``insufficient``) or ``ok``, for the
+        Kaplan-Meier quantities.
     """
 
     name: str
@@ -209,6 +239,7 @@ class IndicatorSpec:
     small_number: SmallNumberRule | None = None
     map: MapStyle | None = None
     headline: Headline | None = None
+    state: str | None = None
 
 
 # --------------------------------------------------------------------------- the entries
@@ -254,6 +285,7 @@ def _spec(
     small_number: SmallNumberRule | None = None,
     map_style: MapStyle | None = None,
     headline: Headline | None = None,
+    state: str | None = None,
 ) -> IndicatorSpec:
     """Build one entry; ``ci=True`` names the ``<stem>_ci_low`` / ``_ci_high`` columns."""
     stem = name.removesuffix("_share")
@@ -272,6 +304,7 @@ def _spec(
         small_number=small_number,
         map=map_style,
         headline=headline,
+        state=state,
     )
 
 
@@ -321,8 +354,9 @@ _MEDIAN_HEADLINE = Headline(
         "colours mean slower service.",
         "Requests still open at the as-of time count as waiting at least that long "
         "(Kaplan-Meier estimate), so the median is not biased low by leaving them out.",
-        "Where fewer than half of the requests have closed, the median cannot be "
-        "estimated and the area is shown as insufficient data.",
+        "Where fewer than half of the requests closed within the days the data follow "
+        'them, the median is more than that many days: the area is shown as "not '
+        'reached (> N days)", which is not the same as insufficient data.',
     ),
     card_note="Kaplan-Meier median; open requests are censored at the as-of time.",
     slug="ttc_median_days",
@@ -370,24 +404,37 @@ def _closed_within(h: int) -> tuple[IndicatorSpec, ...]:
     share = _spec(
         f"closed_within_{h}d_share",
         label,
-        f"Kaplan-Meier share closed within {h} day(s): 1 - S({h})",
+        f"Kaplan-Meier share closed within {h} day(s): 1 - S({h}); empty when the area's "
+        f"follow-up (ttc_followup_days) is shorter than {h} day(s), see closed_within_{h}d_flag",
         "share (0-1)",
         ref,
         direction=better,
         ci=True,
         small_number=_TIMED_RULE,
         map_style=MapStyle("% of requests (Kaplan-Meier)", denominator=_TIMED),
+        state=f"closed_within_{h}d_flag",
     )
     return (
         share,
         *_limits(
             share.name,
             label,
-            f"1 - upper log(-log) Greenwood band of S({h})",
-            f"1 - lower log(-log) Greenwood band of S({h})",
+            f"1 - upper log(-log) Greenwood band of S({h}); at a share of 1, the Wilson lower "
+            f"limit of all the closures within {h} day(s)",
+            f"1 - lower log(-log) Greenwood band of S({h}); at a share of 0, the Wilson upper "
+            f"limit of 0 of the requests followed for {h} day(s) or more",
             unit="share (0-1)",
             reference=ref,
             direction=better,
+        ),
+        _spec(
+            f"closed_within_{h}d_flag",
+            f"{label}: why it is shown or not",
+            f"ok; 'beyond follow-up (N days)' when the area's requests are followed for only "
+            f"N < {h} days and some are still open (the share is then empty, never "
+            "extrapolated); 'insufficient' when no request has a valid duration",
+            "category",
+            ref,
         ),
     )
 
@@ -438,18 +485,21 @@ def _entries() -> tuple[IndicatorSpec, ...]:
                  "Exact Poisson (Garwood) upper limit: chi2.ppf(1-a/2, 2y+2)/2 * 1000/P",
                  unit=rate_unit, reference=f"{_D} 1", direction="neutral"),
         _spec("rate_flag", "Rate reliability",
-              "ok / unstable / insufficient (see RATE_FLAGS)", "category", f"{_D} 1"),
+              "ok / unstable / insufficient (see FLAG_VALUES)", "category", f"{_D} 1"),
         _spec("rate_ratio", rate_ratio_label,
               "Rate in the area / rate in the rest of the layer's areas with population",
               "ratio", f"{_D} 2", ci=True, small_number=_RATE_RULE,
               map_style=MapStyle("rate ratio (1 = rest of the city)", palette="diverging",
                                  denominator=_RESIDENTS, uses_population=True)),
         *_limits("rate_ratio", rate_ratio_label,
-                 "exp(ln RR - z sqrt(1/y_i + 1/y_rest)); NaN when either count is 0",
-                 "exp(ln RR + z sqrt(1/y_i + 1/y_rest)); NaN when either count is 0",
+                 "exp(ln RR - z sqrt(1/y_i + 1/y_rest)); 0 when y_i = 0; NaN when y_rest = 0",
+                 "exp(ln RR + z sqrt(1/y_i + 1/y_rest)); when y_i = 0, the exact conditional "
+                 "(Clopper-Pearson) limit of y_i given y_i + y_rest, as a rate ratio; NaN when "
+                 "y_rest = 0",
                  unit="ratio", reference=f"{_D} 2", direction="neutral"),
         _spec("rate_per_1k_eb", "Requests per 1,000 residents (smoothed)",
-              "Marshall (1991) global empirical Bayes smoothed rate (areas with population > 0)",
+              "Marshall (1991) global empirical Bayes smoothed rate, estimated over the areas "
+              "with population > 0 and shown only where rate_per_1k is (not 'insufficient')",
               rate_unit, f"{_D} 3", small_number=_RATE_RULE,
               map_style=MapStyle("requests per 1,000 residents, empirical Bayes smoothed",
                                  denominator=_RESIDENTS, uses_population=True)),
@@ -462,11 +512,16 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Counted requests with a valid duration (used for time to close)",
               "requests", f"{_D} 5", integer=True),
         _spec("ttc_closed", "Requests closed",
-              "Of ttc_requests, closed by as_of (events; the observed closures O)",
+              "Of ttc_requests, closed by the as-of time of their input file (events; the "
+              "observed closures O)",
               "requests", f"{_D} 5", integer=True),
         _spec("ttc_open", "Requests still open",
-              "Of ttc_requests, open at as_of (right-censored)", "requests", f"{_D} 5",
-              integer=True),
+              "Of ttc_requests, open at their input file's as-of time (right-censored there)",
+              "requests", f"{_D} 5", integer=True),
+        _spec("ttc_followup_days", "Days the data follow requests",
+              "Follow-up: the longest observed duration in the area, closed or still open at its "
+              "source's as-of time; Kaplan-Meier figures beyond it are not published",
+              "days", f"{_D} 5"),
         _spec("ttc_excluded_negative", "Closed before created (left out of time to close)",
               "Counted requests closed before they were created: excluded from time to close",
               "requests", f"{_D} 6", integer=True),
@@ -478,12 +533,12 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Counted requests closed after more than max_days: excluded from time to close",
               "requests", f"{_D} 6", integer=True),
         _spec("ttc_median_days", median_label,
-              "Kaplan-Meier median time to close, open requests censored at as_of; "
-              "NaN when fewer than half have closed (not estimable)",
+              "Kaplan-Meier median time to close, open requests censored at the as-of time of "
+              "their own input file; empty when not reached (see ttc_median_flag)",
               "days", f"{_D} 5", direction=worse, ci=True, small_number=_TIMED_RULE,
               map_style=MapStyle("days (Kaplan-Meier median; open requests censored)",
                                  denominator=_TIMED, open_ended=True),
-              headline=_MEDIAN_HEADLINE),
+              headline=_MEDIAN_HEADLINE, state="ttc_median_flag"),
         *_limits("ttc_median_days", median_label,
                  "Lower limit of the median: where the lower log(-log) Greenwood band of S "
                  "reaches 0.5",
@@ -494,10 +549,19 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Naive median over closed requests only (biased low; for comparison with "
               "dashboards)",
               "days", f"{_D} 5", direction=worse),
+        _spec("ttc_median_flag", "Median days to close: state",
+              "ok; 'not reached (> N days)' when fewer than half of the requests closed within "
+              "the N days the data follow them (the median is more than N days); "
+              "'insufficient' when no request has a valid duration",
+              "category", f"{_D} 5"),
         _spec("ttc_p90_days", "Days until 90% are closed",
-              "Kaplan-Meier time by which 90% are closed (first t with S(t) <= 0.1); NaN when "
-              "not reached (not estimable)",
-              "days", f"{_D} 5", direction=worse),
+              "Kaplan-Meier time by which 90% are closed (first t with S(t) <= 0.1); empty when "
+              "not reached (see ttc_p90_flag)",
+              "days", f"{_D} 5", direction=worse, state="ttc_p90_flag"),
+        _spec("ttc_p90_flag", "Days until 90% are closed: state",
+              "ok; 'not reached (> N days)' when fewer than 90% closed within the N days the "
+              "data follow them; 'insufficient' when no request has a valid duration",
+              "category", f"{_D} 5"),
         *(spec for h in HORIZONS_DAYS for spec in _closed_within(h)),
         _spec("ttc_expected_closures", "Closures expected for the service-type mix",
               "Closures expected if every request closed at the citywide rate of its service "
@@ -514,8 +578,10 @@ def _entries() -> tuple[IndicatorSpec, ...]:
                   denominator="expected closures for the area's mix of service types"),
               headline=_ADJUSTED_HEADLINE),
         *_limits("ttc_type_adjusted_ratio", adjusted_label,
-                 "Exact Poisson (Garwood) limit of O, divided by E",
-                 "Exact Poisson (Garwood) limit of O, divided by E",
+                 "Exact Poisson (Garwood) limit of O, divided by E; empty for an area holding "
+                 "every timed request (the city row: 1 by construction)",
+                 "Exact Poisson (Garwood) limit of O, divided by E; empty for an area holding "
+                 "every timed request (the city row: 1 by construction)",
                  unit="ratio", reference=f"{_D} 7", direction=better),
         _spec("ttc_crude_ratio", "Closure speed, not adjusted for service type",
               "Observed / expected closures against the citywide curve of all types pooled "
@@ -523,7 +589,7 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "ratio", f"{_D} 7", direction=better),
         _spec("on_time_share", "Closed on time",
               "closed on or before due / (closed with due date + open with due date before "
-              "as_of)",
+              "the as-of time of the request's own input file)",
               "share (0-1)", f"{_D} 8", direction=better, ci=True,
               small_number=SmallNumberRule(count="sla_due", count_label="Requests due"),
               map_style=MapStyle(
@@ -540,11 +606,12 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Denominator of on_time_share: closed with a due date + open and overdue",
               "requests", f"{_D} 8", integer=True),
         _spec("open_overdue", "Open and overdue",
-              "Open at as_of with a due date before as_of (failures)", "requests", f"{_D} 8",
+              "Open at its input file's as-of time with a due date before it (failures)",
+              "requests", f"{_D} 8",
               direction=worse, integer=True),
         _spec("open_on_track", "Open, not yet due",
-              "Open at as_of, not yet due: excluded from on_time_share", "requests", f"{_D} 8",
-              integer=True),
+              "Open at its input file's as-of time, not yet due: excluded from on_time_share",
+              "requests", f"{_D} 8", integer=True),
         _spec("no_due_date", "Requests without a due date",
               "Requests without a due date: excluded from on_time_share", "requests", _D,
               section=_DUE, integer=True),
@@ -576,6 +643,19 @@ MAPPED: tuple[str, ...] = (
 TABLE_COLUMNS: tuple[str, ...] = tuple(name for name in CATALOGUE if name != "area_id")
 #: Columns that hold whole counts (``int64``).
 INTEGER_COLUMNS: frozenset[str] = frozenset(s.name for s in CATALOGUE.values() if s.integer)
+#: Columns that hold a category (flag) as text (``string``).
+CATEGORY_COLUMNS: tuple[str, ...] = tuple(
+    s.name for s in CATALOGUE.values() if s.fmt == "category"
+)
+#: Flag (category) column -> value -> plain meaning, for the data dictionary and legends.
+FLAG_VALUES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "rate_flag": RATE_FLAGS,
+        "ttc_median_flag": TTC_FLAGS,
+        "ttc_p90_flag": TTC_FLAGS,
+        **{f"closed_within_{h}d_flag": TTC_FLAGS for h in HORIZONS_DAYS},
+    }
+)
 #: Column name -> (meaning, unit, formula reference): the data dictionary.
 DATA_DICTIONARY: Mapping[str, tuple[str, str, str]] = MappingProxyType(
     {s.name: (s.meaning, s.unit, s.reference) for s in CATALOGUE.values()}
@@ -640,9 +720,10 @@ def data_dictionary() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``name``, ``meaning``, ``unit``, ``reference`` (METRICS.md item);
-        one row per column of :func:`geo311.indicators.area_indicators` plus
-        ``area_id`` first.
+        Columns ``name``, ``meaning``, ``unit``, ``reference`` (METRICS.md
+        item) and ``values`` (for a flag column, each value and what it means:
+        :data:`FLAG_VALUES`; else empty); one row per column of
+        :func:`geo311.indicators.area_indicators` plus ``area_id`` first.
 
     Examples
     --------
@@ -650,7 +731,11 @@ def data_dictionary() -> pd.DataFrame:
     >>> table.iloc[0]["name"], table.set_index("name").loc["rate_per_1k", "reference"]
     ('area_id', 'METRICS.md 1')
     """
+    values = {
+        name: "; ".join(f"{value}: {meaning}" for value, meaning in flags.items())
+        for name, flags in FLAG_VALUES.items()
+    }
     return pd.DataFrame(
-        [(name, *DATA_DICTIONARY[name]) for name in CATALOGUE],
-        columns=["name", "meaning", "unit", "reference"],
+        [(name, *DATA_DICTIONARY[name], values.get(name, "")) for name in CATALOGUE],
+        columns=["name", "meaning", "unit", "reference", "values"],
     )

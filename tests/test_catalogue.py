@@ -13,7 +13,9 @@ from conftest import shared_data_dir
 from geo311._errors import OptionError
 from geo311.catalogue import (
     CATALOGUE,
+    CATEGORY_COLUMNS,
     DATA_DICTIONARY,
+    FLAG_VALUES,
     HEADLINES,
     HORIZONS_DAYS,
     INTEGER_COLUMNS,
@@ -175,7 +177,11 @@ def test_thresholds_match_the_function_defaults() -> None:
 def test_data_dictionary_reads_the_catalogue() -> None:
     table = data_dictionary()
     assert table["name"].tolist() == list(CATALOGUE)
-    assert table.columns.tolist() == ["name", "meaning", "unit", "reference"]
+    # issue 13: a fifth column spells out the values of every flag column
+    assert table.columns.tolist() == ["name", "meaning", "unit", "reference", "values"]
+    flags = table.set_index("name")["values"]
+    assert flags["ttc_median_flag"].startswith("ok: estimated from the data; not reached (> N")
+    assert flags["requests"] == ""
     for row in table.itertuples(index=False):
         spec = CATALOGUE[row.name]
         assert (row.meaning, row.unit, row.reference) == DATA_DICTIONARY[row.name]
@@ -186,3 +192,22 @@ def test_unknown_indicator_is_an_option_error() -> None:
     assert indicator("rate_per_1k") is CATALOGUE["rate_per_1k"]
     with pytest.raises(OptionError, match=r"unknown indicator 'rate_per_10k'.*CATALOGUE"):
         indicator("rate_per_10k")
+
+
+def test_every_flag_column_and_value_is_described(table: pd.DataFrame) -> None:
+    # every category column of the table has its values in FLAG_VALUES ...
+    assert set(FLAG_VALUES) == set(CATEGORY_COLUMNS)
+    for column in CATEGORY_COLUMNS:
+        assert table[column].dtype == "string"
+        # ... and every value the table holds is one of them, with N for the day count
+        for value in table[column].dropna().unique():
+            generic = re.sub(r"\d+(\.\d+)? days", "N days", str(value))
+            assert generic in FLAG_VALUES[column], (column, value)
+    # the median / p90 / share states each have their own column named in the catalogue
+    assert CATALOGUE["ttc_median_days"].state == "ttc_median_flag"
+    assert CATALOGUE["ttc_p90_days"].state == "ttc_p90_flag"
+    for h in HORIZONS_DAYS:
+        assert CATALOGUE[f"closed_within_{h}d_share"].state == f"closed_within_{h}d_flag"
+        assert CATALOGUE[f"closed_within_{h}d_flag"].fmt == "category"
+    assert table.loc["B", "closed_within_30d_flag"] == "ok"  # B's only request closed
+    assert table.loc["A", "closed_within_30d_flag"] == "beyond follow-up (5.0 days)"

@@ -121,10 +121,13 @@ def test_population_quantiles_exclusions_and_few_areas() -> None:
 
 def test_quintile_table_hand_computed(ten_areas: pd.DataFrame) -> None:
     before = ten_areas.copy(deep=True)
+    # the weighted mean of area medians is no longer the default for medians (issue 13:
+    # they are pooled from requests); it stays available as an explicit rule
     q = quintile_table(
         ten_areas,
         by="median_hh_income",
         indicators=["rate_per_1k", "on_time_share", "ttc_median_days"],
+        counts={"ttc_median_days": weighted_mean("ttc_requests")},
     )
     pd.testing.assert_frame_equal(ten_areas, before)
     t = q.table
@@ -219,10 +222,13 @@ def test_quintile_table_exclusions_zero_counts_and_missing_columns(
     assert "zero count" in q.ratios.at["rate_per_1k", "note"]
     # an area without a value drops out of a weighted mean, and the table says so
     areas.loc["b", "ttc_median_days"] = np.nan
-    q = quintile_table(areas, by="median_hh_income", indicators=["ttc_median_days"])
+    mean_rule = {"ttc_median_days": weighted_mean("ttc_requests")}
+    q = quintile_table(
+        areas, by="median_hh_income", indicators=["ttc_median_days"], counts=mean_rule
+    )
     assert q.table.at[1, "ttc_median_days"] == 2.0  # a alone
     assert (q.table.at[1, "ttc_median_days_areas"], q.table.at[1, "areas"]) == (1, 2)
-    s = equity_summary(areas, indicators=["ttc_median_days"])
+    s = equity_summary(areas, indicators=["ttc_median_days"], counts=mean_rule)
     row = s[(s["measure"] == "quantile_value") & (s["quantile"] == 1)].iloc[0]
     assert row["n_areas"] == 1
     assert "1 of 2 areas have a value" in row["note"]

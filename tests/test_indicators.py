@@ -215,7 +215,7 @@ def test_marshall_empirical_bayes(counts_frame: pd.DataFrame) -> None:
     # s2 = [2000 (0.002-b)² + 1000 (0.006-b)² + 50 (0-b)²] / 3050 = 3.67643e-6
     # A = s2 - b / mean(P) = 3.67643e-6 - 0.00327869/1016.667 = 4.51492e-7
     # w = A / (A + b / P) = (0.215938, 0.121037, 0.006838)
-    # EB = w r + (1 - w) b -> per 1,000: (3.002571, 3.608069, 3.256268)
+    # EB = w r + (1 - w) b -> per 1,000: (3.002571, 3.608069, 3.256268 -- not shown for C)
     b = 10 / 3050
     r = np.array([0.002, 0.006, 0.0])
     p = np.array([2000.0, 1000.0, 50.0])
@@ -223,8 +223,10 @@ def test_marshall_empirical_bayes(counts_frame: pd.DataFrame) -> None:
     a = s2 - b / p.mean()
     w = a / (a + b / p)
     expected = 1000 * (w * r + (1 - w) * b)
+    # issue 13: C (50 residents) is estimated with, but its rate is insufficient: no EB shown
+    expected[2] = np.nan
     np.testing.assert_allclose(t["rate_per_1k_eb"], expected, rtol=1e-12)
-    np.testing.assert_allclose(t["rate_per_1k_eb"], [3.002571, 3.608069, 3.256268], atol=1e-6)
+    np.testing.assert_allclose(t["rate_per_1k_eb"], [3.002571, 3.608069, np.nan], atol=1e-6)
     # shrunk towards b = 3.2787: A up from 2, B down from 6
     assert 2.0 < t.loc["A", "rate_per_1k_eb"] < b * 1000 < t.loc["B", "rate_per_1k_eb"] < 6.0
 
@@ -253,7 +255,12 @@ def test_zero_request_area_and_zero_population() -> None:
     assert t.loc["B", "rate_per_1k_ci_high"] == pytest.approx(3.6888795 * 2, abs=1e-6)
     assert t.loc["B", "rate_flag"] == "unstable"
     assert t.loc["B", "rate_ratio"] == 0.0  # RR = 0 / rest; log CI undefined
-    assert math.isnan(t.loc["B", "rate_ratio_ci_low"])
+    # issue 13: exact conditional interval instead of blank.  N = 0 + 3 requests;
+    # pi_U = 1 - 0.025 ** (1/3) = 0.7076; RR_U = pi_U / (1 - pi_U) * P_rest / P_B (1000 / 500)
+    assert t.loc["B", "rate_ratio_ci_low"] == 0.0
+    pi_u = stats.binomtest(0, 3).proportion_ci(confidence_level=0.95, method="exact").high
+    assert pi_u == pytest.approx(1 - 0.025 ** (1 / 3), rel=1e-12)
+    assert t.loc["B", "rate_ratio_ci_high"] == pytest.approx(pi_u / (1 - pi_u) * 2.0, rel=1e-9)
     assert math.isnan(t.loc["B", "ttc_median_days"])
     assert t.loc["B", "ttc_requests"] == 0
     assert math.isnan(t.loc["B", "on_time_share"])
@@ -285,7 +292,11 @@ def test_time_to_close_by_hand_and_against_lifelines() -> None:
     assert a["ttc_median_days_closed_only"] == 2.0  # median of 1, 2, 3
     assert a["closed_within_1d_share"] == pytest.approx(0.25)  # 1 - S(1)
     assert a["closed_within_7d_share"] == pytest.approx(0.75)  # 1 - S(3)
-    assert a["closed_within_30d_share"] == pytest.approx(0.75)
+    # issue 13: follow-up ends at 10 days (the open request), so 30 days is not published
+    assert math.isnan(a["closed_within_30d_share"])
+    assert a["closed_within_30d_flag"] == "beyond follow-up (10.0 days)"
+    assert a["closed_within_7d_flag"] == "ok" and a["ttc_followup_days"] == 10.0
+    assert a["ttc_p90_flag"] == "not reached (> 10.0 days)" and a["ttc_median_flag"] == "ok"
     assert a[["ttc_requests", "ttc_closed", "ttc_open"]].tolist() == [4, 3, 1]
     kmf = KaplanMeierFitter().fit([1.0, 2.0, 3.0, 10.0], [1, 1, 1, 0])
     ci = median_survival_times(kmf.confidence_interval_)
@@ -294,7 +305,7 @@ def test_time_to_close_by_hand_and_against_lifelines() -> None:
     assert (math.isnan(a["ttc_median_days_ci_high"]) and math.isinf(high)) or (
         a["ttc_median_days_ci_high"] == pytest.approx(high, abs=1e-9)
     )
-    for h in (1, 7, 30):
+    for h in (1, 7):
         ref = kmf.survival_function_at_times([h]).iloc[0]
         assert a[f"closed_within_{h}d_share"] == pytest.approx(1 - ref, abs=1e-9)
         bands = kmf.confidence_interval_.loc[:h].iloc[-1]
@@ -331,7 +342,13 @@ def test_km_per_area_matches_lifelines_on_random_data() -> None:
         assert row["ttc_median_days_ci_high"] == pytest.approx(ci.iloc[0, 1], abs=1e-9)
         at = kmf.survival_function_at_times([1, 7, 30]).to_numpy()
         got = row[[f"closed_within_{h}d_share" for h in (1, 7, 30)]].to_numpy(float)
-        np.testing.assert_allclose(got, 1 - at, atol=1e-9)
+        # issue 13: published only within the follow-up (or once every request closed)
+        within = (np.array([1, 7, 30]) <= durations.max()) | (
+            kmf.survival_function_.iloc[-1, 0] == 0.0
+        )
+        np.testing.assert_allclose(got[within], 1 - at[within], atol=1e-9)
+        assert np.isnan(got[~within]).all()
+        assert row["ttc_followup_days"] == pytest.approx(durations.max(), abs=1e-9)
         assert row["ttc_median_days_closed_only"] == pytest.approx(
             np.median(durations[closed]), abs=1e-9
         )
@@ -344,13 +361,27 @@ def test_all_open_single_and_instant() -> None:
     t = area_indicators(make_requests(rows), key=KEY, as_of=T0 + 5 * DAY)
     assert math.isnan(t.loc["A", "ttc_median_days"])  # not estimable: nothing closed
     assert math.isnan(t.loc["A", "ttc_median_days_closed_only"])
-    assert t.loc["A", "closed_within_30d_share"] == 0.0
+    # issue 13: A's follow-up is 5 days: 30 days beyond it; at 1 day the share is 0 of 2
+    # followed, with the Wilson upper limit z^2 / (2 + z^2), never [0, 0]
+    assert math.isnan(t.loc["A", "closed_within_30d_share"])
+    assert t.loc["A", "closed_within_30d_flag"] == "beyond follow-up (5.0 days)"
+    assert t.loc["A", "ttc_median_flag"] == "not reached (> 5.0 days)"
+    assert t.loc["A", "closed_within_1d_share"] == 0.0
+    assert t.loc["A", "closed_within_1d_ci_low"] == 0.0
+    z2 = stats.norm.ppf(0.975) ** 2
+    assert t.loc["A", "closed_within_1d_ci_high"] == pytest.approx(z2 / (2 + z2), rel=1e-12)
     assert t.loc["A", "ttc_open"] == 2
     assert t.loc["B", "ttc_median_days"] == pytest.approx(3 / 24)  # S drops 1 -> 0 at 3 h
     assert t.loc["B", "closed_within_1d_share"] == 1.0
     assert t.loc["C", "ttc_median_days"] == 0.0  # S(0) = 0
     assert t.loc["C", "ttc_p90_days"] == 0.0
     assert t.loc["C", "closed_within_1d_share"] == 1.0
+    # every request closed: known at 30 days too (nothing extrapolated); lower limit is the
+    # Wilson lower limit of 2 of 2 closed, 2 / (2 + z^2), never [1, 1]
+    assert t.loc["C", "closed_within_30d_share"] == 1.0
+    assert t.loc["C", "closed_within_30d_flag"] == "ok"
+    assert t.loc["C", "closed_within_30d_ci_low"] == pytest.approx(2 / (2 + z2), rel=1e-12)
+    assert t.loc["C", "closed_within_30d_ci_high"] == 1.0
 
 
 def test_negative_missing_and_implausible_durations_are_excluded_and_counted() -> None:

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from geo311.cli import main
 from geo311.demo import demo_layers, make_demo_city
-from geo311.indicators.tables import build_tables, table_paths, write_tables
+from geo311.indicators import area_indicators, disparity_scores
+from geo311.indicators.tables import LayerTables, build_tables, table_paths, write_tables
 from geo311.io.readers import requests_from_frame
 from geo311.join.assign import assign_areas
 
@@ -31,7 +32,9 @@ def demo() -> tuple:
     return city, layers, joined
 
 
-def test_tables_carry_population_and_metadata(demo: tuple) -> None:
+@pytest.fixture(scope="module")
+def districts(demo: tuple) -> LayerTables:
+    """The council district tables of the demo city (the joined requests are not modified)."""
     city, layers, joined = demo
     before = joined.copy()
     tables = build_tables(
@@ -43,6 +46,12 @@ def test_tables_carry_population_and_metadata(demo: tuple) -> None:
         timezone=city.timezone,
     )
     pd.testing.assert_frame_equal(joined, before)
+    return tables
+
+
+def test_tables_carry_population_and_metadata(demo: tuple, districts: LayerTables) -> None:
+    city, _, joined = demo
+    tables = districts
     frame = tables.indicators
     assert frame.index.name == "area_id"
     assert len(frame) == 14
@@ -230,3 +239,49 @@ def test_an_area_called_city_is_refused(demo: tuple) -> None:
             as_of=city.as_of,
             timezone=city.timezone,
         )
+
+
+# issue 13: max_days end to end, and METRICS 13 per area
+
+
+def test_max_days_reaches_build_tables(demo: tuple) -> None:
+    city, layers, joined = demo
+    options = {"key": "council_districts", "as_of": city.as_of, "timezone": city.timezone}
+    tables = build_tables(joined, vintages=layers["council_districts"], max_days=2.0, **options)
+    direct = area_indicators(joined, areas=layers["council_districts"][0], max_days=2.0, **options)
+    excluded = tables.indicators["ttc_excluded_implausible"]
+    assert excluded.sum() > 0
+    np.testing.assert_array_equal(excluded.to_numpy(), direct["ttc_excluded_implausible"])
+    assert tables.city["ttc_excluded_implausible"].iloc[0] == excluded.sum()
+    assert tables.metadata["indicators"]["max_days"] == 2.0
+    default = build_tables(joined, vintages=layers["council_districts"], **options)
+    assert default.indicators["ttc_excluded_implausible"].sum() == 0
+
+
+def test_build_tables_writes_disparity_scores_per_area(
+    districts: LayerTables, tmp_path: Path
+) -> None:
+    tables = districts
+    disparity = tables.disparity
+    assert disparity is not None
+    assert disparity.index.tolist() == tables.indicators.index.tolist()
+    frame = tables.indicators
+    share = frame["requests"] / frame["requests"].sum()
+    pop_share = frame["population"] / frame["population"].sum()
+    np.testing.assert_allclose(disparity["disparity"], share - pop_share, atol=1e-15)
+    assert disparity["disparity"].sum() == pytest.approx(0.0, abs=1e-12)
+    expected = disparity_scores(frame["requests"], frame["population"])
+    pd.testing.assert_series_equal(
+        disparity["significance"], expected["significance"], check_names=False
+    )
+    assert disparity["area_name"].tolist() == frame["area_name"].tolist()
+    # the equity table's quintile medians come from the pooled requests of each quintile
+    rows = tables.equity[
+        (tables.equity["measure"] == "quantile_value")
+        & (tables.equity["indicator"] == "ttc_median_days")
+    ]
+    assert rows["note"].str.startswith("computed from the pooled requests").all()
+    paths = write_tables({"council_districts": tables}, tmp_path)
+    written = pd.read_csv(paths["council_districts.disparity"], dtype={"area_id": str})
+    assert written["area_id"].tolist() == frame.index.tolist()
+    assert written["disparity"].to_numpy() == pytest.approx(disparity["disparity"].to_numpy())

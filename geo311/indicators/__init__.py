@@ -16,14 +16,28 @@ from geo311.catalogue import DATA_DICTIONARY, HORIZONS_DAYS, data_dictionary
 from geo311.indicators.area import area_indicators, city_indicators
 from geo311.indicators.concentration import ConcentrationIndex, concentration_index
 from geo311.indicators.disparity import DISPARITY_LABELS, disparity_scores
-from geo311.indicators.equity import DEFAULT_INDICATORS, EQUITY_COLUMNS, equity_summary
+from geo311.indicators.equity import (
+    BY_POPULATION,
+    DEFAULT_INDICATORS,
+    EQUITY_COLUMNS,
+    equity_summary,
+)
+from geo311.indicators.groups import group_indicators
 from geo311.indicators.inequality import GiniResult, TheilResult, gini, theil
-from geo311.indicators.patterns import PATTERN_COLUMNS, channel_mix, service_mix, time_patterns
+from geo311.indicators.patterns import (
+    COVERAGE_FLAGS,
+    PATTERN_COLUMNS,
+    PATTERN_DICTIONARY,
+    channel_mix,
+    service_mix,
+    time_patterns,
+)
 from geo311.indicators.quintiles import (
     DEFAULT_POOLING,
     Pooling,
     QuintileTable,
     pooled_rate,
+    pooled_requests,
     pooled_share,
     population_quantiles,
     quintile_table,
@@ -31,17 +45,22 @@ from geo311.indicators.quintiles import (
 )
 from geo311.indicators.rates import RATE_FLAGS
 from geo311.indicators.scope import CITY_ID, DEMAND, ROW_COUNTS
+from geo311.indicators.sources import SOURCE_TOLERANCE, parse_as_of
 from geo311.indicators.survival import survival_curves
 from geo311.indicators.tables import (
     LayerTables,
     build_tables,
     city_tables,
+    disparity_table,
     table_paths,
     write_tables,
 )
+from geo311.indicators.time_to_close import TTC_FLAGS
 
 __all__ = [
+    "BY_POPULATION",
     "CITY_ID",
+    "COVERAGE_FLAGS",
     "DATA_DICTIONARY",
     "DEFAULT_INDICATORS",
     "DEFAULT_POOLING",
@@ -50,8 +69,11 @@ __all__ = [
     "EQUITY_COLUMNS",
     "HORIZONS_DAYS",
     "PATTERN_COLUMNS",
+    "PATTERN_DICTIONARY",
     "RATE_FLAGS",
     "ROW_COUNTS",
+    "SOURCE_TOLERANCE",
+    "TTC_FLAGS",
     "ConcentrationIndex",
     "GiniResult",
     "LayerTables",
@@ -66,9 +88,13 @@ __all__ = [
     "concentration_index",
     "data_dictionary",
     "disparity_scores",
+    "disparity_table",
     "equity_summary",
     "gini",
+    "group_indicators",
+    "parse_as_of",
     "pooled_rate",
+    "pooled_requests",
     "pooled_share",
     "population_quantiles",
     "quintile_table",

@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -47,24 +48,25 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import OptionError
-from geo311.catalogue import HORIZONS_DAYS, INTEGER_COLUMNS, TABLE_COLUMNS
+from geo311.catalogue import CATEGORY_COLUMNS, HORIZONS_DAYS, INTEGER_COLUMNS, TABLE_COLUMNS
 from geo311.indicators.compliance import _due_dates
 from geo311.indicators.rates import _counts, _population, _rates
 from geo311.indicators.scope import (
     CITY_ID,
     ROW_COUNTS,
+    AsOf,
     Demand,
     FloatArray,
     TimeLike,
     _Areas,
     _check_columns,
-    _iso,
     _Options,
     _options,
     _resolve_areas,
     _Scope,
     _select,
 )
+from geo311.indicators.sources import _iso, _log_warnings
 from geo311.indicators.time_to_close import _time_to_close
 
 __all__ = ["area_indicators", "city_indicators"]
@@ -93,6 +95,8 @@ def _metadata(
         "period": {"start": _iso(scope.period[0]), "end": _iso(scope.period[1])},
         "as_of": scope.as_of.isoformat(),
         "as_of_source": scope.as_of_source,
+        "sources": scope.times.metadata(),
+        "warnings": list(scope.times.warnings),
         "timezone": scope.timezone,
         "population_source": population_source,
         "population_total": population_total,
@@ -143,7 +147,8 @@ def _table(
     frame = pd.DataFrame({c: columns[c] for c in TABLE_COLUMNS}, index=areas.ids)
     for column in INTEGER_COLUMNS:
         frame[column] = frame[column].astype(np.int64)
-    frame["rate_flag"] = frame["rate_flag"].astype("string")
+    for column in CATEGORY_COLUMNS:
+        frame[column] = frame[column].astype("string")
     return frame
 
 
@@ -164,11 +169,12 @@ def _indicators(
     requests: pd.DataFrame,
     *,
     city: bool,
+    log_sources: bool = True,
     key: str,
     areas: Any,
     population: pd.Series | Mapping[str, float] | None,
     population_source: str,
-    as_of: TimeLike | None,
+    as_of: AsOf | None,
     period: tuple[TimeLike | None, TimeLike | None] | None,
     service_types: str | Sequence[str] | None,
     agencies: str | Sequence[str] | None,
@@ -200,6 +206,8 @@ def _indicators(
     layer_areas = _resolve_areas(requests, key, areas, population)
     pop, pop_info = _population(population, layer_areas.ids)
     scope = _select(requests, opts, layer_areas.ids, city=city)
+    if log_sources and not city:  # the citywide row of the same call would repeat it
+        _log_warnings(scope.times, f"indicators for {key}")
     known = np.isfinite(pop)
     total = float(pop[known].sum()) if population is not None else float("nan")
     if city:
@@ -266,7 +274,7 @@ def area_indicators(
     areas: Any = None,
     population: pd.Series | Mapping[str, float] | None = None,
     population_source: str = "",
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
@@ -299,10 +307,14 @@ def area_indicators(
         Residents per ``area_id``.  Areas without a value are ``insufficient``.
     population_source : str
         Denominator source and year, recorded in the metadata.
-    as_of : str or datetime-like, optional
+    as_of : str or datetime-like, or mapping of str to datetime-like, optional
         The export time: open requests are censored here, and requests
         created later are ignored.  Naive values are local wall time in
-        ``timezone``.  Default: the latest timestamp in the data (recorded).
+        ``timezone``.  A mapping ``{input_file: time}`` sets it per input
+        file (by ``input_file`` value or file name).  Default, and for files
+        the mapping does not name: each file's own latest timestamp (every
+        request is censored at its own source's extract time, never at a
+        later file's; see :mod:`geo311.indicators.sources`).
     period : (start, end), optional
         Half-open ``[start, end)`` on ``requested_datetime``; either end may
         be None.  Naive values are local wall time in ``timezone``.
@@ -331,8 +343,11 @@ def area_indicators(
     pandas.DataFrame
         Indexed by ``area_id`` (the layer's ids, in layer order), columns
         described in :data:`geo311.catalogue.CATALOGUE`.  ``frame.attrs["geo311"]``
-        holds the metadata: layer and vintages, period, as-of, time zone,
-        denominator source and total, filters and the row funnel ``rows``
+        holds the metadata: layer and vintages, period, as-of (``as_of``: the
+        latest of the sources'; ``sources``: per input file its rows, first
+        and last creation time and as-of time; ``warnings``: sources more than
+        a day apart), time zone, denominator source and total, filters and
+        the row funnel ``rows``
         (requests dropped at each scope step and set aside, and why: see
         :data:`geo311.indicators.scope.ROW_COUNTS`, repeated in ``rows_explained``).
 
@@ -341,7 +356,8 @@ def area_indicators(
     SchemaError
         When required columns are missing or timestamps are not tz-aware.
     OptionError
-        For invalid options (listed together).
+        For invalid options (listed together), or an ``as_of`` mapping that
+        names a file the requests do not come from.
     DataError
         For a negative or repeated population, or requests without any
         timestamp when ``as_of`` is not given.
@@ -382,7 +398,7 @@ def city_indicators(
     areas: Any = None,
     population: pd.Series | Mapping[str, float] | None = None,
     population_source: str = "",
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
@@ -434,3 +450,14 @@ def city_indicators(
         timezone=timezone,
         max_days=max_days,
     )
+
+
+def _regrouped_indicators(requests: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """Return :func:`area_indicators` of a relabelled copy, without logging the source warnings.
+
+    For tables that re-tabulate requests already tabulated per area (groups of
+    areas), whose source warnings the area table has logged.
+    """
+    bound = inspect.signature(area_indicators).bind(requests, **options)
+    bound.apply_defaults()
+    return _indicators(*bound.args, city=False, log_sources=False, **bound.kwargs)

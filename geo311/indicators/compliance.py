@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from geo311.indicators._stats import wilson
-from geo311.indicators.scope import _naive_ns, _Scope
+from geo311.indicators.scope import _Scope
 
 __all__: list[str] = []
 
@@ -16,7 +16,7 @@ def _due_dates(scope: _Scope, confidence: float) -> dict[str, Any]:
     """On-time share with open-overdue as failures, Wilson CI (METRICS 8)."""
     ok = scope.ttc_ok
     n = scope.n_areas
-    as_of_ns = _naive_ns(scope.as_of)
+    as_of_ns = scope.as_of_rows  # each request's own source's as-of time
     has_due = ~np.isnat(scope.due)
     closed_due = ok & scope.event & has_due
     on_time = closed_due & (scope.closed <= scope.due)

@@ -67,7 +67,7 @@ from geo311.indicators.quintiles import (
     quintile_table,
 )
 
-__all__ = ["DEFAULT_INDICATORS", "EQUITY_COLUMNS", "equity_summary"]
+__all__ = ["BY_POPULATION", "DEFAULT_INDICATORS", "EQUITY_COLUMNS", "equity_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +94,15 @@ EQUITY_COLUMNS: tuple[str, ...] = (
     "population",
     "requests",
     "note",
+    "ranked_by",
 )
+#: ``ranked_by`` of the quantile and concentration rows when areas are ranked by residents.
+BY_POPULATION = "population (no demographic variable given)"
 
 
 def _row(measure: str, indicator: str, value: Any, **extra: Any) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(EQUITY_COLUMNS)
-    row.update(measure=measure, indicator=indicator, value=float(value), note="")
+    row.update(measure=measure, indicator=indicator, value=float(value), note="", ranked_by="")
     row.update(extra)
     return row
 
@@ -113,6 +116,7 @@ def _quantile_rows(
     requests: str,
 ) -> list[dict[str, Any]]:
     qt = quint.table
+    ranked_by = _ranked_by(demographic, population)
     excl = quint.excluded
     excl_note = (
         f"{excl['missing_demographic']} area(s) without {demographic} and "
@@ -132,12 +136,8 @@ def _quantile_rows(
                     n_areas=int(grp[f"{name}_areas"]),
                     population=float(grp["population"]),
                     requests=float(grp[requests]) if requests in qt.columns else math.nan,
-                    note=rule.describe(population)
-                    + (
-                        f"; {int(grp[f'{name}_areas'])} of {int(grp['areas'])} areas have a value"
-                        if grp[f"{name}_areas"] < grp["areas"]
-                        else ""
-                    ),
+                    note=rule.describe(population) + _coverage(rule, grp, name),
+                    ranked_by=ranked_by,
                 )
             )
         rr = quint.ratios.loc[name].to_dict()
@@ -157,9 +157,24 @@ def _quantile_rows(
                     f"group {rr['worst_quantile']} / group {rr['best_quantile']} of "
                     f"{demographic}; {method}; {excl_note}"
                 ),
+                ranked_by=ranked_by,
             )
         )
     return rows
+
+
+def _coverage(rule: Pooling, grp: pd.Series, name: str) -> str:
+    """Say which areas (or, for pooled requests, which state) a group's value rests on."""
+    if rule.kind == "requests":
+        state = str(grp[f"{name}_state"])
+        return "" if state == "ok" else f"; {state}"
+    if grp[f"{name}_areas"] < grp["areas"]:
+        return f"; {int(grp[f'{name}_areas'])} of {int(grp['areas'])} areas have a value"
+    return ""
+
+
+def _ranked_by(demographic: str, population: str) -> str:
+    return BY_POPULATION if demographic == population else demographic
 
 
 def _concentration_rows(
@@ -196,6 +211,7 @@ def _concentration_rows(
                     f"negative = concentrated where {demographic} is low; {se_note}; "
                     f"{ci.n_excluded} area(s) excluded (missing value, rank or population)"
                 ),
+                ranked_by=_ranked_by(demographic, population),
             )
         )
     return rows
@@ -321,6 +337,7 @@ def equity_summary(
     n: int = 5,
     confidence: float = 0.95,
     disparity_z: float = 1.96,
+    grouped: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every equity measure of one layer in one tidy table (``equity.csv``).
 
@@ -347,6 +364,12 @@ def equity_summary(
         value; ``population`` and ``requests`` are the group's).
     ``note``
         Method, caveats, exclusions.
+    ``ranked_by``
+        For the quantile and concentration rows, what the areas are ranked
+        by: ``demographic``, or :data:`BY_POPULATION` when ``demographic`` is
+        the population column itself (no demographic variable was given: the
+        ranking is by residents, said in every such row and logged as a
+        WARNING).
 
     The concentration index of a rate indicator uses the area rate rebuilt
     from its counts (``per * y_i / P_i``), so areas whose published rate is
@@ -380,6 +403,10 @@ def equity_summary(
         Level of the intervals.
     disparity_z : float, default 1.96
         Critical value of the disparity test.
+    grouped : pandas.DataFrame, optional
+        Indicators of the pooled requests of each quantile group (see
+        :func:`quintile_table`); without it the medians and Kaplan-Meier
+        shares of the groups are empty, with a note.
 
     Returns
     -------
@@ -420,8 +447,16 @@ def equity_summary(
         n=n,
         requests=requests,
         confidence=confidence,
+        grouped=grouped,
     )
     rules = _pooling_rules(chosen, counts)
+    if demographic == population:
+        log.warning(
+            "equity measures rank areas by %s (no demographic variable given): the quantile "
+            "and concentration rows are labelled ranked_by=%r",
+            population,
+            BY_POPULATION,
+        )
     rows = [
         *_quantile_rows(
             quint, rules, demographic=demographic, population=population, requests=requests
@@ -439,13 +474,14 @@ def equity_summary(
     out["n_areas"] = out["n_areas"].astype("Int64")
     for col in ("value", "ci_low", "ci_high", "population", "requests"):
         out[col] = out[col].astype(float)
-    for col in ("measure", "indicator", "group", "note"):
+    for col in ("measure", "indicator", "group", "note", "ranked_by"):
         out[col] = pd.Series(out[col].tolist(), index=out.index, dtype="str")
     out.attrs = {
         "source": dict(table.attrs),
         "equity": {
             "definitions": "METRICS.md items 10-13",
             "demographic": demographic,
+            "ranked_by": _ranked_by(demographic, population),
             "worst": worst,
             "quantiles": n,
             "group": group,

@@ -9,7 +9,8 @@ same requests as :func:`geo311.indicators.area_indicators` (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -19,28 +20,54 @@ import pandas as pd
 from geo311._errors import OptionError, SchemaError
 from geo311.indicators.scope import (
     CITY_ID,
+    AsOf,
     Demand,
     IntArray,
     TimeLike,
     _check_columns,
-    _iso,
     _Options,
     _options,
     _resolve_areas,
+    _Scope,
     _select,
 )
+from geo311.indicators.sources import _iso
 
-__all__ = ["PATTERN_COLUMNS", "channel_mix", "service_mix", "time_patterns"]
+__all__ = [
+    "COVERAGE_FLAGS",
+    "PATTERN_COLUMNS",
+    "PATTERN_DICTIONARY",
+    "channel_mix",
+    "service_mix",
+    "time_patterns",
+]
 
-#: Columns of :func:`time_patterns` (besides the ``area_id`` index).
-PATTERN_COLUMNS: tuple[str, ...] = (
-    "pattern",
-    "bucket",
-    "bucket_order",
-    "requests",
-    "closures",
-    "share",
-    "closures_share",
+#: Columns of :func:`time_patterns` (besides the ``area_id`` index) and what each holds.
+PATTERN_DICTIONARY: Mapping[str, str] = MappingProxyType(
+    {
+        "pattern": "day_of_week, hour, or the trend (month / week / day / period)",
+        "bucket": "Monday..Sunday, 00..23, or the trend bucket's local start date",
+        "bucket_order": "position of the bucket in its pattern (for sorting)",
+        "requests": "counted requests created in the bucket (local time)",
+        "closures": "those requests closed in the bucket, by their closing time",
+        "share": "requests / the area's requests in that pattern",
+        "closures_share": "closures / the area's closures in that pattern",
+        "covered_days": "days of the bucket the input files' date ranges cover (per weekday "
+        "for day_of_week, all covered days for hour, per bucket for the trend)",
+        "requests_per_covered_day": "requests / covered_days: comparable across weekdays and "
+        "months that the data cover unevenly; empty when no day is covered",
+        "coverage": "covered / partial (k of n days) / not covered (see COVERAGE_FLAGS)",
+    }
+)
+PATTERN_COLUMNS: tuple[str, ...] = tuple(PATTERN_DICTIONARY)
+#: Values of the ``coverage`` column of :func:`time_patterns`.
+COVERAGE_FLAGS: Mapping[str, str] = MappingProxyType(
+    {
+        "covered": "every day of the bucket lies in a covered date range of the input files",
+        "partial (k of n days)": "trend bucket (month, week) only partly covered by the data",
+        "not covered": "no day of the bucket lies in the input files' date ranges (e.g. a "
+        "weekday a short sample does not contain): its zero is not a count",
+    }
 )
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -58,11 +85,12 @@ def _pattern_name(freq: str) -> str:
 
 def _trend_buckets(
     first: pd.Timestamp, last: pd.Timestamp, freq: str, timezone: str
-) -> tuple[list[str], npt.NDArray[np.datetime64]]:
-    """Return the labels and UTC edges of local buckets from ``first``'s through ``last``'s.
+) -> tuple[list[str], npt.NDArray[np.datetime64], pd.DatetimeIndex]:
+    """Return the labels, UTC edges and local bounds of buckets from ``first``'s to ``last``'s.
 
     Buckets start at local midnight (``freq`` anchored: month starts, Mondays
-    ...); ``edges`` has one more entry than ``labels``: the end of the last bucket.
+    ...); ``edges`` and the local wall-clock ``bounds`` have one more entry
+    than ``labels``: the end of the last bucket.
     """
     from pandas.tseries.frequencies import to_offset  # noqa: PLC0415
 
@@ -77,7 +105,7 @@ def _trend_buckets(
     # Localise the wall-clock edges (DST aware), then compare instants in UTC.
     local = bounds.tz_localize(timezone, nonexistent="shift_forward", ambiguous=False)
     edges = local.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
-    return [d.strftime("%Y-%m-%d") for d in starts], edges
+    return [d.strftime("%Y-%m-%d") for d in starts], edges, bounds
 
 
 def _grid(
@@ -89,8 +117,14 @@ def _grid(
     close_bucket: IntArray,
     close_code: IntArray,
     n_areas: int,
+    covered: IntArray,
+    days: IntArray | None = None,
 ) -> dict[str, Any]:
-    """Full area x bucket grid of request and closure counts with shares."""
+    """Full area x bucket grid of request and closure counts with shares and coverage.
+
+    ``covered`` counts the covered dates of each bucket; ``days`` its days
+    (trend buckets), so that a bucket is ``partial`` when fewer are covered.
+    """
     k = len(labels)
     size = n_areas * k
     good_r = req_bucket >= 0
@@ -102,6 +136,13 @@ def _grid(
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(req_tot > 0, req / req_tot, np.nan)
         closures_share = np.where(clo_tot > 0, clo / clo_tot, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_day = np.where(np.tile(covered, n_areas) > 0, req / np.tile(covered, n_areas), np.nan)
+    flags = np.where(covered > 0, "covered", "not covered").astype(object)
+    if days is not None:
+        part = (covered > 0) & (covered < days)
+        pairs = zip(covered[part], days[part], strict=True)
+        flags[part] = [f"partial ({c} of {d} days)" for c, d in pairs]
     return {
         "area": np.repeat(np.arange(n_areas), k),
         "pattern": np.full(size, pattern, dtype=object),
@@ -111,7 +152,29 @@ def _grid(
         "closures": clo,
         "share": share,
         "closures_share": closures_share,
+        "covered_days": np.tile(covered, n_areas),
+        "requests_per_covered_day": per_day,
+        "coverage": np.tile(flags, n_areas),
     }
+
+
+def _covered_dates(scope: _Scope, zone: str) -> pd.DatetimeIndex:
+    """Local dates inside some input file's first-to-last creation date (and the period)."""
+    low, high = scope.period
+    dates: set[pd.Timestamp] = set()
+    for source in scope.times.sources:
+        if source.first_requested is None or source.last_requested is None:
+            continue
+        first = source.first_requested if low is None else max(source.first_requested, low)
+        last = source.last_requested
+        if high is not None:
+            last = min(last, high - pd.Timedelta(1, "ns"))  # the period's end is exclusive
+        if first > last:
+            continue
+        start = first.tz_convert(zone).tz_localize(None).normalize()
+        end = last.tz_convert(zone).tz_localize(None).normalize()
+        dates.update(pd.date_range(start, end, freq="D"))
+    return pd.DatetimeIndex(sorted(dates))
 
 
 def _local_parts(instants: npt.NDArray[np.datetime64], timezone: str) -> tuple[IntArray, IntArray]:
@@ -127,7 +190,7 @@ def time_patterns(
     timezone: str | None = None,
     freq: str = "MS",
     areas: Any = None,
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
@@ -168,9 +231,18 @@ include_transfers
         ``bucket_order``, ``requests`` (counted requests created in the
         bucket), ``closures`` (those requests closed in the bucket, by their
         closing time), ``share`` and ``closures_share`` (of the area's total
-        in that pattern; NaN when the area has none).  Every area x bucket
-        appears, zeros included.  The trend spans ``period`` (or the creation
-        times seen); closures after its last bucket are not shown.
+        in that pattern; NaN when the area has none), ``covered_days`` (local
+        dates of the bucket inside some input file's first-to-last creation
+        date, and inside ``period``: per weekday for ``day_of_week``, all of
+        them for ``hour``, per bucket for the trend),
+        ``requests_per_covered_day`` (``requests / covered_days``; NaN when
+        none is covered) and ``coverage`` (:data:`COVERAGE_FLAGS`:
+        ``covered``, ``partial (k of n days)`` for a trend bucket the data
+        only partly cover, ``not covered`` -- e.g. the weekdays a Friday to
+        Monday sample does not contain, whose zero is not a count).  Every
+        area x bucket appears, zeros included.  The trend spans ``period``
+        (or the creation times seen); closures after its last bucket are not
+        shown.
     """
     opts = _options(
         key=key,
@@ -203,11 +275,14 @@ include_transfers
     req_dow, req_hour = _local_parts(scope.start[counted], zone)
     clo_dow, clo_hour = _local_parts(scope.closed[closing], zone)
     hours = [f"{h:02d}" for h in range(24)]
+    dates = _covered_dates(scope, zone)
+    by_weekday = np.bincount(dates.dayofweek.to_numpy(np.int64), minlength=7)
     parts = [
         _grid("day_of_week", _WEEKDAYS, req_bucket=req_dow, req_code=req_code,
-              close_bucket=clo_dow, close_code=close_code, n_areas=n),
+              close_bucket=clo_dow, close_code=close_code, n_areas=n, covered=by_weekday),
         _grid("hour", hours, req_bucket=req_hour, req_code=req_code,
-              close_bucket=clo_hour, close_code=close_code, n_areas=n),
+              close_bucket=clo_hour, close_code=close_code, n_areas=n,
+              covered=np.full(24, len(dates), dtype=np.int64)),
     ]  # fmt: skip
     first, last = scope.period
     starts = scope.start[counted]
@@ -218,7 +293,11 @@ include_transfers
     elif last is not None:
         last = last - pd.Timedelta(1, "ns")  # the period's end is exclusive
     if first is not None and last is not None:
-        labels, edges = _trend_buckets(first, last, freq, zone)
+        labels, edges, bounds = _trend_buckets(first, last, freq, zone)
+        in_bucket = np.searchsorted(bounds.to_numpy(), dates.to_numpy(), side="right") - 1
+        inside = (in_bucket >= 0) & (in_bucket < len(labels))
+        covered = np.bincount(in_bucket[inside], minlength=len(labels)).astype(np.int64)
+        spans = (bounds[1:].normalize() - bounds[:-1].normalize()).days.to_numpy(np.int64)
 
         def bucket(instants: npt.NDArray[np.datetime64]) -> IntArray:
             pos = np.searchsorted(edges, instants, side="right") - 1
@@ -233,6 +312,8 @@ include_transfers
                 close_bucket=bucket(scope.closed[closing]),
                 close_code=close_code,
                 n_areas=n,
+                covered=covered,
+                days=spans,
             )
         )
     data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -240,6 +321,7 @@ include_transfers
     frame = pd.DataFrame(data, index=pd.Index(ids.to_numpy()[area], name="area_id"))
     frame["pattern"] = frame["pattern"].astype("string")
     frame["bucket"] = frame["bucket"].astype("string")
+    frame["coverage"] = frame["coverage"].astype("string")
     frame.attrs["geo311"] = {
         "layer": key,
         "timezone": zone,
@@ -249,6 +331,9 @@ include_transfers
         "demand": opts.demand,
         "rows": dict(scope.funnel),
         "city": city,
+        "sources": scope.times.metadata(),
+        "covered_days": len(dates),
+        "warnings": list(scope.times.warnings),
     }
     return frame
 
@@ -327,7 +412,7 @@ def channel_mix(
     *,
     key: str,
     areas: Any = None,
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,
@@ -383,7 +468,7 @@ def service_mix(
     key: str,
     areas: Any = None,
     top: int | None = 10,
-    as_of: TimeLike | None = None,
+    as_of: AsOf | None = None,
     period: tuple[TimeLike | None, TimeLike | None] | None = None,
     service_types: str | Sequence[str] | None = None,
     agencies: str | Sequence[str] | None = None,

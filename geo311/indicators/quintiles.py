@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import DataError, OptionError, SchemaError
+from geo311.catalogue import CATALOGUE
 from geo311.indicators._stats import (
     as_float_series,
     garwood,
@@ -34,6 +35,7 @@ __all__ = [
     "Pooling",
     "QuintileTable",
     "pooled_rate",
+    "pooled_requests",
     "pooled_share",
     "population_quantiles",
     "quintile_table",
@@ -55,13 +57,17 @@ class Pooling:
 
     Attributes
     ----------
-    kind : {"rate", "share", "mean"}
+    kind : {"rate", "share", "mean", "requests"}
         ``"rate"``: ``per * sum(numerator) / sum(denominator)`` with a
         Poisson numerator (exact Garwood interval per group; worst/best ratio
         with the log rate-ratio interval).  ``"share"``: ``sum(numerator) /
         sum(denominator)`` with a binomial numerator (Wilson interval per
         group; ratio with the Katz log interval).  ``"mean"``: the
         ``weight``-weighted mean of the area values (no interval).
+        ``"requests"``: computed from the pooled requests of the group -- one
+        Kaplan-Meier curve per group, read from the ``grouped`` table of
+        :func:`quintile_table` (built by
+        :func:`geo311.indicators.groups.group_indicators`), with its interval.
     numerator, denominator : str or None
         Columns summed for ``"rate"`` and ``"share"``.  ``denominator=None``
         means the table's population column.
@@ -71,7 +77,7 @@ class Pooling:
         Weight column of ``"mean"``; ``None`` means the population column.
     """
 
-    kind: Literal["rate", "share", "mean"]
+    kind: Literal["rate", "share", "mean", "requests"]
     numerator: str | None = None
     denominator: str | None = None
     per: float = 1.0
@@ -91,6 +97,8 @@ class Pooling:
         """
         if self.kind == "mean":
             return (self.weight or population,)
+        if self.kind == "requests":
+            return ()
         return (str(self.numerator), self.denominator or population)
 
     def describe(self, population: str = "population") -> str:
@@ -114,6 +122,8 @@ class Pooling:
         """
         if self.kind == "mean":
             return f"{self.weight or population}-weighted mean of area values"
+        if self.kind == "requests":
+            return "computed from the pooled requests of the group (one Kaplan-Meier per group)"
         den = self.denominator or population
         if self.kind == "rate":
             scale = "" if self.per == 1 else f"{self.per:g} * "
@@ -171,6 +181,27 @@ def pooled_share(numerator: str, denominator: str) -> Pooling:
     return Pooling("share", numerator=numerator, denominator=denominator)
 
 
+def pooled_requests() -> Pooling:
+    """Compute an indicator from the pooled requests of each group (one Kaplan-Meier each).
+
+    For medians, p90 and Kaplan-Meier shares: the group's value is that of
+    its requests taken together, censored as in the area tables -- never a
+    mean of area medians, and no area drops out because its own median was
+    not reached.  :func:`quintile_table` reads the values from its
+    ``grouped`` table (:func:`geo311.indicators.groups.group_indicators`).
+
+    Returns
+    -------
+    Pooling
+
+    Examples
+    --------
+    >>> pooled_requests().kind
+    'requests'
+    """
+    return Pooling("requests")
+
+
 def weighted_mean(weight: str | None = None) -> Pooling:
     """Pool an area summary as a weighted mean of the area values.
 
@@ -205,12 +236,12 @@ DEFAULT_POOLING: Mapping[str, Pooling] = MappingProxyType(
         "ttc_type_adjusted_ratio": pooled_rate(
             "ttc_closed", denominator="ttc_expected_closures", per=1.0
         ),
-        "ttc_median_days": weighted_mean("ttc_requests"),
-        "ttc_median_days_closed_only": weighted_mean("ttc_closed"),
-        "ttc_p90_days": weighted_mean("ttc_requests"),
-        "closed_within_1d_share": weighted_mean("ttc_requests"),
-        "closed_within_7d_share": weighted_mean("ttc_requests"),
-        "closed_within_30d_share": weighted_mean("ttc_requests"),
+        "ttc_median_days": pooled_requests(),
+        "ttc_median_days_closed_only": pooled_requests(),
+        "ttc_p90_days": pooled_requests(),
+        "closed_within_1d_share": pooled_requests(),
+        "closed_within_7d_share": pooled_requests(),
+        "closed_within_30d_share": pooled_requests(),
     }
 )
 
@@ -289,9 +320,11 @@ class QuintileTable:
         then per indicator its pooled value, ``<indicator>_ci_low`` /
         ``<indicator>_ci_high`` (exact Poisson for rates, Wilson for shares,
         NaN for weighted means) and ``<indicator>_areas``, the areas that
-        contributed (an area whose value is missing -- e.g. a Kaplan-Meier
-        median not reached -- drops out of a weighted mean, which can bias
-        it; compare with ``areas``).
+        contributed (an area whose value is missing drops out of a weighted
+        mean, which can bias it; compare with ``areas``); for indicators
+        computed from the pooled requests also ``<indicator>_state``
+        (``ok``, ``not reached (> N days)``, ``beyond follow-up (N days)``,
+        ``insufficient``).
     ratios : pandas.DataFrame
         One row per indicator (index ``indicator``): ``pooling`` (the rule),
         ``worst_quantile``, ``best_quantile``, ``worst``, ``best``, ``ratio``
@@ -334,10 +367,36 @@ class _Pooled(NamedTuple):
 _NO_VALUE = _Pooled(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
 
 
+def _from_group(grouped: pd.DataFrame | None, indicator: str, q: int, areas: int) -> _Pooled:
+    """Read one indicator of one group from the table of pooled requests per group."""
+    if grouped is None or q not in grouped.index or indicator not in grouped.columns:
+        return _NO_VALUE
+    row: dict[Any, Any] = grouped.loc[q].to_dict()
+    spec = CATALOGUE.get(indicator)
+    low = high = math.nan
+    if spec is not None and spec.ci is not None and spec.ci[0] in grouped.columns:
+        low, high = (float(row[c]) for c in spec.ci)
+    value = float(row[indicator])
+    return _Pooled(value, low, high, math.nan, math.nan, areas if math.isfinite(value) else 0)
+
+
+def _state(grouped: pd.DataFrame | None, indicator: str, q: int) -> str:
+    """Return the state of a group's value (``ok``, ``not reached (> N days)`` ...)."""
+    if grouped is None:
+        return "no requests given: pass grouped= (pooled requests per group)"
+    spec = CATALOGUE.get(indicator)
+    column = None if spec is None else spec.state
+    if q not in grouped.index:
+        return "insufficient"
+    if column is None or column not in grouped.columns:
+        return "ok"
+    return str(grouped.at[q, column])
+
+
 def _pool(
     frame: pd.DataFrame, indicator: str, rule: Pooling, population: str, confidence: float
 ) -> _Pooled:
-    """Pool one indicator over the areas of one group."""
+    """Pool one indicator over the areas of one group (rules of kind rate, share, mean)."""
     if rule.kind == "mean":
         x = frame[indicator].to_numpy(dtype=float)
         w = frame[rule.weight or population].to_numpy(dtype=float)
@@ -378,6 +437,8 @@ def _ratio_ci(
     ratio = w_val / b_val
     if rule.kind == "mean":
         return ratio, math.nan, math.nan, "", "no CI: weighted mean of area summaries"
+    if rule.kind == "requests":
+        return ratio, math.nan, math.nan, "", "no CI: ratio of two Kaplan-Meier estimates"
     y1, n1, y2, n2 = worst.numerator, worst.denominator, best.numerator, best.denominator
     if y1 <= 0 or y2 <= 0:
         return ratio, math.nan, math.nan, "", "no CI: a group has a zero count"
@@ -421,6 +482,7 @@ def quintile_table(
     n: int = 5,
     requests: str | None = "requests",
     confidence: float = 0.95,
+    grouped: pd.DataFrame | None = None,
 ) -> QuintileTable:
     """Pool indicators over population-weighted quantile groups of a demographic (METRICS 10).
 
@@ -433,11 +495,13 @@ def quintile_table(
       interval is the exact Poisson (Garwood) one;
     * shares (``pooled_share``): ``sum(successes) / sum(trials)``, Wilson
       interval;
+    * medians, p90 and Kaplan-Meier shares (``pooled_requests``, see
+      :data:`DEFAULT_POOLING`): computed from the pooled requests of the
+      group, one Kaplan-Meier curve per group, read from ``grouped`` (with
+      its interval); without ``grouped`` they are empty, with a note;
     * anything else (``weighted_mean``): a weighted mean of the area values
-      -- medians and Kaplan-Meier shares weighted by the requests they
-      describe (see :data:`DEFAULT_POOLING`), unknown indicators by
-      population -- with no interval, because an area summary cannot be
-      rebuilt from area tables.
+      (unknown indicators by population) with no interval, because an area
+      summary cannot be rebuilt from area tables.
 
     The ratio compares the *worst* group (``worst="low"``: group 1, the
     lowest ``by``, e.g. the lowest-income fifth of residents; ``"high"``:
@@ -472,6 +536,10 @@ def quintile_table(
         Count column reported per group when the table has it.
     confidence : float, default 0.95
         Confidence level of every interval.
+    grouped : pandas.DataFrame, optional
+        Indicators of the pooled requests of each group, indexed by group
+        (1..n): :func:`geo311.indicators.groups.group_indicators` with the
+        groups of :func:`population_quantiles` (as ``build_tables`` does).
 
     Returns
     -------
@@ -530,10 +598,15 @@ def quintile_table(
         if has_requests:
             row["requests"] = float(pd.to_numeric(members[str(requests)]).sum())
         for name, rule in rules.items():
-            res = _pool(members, name, rule, population, confidence)
+            if rule.kind == "requests":
+                res = _from_group(grouped, name, q, len(members))
+            else:
+                res = _pool(members, name, rule, population, confidence)
             pooled[name, q] = res
             row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = res[:3]
             row[f"{name}_areas"] = res.areas
+            if rule.kind == "requests":
+                row[f"{name}_state"] = _state(grouped, name, q)
         rows.append(row)
     table = pd.DataFrame(rows).set_index("quantile")
 

@@ -19,19 +19,13 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import DataError
+from geo311.catalogue import RATE_FLAGS
 from geo311.indicators._stats import garwood, log_ratio_interval
 from geo311.indicators.scope import FloatArray, _Scope
 
 __all__ = ["RATE_FLAGS"]
 
 log = logging.getLogger(__name__)
-
-#: Values of ``rate_flag`` (METRICS 1).
-RATE_FLAGS: dict[str, str] = {
-    "ok": "population >= min_population and requests >= min_count",
-    "unstable": "fewer than min_count requests: relative standard error above 1/sqrt(min_count)",
-    "insufficient": "population unknown or below min_population: no rate is shown",
-}
 
 
 def _rates(
@@ -72,6 +66,12 @@ def _rates(
     rr_low[both], rr_high[both] = log_ratio_interval(
         ratio[both], 1.0 / y[both] + 1.0 / y_rest[both], confidence
     )
+    # y_i = 0: exact conditional interval.  Given y_i + y_rest = N, y_i ~ Binomial(N, pi)
+    # with pi = RR P_i / (RR P_i + P_rest); Clopper-Pearson at 0 gives pi_U = 1 - (a/2)^(1/N).
+    zero = can & (y == 0)
+    pi_high = 1.0 - ((1.0 - confidence) / 2.0) ** (1.0 / y_rest[zero])
+    rr_low[zero] = 0.0
+    rr_high[zero] = pi_high / (1.0 - pi_high) * p_rest[zero] / population[zero]
 
     # Marshall (1991) global empirical Bayes, rates per person.
     eb = np.full(n, np.nan)
@@ -84,6 +84,7 @@ def _rates(
         # a > 0 implies b > 0 (all rates 0 gives s2 = 0); a == 0 shrinks fully to b.
         weight = a / (a + b / pk) if a > 0 else np.zeros_like(pk)
         eb[known] = 1000.0 * (weight * rk + (1.0 - weight) * b)
+    eb[~sufficient] = np.nan  # published only where the rate is (not "insufficient")
     return {
         "rate_per_1k": rate,
         "rate_per_1k_ci_low": low,

@@ -1,7 +1,8 @@
 """Which requests an indicator table counts: the selection, done once per call.
 
 A request is *in scope* for a table when it has a creation time, was created
-no later than ``as_of``, lies in ``period`` (``start <= requested < end``),
+no later than the as-of time of its own source (``input_file``; see
+:mod:`.sources`), lies in ``period`` (``start <= requested < end``),
 passes the service type / agency / channel filters and is assigned to an area
 of the layer.  Of those, duplicates and transfers are excluded by default
 (``include_duplicates`` / ``include_transfers``), and ``demand`` picks
@@ -11,9 +12,10 @@ per-area columns ``requests_excluded`` (``= requests_all - requests``),
 ``requests_duplicate`` and ``requests_transfer`` say how many were set aside.
 
 A request's duration for time to close is decided here too: a closed request
-(closed time present, not after ``as_of``, status not ``open``) contributes
-``closed - requested`` as an event; every other request is open at ``as_of``
-and contributes ``as_of - requested`` as a right-censored observation.
+(closed time present, not after its source's as-of time, status not
+``open``) contributes ``closed - requested`` as an event; every other request
+is open at its source's as-of time and contributes ``as_of - requested`` as a
+right-censored observation.
 Durations are differences of UTC instants, so a daylight-saving change never
 adds or removes an hour.  Closed requests with a negative duration, with
 status ``closed`` but no closed time, or longer than ``max_days`` are marked
@@ -30,23 +32,29 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from geo311._errors import CRSError, DataError, OptionError, SchemaError
+from geo311._errors import CRSError, OptionError, SchemaError
+from geo311.indicators.sources import (
+    AsOf,
+    TimeLike,
+    _instant,
+    _naive_ns,
+    _source_times,
+    _SourceTimes,
+)
 
-__all__ = ["CITY_ID", "DEMAND", "ROW_COUNTS", "Demand", "TimeLike"]
+__all__ = ["CITY_ID", "DEMAND", "ROW_COUNTS", "AsOf", "Demand", "TimeLike"]
 
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-TimeLike = str | date | datetime | pd.Timestamp
 Demand = Literal["resident", "proactive", "all"]
 
 #: ``demand`` choices: which requests count as demand (METRICS "Which requests count").
@@ -88,7 +96,7 @@ class _Options:
     """The analytic choices shared by every function of this module."""
 
     key: str
-    as_of: TimeLike | None
+    as_of: AsOf | None
     period: tuple[TimeLike | None, TimeLike | None] | None
     service_types: tuple[str, ...] | None
     agencies: tuple[str, ...] | None
@@ -115,7 +123,7 @@ def _as_tuple(name: str, values: str | Sequence[str] | None) -> tuple[str, ...] 
 def _options(
     *,
     key: str,
-    as_of: TimeLike | None,
+    as_of: AsOf | None,
     period: tuple[TimeLike | None, TimeLike | None] | None,
     service_types: str | Sequence[str] | None,
     agencies: str | Sequence[str] | None,
@@ -249,21 +257,6 @@ def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
     return values.to_numpy(dtype="datetime64[ns]")
 
 
-def _instant(value: TimeLike, timezone: str | None, what: str) -> pd.Timestamp:
-    """Return a caller's time as a UTC instant; naive values are local wall time."""
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        msg = f"{what} {value!r} is not a date/time; pass e.g. '2025-01-31' or a Timestamp"
-        raise OptionError(msg) from exc
-    if stamp is pd.NaT:
-        msg = f"{what} must be a date/time, got {value!r}"
-        raise OptionError(msg)
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(timezone or "UTC")
-    return stamp.tz_convert("UTC")
-
-
 @dataclass
 class _Scope:
     """The selected rows of one call, as arrays over the in-scope rows."""
@@ -287,12 +280,22 @@ class _Scope:
     service_labels: list[str]
     source: IntArray | None  # channel code into source_labels
     source_labels: list[str]
-    as_of: pd.Timestamp
+    as_of_rows: npt.NDArray[np.datetime64]  # the as-of time of each row's source
+    times: _SourceTimes
     timezone: str | None
     period: tuple[pd.Timestamp | None, pd.Timestamp | None]
     funnel: dict[str, int] = field(default_factory=dict)
     vintages: list[str] = field(default_factory=list)
-    as_of_source: str = "argument"
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The latest of the sources' as-of times."""
+        return self.times.as_of
+
+    @property
+    def as_of_source(self) -> str:
+        """How the as-of times were chosen."""
+        return self.times.as_of_source
 
     @property
     def ttc_ok(self) -> BoolArray:
@@ -378,48 +381,19 @@ def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, list[str]] | None:
     return out, [*labels, _UNKNOWN]
 
 
-def _default_as_of(requests: pd.DataFrame) -> pd.Timestamp:
-    """Return the latest instant recorded in the data (created / updated / closed)."""
-    latest: pd.Timestamp | None = None
-    for column in ("requested_datetime", "updated_datetime", "closed_datetime"):
-        if column in requests.columns and isinstance(requests[column].dtype, pd.DatetimeTZDtype):
-            value = requests[column].max()
-            if pd.notna(value) and (latest is None or value > latest):
-                latest = pd.Timestamp(value)
-    if latest is None:
-        msg = (
-            "as_of was not given and the requests hold no timestamps to infer it from; pass as_of="
-        )
-        raise DataError(msg)
-    return latest.tz_convert("UTC")
-
-
 @dataclass(frozen=True)
 class _When:
-    """The resolved instants of a call (UTC)."""
+    """The resolved instants of a call (UTC): per-source as-of times and the period."""
 
     timezone: str | None
-    as_of: pd.Timestamp
-    as_of_source: str
+    times: _SourceTimes
     start: pd.Timestamp | None
     end: pd.Timestamp | None
-
-    @property
-    def as_of_ns(self) -> np.datetime64:
-        return _naive_ns(self.as_of)
-
-
-def _naive_ns(stamp: pd.Timestamp) -> np.datetime64:
-    """Return a UTC timestamp as a naive ``numpy.datetime64[ns]``."""
-    return np.datetime64(stamp.tz_convert("UTC").tz_localize(None).as_unit("ns").to_datetime64())
 
 
 def _when(requests: pd.DataFrame, opts: _Options) -> _When:
     timezone = opts.timezone or requests.attrs.get("timezone")
-    if opts.as_of is None:
-        as_of, source = _default_as_of(requests), "latest timestamp in the data"
-    else:
-        as_of, source = _instant(opts.as_of, timezone, "as_of"), "argument"
+    times = _source_times(requests, opts.as_of, timezone)
     start = end = None
     if opts.period is not None:
         start = None if opts.period[0] is None else _instant(opts.period[0], timezone, "start")
@@ -427,7 +401,7 @@ def _when(requests: pd.DataFrame, opts: _Options) -> _When:
         if start is not None and end is not None and not start < end:
             msg = f"period start {start} must be before its end {end}; swap or correct the dates"
             raise OptionError(msg)
-    return _When(timezone, as_of, source, start, end)
+    return _When(timezone, times, start, end)
 
 
 def _scope_rows(
@@ -443,7 +417,7 @@ def _scope_rows(
     n = len(requests)
     keep = ~np.isnat(start)
     funnel["no_requested_datetime"] = int(n - keep.sum())
-    late = keep & (start > when.as_of_ns)
+    late = keep & (start > when.times.as_of_ns)
     funnel["created_after_as_of"] = int(late.sum())
     keep &= ~late
     if opts.period is not None:
@@ -537,7 +511,7 @@ def _closures(
     status_codes = status_codes[rows]
     says_open = _code_isin(status_codes, status_values, ["open"])
     says_closed = _code_isin(status_codes, status_values, ["closed"])
-    as_of_ns = when.as_of_ns
+    as_of_ns = when.times.as_of_ns[rows]
     has_close = ~np.isnat(closed)
     event = has_close & ~says_open & (closed <= as_of_ns)
     no_closed_time = says_closed & ~has_close
@@ -617,12 +591,12 @@ def _select(
         service_labels=[] if service is None else service[1],
         source=source_codes,
         source_labels=source_labels,
-        as_of=when.as_of,
+        as_of_rows=when.times.as_of_ns[rows],
+        times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),
         funnel=funnel,
         vintages=vintages,
-        as_of_source=when.as_of_source,
     )
 
 
@@ -633,7 +607,3 @@ def _resolve_areas(requests: pd.DataFrame, key: str, areas: Any, population: Any
     if population is not None:
         extra = pd.Index(pd.Series(population).index)
     return _areas_from_data(requests, key, extra)
-
-
-def _iso(value: pd.Timestamp | None) -> str | None:
-    return None if value is None else value.isoformat()

@@ -22,8 +22,11 @@ import pandas as pd
 
 from geo311._errors import SchemaError
 from geo311.indicators.area import area_indicators, city_indicators
+from geo311.indicators.disparity import disparity_scores
 from geo311.indicators.equity import equity_summary
+from geo311.indicators.groups import group_indicators
 from geo311.indicators.patterns import channel_mix, service_mix, time_patterns
+from geo311.indicators.quintiles import population_quantiles
 from geo311.indicators.scope import CITY_ID
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.writers import write_csv, write_metadata, write_xlsx
@@ -32,7 +35,14 @@ from geo311.join.manifest import load_manifest
 from geo311.population.layer import layer_population
 from geo311.population.tracts import Denominators, read_tract_table
 
-__all__ = ["LayerTables", "build_tables", "city_tables", "table_paths", "write_tables"]
+__all__ = [
+    "LayerTables",
+    "build_tables",
+    "city_tables",
+    "disparity_table",
+    "table_paths",
+    "write_tables",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,7 @@ class LayerTables(NamedTuple):
     equity: pd.DataFrame  # one row per equity measure
     metadata: dict[str, Any]
     areas: gpd.GeoDataFrame  # area_id, area_name, geometry (EPSG:4326)
+    disparity: pd.DataFrame | None = None  # METRICS 13 per area, indexed by area_id
 
 
 def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Layer:
@@ -78,6 +89,30 @@ def _groups(areas: Layer, group: Layer) -> pd.Series:
     return pd.Series(hit["area_id_right"].to_numpy(), index=hit["area_id_left"], name="group")
 
 
+def disparity_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the geographic disparity score of every area (METRICS 13) as a table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-area indicators (``area_name``, ``requests``, ``population``),
+        indexed by ``area_id``; optionally ``population_moe`` (ACS 90% MOE) for
+        the significance test.  Not modified.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``area_id``: ``area_name`` and the columns of
+        :func:`geo311.indicators.disparity_scores` (``disparity = s_i - p_i``,
+        the population share's interval and ``significance``).
+    """
+    moe = table["population_moe"] if "population_moe" in table.columns else None
+    scores = disparity_scores(table["requests"], table["population"], population_moe=moe)
+    scores.insert(0, "area_name", table["area_name"])
+    scores.index.name = "area_id"
+    return scores
+
+
 def build_tables(
     requests: pd.DataFrame,
     *,
@@ -94,6 +129,7 @@ def build_tables(
     demand: str = "resident",
     timezone: str | None = None,
     top_services: int = 10,
+    max_days: float | None = None,
 ) -> LayerTables:
     """Compute the indicator, pattern, channel and equity tables of one layer.
 
@@ -116,10 +152,20 @@ def build_tables(
         As in :func:`geo311.area_indicators`.
     top_services : int, default 10
         How many of each area's most requested service types to keep.
+    max_days : float, optional
+        Closed requests that took longer are implausible: left out of time to
+        close and counted (``ttc_excluded_implausible``), as in
+        :func:`geo311.area_indicators`.  Default: no limit.
 
     Returns
     -------
     LayerTables
+        With ``disparity`` (:func:`disparity_table`) when there are
+        populations.  The equity table's medians and Kaplan-Meier shares per
+        quintile are computed from the pooled requests of each quintile
+        (:func:`geo311.indicators.groups.group_indicators`); without a
+        demographic variable (no ``median_hh_income``) the areas are ranked
+        by population and every such row says so (``ranked_by``).
     """
     layer = _vintage(requests, key, vintages)
     if (layer.gdf["area_id"].astype(str) == CITY_ID).any():
@@ -148,12 +194,16 @@ def build_tables(
             k: demographics.attrs.get(k) for k in ("source", "year", "variables", "totals")
         }
         source = f"{denominator_meta['source']} ({denominator_meta['year']})"
-    table = area_indicators(
-        requests, key=key, areas=layer, population=population, population_source=source, **options
-    )
-    city = city_indicators(
-        requests, key=key, areas=layer, population=population, population_source=source, **options
-    )
+    indicators: dict[str, Any] = {
+        "key": key,
+        "areas": layer,
+        "population": population,
+        "population_source": source,
+        "max_days": max_days,
+        **options,
+    }
+    table = area_indicators(requests, **indicators)
+    city = city_indicators(requests, **indicators)
 
     def with_city(tabulate: Any, **extra: Any) -> pd.DataFrame:
         parts = [
@@ -171,15 +221,16 @@ def build_tables(
     if group is not None and group.key != key:
         equity_input["group"] = _groups(layer, group).reindex(equity_input.index)
         group_column = "group"
-    equity = (
-        equity_summary(
-            equity_input,
-            demographic="median_hh_income" if "median_hh_income" in equity_input else "population",
-            group=group_column,
+    equity = pd.DataFrame()
+    disparity = pd.DataFrame()
+    if population is not None:
+        demographic = "median_hh_income" if "median_hh_income" in equity_input else "population"
+        quintiles = population_quantiles(equity_input[demographic], equity_input["population"])
+        grouped = group_indicators(requests, quintiles, key=key, max_days=max_days, **options)
+        equity = equity_summary(
+            equity_input, demographic=demographic, group=group_column, grouped=grouped
         )
-        if population is not None
-        else pd.DataFrame()
-    )
+        disparity = disparity_table(table)
     metadata = {
         "layer": key,
         "vintage": layer.vintage,
@@ -190,7 +241,9 @@ def build_tables(
     }
     log.info("computed indicators for %d %s (vintage %s)", len(table), key, layer.vintage)
     areas = layer.gdf[["area_id", "area_name", "geometry"]].to_crs("EPSG:4326")
-    return LayerTables(table, city, patterns, channels, services, equity, metadata, areas)
+    return LayerTables(
+        table, city, patterns, channels, services, equity, metadata, areas, disparity
+    )
 
 
 def city_tables(
@@ -223,7 +276,8 @@ def city_tables(
         Layer used for the between/within Theil decomposition.
     **options
         ``as_of``, ``period``, ``service_types``, ``agencies``, ``sources``,
-        ``demand``, ``timezone``: as in :func:`build_tables`.
+        ``demand``, ``timezone``, ``top_services``, ``max_days``: as in
+        :func:`build_tables`.
 
     Returns
     -------
@@ -269,6 +323,7 @@ def table_paths(out_dir: Path, keys: Sequence[str]) -> dict[str, Path]:
             ("patterns", ".patterns.csv"),
             ("channels", ".channels.csv"),
             ("services", ".services.csv"),
+            ("disparity", ".disparity.csv"),
             ("areas", ".geojson"),
         ):
             paths[f"{key}.{kind}"] = out_dir / f"{key}{suffix}"
@@ -282,7 +337,8 @@ def write_tables(
 
     Per layer ``<key>``: ``<key>.csv`` and ``<key>.xlsx`` (the indicators, one row
     per area), ``<key>.json`` (metadata), ``<key>.city.csv``,
-    ``<key>.patterns.csv``, ``<key>.channels.csv``, ``<key>.services.csv`` and
+    ``<key>.patterns.csv``, ``<key>.channels.csv``, ``<key>.services.csv``,
+    ``<key>.disparity.csv`` (METRICS 13 per area; empty without populations) and
     ``<key>.geojson`` (the area outlines the indicators belong to, EPSG:4326).
     ``equity.csv`` holds the equity measures of every layer, with a ``layer``
     column.
@@ -303,6 +359,10 @@ def write_tables(
         write_csv(layer_tables.patterns, paths[f"{key}.patterns"])
         write_csv(layer_tables.channels, paths[f"{key}.channels"])
         write_csv(layer_tables.services, paths[f"{key}.services"])
+        disparity = (
+            layer_tables.disparity if layer_tables.disparity is not None else pd.DataFrame()
+        )
+        write_csv(disparity, paths[f"{key}.disparity"])
         with atomic_write(paths[f"{key}.areas"]) as tmp:
             layer_tables.areas.to_file(tmp, driver="GeoJSON")
     equity = (

@@ -4,21 +4,37 @@ Kaplan-Meier median, p90 and shares closed within :data:`geo311.catalogue.HORIZO
 with log(-log) Greenwood bands, the naive median over closed requests only
 (for comparison with dashboards), and the type-mix adjusted ratio of
 observed to expected closures (indirect standardisation by service type).
-Open requests are right-censored at ``as_of`` (see :mod:`.scope`).
+Open requests are right-censored at their source's as-of time (see :mod:`.scope`).
+
+Only what the data reach is published (METRICS "Defaults"): an area's
+*follow-up* (``ttc_followup_days``) is its longest observed duration, closed
+or still open.  A share closed within ``d`` days needs follow-up ``>= d``, or
+a curve that reached 0 (every request closed: the share is 1 at any ``d``);
+otherwise it is empty and ``closed_within_<d>d_flag`` says
+``beyond follow-up (N days)``.  A median (p90) the curve does not reach is
+flagged ``not reached (> N days)``, distinct from ``insufficient`` (no timed
+requests).  At a share of 0 (no closure by ``d``) or 1 (every request closed
+by ``d``) the log(-log) band collapses to a point; the open limit is then the
+Wilson limit of 0 of the requests followed past ``d`` days (or of all the
+closures by ``d``), never ``[0, 0]`` or ``[1, 1]``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from geo311.catalogue import HORIZONS_DAYS
-from geo311.indicators._stats import garwood
-from geo311.indicators.scope import FloatArray, IntArray, _Scope
-from geo311.indicators.survival import survival_curves
+from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
+from geo311.indicators._stats import garwood, wilson
+from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
+from geo311.indicators.survival import SurvivalCurves, survival_curves
 
-__all__ = ["HORIZONS_DAYS"]
+StrArray = npt.NDArray[np.str_]
+
+__all__ = ["HORIZONS_DAYS", "TTC_FLAGS"]
 
 
 def _closed_only_median(
@@ -39,42 +55,86 @@ def _closed_only_median(
     return out
 
 
-def _time_to_close(scope: _Scope, confidence: float) -> dict[str, Any]:
-    """Kaplan-Meier, naive median and type-mix O/E per area (METRICS 5-7)."""
+def _days(value: float) -> str:
+    """Days rounded down to one decimal (so that "> N days" and "N days" stay true)."""
+    return f"{math.floor(value * 10) / 10:.1f}" if np.isfinite(value) else "0.0"
+
+
+def _quantile_flag(values: FloatArray, followup: FloatArray, timed: IntArray) -> StrArray:
+    """``ok`` / ``not reached (> N days)`` / ``insufficient`` for a KM quantile."""
+    reached = [f"not reached (> {_days(f)} days)" for f in followup]
+    return np.where(timed == 0, "insufficient", np.where(np.isnan(values), reached, "ok"))
+
+
+def _shares(
+    km: SurvivalCurves,
+    bands: tuple[FloatArray, FloatArray],
+    codes: IntArray,
+    durations: FloatArray,
+    events: BoolArray,
+    *,
+    followup: FloatArray,
+    confidence: float,
+) -> dict[str, Any]:
+    """KM shares closed within each horizon, within follow-up, with edge-safe intervals."""
+    lower, upper = bands
+    n = km.n_groups
+    out: dict[str, Any] = {}
+    timed = np.bincount(codes, minlength=n)
+    horizons = np.asarray(HORIZONS_DAYS, dtype=float)
+    groups = np.repeat(np.arange(n), horizons.size)
+    rows = km._rows_at(groups, np.tile(horizons, n))
+    found = rows >= 0
+    grids = {}
+    for name, curve in (("share", km.survival), ("ci_low", upper), ("ci_high", lower)):
+        flat = np.full(rows.size, np.nan)
+        flat[found] = 1.0 - curve[rows[found]]
+        grids[name] = flat.reshape(n, horizons.size)
+    # A curve that reaches 0 (every request closed) is known beyond its follow-up.
+    ends = km.offsets[1:] - 1
+    complete = np.zeros(n, dtype=bool)
+    has = np.diff(km.offsets) > 0
+    complete[has] = km.survival[ends[has]] == 0.0
+    for j, h in enumerate(HORIZONS_DAYS):
+        share, low, high = (grids[name][:, j].copy() for name in ("share", "ci_low", "ci_high"))
+        # Edges: Wilson limit of 0 of those followed past h / all of the closures by h.
+        followed = np.bincount(codes[durations >= h], minlength=n)
+        closed_by = np.bincount(codes[events & (durations <= h)], minlength=n)
+        none = share == 0.0
+        high[none] = wilson(np.zeros(n), followed, confidence)[1][none]
+        every = share == 1.0
+        low[every] = wilson(closed_by, closed_by, confidence)[0][every]
+        beyond = ~(followup >= h) & ~complete
+        for values in (share, low, high):
+            values[beyond] = np.nan
+        out[f"closed_within_{h}d_share"] = share
+        out[f"closed_within_{h}d_ci_low"] = low
+        out[f"closed_within_{h}d_ci_high"] = high
+        out[f"closed_within_{h}d_flag"] = np.where(
+            timed == 0,
+            "insufficient",
+            np.where(beyond, [f"beyond follow-up ({_days(f)} days)" for f in followup], "ok"),
+        )
+
+    return out
+
+
+def _type_adjusted(
+    scope: _Scope, closed: IntArray, by_time: IntArray, confidence: float
+) -> dict[str, Any]:
+    """Observed / expected closures by service type and pooled (METRICS 7).
+
+    An area holding every timed request (the citywide row) has a ratio of 1 by
+    construction: it gets no interval.
+    """
     ok = scope.ttc_ok
     codes = scope.code[ok]
     durations = scope.duration_days[ok]
     events = scope.event[ok]
     n = scope.n_areas
-    by_time = np.argsort(durations)  # shared by the three fits below
-    km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
-    lower, upper = km.confidence_bands(confidence=confidence)
-    ci_low, ci_high = km.median_ci(bands=(lower, upper))
-    out: dict[str, Any] = {
-        "ttc_requests": np.bincount(codes, minlength=n),
-        "ttc_closed": np.bincount(codes[events], minlength=n),
-        "ttc_open": np.bincount(codes[~events], minlength=n),
-        "ttc_median_days": km.median(),
-        "ttc_median_days_ci_low": ci_low,
-        "ttc_median_days_ci_high": ci_high,
-        "ttc_median_days_closed_only": _closed_only_median(
-            durations, np.where(events, codes, n), n + 1, by_time
-        )[:n],
-        "ttc_p90_days": km.time_at_survival(0.1),
-    }
-    horizons = np.asarray(HORIZONS_DAYS, dtype=float)
-    groups = np.repeat(np.arange(n), horizons.size)
-    rows = km._rows_at(groups, np.tile(horizons, n))
-    found = rows >= 0
-    for name, curve in (("share", km.survival), ("ci_low", upper), ("ci_high", lower)):
-        flat = np.full(rows.size, np.nan)
-        flat[found] = 1.0 - curve[rows[found]]
-        grid = flat.reshape(n, horizons.size)
-        for j, h in enumerate(HORIZONS_DAYS):
-            out[f"closed_within_{h}d_{name}"] = grid[:, j]
-
+    out: dict[str, Any] = {}
     # Indirect standardisation: expected closures under the citywide curve of each type.
-    observed = out["ttc_closed"].astype(float)
+    observed = closed.astype(float)
     expected = np.full(n, np.nan)
     crude = np.full(n, np.nan)
     if durations.size:
@@ -101,4 +161,45 @@ def _time_to_close(scope: _Scope, confidence: float) -> dict[str, Any]:
         out["ttc_type_adjusted_ratio_ci_low"] = np.where(usable, g_low / expected, np.nan)
         out["ttc_type_adjusted_ratio_ci_high"] = np.where(usable, g_high / expected, np.nan)
     out["ttc_crude_ratio"] = crude
+    timed = np.bincount(codes, minlength=n)
+    whole = (timed > 0) & (timed == timed.sum())
+    for side in ("ci_low", "ci_high"):
+        out[f"ttc_type_adjusted_ratio_{side}"][whole] = np.nan
+    return out
+
+
+def _time_to_close(scope: _Scope, confidence: float) -> dict[str, Any]:
+    """Kaplan-Meier, naive median and type-mix O/E per area (METRICS 5-7)."""
+    ok = scope.ttc_ok
+    codes = scope.code[ok]
+    durations = scope.duration_days[ok]
+    events = scope.event[ok]
+    n = scope.n_areas
+    by_time = np.argsort(durations)  # shared by the three fits below
+    km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
+    lower, upper = km.confidence_bands(confidence=confidence)
+    ci_low, ci_high = km.median_ci(bands=(lower, upper))
+    out: dict[str, Any] = {
+        "ttc_requests": np.bincount(codes, minlength=n),
+        "ttc_closed": np.bincount(codes[events], minlength=n),
+        "ttc_open": np.bincount(codes[~events], minlength=n),
+        "ttc_median_days": km.median(),
+        "ttc_median_days_ci_low": ci_low,
+        "ttc_median_days_ci_high": ci_high,
+        "ttc_median_days_closed_only": _closed_only_median(
+            durations, np.where(events, codes, n), n + 1, by_time
+        )[:n],
+        "ttc_p90_days": km.time_at_survival(0.1),
+    }
+    followup = np.full(n, np.nan)
+    np.fmax.at(followup, codes, durations)
+    out["ttc_followup_days"] = followup
+    out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
+    out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
+    out.update(
+        _shares(
+            km, (lower, upper), codes, durations, events, followup=followup, confidence=confidence
+        )
+    )
+    out.update(_type_adjusted(scope, out["ttc_closed"], by_time, confidence))
     return out
