@@ -285,6 +285,7 @@ def run(
     agencies: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
     demand: str = "resident",
+    max_days: float | None = None,
     stop_after: Stage | None = None,
 ) -> PipelineResult:
     """Run the pipeline in memory: ingest -> join -> indicators, stopping where asked.
@@ -316,8 +317,10 @@ def run(
     population : path, optional
         Tract table (e.g. from ``geo311 fetch census``); default the tract
         layer's own population columns.
-    as_of, period, service_types, agencies, sources, demand
-        Ingest (``as_of``) and indicators: as in :func:`geo311.area_indicators`.
+    as_of, period, service_types, agencies, sources, demand, max_days
+        Ingest (a single ``as_of``) and indicators: as in
+        :func:`geo311.area_indicators`; ``as_of`` may map input files to
+        their extract times.
     stop_after : {"ingest", "join", "indicators"}, optional
         Last stage to run (default all).
 
@@ -345,7 +348,9 @@ def run(
             timezone=timezone,
             chunksize=chunksize,
             encoding=encoding,
-            as_of=as_of,
+            # one time for every file checks the ingest's time flags; per-file
+            # times ({file: time}) are applied by the indicators
+            as_of=None if isinstance(as_of, Mapping) else as_of,
             max_bad_timestamps=max_bad_timestamps,
         )
         result = PipelineResult(requests, ledger, "ingest", city=manifest)
@@ -409,6 +414,7 @@ def run(
                 "agencies": agencies,
                 "sources": sources,
                 "demand": demand,
+                "max_days": max_days,
             },
         )
     result = replace(result, district_layer=district)
@@ -652,6 +658,7 @@ def run_city(
     population: str | Path | None = None,
     as_of: Any = None,
     period: tuple[Any, Any] | None = None,
+    max_days: float | None = None,
     self_contained: bool = True,
     tiles: bool = True,
     png: bool = True,
@@ -683,7 +690,7 @@ def run_city(
         of the city, ``""`` for none.
     vintages : dict, optional
         Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
-    population, as_of, period
+    population, as_of, period, max_days
         As in :func:`run`.
     self_contained, tiles, png
         As in :func:`write_site`.
@@ -732,6 +739,7 @@ def run_city(
         population=population,
         as_of=as_of,
         period=period,
+        max_days=max_days,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

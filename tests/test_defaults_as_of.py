@@ -16,7 +16,8 @@ import pytest
 from lifelines import KaplanMeierFitter
 
 from geo311._errors import DataError, OptionError
-from geo311.indicators import area_indicators, city_indicators, group_indicators, parse_as_of
+from geo311.cli.options import as_of_values
+from geo311.indicators import area_indicators, city_indicators, group_indicators
 
 T0 = pd.Timestamp("2025-03-03 12:00", tz="UTC")  # a Monday
 DAY = pd.Timedelta(days=1)
@@ -147,17 +148,17 @@ def test_unknown_file_in_as_of_mapping_is_an_option_error() -> None:
 
 
 def test_command_line_as_of_values() -> None:
-    assert parse_as_of([]) is None
-    assert parse_as_of(["2025-03-05"]) == "2025-03-05"
-    mapping = parse_as_of(["a.csv=2025-03-09 12:00", " b.csv = 2025-03-23"])
+    assert as_of_values([]) is None
+    assert as_of_values(["2025-03-05"]) == "2025-03-05"
+    mapping = as_of_values(["a.csv=2025-03-09 12:00", " b.csv = 2025-03-23"])
     assert mapping == {"a.csv": "2025-03-09 12:00", "b.csv": "2025-03-23"}
     table = area_indicators(_frame(), key="wards", min_count=1, as_of=mapping)
     sources = {s["file"]: s["as_of"] for s in table.attrs["geo311"]["sources"]}
     assert sources == {"a.csv": (T0 + 6 * DAY).isoformat(), "b.csv": "2025-03-23T00:00:00+00:00"}
     for bad in (["2025-03-05", "a.csv=2025-03-09"], ["2025-03-05", "2025-03-06"],
-                ["a.csv=2025-03-09", "a.csv=2025-03-10"], ["=2025-03-09"]):  # fmt: skip
+                ["a.csv=2025-03-09", "a.csv=2025-03-10"], ["=2025-03-09"], ["a.csv=soon"]):  # fmt: skip
         with pytest.raises(OptionError, match="--as-of"):
-            parse_as_of(bad)
+            as_of_values(bad)
 
 
 def test_no_timestamps_in_any_file_is_a_data_error() -> None:

@@ -9,6 +9,7 @@ import click
 from geo311.cli.options import (
     as_of_opt,
     city_opt,
+    max_days_opt,
     out_opt,
     overwrite_opt,
     period_opt,
@@ -29,6 +30,7 @@ from geo311.pipeline import load_requests, run, write_indicators
     "city's district layer).",
 )
 @as_of_opt
+@max_days_opt
 @period_opt
 @click.option("--type", "service_types", multiple=True, help="Only these service types.")
 @click.option("--agency", "agencies", multiple=True, help="Only these agencies.")
@@ -48,7 +50,8 @@ def indicators_cmd(
     layers: tuple[str, ...],
     population: Path | None,
     group: str | None,
-    as_of: str | None,
+    as_of: str | dict[str, str] | None,
+    max_days: float | None,
     period: tuple[str | None, str | None] | None,
     service_types: tuple[str, ...],
     agencies: tuple[str, ...],
@@ -68,6 +71,7 @@ def indicators_cmd(
         district_layer=group,
         population=population,
         as_of=as_of,
+        max_days=max_days,
         period=period,
         service_types=list(service_types) or None,
         agencies=list(agencies) or None,

@@ -49,7 +49,7 @@ def ingest_cmd(
     out: Path,
     chunksize: int | None,
     encoding: str | None,
-    as_of: str | None,
+    as_of: str | dict[str, str] | None,
     max_bad_timestamps: float,
     overwrite: bool,
 ) -> None:

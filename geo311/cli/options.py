@@ -8,7 +8,7 @@ file is read, with one line naming the option (an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ from geo311.io.values import check_timezone, parse_as_of, parse_period
 
 __all__ = [
     "as_of_opt",
+    "as_of_values",
     "city_opt",
     "district_layer_opt",
     "layers_opt",
+    "max_days_opt",
     "no_png_opt",
     "no_tiles_opt",
     "out_opt",
@@ -44,12 +46,66 @@ def _timezone(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return None if value is None else check_timezone(value, option="timezone")
 
 
-def _as_of(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    # Checked here, but passed on as written: a time without an offset is read
-    # in the city's time zone, which only the library knows.
-    if value is not None:
-        parse_as_of(value, option="as_of")
-    return value
+def as_of_values(values: Sequence[str]) -> str | dict[str, str] | None:
+    """Read ``--as-of`` values: one time for every file, or ``FILE=TIME`` for each.
+
+    Each time is checked (:func:`geo311.io.values.parse_as_of`) but passed on
+    as written: a time without an offset is read in the city's time zone,
+    which only the library knows.
+
+    Parameters
+    ----------
+    values : sequence of str
+        Either one date/time (``"2025-01-31 17:00"``), or any number of
+        ``FILE=TIME`` pairs (``"sr311_2019.csv=2019-10-21T15:50"``), where
+        ``FILE`` is an input file's name or path.
+
+    Returns
+    -------
+    str or dict of str to str or None
+        None for no value, the time for one plain value, else ``{file: time}``.
+
+    Raises
+    ------
+    OptionError
+        A time that is not a date or time; plain times and ``FILE=TIME``
+        pairs mixed; a file named twice; more than one plain time.
+
+    Examples
+    --------
+    >>> as_of_values(["a.csv=2025-01-31", "b.csv=2025-02-28 17:00"])
+    {'a.csv': '2025-01-31', 'b.csv': '2025-02-28 17:00'}
+    >>> as_of_values(["2025-01-31"])
+    '2025-01-31'
+    """
+    if not values:
+        return None
+    pairs = [v.split("=", 1) for v in values if "=" in v]
+    plain = [v for v in values if "=" not in v]
+    if plain and (pairs or len(plain) > 1):
+        msg = (
+            f"--as-of takes one time for every file or FILE=TIME for each file, got "
+            f"{list(values)}; write e.g. --as-of a.csv=2025-01-31 --as-of b.csv=2025-02-28"
+        )
+        raise OptionError(msg)
+    if plain:
+        parse_as_of(plain[0], option="as_of")
+        return plain[0]
+    names = [name.strip() for name, _ in pairs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated or not all(names):
+        msg = f"--as-of names each input file once (FILE=TIME); repeated or empty: {repeated}"
+        raise OptionError(msg)
+    times = [time.strip() for _, time in pairs]
+    for time in times:
+        parse_as_of(time, option="as_of")
+    return dict(zip(names, times, strict=True))
+
+
+def _as_of(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> str | dict[str, str] | None:
+    return as_of_values(values)
 
 
 def _period(
@@ -122,8 +178,19 @@ def district_layer_opt(default: str | None = None) -> Callable[[Any], Any]:
 as_of_opt = click.option(
     "--as-of",
     "as_of",
+    multiple=True,
     callback=_as_of,
-    help="When the export was taken; censoring time for open requests (default: latest).",
+    help=(
+        "When the export was taken: censoring time for open requests. One time for every "
+        "file, or FILE=TIME for each (repeatable); default: each file's latest timestamp."
+    ),
+)
+
+max_days_opt = click.option(
+    "--max-days",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Exclude durations longer than this many days as implausible (METRICS 6; "
+    "default: keep every duration).",
 )
 
 timezone_opt = click.option(

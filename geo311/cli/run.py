@@ -12,6 +12,7 @@ from geo311.cli.options import (
     city_opt,
     district_layer_opt,
     layers_opt,
+    max_days_opt,
     no_png_opt,
     no_tiles_opt,
     out_opt,
@@ -34,6 +35,7 @@ from geo311.cli.options import (
 @vintage_opt
 @population_opt
 @as_of_opt
+@max_days_opt
 @period_opt
 @no_tiles_opt
 @no_png_opt
@@ -53,7 +55,8 @@ def run_cmd(
     district_layer: str | None,
     vintages: dict[str, str],
     population: Path | None,
-    as_of: str | None,
+    as_of: str | dict[str, str] | None,
+    max_days: float | None,
     period: tuple[str | None, str | None] | None,
     no_tiles: bool,
     no_png: bool,
@@ -75,6 +78,7 @@ def run_cmd(
         vintages=vintages,
         population=population,
         as_of=as_of,
+        max_days=max_days,
         period=period,
         tiles=not no_tiles,
         png=not no_png,

@@ -45,7 +45,7 @@ from geo311.indicators.quintiles import (
 )
 from geo311.indicators.rates import RATE_FLAGS
 from geo311.indicators.scope import CITY_ID, DEMAND, ROW_COUNTS
-from geo311.indicators.sources import SOURCE_TOLERANCE, parse_as_of
+from geo311.indicators.sources import SOURCE_TOLERANCE
 from geo311.indicators.survival import survival_curves
 from geo311.indicators.tables import (
     LayerTables,
@@ -92,7 +92,6 @@ __all__ = [
     "equity_summary",
     "gini",
     "group_indicators",
-    "parse_as_of",
     "pooled_rate",
     "pooled_requests",
     "pooled_share",

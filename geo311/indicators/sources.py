@@ -23,7 +23,7 @@ times or date ranges differ by more than :data:`SOURCE_TOLERANCE`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import PurePath
@@ -35,7 +35,7 @@ import pandas as pd
 
 from geo311._errors import DataError, OptionError
 
-__all__ = ["SOURCE_TOLERANCE", "AsOf", "TimeLike", "parse_as_of"]
+__all__ = ["SOURCE_TOLERANCE", "AsOf", "TimeLike"]
 
 log = logging.getLogger(__name__)
 
@@ -47,55 +47,6 @@ SOURCE_TOLERANCE = pd.Timedelta(days=1)
 
 _NO_FILE = "(requests frame)"
 _TIME_COLUMNS = ("requested_datetime", "updated_datetime", "closed_datetime")
-
-
-def parse_as_of(values: Sequence[str]) -> AsOf | None:
-    """Read ``--as-of`` command-line values: one time for all files, or ``FILE=TIME`` each.
-
-    Parameters
-    ----------
-    values : sequence of str
-        Either one date/time (``"2025-01-31 17:00"``), or any number of
-        ``FILE=TIME`` pairs (``"sr311_2019.csv=2019-10-21T15:50"``), where
-        ``FILE`` is an input file's name or path.  Times are checked when the
-        indicators are computed.
-
-    Returns
-    -------
-    str or dict of str to str or None
-        None for no value, the time for one plain value, else ``{file: time}``.
-
-    Raises
-    ------
-    OptionError
-        When plain times and ``FILE=TIME`` pairs are mixed, a file is named
-        twice, or more than one plain time is given.
-
-    Examples
-    --------
-    >>> parse_as_of(["a.csv=2025-01-31", "b.csv=2025-02-28 17:00"])
-    {'a.csv': '2025-01-31', 'b.csv': '2025-02-28 17:00'}
-    >>> parse_as_of(["2025-01-31"])
-    '2025-01-31'
-    """
-    if not values:
-        return None
-    pairs = [v.split("=", 1) for v in values if "=" in v]
-    plain = [v for v in values if "=" not in v]
-    if plain and (pairs or len(plain) > 1):
-        msg = (
-            f"--as-of takes one time for every file or FILE=TIME for each file, got "
-            f"{list(values)}; write e.g. --as-of a.csv=2025-01-31 --as-of b.csv=2025-02-28"
-        )
-        raise OptionError(msg)
-    if plain:
-        return plain[0]
-    names = [name.strip() for name, _ in pairs]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated or not all(names):
-        msg = f"--as-of names each input file once (FILE=TIME); repeated or empty: {repeated}"
-        raise OptionError(msg)
-    return {name: time.strip() for name, (_, time) in zip(names, pairs, strict=True)}
 
 
 def _naive_ns(stamp: pd.Timestamp) -> np.datetime64:

@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 
-
 class SiteLayer(NamedTuple):
     """The tables of one layer, as the site's pages read them."""
 
