@@ -18,7 +18,8 @@ from geo311._errors import (
     SchemaError,
     TimestampError,
 )
-from geo311.clean.quality import clean_requests, find_placeholders, flag_coordinates
+from geo311.clean.placeholders import find_placeholders
+from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.indicators import (
     DATA_DICTIONARY,
     area_indicators,

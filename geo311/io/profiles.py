@@ -6,7 +6,8 @@ coordinates are, and the city's bounding box.  Built-in profiles live in
 ``geo311/io/schemas/*.toml``; a user passes their own file path anywhere a
 profile name is accepted.  The keys are those of :class:`Profile` as laid out
 in the built-in files (top-level keys plus ``[columns]``, ``[timestamps]``,
-``[coordinates]``, ``[status]`` and ``[proactive]`` tables).
+``[coordinates]``, ``[status]``, ``[proactive]``, ``[fetch]`` and
+``[placeholders]`` tables).
 
 Examples
 --------
@@ -30,6 +31,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from geo311._errors import OptionError, ProfileError, SchemaError
+from geo311.clean.placeholders import PlaceholderRule
 from geo311.io.schema import CANONICAL_COLUMNS
 from geo311.io.values import check_timezone
 
@@ -59,6 +61,7 @@ SPECIAL_FORMATS = ("ISO8601", "epoch_ms", "epoch_s")
 _TOP_KEYS = {
     "name", "title", "description", "timezone", "formats", "detect", "case_sensitive",
     "bbox", "columns", "timestamps", "coordinates", "status", "proactive", "fetch",
+    "placeholders",
 }  # fmt: skip
 _SECTION_KEYS = {
     "timestamps": {"formats", "naive"},
@@ -66,7 +69,10 @@ _SECTION_KEYS = {
     "status": {"open", "closed", "duplicate", "transfer"},
     "proactive": {"service_name", "source"},
     "fetch": {"arcgis_layer"},
-}
+    "placeholders": {
+        "min_count", "min_share", "min_addresses", "min_address_share", "radius_m", "points",
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,9 @@ class Profile:
         Case-insensitive substrings of status or notes marking duplicates/transfers.
     proactive_service_names, proactive_sources : tuple of str
         Substrings of service names / exact channels marking staff-filed requests.
+    placeholders : PlaceholderRule
+        ``[placeholders]``: thresholds of the placeholder-point rule and the
+        points the city knows to be placeholders (defaults when absent).
     arcgis_layer : str or None
         ``[fetch] arcgis_layer``: the city's ArcGIS 311 layer URL, with
         ``{year}`` where the portal publishes one layer per year
@@ -134,6 +143,7 @@ class Profile:
     proactive_service_names: tuple[str, ...] = ()
     proactive_sources: tuple[str, ...] = ()
     arcgis_layer: str | None = None
+    placeholders: PlaceholderRule = field(default_factory=PlaceholderRule)
     path: str = field(default="", compare=False)
 
     def _find(self, wanted: str, present: Iterable[str]) -> str | None:
@@ -346,6 +356,20 @@ def _parse_bbox(
     return None
 
 
+def _parse_placeholders(data: Mapping[str, Any], problems: _Problems) -> PlaceholderRule:
+    """Return the ``[placeholders]`` rule (defaults for keys left out)."""
+    table = problems.table(data, "placeholders")
+    options = {k: v for k, v in table.items() if k in _SECTION_KEYS["placeholders"]}
+    if "points" in options:
+        points = options["points"]
+        options["points"] = tuple(points) if isinstance(points, list) else (points,)
+    try:
+        return PlaceholderRule(**options)
+    except OptionError as exc:
+        problems.add(f"[placeholders] {exc}")
+    return PlaceholderRule()
+
+
 def _parse(data: Mapping[str, Any], origin: str) -> Profile:
     """Validate a profile's TOML data; raise one ProfileError listing every problem."""
     problems = _Problems()
@@ -389,6 +413,7 @@ def _parse(data: Mapping[str, Any], origin: str) -> Profile:
         ),
         proactive_sources=problems.folded(proactive, "source", "[proactive] source"),
         arcgis_layer=problems.text(problems.table(data, "fetch"), "arcgis_layer"),
+        placeholders=_parse_placeholders(data, problems),
         path=origin,
     )
     if problems.items:

@@ -17,7 +17,7 @@ unset) raises :class:`geo311._errors.CRSError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import InputFileError, SchemaError, TimestampError
+from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.io.formats import as_strings, geometry_xy, no_crs, points_from_xy, read_chunks
 from geo311.io.normalize import normalize_frame
@@ -37,6 +38,8 @@ from geo311.ledger import Ledger, Result, StageLedger
 __all__ = ["read_requests", "requests_from_frame"]
 
 log = logging.getLogger(__name__)
+
+FallbackPoints = Iterable[tuple[float, float]] | Mapping[str, tuple[float, float]]
 
 
 def _prepare(
@@ -126,16 +129,13 @@ def _finish(
     *,
     timezones: set[str],
     as_of: pd.Timestamp | None,
-    placeholder_min_count: int,
-    placeholder_min_share: float,
+    placeholders: PlaceholderRule,
+    fallback_points: FallbackPoints,
 ) -> Result:
     """Clean across rows and build the GeoDataFrame."""
     frame = pd.concat(parts, ignore_index=True)
     cleaned = clean_requests(
-        frame,
-        as_of=as_of,
-        placeholder_min_count=placeholder_min_count,
-        placeholder_min_share=placeholder_min_share,
+        frame, as_of=as_of, placeholders=placeholders, fallback_points=fallback_points
     )
     out = cleaned.frame
     has_point = out["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
@@ -163,8 +163,12 @@ def requests_from_frame(
     name: str = "<frame>",
     as_of: pd.Timestamp | str | None = None,
     max_bad_timestamps: float = 0.05,
-    placeholder_min_count: int = 10,
-    placeholder_min_share: float = 0.002,
+    placeholder_min_count: int | None = None,
+    placeholder_min_share: float | None = None,
+    placeholder_min_addresses: int | None = None,
+    placeholder_min_address_share: float | None = None,
+    placeholder_radius_m: float | None = None,
+    placeholder_fallback_points: FallbackPoints = (),
 ) -> Result:
     """Turn a raw export frame into canonical requests (the funnel every reader uses).
 
@@ -187,8 +191,14 @@ def requests_from_frame(
         Largest share of an input's rows with an unparseable (non-empty)
         timestamp in any one timestamp column before failing; below it the
         rows are kept, flagged ``unparsed_<column>`` and counted in the ledger.
-    placeholder_min_count, placeholder_min_share
-        See :func:`geo311.find_placeholders`.
+    placeholder_min_count, placeholder_min_share, placeholder_min_addresses, \
+placeholder_min_address_share, placeholder_radius_m
+        Override the profile's ``[placeholders]`` thresholds (``min_count``
+        ...); None keeps the profile's value (see
+        :class:`~geo311.clean.placeholders.PlaceholderRule`).
+    placeholder_fallback_points : iterable or mapping of (lat, long)
+        Known geocoder fallback points, e.g. the city's and ZIP codes'
+        centroids; requests within ``radius_m`` of one are placeholders.
 
     Returns
     -------
@@ -235,13 +245,20 @@ def requests_from_frame(
         sources=profile.resolve(raw.columns, source=name),
         max_bad_timestamps=max_bad_timestamps,
     )
+    rule = profile.placeholders
     return _finish(
         [prepared.frame],
         ledger.extend(prepared.ledger),
         timezones={zone or profile.timezone},
         as_of=as_of_ts,
-        placeholder_min_count=placeholder_min_count,
-        placeholder_min_share=placeholder_min_share,
+        placeholders=rule.updated(
+            min_count=placeholder_min_count,
+            min_share=placeholder_min_share,
+            min_addresses=placeholder_min_addresses,
+            min_address_share=placeholder_min_address_share,
+            radius_m=placeholder_radius_m,
+        ),
+        fallback_points=placeholder_fallback_points,
     )
 
 
@@ -254,8 +271,12 @@ def read_requests(
     encoding: str | None = None,
     as_of: pd.Timestamp | str | None = None,
     max_bad_timestamps: float = 0.05,
-    placeholder_min_count: int = 10,
-    placeholder_min_share: float = 0.002,
+    placeholder_min_count: int | None = None,
+    placeholder_min_share: float | None = None,
+    placeholder_min_addresses: int | None = None,
+    placeholder_min_address_share: float | None = None,
+    placeholder_radius_m: float | None = None,
+    placeholder_fallback_points: FallbackPoints = (),
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -272,8 +293,12 @@ def read_requests(
         normalized and released before the next is read.
     encoding : str, optional
         CSV text encoding; sniffed (UTF-8 with or without BOM, else cp1252).
-    as_of, max_bad_timestamps, placeholder_min_count, placeholder_min_share
+    as_of, max_bad_timestamps
         As in :func:`requests_from_frame`.
+    placeholder_min_count, placeholder_min_share, placeholder_min_addresses, \
+placeholder_min_address_share, placeholder_radius_m, placeholder_fallback_points
+        As in :func:`requests_from_frame`; the thresholds not given come
+        from the first file's profile.
 
     Returns
     -------
@@ -302,6 +327,7 @@ def read_requests(
     ledger = Ledger()
     parts: list[pd.DataFrame] = []
     timezones: set[str] = set()
+    rules: list[PlaceholderRule] = []
     for item in items:
         path = Path(item)
         fmt = sniff_format(path)
@@ -336,6 +362,7 @@ def read_requests(
         )
         ledger = ledger.extend(file_ledger)
         timezones.add(zone or profile.timezone)
+        rules.append(profile.placeholders)
         ledger.inputs.append(
             {"path": str(path), "format": fmt, "rows": rows, "profile": profile.name}
         )
@@ -350,6 +377,7 @@ def read_requests(
         raise InputFileError(msg)
     if empty:
         log.warning("%s: a header but no data rows; nothing read from it", ", ".join(empty))
+    rule = rules[0]
     read = Ledger(inputs=ledger.inputs)
     read.record("read", rows_in=total, rows_out=total)
     return _finish(
@@ -357,6 +385,12 @@ def read_requests(
         Ledger(stages=[*read.stages, *ledger.stages], inputs=ledger.inputs),
         timezones=timezones,
         as_of=as_of_ts,
-        placeholder_min_count=placeholder_min_count,
-        placeholder_min_share=placeholder_min_share,
+        placeholders=rule.updated(
+            min_count=placeholder_min_count,
+            min_share=placeholder_min_share,
+            min_addresses=placeholder_min_addresses,
+            min_address_share=placeholder_min_address_share,
+            radius_m=placeholder_radius_m,
+        ),
+        fallback_points=placeholder_fallback_points,
     )
