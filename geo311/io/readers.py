@@ -39,6 +39,14 @@ __all__ = ["read_requests", "requests_from_frame"]
 
 log = logging.getLogger(__name__)
 
+#: Row flags of values the reader derived or could not place, logged per input.
+_DERIVED = (
+    "closed_time_from_notes",
+    "closed_time_from_updated",
+    "unreadable_notes",
+    "unknown_jurisdiction",
+)
+
 FallbackPoints = Iterable[tuple[float, float]] | Mapping[str, tuple[float, float]]
 
 
@@ -101,6 +109,19 @@ def _check_input(
                 f"raising --max-bad-timestamps (now {max_bad_timestamps:.1%})."
             )
             raise TimestampError(msg)
+    for reason in _DERIVED:
+        count = norm.flagged.get(reason, 0)
+        if count:
+            log.warning(
+                "%s: %s of %s rows flagged %s%s",
+                name,
+                f"{count:,}",
+                f"{norm.rows_in:,}",
+                reason,
+                f", e.g. {norm.examples[f'{reason} ({name})']}"
+                if f"{reason} ({name})" in norm.examples
+                else "",
+            )
     for column in REQUIRED:
         empty = norm.flagged.get(f"missing_{column}", 0)
         source = sources.get(column, column)
@@ -144,6 +165,8 @@ def _finish(
     geometry = gpd.points_from_xy(xs, ys, crs="EPSG:4326")
     geometry[~has_point] = None
     gdf = gpd.GeoDataFrame(out, geometry=geometry, crs="EPSG:4326")
+    if "timezone" in out:  # a profile mixing jurisdictions: each row's own zone
+        timezones = set(out["timezone"].dropna())
     gdf.attrs["timezone"] = next(iter(timezones)) if len(timezones) == 1 else None
     full = ledger.extend(cleaned.ledger)
     log.info(
@@ -181,7 +204,9 @@ def requests_from_frame(
         Profile name or TOML path; detected from the columns when omitted.
     timezone : str, optional
         Override the profile's IANA time zone (checked with
-        :func:`geo311.io.values.check_timezone`).
+        :func:`geo311.io.values.check_timezone`).  With a profile that mixes
+        jurisdictions it applies to rows whose jurisdiction is not in its
+        ``[jurisdictions.timezones]``.
     name : str
         How to name the input in ``input_file`` and in messages.
     as_of : timestamp or str, optional
@@ -204,7 +229,10 @@ placeholder_min_address_share, placeholder_radius_m
     -------
     Result
         ``(requests, ledger)``: a GeoDataFrame in EPSG:4326 following
-        :mod:`geo311.io.schema`, and its row ledger.
+        :mod:`geo311.io.schema`, and its row ledger.  A profile with a
+        ``[jurisdictions]`` table adds the columns ``jurisdiction`` and
+        ``timezone`` (each row's IANA zone, for local-time bucketing);
+        ``attrs["timezone"]`` is then set only when every row has the same.
 
     Examples
     --------

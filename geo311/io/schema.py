@@ -75,7 +75,7 @@ COORD_QUALITY: tuple[str, ...] = (
     "missing",  # no coordinates
     "zero",  # (0, 0) "null island"
     "out_of_range",  # |lat| > 90 or |long| > 180, not fixable by swapping
-    "placeholder",  # a point shared by an implausible share of requests, or coarse
+    "placeholder",  # a stand-in point (see geo311.clean.placeholders)
     "outside_area",  # valid but outside the profile's bounding area
     "swapped",  # lat/long were swapped in the source; fixed
     "ok",
