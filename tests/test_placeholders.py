@@ -268,15 +268,20 @@ def test_reader_takes_the_profile_rule_and_keyword_overrides(
         out, ledger = requests_from_frame(raw, schema=listed, as_of="2025-01-01")
     assert ledger.flagged["coords_placeholder"] == 700  # plaza (listed) + fallback
     assert "700 requests at 2 placeholder points" in caplog.text
-    out, _ = requests_from_frame(raw, schema=listed, as_of="2025-01-01", placeholder_min_count=301)
+    out, _ = requests_from_frame(
+        raw, schema=listed, as_of="2025-01-01", placeholders={"min_count": 301}
+    )
     assert int((out["coord_quality"] == "placeholder").sum()) == 400  # the listed plaza only
     out, _ = requests_from_frame(
         raw,
         schema=write_profile(tmp_path, ""),
         as_of="2025-01-01",
-        placeholder_min_addresses=251,
-        placeholder_fallback_points=[(PLAZA[0], PLAZA[1] + 1e-4)],  # 8.8 m east
-        placeholder_radius_m=9.0,
+        placeholders={"min_addresses": 251, "radius_m": 9.0, "min_share": None},
+        fallback_points=[(PLAZA[0], PLAZA[1] + 1e-4)],  # 8.8 m east
     )
     assert int((out["coord_quality"] == "placeholder").sum()) == 400
     assert out.loc[out["coord_quality"] == "placeholder", "geometry"].isna().all()
+    with pytest.raises(OptionError, match=r"placeholder options \['min_variety'\] are unknown"):
+        requests_from_frame(raw, schema=listed, placeholders={"min_variety": 3})
+    with pytest.raises(OptionError, match="radius_m must be a number of metres > 0"):
+        requests_from_frame(raw, schema=listed, placeholders={"radius_m": -1})

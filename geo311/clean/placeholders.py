@@ -24,7 +24,7 @@ happen to end in zeros.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Final
 
 import numpy as np
@@ -105,7 +105,20 @@ class PlaceholderRule:
         object.__setattr__(self, "points", tuple(_as_points(self.points, "placeholder points")))
 
     def updated(self, **options: Any) -> PlaceholderRule:
-        """Return the rule with the options that are not None replaced."""
+        """Return the rule with the options that are not None replaced.
+
+        Raises
+        ------
+        OptionError
+            For a name that is not a field, or a value out of range.
+        """
+        unknown = sorted(set(options) - {f.name for f in fields(self)})
+        if unknown:
+            msg = (
+                f"placeholder options {unknown} are unknown; use "
+                f"{', '.join(f.name for f in fields(self))}"
+            )
+            raise OptionError(msg)
         return replace(self, **{k: v for k, v in options.items() if v is not None})
 
     def options(self) -> dict[str, Any]:
@@ -201,7 +214,8 @@ def find_placeholders(
     Raises
     ------
     OptionError
-        When a listed or fallback point is not in degrees.
+        When a threshold is out of range or a listed or fallback point is
+        not a (lat, long) pair in degrees.
 
     Examples
     --------

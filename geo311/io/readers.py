@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -186,12 +187,8 @@ def requests_from_frame(
     name: str = "<frame>",
     as_of: pd.Timestamp | str | None = None,
     max_bad_timestamps: float = 0.05,
-    placeholder_min_count: int | None = None,
-    placeholder_min_share: float | None = None,
-    placeholder_min_addresses: int | None = None,
-    placeholder_min_address_share: float | None = None,
-    placeholder_radius_m: float | None = None,
-    placeholder_fallback_points: FallbackPoints = (),
+    placeholders: Mapping[str, Any] | None = None,
+    fallback_points: FallbackPoints = (),
 ) -> Result:
     """Turn a raw export frame into canonical requests (the funnel every reader uses).
 
@@ -216,12 +213,13 @@ def requests_from_frame(
         Largest share of an input's rows with an unparseable (non-empty)
         timestamp in any one timestamp column before failing; below it the
         rows are kept, flagged ``unparsed_<column>`` and counted in the ledger.
-    placeholder_min_count, placeholder_min_share, placeholder_min_addresses, \
-placeholder_min_address_share, placeholder_radius_m
-        Override the profile's ``[placeholders]`` thresholds (``min_count``
-        ...); None keeps the profile's value (see
-        :class:`~geo311.clean.placeholders.PlaceholderRule`).
-    placeholder_fallback_points : iterable or mapping of (lat, long)
+    placeholders : mapping, optional
+        Overrides of the profile's ``[placeholders]`` table, same keys
+        (``min_count``, ``min_share``, ``min_addresses``,
+        ``min_address_share``, ``radius_m``, ``points``; see
+        :class:`~geo311.clean.placeholders.PlaceholderRule`); a value of None
+        keeps the profile's.
+    fallback_points : iterable or mapping of (lat, long)
         Known geocoder fallback points, e.g. the city's and ZIP codes'
         centroids; requests within ``radius_m`` of one are placeholders.
 
@@ -279,14 +277,8 @@ placeholder_min_address_share, placeholder_radius_m
         ledger.extend(prepared.ledger),
         timezones={zone or profile.timezone},
         as_of=as_of_ts,
-        placeholders=rule.updated(
-            min_count=placeholder_min_count,
-            min_share=placeholder_min_share,
-            min_addresses=placeholder_min_addresses,
-            min_address_share=placeholder_min_address_share,
-            radius_m=placeholder_radius_m,
-        ),
-        fallback_points=placeholder_fallback_points,
+        placeholders=rule.updated(**(placeholders or {})),
+        fallback_points=fallback_points,
     )
 
 
@@ -299,12 +291,8 @@ def read_requests(
     encoding: str | None = None,
     as_of: pd.Timestamp | str | None = None,
     max_bad_timestamps: float = 0.05,
-    placeholder_min_count: int | None = None,
-    placeholder_min_share: float | None = None,
-    placeholder_min_addresses: int | None = None,
-    placeholder_min_address_share: float | None = None,
-    placeholder_radius_m: float | None = None,
-    placeholder_fallback_points: FallbackPoints = (),
+    placeholders: Mapping[str, Any] | None = None,
+    fallback_points: FallbackPoints = (),
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -321,12 +309,9 @@ def read_requests(
         normalized and released before the next is read.
     encoding : str, optional
         CSV text encoding; sniffed (UTF-8 with or without BOM, else cp1252).
-    as_of, max_bad_timestamps
-        As in :func:`requests_from_frame`.
-    placeholder_min_count, placeholder_min_share, placeholder_min_addresses, \
-placeholder_min_address_share, placeholder_radius_m, placeholder_fallback_points
-        As in :func:`requests_from_frame`; the thresholds not given come
-        from the first file's profile.
+    as_of, max_bad_timestamps, placeholders, fallback_points
+        As in :func:`requests_from_frame`; the placeholder settings not
+        overridden come from the first file's profile.
 
     Returns
     -------
@@ -413,12 +398,6 @@ placeholder_min_address_share, placeholder_radius_m, placeholder_fallback_points
         Ledger(stages=[*read.stages, *ledger.stages], inputs=ledger.inputs),
         timezones=timezones,
         as_of=as_of_ts,
-        placeholders=rule.updated(
-            min_count=placeholder_min_count,
-            min_share=placeholder_min_share,
-            min_addresses=placeholder_min_addresses,
-            min_address_share=placeholder_min_address_share,
-            radius_m=placeholder_radius_m,
-        ),
-        fallback_points=placeholder_fallback_points,
+        placeholders=rule.updated(**(placeholders or {})),
+        fallback_points=fallback_points,
     )
