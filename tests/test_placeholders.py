@@ -92,8 +92,18 @@ def test_busy_real_address_is_kept_and_the_fallback_is_caught() -> None:
 
 
 def test_trailing_zero_coordinates_alone_are_not_evidence() -> None:
-    frame = requests(3, lat=[39.29, 39.3, 39.291], long=[-76.61, -76.6, -76.61])
-    assert find_placeholders(frame).empty
+    frame = requests(4, lat=[39.29, 39.3, 39.291, 39.0], long=[-76.61, -76.6, -76.61, -77.0])
+    # only the point cut to whole degrees (a ~100 km grid) is a placeholder
+    assert found_points(find_placeholders(frame)) == {(39.0, -77.0): "coarse"}
+    assert set(found_points(find_placeholders(frame, coarse_decimals=2))) == {
+        (39.29, -76.61),
+        (39.3, -76.6),
+        (39.0, -77.0),
+    }
+    assert set(found_points(find_placeholders(frame, coarse_decimals=1))) == {
+        (39.3, -76.6),
+        (39.0, -77.0),
+    }
 
 
 def test_single_address_stack_is_never_many_addresses() -> None:
@@ -191,6 +201,7 @@ def test_no_located_points() -> None:
         ({"min_share": 1.5}, "min_share must be a number from 0 to 1"),
         ({"min_address_share": -0.1}, "min_address_share must be a number from 0 to 1"),
         ({"radius_m": 0}, "radius_m must be a number of metres > 0"),
+        ({"coarse_decimals": 5}, "coarse_decimals must be a whole number from 0 to 4"),
         ({"points": [(95.0, 10.0)]}, "(95.0, 10.0) is not a [lat, long] pair"),
         ({"points": [(39.0,)]}, "is not a [lat, long] pair"),
         ({"fallback_points": [(39.0, "x")]}, "fallback_points: (39.0, 'x')"),
@@ -232,10 +243,19 @@ def test_profile_defaults_when_the_table_is_absent(tmp_path: Path) -> None:
 def test_profile_table_is_read(tmp_path: Path) -> None:
     table = (
         "[placeholders]\nmin_count = 20\nmin_share = 0.001\nmin_addresses = 5\n"
-        "min_address_share = 0.6\nradius_m = 25.5\npoints = [[37.7793, -122.4192]]\n"
+        "min_address_share = 0.6\nradius_m = 25.5\ncoarse_decimals = 2\n"
+        "points = [[37.7793, -122.4192]]\n"
     )
     rule = load_profile(write_profile(tmp_path, table)).placeholders
-    assert rule == PlaceholderRule(20, 0.001, 5, 0.6, 25.5, ((37.7793, -122.4192),))
+    assert rule == PlaceholderRule(
+        min_count=20,
+        min_share=0.001,
+        min_addresses=5,
+        min_address_share=0.6,
+        radius_m=25.5,
+        coarse_decimals=2,
+        points=((37.7793, -122.4192),),
+    )
 
 
 def test_profile_table_problems_are_listed(tmp_path: Path) -> None:

@@ -13,12 +13,15 @@ A point is a placeholder when
 2. it is a *known fallback* the caller names (the centroid of the city or of
    a ZIP code the geocoder falls back to), within ``radius_m`` metres;
 3. the city *profile lists* it (``[placeholders] points``), within
-   ``radius_m`` metres.
+   ``radius_m`` metres;
+4. its coordinates were *cut* to ``coarse_decimals`` decimals or fewer --
+   by default whole degrees (``39.0, -77.0``), a grid of ~100 km no geocoder
+   emits.
 
 Repeated requests at one real address -- a city-hall plaza with 400 requests
 of 19 types, an encampment reported every day -- are not placeholders,
-however many service types they span; neither is a point whose coordinates
-happen to end in zeros.
+however many service types they span; neither is a point whose 4-decimal
+coordinates happen to end in zeros (``37.7800, -122.4100``).
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ class PlaceholderRule:
         Smallest ratio of different addresses to requests at the point.
     radius_m : float, default 10.0
         How close (metres) a request must be to a listed or fallback point.
+    coarse_decimals : int, default 0
+        A point whose latitude and longitude both have at most this many
+        decimals is a placeholder (0: whole degrees; 2 was geo311's old,
+        too eager, rule).  From 0 to 4.
     points : tuple of (lat, long)
         Placeholder points the profile lists, in degrees.
     """
@@ -84,6 +91,7 @@ class PlaceholderRule:
     min_addresses: int = 3
     min_address_share: float = 0.5
     radius_m: float = 10.0
+    coarse_decimals: int = 0
     points: tuple[Point, ...] = ()
 
     def __post_init__(self) -> None:
@@ -93,6 +101,7 @@ class PlaceholderRule:
             "min_share": (_fraction, "a number from 0 to 1"),
             "min_address_share": (_fraction, "a number from 0 to 1"),
             "radius_m": (_positive, "a number of metres > 0"),
+            "coarse_decimals": (_decimals, "a whole number from 0 to 4"),
         }
         problems = [
             f"{name} must be {want}, got {getattr(self, name)!r}"
@@ -132,6 +141,10 @@ def _number(value: object) -> bool:
 
 def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _decimals(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4
 
 
 def _fraction(value: object) -> bool:
@@ -182,6 +195,7 @@ def find_placeholders(
     min_addresses: int = 3,
     min_address_share: float = 0.5,
     radius_m: float = 10.0,
+    coarse_decimals: int = 0,
     points: Iterable[Point] = (),
     fallback_points: Iterable[Point] | Mapping[str, Point] = (),
 ) -> pd.DataFrame:
@@ -193,7 +207,7 @@ def find_placeholders(
         Canonical frame with ``lat``, ``long``, ``coord_quality``, ``address``
         and ``service_name``.  Only located rows (``ok``, ``swapped``,
         ``outside_area``) are considered.  Not modified.
-    min_count, min_share, min_addresses, min_address_share, radius_m
+    min_count, min_share, min_addresses, min_address_share, radius_m, coarse_decimals
         Thresholds, as in :class:`PlaceholderRule`.
     points : iterable of (lat, long)
         Placeholder points listed by the profile (reason ``"profile"``).
@@ -208,8 +222,8 @@ def find_placeholders(
         :data:`PLACEHOLDER_COLUMNS`: the point, its ``requests`` and their
         ``share`` of located requests, distinct ``addresses`` (normalised),
         ``unaddressed`` requests, distinct service ``types`` and ``reason``
-        (``"profile"``, ``"fallback"`` or ``"many_addresses"``, in that
-        precedence).
+        (``"profile"``, ``"fallback"``, ``"many_addresses"`` or
+        ``"coarse"``, in that precedence).
 
     Raises
     ------
@@ -232,6 +246,7 @@ def find_placeholders(
         min_addresses=min_addresses,
         min_address_share=min_address_share,
         radius_m=radius_m,
+        coarse_decimals=coarse_decimals,
         points=tuple(points),
     )
     fallbacks = (
@@ -273,8 +288,10 @@ def find_placeholders(
             _points_near(lat_v, lon_v, rule.points, rule.radius_m),
             _points_near(lat_v, lon_v, known, rule.radius_m),
             many,
+            (np.round(lat_v, rule.coarse_decimals) == lat_v)
+            & (np.round(lon_v, rule.coarse_decimals) == lon_v),
         ],
-        ["profile", "fallback", "many_addresses"],
+        ["profile", "fallback", "many_addresses", "coarse"],
         default="",
     )
     found = grouped[grouped["reason"] != ""].reset_index()

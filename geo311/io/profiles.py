@@ -71,7 +71,8 @@ _SECTION_KEYS = {
     "fetch": {"arcgis_layer"},
     "jurisdictions": {"column", "timezones"},
     "placeholders": {
-        "min_count", "min_share", "min_addresses", "min_address_share", "radius_m", "points",
+        "min_count", "min_share", "min_addresses", "min_address_share", "radius_m",
+        "coarse_decimals", "points",
     },
 }  # fmt: skip
 
