@@ -257,23 +257,47 @@ def find_placeholders(
     if not located.any():
         return pd.DataFrame(columns=list(PLACEHOLDER_COLUMNS))
     sub = requests.loc[located]
-    keys = normalize_addresses(sub["address"].astype("string"))["address"]
+    lat = sub["lat"].to_numpy(dtype=float).round(6)
+    lon = sub["long"].to_numpy(dtype=float).round(6)
+    codes = pd.DataFrame({"lat": lat, "long": lon}).groupby(["lat", "long"]).ngroup().to_numpy()
+    sizes = np.bincount(codes)
+    one_row = np.zeros(len(sizes), dtype=np.int64)
+    one_row[codes] = np.arange(len(codes))  # any row of a point: they share its coordinates
+    lat_v = lat[one_row]
+    lon_v = lon[one_row]
+    given = np.select(
+        [
+            _points_near(lat_v, lon_v, rule.points, rule.radius_m),
+            _points_near(lat_v, lon_v, known, rule.radius_m),
+            (np.round(lat_v, rule.coarse_decimals) == lat_v)
+            & (np.round(lon_v, rule.coarse_decimals) == lon_v),
+        ],
+        ["profile", "fallback", "coarse"],
+        default="",
+    )
+    # Addresses are normalised only where a point can be a placeholder (fast on big files).
+    wanted = ((sizes >= rule.min_count) | (given != ""))[codes]
+    if not wanted.any():
+        return pd.DataFrame(columns=list(PLACEHOLDER_COLUMNS))
+    keys = normalize_addresses(sub["address"].astype("string").iloc[wanted])["address"]
     pts = pd.DataFrame(
         {
-            "lat": sub["lat"].to_numpy(dtype=float).round(6),
-            "long": sub["long"].to_numpy(dtype=float).round(6),
+            "point": codes[wanted],
             "address": keys.mask(keys == "").to_numpy(dtype=object),
-            "service_name": sub["service_name"].to_numpy(dtype=object),
+            "service_name": sub["service_name"].to_numpy(dtype=object)[wanted],
         }
     )
-    grouped = pts.groupby(["lat", "long"], sort=False).agg(
-        requests=("lat", "size"),
+    grouped = pts.groupby("point", sort=False).agg(
+        requests=("point", "size"),
         addresses=("address", "nunique"),
         addressed=("address", "count"),
         types=("service_name", "nunique"),
     )
+    at = grouped.index.to_numpy(dtype=np.int64)
+    grouped["lat"] = lat_v[at]
+    grouped["long"] = lon_v[at]
     grouped["unaddressed"] = grouped["requests"] - grouped["addressed"]
-    grouped["share"] = grouped["requests"] / len(pts)
+    grouped["share"] = grouped["requests"] / len(sub)
     different = grouped["addresses"] + grouped["unaddressed"]
     many = (
         (grouped["requests"] >= rule.min_count)
@@ -281,19 +305,10 @@ def find_placeholders(
         & (different >= rule.min_addresses)
         & (different >= rule.min_address_share * grouped["requests"])
     ).to_numpy(dtype=bool)
-    lat_v = grouped.index.get_level_values("lat").to_numpy(dtype=float)
-    lon_v = grouped.index.get_level_values("long").to_numpy(dtype=float)
-    grouped["reason"] = np.select(
-        [
-            _points_near(lat_v, lon_v, rule.points, rule.radius_m),
-            _points_near(lat_v, lon_v, known, rule.radius_m),
-            many,
-            (np.round(lat_v, rule.coarse_decimals) == lat_v)
-            & (np.round(lon_v, rule.coarse_decimals) == lon_v),
-        ],
-        ["profile", "fallback", "many_addresses", "coarse"],
-        default="",
+    reason = given[at]  # precedence: profile, fallback, many_addresses, coarse
+    grouped["reason"] = np.where(
+        many & ~np.isin(reason, ["profile", "fallback"]), "many_addresses", reason
     )
-    found = grouped[grouped["reason"] != ""].reset_index()
+    found = grouped[grouped["reason"] != ""]
     found = found.sort_values("requests", ascending=False, kind="stable")
     return found[list(PLACEHOLDER_COLUMNS)].reset_index(drop=True)
