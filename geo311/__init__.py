@@ -28,7 +28,8 @@ from geo311._errors import (
     SchemaError,
     TimestampError,
 )
-from geo311.clean.quality import clean_requests, find_placeholders, flag_coordinates
+from geo311.clean.placeholders import find_placeholders
+from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.indicators import (
     DATA_DICTIONARY,
     area_indicators,
@@ -45,7 +46,8 @@ from geo311.indicators import (
     theil,
     time_patterns,
 )
-from geo311.io.normalize import parse_location, parse_timestamps
+from geo311.io.normalize import parse_location
+from geo311.io.timestamps import parse_timestamps
 from geo311.io.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
 from geo311.io.readers import read_requests, requests_from_frame
 from geo311.io.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo311.clean.quality import clean_requests, find_placeholders, flag_coordinates
+from geo311.clean.placeholders import PlaceholderRule
+from geo311.clean.quality import clean_requests, flag_coordinates
 
 TS = "datetime64[us, UTC]"
 # A made-up city: one degree square, west -77, south 39, east -76, north 40.
@@ -119,10 +120,10 @@ def test_flag_coordinates_reads_nullable_floats() -> None:
     assert out["coord_quality"].tolist() == ["ok", "missing"]
 
 
-# --- find_placeholders -----------------------------------------------------------------
+# --- stacks of requests at one point (placeholder tests: tests/test_placeholders.py) ----
 
 HOTSPOT = (39.301234, -76.612345)  # an encampment reported again and again
-CITY_HALL = (39.290411, -76.610798)
+CITY_HALL = (39.290411, -76.610798)  # one address, five kinds of review: listed below
 CENTROID = (39.456789, -76.543210)
 
 
@@ -168,76 +169,8 @@ def city(
     return frame
 
 
-def found_points(placeholders: pd.DataFrame) -> dict[tuple[float, float], str]:
-    return {(r.lat, r.long): r.reason for r in placeholders.itertuples()}
-
-
-def test_frequency_rule_needs_unrelated_requests() -> None:
-    placeholders = find_placeholders(city())
-    assert found_points(placeholders) == {CITY_HALL: "frequency", CENTROID: "frequency"}
-    hall = placeholders.set_index(["lat", "long"]).loc[CITY_HALL]
-    assert (hall["requests"], hall["addresses"], hall["types"]) == (12, 1, 5)
-    assert hall["share"] == pytest.approx(12 / 562)
-    assert list(placeholders.columns) == [
-        "lat",
-        "long",
-        "requests",
-        "share",
-        "addresses",
-        "types",
-        "reason",
-    ]
-
-
-def test_single_address_hotspot_of_one_type_is_not_a_placeholder() -> None:
-    placeholders = find_placeholders(city(), min_count=2, min_share=0.0)
-    assert HOTSPOT not in found_points(placeholders)
-
-
-def test_hotspot_with_many_types_is_a_placeholder() -> None:
-    frame = city()
-    at_hotspot = (frame["lat"] == HOTSPOT[0]).to_numpy()
-    frame.loc[at_hotspot, "service_name"] = [f"Type {i % 4}" for i in range(int(at_hotspot.sum()))]
-    assert found_points(find_placeholders(frame))[HOTSPOT] == "frequency"
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "expected"),
-    [
-        ({}, {CITY_HALL, CENTROID}),
-        ({"min_count": 13}, set()),
-        ({"min_count": 12}, {CITY_HALL, CENTROID}),
-        ({"min_share": 0.03}, set()),  # 12 of 562 is 2.1 %
-        ({"min_share": 0.02}, {CITY_HALL, CENTROID}),
-        ({"min_variety": 6}, {CENTROID}),  # five kinds of review at city hall
-        ({"min_variety": 13}, set()),
-        ({"min_variety": 1, "min_count": 2}, {HOTSPOT, CITY_HALL, CENTROID}),
-    ],
-)
-def test_frequency_thresholds(
-    kwargs: dict[str, float], expected: set[tuple[float, float]]
-) -> None:
-    assert set(found_points(find_placeholders(city(), **kwargs))) == expected
-
-
-def test_coarse_points_are_placeholders() -> None:
-    frame = requests(3, lat=[39.29, 39.3, 39.291], long=[-76.61, -76.6, -76.61])
-    placeholders = find_placeholders(frame)
-    assert found_points(placeholders) == {(39.29, -76.61): "coarse", (39.3, -76.6): "coarse"}
-
-
-def test_only_located_points_are_considered() -> None:
-    frame = requests(4, lat=[39.29] * 4, long=[-76.61] * 4)
-    frame["coord_quality"] = pd.array(["zero", "missing", "out_of_range", "outside_area"])
-    placeholders = find_placeholders(frame)
-    assert placeholders["requests"].tolist() == [1]  # the outside_area row only
-
-
-def test_no_located_points() -> None:
-    frame = requests(2, coord_quality=["missing", "zero"])
-    placeholders = find_placeholders(frame)
-    assert placeholders.empty
-    assert "reason" in placeholders.columns
+#: The rule of a profile that lists the city-hall point (one address, five kinds of review).
+LISTED = PlaceholderRule(points=(CITY_HALL,))
 
 
 # --- clean_requests: time checks ---------------------------------------------------------
@@ -387,7 +320,7 @@ def test_placeholders_are_marked_and_counted() -> None:
     frame = city()
     frame.loc[0, "coord_quality"] = "missing"
     before = frame.copy()
-    out, ledger = clean_requests(frame, as_of="2025-01-01")
+    out, ledger = clean_requests(frame, as_of="2025-01-01", placeholders=LISTED)
     pd.testing.assert_frame_equal(frame, before)
     at_hall = (out["lat"] == CITY_HALL[0]).to_numpy()
     at_hotspot = (out["lat"] == HOTSPOT[0]).to_numpy()
@@ -398,22 +331,28 @@ def test_placeholders_are_marked_and_counted() -> None:
     assert stage.flagged["coords_placeholder"] == 24
     examples = stage.examples["coords_placeholder"]
     assert len(examples) == 2
-    assert any("12 requests, 1 addresses, 5 service types (frequency)" in e for e in examples)
+    hall = "12 requests, 1 addresses, 0 without address, 5 service types (profile)"
+    centroid = "12 requests, 12 addresses, 0 without address, 1 service types (many_addresses)"
+    assert any(hall in e for e in examples)
+    assert any(centroid in e for e in examples)
+    assert [n for n in stage.notes if n.startswith("placeholder (")] == examples
     assert stage.rows_in == stage.rows_out == len(frame)
     assert stage.dropped == {}
     assert any(note.startswith("as_of 2025-01-01") for note in stage.notes)
 
 
 def test_placeholder_thresholds_are_passed_through() -> None:
-    out = clean_requests(city(), as_of="2025-01-01", placeholder_min_variety=6).frame
+    out = clean_requests(city(), as_of="2025-01-01").frame
     at_hall = (out["lat"] == CITY_HALL[0]).to_numpy()
     at_centroid = (out["lat"] == CENTROID[0]).to_numpy()
-    assert set(out.loc[at_hall, "coord_quality"]) == {"ok"}
+    assert set(out.loc[at_hall, "coord_quality"]) == {"ok"}  # one address: not listed here
     assert set(out.loc[at_centroid, "coord_quality"]) == {"placeholder"}
-    out = clean_requests(city(), as_of="2025-01-01", placeholder_min_count=13).frame
-    assert "placeholder" not in set(out["coord_quality"])
-    out = clean_requests(city(), as_of="2025-01-01", placeholder_min_share=0.05).frame
-    assert "placeholder" not in set(out["coord_quality"])
+    for options in ({"min_count": 13}, {"min_share": 0.05}, {"min_addresses": 13}):
+        rule = PlaceholderRule(**options)  # type: ignore[arg-type]
+        out = clean_requests(city(), as_of="2025-01-01", placeholders=rule).frame
+        assert "placeholder" not in set(out["coord_quality"]), options
+    out = clean_requests(city(), as_of="2025-01-01", fallback_points=[CITY_HALL]).frame
+    assert set(out.loc[at_hall, "coord_quality"]) == {"placeholder"}
 
 
 def test_swapped_and_outside_points_can_be_placeholders() -> None:

@@ -103,8 +103,13 @@ def test_open311_json_reads_every_field() -> None:
     assert frame.geometry.iloc[0].equals(shapely.Point(-76.6122, 39.2904))
     assert rows["is_duplicate"].tolist() == [False, False, False, True, False]
     assert rows["is_transfer"].tolist() == [False, False, False, False, True]
-    # GeoReport v2 has no close time: closed requests are flagged, not dropped
-    assert ledger.flagged["closed_without_close_time"] == 2
+    # GeoReport v2 has no close time: a closed request closes at its last update, flagged
+    assert ledger.flagged["closed_time_from_updated"] == 2
+    assert "closed_without_close_time" not in ledger.flagged
+    closed = rows["status"] == "closed"
+    assert rows.loc[closed, "closed_datetime"].equals(rows.loc[closed, "updated_datetime"])
+    assert rows.loc[~closed, "closed_datetime"].isna().all()
+    assert rows.loc[closed, "qa_flags"].str.contains("closed_time_from_updated").all()
     assert ledger.flagged["coords_missing"] == 1
     assert frame["input_row"].tolist() == [1, 2, 3, 4, 5]
     assert frame.attrs["timezone"] == "UTC"

@@ -11,9 +11,10 @@ from pyproj import Transformer
 
 from geo311._errors import SchemaError
 from geo311.clean.quality import clean_requests, flag_coordinates
-from geo311.io.normalize import normalize_frame, parse_location, parse_timestamps
+from geo311.io.normalize import normalize_frame, parse_location
 from geo311.io.profiles import Profile, get_profile, load_profile
 from geo311.io.schema import column_names, validate_requests
+from geo311.io.timestamps import parse_timestamps
 
 NY = "America/New_York"
 BALTIMORE_FMT = "%m/%d/%Y %I:%M:%S %p"

@@ -25,6 +25,8 @@ import pytest
 
 import geo311
 from geo311 import read_requests, validate_requests
+from geo311.clean.placeholders import PlaceholderRule, find_placeholders
+from geo311.geocode.addresses import normalize_address, normalize_addresses
 from geo311.io.sniff import sniff_delimiter, sniff_encoding
 
 AS_OF = "2025-01-01"  # after every record, so "in the future" flags mean a parse error
@@ -272,6 +274,53 @@ def test_baltimore_city_hall_placeholder_is_flagged(ingest: Callable[[str], Inge
     assert (frame["coord_quality"] == "placeholder").sum() == 12
     assert ledger.flagged["coords_placeholder"] == 12
     assert frame.loc[hit].geometry.isna().all()  # not placed on the map
+
+
+def _mixed_stacks(data: Ingested) -> dict[tuple[str, str], int]:
+    """Raw points (text) given with two or more different addresses -> their row count."""
+    names = {c.lower(): c for c in data.raw[0]}
+    lat, lon, address = names["latitude"], names["longitude"], names["address"]
+    rows: Counter[tuple[str, str]] = Counter()
+    addresses: dict[tuple[str, str], set[str]] = {}
+    for r in data.raw:
+        if r[lat].strip():
+            rows[(r[lat], r[lon])] += 1
+            addresses.setdefault((r[lat], r[lon]), set()).add(normalize_address(r[address]))
+    return {p: rows[p] for p, seen in addresses.items() if len(seen) > 1}
+
+
+def test_placeholders_only_where_the_profile_or_unrelated_addresses_say(
+    ingested: Ingested,
+) -> None:
+    """No stack of unrelated addresses in the samples: listed and cut points are flagged.
+
+    An independent look with the csv module: raw points given with different
+    addresses are few and small in every sample (at most 4 rows: an LA
+    "154 1/2 E 92nd St" next to "154 E 92nd St", two intersections geocoded
+    to one corner, two Baltimore 2018 points cut to whole degrees outside the
+    city), below the rule's 10 requests, so the many-addresses rule has
+    nothing to find; what is flagged is the Baltimore profile's listed point
+    (the municipal building where citation trials and reviews are filed) and
+    the two points cut to whole degrees.
+    """
+    mixed = _mixed_stacks(ingested)
+    assert max(mixed.values(), default=0) < PlaceholderRule().min_count
+    cut = {(39.0, -77.0), (39.0, -76.0)} if ingested.name == B2018 else set()
+    assert {(float(a), float(b)) for a, b in mixed if float(a) % 1 == float(b) % 1 == 0} == cut
+    frame = ingested.frame
+    unlisted = frame["coord_quality"].replace("placeholder", "ok")
+    data_only = find_placeholders(frame.assign(coord_quality=unlisted))
+    assert set(data_only["reason"]) <= {"coarse"}
+    assert set(zip(data_only["lat"], data_only["long"], strict=True)) == cut
+    flagged = frame["coord_quality"] == "placeholder"
+    listed = {B2019: 12, B2018: 2}.get(ingested.name, 0)
+    assert int(flagged.sum()) == listed + int(data_only["requests"].sum())
+    assert ingested.ledger.flagged.get("coords_placeholder", 0) == int(flagged.sum())
+    notes = [n for n in ingested.ledger.stage("clean").notes if n.startswith("placeholder")]
+    assert sum(n.endswith("(profile)") for n in notes) == (1 if listed else 0)
+    assert sum(n.endswith("(coarse)") for n in notes) == len(cut)
+    at_hall = normalize_addresses(frame["address"])["address"] == "200 N HOLLIDAY ST"
+    assert int((flagged & at_hall).sum()) == listed
 
 
 def test_geoparquet_round_trip_keeps_dtypes(

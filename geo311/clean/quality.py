@@ -10,23 +10,22 @@ rest counted in the ledger.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from geo311._flags import add_flags, count_flags
+from geo311.clean.placeholders import LOCATED, PlaceholderRule, find_placeholders
 from geo311.io.values import parse_as_of
 from geo311.ledger import Ledger, Result
 
-__all__ = ["clean_requests", "find_placeholders", "flag_coordinates"]
+__all__ = ["clean_requests", "flag_coordinates"]
 
 log = logging.getLogger(__name__)
 
 BBox = tuple[float, float, float, float]
-
-#: Coordinate qualities that place a point somewhere (a placeholder candidate).
-_LOCATED = ("ok", "swapped", "outside_area")
 
 
 def _inside(lat: np.ndarray, lon: np.ndarray, bbox: BBox) -> np.ndarray:
@@ -102,70 +101,6 @@ def flag_coordinates(requests: pd.DataFrame, *, bbox: BBox | None = None) -> Res
     return Result(out, ledger)
 
 
-def find_placeholders(
-    requests: pd.DataFrame,
-    *,
-    min_count: int = 10,
-    min_share: float = 0.002,
-    min_variety: int = 3,
-) -> pd.DataFrame:
-    """Find points that stand in for unknown locations, from the data alone.
-
-    Two generic signals, no hard-coded list:
-
-    1. *frequency*: one exact point (rounded to 1e-6°, ~0.1 m) carries at
-       least ``min_count`` requests and at least ``min_share`` of all located
-       requests, **and** those requests are unrelated: at least
-       ``min_variety`` distinct addresses or distinct service types.  City
-       hall (fines and reviews of five kinds filed "at" 200 N Holliday St) or
-       an area centroid used when the address is unknown look like that; a
-       real hotspot (an encampment reported 38 times at one address) is one
-       problem at one address and is left alone.
-    2. *coarse*: both coordinates are given to two decimals or fewer (a grid
-       of ~1 km), which no address geocoder emits.
-
-    Parameters
-    ----------
-    requests : pandas.DataFrame
-        Canonical frame with ``lat``, ``long``, ``coord_quality``.
-    min_count : int, default 10
-        Fewest requests at one point before it can be a placeholder.
-    min_share : float, default 0.002
-        Smallest share of all located requests at one point (0.2 %).
-    min_variety : int, default 3
-        Fewest distinct addresses or service types among those requests.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per placeholder point: ``lat``, ``long``, ``requests``,
-        ``share``, ``addresses`` and ``types`` (distinct counts) and ``reason``
-        ("frequency" or "coarse").
-    """
-    located = requests["coord_quality"].isin(_LOCATED)
-    pts = requests.loc[located, ["lat", "long", "address", "service_name"]].copy()
-    pts["lat"] = pts["lat"].round(6)
-    pts["long"] = pts["long"].round(6)
-    columns = ["lat", "long", "requests", "share", "addresses", "types", "reason"]
-    if pts.empty:
-        return pd.DataFrame(columns=columns)
-    grouped = pts.groupby(["lat", "long"], sort=False).agg(
-        requests=("address", "size"),
-        addresses=("address", "nunique"),
-        types=("service_name", "nunique"),
-    )
-    grouped["share"] = grouped["requests"] / len(pts)
-    varied = np.maximum(grouped["addresses"], grouped["types"]) >= min_variety
-    frequent = (grouped["requests"] >= min_count) & (grouped["share"] >= min_share) & varied
-    lat_v = grouped.index.get_level_values("lat").to_numpy(dtype=float)
-    lon_v = grouped.index.get_level_values("long").to_numpy(dtype=float)
-    coarse = (np.round(lat_v, 2) == lat_v) & (np.round(lon_v, 2) == lon_v)
-    grouped["reason"] = np.where(frequent, "frequency", np.where(coarse, "coarse", ""))
-    found = grouped[grouped["reason"] != ""].reset_index()
-    found = found.sort_values("requests", ascending=False, kind="stable")
-    return found[columns].reset_index(drop=True)
-
-
 def _repeated_ids(requests: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """Return the rows to drop because their ``service_request_id`` recurs later in rank.
 
@@ -192,19 +127,19 @@ def _repeated_ids(requests: pd.DataFrame) -> npt.NDArray[np.bool_]:
 def _mark_placeholders(
     requests: pd.DataFrame, placeholders: pd.DataFrame
 ) -> tuple[pd.Series, list[str]]:
-    """Return ``coord_quality`` with placeholder points marked, and example lines."""
+    """Return ``coord_quality`` with placeholder points marked, and one line per point."""
     quality = requests["coord_quality"]
     if placeholders.empty:
         return quality, []
     keys = pd.MultiIndex.from_frame(placeholders[["lat", "long"]])
     row_keys = pd.MultiIndex.from_arrays([requests["lat"].round(6), requests["long"].round(6)])
-    hit = row_keys.isin(keys) & quality.isin(_LOCATED).to_numpy(dtype=bool)
-    examples = [
-        f"({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, "
-        f"{r.types} service types ({r.reason})"
+    hit = row_keys.isin(keys) & quality.isin(LOCATED).to_numpy(dtype=bool)
+    lines = [
+        f"placeholder ({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, "
+        f"{r.unaddressed} without address, {r.types} service types ({r.reason})"
         for r in placeholders.itertuples()
     ]
-    return quality.mask(hit, "placeholder"), examples
+    return quality.mask(hit, "placeholder"), lines
 
 
 def _time_flags(requests: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, npt.NDArray[np.bool_]]:
@@ -226,9 +161,8 @@ def clean_requests(
     requests: pd.DataFrame,
     *,
     as_of: pd.Timestamp | str | None = None,
-    placeholder_min_count: int = 10,
-    placeholder_min_share: float = 0.002,
-    placeholder_min_variety: int = 3,
+    placeholders: PlaceholderRule | None = None,
+    fallback_points: Iterable[tuple[float, float]] | Mapping[str, tuple[float, float]] = (),
 ) -> Result:
     """Drop repeated request ids (counted), then run the cross-row checks.
 
@@ -238,8 +172,9 @@ def clean_requests(
     without an id are kept and flagged ``missing_service_request_id`` upstream.
 
     Checks on the rows kept: placeholder points (see
-    :func:`find_placeholders`); closed before created; due before created;
-    created or closed after ``as_of``; status closed without a close time.
+    :func:`~geo311.clean.placeholders.find_placeholders`); closed before
+    created; due before created; created or closed after ``as_of``; status
+    closed without a close time.
     Repeated ids are removed first so that a request exported twice neither
     counts twice towards a placeholder nor raises its flags twice.
 
@@ -252,16 +187,21 @@ def clean_requests(
         When the export was taken; default: now (UTC).  Times after it are
         flagged as being in the future.  An ISO 8601 date or time; a naive
         value is read as UTC (see :func:`geo311.io.values.parse_as_of`).
-    placeholder_min_count, placeholder_min_share, placeholder_min_variety
-        Passed to :func:`find_placeholders` as ``min_count``, ``min_share``
-        and ``min_variety``.
+    placeholders : PlaceholderRule, optional
+        Thresholds and listed points for
+        :func:`~geo311.clean.placeholders.find_placeholders` (default:
+        ``PlaceholderRule()``; the readers pass the profile's, updated by
+        their ``placeholder_*`` options).
+    fallback_points : iterable or mapping of (lat, long)
+        Known geocoder fallback points (city or ZIP centroids), passed on.
 
     Returns
     -------
     Result
         The cleaned frame (original row order, index reset) and a one-stage
         ledger ("clean") whose flag counts refer to the rows kept and whose
-        examples list placeholder points and dropped ids.
+        examples list placeholder points and dropped ids; its notes list
+        every placeholder point with its count and reason.
     """
     as_of_ts = parse_as_of(as_of)
     if as_of_ts is None:
@@ -273,16 +213,17 @@ def clean_requests(
         dropped_ids = frame.loc[drop, "service_request_id"].astype(str)
         examples["duplicate_service_request_id"] = sorted(set(dropped_ids))[:5]
     out = frame.loc[~drop].reset_index(drop=True) if drop.any() else frame
-    placeholders = find_placeholders(
-        out,
-        min_count=placeholder_min_count,
-        min_share=placeholder_min_share,
-        min_variety=placeholder_min_variety,
-    )
-    out["coord_quality"], placeholder_examples = _mark_placeholders(out, placeholders)
-    if placeholder_examples:
-        examples["coords_placeholder"] = placeholder_examples
-        log.info("flagged %d placeholder points", len(placeholders))
+    rule = placeholders if placeholders is not None else PlaceholderRule()
+    found = find_placeholders(out, **rule.options(), fallback_points=fallback_points)
+    out["coord_quality"], placeholder_lines = _mark_placeholders(out, found)
+    if placeholder_lines:
+        examples["coords_placeholder"] = placeholder_lines
+        log.warning(
+            "%s requests at %d placeholder points flagged coords_placeholder (not placed): %s",
+            f"{int(found['requests'].sum()):,}",
+            len(found),
+            "; ".join(placeholder_lines[:3]),
+        )
     masks = _time_flags(out, as_of_ts)
     out["qa_flags"] = add_flags(out["qa_flags"], masks)
     flagged = {k: int(v.sum()) for k, v in masks.items()}
@@ -295,7 +236,7 @@ def clean_requests(
         dropped={"duplicate_service_request_id": int(drop.sum())},
         flagged=flagged,
         examples=examples,
-        notes=[f"as_of {as_of_ts.isoformat()}"],
+        notes=[f"as_of {as_of_ts.isoformat()}", *placeholder_lines],
     )
     log.info(
         "cleaned %s requests: %s repeated ids dropped, %s flags raised",

@@ -323,11 +323,42 @@ def _read_open311_json(path: Path) -> Iterator[Chunk]:
     yield Chunk(as_strings(_open311_frame(data)), None, 1)
 
 
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """Return a request with its object members flattened one level (``member.key``).
+
+    ``extended_attributes`` (an object of city-specific fields) becomes
+    ``extended_attributes.<key>`` source columns, each kept as a raw column;
+    lists (``notes`` events) stay whole and are stored as JSON text.
+    """
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
 def _open311_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Return the requests as a frame; an empty response keeps the GeoReport v2 header."""
     if not rows:
         return pd.DataFrame(columns=list(_OPEN311_FIELDS), dtype="string")
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_flat(r) for r in rows])
+
+
+def _xml_value(element: ET.Element) -> Any:
+    """Return an XML request member: its text, an object of its children, or a list of them.
+
+    ``<notes><note><datetime>..</datetime>..</note>..</notes>`` (children that
+    have children of their own) is a list of objects, like the JSON ``notes``;
+    ``<extended_attributes><x>..</x></extended_attributes>`` is an object.
+    """
+    children = list(element)
+    if not children:
+        return element.text
+    if all(len(child) for child in children):
+        return [{g.tag: g.text for g in child} for child in children]
+    return {child.tag: child.text for child in children}
 
 
 def _read_open311_xml(path: Path) -> Iterator[Chunk]:
@@ -344,7 +375,7 @@ def _read_open311_xml(path: Path) -> Iterator[Chunk]:
         detail = [e.findtext("description") for e in root]
         msg = f"{path}: the file is an Open311 error response: {detail}"
         raise InputFileError(msg)
-    rows = [{child.tag: child.text for child in req} for req in root.iter("request")]
+    rows = [{child.tag: _xml_value(child) for child in req} for req in root.iter("request")]
     if not rows and root.tag != "service_requests":
         msg = (
             f"{path}: XML with root <{root.tag}> and no <request> elements is not an Open311 "

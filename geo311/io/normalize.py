@@ -11,189 +11,28 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pyproj import CRS, Transformer
 
-from geo311._errors import OptionError
 from geo311._flags import add_flags
+from geo311.io.closures import derive_close_times
 from geo311.io.profiles import MAPPABLE, REQUIRED, TIMESTAMP_COLUMNS, Profile
 from geo311.io.schema import CANONICAL_COLUMNS
+from geo311.io.timestamps import TS_DTYPE, parse_timestamps
 from geo311.io.values import check_timezone
 
-__all__ = ["NormalizeResult", "normalize_frame", "parse_location", "parse_timestamps"]
+__all__ = ["NormalizeResult", "normalize_frame", "parse_location"]
 
 log = logging.getLogger(__name__)
 
-TS_DTYPE: Final = "datetime64[us, UTC]"
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _WKT_POINT = re.compile(rf"^\s*POINT\s*\(\s*({_NUM})\s+({_NUM})\s*\)\s*$", re.IGNORECASE)
 _LATLON_PAIR = re.compile(rf"^\s*\(?\s*({_NUM})\s*,\s*({_NUM})\s*\)?\s*$")
-# A UTC offset after a time of day ("...10:00:00Z", "...10:00-04:00").  The time
-# is required so that a date such as "2019-10-21" is not read as offset "-21".
-_HAS_OFFSET = r"\d:\d{2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
-# Plausible epoch ranges (1973..2099) so that e.g. 20190101 is not read as ms:
-# format -> (lowest, highest, microseconds per unit).
-_EPOCH_RANGE = {"epoch_ms": (1e11, 4.1e12, 1e3), "epoch_s": (1e8, 4.1e9, 1e6)}
 
 Flags = npt.NDArray[np.bool_]
-
-
-@dataclass
-class TimestampParse:
-    """Parsed instants plus the rows that needed care."""
-
-    values: pd.Series
-    unparsed: np.ndarray
-    ambiguous: np.ndarray
-    nonexistent: np.ndarray
-
-
-def _utc_naive(series: pd.Series) -> npt.NDArray[np.datetime64]:
-    """Return tz-aware ``series`` as naive UTC ``datetime64[us]`` values."""
-    return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-
-
-def _localize(naive: pd.Series, timezone: str) -> tuple[pd.Series, Flags, Flags]:
-    """Localize naive wall times; flag autumn-repeated and spring-skipped times."""
-    if isinstance(naive.dtype, pd.DatetimeTZDtype):  # already carries its zone
-        none = np.zeros(len(naive), dtype=bool)
-        return naive.dt.tz_convert("UTC"), none, none.copy()
-    strict = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
-    trouble = (strict.isna() & naive.notna()).to_numpy(dtype=bool)
-    ambiguous = np.zeros(len(naive), dtype=bool)
-    nonexistent = np.zeros(len(naive), dtype=bool)
-    if trouble.any():
-        sub = naive.loc[trouble]
-        # Repeated autumn hour: read as the first occurrence (daylight time).
-        # Skipped spring hour: shifted forward to the first valid instant.
-        loose = sub.dt.tz_localize(
-            timezone, ambiguous=np.ones(len(sub), dtype=bool), nonexistent="shift_forward"
-        )
-        shifted = (loose.dt.tz_localize(None) != sub).to_numpy(dtype=bool)
-        nonexistent[trouble] = shifted
-        ambiguous[trouble] = ~shifted
-        strict = strict.copy()
-        strict.loc[trouble] = loose
-    return strict.dt.tz_convert("UTC"), ambiguous, nonexistent
-
-
-def _parse_epoch(text: pd.Series, fmt: str) -> npt.NDArray[np.datetime64]:
-    """Read epoch numbers in their plausible range; exact to the microsecond."""
-    low, high, micros = _EPOCH_RANGE[fmt]
-    num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        ok = (num >= low) & (num <= high)
-    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
-    out[ok] = np.round(num[ok] * micros).astype("int64").astype("datetime64[us]")
-    return out
-
-
-def _parse_iso(text: pd.Series, timezone: str) -> tuple[npt.NDArray[np.datetime64], Flags, Flags]:
-    """Read ISO 8601 values; those with an offset are instants, the others wall times."""
-    n = len(text)
-    aware = text.str.contains(_HAS_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
-    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    ambiguous = np.zeros(n, dtype=bool)
-    nonexistent = np.zeros(n, dtype=bool)
-    if aware.any():
-        parsed = pd.to_datetime(text.loc[aware], format="ISO8601", utc=True, errors="coerce")
-        out[aware] = _utc_naive(parsed)
-    if (~aware).any():
-        naive = pd.to_datetime(text.loc[~aware], format="ISO8601", errors="coerce")
-        local, amb, nonex = _localize(naive, timezone)
-        out[~aware] = _utc_naive(local)
-        ambiguous[~aware] = amb
-        nonexistent[~aware] = nonex
-    return out, ambiguous, nonexistent
-
-
-def _parse_with(
-    text: pd.Series, fmt: str, timezone: str
-) -> tuple[npt.NDArray[np.datetime64], Flags, Flags]:
-    """Parse ``text`` with one format; return naive-UTC values (NaT where it fails)."""
-    none = np.zeros(len(text), dtype=bool)
-    if fmt in _EPOCH_RANGE:
-        return _parse_epoch(text, fmt), none, none.copy()
-    if fmt == "ISO8601":
-        return _parse_iso(text, timezone)
-    if "%z" in fmt or "%Z" in fmt:
-        parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
-        return _utc_naive(parsed), none, none.copy()
-    naive = pd.to_datetime(text, format=fmt, errors="coerce")
-    local, amb, nonex = _localize(naive, timezone)
-    return _utc_naive(local), amb, nonex
-
-
-def parse_timestamps(
-    values: pd.Series, *, formats: tuple[str, ...], timezone: str, naive: str = "local"
-) -> TimestampParse:
-    """Parse timestamp strings to UTC instants with a list of candidate formats.
-
-    The format that parses most of the first 500 non-empty values is applied
-    to the whole column first; rows it cannot read are retried with the other
-    formats, best-scoring first (ties in the order given).  Values without a
-    UTC offset are wall times in ``timezone`` (or UTC when ``naive == "UTC"``):
-    a wall time repeated when clocks go back is read as its first occurrence
-    and one skipped when clocks go forward is moved to the first valid
-    instant; both are reported.  Empty values are missing, not unparsed.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        Raw values (strings, or numbers for epoch formats).
-    formats : tuple of str
-        strptime patterns, ``"ISO8601"``, ``"epoch_ms"`` or ``"epoch_s"``.
-        Epoch numbers are only accepted between 1973 and 2099.
-    timezone : str
-        IANA zone for naive wall times.
-    naive : {"local", "UTC"}
-        How to read values that carry no offset.
-
-    Returns
-    -------
-    TimestampParse
-        ``values`` as ``datetime64[us, UTC]`` plus boolean arrays of unparsed,
-        ambiguous (autumn repeated hour) and non-existent (spring gap) rows.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> out = parse_timestamps(pd.Series(["10/21/2019 11:49:49 AM"]),
-    ...                        formats=("%m/%d/%Y %I:%M:%S %p",), timezone="America/New_York")
-    >>> str(out.values.iloc[0])
-    '2019-10-21 15:49:49+00:00'
-    """
-    if naive not in ("local", "UTC"):
-        msg = f"naive must be 'local' or 'UTC', got {naive!r}; set naive = \"local\" or \"UTC\""
-        raise OptionError(msg)
-    zone = "UTC" if naive == "UTC" else timezone
-    text = values.astype("string").str.strip()
-    text = text.mask(text == "")
-    n = len(values)
-    result = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    ambiguous = np.zeros(n, dtype=bool)
-    nonexistent = np.zeros(n, dtype=bool)
-    remaining = text.notna().to_numpy(dtype=bool, copy=True)
-    if remaining.any():
-        sample = text.loc[remaining].iloc[:500]
-        scores = [int((~np.isnat(_parse_with(sample, f, zone)[0])).sum()) for f in formats]
-        order = sorted(range(len(formats)), key=lambda i: -scores[i])
-        for i in order:
-            if not remaining.any():
-                break
-            parsed, amb, nonex = _parse_with(text.loc[remaining], formats[i], zone)
-            ok = ~np.isnat(parsed)
-            rows = np.flatnonzero(remaining)[ok]
-            result[rows] = parsed[ok]
-            ambiguous[rows] = amb[ok]
-            nonexistent[rows] = nonex[ok]
-            remaining[rows] = False
-    out = pd.Series(result, index=values.index).dt.tz_localize("UTC")
-    return TimestampParse(out, remaining, ambiguous, nonexistent)
 
 
 def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -320,7 +159,11 @@ def _text_columns(raw: pd.DataFrame, mapped: dict[str, str]) -> pd.DataFrame:
 
 
 def _timestamp_columns(
-    out: pd.DataFrame, raw: pd.DataFrame, mapped: dict[str, str], profile: Profile, zone: str
+    out: pd.DataFrame,
+    raw: pd.DataFrame,
+    mapped: dict[str, str],
+    profile: Profile,
+    zone: str | pd.Series,
 ) -> tuple[dict[str, Flags], dict[str, list[str]]]:
     """Add the parsed timestamp columns to ``out``; return their flags and examples."""
     masks: dict[str, Flags] = {}
@@ -354,15 +197,11 @@ def _distinct(values: pd.Series) -> list[str]:
     return [str(v) for v in dict.fromkeys(values.tolist())][:5]
 
 
-def _status(
-    out: pd.DataFrame, profile: Profile, *, has_status: bool
-) -> tuple[pd.Series, dict[str, Flags], dict[str, list[str]]]:
-    """Map raw statuses to open/closed; infer it from the close time where raw is empty.
+def _status_words(status_raw: pd.Series, profile: Profile) -> tuple[Flags, Flags]:
+    """Return the rows whose raw status is an open word and those whose is a closed word.
 
     A trailing parenthesised qualifier is ignored ("Open (Duplicate)" is open).
-    Values outside the profile's vocabulary give a missing status and a flag.
     """
-    status_raw = out["status_raw"]
 
     def among(words: tuple[str, ...]) -> Flags:
         def test(values: pd.Series) -> pd.Series:
@@ -372,8 +211,17 @@ def _status(
 
         return _on_distinct(status_raw, test).fillna(False).to_numpy(dtype=bool)
 
-    is_open = among(profile.status_open)
-    is_closed = among(profile.status_closed)
+    return among(profile.status_open), among(profile.status_closed)
+
+
+def _status(
+    out: pd.DataFrame, is_open: Flags, is_closed: Flags, *, has_status: bool
+) -> tuple[pd.Series, dict[str, Flags], dict[str, list[str]]]:
+    """Map raw statuses to open/closed; infer it from the close time where raw is empty.
+
+    Values outside the profile's vocabulary give a missing status and a flag.
+    """
+    status_raw = out["status_raw"]
     empty = status_raw.isna().to_numpy(dtype=bool)
     unknown = ~is_open & ~is_closed & ~empty
     has_close = out["closed_datetime"].notna().to_numpy(dtype=bool)
@@ -386,6 +234,28 @@ def _status(
     if has_status:
         masks["status_inferred_from_close_time"] = empty
     return pd.Series(status, index=out.index, dtype="string"), masks, examples
+
+
+def _row_zones(
+    raw: pd.DataFrame, mapped: dict[str, str], profile: Profile, zone: str
+) -> tuple[pd.Series | None, pd.Series | None, dict[str, Flags], dict[str, list[str]]]:
+    """Return each row's jurisdiction and IANA zone when the profile mixes jurisdictions.
+
+    Rows whose jurisdiction is empty or not in ``[jurisdictions.timezones]``
+    get ``zone`` (the profile's, or the caller's override) and are flagged
+    ``unknown_jurisdiction``.
+    """
+    if "jurisdiction" not in mapped:
+        return None, None, {}, {}
+    jurisdiction = _clean_text(raw[mapped["jurisdiction"]])
+    table = {k.casefold(): v for k, v in profile.jurisdiction_timezones.items()}
+    zones = _on_distinct(jurisdiction, lambda v: v.str.casefold().map(table).astype("string"))
+    unknown = zones.isna().to_numpy(dtype=bool)
+    zones = zones.fillna(zone)
+    examples = {}
+    if unknown.any():
+        examples["unknown_jurisdiction"] = _distinct(jurisdiction.loc[unknown].fillna("(empty)"))
+    return jurisdiction, zones, {"unknown_jurisdiction": unknown}, examples
 
 
 def _contains_any(text: pd.Series, patterns: tuple[str, ...]) -> Flags:
@@ -463,9 +333,29 @@ def normalize_frame(
     index = pd.RangeIndex(len(raw))
     raw = raw.set_axis(index, axis=0)
     out = _text_columns(raw, mapped)
-    masks, examples = _timestamp_columns(out, raw, mapped, profile, zone)
+    jurisdiction, zones, masks, examples = _row_zones(raw, mapped, profile, zone)
+    row_zone = zone if zones is None else zones
+    ts_masks, ts_examples = _timestamp_columns(out, raw, mapped, profile, row_zone)
+    masks.update(ts_masks)
+    examples.update(ts_examples)
+    is_open, is_closed = _status_words(out["status_raw"], profile)
+    closures = derive_close_times(
+        out["closed_datetime"],
+        updated=out["updated_datetime"],
+        notes=raw[mapped["notes"]] if "notes" in mapped else None,
+        is_open=is_open,
+        is_closed=is_closed,
+        closed_words=profile.status_closed,
+        formats=profile.timestamp_formats,
+        zones=row_zone,
+        naive=profile.naive,
+        from_updated=profile.closed_from_updated,
+    )
+    out["closed_datetime"] = closures.closed
+    masks.update(closures.flags)
+    examples.update(closures.examples)
     status, status_masks, status_examples = _status(
-        out, profile, has_status="status_raw" in mapped
+        out, is_open, is_closed, has_status="status_raw" in mapped
     )
     out["status"] = status
     masks.update(status_masks)
@@ -483,7 +373,13 @@ def normalize_frame(
     out["qa_flags"] = add_flags(pd.Series("", index=index, dtype="string"), masks)
     out["input_file"] = pd.Series(input_file, index=index, dtype="string")
     out["input_row"] = np.arange(first_row, first_row + len(raw), dtype="int64")
+    extra = {}
+    if jurisdiction is not None and zones is not None:
+        extra = {"jurisdiction": jurisdiction, "timezone": zones.astype("string")}
     raw_cols = {f"raw_{c}": raw[c].astype("string") for c in raw.columns}
-    out = pd.concat([out[[c.name for c in CANONICAL_COLUMNS]], pd.DataFrame(raw_cols)], axis=1)
+    out = pd.concat(
+        [out[[c.name for c in CANONICAL_COLUMNS]], pd.DataFrame(extra), pd.DataFrame(raw_cols)],
+        axis=1,
+    )
     flagged = {k: int(v.sum()) for k, v in masks.items() if v.any()}
     return NormalizeResult(out, flagged, examples)

@@ -6,7 +6,8 @@ coordinates are, and the city's bounding box.  Built-in profiles live in
 ``geo311/io/schemas/*.toml``; a user passes their own file path anywhere a
 profile name is accepted.  The keys are those of :class:`Profile` as laid out
 in the built-in files (top-level keys plus ``[columns]``, ``[timestamps]``,
-``[coordinates]``, ``[status]`` and ``[proactive]`` tables).
+``[coordinates]``, ``[status]``, ``[proactive]``, ``[fetch]``,
+``[placeholders]`` and ``[jurisdictions]`` tables).
 
 Examples
 --------
@@ -30,6 +31,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from geo311._errors import OptionError, ProfileError, SchemaError
+from geo311.clean.placeholders import PlaceholderRule
 from geo311.io.schema import CANONICAL_COLUMNS
 from geo311.io.values import check_timezone
 
@@ -59,14 +61,20 @@ SPECIAL_FORMATS = ("ISO8601", "epoch_ms", "epoch_s")
 _TOP_KEYS = {
     "name", "title", "description", "timezone", "formats", "detect", "case_sensitive",
     "bbox", "columns", "timestamps", "coordinates", "status", "proactive", "fetch",
+    "placeholders", "jurisdictions",
 }  # fmt: skip
 _SECTION_KEYS = {
-    "timestamps": {"formats", "naive"},
+    "timestamps": {"formats", "naive", "closed_from_notes", "closed_from_updated"},
     "coordinates": {"lat", "long", "location", "crs"},
     "status": {"open", "closed", "duplicate", "transfer"},
     "proactive": {"service_name", "source"},
     "fetch": {"arcgis_layer"},
-}
+    "jurisdictions": {"column", "timezones"},
+    "placeholders": {
+        "min_count", "min_share", "min_addresses", "min_address_share", "radius_m",
+        "coarse_decimals", "points",
+    },
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,13 @@ class Profile:
         strptime formats, or ``ISO8601``/``epoch_ms``/``epoch_s``, tried in order.
     naive : str
         ``"local"`` or ``"UTC"``: how to read timestamps without an offset.
+    closed_from_notes : str or None
+        ``[timestamps] closed_from_notes``: source column holding Open311
+        ``notes`` events (a JSON list of ``{datetime, type, description}``);
+        the last closing event is the close time of a row that has none.
+    closed_from_updated : bool
+        ``[timestamps] closed_from_updated``: a closed row with no close
+        time (and none from notes) closes at its ``updated_datetime``.
     lat, long, location : str or None
         Coordinate columns; ``location`` holds ``POINT (x y)`` or ``(lat, lon)``.
     crs : str
@@ -104,10 +119,20 @@ class Profile:
         Case-insensitive substrings of status or notes marking duplicates/transfers.
     proactive_service_names, proactive_sources : tuple of str
         Substrings of service names / exact channels marking staff-filed requests.
+    placeholders : PlaceholderRule
+        ``[placeholders]``: thresholds of the placeholder-point rule and the
+        points the city knows to be placeholders (defaults when absent).
     arcgis_layer : str or None
         ``[fetch] arcgis_layer``: the city's ArcGIS 311 layer URL, with
         ``{year}`` where the portal publishes one layer per year
         (``geo311 fetch requests --city NAME --year Y``).
+    jurisdiction_column : str or None
+        ``[jurisdictions] column``: source column naming each row's
+        jurisdiction (``jurisdiction_id``, a city column) in a file mixing
+        several cities.
+    jurisdiction_timezones : dict of str to str
+        ``[jurisdictions.timezones]``: jurisdiction -> IANA zone (matched
+        without regard to case); other jurisdictions use ``timezone``.
     path : str
         Where the profile was read from.
     """
@@ -134,6 +159,11 @@ class Profile:
     proactive_service_names: tuple[str, ...] = ()
     proactive_sources: tuple[str, ...] = ()
     arcgis_layer: str | None = None
+    placeholders: PlaceholderRule = field(default_factory=PlaceholderRule)
+    closed_from_notes: str | None = None
+    closed_from_updated: bool = False
+    jurisdiction_column: str | None = None
+    jurisdiction_timezones: Mapping[str, str] = field(default_factory=dict)
     path: str = field(default="", compare=False)
 
     def _find(self, wanted: str, present: Iterable[str]) -> str | None:
@@ -164,7 +194,8 @@ class Profile:
         -------
         dict of str to str
             Canonical name -> actual source column, for every mapped column found,
-            plus the coordinate roles ``lat``, ``long``, ``location`` when present.
+            plus the roles ``lat``, ``long``, ``location``, ``notes`` and
+            ``jurisdiction`` when present.
 
         Raises
         ------
@@ -179,12 +210,20 @@ class Profile:
                 if hit is not None:
                     out[canonical] = hit
                     break
-        for role in ("lat", "long", "location"):
-            wanted = getattr(self, role)
+        roles = {
+            "lat": self.lat,
+            "long": self.long,
+            "location": self.location,
+            "notes": self.closed_from_notes,
+            "jurisdiction": self.jurisdiction_column,
+        }
+        for role, wanted in roles.items():
             hit = self._find(wanted, present) if wanted else None
             if hit is not None:
                 out[role] = hit
         missing = [f"{c} (one of {', '.join(self.columns[c])})" for c in REQUIRED if c not in out]
+        if self.jurisdiction_column and "jurisdiction" not in out:
+            missing.append(f"the jurisdiction column {self.jurisdiction_column!r}")
         if missing:
             found = ", ".join(map(str, present)) or "(none)"
             msg = (
@@ -276,6 +315,48 @@ def _parse_columns(data: Mapping[str, Any], problems: _Problems) -> dict[str, tu
     return columns
 
 
+def _parse_closures(data: Mapping[str, Any], problems: _Problems) -> tuple[str | None, bool]:
+    """Return ``[timestamps] closed_from_notes`` and ``closed_from_updated``."""
+    ts = problems.table(data, "timestamps")
+    notes = problems.text(ts, "closed_from_notes")
+    updated = ts.get("closed_from_updated", False)
+    if not isinstance(updated, bool):
+        problems.add(f"[timestamps] closed_from_updated must be true or false, got {updated!r}")
+        updated = False
+    return notes, updated
+
+
+def _parse_jurisdictions(
+    data: Mapping[str, Any], problems: _Problems
+) -> tuple[str | None, dict[str, str]]:
+    """Return ``[jurisdictions] column`` and its table of time zones (zones checked)."""
+    table = problems.table(data, "jurisdictions")
+    if not table:
+        return None, {}
+    column = problems.text(table, "column", required=True)
+    zones = table.get("timezones", {})
+    if not isinstance(zones, dict) or not zones:
+        problems.add(
+            '[jurisdictions.timezones] must be a table of jurisdiction = "IANA zone" '
+            f'(e.g. chicago = "America/Chicago"), got {zones!r}'
+        )
+        return column, {}
+    out: dict[str, str] = {}
+    for key, zone in zones.items():
+        where = f"[jurisdictions.timezones] {key}"
+        if not isinstance(zone, str):
+            problems.add(f"{where} must be an IANA zone name (a string), got {zone!r}")
+            continue
+        try:
+            out[key] = check_timezone(zone, option=where)
+        except OptionError as exc:
+            problems.add(str(exc))
+    folded = [k.casefold() for k in out]
+    if len(set(folded)) < len(folded):
+        problems.add("[jurisdictions.timezones] names a jurisdiction twice (case is ignored)")
+    return column, out
+
+
 def _parse_timestamps(data: Mapping[str, Any], problems: _Problems) -> tuple[tuple[str, ...], str]:
     ts = problems.table(data, "timestamps")
     formats = problems.strings(ts.get("formats", ["ISO8601"]), "[timestamps] formats")
@@ -346,6 +427,20 @@ def _parse_bbox(
     return None
 
 
+def _parse_placeholders(data: Mapping[str, Any], problems: _Problems) -> PlaceholderRule:
+    """Return the ``[placeholders]`` rule (defaults for keys left out)."""
+    table = problems.table(data, "placeholders")
+    options = {k: v for k, v in table.items() if k in _SECTION_KEYS["placeholders"]}
+    if "points" in options:
+        points = options["points"]
+        options["points"] = tuple(points) if isinstance(points, list) else (points,)
+    try:
+        return PlaceholderRule(**options)
+    except OptionError as exc:
+        problems.add(f"[placeholders] {exc}")
+    return PlaceholderRule()
+
+
 def _parse(data: Mapping[str, Any], origin: str) -> Profile:
     """Validate a profile's TOML data; raise one ProfileError listing every problem."""
     problems = _Problems()
@@ -361,6 +456,8 @@ def _parse(data: Mapping[str, Any], origin: str) -> Profile:
     timestamp_formats, naive = _parse_timestamps(data, problems)
     lat, long, location, crs = _parse_coordinates(data, problems)
     bbox = _parse_bbox(data, problems)
+    closed_from_notes, closed_from_updated = _parse_closures(data, problems)
+    jurisdiction_column, jurisdiction_timezones = _parse_jurisdictions(data, problems)
     status = problems.table(data, "status")
     proactive = problems.table(data, "proactive")
     default_detect = [columns[r][0] for r in REQUIRED if r in columns]
@@ -389,6 +486,11 @@ def _parse(data: Mapping[str, Any], origin: str) -> Profile:
         ),
         proactive_sources=problems.folded(proactive, "source", "[proactive] source"),
         arcgis_layer=problems.text(problems.table(data, "fetch"), "arcgis_layer"),
+        placeholders=_parse_placeholders(data, problems),
+        closed_from_notes=closed_from_notes,
+        closed_from_updated=closed_from_updated,
+        jurisdiction_column=jurisdiction_column,
+        jurisdiction_timezones=jurisdiction_timezones,
         path=origin,
     )
     if problems.items:

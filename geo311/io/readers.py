@@ -17,14 +17,16 @@ unset) raises :class:`geo311._errors.CRSError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geo311._errors import InputFileError, SchemaError, TimestampError
+from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.io.formats import as_strings, geometry_xy, no_crs, points_from_xy, read_chunks
 from geo311.io.normalize import normalize_frame
@@ -37,6 +39,16 @@ from geo311.ledger import Ledger, Result, StageLedger
 __all__ = ["read_requests", "requests_from_frame"]
 
 log = logging.getLogger(__name__)
+
+#: Row flags of values the reader derived or could not place, logged per input.
+_DERIVED = (
+    "closed_time_from_notes",
+    "closed_time_from_updated",
+    "unreadable_notes",
+    "unknown_jurisdiction",
+)
+
+FallbackPoints = Iterable[tuple[float, float]] | Mapping[str, tuple[float, float]]
 
 
 def _prepare(
@@ -98,6 +110,19 @@ def _check_input(
                 f"raising --max-bad-timestamps (now {max_bad_timestamps:.1%})."
             )
             raise TimestampError(msg)
+    for reason in _DERIVED:
+        count = norm.flagged.get(reason, 0)
+        if count:
+            log.warning(
+                "%s: %s of %s rows flagged %s%s",
+                name,
+                f"{count:,}",
+                f"{norm.rows_in:,}",
+                reason,
+                f", e.g. {norm.examples[f'{reason} ({name})']}"
+                if f"{reason} ({name})" in norm.examples
+                else "",
+            )
     for column in REQUIRED:
         empty = norm.flagged.get(f"missing_{column}", 0)
         source = sources.get(column, column)
@@ -126,16 +151,13 @@ def _finish(
     *,
     timezones: set[str],
     as_of: pd.Timestamp | None,
-    placeholder_min_count: int,
-    placeholder_min_share: float,
+    placeholders: PlaceholderRule,
+    fallback_points: FallbackPoints,
 ) -> Result:
     """Clean across rows and build the GeoDataFrame."""
     frame = pd.concat(parts, ignore_index=True)
     cleaned = clean_requests(
-        frame,
-        as_of=as_of,
-        placeholder_min_count=placeholder_min_count,
-        placeholder_min_share=placeholder_min_share,
+        frame, as_of=as_of, placeholders=placeholders, fallback_points=fallback_points
     )
     out = cleaned.frame
     has_point = out["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
@@ -144,6 +166,8 @@ def _finish(
     geometry = gpd.points_from_xy(xs, ys, crs="EPSG:4326")
     geometry[~has_point] = None
     gdf = gpd.GeoDataFrame(out, geometry=geometry, crs="EPSG:4326")
+    if "timezone" in out:  # a profile mixing jurisdictions: each row's own zone
+        timezones = set(out["timezone"].dropna())
     gdf.attrs["timezone"] = next(iter(timezones)) if len(timezones) == 1 else None
     full = ledger.extend(cleaned.ledger)
     log.info(
@@ -163,8 +187,8 @@ def requests_from_frame(
     name: str = "<frame>",
     as_of: pd.Timestamp | str | None = None,
     max_bad_timestamps: float = 0.05,
-    placeholder_min_count: int = 10,
-    placeholder_min_share: float = 0.002,
+    placeholders: Mapping[str, Any] | None = None,
+    fallback_points: FallbackPoints = (),
 ) -> Result:
     """Turn a raw export frame into canonical requests (the funnel every reader uses).
 
@@ -177,7 +201,9 @@ def requests_from_frame(
         Profile name or TOML path; detected from the columns when omitted.
     timezone : str, optional
         Override the profile's IANA time zone (checked with
-        :func:`geo311.io.values.check_timezone`).
+        :func:`geo311.io.values.check_timezone`).  With a profile that mixes
+        jurisdictions it applies to rows whose jurisdiction is not in its
+        ``[jurisdictions.timezones]``.
     name : str
         How to name the input in ``input_file`` and in messages.
     as_of : timestamp or str, optional
@@ -187,14 +213,24 @@ def requests_from_frame(
         Largest share of an input's rows with an unparseable (non-empty)
         timestamp in any one timestamp column before failing; below it the
         rows are kept, flagged ``unparsed_<column>`` and counted in the ledger.
-    placeholder_min_count, placeholder_min_share
-        See :func:`geo311.find_placeholders`.
+    placeholders : mapping, optional
+        Overrides of the profile's ``[placeholders]`` table, same keys
+        (``min_count``, ``min_share``, ``min_addresses``,
+        ``min_address_share``, ``radius_m``, ``points``; see
+        :class:`~geo311.clean.placeholders.PlaceholderRule`); a value of None
+        keeps the profile's.
+    fallback_points : iterable or mapping of (lat, long)
+        Known geocoder fallback points, e.g. the city's and ZIP codes'
+        centroids; requests within ``radius_m`` of one are placeholders.
 
     Returns
     -------
     Result
         ``(requests, ledger)``: a GeoDataFrame in EPSG:4326 following
-        :mod:`geo311.io.schema`, and its row ledger.
+        :mod:`geo311.io.schema`, and its row ledger.  A profile with a
+        ``[jurisdictions]`` table adds the columns ``jurisdiction`` and
+        ``timezone`` (each row's IANA zone, for local-time bucketing);
+        ``attrs["timezone"]`` is then set only when every row has the same.
 
     Examples
     --------
@@ -235,13 +271,14 @@ def requests_from_frame(
         sources=profile.resolve(raw.columns, source=name),
         max_bad_timestamps=max_bad_timestamps,
     )
+    rule = profile.placeholders
     return _finish(
         [prepared.frame],
         ledger.extend(prepared.ledger),
         timezones={zone or profile.timezone},
         as_of=as_of_ts,
-        placeholder_min_count=placeholder_min_count,
-        placeholder_min_share=placeholder_min_share,
+        placeholders=rule.updated(**(placeholders or {})),
+        fallback_points=fallback_points,
     )
 
 
@@ -254,8 +291,8 @@ def read_requests(
     encoding: str | None = None,
     as_of: pd.Timestamp | str | None = None,
     max_bad_timestamps: float = 0.05,
-    placeholder_min_count: int = 10,
-    placeholder_min_share: float = 0.002,
+    placeholders: Mapping[str, Any] | None = None,
+    fallback_points: FallbackPoints = (),
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -272,8 +309,9 @@ def read_requests(
         normalized and released before the next is read.
     encoding : str, optional
         CSV text encoding; sniffed (UTF-8 with or without BOM, else cp1252).
-    as_of, max_bad_timestamps, placeholder_min_count, placeholder_min_share
-        As in :func:`requests_from_frame`.
+    as_of, max_bad_timestamps, placeholders, fallback_points
+        As in :func:`requests_from_frame`; the placeholder settings not
+        overridden come from the first file's profile.
 
     Returns
     -------
@@ -302,6 +340,7 @@ def read_requests(
     ledger = Ledger()
     parts: list[pd.DataFrame] = []
     timezones: set[str] = set()
+    rules: list[PlaceholderRule] = []
     for item in items:
         path = Path(item)
         fmt = sniff_format(path)
@@ -336,6 +375,7 @@ def read_requests(
         )
         ledger = ledger.extend(file_ledger)
         timezones.add(zone or profile.timezone)
+        rules.append(profile.placeholders)
         ledger.inputs.append(
             {"path": str(path), "format": fmt, "rows": rows, "profile": profile.name}
         )
@@ -350,6 +390,7 @@ def read_requests(
         raise InputFileError(msg)
     if empty:
         log.warning("%s: a header but no data rows; nothing read from it", ", ".join(empty))
+    rule = rules[0]
     read = Ledger(inputs=ledger.inputs)
     read.record("read", rows_in=total, rows_out=total)
     return _finish(
@@ -357,6 +398,6 @@ def read_requests(
         Ledger(stages=[*read.stages, *ledger.stages], inputs=ledger.inputs),
         timezones=timezones,
         as_of=as_of_ts,
-        placeholder_min_count=placeholder_min_count,
-        placeholder_min_share=placeholder_min_share,
+        placeholders=rule.updated(**(placeholders or {})),
+        fallback_points=fallback_points,
     )

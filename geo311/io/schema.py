@@ -4,7 +4,11 @@ Column names follow Open311 GeoReport v2 / Bulk.  Timestamps are
 timezone-aware UTC instants; the profile that produced a frame names the
 city's IANA zone (kept in ``frame.attrs["timezone"]``) for local-time
 bucketing.  Every source column is kept verbatim as a ``raw_<name>`` string
-column.
+column (Open311 ``extended_attributes`` members as
+``raw_extended_attributes.<key>``; ``media_url`` and ``address_id`` only there).
+A profile with a ``[jurisdictions]`` table adds two columns after the
+canonical ones: ``jurisdiction`` (the row's jurisdiction, as written) and
+``timezone`` (the IANA zone its wall-clock times were read in).
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ COORD_QUALITY: tuple[str, ...] = (
     "missing",  # no coordinates
     "zero",  # (0, 0) "null island"
     "out_of_range",  # |lat| > 90 or |long| > 180, not fixable by swapping
-    "placeholder",  # a point shared by an implausible share of requests, or coarse
+    "placeholder",  # a stand-in point (see geo311.clean.placeholders)
     "outside_area",  # valid but outside the profile's bounding area
     "swapped",  # lat/long were swapped in the source; fixed
     "ok",

@@ -1,0 +1,199 @@
+"""Parse timestamp text to UTC instants: strptime patterns, ISO 8601 and epochs.
+
+Values without a UTC offset are wall times in a time zone -- one zone for
+the whole column, or one per row when a file mixes jurisdictions (see the
+profile's ``[jurisdictions]`` table).  Repeated autumn and skipped spring
+wall times are resolved and reported, never silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from geo311._errors import OptionError
+
+__all__ = ["TS_DTYPE", "TimestampParse", "parse_timestamps"]
+
+TS_DTYPE: Final = "datetime64[us, UTC]"
+# A UTC offset after a time of day ("...10:00:00Z", "...10:00-04:00").  The time
+# is required so that a date such as "2019-10-21" is not read as offset "-21".
+_HAS_OFFSET = r"\d:\d{2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
+# Plausible epoch ranges (1973..2099) so that e.g. 20190101 is not read as ms:
+# format -> (lowest, highest, microseconds per unit).
+_EPOCH_RANGE = {"epoch_ms": (1e11, 4.1e12, 1e3), "epoch_s": (1e8, 4.1e9, 1e6)}
+
+Flags = npt.NDArray[np.bool_]
+
+
+@dataclass
+class TimestampParse:
+    """Parsed instants plus the rows that needed care."""
+
+    values: pd.Series
+    unparsed: np.ndarray
+    ambiguous: np.ndarray
+    nonexistent: np.ndarray
+
+
+def _utc_naive(series: pd.Series) -> npt.NDArray[np.datetime64]:
+    """Return tz-aware ``series`` as naive UTC ``datetime64[us]`` values."""
+    return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+
+
+def _localize(naive: pd.Series, timezone: str) -> tuple[pd.Series, Flags, Flags]:
+    """Localize naive wall times; flag autumn-repeated and spring-skipped times."""
+    if isinstance(naive.dtype, pd.DatetimeTZDtype):  # already carries its zone
+        none = np.zeros(len(naive), dtype=bool)
+        return naive.dt.tz_convert("UTC"), none, none.copy()
+    strict = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    trouble = (strict.isna() & naive.notna()).to_numpy(dtype=bool)
+    ambiguous = np.zeros(len(naive), dtype=bool)
+    nonexistent = np.zeros(len(naive), dtype=bool)
+    if trouble.any():
+        sub = naive.loc[trouble]
+        # Repeated autumn hour: read as the first occurrence (daylight time).
+        # Skipped spring hour: shifted forward to the first valid instant.
+        loose = sub.dt.tz_localize(
+            timezone, ambiguous=np.ones(len(sub), dtype=bool), nonexistent="shift_forward"
+        )
+        shifted = (loose.dt.tz_localize(None) != sub).to_numpy(dtype=bool)
+        nonexistent[trouble] = shifted
+        ambiguous[trouble] = ~shifted
+        strict = strict.copy()
+        strict.loc[trouble] = loose
+    return strict.dt.tz_convert("UTC"), ambiguous, nonexistent
+
+
+def _parse_epoch(text: pd.Series, fmt: str) -> npt.NDArray[np.datetime64]:
+    """Read epoch numbers in their plausible range; exact to the microsecond."""
+    low, high, micros = _EPOCH_RANGE[fmt]
+    num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        ok = (num >= low) & (num <= high)
+    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    out[ok] = np.round(num[ok] * micros).astype("int64").astype("datetime64[us]")
+    return out
+
+
+def _parse_iso(text: pd.Series, timezone: str) -> tuple[npt.NDArray[np.datetime64], Flags, Flags]:
+    """Read ISO 8601 values; those with an offset are instants, the others wall times."""
+    n = len(text)
+    aware = text.str.contains(_HAS_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    ambiguous = np.zeros(n, dtype=bool)
+    nonexistent = np.zeros(n, dtype=bool)
+    if aware.any():
+        parsed = pd.to_datetime(text.loc[aware], format="ISO8601", utc=True, errors="coerce")
+        out[aware] = _utc_naive(parsed)
+    if (~aware).any():
+        naive = pd.to_datetime(text.loc[~aware], format="ISO8601", errors="coerce")
+        local, amb, nonex = _localize(naive, timezone)
+        out[~aware] = _utc_naive(local)
+        ambiguous[~aware] = amb
+        nonexistent[~aware] = nonex
+    return out, ambiguous, nonexistent
+
+
+def _parse_with(
+    text: pd.Series, fmt: str, timezone: str
+) -> tuple[npt.NDArray[np.datetime64], Flags, Flags]:
+    """Parse ``text`` with one format; return naive-UTC values (NaT where it fails)."""
+    none = np.zeros(len(text), dtype=bool)
+    if fmt in _EPOCH_RANGE:
+        return _parse_epoch(text, fmt), none, none.copy()
+    if fmt == "ISO8601":
+        return _parse_iso(text, timezone)
+    if "%z" in fmt or "%Z" in fmt:
+        parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        return _utc_naive(parsed), none, none.copy()
+    naive = pd.to_datetime(text, format=fmt, errors="coerce")
+    local, amb, nonex = _localize(naive, timezone)
+    return _utc_naive(local), amb, nonex
+
+
+def parse_timestamps(
+    values: pd.Series,
+    *,
+    formats: tuple[str, ...],
+    timezone: str | pd.Series,
+    naive: str = "local",
+) -> TimestampParse:
+    """Parse timestamp strings to UTC instants with a list of candidate formats.
+
+    The format that parses most of the first 500 non-empty values is applied
+    to the whole column first (zone by zone); rows it cannot read are retried with the other
+    formats, best-scoring first (ties in the order given).  Values without a
+    UTC offset are wall times in ``timezone`` (or UTC when ``naive == "UTC"``):
+    a wall time repeated when clocks go back is read as its first occurrence
+    and one skipped when clocks go forward is moved to the first valid
+    instant; both are reported.  Empty values are missing, not unparsed.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Raw values (strings, or numbers for epoch formats).
+    formats : tuple of str
+        strptime patterns, ``"ISO8601"``, ``"epoch_ms"`` or ``"epoch_s"``.
+        Epoch numbers are only accepted between 1973 and 2099.
+    timezone : str or pandas.Series
+        IANA zone for naive wall times: one for every value, or one per value
+        (a Series aligned with ``values`` by position, e.g. each row's
+        jurisdiction's zone).  Zones are not checked here (see
+        :func:`geo311.io.values.check_timezone`).
+    naive : {"local", "UTC"}
+        How to read values that carry no offset.
+
+    Returns
+    -------
+    TimestampParse
+        ``values`` as ``datetime64[us, UTC]`` plus boolean arrays of unparsed,
+        ambiguous (autumn repeated hour) and non-existent (spring gap) rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out = parse_timestamps(pd.Series(["10/21/2019 11:49:49 AM"]),
+    ...                        formats=("%m/%d/%Y %I:%M:%S %p",), timezone="America/New_York")
+    >>> str(out.values.iloc[0])
+    '2019-10-21 15:49:49+00:00'
+    """
+    if naive not in ("local", "UTC"):
+        msg = f"naive must be 'local' or 'UTC', got {naive!r}; set naive = \"local\" or \"UTC\""
+        raise OptionError(msg)
+    n = len(values)
+    if naive == "UTC":
+        zones = np.full(n, "UTC", dtype=object)
+    elif isinstance(timezone, pd.Series):
+        zones = timezone.to_numpy(dtype=object)
+    else:
+        zones = np.full(n, timezone, dtype=object)
+    text = values.astype("string").str.strip()
+    text = text.mask(text == "")
+    result = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    ambiguous = np.zeros(n, dtype=bool)
+    nonexistent = np.zeros(n, dtype=bool)
+    remaining = text.notna().to_numpy(dtype=bool, copy=True)
+    if remaining.any():
+        sample = text.loc[remaining].iloc[:500]
+        first = str(zones[remaining][0])
+        scores = [int((~np.isnat(_parse_with(sample, f, first)[0])).sum()) for f in formats]
+        order = sorted(range(len(formats)), key=lambda i: -scores[i])
+        for i in order:
+            for zone in pd.unique(zones[remaining]):
+                todo = remaining & (zones == zone)
+                parsed, amb, nonex = _parse_with(text.loc[todo], formats[i], str(zone))
+                ok = ~np.isnat(parsed)
+                rows = np.flatnonzero(todo)[ok]
+                result[rows] = parsed[ok]
+                ambiguous[rows] = amb[ok]
+                nonexistent[rows] = nonex[ok]
+                remaining[rows] = False
+            if not remaining.any():
+                break
+    out = pd.Series(result, index=values.index).dt.tz_localize("UTC")
+    return TimestampParse(out, remaining, ambiguous, nonexistent)
