@@ -47,11 +47,11 @@ from geo311.indicators import (
     time_patterns,
 )
 from geo311.io.normalize import parse_location
-from geo311.io.timestamps import parse_timestamps
 from geo311.io.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
 from geo311.io.readers import read_requests, requests_from_frame
 from geo311.io.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
 from geo311.io.sniff import FORMATS, sniff_format
+from geo311.io.timestamps import parse_timestamps
 from geo311.join.assign import JOIN_STATUS, CityJoin, assign_areas, join_city
 from geo311.join.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.join.layers import Layer, LayerResult, layer_from_file, load_layers, read_layer

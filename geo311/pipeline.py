@@ -267,6 +267,7 @@ def run(
     chunksize: int | None = None,
     encoding: str | None = None,
     max_bad_timestamps: float = 0.05,
+    placeholders: Mapping[str, Any] | None = None,
     layers: Sequence[str] | None = None,
     district_layer: str | None = None,
     boundaries: Mapping[str, Sequence[Layer]] | None = None,
@@ -299,8 +300,9 @@ def run(
     city : str, pathlib.Path or CityManifest, optional
         Built-in city (``"baltimore"``), a boundary manifest, or a parsed one.
         Needed by the join (unless ``extra_layers`` only) and the indicators.
-    schema, timezone, chunksize, encoding, max_bad_timestamps
-        Ingest: as in :func:`geo311.read_requests`.
+    schema, timezone, chunksize, encoding, max_bad_timestamps, placeholders
+        Ingest: as in :func:`geo311.read_requests` (``placeholders``
+        overrides the profile's placeholder thresholds).
     layers : sequence of str, optional
         Layers to join and tabulate; default every layer of ``boundaries``
         when given, else the layers of joined requests, else
@@ -352,6 +354,7 @@ def run(
             # times ({file: time}) are applied by the indicators
             as_of=None if isinstance(as_of, Mapping) else as_of,
             max_bad_timestamps=max_bad_timestamps,
+            placeholders=placeholders,
         )
         result = PipelineResult(requests, ledger, "ingest", city=manifest)
     done = STAGES.index(result.stage)
@@ -659,6 +662,7 @@ def run_city(
     as_of: Any = None,
     period: tuple[Any, Any] | None = None,
     max_days: float | None = None,
+    placeholders: Mapping[str, Any] | None = None,
     self_contained: bool = True,
     tiles: bool = True,
     png: bool = True,
@@ -690,7 +694,7 @@ def run_city(
         of the city, ``""`` for none.
     vintages : dict, optional
         Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
-    population, as_of, period, max_days
+    population, as_of, period, max_days, placeholders
         As in :func:`run`.
     self_contained, tiles, png
         As in :func:`write_site`.
@@ -740,6 +744,7 @@ def run_city(
         as_of=as_of,
         period=period,
         max_days=max_days,
+        placeholders=placeholders,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

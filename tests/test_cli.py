@@ -201,3 +201,28 @@ def test_demo_command_refuses_to_overwrite_before_building(tmp_path: Path) -> No
     assert result.output.startswith("Error: output exists")
     assert "--overwrite" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["README.txt"]
+
+
+def test_placeholder_thresholds_are_options(tmp_path: Path) -> None:
+    """--placeholder NAME=VALUE overrides the profile: 3 addresses at one point flag it at 3."""
+    rows = [
+        f"S-{i},001,Pothole,open,2024-03-0{i}T10:00:00-05:00,,39.2904,-76.6122,{i}00 Main St"
+        for i in range(1, 4)
+    ]
+    export = tmp_path / "stack.csv"
+    header = "service_request_id,service_code,service_name,status,requested_datetime,"
+    export.write_text(header + "closed_date,lat,long,address\n" + "\n".join(rows) + "\n")
+
+    def quality(*options: str) -> list[str]:
+        out = tmp_path / "o.parquet"
+        args = ["ingest", str(export), "--out", str(out), "--overwrite", *options]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return sorted(set(gpd.read_parquet(out)["coord_quality"]))
+
+    assert quality() == ["ok"]  # three requests are below the default of 10
+    assert quality("--placeholder", "min_count=3") == ["placeholder"]
+    bad = CliRunner().invoke(main, ["ingest", str(export), "--out", str(tmp_path / "x.parquet"),
+                                    "--placeholder", "min_count=many"])  # fmt: skip
+    assert bad.exit_code == 2
+    assert "--placeholder min_count='many'" in bad.output

@@ -3,10 +3,9 @@
 Hand-made layers live in Los Angeles, in EPSG:4326: a 3x3 grid of districts
 about 1.2 km wide whose edges are written as decimal literals, so a point typed
 as the same literal lies *exactly* on the edge (the canonical reader parses
-``repr(float)`` strings back to the same double).  No coordinate of a point
-that should be joined is given to two decimals only, which the cleaner would
-flag as a coarse placeholder; the one placeholder point below is written that
-way on purpose.  Longitudes are below -90, so a point with latitude and
+``repr(float)`` strings back to the same double).  A point given to two
+decimals only is a genuine point (round numbers alone are no evidence of a
+placeholder) and is joined like any other.  Longitudes are below -90, so a point with latitude and
 longitude swapped is recognised (|lat| > 90) and fixed by the reader.
 """
 
@@ -178,7 +177,7 @@ CASES: list[tuple[str, object, object, str, str | None]] = [
     ("no coordinates", None, None, "missing_coords", None),
     ("null island", "0", "0", "bad_coords", None),
     ("out of range", "95.5", "200.25", "bad_coords", None),
-    ("coarse placeholder", "34.05", "-118.28", "placeholder", None),
+    ("round-number point, a genuine request", "34.05", "-118.28", "assigned", cell_id(0, 1)),
 ]
 
 

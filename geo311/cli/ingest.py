@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from geo311.cli.options import as_of_opt, out_opt, overwrite_opt, schema_opt, timezone_opt
+from geo311.cli.options import (
+    as_of_opt,
+    out_opt,
+    overwrite_opt,
+    placeholder_opt,
+    schema_opt,
+    timezone_opt,
+)
 from geo311.io.atomic import check_overwrite
 from geo311.ledger import ledger_path
 from geo311.pipeline import run, write_requests
@@ -34,6 +41,7 @@ def _summary(requests: pd.DataFrame) -> str:
 @click.option("--chunksize", type=click.IntRange(min=1), help="Rows per chunk for CSV/Parquet.")
 @click.option("--encoding", help="CSV text encoding (default: sniff UTF-8/cp1252).")
 @as_of_opt
+@placeholder_opt
 @click.option(
     "--max-bad-timestamps",
     type=click.FloatRange(0, 1),
@@ -50,6 +58,7 @@ def ingest_cmd(
     chunksize: int | None,
     encoding: str | None,
     as_of: str | dict[str, str] | None,
+    placeholders: dict[str, float] | None,
     max_bad_timestamps: float,
     overwrite: bool,
 ) -> None:
@@ -62,6 +71,7 @@ def ingest_cmd(
         chunksize=chunksize,
         encoding=encoding,
         as_of=as_of,
+        placeholders=placeholders,
         max_bad_timestamps=max_bad_timestamps,
         stop_after="ingest",
     )

@@ -30,6 +30,7 @@ __all__ = [
     "overwrite_opt",
     "pairs",
     "period_opt",
+    "placeholder_opt",
     "population_opt",
     "quiet_opt",
     "schema_opt",
@@ -184,6 +185,31 @@ as_of_opt = click.option(
         "When the export was taken: censoring time for open requests. One time for every "
         "file, or FILE=TIME for each (repeatable); default: each file's latest timestamp."
     ),
+)
+
+
+def _placeholders(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float] | None:
+    options: dict[str, float] = {}
+    for name, text in pairs(ctx, param, values).items():
+        try:
+            number = float(text)
+        except ValueError:
+            msg = f"--placeholder {name}={text!r}: the value must be a number"
+            raise OptionError(msg) from None
+        options[name] = int(number) if number.is_integer() and "." not in text else number
+    return options or None
+
+
+placeholder_opt = click.option(
+    "--placeholder",
+    "placeholders",
+    multiple=True,
+    callback=_placeholders,
+    metavar="NAME=VALUE",
+    help="Override a placeholder threshold of the profile (repeatable): min_count, min_share, "
+    "min_addresses, min_address_share, radius_m, coarse_decimals.",
 )
 
 max_days_opt = click.option(

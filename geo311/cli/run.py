@@ -18,6 +18,7 @@ from geo311.cli.options import (
     out_opt,
     overwrite_opt,
     period_opt,
+    placeholder_opt,
     population_opt,
     schema_opt,
     timezone_opt,
@@ -35,6 +36,7 @@ from geo311.cli.options import (
 @vintage_opt
 @population_opt
 @as_of_opt
+@placeholder_opt
 @max_days_opt
 @period_opt
 @no_tiles_opt
@@ -56,6 +58,7 @@ def run_cmd(
     vintages: dict[str, str],
     population: Path | None,
     as_of: str | dict[str, str] | None,
+    placeholders: dict[str, float] | None,
     max_days: float | None,
     period: tuple[str | None, str | None] | None,
     no_tiles: bool,
@@ -78,6 +81,7 @@ def run_cmd(
         vintages=vintages,
         population=population,
         as_of=as_of,
+        placeholders=placeholders,
         max_days=max_days,
         period=period,
         tiles=not no_tiles,
