@@ -242,8 +242,9 @@ def _tabulate(
     tracts = _first_with_file(loaded.get(TRACT_LAYER))
     group = _first_with_file(loaded.get(district or ""))
     table = read_tract_table(population) if population is not None else None
-    tables = {
-        key: build_tables(
+    tables = {}
+    for key in layers:
+        built = build_tables(
             result.requests,
             key=key,
             vintages=loaded[key],
@@ -253,8 +254,10 @@ def _tabulate(
             timezone=manifest.timezone,
             **options,
         )
-        for key in layers
-    }
+        # the city and its district layer travel with the tables, so a site
+        # built later from a tables folder (geo311 maps) keeps the run's shape
+        where = {"city": manifest.city, "district_layer": district}
+        tables[key] = built._replace(metadata={**built.metadata, **where})
     return replace(result, stage="indicators", layers=tuple(layers), tables=tables)
 
 
@@ -574,12 +577,12 @@ def write_site(
         A folder :func:`write_indicators` wrote; read only when ``result`` is None.
     city : str, pathlib.Path or CityManifest, optional
         The city whose layer titles and area names the pages use; default
-        the result's city (none for a bare tables folder: keys and names).
+        the result's city, or the city recorded in the tables' metadata.
     layers : sequence of str, optional
         Layers to map; default every layer of the tables.
     district_layer : str, optional
-        Layer with one page per area; default the result's (or the city's),
-        ``""`` for none.
+        Layer with one page per area; default the result's (or the one
+        recorded in the tables, or the city's), ``""`` for none.
     neighborhood_layer, self_contained, tiles, png, title, simplify_tolerance_m
         As in :func:`geo311.site.build.build_site`.
     ledger : Ledger or path, optional
@@ -607,6 +610,9 @@ def write_site(
         ledger = result.ledger if ledger is None else ledger
     else:
         tables = read_tables(Path(str(tables_dir)), layers=layers)
+    recorded = next(iter(tables.values())).metadata if tables else {}
+    if city is None and result is None and recorded.get("city"):
+        city = str(recorded["city"])  # the city the tables were computed for
     if isinstance(city, CityManifest) or city is None:
         manifest = city or (result.city if result is not None else None)
     else:
@@ -614,6 +620,8 @@ def write_site(
     if district_layer is None:
         if result is not None:
             district_layer = result.district_layer
+        elif "district_layer" in recorded:
+            district_layer = recorded["district_layer"] or ""
         elif manifest is not None:
             district_layer = manifest.district_layer
     specs = manifest.layers if manifest is not None else {}

@@ -139,7 +139,7 @@ def _dates(*stamps: str) -> pd.Series:
     return pd.Series(pd.to_datetime(list(stamps), utc=True))
 
 
-def test_site_layers_are_the_layers_with_a_file_for_the_dates() -> None:
+def test_site_layers_are_the_manifests_with_a_file_for_the_dates() -> None:
     la = load_manifest("los_angeles")
     assert site_layers(la, _dates("2020-01-02T10:00Z")) == [
         "neighborhood_councils",
@@ -149,19 +149,24 @@ def test_site_layers_are_the_layers_with_a_file_for_the_dates() -> None:
     assert site_layers(la, _dates("2017-12-28T10:00Z")) == ["council_districts"]
     assert site_layers(la, _dates("2023-05-01T10:00Z")) == ["neighborhood_councils"]
     baltimore = load_manifest("baltimore")
-    everything = list(baltimore.layers)
-    assert site_layers(baltimore, _dates("2019-10-01T10:00Z")) == everything
-    assert site_layers(baltimore) == everything
+    mapped = ["neighborhoods", "council_districts", "census_tracts"]
+    assert list(baltimore.site_layers) == mapped  # csas, police, ZIPs are joined on request
+    assert site_layers(baltimore, _dates("2019-10-01T10:00Z")) == mapped
+    assert site_layers(baltimore) == mapped
     # the 2024 council districts are declared without a local file
     assert "council_districts" not in site_layers(baltimore, _dates("2025-01-10T10:00Z"))
+    wards = replace(baltimore, site_layers=("police_districts", "zip_codes"))
+    assert site_layers(wards, _dates("2019-10-01T10:00Z")) == ["police_districts", "zip_codes"]
 
 
-def test_district_layer_is_the_council_districts_when_the_city_has_them() -> None:
+def test_district_layer_comes_from_the_manifest() -> None:
     for city in ("baltimore", "los_angeles"):
         assert district_layer(load_manifest(city)) == "council_districts"
     la = load_manifest("los_angeles")
-    wards_only = replace(la, layers={"neighborhood_councils": la.layers["neighborhood_councils"]})
-    assert district_layer(wards_only) is None
+    assert district_layer(replace(la, district_layer="neighborhood_councils")) == (
+        "neighborhood_councils"
+    )
+    assert district_layer(replace(la, district_layer=None)) is None
 
 
 @pytest.fixture(scope="module")
