@@ -650,7 +650,13 @@ def test_layer_population_hand_made() -> None:
         "median_hh_income",
         "median_hh_income_moe",
         "covered_share",
+        "land_km2",
+        "population_flag",
     ]
+    # No outline: land area is the whole area (A is 50 m x 100 m); A has 50 < 100 residents.
+    assert out["land_km2"].tolist() == pytest.approx([0.005, 0.015])
+    assert out["population_flag"].tolist() == ["below_minimum", "ok"]
+    assert out.attrs["below_minimum"] == ["A"]
     assert out.attrs["source"] == "hand"
     assert out.attrs["year"] == "2022"
     assert out.attrs["variables"]["median_hh_income"] == {
