@@ -47,6 +47,7 @@ __all__ = [
     "find_layer_file",
     "layer_from_file",
     "load_layers",
+    "read_boundary_file",
     "read_layer",
 ]
 
@@ -285,7 +286,8 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_file(path: Path) -> gpd.GeoDataFrame:
+def read_boundary_file(path: Path) -> gpd.GeoDataFrame:
+    """Read a vector file as it is (InputFileError, naming the path, when it cannot be)."""
     if not path.is_file():
         msg = f"boundary file {path} does not exist (or is not a file)"
         raise InputFileError(msg)
@@ -400,7 +402,7 @@ def read_layer(
         origin = source or f"layer {key!r} (GeoDataFrame)"
     else:
         path = Path(data).expanduser()
-        frame = _read_file(path)
+        frame = read_boundary_file(path)
         origin = str(path)
     out, qa, ledger, measure_crs, _ = validate_frame(
         frame,
@@ -651,7 +653,7 @@ def load_layers(
                 )
                 out[key].append(declared)
                 continue
-            frame = _read_file(path)
+            frame = read_boundary_file(path)
             validated, qa, _, measure_crs, unions[key, spec.vintage] = validate_frame(
                 frame,
                 key=key,

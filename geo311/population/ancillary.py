@@ -18,8 +18,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geo311._errors import InputFileError, SchemaError
-from geo311.join.layers import DenominatorInputs
+from geo311._errors import SchemaError
+from geo311.join.layers import DenominatorInputs, read_boundary_file
 from geo311.population.interpolation import land_use_weights
 
 __all__ = ["ancillary_weights", "city_outline"]
@@ -27,11 +27,8 @@ __all__ = ["ancillary_weights", "city_outline"]
 
 @cache
 def _read(path: Path) -> gpd.GeoDataFrame:
-    try:
-        return gpd.read_file(path, engine="pyogrio")
-    except RuntimeError as exc:  # pyogrio's DataSourceError
-        msg = f"cannot read {path} as a vector layer: {exc}"
-        raise InputFileError(msg) from exc
+    """Read once per process: the outline and ancillary files serve every layer."""
+    return read_boundary_file(path)
 
 
 def city_outline(inputs: DenominatorInputs) -> gpd.GeoDataFrame | None:
