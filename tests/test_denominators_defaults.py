@@ -186,6 +186,7 @@ def test_block_population_is_used_as_is(city: dict) -> None:
         "source": "2020 blocks, by hand",
     }
     assert out.attrs["totals"]["population"]["target"] == 4500.0
+    assert out.attrs["totals"]["population"]["difference"] == 0.0
 
 
 def test_dasymetric_clipped_by_hand(city: dict, caplog: pytest.LogCaptureFixture) -> None:
@@ -214,6 +215,17 @@ def test_without_the_sliver_rule_the_tract_goes_through_the_sliver(city: dict) -
     assert out["population"].tolist() == pytest.approx([W1_T1, W2_T1 + 3500])
     assert out.attrs["unallocated"] == {"population": 0.0}
     assert MIN_TRACT_SHARE == 0.01
+
+
+def test_tracts_straddling_the_city_keep_their_outside_share(city: dict) -> None:
+    # shares of the whole tracts: T1 60 x 80 / 10,000 -> W1 480, 40 x 80 -> W2 320;
+    # T2 100 x 80 / 10,000 -> W2 2,400; the water strip (20 %) and T3 are lost
+    out = layer_population(
+        city["without_field"], tracts=city["tracts"], dasymetric=False, allocate_total=False
+    )
+    assert out["population"].tolist() == pytest.approx([480.0, 2720.0])
+    assert out.attrs["totals"]["population"]["difference"] == pytest.approx(3200 - 4500)
+    assert out.attrs["unallocated"] == {"population": 500.0}
 
 
 def test_plain_area_when_dasymetric_is_off(city: dict) -> None:

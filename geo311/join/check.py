@@ -22,10 +22,12 @@ declared), ``warning`` (usable, but worth reading: overlaps, gaps, repairs,
 partial coverage) or ``info`` (a measured figure).  :attr:`CityCheck.ok` is
 True when there is no error.
 
-Examples
---------
->>> report = check_city("los_angeles")  # doctest: +SKIP
->>> report.ok, report.to_frame()["severity"].value_counts().to_dict()  # doctest: +SKIP
+Usage::
+
+    report = check_city("path/to/my_city.toml", data_dir="data")
+    print(report.to_text())       # one line per finding, errors first in each layer
+    report.ok                     # False when any finding is an error
+    report.to_frame()             # severity, layer, vintage, check, message, value
 """
 
 from __future__ import annotations

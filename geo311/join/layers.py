@@ -7,8 +7,11 @@ reprojected to EPSG:4326, invalid polygons repaired (and counted), duplicate
 or missing ids rejected, ids normalised to strings, and the overlaps and gaps
 between areas measured in square metres in a projected CRS.
 :func:`load_layers` does this for every vintage of a city's layers, finding the
-files in order: an explicit path, ``$GEO311_DATA_DIR/<city>/``, then the user
-cache (``<cache>/boundaries/<city>/``).
+files in order: an explicit path, a ``data_dir`` given by the caller, the
+folder of a user's manifest file, ``$GEO311_DATA_DIR/<city>/``, then the user
+cache (``<cache>/boundaries/<city>/``).  It also finds the files a manifest
+declares for population denominators (``city_outline``, ``ancillary``) and
+attaches them to each :class:`Layer` (:class:`DenominatorInputs`).
 """
 
 from __future__ import annotations

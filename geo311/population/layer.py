@@ -124,6 +124,7 @@ def layer_population(
     dasymetric: bool = True,
     min_share: float = MIN_TRACT_SHARE,
     min_population: float = MIN_POPULATION,
+    allocate_total: bool = True,
 ) -> pd.DataFrame:
     """Return population, housing units and median household income per area of a layer.
 
@@ -178,6 +179,12 @@ def layer_population(
         As in :func:`interpolate`.
     min_population : float, default :data:`MIN_POPULATION` (100)
         Areas with fewer residents are flagged ``below_minimum``.
+    allocate_total : bool, default True
+        As in :func:`interpolate`.  True suits tracts that nest in the city
+        (Baltimore, a county-equivalent): a tract's whole population goes to
+        its part inside the outline.  Where tracts straddle the city line,
+        pass False so the part outside keeps its share (reported as a
+        difference in ``attrs["totals"]``).
 
     Returns
     -------
@@ -306,6 +313,7 @@ def layer_population(
             target_id=target_id,
             clip=outline if outline is not None else target_frame[[target_frame.geometry.name]],
             min_share=min_share,
+            allocate_total=allocate_total,
         )
     result.attrs.update(
         source=table.source,
@@ -380,7 +388,12 @@ def _use_block_population(
         "source": layer.population_source if is_layer else "",
     }
     result.attrs["population_method"] = "layer_field"
-    result.attrs["totals"]["population"]["target"] = float(np.nansum(values))
+    totals = result.attrs["totals"]["population"]
+    totals["target"] = float(np.nansum(values))
+    totals["difference"] = totals["target"] - totals["source"]
+    totals["relative_difference"] = (
+        totals["difference"] / totals["source"] if totals["source"] else 0.0
+    )
     log.info("population of %d areas taken from the layer's field %r", len(values), field)
 
 
