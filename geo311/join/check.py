@@ -128,7 +128,7 @@ class CityCheck:
         lines = [head]
         for f in self.findings:
             where = " ".join(x for x in (f.layer, f.vintage) if x) or "city"
-            lines.append(f"{f.severity.upper():<8}{where:<32}{f.check:<10}{f.message}")
+            lines.append(f"{f.severity.upper():<8}{where:<30} {f.check:<11}{f.message}")
         return "\n".join(lines)
 
     def to_frame(self) -> pd.DataFrame:
