@@ -50,6 +50,7 @@ Usage::
     python scripts/interpolation_accuracy.py
     python scripts/interpolation_accuracy.py --layers council_districts_2012 --weights area land
     python scripts/interpolation_accuracy.py --defaults-only
+    python scripts/interpolation_accuracy.py --no-defaults --weights area
 """
 
 from __future__ import annotations
@@ -357,18 +358,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights", nargs="+", choices=WEIGHTINGS, default=list(WEIGHTINGS))
     parser.add_argument("--worst", type=int, default=5, help="worst areas listed (default 5)")
     parser.add_argument("--repeat", type=int, default=1, help="timing runs, best kept")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--defaults-only", action="store_true", help="print only the default-denominators table"
+    )
+    which.add_argument(
+        "--no-defaults", action="store_true", help="leave out the default-denominators table"
     )
     args = parser.parse_args(argv)
     folder = data_dir(args.data_dir) / "baltimore"
     if not folder.is_dir():
         print(f"no data folder {folder}; pass --data-dir or set GEO311_DATA_DIR", file=sys.stderr)
         return 2
-    print(defaults_report(defaults_table(folder.parent)))
-    if args.defaults_only:
-        return 0
-    print()
+    if not args.no_defaults:
+        print(defaults_report(defaults_table(folder.parent)))
+        if args.defaults_only:
+            return 0
+        print()
     rows, footprints = run(folder, args.layers, args.weights, max(1, args.repeat))
     print(report(rows, footprints, worst=args.worst))
     return 0

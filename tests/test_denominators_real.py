@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 from conftest import script_module
 
-from geo311.join.layers import load_layers
+from geo311.join.layers import load_layers, manifest_folder
 from geo311.join.manifest import load_manifest
 
 
@@ -84,6 +84,7 @@ def test_baltimore_small_neighbourhoods_are_flagged(rows: dict, shared_data: Pat
 
 def test_los_angeles_declares_no_denominators(shared_data: Path) -> None:
     manifest = load_manifest("los_angeles")
+    assert manifest_folder(manifest) is None  # built in: files are not looked for beside it
     assert manifest.city_outline is None
     assert manifest.ancillary is None
     layers = load_layers("los_angeles", data_dir=shared_data)
@@ -91,3 +92,13 @@ def test_los_angeles_declares_no_denominators(shared_data: Path) -> None:
         for layer in vintages:
             assert layer.denominators is None
             assert layer.population_field is None
+
+
+def test_defaults_report_lists_every_row(script: ModuleType, rows: dict) -> None:
+    text = script.defaults_report(list(rows.values()))
+    lines = text.splitlines()
+    assert lines[0] == "# Default denominators vs 2020 block population (Baltimore)"
+    table = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
+    assert len(table) == len(rows) == 7
+    assert "| neighborhoods | 2010 | 278 | layer_field | 0.0% |" in text
+    assert "| csas | 2010 | 56 | dasymetric | no block truth |" in text

@@ -880,7 +880,15 @@ def test_script_scores_by_hand(script) -> None:
 
 def test_script_runs_on_one_layer(script, shared_data: Path, capsys) -> None:
     script.main(
-        ["--data-dir", str(shared_data), "--layers", "council_districts_2012", "--weights", "area"]
+        [
+            "--data-dir",
+            str(shared_data),
+            "--layers",
+            "council_districts_2012",
+            "--weights",
+            "area",
+            "--no-defaults",
+        ]
     )
     text = capsys.readouterr().out
     assert "| council_districts_2012 | area |" in text
