@@ -24,46 +24,29 @@ from geo311.join.layers import find_layer_file, load_layers
 MD = "EPSG:26985"
 X0, Y0 = 433_000.0, 180_000.0
 
-MANIFEST = """
+MD_FILE = 'publisher = "hand", crs = "EPSG:26985"'
+MANIFEST = f"""
 city = "gridtown"
 title = "Grid Town"
 timezone = "America/New_York"
 projected_crs = "EPSG:26985"
-city_outline = { file = "outline.gpkg", crs = "EPSG:26985" }
+city_outline = {{ file = "outline.gpkg", crs = "EPSG:26985" }}
 
 [layers.wards]
 title = "Wards"
 id_field = "code"
 name_field = "label"
-display = "Ward {id}"
-
-[[layers.wards.vintages]]
-vintage = "2010"
-valid_to = 2020-01-01
-source = "hand"
-publisher = "hand"
-file = "wards_2010.gpkg"
-crs = "EPSG:26985"
-
-[[layers.wards.vintages]]
-vintage = "2020"
-valid_from = 2020-01-01
-source = "https://example.org/wards-2020"
-publisher = "hand"
-file = "missing.gpkg"
-crs = "EPSG:26985"
+display = "Ward {{id}}"
+vintages = [
+    {{ vintage = "2010", valid_to = 2020-01-01, source = "hand", file = "wards_2010.gpkg", {MD_FILE} }},
+    {{ vintage = "2020", valid_from = 2020-01-01, source = "https://example.org/wards-2020", file = "missing.gpkg", {MD_FILE} }},
+]
 
 [layers.blocks]
 title = "Blocks"
 id_field = "code"
 name_field = "label"
-
-[[layers.blocks.vintages]]
-vintage = "2020"
-source = "hand"
-publisher = "hand"
-file = "sub/blocks.gpkg"
-crs = "EPSG:26985"
+vintages = [{{ vintage = "2020", source = "hand", file = "sub/blocks.gpkg", {MD_FILE} }}]
 """
 
 
@@ -155,8 +138,10 @@ def test_more_defects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     frame = cells(broken=False).rename(columns={"label": "nom"})
     frame.loc[8, "geometry"] = None
     frame.to_file(tmp_path / "sub" / "blocks.gpkg", mode="w")
-    blocks = 'file = "sub/blocks.gpkg"\ncrs = "EPSG:26985"'
-    declared = 'file = "sub/blocks.gpkg"\ncrs = "EPSG:4326"\npopulation_field = "pop"'
+    blocks = f'file = "sub/blocks.gpkg", {MD_FILE}'
+    declared = (
+        'file = "sub/blocks.gpkg", publisher = "hand", crs = "EPSG:4326", population_field = "pop"'
+    )
     path.write_text(MANIFEST.replace(blocks, declared))
     report = check_city(path)
     assert (

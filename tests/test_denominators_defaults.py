@@ -39,61 +39,39 @@ from geo311.population.tracts import read_tract_table
 MD = "EPSG:26985"
 X0, Y0 = 433_000.0, 180_000.0
 
-MANIFEST = """
+HAND = 'source = "hand", publisher = "hand", crs = "EPSG:26985"'
+BLOCKS = (
+    'population_field = "pop_blocks", population_source = "2020 blocks, by hand", '
+    "population_year = 2020"
+)
+MANIFEST = f"""
 city = "gridtown"
 title = "Grid Town"
 timezone = "America/New_York"
 projected_crs = "EPSG:26985"
-city_outline = { file = "outline.gpkg", crs = "EPSG:26985", source = "hand" }
-ancillary = { layer = "landuse", vintage = "2020", field = "hu" }
+city_outline = {{ file = "outline.gpkg", crs = "EPSG:26985", source = "hand" }}
+ancillary = {{ layer = "landuse", vintage = "2020", field = "hu" }}
 
 [layers.wards]
 title = "Wards"
 id_field = "code"
 name_field = "label"
-
-[[layers.wards.vintages]]
-vintage = "2000"
-valid_to = 2010-01-01
-source = "hand"
-publisher = "hand"
-file = "wards.gpkg"
-crs = "EPSG:26985"
-population_field = "pop_blocks"
-population_source = "2020 blocks, by hand"
-population_year = 2020
-
-[[layers.wards.vintages]]
-vintage = "2010"
-valid_from = 2010-01-01
-source = "hand"
-publisher = "hand"
-file = "wards.gpkg"
-crs = "EPSG:26985"
+vintages = [
+    {{ vintage = "2000", valid_to = 2010-01-01, file = "wards.gpkg", {HAND}, {BLOCKS} }},
+    {{ vintage = "2010", valid_from = 2010-01-01, file = "wards.gpkg", {HAND} }},
+]
 
 [layers.tracts]
 title = "Tracts"
 id_field = "geoid"
 name_field = "label"
-
-[[layers.tracts.vintages]]
-vintage = "2020"
-source = "hand"
-publisher = "hand"
-file = "tracts.gpkg"
-crs = "EPSG:26985"
+vintages = [{{ vintage = "2020", file = "tracts.gpkg", {HAND} }}]
 
 [layers.landuse]
 title = "Land use"
 id_field = "code"
 name_field = "label"
-
-[[layers.landuse.vintages]]
-vintage = "2020"
-source = "hand"
-publisher = "hand"
-file = "landuse.gpkg"
-crs = "EPSG:26985"
+vintages = [{{ vintage = "2020", file = "landuse.gpkg", {HAND} }}]
 """
 
 
@@ -154,22 +132,22 @@ def test_manifest_keys_are_parsed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("replace", "message"),
+    ("old", "new", "error"),
     [
-        ('layer = "landuse"', 'layer = "nowhere"'),
-        ('vintage = "2020", field = "hu"', 'vintage = "1999", field = "hu"'),
-        ("population_year = 2020\n", "population_year = 2020\nbogus = 1\n"),
-        ('source = "hand" }', 'source = "hand", colour = "red" }'),
+        ('layer = "landuse"', 'layer = "nowhere"', "ancillary layer 'nowhere' must be one of"),
+        ('vintage = "2020", field', 'vintage = "1999", field', "'1999' is not a vintage"),
+        ("population_year = 2020", "population_year = 2020, bogus = 1", r"\['bogus'\]"),
+        ('source = "hand" }', 'source = "hand", colour = "red" }', r"city_outline has .*colour"),
     ],
 )
-def test_manifest_key_errors(tmp_path: Path, replace: str, message: str) -> None:
-    path = write_city(tmp_path, MANIFEST.replace(replace, message, 1))
-    with pytest.raises(ManifestError):
+def test_manifest_key_errors(tmp_path: Path, old: str, new: str, error: str) -> None:
+    path = write_city(tmp_path, MANIFEST.replace(old, new, 1))
+    with pytest.raises(ManifestError, match=error):
         load_manifest(path)
 
 
 def test_population_source_needs_a_field(tmp_path: Path) -> None:
-    text = MANIFEST.replace('population_field = "pop_blocks"\n', "")
+    text = MANIFEST.replace('population_field = "pop_blocks", ', "")
     with pytest.raises(ManifestError, match="need population_field"):
         load_manifest(write_city(tmp_path, text))
 
