@@ -34,12 +34,23 @@ worst areas.  Also how the layers' footprints differ from the tracts' and what
 that does to the total when shares of whole tract areas are used
 (``allocate_total=False``).
 
+First, the table of what ``geo311 run`` uses by default (``defaults_table``):
+for every Baltimore layer loaded from the manifest, the misplaced share of
+the population :func:`layer_population` returns (the layer's block-based
+``pop_2020`` where the manifest declares it), of tract interpolation alone (the
+same layer with ``pop_2020`` removed from a copy: dasymetric by the manifest's
+``ancillary`` layer, tracts clipped to ``city_outline``, 1 % minimum tract
+share) and of the old plain area weighting; layers without ``pop_2020``
+(CSAs, police districts, ZIP codes) have no block truth to score against.
+
 Data are found in ``--data-dir``, ``$GEO311_DATA_DIR`` or ``<repo>/../shared/data``.
 
 Usage::
 
     python scripts/interpolation_accuracy.py
     python scripts/interpolation_accuracy.py --layers council_districts_2012 --weights area land
+    python scripts/interpolation_accuracy.py --defaults-only
+    python scripts/interpolation_accuracy.py --no-defaults --weights area
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +68,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo311.join.layers import Layer, load_layers
 from geo311.population.interpolation import interpolate, land_use_weights
 from geo311.population.layer import layer_population
 from geo311.population.tracts import Denominators, read_tract_table
@@ -103,6 +116,92 @@ def score(estimate: pd.Series, truth: pd.Series) -> dict[str, float]:
         "zero_truth_areas": int((~positive).sum()),
         "zero_truth_people": float(estimate[~positive].sum()),
     }
+
+
+def misplaced(estimate: pd.Series, truth: pd.Series) -> float:
+    """Return ``0.5 * sum |estimate - truth| / sum truth`` (aligned on the index)."""
+    estimate = estimate.loc[truth.index].astype(float)
+    return float((estimate - truth).abs().sum() / 2 / truth.sum())
+
+
+def without_field(layer: Layer) -> Layer:
+    """Return a copy of ``layer`` with its block-based population column removed."""
+    if layer.population_field is None:
+        return layer
+    frame = layer.gdf.drop(columns=layer.population_field)
+    return replace(layer, frame=frame, population_field=None)
+
+
+def defaults_table(data: Path) -> list[dict[str, Any]]:
+    """Score the default denominators of every Baltimore layer against ``pop_2020``.
+
+    Returns one row per layer vintage with a file (tracts excepted): ``layer``,
+    ``vintage``, ``method`` (of the default), ``default`` (misplaced share of
+    the default, or None without truth), ``tracts_only`` (the copy without
+    ``pop_2020``), ``plain_area`` (the old area weighting, unclipped, no
+    minimum share), ``unallocated`` (people not allocated by the tract
+    interpolation) and ``below_100`` (areas flagged below the minimum).
+    """
+    layers = load_layers("baltimore", data_dir=data)
+    tracts = next(v for v in layers["census_tracts"] if v.has_file)
+    table = read_tract_table(data / "baltimore" / "tract_demographics.csv")
+    rows = []
+    for key, vintages in layers.items():
+        for layer in vintages:
+            if key == "census_tracts" or not layer.has_file:
+                continue
+            truth = None
+            if "pop_2020" in layer.gdf:
+                truth = layer.gdf.set_index("area_id")["pop_2020"].astype(float)
+            default = layer_population(layer, tracts=tracts, table=table)
+            alone = layer_population(without_field(layer), tracts=tracts, table=table)
+            source = gpd.GeoDataFrame(
+                {"population": table.table.loc[tracts.gdf["area_id"], "P1_001N_pop_2020"]},
+                geometry=tracts.gdf.geometry.to_numpy(),
+                crs=tracts.gdf.crs,
+            )
+            plain = interpolate(source, layer, extensive="population", projected_crs=CRS)
+            rows.append(
+                {
+                    "layer": key,
+                    "vintage": layer.vintage,
+                    "areas": len(default),
+                    "method": default.attrs["population_method"],
+                    "default": None if truth is None else misplaced(default["population"], truth),
+                    "tracts_only": None
+                    if truth is None
+                    else misplaced(alone["population"], truth),
+                    "plain_area": None if truth is None else misplaced(plain["population"], truth),
+                    "unallocated": alone.attrs["unallocated"]["population"],
+                    "below_100": len(default.attrs["below_minimum"]),
+                }
+            )
+    return rows
+
+
+def defaults_report(rows: list[dict[str, Any]]) -> str:
+    """Render :func:`defaults_table` as Markdown."""
+
+    def share(x: float | None) -> str:
+        return "no block truth" if x is None else pct(x)
+
+    lines = [
+        "# Default denominators vs 2020 block population (Baltimore)",
+        "",
+        "Misplaced share = 0.5 Σ|est - truth| / Σ truth against the layer's `pop_2020`.",
+        "",
+        "| layer | vintage | areas | default | misplaced (default) "
+        "| misplaced (tract interpolation alone) | misplaced (old plain area) "
+        "| unallocated people | areas < 100 |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    lines.extend(
+        f"| {r['layer']} | {r['vintage']} | {r['areas']} | {r['method']} "
+        f"| {share(r['default'])} | {share(r['tracts_only'])} | {share(r['plain_area'])} "
+        f"| {r['unallocated']:,.0f} | {r['below_100']} |"
+        for r in rows
+    )
+    return "\n".join(lines)
 
 
 def masks(folder: Path, names: Sequence[str]) -> dict[str, gpd.GeoDataFrame | None]:
@@ -259,11 +358,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--weights", nargs="+", choices=WEIGHTINGS, default=list(WEIGHTINGS))
     parser.add_argument("--worst", type=int, default=5, help="worst areas listed (default 5)")
     parser.add_argument("--repeat", type=int, default=1, help="timing runs, best kept")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--defaults-only", action="store_true", help="print only the default-denominators table"
+    )
+    which.add_argument(
+        "--no-defaults", action="store_true", help="leave out the default-denominators table"
+    )
     args = parser.parse_args(argv)
     folder = data_dir(args.data_dir) / "baltimore"
     if not folder.is_dir():
         print(f"no data folder {folder}; pass --data-dir or set GEO311_DATA_DIR", file=sys.stderr)
         return 2
+    if not args.no_defaults:
+        print(defaults_report(defaults_table(folder.parent)))
+        if args.defaults_only:
+            return 0
+        print()
     rows, footprints = run(folder, args.layers, args.weights, max(1, args.repeat))
     print(report(rows, footprints, worst=args.worst))
     return 0

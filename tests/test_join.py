@@ -32,6 +32,7 @@ from geo311 import (
     JOIN_STATUS,
     CRSError,
     Geo311Error,
+    InputFileError,
     Layer,
     ManifestError,
     SchemaError,
@@ -788,3 +789,28 @@ def test_join_city_user_layer_needs_its_fields(wards_file: Path) -> None:
 def test_join_city_needs_some_layer() -> None:
     with pytest.raises(Geo311Error, match="no boundary layers"):
         join_city(canonical([cell_interior(0, 0, 0, 1)]))
+
+
+def test_join_city_finds_files_in_data_dir(
+    tmp_path: Path, wards_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GEO311_DATA_DIR", raising=False)
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "data" / "gridville"
+    folder.mkdir(parents=True)
+    (folder / "wards.geojson").write_bytes(wards_file.read_bytes())
+    manifest = tmp_path / "elsewhere" / "gridville.toml"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        'city = "gridville"\ntitle = "Grid"\ntimezone = "America/Los_Angeles"\n'
+        'projected_crs = "EPSG:26945"\n[layers.wards]\ntitle = "Wards"\n'
+        'id_field = "WARD_NO"\nname_field = "WARD_NAME"\n[[layers.wards.vintages]]\n'
+        'vintage = "1"\nsource = "hand"\npublisher = "hand"\nfile = "wards.geojson"\n'
+        'crs = "EPSG:4326"\n'
+    )
+    requests = canonical([cell_interior(0, 0, 0, 1)])
+    with pytest.raises(InputFileError, match=r"wards\.geojson"):
+        join_city(requests, city=manifest)
+    result = join_city(requests, city=manifest, data_dir=tmp_path / "data")
+    assert result.frame["wards_id"].tolist() == ["1"]
+    assert result.layers["wards"][0].path == folder / "wards.geojson"

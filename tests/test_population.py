@@ -650,7 +650,13 @@ def test_layer_population_hand_made() -> None:
         "median_hh_income",
         "median_hh_income_moe",
         "covered_share",
+        "land_km2",
+        "population_flag",
     ]
+    # No outline: land area is the whole area (A is 50 m x 100 m); A has 50 < 100 residents.
+    assert out["land_km2"].tolist() == pytest.approx([0.005, 0.015])
+    assert out["population_flag"].tolist() == ["below_minimum", "ok"]
+    assert out.attrs["below_minimum"] == ["A"]
     assert out.attrs["source"] == "hand"
     assert out.attrs["year"] == "2022"
     assert out.attrs["variables"]["median_hh_income"] == {
@@ -874,7 +880,15 @@ def test_script_scores_by_hand(script) -> None:
 
 def test_script_runs_on_one_layer(script, shared_data: Path, capsys) -> None:
     script.main(
-        ["--data-dir", str(shared_data), "--layers", "council_districts_2012", "--weights", "area"]
+        [
+            "--data-dir",
+            str(shared_data),
+            "--layers",
+            "council_districts_2012",
+            "--weights",
+            "area",
+            "--no-defaults",
+        ]
     )
     text = capsys.readouterr().out
     assert "| council_districts_2012 | area |" in text

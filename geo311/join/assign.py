@@ -475,6 +475,7 @@ def join_city(
     near_m: float = 50.0,
     cache_dir: Path | None = None,
     allow_invalid: bool = False,
+    data_dir: str | Path | None = None,
 ) -> CityJoin:
     """Load a city's boundary layers (and any user layers) and assign requests to them.
 
@@ -499,6 +500,9 @@ def join_city(
     allow_invalid : bool, default False
         Warn instead of raising for layers that fail validation (see
         :func:`geo311.join.layers.load_layers`) or hold none of the requests.
+    data_dir : str or pathlib.Path, optional
+        A folder searched first for the city's boundary files (``--data-dir``;
+        see :func:`geo311.join.layers.find_layer_file`).
 
     Returns
     -------
@@ -522,7 +526,9 @@ def join_city(
     timezone = None
     if city is not None:
         manifest = load_manifest(city)
-        chosen.update(load_layers(manifest, layers=layers, allow_invalid=allow_invalid))
+        chosen.update(
+            load_layers(manifest, layers=layers, allow_invalid=allow_invalid, data_dir=data_dir)
+        )
         labels = {k: v for k, v in manifest.labels().items() if k in chosen}
         timezone = manifest.timezone
     for name, path in (extra_layers or {}).items():

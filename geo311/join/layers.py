@@ -7,8 +7,11 @@ reprojected to EPSG:4326, invalid polygons repaired (and counted), duplicate
 or missing ids rejected, ids normalised to strings, and the overlaps and gaps
 between areas measured in square metres in a projected CRS.
 :func:`load_layers` does this for every vintage of a city's layers, finding the
-files in order: an explicit path, ``$GEO311_DATA_DIR/<city>/``, then the user
-cache (``<cache>/boundaries/<city>/``).
+files in order: an explicit path, a ``data_dir`` given by the caller, the
+folder of a user's manifest file, ``$GEO311_DATA_DIR/<city>/``, then the user
+cache (``<cache>/boundaries/<city>/``).  It also finds the files a manifest
+declares for population denominators (``city_outline``, ``ancillary``) and
+attaches them to each :class:`Layer` (:class:`DenominatorInputs`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pyproj import CRS
 from geo311 import settings
 from geo311._errors import InputFileError, LayerError, OptionError
 from geo311.join.manifest import (
+    AncillarySpec,
     CityManifest,
     ManifestError,
     VintageSpec,
@@ -39,12 +43,14 @@ from geo311.join.validate import raise_or_warn, validate_frame
 from geo311.ledger import Ledger
 
 __all__ = [
+    "DenominatorInputs",
     "Layer",
     "LayerResult",
     "fetched_file_name",
     "find_layer_file",
     "layer_from_file",
     "load_layers",
+    "read_boundary_file",
     "read_layer",
 ]
 
@@ -71,8 +77,10 @@ def find_layer_file(
     *,
     path: str | Path | None = None,
     source: str = "",
+    data_dir: str | Path | None = None,
+    manifest_dir: str | Path | None = None,
 ) -> Path:
-    """Find a boundary file: explicit path, then ``$GEO311_DATA_DIR/<city>/``, then the cache.
+    """Find a boundary file: explicit path, data dirs, the manifest's folder, then the cache.
 
     Parameters
     ----------
@@ -84,11 +92,17 @@ def find_layer_file(
         Use this file and nothing else.
     source : str, optional
         The vintage's official source, quoted in the error message.
+    data_dir : str or pathlib.Path, optional
+        A data folder given by the caller (``--data-dir``).
+    manifest_dir : str or pathlib.Path, optional
+        The folder of a user's manifest file: its ``file`` paths are relative
+        to it.
 
     Returns
     -------
     pathlib.Path
-        The first existing file among: ``path``;
+        The first existing file among: ``path``; ``<data_dir>/<city>/<file_name>``
+        and ``<data_dir>/<file_name>``; ``<manifest_dir>/<file_name>``;
         ``$GEO311_DATA_DIR/<city>/<file_name>``;
         ``<cache_dir>/boundaries/<city>/<file_name>``.
 
@@ -107,6 +121,16 @@ def find_layer_file(
         )
         raise InputFileError(msg)
     looked: list[str] = []
+    places: list[tuple[Path, str]] = []
+    if data_dir is not None:
+        given = Path(data_dir).expanduser()
+        places += [(given / city / file_name, "data_dir"), (given / file_name, "data_dir")]
+    if manifest_dir is not None:
+        places.append((Path(manifest_dir) / file_name, "next to the manifest"))
+    for candidate, why in places:
+        if candidate.is_file():
+            return candidate
+        looked.append(f"{candidate} ({why}; not found)")
     data = settings.data_dir()
     if data is None:
         looked.append(f"$GEO311_DATA_DIR/{city}/{file_name} (GEO311_DATA_DIR is not set)")
@@ -123,7 +147,8 @@ def find_layer_file(
     msg = (
         f"boundary file {file_name!r} for {city} not found. Looked in:\n  - "
         + "\n  - ".join(looked)
-        + f"\nTo get it: set GEO311_DATA_DIR to a folder holding {city}/{file_name}; or "
+        + f"\nTo get it: pass --data-dir (data_dir=) or set GEO311_DATA_DIR to a folder "
+        f"holding {city}/{file_name}; or "
         f"download it from {where} and pass its path explicitly; or, for a layer "
         f"served by ArcGIS, run `geo311 fetch boundaries {city}`."
     )
@@ -131,6 +156,28 @@ def find_layer_file(
 
 
 # --------------------------------------------------------------------------- layers
+
+
+@dataclass(frozen=True)
+class DenominatorInputs:
+    """Files a manifest declares for population denominators (found on disk).
+
+    Attributes
+    ----------
+    outline : pathlib.Path or None
+        The city's land outline (manifest ``city_outline``).
+    outline_crs : str
+        Its declared CRS.
+    ancillary : pathlib.Path or None
+        The file of the dasymetric ancillary layer vintage.
+    ancillary_spec : AncillarySpec or None
+        Which field of it weighs land (manifest ``ancillary``).
+    """
+
+    outline: Path | None = None
+    outline_crs: str = ""
+    ancillary: Path | None = None
+    ancillary_spec: AncillarySpec | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,6 +217,13 @@ class Layer:
         the union).  Empty without a frame.
     title, note : str
         From the manifest.
+    population_field : str or None
+        Field of ``frame`` with a block-based population (manifest
+        ``population_field``), with ``population_source`` and
+        ``population_year``.
+    denominators : DenominatorInputs or None
+        The city's land outline and dasymetric ancillary layer, when the
+        manifest declares them and their files are found.
     """
 
     key: str
@@ -184,6 +238,10 @@ class Layer:
     qa: Mapping[str, Any] = field(default_factory=dict)
     title: str = ""
     note: str = ""
+    population_field: str | None = None
+    population_source: str = ""
+    population_year: str = ""
+    denominators: DenominatorInputs | None = None
 
     @property
     def has_file(self) -> bool:
@@ -231,7 +289,8 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_file(path: Path) -> gpd.GeoDataFrame:
+def read_boundary_file(path: Path) -> gpd.GeoDataFrame:
+    """Read a vector file as it is (InputFileError, naming the path, when it cannot be)."""
     if not path.is_file():
         msg = f"boundary file {path} does not exist (or is not a file)"
         raise InputFileError(msg)
@@ -346,7 +405,7 @@ def read_layer(
         origin = source or f"layer {key!r} (GeoDataFrame)"
     else:
         path = Path(data).expanduser()
-        frame = _read_file(path)
+        frame = read_boundary_file(path)
         origin = str(path)
     out, qa, ledger, measure_crs, _ = validate_frame(
         frame,
@@ -487,6 +546,7 @@ def load_layers(
     paths: Mapping[str, str | Path] | None = None,
     allow_invalid: bool = False,
     min_coverage: float = 0.5,
+    data_dir: str | Path | None = None,
 ) -> dict[str, list[Layer]]:
     """Load and validate every vintage of a city's boundary layers.
 
@@ -530,6 +590,10 @@ def load_layers(
         A layer fails the checks of :func:`read_layer`, or a vintage covers
         less than ``min_coverage`` of the other layers (unless
         ``allow_invalid``).
+    data_dir : str or pathlib.Path, optional
+        A data folder searched before ``$GEO311_DATA_DIR`` (see
+        :func:`find_layer_file`).  A manifest read from a file also has its
+        ``file`` paths looked up relative to its own folder.
     """
     if not 0 <= min_coverage <= 1:
         msg = f"min_coverage must be a share between 0 and 1, got {min_coverage!r}"
@@ -537,6 +601,7 @@ def load_layers(
     manifest = city if isinstance(city, CityManifest) else load_manifest(city)
     chosen = _selected(manifest, layers, vintages)
     explicit = _explicit_paths(paths, chosen)
+    where: dict[str, Any] = {"data_dir": data_dir, "manifest_dir": manifest_folder(manifest)}
     found: dict[tuple[str, str], Path] = {}
     problems: list[str] = []
     for key, specs in chosen.items():
@@ -555,7 +620,7 @@ def load_layers(
             file_name = spec.file if spec.file is not None else Path(str(given)).name
             try:
                 found[key, spec.vintage] = find_layer_file(
-                    manifest.city, file_name, path=given, source=spec.source
+                    manifest.city, file_name, path=given, source=spec.source, **where
                 )
             except InputFileError as exc:
                 problems.append(f"{key} {spec.vintage}: {exc}")
@@ -563,6 +628,7 @@ def load_layers(
         msg = "\n".join(problems)
         raise InputFileError(msg)
 
+    denominators = _denominator_inputs(manifest, where)
     out: dict[str, list[Layer]] = {}
     unions: dict[tuple[str, str], shapely.Geometry] = {}
     for key, specs in chosen.items():
@@ -578,6 +644,10 @@ def load_layers(
                 source=spec.source,
                 title=layer_spec.title,
                 note=spec.note,
+                population_field=spec.population_field,
+                population_source=spec.population_source,
+                population_year=spec.population_year,
+                denominators=denominators,
             )
             path = found.get((key, spec.vintage))
             if path is None:
@@ -586,7 +656,7 @@ def load_layers(
                 )
                 out[key].append(declared)
                 continue
-            frame = _read_file(path)
+            frame = read_boundary_file(path)
             validated, qa, _, measure_crs, unions[key, spec.vintage] = validate_frame(
                 frame,
                 key=key,
@@ -611,6 +681,47 @@ def load_layers(
             )
     _check_coverage(out, unions, min_coverage=min_coverage, allow_invalid=allow_invalid)
     return out
+
+
+def manifest_folder(manifest: CityManifest) -> Path | None:
+    """Return the folder of a manifest read from a user's file (None for a built-in one)."""
+    if not manifest.path or manifest.path.startswith("geo311/boundaries/"):
+        return None
+    return Path(manifest.path).expanduser().resolve().parent
+
+
+def _optional_file(
+    manifest: CityManifest, file_name: str, where: Mapping[str, Any], what: str
+) -> Path | None:
+    try:
+        return find_layer_file(manifest.city, file_name, **where)
+    except InputFileError as exc:
+        log.warning("%s: %s not found, so not used: %s", manifest.city, what, exc)
+        return None
+
+
+def _denominator_inputs(
+    manifest: CityManifest, where: Mapping[str, Any]
+) -> DenominatorInputs | None:
+    """Find the outline and ancillary files a manifest declares (WARNING when absent)."""
+    outline = manifest.city_outline
+    ancillary = manifest.ancillary
+    if outline is None and ancillary is None:
+        return None
+    outline_path = None
+    if outline is not None:
+        outline_path = _optional_file(manifest, outline.file, where, "city_outline")
+    ancillary_path = None
+    if ancillary is not None:
+        file_name = manifest.layers[ancillary.layer].vintage(ancillary.vintage).file
+        if file_name is not None:
+            ancillary_path = _optional_file(manifest, file_name, where, "ancillary layer")
+    return DenominatorInputs(
+        outline=outline_path,
+        outline_crs=outline.crs if outline is not None else "",
+        ancillary=ancillary_path,
+        ancillary_spec=ancillary if ancillary_path is not None else None,
+    )
 
 
 def _check_coverage(

@@ -43,10 +43,12 @@ from geo311._errors import SchemaError
 from geo311.crs import crs_problem
 
 __all__ = [
+    "AncillarySpec",
     "CityManifest",
     "LabelSpec",
     "LayerSpec",
     "ManifestError",
+    "OutlineSpec",
     "VintageSpec",
     "display_problem",
     "is_layer_key",
@@ -63,13 +65,29 @@ _TOP_KEYS = {
     "district_layer",
     "site_layers",
     "layers",
+    "city_outline",
+    "ancillary",
 }
 _LAYER_KEYS = {"title", "id_field", "name_field", "alias_fields", "label", "display", "vintages"}
 #: Placeholders a layer's ``display`` format may use.
 DISPLAY_FIELDS = ("id", "name")
 #: The ``display`` of a layer that declares none.
 DEFAULT_DISPLAY = "{name}"
-_VINTAGE_KEYS = {"vintage", "valid_from", "valid_to", "source", "publisher", "file", "crs", "note"}
+_VINTAGE_KEYS = {
+    "vintage",
+    "valid_from",
+    "valid_to",
+    "source",
+    "publisher",
+    "file",
+    "crs",
+    "note",
+    "population_field",
+    "population_source",
+    "population_year",
+}
+_OUTLINE_KEYS = {"file", "crs", "source", "note"}
+_ANCILLARY_KEYS = {"layer", "vintage", "field", "classes", "note"}
 _LABEL_KEYS = {"column", "match"}
 _LABEL_MATCH = ("name", "id")
 
@@ -111,6 +129,12 @@ class VintageSpec:
         CRS of the local file (or of the source when there is no file).
     note : str
         Free text: how the dates were chosen, known defects.
+    population_field : str or None
+        A field of the file holding a block-based population per area (e.g.
+        ``"pop_2020"``); :func:`geo311.population.layer.layer_population`
+        uses it instead of interpolating tracts.
+    population_source, population_year : str
+        Where that population comes from and its census year.
     """
 
     vintage: str
@@ -121,6 +145,9 @@ class VintageSpec:
     file: str | None
     crs: str
     note: str = ""
+    population_field: str | None = None
+    population_source: str = ""
+    population_year: str = ""
 
     @property
     def has_file(self) -> bool:
@@ -229,6 +256,52 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
+class OutlineSpec:
+    """The city's land outline (``city_outline``): clips tracts and gives land areas.
+
+    Attributes
+    ----------
+    file : str
+        File relative to the city folder (found like a layer file).
+    crs : str
+        CRS of the file, used when it declares none.
+    source, note : str
+        Where it comes from; anything a reviewer should know.
+    """
+
+    file: str
+    crs: str
+    source: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AncillarySpec:
+    """The dasymetric ancillary layer (``ancillary``) for interpolating tract population.
+
+    Attributes
+    ----------
+    layer, vintage : str
+        A layer vintage of the same manifest.
+    field : str
+        A count per area (e.g. ``"housing_units_2020"``: the weight of a
+        piece of land is the area's count per m²), or, with ``classes``, a
+        land-use class column (e.g. ``"type"``).
+    classes : mapping of str to float, optional
+        Land-use class -> relative density (e.g. ``{"Residential": 1.0}``);
+        classes not listed weigh 0.
+    note : str
+        Why this layer, and known limits.
+    """
+
+    layer: str
+    vintage: str
+    field: str
+    classes: Mapping[str, float] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class CityManifest:
     """A parsed city boundary manifest.
 
@@ -252,6 +325,10 @@ class CityManifest:
     site_layers : tuple of str
         The layers ``geo311 run`` maps, in order; by default every layer
         with a local file declared for some vintage.
+    city_outline : OutlineSpec or None
+        The city's land outline, if declared.
+    ancillary : AncillarySpec or None
+        The dasymetric ancillary layer, if declared.
     """
 
     city: str
@@ -262,6 +339,8 @@ class CityManifest:
     path: str = field(default="", compare=False)
     district_layer: str | None = None
     site_layers: tuple[str, ...] = ()
+    city_outline: OutlineSpec | None = None
+    ancillary: AncillarySpec | None = None
 
     def layer(self, key: str) -> LayerSpec:
         """Return layer ``key`` (ManifestError listing the layers if absent)."""
@@ -388,6 +467,15 @@ def _parse_vintage(data: Any, where: str, problems: list[str]) -> VintageSpec | 
     if not isinstance(note, str):
         problems.append(f"{where}: note must be a string")
         note = ""
+    population = _optional_text(data, "population_field", where, problems)
+    population_source = _optional_text(data, "population_source", where, problems)
+    year = data.get("population_year", "")
+    year = str(year) if isinstance(year, int) and not isinstance(year, bool) else year
+    if not isinstance(year, str):
+        problems.append(f'{where}: population_year must be a year such as "2020"')
+        year = ""
+    if population is None and (population_source or year):
+        problems.append(f"{where}: population_source/population_year need population_field")
     return VintageSpec(
         vintage=name,
         valid_from=start,
@@ -397,7 +485,19 @@ def _parse_vintage(data: Any, where: str, problems: list[str]) -> VintageSpec | 
         file=file if isinstance(file, str) else None,
         crs=crs,
         note=" ".join(note.split()),
+        population_field=population,
+        population_source=population_source or "",
+        population_year=year,
     )
+
+
+def _optional_text(
+    data: Mapping[str, Any], key: str, where: str, problems: list[str]
+) -> str | None:
+    """Return an optional key: absent is None, given must be a non-empty string."""
+    if key not in data:
+        return None
+    return _text(data, key, where, problems) or None
 
 
 def _overlapping(vintages: Sequence[VintageSpec]) -> list[tuple[str, str]]:
@@ -522,6 +622,8 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         )
         district_layer = None
     site_layers = _site_layers(data.get("site_layers"), layers, problems)
+    outline = _parse_outline(data.get("city_outline"), problems)
+    ancillary = _parse_ancillary(data.get("ancillary"), layers, problems)
     if problems:
         msg = f"invalid boundary manifest {origin}:\n  - " + "\n  - ".join(problems)
         raise ManifestError(msg)
@@ -534,6 +636,73 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         path=origin,
         district_layer=district_layer,
         site_layers=site_layers,
+        city_outline=outline,
+        ancillary=ancillary,
+    )
+
+
+def _table(value: Any, where: str, allowed: set[str], problems: list[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        problems.append(f"{where} must be a table")
+        return {}
+    extra = sorted(set(value) - allowed)
+    if extra:
+        problems.append(f"{where} has unknown keys {extra}; allowed: {sorted(allowed)}")
+    return value
+
+
+def _parse_outline(value: Any, problems: list[str]) -> OutlineSpec | None:
+    if value is None:
+        return None
+    data = _table(value, "city_outline", _OUTLINE_KEYS, problems)
+    spec = _parse_vintage(
+        {"vintage": "outline", "source": "-", "publisher": "-", **data}, "city_outline", problems
+    )
+    if spec is None or spec.file is None:
+        problems.append("city_outline: 'file' is required")
+        return None
+    source = data.get("source", "")
+    return OutlineSpec(file=spec.file, crs=spec.crs, source=str(source), note=spec.note)
+
+
+def _parse_ancillary(
+    value: Any, layers: Mapping[str, LayerSpec], problems: list[str]
+) -> AncillarySpec | None:
+    if value is None:
+        return None
+    data = _table(value, "ancillary", _ANCILLARY_KEYS, problems)
+    layer = _text(data, "layer", "ancillary", problems)
+    vintage = str(data.get("vintage", ""))
+    field_name = _text(data, "field", "ancillary", problems)
+    if layer and layer not in layers:
+        problems.append(
+            f"ancillary layer {layer!r} must be one of the layers: {', '.join(layers)}"
+        )
+        return None
+    if layer and vintage not in {v.vintage for v in layers[layer].vintages}:
+        problems.append(f"ancillary vintage {vintage!r} is not a vintage of layer {layer!r}")
+        return None
+    classes = data.get("classes")
+    if classes is not None and (
+        not isinstance(classes, Mapping)
+        or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) and w >= 0
+            for w in classes.values()
+        )
+    ):
+        problems.append("ancillary classes must be a table of class = weight (>= 0)")
+        classes = None
+    note = data.get("note", "")
+    if not (layer and field_name):
+        return None
+    return AncillarySpec(
+        layer=layer,
+        vintage=vintage,
+        field=field_name,
+        classes=MappingProxyType({str(k): float(w) for k, w in classes.items()})
+        if classes is not None
+        else None,
+        note=" ".join(str(note).split()),
     )
 
 

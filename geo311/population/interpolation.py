@@ -51,8 +51,19 @@ plain areal weighting places 15.6 % of residents in the wrong 2010
 neighbourhood (median absolute error 22 %) and 1.5 % in the wrong council
 district.  Weighting by residential land (``land_use_weights`` of the NSA
 ``type`` column: parks, industrial areas and campuses get nobody) lowers this
-to 11.0 % and 1.1 %.  A source with no residential land keeps plain area, so
-totals are unchanged.
+to 11.0 % and 1.1 %; weighting land by the 2020 block housing units per m² of
+the 2020 neighbourhood it lies in (the Baltimore manifest's ``ancillary``
+layer, used by :func:`geo311.population.layer.layer_population`) to 5.5 % and
+1.1 %.  A source with no weighted land keeps plain area, so totals are
+unchanged.
+
+Clipping and slivers
+--------------------
+``clip=`` cuts the sources to the city before anything is shared, and
+``min_share=`` keeps a target that covers less than that share of a source's
+whole area from receiving any of it (extensive variables only; intensive
+means still use every overlapping source), so a tract that reaches the layer
+through a sliver is reported as not allocated rather than pushed into it.
 
 Examples
 --------
@@ -95,7 +106,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo311._errors import CRSError, SchemaError
+from geo311._errors import CRSError, OptionError, SchemaError
 from geo311.crs import projected_crs
 from geo311.join.layers import Layer
 
@@ -300,12 +311,14 @@ class _Pieces:
     tgt_idx: IntArray
     area: FloatArray  # plain intersection area of each pair
     measure: FloatArray  # area, or weighted inhabited area with the per-source fallback
+    shared: FloatArray  # measure, 0 for pairs below min_share (extensive variables)
     src_den: FloatArray  # per source: what its value is shared over
     n_src: int
     n_tgt: int
     covered: FloatArray  # per target: share of its area covered by sources
     fallback_sources: int
     weights_text: str
+    dropped_pairs: int  # pairs below min_share of their source (no extensive share)
 
 
 def _pieces(
@@ -316,16 +329,24 @@ def _pieces(
     weight_column: str | None,
     crs: CRS,
     allocate_total: bool,
+    clip: shapely.Geometry | None = None,
+    min_share: float = 0.0,
 ) -> _Pieces:
     n_src, n_tgt = len(src), len(tgt)
+    original = src  # allocate_total=False shares are of the whole, unclipped source
+    whole = shapely.area(src)
+    if clip is not None:
+        src = shapely.intersection(src, clip)
     tgt_idx, src_idx = shapely.STRtree(src).query(tgt, predicate="intersects")
     pieces = shapely.intersection(src[src_idx], tgt[tgt_idx])
     area = shapely.area(pieces)
     keep = area > 0  # pairs that only touch along an edge share nothing
+    small = area < min_share * whole[src_idx]
     src_idx, tgt_idx, pieces, area = src_idx[keep], tgt_idx[keep], pieces[keep], area[keep]
+    small = small[keep]
     covered = _share(_sum_by(tgt_idx, area, n_tgt), shapely.area(tgt))
     measure = area
-    src_whole = shapely.area(src)
+    src_whole = whole
     fallback = 0
     text = "area"
     if weights is not None:
@@ -341,7 +362,7 @@ def _pieces(
         if allocate_total:
             src_masked = _sum_by(src_idx, masked, n_src)
         else:
-            src_masked = _mask_area(src, mask, density)
+            src_masked = _mask_area(original, mask, density)
         no_land = src_masked <= 0
         fallback = int(np.count_nonzero(no_land[np.unique(src_idx)]))
         measure = np.where(no_land[src_idx], area, masked)
@@ -349,25 +370,28 @@ def _pieces(
         text = f"dasymetric: {len(mask)} mask polygons" + (
             f", density column {weight_column!r}" if weight_column else ""
         )
-    src_den = _sum_by(src_idx, measure, n_src) if allocate_total else src_whole
+    shared = np.where(small, 0.0, measure)  # extensive: slivers of a source get nothing
+    src_den = _sum_by(src_idx, shared, n_src) if allocate_total else src_whole
     return _Pieces(
         src_idx=src_idx,
         tgt_idx=tgt_idx,
         area=area,
         measure=measure,
+        shared=shared,
         src_den=src_den,
         n_src=n_src,
         n_tgt=n_tgt,
         covered=covered,
         fallback_sources=fallback,
         weights_text=text,
+        dropped_pairs=int(small.sum()),
     )
 
 
 def _extensive(
     p: _Pieces, x: FloatArray, moe: FloatArray | None
 ) -> tuple[FloatArray, FloatArray | None, dict[str, float]]:
-    share = _share(p.measure, p.src_den[p.src_idx])
+    share = _share(p.shared, p.src_den[p.src_idx])
     est, touched = _weighted(p.tgt_idx, share, x[p.src_idx], p.n_tgt)
     est[touched] = np.nan
     est_moe = None if moe is None else _rss(p.tgt_idx, share, moe[p.src_idx], p.n_tgt)
@@ -449,6 +473,8 @@ def interpolate(
     weight_column: str | None = None,
     allocate_total: bool = True,
     target_id: str | None = "area_id",
+    clip: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    min_share: float = 0.0,
 ) -> pd.DataFrame:
     """Move variables from source polygons (tracts) to target polygons by area.
 
@@ -490,6 +516,16 @@ def interpolate(
     target_id : str or None, default "area_id"
         Target column that identifies the areas (unique); None uses the
         target's index.
+    clip : geopandas.GeoDataFrame or GeoSeries, optional
+        The city (any CRS): sources are cut to the union of its polygons
+        first, so water or neighbouring towns in a tract receive nothing.  A
+        source lying wholly outside it is not allocated.
+    min_share : float, default 0.0
+        A pair whose (clipped) intersection is smaller than this share of
+        the *whole* source's area receives nothing (e.g. 0.01: a target must
+        cover 1 % of a tract to get any of its people), so a tract is never
+        pushed through a sliver.  A source left with no pair is not
+        allocated (``attrs["unallocated"]``).
 
     Returns
     -------
@@ -502,9 +538,11 @@ def interpolate(
         ``moe_method``, ``source``, ``year``, ``extensive``, ``intensive``,
         counts (``n_source``, ``n_target``, ``pairs``,
         ``sources_outside_targets``, ``fallback_sources``,
-        ``fallback_targets``) and ``totals``: per extensive variable, its
-        ``source`` and ``target`` totals, ``difference`` and
-        ``relative_difference``.
+        ``fallback_targets``, ``dropped_pairs``, ``sources_unallocated``),
+        ``min_share``, ``clipped`` (bool), ``unallocated`` (per extensive
+        variable, the total of the sources that reach no target) and
+        ``totals``: per extensive variable, its ``source`` and ``target``
+        totals, ``difference`` and ``relative_difference``.
 
     Raises
     ------
@@ -543,6 +581,13 @@ def interpolate(
         source,
         target_frame,
     )
+    if not 0.0 <= min_share < 1.0:
+        msg = f"interpolate: min_share must be a share in [0, 1), got {min_share!r}"
+        raise OptionError(msg)
+    clip_geom = None
+    if clip is not None:
+        _check_crs({"clip": clip})
+        clip_geom = shapely.make_valid(clip.to_crs(crs).union_all())
     notes: dict[str, int] = {}
     p = _pieces(
         _geoms(source, crs, "source", notes),
@@ -551,6 +596,8 @@ def interpolate(
         weight_column=weight_column,
         crs=crs,
         allocate_total=allocate_total,
+        clip=clip_geom,
+        min_share=min_share,
     )
 
     out: dict[str, FloatArray] = {}
@@ -573,6 +620,8 @@ def interpolate(
 
     result = pd.DataFrame(out, index=ids)
     outside = int(p.n_src - np.unique(p.src_idx).size)
+    reached = _sum_by(p.src_idx, p.shared, p.n_src) > 0
+    unallocated = {v: float(np.nansum(values[v][~reached])) for v in ext}
     attrs: dict[str, Any] = {
         "method": "area_weighted" if weights is None else "dasymetric",
         "crs": crs.to_string(),
@@ -589,6 +638,11 @@ def interpolate(
         "sources_outside_targets": outside,
         "fallback_sources": p.fallback_sources,
         "fallback_targets": fallback_targets,
+        "dropped_pairs": p.dropped_pairs,
+        "sources_unallocated": int((~reached).sum()),
+        "min_share": min_share,
+        "clipped": clip is not None,
+        "unallocated": unallocated,
         "totals": totals,
     }
     attrs.update(notes)

@@ -21,12 +21,20 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from geo311 import crs as geo311_crs
 from geo311._errors import SchemaError
 from geo311.join.layers import Layer
+from geo311.population.ancillary import ancillary_weights, city_outline
 from geo311.population.interpolation import interpolate
 from geo311.population.tracts import Denominators, tract_table_from_frame
 
-__all__ = ["DEFAULT_EXTENSIVE", "DEFAULT_INTENSIVE", "layer_population"]
+__all__ = [
+    "DEFAULT_EXTENSIVE",
+    "DEFAULT_INTENSIVE",
+    "MIN_POPULATION",
+    "MIN_TRACT_SHARE",
+    "layer_population",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,7 @@ log = logging.getLogger(__name__)
 #: column starting with ``<code>_`` (``P1_001N`` finds ``P1_001N_pop_2020``).
 DEFAULT_EXTENSIVE: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "population": ("P1_001N", "pop_2020", "population"),
+        "population": ("population", "P1_001N", "pop_2020"),
         "housing_units": ("H1_001N", "housing_units_2020", "housing_units"),
     }
 )
@@ -43,6 +51,13 @@ DEFAULT_EXTENSIVE: Mapping[str, tuple[str, ...]] = MappingProxyType(
 DEFAULT_INTENSIVE: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {"median_hh_income": ("B19013_001E", "median_hh_income")}
 )
+
+#: A target must cover at least this share of a tract's area to receive any of
+#: its population (so a tract is never pushed through a sliver).
+MIN_TRACT_SHARE = 0.01
+#: Areas with fewer residents are flagged ``below_minimum`` (rates are then
+#: "insufficient" in the indicator tables, whose ``min_population`` is also 100).
+MIN_POPULATION = 100.0
 
 _CENSUS_CODE = re.compile(r"^[A-Z]+\d+[A-Z]*_\d{3}[A-Z]*$")  # P1_001N, B19013_001E
 
@@ -103,8 +118,27 @@ def layer_population(
     projected_crs: str | CRS | None = None,
     tract_id: str = "area_id",
     target_id: str = "area_id",
+    outline: gpd.GeoDataFrame | None = None,
+    population_field: str | None = None,
+    block_population: bool = True,
+    dasymetric: bool = True,
+    min_share: float = MIN_TRACT_SHARE,
+    min_population: float = MIN_POPULATION,
+    allocate_total: bool = True,
 ) -> pd.DataFrame:
-    """Interpolate population, housing units and median household income to a layer.
+    """Return population, housing units and median household income per area of a layer.
+
+    The best denominator available is used by default:
+
+    1. a block-based population carried by the layer (manifest
+       ``population_field``, e.g. Baltimore's ``pop_2020``) is used as is;
+    2. otherwise tract values are interpolated dasymetrically, weighted by
+       the manifest's ``ancillary`` layer (e.g. housing units per m²), or by
+       plain area when none is declared;
+    3. tracts are first clipped to the city (the manifest's ``city_outline``,
+       else the union of the layer), and a target covering less than
+       ``min_share`` of a tract gets none of it; population left with no
+       target is reported (``attrs["unallocated"]``, WARNING).
 
     Parameters
     ----------
@@ -123,23 +157,52 @@ def layer_population(
         :data:`DEFAULT_INTENSIVE` (median_hh_income); of the defaults only
         population is required.
     weights, weight_column : optional
-        Dasymetric mask, as in :func:`interpolate`.
+        Dasymetric mask, as in :func:`interpolate`; default the manifest's
+        ``ancillary`` layer (:func:`geo311.population.ancillary.ancillary_weights`).
     projected_crs : str or pyproj.CRS, optional
         As in :func:`interpolate`; default the layer's (or the tracts')
         ``projected_crs``.
     tract_id, target_id : str, default "area_id"
         Id columns of the tracts and of the layer.
+    outline : geopandas.GeoDataFrame, optional
+        The city's land outline; default the manifest's ``city_outline``.
+        Tracts are clipped to it (else to the union of the layer) and
+        ``land_km2`` is measured inside it.
+    population_field : str, optional
+        A column of the layer with a block-based population; default the
+        manifest's ``population_field`` for the vintage.
+    block_population : bool, default True
+        False: ignore the layer's block-based population and interpolate.
+    dasymetric : bool, default True
+        False: ignore the manifest's ancillary layer (plain area weights).
+    min_share : float, default :data:`MIN_TRACT_SHARE` (0.01)
+        As in :func:`interpolate`.
+    min_population : float, default :data:`MIN_POPULATION` (100)
+        Areas with fewer residents are flagged ``below_minimum``.
+    allocate_total : bool, default True
+        As in :func:`interpolate`.  True suits tracts that nest in the city
+        (Baltimore, a county-equivalent): a tract's whole population goes to
+        its part inside the outline.  Where tracts straddle the city line,
+        pass False so the part outside keeps its share (reported as a
+        difference in ``attrs["totals"]``).
 
     Returns
     -------
     pandas.DataFrame
         Indexed by the layer's ids: the output columns (each followed by
-        ``<name>_moe`` where the table has a MOE) and ``covered_share``.
-        When the layer is the tract layer itself (same ids and geometries)
-        the tract values pass through unchanged.  ``attrs``: those of
-        :func:`interpolate` plus ``source``, ``year`` and ``variables``
-        (output -> ``{"column", "year", "kind"}``), with ``totals`` keyed by
-        output name.
+        ``<name>_moe`` where the table has a MOE; none for a block-based
+        population), ``covered_share``, ``land_km2`` (area inside the
+        outline; the whole area when no outline is declared) and
+        ``population_flag`` (``"ok"``, ``"below_minimum"`` or
+        ``"missing"``).  When the layer is the tract layer itself (same ids
+        and geometries) the tract values pass through unchanged.  ``attrs``:
+        those of :func:`interpolate` plus ``source``, ``year``,
+        ``variables`` (output -> ``{"column", "year", "kind"}``, and
+        ``"source"`` for a block-based population), ``population_method``
+        (``"layer_field"``, ``"identity"``, ``"dasymetric"`` or
+        ``"area_weighted"``), ``clip`` and ``land_area`` (what they were
+        measured against), ``min_population`` and ``below_minimum`` (ids),
+        with ``totals`` and ``unallocated`` keyed by output name.
 
     Raises
     ------
@@ -213,12 +276,13 @@ def layer_population(
     source.attrs = {"source": table.source, "year": table.year}
 
     target_frame = layer.gdf if isinstance(layer, Layer) else layer
-    crs = projected_crs
-    if crs is None:
-        for candidate in (layer, tracts):
-            if isinstance(candidate, Layer) and candidate.projected_crs:
-                crs = candidate.projected_crs
-                break
+    crs, area_crs = _crs(layer, tracts, target_frame, projected_crs)
+    inputs = layer.denominators if isinstance(layer, Layer) else None
+    if outline is None and inputs is not None:
+        outline = city_outline(inputs)
+    if weights is None and dasymetric and inputs is not None:
+        weights = ancillary_weights(inputs, projected_crs=area_crs.to_string())
+        weight_column = "weight" if weights is not None else None
     variables = {
         name: {
             "column": column,
@@ -247,9 +311,130 @@ def layer_population(
             weights=weights,
             weight_column=weight_column,
             target_id=target_id,
+            clip=outline if outline is not None else target_frame[[target_frame.geometry.name]],
+            min_share=min_share,
+            allocate_total=allocate_total,
         )
-    result.attrs.update(source=table.source, year=table.year, variables=variables)
+    result.attrs.update(
+        source=table.source,
+        year=table.year,
+        variables=variables,
+        population_method=result.attrs["method"],
+        clip="city_outline" if outline is not None else "union of the layer",
+    )
+    _warn_unallocated(result, table.source)
+    if population_field is None and block_population and isinstance(layer, Layer):
+        population_field = layer.population_field
+    if population_field is not None and "population" in result:
+        _use_block_population(result, layer, target_frame, population_field)
+    _land_and_flags(result, target_frame, outline, area_crs, min_population=min_population)
     return result
+
+
+def _crs(
+    layer: gpd.GeoDataFrame | Layer,
+    tracts: gpd.GeoDataFrame | Layer,
+    target_frame: gpd.GeoDataFrame,
+    given: str | CRS | None,
+) -> tuple[str | CRS | None, CRS]:
+    """Return the CRS for interpolation (given, else a Layer's) and the one for areas."""
+    crs = given
+    if crs is None:
+        for candidate in (layer, tracts):
+            if isinstance(candidate, Layer) and candidate.projected_crs:
+                crs = candidate.projected_crs
+                break
+    if crs is None and target_frame.crs is not None and CRS(target_frame.crs).is_projected:
+        return crs, CRS(target_frame.crs)
+    return crs, geo311_crs.projected_crs(target_frame, preferred=crs, where="layer_population")
+
+
+def _warn_unallocated(result: pd.DataFrame, source: str) -> None:
+    """WARNING with the population that reached no target (outside the city or a sliver)."""
+    lost = result.attrs.get("unallocated", {})
+    if any(v > 0 for v in lost.values()):
+        log.warning(
+            "%s: not allocated to any area (%d tracts outside the city or covered by no "
+            "area for at least %.0f%% of their area): %s",
+            source,
+            result.attrs.get("sources_unallocated", 0),
+            100 * result.attrs.get("min_share", 0.0),
+            ", ".join(f"{name} {value:,.0f}" for name, value in lost.items()),
+        )
+
+
+def _use_block_population(
+    result: pd.DataFrame,
+    layer: gpd.GeoDataFrame | Layer,
+    target_frame: gpd.GeoDataFrame,
+    field: str,
+) -> None:
+    """Replace the interpolated population by the layer's block-based column."""
+    if field not in target_frame.columns:
+        msg = (
+            f"layer {getattr(layer, 'key', '')!r}: no population field {field!r}; "
+            f"columns are {list(target_frame.columns)}; fix population_field in the manifest"
+        )
+        raise SchemaError(msg)
+    values = pd.to_numeric(target_frame[field], errors="coerce").to_numpy(dtype="float64")
+    result["population"] = values
+    if "population_moe" in result:
+        result.drop(columns="population_moe", inplace=True)
+    is_layer = isinstance(layer, Layer)
+    result.attrs["variables"]["population"] = {
+        "column": field,
+        "year": layer.population_year if is_layer else "",
+        "kind": "extensive",
+        "source": layer.population_source if is_layer else "",
+    }
+    result.attrs["population_method"] = "layer_field"
+    totals = result.attrs["totals"]["population"]
+    totals["target"] = float(np.nansum(values))
+    totals["difference"] = totals["target"] - totals["source"]
+    totals["relative_difference"] = (
+        totals["difference"] / totals["source"] if totals["source"] else 0.0
+    )
+    log.info("population of %d areas taken from the layer's field %r", len(values), field)
+
+
+def _land_and_flags(
+    result: pd.DataFrame,
+    target_frame: gpd.GeoDataFrame,
+    outline: gpd.GeoDataFrame | None,
+    crs: CRS,
+    *,
+    min_population: float,
+) -> None:
+    """Add ``land_km2`` and ``population_flag``; record ``below_minimum`` in attrs."""
+    geoms = np.asarray(target_frame.geometry.to_crs(crs).array, dtype=object)
+    if outline is not None:
+        land = shapely.make_valid(outline.to_crs(crs).union_all())
+        geoms = shapely.intersection(geoms, land)
+        result.attrs["land_area"] = "inside the city_outline"
+    else:
+        result.attrs["land_area"] = "the whole area (no city_outline declared; may include water)"
+    result["land_km2"] = shapely.area(geoms) / 1e6
+    if "population" not in result:
+        return
+    population = result["population"].to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        below = population < min_population
+    result["population_flag"] = pd.array(
+        np.where(np.isnan(population), "missing", np.where(below, "below_minimum", "ok")),
+        dtype="string",
+    )
+    ids = result.index[below].tolist()
+    result.attrs.update(min_population=min_population, below_minimum=ids)
+    if ids:
+        log.warning(
+            "%d of %d areas have fewer than %g residents (flagged below_minimum; their rates "
+            "are insufficient): %s%s",
+            len(ids),
+            len(result),
+            min_population,
+            ids[:10],
+            " ..." if len(ids) > 10 else "",
+        )
 
 
 def _same_polygons(
@@ -309,6 +494,11 @@ def _pass_through(
             "sources_outside_targets": 0,
             "fallback_sources": 0,
             "fallback_targets": 0,
+            "dropped_pairs": 0,
+            "sources_unallocated": 0,
+            "min_share": 0.0,
+            "clipped": False,
+            "unallocated": dict.fromkeys(extensive, 0.0),
             "totals": totals,
         }
     )

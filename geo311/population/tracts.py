@@ -142,6 +142,7 @@ def read_tract_table(
     variables: Sequence[str] | None = None,
     source: str | None = None,
     year: str | None = None,
+    population_column: str | None = None,
 ) -> Denominators:
     """Read a table keyed by census tract GEOID.
 
@@ -162,6 +163,10 @@ def read_tract_table(
     year : str, optional
         Vintage; by default the distinct years the column names end with
         (``P1_001N_pop_2020`` -> ``"2020"``), or ``""``.
+    population_column : str, optional
+        The column holding total population, whatever its name (e.g.
+        ``"pop20"``); it becomes the variable ``population``, which
+        :func:`geo311.population.layer.layer_population` uses first.
 
     Returns
     -------
@@ -192,6 +197,22 @@ def read_tract_table(
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         msg = f"cannot read tract table {file}: {exc}"
         raise InputFileError(msg) from exc
+    if population_column is not None:
+        if population_column not in frame.columns:
+            msg = (
+                f"tract table {file}: no population column {population_column!r}; "
+                f"columns are {list(frame.columns)}"
+            )
+            raise SchemaError(msg)
+        if population_column != "population" and "population" in frame.columns:
+            msg = (
+                f"tract table {file}: population_column={population_column!r} would replace "
+                "its existing 'population' column; rename one of them"
+            )
+            raise SchemaError(msg)
+        frame = frame.rename(columns={population_column: "population"})
+        if variables is not None:
+            variables = ["population" if v == population_column else v for v in variables]
     return tract_table_from_frame(
         frame,
         id_column=id_column,
