@@ -192,6 +192,17 @@ def test_rates_garwood_flags_and_density(counts_frame: pd.DataFrame) -> None:
     np.testing.assert_allclose(t["requests_per_km2"], [2.0, 6.0, 0.0], rtol=1e-12)
 
 
+def test_land_area_replaces_the_polygon_area(counts_frame: pd.DataFrame) -> None:
+    """Given land areas (water excluded), density uses them; an area without one keeps its own."""
+    land = pd.Series({"A": 0.5, "B": 0.8})  # C has none: its polygon's 1 km² stays
+    options = {"key": KEY, "areas": squares(), "as_of": T0 + DAY, "land_km2": land}
+    t = area_indicators(counts_frame, **options)
+    np.testing.assert_allclose(t["area_km2"], [0.5, 0.8, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(t["requests_per_km2"], [4 / 0.5, 6 / 0.8, 0.0], rtol=1e-12)
+    city = city_indicators(counts_frame, **options)
+    assert city.loc["city", "area_km2"] == pytest.approx(2.3)
+
+
 def test_rate_ratio_vs_rest_of_city(counts_frame: pd.DataFrame) -> None:
     t = area_indicators(
         counts_frame, key=KEY, areas=squares(), population=POP, as_of=T0 + DAY, min_count=5

@@ -42,6 +42,7 @@ import inspect
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -187,6 +188,7 @@ def _indicators(
     confidence: float,
     timezone: str | None,
     max_days: float | None,
+    land_km2: pd.Series | Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     opts = _options(
         key=key,
@@ -204,6 +206,12 @@ def _indicators(
     _check_thresholds(min_population, min_count, confidence)
     _check_columns(requests, opts)
     layer_areas = _resolve_areas(requests, key, areas, population)
+    if land_km2 is not None:
+        land = pd.Series(land_km2, dtype=float).rename(index=str)
+        measured = pd.Series(layer_areas.km2, index=layer_areas.ids.astype(str))
+        layer_areas = replace(
+            layer_areas, km2=land.reindex(measured.index).fillna(measured).to_numpy(float)
+        )
     pop, pop_info = _population(population, layer_areas.ids)
     scope = _select(requests, opts, layer_areas.ids, city=city)
     if log_sources and not city:  # the citywide row of the same call would repeat it
@@ -287,6 +295,7 @@ def area_indicators(
     confidence: float = 0.95,
     timezone: str | None = None,
     max_days: float | None = None,
+    land_km2: pd.Series | Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Return one row of indicators per area of a layer (METRICS.md items 1-8).
 
@@ -337,6 +346,10 @@ def area_indicators(
     max_days : float, optional
         Closed requests that took longer are implausible: excluded from time
         to close and counted (``ttc_excluded_implausible``).
+    land_km2 : pandas.Series, optional
+        Land area (km², water excluded) per ``area_id``, e.g. the
+        ``land_km2`` of :func:`geo311.layer_population`; used for ``area_km2``
+        and ``requests_per_km2`` instead of the whole polygon's area.
 
     Returns
     -------
@@ -388,6 +401,7 @@ def area_indicators(
         confidence=confidence,
         timezone=timezone,
         max_days=max_days,
+        land_km2=land_km2,
     )
 
 
@@ -411,6 +425,7 @@ def city_indicators(
     confidence: float = 0.95,
     timezone: str | None = None,
     max_days: float | None = None,
+    land_km2: pd.Series | Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Return the citywide row: the same indicators over every area of the layer together.
 
@@ -449,6 +464,7 @@ def city_indicators(
         confidence=confidence,
         timezone=timezone,
         max_days=max_days,
+        land_km2=land_km2,
     )
 
 

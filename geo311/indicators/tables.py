@@ -187,19 +187,36 @@ def build_tables(
     population = None
     source = ""
     denominator_meta: dict[str, Any] = {}
+    land = None
     if tracts is not None:
         demographics = layer_population(layer, tracts=tracts, table=denominators)
         population = demographics["population"]
         denominator_meta = {
-            k: demographics.attrs.get(k) for k in ("source", "year", "variables", "totals")
+            k: demographics.attrs.get(k)
+            for k in (
+                "source",
+                "year",
+                "variables",
+                "totals",
+                "population_method",
+                "clip",
+                "land_area",
+                "unallocated",
+                "min_share",
+                "below_minimum",
+                "min_population",
+            )
         }
         source = f"{denominator_meta['source']} ({denominator_meta['year']})"
+        if "land_km2" in demographics:
+            land = demographics["land_km2"]
     indicators: dict[str, Any] = {
         "key": key,
         "areas": layer,
         "population": population,
         "population_source": source,
         "max_days": max_days,
+        "land_km2": land,
         **options,
     }
     table = area_indicators(requests, **indicators)
