@@ -46,6 +46,7 @@ from geo311.indicators import (
     theil,
     time_patterns,
 )
+from geo311.io.infer import ProfileProposal, infer_profile
 from geo311.io.normalize import parse_location
 from geo311.io.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
 from geo311.io.readers import read_requests, requests_from_frame
@@ -53,6 +54,8 @@ from geo311.io.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, val
 from geo311.io.sniff import FORMATS, sniff_format
 from geo311.io.timestamps import parse_timestamps
 from geo311.join.assign import JOIN_STATUS, CityJoin, assign_areas, join_city
+from geo311.join.check import CityCheck, check_city
+from geo311.join.city_init import CityProposal, init_city
 from geo311.join.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.join.layers import Layer, LayerResult, layer_from_file, load_layers, read_layer
 from geo311.join.manifest import ManifestError, list_cities, load_manifest
@@ -87,7 +90,9 @@ __all__ = [
     "FORMATS",
     "JOIN_STATUS",
     "CRSError",
+    "CityCheck",
     "CityJoin",
+    "CityProposal",
     "ConfigError",
     "DataError",
     "Denominators",
@@ -109,6 +114,7 @@ __all__ = [
     "PipelineResult",
     "Profile",
     "ProfileError",
+    "ProfileProposal",
     "Result",
     "RunResult",
     "SchemaError",
@@ -120,6 +126,7 @@ __all__ = [
     "assign_areas",
     "build_site",
     "channel_mix",
+    "check_city",
     "choropleth",
     "city_indicators",
     "classify",
@@ -136,6 +143,8 @@ __all__ = [
     "flag_coordinates",
     "get_profile",
     "gini",
+    "infer_profile",
+    "init_city",
     "interpolate",
     "join_city",
     "land_use_weights",

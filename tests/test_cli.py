@@ -226,3 +226,55 @@ def test_placeholder_thresholds_are_options(tmp_path: Path) -> None:
                                     "--placeholder", "min_count=many"])  # fmt: skip
     assert bad.exit_code == 2
     assert "--placeholder min_count='many'" in bad.output
+
+
+def test_schemas_infer_writes_a_profile_that_ingests(tmp_path: Path) -> None:
+    export = tmp_path / "city.csv"
+    export.write_text(
+        "Ticket,Opened,Closed,Kind,Lat,Lon\n"
+        "T-1,2024-03-01 10:00,2024-03-02 09:00,Pothole,39.2904,-76.6122\n"
+        "T-2,2024-03-05 14:30,,Graffiti,39.3001,-76.6050\n"
+        "T-3,2024-03-06 08:15,2024-03-06 12:00,Pothole,39.2950,-76.6100\n",
+        encoding="utf-8",
+    )
+    profile = tmp_path / "city.toml"
+    args = [
+        "schemas",
+        "infer",
+        str(export),
+        "--timezone",
+        "America/New_York",
+        "--out",
+        str(profile),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "service_request_id" in result.output  # the mapping is shown
+    out = tmp_path / "r.parquet"
+    ingested = CliRunner().invoke(
+        main, ["ingest", str(export), "--schema", str(profile), "--out", str(out)]
+    )
+    assert ingested.exit_code == 0, ingested.output
+    frame = gpd.read_parquet(out)
+    assert sorted(frame["service_request_id"]) == ["T-1", "T-2", "T-3"]
+    assert frame["requested_datetime"].notna().all()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def test_city_init_then_check(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "la"
+    folder.mkdir()
+    for path in (shared_data / "los_angeles" / "boundaries").glob("*.geojson"):
+        shutil.copy(path, folder / path.name)
+    result = CliRunner().invoke(main, ["city", "init", str(folder), "--city", "la_copy"])
+    assert result.exit_code == 0, result.output
+    manifest = folder / "la_copy.toml"
+    assert manifest.is_file()
+    checked = CliRunner().invoke(main, ["city", "check", str(manifest)])
+    assert checked.exit_code == 0, checked.output
+    assert "0 errors" in checked.output
+    (folder / "council_districts_2012.geojson").unlink()  # a layer file goes missing
+    broken = CliRunner().invoke(main, ["city", "check", str(manifest)])
+    assert broken.exit_code == 1
+    assert "ERROR" in broken.output

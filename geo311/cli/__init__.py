@@ -18,6 +18,7 @@ import click
 
 from geo311 import __version__
 from geo311._errors import Geo311Error
+from geo311.cli.city import city_group
 from geo311.cli.demo import demo_cmd
 from geo311.cli.fetch import fetch_group
 from geo311.cli.geocode import geocode_cmd
@@ -70,6 +71,7 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
 
 for _command in (
     schemas_cmd,
+    city_group,
     ingest_cmd,
     demo_cmd,
     join_cmd,
