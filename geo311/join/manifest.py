@@ -63,6 +63,7 @@ _TOP_KEYS = {
     "district_layer",
     "site_layers",
     "layers",
+    "families",
 }
 _LAYER_KEYS = {"title", "id_field", "name_field", "alias_fields", "label", "display", "vintages"}
 #: Placeholders a layer's ``display`` format may use.
@@ -252,6 +253,10 @@ class CityManifest:
     site_layers : tuple of str
         The layers ``geo311 run`` maps, in order; by default every layer
         with a local file declared for some vintage.
+    families : dict of str to tuple of str
+        ``[families]``: named groups of exact service type names
+        (``"missed pickup" = ["SW-Mixed Refuse", "SW-Recycling"]``) that
+        ``--family`` selects; keys are matched case-insensitively.
     """
 
     city: str
@@ -262,6 +267,7 @@ class CityManifest:
     path: str = field(default="", compare=False)
     district_layer: str | None = None
     site_layers: tuple[str, ...] = ()
+    families: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def layer(self, key: str) -> LayerSpec:
         """Return layer ``key`` (ManifestError listing the layers if absent)."""
@@ -522,6 +528,7 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         )
         district_layer = None
     site_layers = _site_layers(data.get("site_layers"), layers, problems)
+    families = _families(data.get("families", {}), problems)
     if problems:
         msg = f"invalid boundary manifest {origin}:\n  - " + "\n  - ".join(problems)
         raise ManifestError(msg)
@@ -534,7 +541,31 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         path=origin,
         district_layer=district_layer,
         site_layers=site_layers,
+        families=MappingProxyType(families),
     )
+
+
+def _families(value: Any, problems: list[str]) -> dict[str, tuple[str, ...]]:
+    """Check ``[families]``: names (unique ignoring case) to non-empty lists of type names."""
+    if not isinstance(value, Mapping):
+        problems.append(f"[families] must be a table of name = [service types], got {value!r}")
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for name, types in value.items():
+        if (
+            not isinstance(types, list)
+            or not types
+            or not all(isinstance(t, str) and t.strip() for t in types)
+        ):
+            problems.append(
+                f"family {name!r} must be a non-empty list of service type names, got {types!r}"
+            )
+            continue
+        if name.strip().casefold() in {k.casefold() for k in out}:
+            problems.append(f"family {name!r} is defined twice (names ignore case)")
+            continue
+        out[name.strip()] = tuple(dict.fromkeys(t.strip() for t in types))
+    return out
 
 
 def _site_layers(
