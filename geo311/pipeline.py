@@ -33,6 +33,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import ConfigError, InputError, SchemaError
+from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.tables import LayerTables, build_tables, table_paths, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.readers import read_requests
@@ -223,9 +224,10 @@ def _tabulate(
     district: str | None,
     boundaries: Mapping[str, Sequence[Layer]] | None,
     population: str | Path | None,
+    selection: TypeSelection | None,
     options: dict[str, Any],
 ) -> PipelineResult:
-    """Compute each layer's indicator tables (the ``indicators`` stage)."""
+    """Compute each layer's indicator tables (``selection``: only its types, in the metadata)."""
     missing = [k for k in layers if f"{k}_id" not in result.requests]
     if missing:
         msg = (
@@ -242,6 +244,9 @@ def _tabulate(
     tracts = _first_with_file(loaded.get(TRACT_LAYER))
     group = _first_with_file(loaded.get(district or ""))
     table = read_tract_table(population) if population is not None else None
+    if selection is not None:
+        exact = [*(options["service_types"] or ()), *selection.types]
+        options = {**options, "service_types": list(dict.fromkeys(exact))}
     tables = {
         key: build_tables(
             result.requests,
@@ -255,6 +260,11 @@ def _tabulate(
         )
         for key in layers
     }
+    if selection is not None:
+        tables = {
+            key: t._replace(metadata={**t.metadata, "type_selection": selection.metadata()})
+            for key, t in tables.items()
+        }
     return replace(result, stage="indicators", layers=tuple(layers), tables=tables)
 
 
@@ -282,6 +292,8 @@ def run(
     as_of: Any = None,
     period: tuple[Any, Any] | None = None,
     service_types: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
     agencies: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
     demand: str = "resident",
@@ -320,7 +332,12 @@ def run(
     as_of, period, service_types, agencies, sources, demand, max_days
         Ingest (a single ``as_of``) and indicators: as in
         :func:`geo311.area_indicators`; ``as_of`` may map input files to
-        their extract times.
+        their extract times.  ``service_types`` are exact names.
+    types, families : sequence of str, optional
+        Service types as a user writes them (parts of names, any case) and
+        families of the city manifest, resolved once before the join
+        (:func:`geo311.indicators.selection.resolve_types`); the matches are
+        recorded in ``metadata["type_selection"]`` and each table's metadata.
     stop_after : {"ingest", "join", "indicators"}, optional
         Last stage to run (default all).
 
@@ -336,6 +353,9 @@ def run(
         No requests to go past the ingest with (e.g. a header-only file).
     SchemaError
         Continuing from requests that were not joined to the layers asked for.
+    OptionError
+        A ``types`` term or family that selects no service type present
+        (the message suggests the closest names).
     """
     last = STAGES.index(stop_after or "indicators")
     manifest = city if isinstance(city, CityManifest) or city is None else load_manifest(city)
@@ -367,6 +387,12 @@ def run(
     if manifest is None and (last == STAGES.index("indicators") or not extra_layers):
         msg = f"the {STAGES[last]} stage needs a city: pass city= (--city) with the city's layers"
         raise ConfigError(msg)
+    selection = resolve_types(  # before the slow join
+        result.requests,
+        types=types,
+        families=families,
+        family_types=manifest.families if manifest is not None else None,
+    )
     district = None
     if manifest is not None:
         district = district_layer if district_layer is not None else _default_district(manifest)
@@ -407,6 +433,7 @@ def run(
             district=district,
             boundaries=boundaries,
             population=population,
+            selection=selection,
             options={
                 "as_of": as_of,
                 "period": period,
@@ -418,12 +445,16 @@ def run(
             },
         )
     result = replace(result, district_layer=district)
-    return replace(result, metadata=_metadata(result, as_of=as_of, period=period))
+    meta = _metadata(result, as_of=as_of, period=period, selection=selection)
+    return replace(result, metadata=meta)
 
 
-def _metadata(result: PipelineResult, *, as_of: Any, period: Any) -> dict[str, Any]:
-    """Describe a run: city, last stage, layers, district layer, as-of and period."""
+def _metadata(
+    result: PipelineResult, *, as_of: Any, period: Any, selection: TypeSelection | None = None
+) -> dict[str, Any]:
+    """Describe a run: city, last stage, layers, district layer, as-of, period, type selection."""
     return {
+        **({} if selection is None else {"type_selection": selection.metadata()}),
         "city": result.city.city if result.city is not None else None,
         "stage": result.stage,
         "layers": list(result.layers),
@@ -659,6 +690,8 @@ def run_city(
     as_of: Any = None,
     period: tuple[Any, Any] | None = None,
     max_days: float | None = None,
+    types: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
     self_contained: bool = True,
     tiles: bool = True,
     png: bool = True,
@@ -690,8 +723,10 @@ def run_city(
         of the city, ``""`` for none.
     vintages : dict, optional
         Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
-    population, as_of, period, max_days
-        As in :func:`run`.
+    population, as_of, period, max_days, types, families
+        As in :func:`run`.  With ``types`` or ``families`` every table counts
+        only the selected types, and the site has a RecycleStat page of them
+        (requests by weekday and district, ``recycle-<slug>.html``).
     self_contained, tiles, png
         As in :func:`write_site`.
     keep_requests : path, optional
@@ -740,6 +775,8 @@ def run_city(
         as_of=as_of,
         period=period,
         max_days=max_days,
+        types=types,
+        families=families,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

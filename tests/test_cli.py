@@ -201,3 +201,26 @@ def test_demo_command_refuses_to_overwrite_before_building(tmp_path: Path) -> No
     assert result.output.startswith("Error: output exists")
     assert "--overwrite" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["README.txt"]
+
+
+@pytest.mark.parametrize("command", ["run", "indicators"])
+def test_type_and_family_options_are_offered(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--type" in result.output
+    assert "--family" in result.output
+
+
+def test_run_type_typo_exits_2_before_the_join(tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join(BULK_CSV.splitlines()[:-1]) + "\n", encoding="utf-8")
+    args = ["run", str(good), "--city", "baltimore", "--out", str(tmp_path / "s")]
+    result = CliRunner().invoke(main, [*args, "--type", "pothoel", "--as-of", "2024-04-01"])
+    assert result.exit_code == 2
+    assert 'did you mean "Pothole"' in result.output
+    result = CliRunner().invoke(
+        main, [*args, "--family", "missed pickup", "--as-of", "2024-04-01"]
+    )
+    assert result.exit_code == 2
+    assert "none of which is among the service types" in result.output
+    assert not (tmp_path / "s").exists()

@@ -11,6 +11,8 @@ from geo311.cli.options import (
     as_of_opt,
     city_opt,
     district_layer_opt,
+    echo_selection,
+    family_opt,
     layers_opt,
     max_days_opt,
     no_png_opt,
@@ -21,6 +23,7 @@ from geo311.cli.options import (
     population_opt,
     schema_opt,
     timezone_opt,
+    types_opt,
     vintage_opt,
 )
 
@@ -37,6 +40,8 @@ from geo311.cli.options import (
 @as_of_opt
 @max_days_opt
 @period_opt
+@types_opt
+@family_opt
 @no_tiles_opt
 @no_png_opt
 @click.option(
@@ -58,6 +63,8 @@ def run_cmd(
     as_of: str | dict[str, str] | None,
     max_days: float | None,
     period: tuple[str | None, str | None] | None,
+    types: tuple[str, ...],
+    families: tuple[str, ...],
     no_tiles: bool,
     no_png: bool,
     keep_requests: Path | None,
@@ -80,10 +87,13 @@ def run_cmd(
         as_of=as_of,
         max_days=max_days,
         period=period,
+        types=list(types) or None,
+        families=list(families) or None,
         tiles=not no_tiles,
         png=not no_png,
         keep_requests=keep_requests,
         overwrite=overwrite,
     )
     click.echo(result.ledger.summary())
+    echo_selection(result.result.metadata)
     site_summary(result.site)
