@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from shapely.geometry import box
 
 from geo311.cli import main
 from geo311.site.layer import SiteLayer
@@ -122,6 +123,14 @@ def test_baltimore_page_equals_a_pandas_pivot(baltimore_recycle: tuple) -> None:
     assert ">Council District 1<" in html  # the layer's display names
     assert html.count("no data</td>") == len(cells) * (len(WEEKDAYS) - len(covered))
     assert "SW-Trash Can/Recycling Container Complaint" in html  # the selection, stated
+    # seven weekday maps, the uncovered ones marked, each with every district
+    panels = re.findall(
+        r'<figure style="margin: 0" data-weekday="(\w+)">(.*?)</figure>', html, re.S
+    )
+    assert [day for day, _ in panels] == list(WEEKDAYS)
+    for day, body in panels:
+        assert body.count("<path ") == 14
+        assert ("no data (not covered)" in body) == (day not in covered)
 
 
 def test_baltimore_csv_is_exactly_the_table(baltimore_recycle: tuple) -> None:
@@ -294,7 +303,13 @@ def test_no_selection_no_page(tmp_path: Path) -> None:
 
 
 def test_names_from_data_are_escaped_and_csv_guarded(tmp_path: Path) -> None:
-    layer = _layer(['<script>alert("x")</script>', '=HYPERLINK("http://x")'])
+    names = ['<script>alert("x")</script>', '=HYPERLINK("http://x")']
+    layer = _layer(names)
+    display = gpd.GeoDataFrame(
+        {"area_id": ["1", "2"], "area_name": names},
+        geometry=[box(-76.70, 39.20, -76.60, 39.30), box(-76.60, 39.20, -76.50, 39.30)],
+        crs="EPSG:4326",
+    )
     plan = recycle_plan(layer, tmp_path)
     assert plan is not None
     assert plan.page.name == "recycle-b-pickup.html"
@@ -303,9 +318,12 @@ def test_names_from_data_are_escaped_and_csv_guarded(tmp_path: Path) -> None:
         "map_parts": None, "has_sortable": False, "current": "", "recycle_link": None,
     }  # fmt: skip
     render = Renderer(environment(), common, tiles=False, self_contained=True)
-    assert recycle_page(render, layer, plan) > 0
+    assert recycle_page(render, layer, plan, display=display) > 0
     html = plan.page.read_text(encoding="utf-8")
     assert "<script>alert" not in html
+    assert html.count("<svg ") == len(WEEKDAYS)
+    assert "<title>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;: 1 requests" in html
+    assert "<title>Tuesday: no data (not covered)</title>" in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     assert "&lt;b&gt;pickup" in html
     text = plan.csv.read_text(encoding="utf-8")

@@ -462,7 +462,9 @@ def _write_site(
             membership=membership, display=display,
         )  # fmt: skip
     if recycle is not None and district is not None:
-        sizes[recycle.page] = recycle_page(render, district, recycle)
+        sizes[recycle.page] = recycle_page(
+            render, district, recycle, display=display[district.key]
+        )
 
     assets: list[Path] = []
     if not self_contained and (plan.maps or plan.combined or plan.districts):
