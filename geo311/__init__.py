@@ -60,19 +60,11 @@ from geo311.join.label_qa import LabelCheck, compare_labels, normalize_label
 from geo311.join.layers import Layer, LayerResult, layer_from_file, load_layers, read_layer
 from geo311.join.manifest import ManifestError, list_cities, load_manifest
 from geo311.ledger import Ledger, Result, StageLedger
-from geo311.pipeline import (
-    PipelineResult,
-    RunResult,
-    load_requests,
-    run,
-    run_city,
-    write_indicators,
-    write_requests,
-    write_site,
-)
+from geo311.pipeline import PipelineResult, load_requests, run
 from geo311.population.interpolation import interpolate, land_use_weights
 from geo311.population.layer import layer_population
 from geo311.population.tracts import Denominators, read_tract_table
+from geo311.publish import RunResult, run_city, write_indicators, write_requests, write_site
 from geo311.site.build import SiteResult, build_site
 from geo311.site.maps import choropleth, classify, map_parts, save_map, static_map
 from geo311.site.membership import district_membership

@@ -9,16 +9,9 @@ the Python API.  The stages, in order::
     inputs --ingest--> requests + ledger --join--> <layer>_id columns
            --indicators--> tables per layer (+ equity) --> write_site
 
-:func:`run` writes nothing.  The writers each write one part of a result,
-atomically, refusing to replace existing files unless ``overwrite=True``:
-:func:`write_requests` (GeoParquet + ledger), :func:`write_indicators` (the
-indicator tables) and :func:`write_site` (the pages).  :func:`run_city` is
-:func:`run` followed by the three writers, as ``geo311 run`` does.
-
-The site folder receives only aggregates: the pages, the indicator tables
-(``indicators/``) and the PNGs.  Request-level data (addresses, descriptions)
-and the row ledger (whose examples quote raw values) stay out of it; pass
-``keep_requests=`` to save the joined requests and their ledger elsewhere.
+:func:`run` writes nothing; :mod:`geo311.publish` writes a result's parts
+(requests, indicator tables, the site), and its :func:`~geo311.publish.run_city`
+is :func:`run` followed by those writers, as ``geo311 run`` does.
 """
 
 from __future__ import annotations
@@ -27,14 +20,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import ConfigError, InputError, SchemaError
-from geo311.indicators.tables import LayerTables, build_tables, table_paths, write_tables
-from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.indicators.selection import TypeSelection, resolve_types
+from geo311.indicators.tables import LayerTables, build_tables
 from geo311.io.readers import read_requests
 from geo311.join.assign import assign_areas, join_city
 from geo311.join.label_qa import LabelCheck
@@ -46,16 +39,11 @@ from geo311.population.tracts import read_tract_table
 __all__ = [
     "STAGES",
     "PipelineResult",
-    "RunResult",
     "Stage",
     "district_layer",
     "load_requests",
     "run",
-    "run_city",
     "site_layers",
-    "write_indicators",
-    "write_requests",
-    "write_site",
 ]
 
 log = logging.getLogger(__name__)
@@ -223,9 +211,10 @@ def _tabulate(
     district: str | None,
     boundaries: Mapping[str, Sequence[Layer]] | None,
     population: str | Path | None,
+    selection: TypeSelection | None,
     options: dict[str, Any],
 ) -> PipelineResult:
-    """Compute each layer's indicator tables (the ``indicators`` stage)."""
+    """Compute each layer's indicator tables (``selection``: only its types, in the metadata)."""
     missing = [k for k in layers if f"{k}_id" not in result.requests]
     if missing:
         msg = (
@@ -242,6 +231,9 @@ def _tabulate(
     tracts = _first_with_file(loaded.get(TRACT_LAYER))
     group = _first_with_file(loaded.get(district or ""))
     table = read_tract_table(population) if population is not None else None
+    if selection is not None:
+        exact = [*(options["service_types"] or ()), *selection.types]
+        options = {**options, "service_types": list(dict.fromkeys(exact))}
     tables = {}
     for key in layers:
         built = build_tables(
@@ -256,7 +248,9 @@ def _tabulate(
         )
         # the city and its district layer travel with the tables, so a site
         # built later from a tables folder (geo311 maps) keeps the run's shape
-        where = {"city": manifest.city, "district_layer": district}
+        where: dict[str, Any] = {"city": manifest.city, "district_layer": district}
+        if selection is not None:
+            where["type_selection"] = selection.metadata()
         tables[key] = built._replace(metadata={**built.metadata, **where})
     return replace(result, stage="indicators", layers=tuple(layers), tables=tables)
 
@@ -286,6 +280,8 @@ def run(
     as_of: Any = None,
     period: tuple[Any, Any] | None = None,
     service_types: Sequence[str] | None = None,
+    types: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
     agencies: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
     demand: str = "resident",
@@ -325,7 +321,12 @@ def run(
     as_of, period, service_types, agencies, sources, demand, max_days
         Ingest (a single ``as_of``) and indicators: as in
         :func:`geo311.area_indicators`; ``as_of`` may map input files to
-        their extract times.
+        their extract times.  ``service_types`` are exact names.
+    types, families : sequence of str, optional
+        Service types as a user writes them (parts of names, any case) and
+        families of the city manifest, resolved once before the join
+        (:func:`geo311.indicators.selection.resolve_types`); the matches are
+        recorded in ``metadata["type_selection"]`` and each table's metadata.
     stop_after : {"ingest", "join", "indicators"}, optional
         Last stage to run (default all).
 
@@ -341,6 +342,9 @@ def run(
         No requests to go past the ingest with (e.g. a header-only file).
     SchemaError
         Continuing from requests that were not joined to the layers asked for.
+    OptionError
+        A ``types`` term or family that selects no service type present
+        (the message suggests the closest names).
     """
     last = STAGES.index(stop_after or "indicators")
     manifest = city if isinstance(city, CityManifest) or city is None else load_manifest(city)
@@ -373,6 +377,12 @@ def run(
     if manifest is None and (last == STAGES.index("indicators") or not extra_layers):
         msg = f"the {STAGES[last]} stage needs a city: pass city= (--city) with the city's layers"
         raise ConfigError(msg)
+    selection = resolve_types(  # before the slow join
+        result.requests,
+        types=types,
+        families=families,
+        family_types=manifest.families if manifest is not None else None,
+    )
     district = None
     if manifest is not None:
         district = district_layer if district_layer is not None else _default_district(manifest)
@@ -413,6 +423,7 @@ def run(
             district=district,
             boundaries=boundaries,
             population=population,
+            selection=selection,
             options={
                 "as_of": as_of,
                 "period": period,
@@ -424,12 +435,16 @@ def run(
             },
         )
     result = replace(result, district_layer=district)
-    return replace(result, metadata=_metadata(result, as_of=as_of, period=period))
+    meta = _metadata(result, as_of=as_of, period=period, selection=selection)
+    return replace(result, metadata=meta)
 
 
-def _metadata(result: PipelineResult, *, as_of: Any, period: Any) -> dict[str, Any]:
-    """Describe a run: city, last stage, layers, district layer, as-of and period."""
+def _metadata(
+    result: PipelineResult, *, as_of: Any, period: Any, selection: TypeSelection | None = None
+) -> dict[str, Any]:
+    """Describe a run: city, last stage, layers, district layer, as-of, period, type selection."""
     return {
+        **({} if selection is None else {"type_selection": selection.metadata()}),
         "city": result.city.city if result.city is not None else None,
         "stage": result.stage,
         "layers": list(result.layers),
@@ -483,287 +498,3 @@ def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResul
     ledger_file = ledger_path(path)
     ledger = Ledger.read_json(ledger_file) if ledger_file.exists() else Ledger()
     return PipelineResult(requests, ledger, stage)
-
-
-# --------------------------------------------------------------------------- writers
-
-
-def write_requests(
-    result: PipelineResult, path: str | Path, *, overwrite: bool = False
-) -> tuple[Path, Path]:
-    """Write a result's requests as GeoParquet and its ledger beside them, atomically.
-
-    Parameters
-    ----------
-    result : PipelineResult
-    path : str or pathlib.Path
-        The GeoParquet file; the ledger goes to ``<name>.ledger.json``.
-    overwrite : bool, default False
-        Replace existing files.
-
-    Returns
-    -------
-    tuple of pathlib.Path
-        The GeoParquet and ledger paths.
-
-    Raises
-    ------
-    OutputExistsError
-        Either file exists and ``overwrite`` is False.
-    """
-    path = Path(path)
-    ledger_file = ledger_path(path)
-    check_overwrite([path, ledger_file], overwrite=overwrite)
-    with atomic_write(path) as tmp:
-        result.requests.to_parquet(tmp, index=False)
-    with atomic_write(ledger_file) as tmp:
-        result.ledger.write_json(tmp)
-    return path, ledger_file
-
-
-def write_indicators(
-    result: PipelineResult, out_dir: str | Path, *, overwrite: bool = False
-) -> dict[str, Path]:
-    """Write a result's indicator tables (CSV, XLSX, JSON, GeoJSON) and ``equity.csv``.
-
-    Parameters
-    ----------
-    result : PipelineResult
-        A result of the indicators stage.
-    out_dir : str or pathlib.Path
-        Folder of the tables (``<site>/indicators`` for a site).
-    overwrite : bool, default False
-        Replace existing files.
-
-    Returns
-    -------
-    dict of str to pathlib.Path
-        As :func:`geo311.indicators.tables.write_tables`.
-    """
-    return write_tables(result.tables, Path(out_dir), overwrite=overwrite)
-
-
-def write_site(
-    result: PipelineResult | None,
-    out_dir: str | Path,
-    *,
-    tables_dir: str | Path | None = None,
-    city: str | Path | CityManifest | None = None,
-    layers: Sequence[str] | None = None,
-    district_layer: str | None = None,
-    neighborhood_layer: str | None = None,
-    ledger: Ledger | str | Path | None = None,
-    self_contained: bool = True,
-    tiles: bool = True,
-    png: bool = True,
-    title: str | None = None,
-    simplify_tolerance_m: float = 5.0,
-    overwrite: bool = False,
-) -> Any:
-    """Write the site of a result: index, a map page per layer, district pages, PNGs.
-
-    The pages are built from the tables held in ``result``; nothing is read
-    back from disk.  How layers are titled and how their areas are named on
-    the pages ("Council District 5") comes from the city's manifest.
-
-    Parameters
-    ----------
-    result : PipelineResult or None
-        A result of the indicators stage; None to build the site of a
-        tables folder alone (``geo311 maps``), then ``tables_dir`` is needed.
-    out_dir : str or pathlib.Path
-        The site folder.
-    tables_dir : str or pathlib.Path, optional
-        A folder :func:`write_indicators` wrote; read only when ``result`` is None.
-    city : str, pathlib.Path or CityManifest, optional
-        The city whose layer titles and area names the pages use; default
-        the result's city, or the city recorded in the tables' metadata.
-    layers : sequence of str, optional
-        Layers to map; default every layer of the tables.
-    district_layer : str, optional
-        Layer with one page per area; default the result's (or the one
-        recorded in the tables, or the city's), ``""`` for none.
-    neighborhood_layer, self_contained, tiles, png, title, simplify_tolerance_m
-        As in :func:`geo311.site.build.build_site`.
-    ledger : Ledger or path, optional
-        Row ledger summarised on the index; default the result's.
-    overwrite : bool, default False
-        Replace existing pages.
-
-    Returns
-    -------
-    geo311.site.build.SiteResult
-
-    Raises
-    ------
-    ConfigError
-        Neither a result nor a tables folder.
-    """
-    from geo311.io.tables import read_tables  # noqa: PLC0415 - needs the maps extra
-    from geo311.site.build import build_site  # noqa: PLC0415 - needs the maps extra
-
-    if result is None and tables_dir is None:
-        msg = "write_site needs a pipeline result or the folder of indicator tables (tables_dir=)"
-        raise ConfigError(msg)
-    if result is not None:
-        tables: Mapping[str, LayerTables] = result.tables
-        ledger = result.ledger if ledger is None else ledger
-    else:
-        tables = read_tables(Path(str(tables_dir)), layers=layers)
-    recorded = next(iter(tables.values())).metadata if tables else {}
-    if city is None and result is None and recorded.get("city"):
-        city = str(recorded["city"])  # the city the tables were computed for
-    if isinstance(city, CityManifest) or city is None:
-        manifest = city or (result.city if result is not None else None)
-    else:
-        manifest = load_manifest(city)
-    if district_layer is None:
-        if result is not None:
-            district_layer = result.district_layer
-        elif "district_layer" in recorded:
-            district_layer = recorded["district_layer"] or ""
-        elif manifest is not None:
-            district_layer = manifest.district_layer
-    specs = manifest.layers if manifest is not None else {}
-    return build_site(
-        tables,
-        Path(out_dir),
-        district_layer=district_layer or None,
-        titles={k: specs[k].title for k in tables if k in specs},
-        area_labels={k: specs[k].display for k in tables if k in specs},
-        area_layers=list(layers) if layers else None,
-        neighborhood_layer=neighborhood_layer,
-        self_contained=self_contained,
-        tiles=tiles,
-        png=png,
-        ledger=ledger,
-        title=title,
-        overwrite=overwrite,
-        simplify_tolerance_m=simplify_tolerance_m,
-    )
-
-
-# --------------------------------------------------------------------------- geo311 run
-
-
-class RunResult(NamedTuple):
-    """What :func:`run_city` returns."""
-
-    site: Any  # geo311.site.build.SiteResult
-    ledger: Ledger
-    indicators_dir: Path
-    requests_path: Path | None
-    result: PipelineResult
-
-
-def run_city(
-    inputs: str | Path | Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    city: str | Path,
-    schema: str | Path | None = None,
-    timezone: str | None = None,
-    layers: Sequence[str] | None = None,
-    district_layer: str | None = None,
-    vintages: Mapping[str, str] | None = None,
-    population: str | Path | None = None,
-    as_of: Any = None,
-    period: tuple[Any, Any] | None = None,
-    max_days: float | None = None,
-    placeholders: Mapping[str, Any] | None = None,
-    self_contained: bool = True,
-    tiles: bool = True,
-    png: bool = True,
-    keep_requests: str | Path | None = None,
-    overwrite: bool = False,
-) -> RunResult:
-    """Read 311 exports, join them to a city's layers and build its site (``geo311 run``).
-
-    :func:`run` followed by :func:`write_indicators`, :func:`write_requests`
-    (with ``keep_requests``) and :func:`write_site`.
-
-    Parameters
-    ----------
-    inputs : path or sequence of paths
-        311 export files (any format :func:`geo311.read_requests` reads).
-    out_dir : path
-        The site folder: pages, ``png/``, ``site.json`` and ``indicators/``.
-    city : str or pathlib.Path
-        Built-in city (``"baltimore"``) or a boundary manifest.
-    schema : str or pathlib.Path, optional
-        Profile of the exports; detected from their headers when omitted.
-    timezone : str, optional
-        Override the profile's IANA time zone.
-    layers : sequence of str, optional
-        Layers to map; default :func:`site_layers`.  The district layer is
-        always included.
-    district_layer : str, optional
-        The layer that gets one page per area; default :func:`district_layer`
-        of the city, ``""`` for none.
-    vintages : dict, optional
-        Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
-    population, as_of, period, max_days, placeholders
-        As in :func:`run`.
-    self_contained, tiles, png
-        As in :func:`write_site`.
-    keep_requests : path, optional
-        Also write the joined requests (GeoParquet) here, with their ledger
-        beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
-    overwrite : bool, default False
-        Replace existing outputs.
-
-    Returns
-    -------
-    RunResult
-
-    Raises
-    ------
-    SchemaError
-        ``keep_requests`` inside the site folder, or no layer to map.
-    """
-    out_dir = Path(out_dir)
-    manifest = load_manifest(city)
-    district = district_layer if district_layer is not None else _default_district(manifest)
-    wanted = list(layers or [])
-    if wanted and district and district in manifest.layers and district not in wanted:
-        wanted.append(district)
-    indicators_dir = out_dir / "indicators"
-    kept = Path(keep_requests) if keep_requests is not None else None
-    if kept is not None:
-        if kept.resolve().is_relative_to(out_dir.resolve()):
-            msg = (
-                f"keep_requests={kept} lies inside the site folder {out_dir}: request-level "
-                "data must not be published with the site; choose another folder"
-            )
-            raise SchemaError(msg)
-        check_overwrite([kept, ledger_path(kept)], overwrite=overwrite)
-    if not overwrite:  # fail before the slow steps, not after them
-        tables_out = table_paths(indicators_dir, wanted).values() if wanted else []
-        check_overwrite([out_dir / "index.html", *tables_out], overwrite=False)
-    result = run(
-        inputs,
-        city=city,
-        schema=schema,
-        timezone=timezone,
-        layers=wanted or None,
-        district_layer=district or "",
-        vintages=vintages,
-        population=population,
-        as_of=as_of,
-        period=period,
-        max_days=max_days,
-        placeholders=placeholders,
-    )
-    write_indicators(result, indicators_dir, overwrite=overwrite)
-    if kept is not None:
-        write_requests(result, kept, overwrite=True)  # existence checked above
-    site = write_site(
-        result, out_dir, self_contained=self_contained, tiles=tiles, png=png, overwrite=overwrite
-    )
-    log.info(
-        "built the %s site in %s from %s requests",
-        manifest.city,
-        out_dir,
-        f"{len(result.requests):,}",
-    )
-    return RunResult(site, result.ledger, indicators_dir, kept, result)

@@ -72,7 +72,7 @@ def baltimore_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
     requests are kept outside it, in ``root / "work"``.
     """
     pytest.importorskip("folium")
-    from geo311.pipeline import run_city  # noqa: PLC0415 - needs the maps extra
+    from geo311.publish import run_city  # noqa: PLC0415 - needs the maps extra
 
     root = tmp_path_factory.mktemp("baltimore-run")
     inputs = [

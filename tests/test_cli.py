@@ -278,3 +278,26 @@ def test_city_init_then_check(shared_data: Path, tmp_path: Path) -> None:
     broken = CliRunner().invoke(main, ["city", "check", str(manifest)])
     assert broken.exit_code == 1
     assert "ERROR" in broken.output
+
+
+@pytest.mark.parametrize("command", ["run", "indicators"])
+def test_type_and_family_options_are_offered(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--type" in result.output
+    assert "--family" in result.output
+
+
+def test_run_type_typo_exits_2_before_the_join(tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join(BULK_CSV.splitlines()[:-1]) + "\n", encoding="utf-8")
+    args = ["run", str(good), "--city", "baltimore", "--out", str(tmp_path / "s")]
+    result = CliRunner().invoke(main, [*args, "--type", "pothoel", "--as-of", "2024-04-01"])
+    assert result.exit_code == 2
+    assert 'did you mean "Pothole"' in result.output
+    result = CliRunner().invoke(
+        main, [*args, "--family", "missed pickup", "--as-of", "2024-04-01"]
+    )
+    assert result.exit_code == 2
+    assert "none of which is among the service types" in result.output
+    assert not (tmp_path / "s").exists()

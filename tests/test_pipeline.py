@@ -14,16 +14,8 @@ from click.testing import CliRunner
 from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
 from geo311.join.manifest import load_manifest
-from geo311.pipeline import (
-    PipelineResult,
-    district_layer,
-    load_requests,
-    run,
-    run_city,
-    site_layers,
-    write_indicators,
-    write_requests,
-)
+from geo311.pipeline import PipelineResult, district_layer, load_requests, run, site_layers
+from geo311.publish import run_city, write_indicators, write_requests
 
 pytest.importorskip("folium")
 

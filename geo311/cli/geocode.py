@@ -12,7 +12,8 @@ import click
 from geo311.cli.options import out_opt, overwrite_opt
 from geo311.io.atomic import check_overwrite
 from geo311.ledger import ledger_path
-from geo311.pipeline import load_requests, write_requests
+from geo311.pipeline import load_requests
+from geo311.publish import write_requests
 from geo311.settings import cache_dir
 
 log = logging.getLogger(__name__)

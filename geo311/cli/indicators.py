@@ -9,14 +9,18 @@ import click
 from geo311.cli.options import (
     as_of_opt,
     city_opt,
+    echo_selection,
+    family_opt,
     max_days_opt,
     out_opt,
     overwrite_opt,
     period_opt,
     population_opt,
+    types_opt,
 )
 from geo311.io.atomic import check_overwrite
-from geo311.pipeline import load_requests, run, write_indicators
+from geo311.pipeline import load_requests, run
+from geo311.publish import write_indicators
 
 
 @click.command("indicators")
@@ -32,7 +36,8 @@ from geo311.pipeline import load_requests, run, write_indicators
 @as_of_opt
 @max_days_opt
 @period_opt
-@click.option("--type", "service_types", multiple=True, help="Only these service types.")
+@types_opt
+@family_opt
 @click.option("--agency", "agencies", multiple=True, help="Only these agencies.")
 @click.option("--channel", "sources", multiple=True, help="Only these intake channels.")
 @click.option(
@@ -53,7 +58,8 @@ def indicators_cmd(
     as_of: str | dict[str, str] | None,
     max_days: float | None,
     period: tuple[str | None, str | None] | None,
-    service_types: tuple[str, ...],
+    types: tuple[str, ...],
+    families: tuple[str, ...],
     agencies: tuple[str, ...],
     sources: tuple[str, ...],
     demand: str,
@@ -73,13 +79,15 @@ def indicators_cmd(
         as_of=as_of,
         max_days=max_days,
         period=period,
-        service_types=list(service_types) or None,
+        types=list(types) or None,
+        families=list(families) or None,
         agencies=list(agencies) or None,
         sources=list(sources) or None,
         demand=demand,
         stop_after="indicators",
     )
     written = write_indicators(result, out, overwrite=overwrite)
+    echo_selection(result.metadata)
     for key, tables in result.tables.items():
         frame = tables.indicators
         total = frame["population"].sum() if "population" in frame else float("nan")

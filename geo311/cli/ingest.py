@@ -17,7 +17,8 @@ from geo311.cli.options import (
 )
 from geo311.io.atomic import check_overwrite
 from geo311.ledger import ledger_path
-from geo311.pipeline import run, write_requests
+from geo311.pipeline import run
+from geo311.publish import write_requests
 
 
 def _summary(requests: pd.DataFrame) -> str:

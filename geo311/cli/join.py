@@ -11,7 +11,8 @@ from geo311.cli.options import city_opt, out_opt, overwrite_opt, pairs, vintage_
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.manifest import load_manifest
 from geo311.ledger import Ledger, ledger_path
-from geo311.pipeline import load_requests, run, write_requests
+from geo311.pipeline import load_requests, run
+from geo311.publish import write_requests
 from geo311.settings import cache_dir
 
 

@@ -76,7 +76,7 @@ def maps_cmd(
     overwrite: bool,
 ) -> None:
     """Build the site (choropleths, district pages, PNGs) from INDICATORS_DIR."""
-    from geo311.pipeline import write_site  # noqa: PLC0415 - needs the maps extra
+    from geo311.publish import write_site  # noqa: PLC0415 - needs the maps extra
 
     site = write_site(
         None,

@@ -8,7 +8,7 @@ file is read, with one line naming the option (an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ __all__ = [
     "as_of_values",
     "city_opt",
     "district_layer_opt",
+    "echo_selection",
+    "family_opt",
     "layers_opt",
     "max_days_opt",
     "no_png_opt",
@@ -35,6 +37,7 @@ __all__ = [
     "quiet_opt",
     "schema_opt",
     "timezone_opt",
+    "types_opt",
     "verbose_opt",
     "vintage_opt",
 ]
@@ -101,6 +104,22 @@ def as_of_values(values: Sequence[str]) -> str | dict[str, str] | None:
     for time in times:
         parse_as_of(time, option="as_of")
     return dict(zip(names, times, strict=True))
+
+
+def echo_selection(metadata: Mapping[str, Any]) -> None:
+    """Print the service types a run's ``--type`` / ``--family`` matched, one line each.
+
+    Parameters
+    ----------
+    metadata : mapping
+        :attr:`geo311.pipeline.PipelineResult.metadata`; nothing is printed
+        without a ``type_selection``.
+    """
+    selection = metadata.get("type_selection") or {}
+    for name, types in (selection.get("families") or {}).items():
+        click.echo(f'--family "{name}": {", ".join(types)}')
+    for term, types in (selection.get("terms") or {}).items():
+        click.echo(f'--type "{term}" matched {len(types)}: {", ".join(types)}')
 
 
 def _as_of(
@@ -243,6 +262,22 @@ population_opt = click.option(
 
 no_tiles_opt = click.option(
     "--no-tiles", is_flag=True, help="No basemap (the pages never go online)."
+)
+
+types_opt = click.option(
+    "--type",
+    "types",
+    multiple=True,
+    help="Only service types matching this (repeatable): case-insensitive, a whole name or "
+    "part of one (e.g. 'recycling' matches SW-Recycling); the matches are listed.",
+)
+
+family_opt = click.option(
+    "--family",
+    "families",
+    multiple=True,
+    help="Only the service types of this family of the city manifest's [families] "
+    "(repeatable), e.g. 'missed pickup'.",
 )
 
 no_png_opt = click.option("--no-png", is_flag=True, help="Skip the static PNG of each map.")

@@ -11,6 +11,8 @@ from geo311.cli.options import (
     as_of_opt,
     city_opt,
     district_layer_opt,
+    echo_selection,
+    family_opt,
     layers_opt,
     max_days_opt,
     no_png_opt,
@@ -22,6 +24,7 @@ from geo311.cli.options import (
     population_opt,
     schema_opt,
     timezone_opt,
+    types_opt,
     vintage_opt,
 )
 
@@ -39,6 +42,8 @@ from geo311.cli.options import (
 @placeholder_opt
 @max_days_opt
 @period_opt
+@types_opt
+@family_opt
 @no_tiles_opt
 @no_png_opt
 @click.option(
@@ -61,6 +66,8 @@ def run_cmd(
     placeholders: dict[str, float] | None,
     max_days: float | None,
     period: tuple[str | None, str | None] | None,
+    types: tuple[str, ...],
+    families: tuple[str, ...],
     no_tiles: bool,
     no_png: bool,
     keep_requests: Path | None,
@@ -68,7 +75,7 @@ def run_cmd(
     overwrite: bool,
 ) -> None:
     """Ingest INPUTS, join them to CITY's layers, compute indicators and build the site."""
-    from geo311.pipeline import run_city  # noqa: PLC0415 - needs the maps extra
+    from geo311.publish import run_city  # noqa: PLC0415 - needs the maps extra
 
     result = run_city(
         list(inputs),
@@ -84,10 +91,13 @@ def run_cmd(
         placeholders=placeholders,
         max_days=max_days,
         period=period,
+        types=list(types) or None,
+        families=list(families) or None,
         tiles=not no_tiles,
         png=not no_png,
         keep_requests=keep_requests,
         overwrite=overwrite,
     )
     click.echo(result.ledger.summary())
+    echo_selection(result.result.metadata)
     site_summary(result.site)

@@ -73,13 +73,8 @@ from geo311.indicators.tables import LayerTables, table_paths
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.layers import Layer
 from geo311.ledger import Ledger
-from geo311.pipeline import (
-    PipelineResult,
-    run,
-    write_indicators,
-    write_requests,
-    write_site,
-)
+from geo311.pipeline import PipelineResult, run
+from geo311.publish import write_indicators, write_requests, write_site
 
 __all__ = [
     "BULK_COLUMNS",
@@ -257,9 +252,9 @@ def write_demo(
     :func:`demo_layers`: ingest, join to the three layers, indicator and
     equity tables with populations interpolated from the tracts); write the
     requests as GeoParquet with the row ledger of every stage
-    (:func:`geo311.pipeline.write_requests`), the tables
-    (:func:`geo311.pipeline.write_indicators`) and ``README.txt``; build the
-    site in the same folder (:func:`geo311.pipeline.write_site`:
+    (:func:`geo311.publish.write_requests`), the tables
+    (:func:`geo311.publish.write_indicators`) and ``README.txt``; build the
+    site in the same folder (:func:`geo311.publish.write_site`:
     ``index.html``, a choropleth page per layer and indicator, a page per
     council district, ``png/``).  Every file is written atomically.  The
     site needs the ``maps`` extra.

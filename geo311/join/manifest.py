@@ -23,7 +23,6 @@ True
 from __future__ import annotations
 
 import re
-import string
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +34,12 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pandas as pd
 from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import SchemaError
 from geo311.crs import crs_problem
+from geo311.join.display import display_name, display_problem
 
 __all__ = [
     "AncillarySpec",
@@ -50,7 +49,6 @@ __all__ = [
     "ManifestError",
     "OutlineSpec",
     "VintageSpec",
-    "display_problem",
     "is_layer_key",
     "list_cities",
     "load_manifest",
@@ -67,10 +65,9 @@ _TOP_KEYS = {
     "layers",
     "city_outline",
     "ancillary",
+    "families",
 }
 _LAYER_KEYS = {"title", "id_field", "name_field", "alias_fields", "label", "display", "vintages"}
-#: Placeholders a layer's ``display`` format may use.
-DISPLAY_FIELDS = ("id", "name")
 #: The ``display`` of a layer that declares none.
 DEFAULT_DISPLAY = "{name}"
 _VINTAGE_KEYS = {
@@ -234,9 +231,7 @@ class LayerSpec:
         >>> spec.display_name("5", "5")
         'Council District 5'
         """
-        ident = "" if _missing(area_id) else str(area_id)
-        name = ident if _missing(area_name) else str(area_name)
-        return self.display.format_map({"id": ident, "name": name})
+        return display_name(self.display, area_id, area_name)
 
     def vintage(self, name: str) -> VintageSpec:
         """Return the vintage called ``name`` (ManifestError listing the vintages if absent)."""
@@ -329,6 +324,10 @@ class CityManifest:
         The city's land outline, if declared.
     ancillary : AncillarySpec or None
         The dasymetric ancillary layer, if declared.
+    families : dict of str to tuple of str
+        ``[families]``: named groups of exact service type names
+        (``"missed pickup" = ["SW-Mixed Refuse", "SW-Recycling"]``) that
+        ``--family`` selects; keys are matched case-insensitively.
     """
 
     city: str
@@ -341,6 +340,7 @@ class CityManifest:
     site_layers: tuple[str, ...] = ()
     city_outline: OutlineSpec | None = None
     ancillary: AncillarySpec | None = None
+    families: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     def layer(self, key: str) -> LayerSpec:
         """Return layer ``key`` (ManifestError listing the layers if absent)."""
@@ -358,42 +358,6 @@ class CityManifest:
             for key, spec in self.layers.items()
             if spec.label is not None
         }
-
-
-def _missing(value: Any) -> bool:
-    """Whether an id or name is absent (None, NaN, pd.NA, or blank)."""
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return True
-    return not str(value).strip()
-
-
-def display_problem(template: Any) -> str | None:
-    """Return why ``template`` is not a valid ``display`` format, or None.
-
-    Only ``{id}`` and ``{name}`` may appear, without conversion (``!r``) or
-    format spec (``:>3``); literal braces are written ``{{`` and ``}}``.
-
-    Examples
-    --------
-    >>> display_problem("Council District {id}") is None
-    True
-    >>> display_problem("{name.__class__}")
-    "placeholder '{name.__class__}' is not allowed; use only {id} and {name}"
-    """
-    if not isinstance(template, str) or not template.strip():
-        return 'must be a non-empty string such as "{name}" or "Ward {id}"'
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        return f"is not a valid format ({exc}); write literal braces as {{{{ and }}}}"
-    for _, field_name, spec, conversion in parts:
-        if field_name is None:
-            continue
-        shown = "{" + field_name + (f"!{conversion}" if conversion else "")
-        shown += (f":{spec}" if spec else "") + "}"
-        if field_name not in DISPLAY_FIELDS or spec or conversion:
-            return f"placeholder {shown!r} is not allowed; use only {{id}} and {{name}}"
-    return None
 
 
 def _unknown_crs(value: str) -> str | None:
@@ -624,6 +588,7 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
     site_layers = _site_layers(data.get("site_layers"), layers, problems)
     outline = _parse_outline(data.get("city_outline"), problems)
     ancillary = _parse_ancillary(data.get("ancillary"), layers, problems)
+    families = _families(data.get("families", {}), problems)
     if problems:
         msg = f"invalid boundary manifest {origin}:\n  - " + "\n  - ".join(problems)
         raise ManifestError(msg)
@@ -638,6 +603,7 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         site_layers=site_layers,
         city_outline=outline,
         ancillary=ancillary,
+        families=MappingProxyType(families),
     )
 
 
@@ -704,6 +670,29 @@ def _parse_ancillary(
         else None,
         note=" ".join(str(note).split()),
     )
+
+
+def _families(value: Any, problems: list[str]) -> dict[str, tuple[str, ...]]:
+    """Check ``[families]``: names (unique ignoring case) to non-empty lists of type names."""
+    if not isinstance(value, Mapping):
+        problems.append(f"[families] must be a table of name = [service types], got {value!r}")
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for name, types in value.items():
+        if (
+            not isinstance(types, list)
+            or not types
+            or not all(isinstance(t, str) and t.strip() for t in types)
+        ):
+            problems.append(
+                f"family {name!r} must be a non-empty list of service type names, got {types!r}"
+            )
+            continue
+        if name.strip().casefold() in {k.casefold() for k in out}:
+            problems.append(f"family {name!r} is defined twice (names ignore case)")
+            continue
+        out[name.strip()] = tuple(dict.fromkeys(t.strip() for t in types))
+    return out
 
 
 def _site_layers(

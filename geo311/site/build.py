@@ -8,6 +8,8 @@ back from disk), and writes::
     map-<layer>-<indicator>.html    one choropleth per layer and headline indicator
     map-<layer>.html                every headline indicator as a switchable layer
     district-<id>.html              one page per area of the district layer
+    recycle-<slug>.html (+ .csv)    requests by weekday x district of the selected
+                                    service types (a run with --type / --family)
     png/<layer>-<indicator>.png     a static image of every map page
     site.json                       manifest: pages and sizes, displacement, counts
 
@@ -52,6 +54,7 @@ from geo311.site.index_page import index_page
 from geo311.site.layer import SiteLayer, check_label_format, default_title, site_layer
 from geo311.site.map_page import map_page, map_png
 from geo311.site.membership import district_membership
+from geo311.site.recycle import recycle_page, recycle_plan
 from geo311.site.render import Renderer, SitePlan, environment
 from geo311.site.text import is_missing, is_synthetic, slugify
 
@@ -150,10 +153,13 @@ def _choose_neighborhoods(
     return others[0] if others else None
 
 
-def _common(site_title: str, synthetic: bool, as_of: str) -> dict[str, Any]:
+def _common(
+    site_title: str, synthetic: bool, as_of: str, recycle_link: dict[str, str] | None
+) -> dict[str, Any]:
     from geo311 import __version__  # noqa: PLC0415
 
     return {
+        "recycle_link": recycle_link,
         "site_title": site_title,
         "synthetic": synthetic,
         "as_of": as_of,
@@ -349,7 +355,9 @@ def build_site(
     layers = _site_layers(tables, needed=needed, titles=titles, area_labels=area_labels)
     district = layers[district_layer] if district_layer else None
     final = _plan(layers, wanted, district, out_dir, png=png)
-    _check_output(out_dir, final.outputs(), overwrite=overwrite)
+    recycle = recycle_plan(district, out_dir)
+    recycle_files = [recycle.page, recycle.csv] if recycle is not None else []
+    _check_output(out_dir, [*final.outputs(), *recycle_files], overwrite=overwrite)
     ledger_obj = _read_ledger(ledger)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # not tempfile.mkdtemp: its 0700 mode would become the published folder's
@@ -408,7 +416,9 @@ def _write_site(
     reference = district or layers[wanted[0] if wanted else next(iter(layers))]
     info = reference.metadata.get("indicators") or {}
     synthetic = any(is_synthetic(layer.metadata) for layer in layers.values())
-    common = _common(options["title"], synthetic, str(info.get("as_of") or "unknown"))
+    recycle = recycle_plan(district, out_dir)
+    link = None if recycle is None else {"href": recycle.page.name, "text": recycle.title}
+    common = _common(options["title"], synthetic, str(info.get("as_of") or "unknown"), link)
     self_contained, tiles = bool(options["self_contained"]), bool(options["tiles"])
     render = Renderer(environment(), common, tiles=tiles, self_contained=self_contained)
 
@@ -451,6 +461,10 @@ def _write_site(
             render, district, hoods, area_id=area_id, name=name, page=page,
             membership=membership, display=display,
         )  # fmt: skip
+    if recycle is not None and district is not None:
+        sizes[recycle.page] = recycle_page(
+            render, district, recycle, display=display[district.key]
+        )
 
     assets: list[Path] = []
     if not self_contained and (plan.maps or plan.combined or plan.districts):
@@ -464,6 +478,7 @@ def _write_site(
         *(p for _, _, p, _ in plan.maps),
         *(p for *_, p in plan.combined),
         *(p for *_, p in plan.districts),
+        *([recycle.page] if recycle is not None else []),
     ]
     manifest = {
         "title": common["site_title"],
@@ -477,6 +492,7 @@ def _write_site(
             {"path": p.relative_to(out_dir).as_posix(), "bytes": p.stat().st_size} for p in pngs
         ],
         "assets": [p.relative_to(out_dir).as_posix() for p in assets],
+        "downloads": [recycle.csv.name] if recycle is not None else [],
         "max_displacement_m": {k: round(v, 3) for k, v in displacement.items()},
         "counts": {
             "layers": len(wanted),

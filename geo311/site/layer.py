@@ -16,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import ConfigError, SchemaError
-from geo311.join.manifest import display_problem
+from geo311.join.display import display_name, display_problem
 
 if TYPE_CHECKING:
     from geo311.indicators.tables import LayerTables
@@ -71,7 +71,7 @@ def check_label_format(fmt: str, *, what: str = "area label") -> None:
     """Raise ConfigError unless ``fmt`` uses only the plain fields ``{id}`` and ``{name}``.
 
     The rule is the manifest's ``display`` rule
-    (:func:`geo311.join.manifest.display_problem`).
+    (:func:`geo311.join.display.display_problem`).
 
     Examples
     --------
@@ -98,7 +98,7 @@ def area_label(fmt: str, *, area_id: str, name: str) -> str:
     '{id} {{x}}'
     """
     check_label_format(fmt)
-    return fmt.format_map({"id": area_id, "name": name})
+    return display_name(fmt, area_id, name)
 
 
 def _text(values: pd.Series) -> pd.Series:

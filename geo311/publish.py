@@ -1,0 +1,322 @@
+"""Write a pipeline result: requests, indicator tables and the site (``geo311 run``).
+
+The writers each write one part of a :class:`~geo311.pipeline.PipelineResult`,
+atomically, refusing to replace existing files unless ``overwrite=True``:
+:func:`write_requests` (GeoParquet + ledger), :func:`write_indicators` (the
+indicator tables) and :func:`write_site` (the pages).  :func:`run_city` is
+:func:`geo311.run` followed by the three writers, as ``geo311 run`` does.
+
+The site folder receives only aggregates: the pages, the indicator tables
+(``indicators/``) and the PNGs.  Request-level data (addresses, descriptions)
+and the row ledger (whose examples quote raw values) stay out of it; pass
+``keep_requests=`` to save the joined requests and their ledger elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from geo311._errors import ConfigError, SchemaError
+from geo311.indicators.tables import LayerTables, table_paths, write_tables
+from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.join.manifest import CityManifest, load_manifest
+from geo311.ledger import Ledger, ledger_path
+from geo311.pipeline import PipelineResult, run
+from geo311.pipeline import district_layer as city_district_layer
+
+__all__ = ["RunResult", "run_city", "write_indicators", "write_requests", "write_site"]
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def write_requests(
+    result: PipelineResult, path: str | Path, *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write a result's requests as GeoParquet and its ledger beside them, atomically.
+
+    Parameters
+    ----------
+    result : PipelineResult
+    path : str or pathlib.Path
+        The GeoParquet file; the ledger goes to ``<name>.ledger.json``.
+    overwrite : bool, default False
+        Replace existing files.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The GeoParquet and ledger paths.
+
+    Raises
+    ------
+    OutputExistsError
+        Either file exists and ``overwrite`` is False.
+    """
+    path = Path(path)
+    ledger_file = ledger_path(path)
+    check_overwrite([path, ledger_file], overwrite=overwrite)
+    with atomic_write(path) as tmp:
+        result.requests.to_parquet(tmp, index=False)
+    with atomic_write(ledger_file) as tmp:
+        result.ledger.write_json(tmp)
+    return path, ledger_file
+
+
+def write_indicators(
+    result: PipelineResult, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write a result's indicator tables (CSV, XLSX, JSON, GeoJSON) and ``equity.csv``.
+
+    Parameters
+    ----------
+    result : PipelineResult
+        A result of the indicators stage.
+    out_dir : str or pathlib.Path
+        Folder of the tables (``<site>/indicators`` for a site).
+    overwrite : bool, default False
+        Replace existing files.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        As :func:`geo311.indicators.tables.write_tables`.
+    """
+    return write_tables(result.tables, Path(out_dir), overwrite=overwrite)
+
+
+def write_site(
+    result: PipelineResult | None,
+    out_dir: str | Path,
+    *,
+    tables_dir: str | Path | None = None,
+    city: str | Path | CityManifest | None = None,
+    layers: Sequence[str] | None = None,
+    district_layer: str | None = None,
+    neighborhood_layer: str | None = None,
+    ledger: Ledger | str | Path | None = None,
+    self_contained: bool = True,
+    tiles: bool = True,
+    png: bool = True,
+    title: str | None = None,
+    simplify_tolerance_m: float = 5.0,
+    overwrite: bool = False,
+) -> Any:
+    """Write the site of a result: index, a map page per layer, district pages, PNGs.
+
+    The pages are built from the tables held in ``result``; nothing is read
+    back from disk.  How layers are titled and how their areas are named on
+    the pages ("Council District 5") comes from the city's manifest.
+
+    Parameters
+    ----------
+    result : PipelineResult or None
+        A result of the indicators stage; None to build the site of a
+        tables folder alone (``geo311 maps``), then ``tables_dir`` is needed.
+    out_dir : str or pathlib.Path
+        The site folder.
+    tables_dir : str or pathlib.Path, optional
+        A folder :func:`write_indicators` wrote; read only when ``result`` is None.
+    city : str, pathlib.Path or CityManifest, optional
+        The city whose layer titles and area names the pages use; default
+        the result's city, or the city recorded in the tables' metadata.
+    layers : sequence of str, optional
+        Layers to map; default every layer of the tables.
+    district_layer : str, optional
+        Layer with one page per area; default the result's (or the one
+        recorded in the tables, or the city's), ``""`` for none.
+    neighborhood_layer, self_contained, tiles, png, title, simplify_tolerance_m
+        As in :func:`geo311.site.build.build_site`.
+    ledger : Ledger or path, optional
+        Row ledger summarised on the index; default the result's.
+    overwrite : bool, default False
+        Replace existing pages.
+
+    Returns
+    -------
+    geo311.site.build.SiteResult
+
+    Raises
+    ------
+    ConfigError
+        Neither a result nor a tables folder.
+    """
+    from geo311.io.tables import read_tables  # noqa: PLC0415 - needs the maps extra
+    from geo311.site.build import build_site  # noqa: PLC0415 - needs the maps extra
+
+    if result is None and tables_dir is None:
+        msg = "write_site needs a pipeline result or the folder of indicator tables (tables_dir=)"
+        raise ConfigError(msg)
+    if result is not None:
+        tables: Mapping[str, LayerTables] = result.tables
+        ledger = result.ledger if ledger is None else ledger
+    else:
+        tables = read_tables(Path(str(tables_dir)), layers=layers)
+    recorded = next(iter(tables.values())).metadata if tables else {}
+    if city is None and result is None and recorded.get("city"):
+        city = str(recorded["city"])  # the city the tables were computed for
+    if isinstance(city, CityManifest) or city is None:
+        manifest = city or (result.city if result is not None else None)
+    else:
+        manifest = load_manifest(city)
+    if district_layer is None:
+        if result is not None:
+            district_layer = result.district_layer
+        elif "district_layer" in recorded:
+            district_layer = recorded["district_layer"] or ""
+        elif manifest is not None:
+            district_layer = manifest.district_layer
+    specs = manifest.layers if manifest is not None else {}
+    return build_site(
+        tables,
+        Path(out_dir),
+        district_layer=district_layer or None,
+        titles={k: specs[k].title for k in tables if k in specs},
+        area_labels={k: specs[k].display for k in tables if k in specs},
+        area_layers=list(layers) if layers else None,
+        neighborhood_layer=neighborhood_layer,
+        self_contained=self_contained,
+        tiles=tiles,
+        png=png,
+        ledger=ledger,
+        title=title,
+        overwrite=overwrite,
+        simplify_tolerance_m=simplify_tolerance_m,
+    )
+
+
+# --------------------------------------------------------------------------- geo311 run
+
+
+class RunResult(NamedTuple):
+    """What :func:`run_city` returns."""
+
+    site: Any  # geo311.site.build.SiteResult
+    ledger: Ledger
+    indicators_dir: Path
+    requests_path: Path | None
+    result: PipelineResult
+
+
+def run_city(
+    inputs: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    city: str | Path,
+    schema: str | Path | None = None,
+    timezone: str | None = None,
+    layers: Sequence[str] | None = None,
+    district_layer: str | None = None,
+    vintages: Mapping[str, str] | None = None,
+    population: str | Path | None = None,
+    as_of: Any = None,
+    period: tuple[Any, Any] | None = None,
+    max_days: float | None = None,
+    placeholders: Mapping[str, Any] | None = None,
+    types: Sequence[str] | None = None,
+    families: Sequence[str] | None = None,
+    self_contained: bool = True,
+    tiles: bool = True,
+    png: bool = True,
+    keep_requests: str | Path | None = None,
+    overwrite: bool = False,
+) -> RunResult:
+    """Read 311 exports, join them to a city's layers and build its site (``geo311 run``).
+
+    :func:`run` followed by :func:`write_indicators`, :func:`write_requests`
+    (with ``keep_requests``) and :func:`write_site`.
+
+    Parameters
+    ----------
+    inputs : path or sequence of paths
+        311 export files (any format :func:`geo311.read_requests` reads).
+    out_dir : path
+        The site folder: pages, ``png/``, ``site.json`` and ``indicators/``.
+    city : str or pathlib.Path
+        Built-in city (``"baltimore"``) or a boundary manifest.
+    schema : str or pathlib.Path, optional
+        Profile of the exports; detected from their headers when omitted.
+    timezone : str, optional
+        Override the profile's IANA time zone.
+    layers : sequence of str, optional
+        Layers to map; default :func:`site_layers`.  The district layer is
+        always included.
+    district_layer : str, optional
+        The layer that gets one page per area; default :func:`district_layer`
+        of the city, ``""`` for none.
+    vintages : dict, optional
+        Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
+    population, as_of, period, max_days, placeholders, types, families
+        As in :func:`run`.  With ``types`` or ``families`` every table counts
+        only the selected types, and the site has a RecycleStat page of them
+        (requests by weekday and district, ``recycle-<slug>.html``).
+    self_contained, tiles, png
+        As in :func:`write_site`.
+    keep_requests : path, optional
+        Also write the joined requests (GeoParquet) here, with their ledger
+        beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
+    overwrite : bool, default False
+        Replace existing outputs.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    SchemaError
+        ``keep_requests`` inside the site folder, or no layer to map.
+    """
+    out_dir = Path(out_dir)
+    manifest = load_manifest(city)
+    district = district_layer if district_layer is not None else city_district_layer(manifest)
+    wanted = list(layers or [])
+    if wanted and district and district in manifest.layers and district not in wanted:
+        wanted.append(district)
+    indicators_dir = out_dir / "indicators"
+    kept = Path(keep_requests) if keep_requests is not None else None
+    if kept is not None:
+        if kept.resolve().is_relative_to(out_dir.resolve()):
+            msg = (
+                f"keep_requests={kept} lies inside the site folder {out_dir}: request-level "
+                "data must not be published with the site; choose another folder"
+            )
+            raise SchemaError(msg)
+        check_overwrite([kept, ledger_path(kept)], overwrite=overwrite)
+    if not overwrite:  # fail before the slow steps, not after them
+        tables_out = table_paths(indicators_dir, wanted).values() if wanted else []
+        check_overwrite([out_dir / "index.html", *tables_out], overwrite=False)
+    result = run(
+        inputs,
+        city=city,
+        schema=schema,
+        timezone=timezone,
+        layers=wanted or None,
+        district_layer=district or "",
+        vintages=vintages,
+        population=population,
+        as_of=as_of,
+        period=period,
+        max_days=max_days,
+        placeholders=placeholders,
+        types=types,
+        families=families,
+    )
+    write_indicators(result, indicators_dir, overwrite=overwrite)
+    if kept is not None:
+        write_requests(result, kept, overwrite=True)  # existence checked above
+    site = write_site(
+        result, out_dir, self_contained=self_contained, tiles=tiles, png=png, overwrite=overwrite
+    )
+    log.info(
+        "built the %s site in %s from %s requests",
+        manifest.city,
+        out_dir,
+        f"{len(result.requests):,}",
+    )
+    return RunResult(site, result.ledger, indicators_dir, kept, result)
