@@ -163,14 +163,17 @@ def generate(path: Path, rows: int, *, seed: int = SEED) -> dict[str, Any]:
                 pick = drawn[flag][rng.integers(0, len(drawn[flag]), len(rows_of))]
                 for j, name in enumerate(DRAWN):
                     cols[COLUMN_AT[name]][rows_of] = pick[:, j]
+            # Rows without a place and at the shared placeholder point keep theirs;
+            # the others get a point over the real city (a few missing: empty).
             x, y = lon[start : start + n], lat[start : start + n]
-            located = (cols[LAT] != "") & (cols[LAT] != bench_ingest.PLACEHOLDER[1])
-            located &= ~np.isnan(x)
-            cols[LAT] = np.where(located, y.astype(sdt), "").astype(sdt)
-            cols[LON] = np.where(located, x.astype(sdt), "").astype(sdt)
+            real = (cols[LAT] != "") & (cols[LAT] != bench_ingest.PLACEHOLDER[1])
+            cols[LAT] = np.where(real, y.astype(sdt), cols[LAT]).astype(sdt)
+            cols[LON] = np.where(real, x.astype(sdt), cols[LON]).astype(sdt)
             pair = np.strings.add(np.strings.add('"(', cols[LAT]), ", ")
             pair = np.strings.add(np.strings.add(pair, cols[LON]), ')"')
-            cols[GEOLOCATION] = np.where(located, pair, "").astype(sdt)
+            cols[GEOLOCATION] = np.where(real, pair, cols[GEOLOCATION]).astype(sdt)
+            for col in (LAT, LON, GEOLOCATION):
+                cols[col][real & np.isnan(x)] = ""
             fh.write("\n".join(map(",".join, zip(*(c.tolist() for c in cols), strict=True))))
             fh.write("\n")
     return bench_ingest.machine_info()
