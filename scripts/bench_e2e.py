@@ -184,6 +184,7 @@ def generate(path: Path, rows: int, *, seed: int = SEED) -> dict[str, Any]:
 
 def straightforward_run(csv: Path, out: Path) -> None:
     """read_csv -> points -> 3 x sjoin(within) -> groupby count + median -> 3 explore maps."""
+    import bench_join  # noqa: PLC0415
     import geopandas as gpd  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
@@ -193,9 +194,9 @@ def straightforward_run(csv: Path, out: Path) -> None:
     df["days_to_close"] = (closed - created).dt.total_seconds() / 86_400
     points = gpd.points_from_xy(df["Longitude"], df["Latitude"])
     requests = gpd.GeoDataFrame(df, geometry=points, crs="EPSG:4326")
-    folder = Path(os.environ.get("GEO311_DATA_DIR", REPO.parent / "shared" / "data")) / CITY
     for key, spec in site_layers().items():
-        areas = gpd.read_file(folder / spec["file"])[[spec["id"], spec["name"], "geometry"]]
+        areas = bench_join.read_layer(Path(spec["file"]).stem)  # gpd.read_file
+        areas = areas[[spec["id"], spec["name"], "geometry"]]
         joined = gpd.sjoin(requests, areas, predicate="within")
         stats = joined.groupby(spec["id"])["days_to_close"].agg(["size", "median"])
         table = areas.merge(stats, left_on=spec["id"], right_index=True, how="left")
