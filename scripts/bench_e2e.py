@@ -377,19 +377,17 @@ def summarise(runs: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
 
 def table(summary: list[dict[str, Any]]) -> str:
     """Render the summary as a Markdown table."""
-    head = (
-        "| stage | geo311 s | geo311 peak MiB | straightforward s | straightforward peak MiB "
-        "| time ratio per round | time ratio (median) | peak ratio |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|"
-    )
-    body = [
-        f"| {s['stage']} | {s['geo311_s']:.2f} | {s['geo311_peak_mib']:,.0f} "
-        f"| {s['straightforward_s']:.2f} | {s['straightforward_peak_mib']:,.0f} "
-        f"| {', '.join(f'{r:.2f}x' for r in s['time_ratio_per_round'])} "
-        f"| {s['time_ratio']:.2f}x | {s['peak_ratio']:.2f}x |"
-        for s in summary
-    ]
-    return "\n".join([head, *body])
+    head = ["stage", "geo311 s", "geo311 peak MiB", "straightforward s"]
+    head += ["straightforward peak MiB", "time ratio per round", "time ratio (median)"]
+    head += ["peak ratio"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for s in summary:
+        cells = [s["stage"], f"{s['geo311_s']:.2f}", f"{s['geo311_peak_mib']:,.0f}"]
+        cells += [f"{s['straightforward_s']:.2f}", f"{s['straightforward_peak_mib']:,.0f}"]
+        cells.append(", ".join(f"{r:.2f}x" for r in s["time_ratio_per_round"]))
+        cells += [f"{s['time_ratio']:.2f}x", f"{s['peak_ratio']:.2f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def bench(rows: int, rounds: int, work: Path) -> dict[str, Any]:
