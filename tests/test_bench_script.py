@@ -149,3 +149,31 @@ def test_bench_site_pages_on_real_data(shared_data: Path, tmp_path: Path, capsys
     assert 0 < ours["max_displacement_m"] <= 5.0
     assert ours["vertices_after"] < ours["vertices_before"]
     assert "| **geo311 / geopandas** |" in capsys.readouterr().out
+
+
+def test_bench_e2e_prints_every_stage(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The whole benchmark at toy size: real `geo311` commands and the geopandas script.
+    with script_module("bench_e2e") as bench_e2e:
+        assert bench_e2e.parse_rows("50k") == 50_000
+        assert bench_e2e.parse_rows("1M") == 1_000_000
+        out = tmp_path / "e2e.json"
+        code = bench_e2e.main(["--rows", "2000", "--rounds", "1", "--json", str(out)])
+        stages = [stage for stage, *_ in bench_e2e.COMPARISONS]
+    assert code == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["skipped"] == {}
+    assert [s["stage"] for s in report["summary"]] == stages
+    for s in report["summary"]:
+        (ratio,) = s["time_ratio_per_round"]
+        assert ratio == pytest.approx(s["geo311_s"] / s["straightforward_s"])
+        assert s["peak_ratio"] == pytest.approx(
+            s["geo311_peak_mib"] / s["straightforward_peak_mib"]
+        )
+        row = next(line for line in printed.splitlines() if line.startswith(f"| {s['stage']} |"))
+        cells = row.strip("|").split("|")
+        assert len(cells) == 8
+        assert all(float(c.strip().rstrip("x").replace(",", "")) > 0 for c in cells[1:])
+    assert f"{report['machine']['cpu_count']} CPUs" in printed
