@@ -151,29 +151,35 @@ def test_bench_site_pages_on_real_data(shared_data: Path, tmp_path: Path, capsys
     assert "| **geo311 / geopandas** |" in capsys.readouterr().out
 
 
-def test_bench_e2e_prints_every_stage(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The whole benchmark at toy size: real `geo311` commands and the geopandas script.
+def test_bench_e2e_data_and_ratios(shared_data: Path, tmp_path: Path) -> None:
+    # The generated export reads with the Baltimore profile, and the summary's ratios
+    # are the ratios of the medians it reports (the full run takes minutes: not here).
     with script_module("bench_e2e") as bench_e2e:
         assert bench_e2e.parse_rows("50k") == 50_000
         assert bench_e2e.parse_rows("1M") == 1_000_000
-        out = tmp_path / "e2e.json"
-        code = bench_e2e.main(["--rows", "2000", "--rounds", "1", "--json", str(out)])
+        assert bench_e2e.parse_rows("1_000") == 1_000
+        export = tmp_path / "requests.csv"
+        bench_e2e.generate(export, 500)
         stages = [stage for stage, *_ in bench_e2e.COMPARISONS]
-    assert code == 0
-    printed = capsys.readouterr().out
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["skipped"] == {}
-    assert [s["stage"] for s in report["summary"]] == stages
-    for s in report["summary"]:
-        (ratio,) = s["time_ratio_per_round"]
-        assert ratio == pytest.approx(s["geo311_s"] / s["straightforward_s"])
-        assert s["peak_ratio"] == pytest.approx(
-            s["geo311_peak_mib"] / s["straightforward_peak_mib"]
-        )
-        row = next(line for line in printed.splitlines() if line.startswith(f"| {s['stage']} |"))
-        cells = row.strip("|").split("|")
-        assert len(cells) == 8
-        assert all(float(c.strip().rstrip("x").replace(",", "")) > 0 for c in cells[1:])
-    assert f"{report['machine']['cpu_count']} CPUs" in printed
+        tasks = dict.fromkeys(t for _, geo, base, _ in bench_e2e.COMPARISONS for t in (geo, base))
+        runs = {  # task number n: rounds of n and 3n seconds, peaks 100n and 300n MiB
+            task: [
+                {"seconds": n, "peak_rss_mib": 100.0 * n},
+                {"seconds": 3.0 * n, "peak_rss_mib": 300.0 * n},
+            ]
+            for n, task in enumerate(tasks, start=1)
+        }
+        summary = bench_e2e.summarise(runs)
+        printed = bench_e2e.table(summary)
+    requests, ledger = geo311.read_requests(export)
+    assert len(requests) + sum(ledger.stages[0].dropped.values()) == 500
+    assert requests.attrs["timezone"] == "America/New_York"
+    assert (requests["coord_quality"] == "ok").mean() > 0.9
+    assert [s["stage"] for s in summary] == stages
+    number = {task: n for n, task in enumerate(tasks, start=1)}
+    for s in summary:
+        g, b = number[s["geo311_task"]], number[s["straightforward_task"]]
+        assert s["time_ratio_per_round"] == pytest.approx([g / b, g / b])
+        assert s["geo311_s"] == pytest.approx(2.0 * g)  # median of g and 3g
+        assert s["peak_ratio"] == pytest.approx(g / b)
+        assert f"| {s['stage']} |" in printed
