@@ -354,3 +354,28 @@ def test_combined_map_switches_indicator_and_legend(site: Path, visit: Any) -> N
     assert not seen.dialogs
     assert not own_errors(seen)
     screenshot(seen, "map-neighborhoods-combined")
+
+
+def test_legend_stays_inside_its_box_on_a_phone(site: Path, visit: Any) -> None:
+    seen = visit(site / "map-neighborhoods.html")
+    page = seen.page
+    page.set_viewport_size({"width": 390, "height": 700})
+    page.wait_for_timeout(200)
+    boxes = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.geo311-legend'))
+            .filter(el => el.offsetParent !== null).map(el => {
+                const r = el.getBoundingClientRect();
+                return {scroll: el.scrollWidth, client: el.clientWidth, left: r.left,
+                        right: r.right, height: r.height, tab: el.tabIndex,
+                        vw: window.innerWidth, vh: window.innerHeight};
+            })"""
+    )
+    assert boxes
+    for box in boxes:
+        assert box["scroll"] <= box["client"] + 1, box  # text wraps, nothing sticks out
+        assert box["left"] >= 0, box
+        assert box["right"] <= box["vw"], box
+        assert box["height"] <= 0.45 * box["vh"] + 1, box  # a taller legend scrolls
+        assert box["tab"] == 0, box  # a scrolling region is reachable by keyboard
+    assert not own_errors(seen)
+    screenshot(seen, "map-neighborhoods-phone")

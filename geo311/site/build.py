@@ -53,6 +53,7 @@ from geo311.site.layer import SiteLayer, check_label_format, default_title, site
 from geo311.site.map_page import map_page, map_png
 from geo311.site.membership import district_membership
 from geo311.site.render import Renderer, SitePlan, environment
+from geo311.site.selection import selection_context
 from geo311.site.text import is_missing, is_synthetic, slugify
 
 if TYPE_CHECKING:
@@ -150,13 +151,16 @@ def _choose_neighborhoods(
     return others[0] if others else None
 
 
-def _common(site_title: str, synthetic: bool, as_of: str) -> dict[str, Any]:
+def _common(
+    site_title: str, synthetic: bool, as_of: str, selection: dict[str, Any]
+) -> dict[str, Any]:
     from geo311 import __version__  # noqa: PLC0415
 
     return {
         "site_title": site_title,
         "synthetic": synthetic,
         "as_of": as_of,
+        "selection": selection,
         "version": __version__,
         "map_parts": None,
         "has_sortable": False,
@@ -408,7 +412,8 @@ def _write_site(
     reference = district or layers[wanted[0] if wanted else next(iter(layers))]
     info = reference.metadata.get("indicators") or {}
     synthetic = any(is_synthetic(layer.metadata) for layer in layers.values())
-    common = _common(options["title"], synthetic, str(info.get("as_of") or "unknown"))
+    selection = selection_context(reference.metadata)
+    common = _common(options["title"], synthetic, selection["as_of"], selection)
     self_contained, tiles = bool(options["self_contained"]), bool(options["tiles"])
     render = Renderer(environment(), common, tiles=tiles, self_contained=self_contained)
 
@@ -467,7 +472,7 @@ def _write_site(
     ]
     manifest = {
         "title": common["site_title"],
-        "as_of": common["as_of"],
+        "as_of": str(info.get("as_of") or "unknown"),
         "synthetic": synthetic,
         "self_contained": self_contained,
         "tiles": tiles,

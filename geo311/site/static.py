@@ -15,9 +15,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geo311.io.atomic import atomic_write, check_overwrite
-from geo311.site.classify import AREA_STROKE, EXTRA, NA_FILL, NA_HATCH, UNSTABLE_HATCH
+from geo311.site.classify import (
+    AREA_STROKE,
+    EXTRA,
+    NA_FILL,
+    NA_HATCH,
+    NOT_REACHED_HATCH,
+    UNSTABLE_HATCH,
+)
 from geo311.site.prepare import Prepared, check_column, denominator, prepare, to_wgs84, utm_crs
-from geo311.site.specs import MIN_COUNT, flag_label
+from geo311.site.specs import MIN_COUNT, NOT_REACHED, flag_label
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -25,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["static_map"]
 
 log = logging.getLogger(__name__)
+
+#: Background of "not reached" areas (white under the not-reached hatch).
+_NR_FILL = "#ffffff"
 
 
 def _matplotlib() -> SimpleNamespace:
@@ -85,6 +95,11 @@ def _static_legend(
         handles.append(
             mpl.Patch(facecolor="white", edgecolor=UNSTABLE_HATCH, hatch="....",
                       label=flag_label("unstable", prep.min_count))
+        )  # fmt: skip
+    if (status == NOT_REACHED).any():
+        handles.append(
+            mpl.Patch(facecolor=_NR_FILL, edgecolor=NOT_REACHED_HATCH, hatch="\\\\",
+                      label=flag_label(NOT_REACHED, prep.min_count))
         )  # fmt: skip
     if (status == "insufficient").any():
         handles.append(
@@ -160,11 +175,15 @@ def static_map(
         key: tuple[str, str | None]
         if st == "insufficient":
             key = (NA_FILL, "////")
+        elif st == NOT_REACHED:
+            key = (_NR_FILL, "\\\\")
         else:
             key = (classes.colors[cls], "...." if st == "unstable" else None)
         groups.setdefault(key, []).extend(mpl.PathPatch(p) for p in _polygon_paths(geom, mpl))
     for (face, hatch), patches in groups.items():
-        edge = NA_HATCH if face == NA_FILL else (UNSTABLE_HATCH if hatch else AREA_STROKE)
+        edge = {NA_FILL: NA_HATCH, _NR_FILL: NOT_REACHED_HATCH}.get(
+            face, UNSTABLE_HATCH if hatch else AREA_STROKE
+        )
         ax.add_collection(
             mpl.PatchCollection(
                 patches,
