@@ -56,7 +56,9 @@ from geo311.site.legend import LegendInput, legend_and_patterns
 from geo311.site.prepare import (
     Prepared,
     check_column,
+    days_text,
     denominator,
+    followups,
     numeric,
     prepare,
     to_wgs84,
@@ -68,9 +70,7 @@ from geo311.site.specs import (
     MIN_COUNT,
     NOT_REACHED,
     Indicator,
-    days_floor,
     flag_label,
-    followup_days,
     format_value,
     indicator_spec,
     not_reached_text,
@@ -354,7 +354,7 @@ def choropleth(
         min_count=min_count,
         scheme_label=classes.scheme.replace("_", " ") if scheme_label is None else scheme_label,
         n_not_reached=int((status == NOT_REACHED).sum()),
-        followup=_days_text(min(_followups(frame[status == NOT_REACHED], spec), default=np.nan)),
+        followup=days_text(min(followups(frame[status == NOT_REACHED], spec), default=np.nan)),
         note=legend_note,
     )
     if m is None:
@@ -410,7 +410,7 @@ def _properties(
     low, high = (numeric(frame, c) for c in (spec.ci or (None, None)))
     requests = numeric(frame, "requests")
     population = numeric(frame, "population")
-    followup = _followups(frame, spec)
+    followup = followups(frame, spec)
     extras = _tooltip_extras(tooltip, frame)
     count = spec.count
     if count is not None and count in frame and count not in {"requests", *dict(extras)}:
@@ -431,7 +431,7 @@ def _properties(
             ),
             format_value(requests.iloc[i], "count") if has_requests else None,
             (format_value(population.iloc[i], "count") + source) if has_population else None,
-            flag_label(st, prep.min_count, followup=_days_text(followup[i])),
+            flag_label(st, prep.min_count, followup=days_text(followup[i])),
         ]
         for col, fmt in extra_fmts:
             raw = frame[col].iloc[i]
@@ -439,18 +439,6 @@ def _properties(
         cls = -1 if st in {"insufficient", NOT_REACHED} else int(classes.yb[i])
         props.append({"name": names.iloc[i], "c": cls, "s": st, "t": texts})
     return props, labels
-
-
-def _followups(frame: pd.DataFrame, spec: Indicator) -> list[float]:
-    """Follow-up horizon (days) of every area: its ``ttc_followup_days``, else its flag's text."""
-    days = numeric(frame, "ttc_followup_days")
-    flags = frame[spec.flag] if spec.flag and spec.flag in frame else pd.Series(None, frame.index)
-    return [followup_days(f, d) for f, d in zip(flags, days, strict=True)]
-
-
-def _days_text(days: float) -> str | None:
-    text = days_floor(days)
-    return f"{text} days" if text else None
 
 
 def _outline_layer(

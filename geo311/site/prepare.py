@@ -18,12 +18,30 @@ import pandas as pd
 from geo311._errors import CRSError, SchemaError
 from geo311.catalogue import DATA_DICTIONARY
 from geo311.site.classify import Classes, classify
-from geo311.site.specs import INDICATORS, NOT_REACHED, Indicator, indicator_spec, reached_state
+from geo311.site.specs import (
+    INDICATORS,
+    NOT_REACHED,
+    Indicator,
+    days_floor,
+    followup_days,
+    indicator_spec,
+    reached_state,
+)
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["Prepared", "check_column", "denominator", "numeric", "prepare", "to_wgs84", "utm_crs"]
+__all__ = [
+    "Prepared",
+    "check_column",
+    "days_text",
+    "denominator",
+    "followups",
+    "numeric",
+    "prepare",
+    "to_wgs84",
+    "utm_crs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +68,19 @@ def _statuses(
         beyond = frame[spec.flag].map(reached_state).eq(NOT_REACHED).to_numpy()
         status[beyond & values.isna().to_numpy()] = NOT_REACHED
     return status
+
+
+def followups(frame: pd.DataFrame, spec: Indicator) -> list[float]:
+    """Return each area's follow-up horizon (days): ``ttc_followup_days``, else its flag's text."""
+    days = numeric(frame, "ttc_followup_days")
+    flags = frame[spec.flag] if spec.flag and spec.flag in frame else pd.Series(None, frame.index)
+    return [followup_days(f, d) for f, d in zip(flags, days, strict=True)]
+
+
+def days_text(days: float) -> str | None:
+    """Return a follow-up horizon as "2.8 days" (rounded down), None when unknown."""
+    text = days_floor(days)
+    return f"{text} days" if text else None
 
 
 def numeric(frame: pd.DataFrame, column: str | None) -> pd.Series:

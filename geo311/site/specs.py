@@ -217,7 +217,7 @@ INDICATORS: dict[str, Indicator] = {
     ),
     "ttc_median_days": Indicator(
         "Median days to close",
-        "days (Kaplan-Meier median; open requests censored)",
+        "days (median; requests still open count as waiting)",
         "days",
         flag="ttc_median_flag",
         count="ttc_requests",

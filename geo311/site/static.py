@@ -23,7 +23,16 @@ from geo311.site.classify import (
     NOT_REACHED_HATCH,
     UNSTABLE_HATCH,
 )
-from geo311.site.prepare import Prepared, check_column, denominator, prepare, to_wgs84, utm_crs
+from geo311.site.prepare import (
+    Prepared,
+    check_column,
+    days_text,
+    denominator,
+    followups,
+    prepare,
+    to_wgs84,
+    utm_crs,
+)
 from geo311.site.specs import MIN_COUNT, NOT_REACHED, flag_label
 
 if TYPE_CHECKING:
@@ -84,6 +93,7 @@ def _static_legend(
     prep: Prepared,
     unit: str,
     population_source: str | None,
+    followup: str | None,
 ) -> None:
     """Draw the legend of a static map: classes, flag entries, unit and denominator."""
     classes, status = prep.classes, prep.status
@@ -99,7 +109,7 @@ def _static_legend(
     if (status == NOT_REACHED).any():
         handles.append(
             mpl.Patch(facecolor=_NR_FILL, edgecolor=NOT_REACHED_HATCH, hatch="\\\\",
-                      label=flag_label(NOT_REACHED, prep.min_count))
+                      label=flag_label(NOT_REACHED, prep.min_count, followup=followup))
         )  # fmt: skip
     if (status == "insufficient").any():
         handles.append(
@@ -207,7 +217,15 @@ def static_map(
     minx, miny, maxx, maxy = frame.total_bounds
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
-    _static_legend(ax, mpl, prep=prep, unit=unit, population_source=population_source)
+    beyond = followups(frame[(status == NOT_REACHED).to_numpy()], prep.spec)
+    _static_legend(
+        ax,
+        mpl,
+        prep=prep,
+        unit=unit,
+        population_source=population_source,
+        followup=days_text(min(beyond, default=np.nan)),
+    )
     fig.suptitle(title, fontsize=12, x=0.02, y=0.97, ha="left")
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
