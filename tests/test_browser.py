@@ -354,3 +354,69 @@ def test_combined_map_switches_indicator_and_legend(site: Path, visit: Any) -> N
     assert not seen.dialogs
     assert not own_errors(seen)
     screenshot(seen, "map-neighborhoods-combined")
+
+
+def test_legend_stays_inside_its_box_on_a_phone(site: Path, visit: Any) -> None:
+    seen = visit(site / "map-neighborhoods.html")
+    page = seen.page
+    page.set_viewport_size({"width": 390, "height": 700})
+    page.wait_for_timeout(200)
+    boxes = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.geo311-legend'))
+            .filter(el => el.offsetParent !== null).map(el => {
+                const r = el.getBoundingClientRect();
+                return {scroll: el.scrollWidth, client: el.clientWidth, left: r.left,
+                        right: r.right, height: r.height, tab: el.tabIndex,
+                        vw: window.innerWidth, vh: window.innerHeight};
+            })"""
+    )
+    assert boxes
+    for box in boxes:
+        assert box["scroll"] <= box["client"] + 1, box  # text wraps, nothing sticks out
+        assert box["left"] >= 0, box
+        assert box["right"] <= box["vw"], box
+        assert box["height"] <= 0.45 * box["vh"] + 1, box  # a taller legend scrolls
+        assert box["tab"] == 0, box  # a scrolling region is reachable by keyboard
+    assert not own_errors(seen)
+    screenshot(seen, "map-neighborhoods-phone")
+
+
+@pytest.fixture(scope="module")
+def october_site(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Baltimore October 2019 sample alone: 11 of 14 district medians not reached."""
+    import geo311  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("october-browser")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_DATA_DIR", str(shared_data))
+        result = geo311.run(
+            [shared_data / "baltimore" / "sr311_2019_oct_sample.csv"],
+            city="baltimore",
+            layers=["council_districts"],
+        )
+        geo311.write_site(result, root / "site", png=False)
+    return root / "site"
+
+
+def test_not_reached_districts_are_hatched_apart_from_missing_data(
+    october_site: Path, visit: Any
+) -> None:
+    seen = visit(october_site / "map-council_districts-ttc_median_days.html")
+    page = seen.page
+    page.wait_for_selector("path.geo311-area")
+    fills = page.evaluate(
+        """() => Array.from(document.querySelectorAll('path.geo311-area')).map(
+            p => [p.getAttribute('class'), p.getAttribute('fill')])"""
+    )
+    hatched = [fill for cls, fill in fills if "geo311-not_reached" in cls]
+    assert len(hatched) == 11
+    assert all(fill.startswith("url(#") and "hatch-not-reached" in fill for fill in hatched)
+    assert not any("geo311-insufficient" in cls for cls, _ in fills)
+    tips = [t for t in tooltip_texts(page) if "Data quality\nnot reached" in t]
+    assert len(tips) == 11
+    assert all("Median time to close\nover 2.8 days (not reached)" in t for t in tips)
+    legend = page.locator(".geo311-legend-not-reached")
+    assert legend.is_visible()
+    assert "over 2.8 days" in legend.inner_text()
+    assert not own_errors(seen)
+    screenshot(seen, "october-not-reached")

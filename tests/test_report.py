@@ -711,7 +711,8 @@ def test_map_legends_state_unit_and_population_year(site) -> None:
     html = (site.out_dir / "map-neighborhoods-rate_per_1k.html").read_text(encoding="utf-8")
     legend = _section(html, 'class="geo311-legend"', "</div>")
     # the population column's year, not the table's "synthetic" label
-    assert "Denominator: residents, geo311.demo (synthetic) (2020)</p>" in legend
+    # (wording: the source in plain words, never a file or module name)
+    assert "Denominator: residents, made-up population of the demo city (2020)</p>" in legend
     for column, h in HEADLINE_INDICATORS.items():
         page = (site.out_dir / f"map-neighborhoods-{column}.html").read_text(encoding="utf-8")
         legend = _section(page, 'class="geo311-legend"', "</div>")

@@ -79,10 +79,10 @@ def text_labels(labels: Sequence[Any]) -> list[str]:
     return texts
 
 
-def formatter(value_format: ValueFormat) -> Callable[[float], str]:
+def formatter(value_format: ValueFormat, *, missing: str = MISSING_TEXT) -> Callable[[float], str]:
     def fmt(value: float) -> str:
         if math.isnan(value):
-            return MISSING_TEXT
+            return missing
         if callable(value_format):
             return str(value_format(value))
         return value_format.format(value)

@@ -56,6 +56,7 @@ from geo311.site.map_page import map_page, map_png
 from geo311.site.membership import district_membership
 from geo311.site.recycle import recycle_page, recycle_plan
 from geo311.site.render import Renderer, SitePlan, environment
+from geo311.site.selection import selection_context
 from geo311.site.text import is_missing, is_synthetic, slugify
 
 if TYPE_CHECKING:
@@ -154,7 +155,11 @@ def _choose_neighborhoods(
 
 
 def _common(
-    site_title: str, synthetic: bool, as_of: str, recycle_link: dict[str, str] | None
+    site_title: str,
+    synthetic: bool,
+    as_of: str,
+    selection: dict[str, Any],
+    recycle_link: dict[str, str] | None,
 ) -> dict[str, Any]:
     from geo311 import __version__  # noqa: PLC0415
 
@@ -163,6 +168,7 @@ def _common(
         "site_title": site_title,
         "synthetic": synthetic,
         "as_of": as_of,
+        "selection": selection,
         "version": __version__,
         "map_parts": None,
         "has_sortable": False,
@@ -418,7 +424,8 @@ def _write_site(
     synthetic = any(is_synthetic(layer.metadata) for layer in layers.values())
     recycle = recycle_plan(district, out_dir)
     link = None if recycle is None else {"href": recycle.page.name, "text": recycle.title}
-    common = _common(options["title"], synthetic, str(info.get("as_of") or "unknown"), link)
+    selection = selection_context(reference.metadata)
+    common = _common(options["title"], synthetic, selection["as_of"], selection, link)
     self_contained, tiles = bool(options["self_contained"]), bool(options["tiles"])
     render = Renderer(environment(), common, tiles=tiles, self_contained=self_contained)
 
@@ -482,7 +489,7 @@ def _write_site(
     ]
     manifest = {
         "title": common["site_title"],
-        "as_of": common["as_of"],
+        "as_of": str(info.get("as_of") or "unknown"),
         "synthetic": synthetic,
         "self_contained": self_contained,
         "tiles": tiles,

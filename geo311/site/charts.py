@@ -47,6 +47,7 @@ from geo311.site._svg import (
     FONT_SIZE,
     GRID_COLOUR,
     LINE_HEIGHT,
+    MISSING_TEXT,
     MUTED_TEXT,
     PAD,
     TEXT_COLOUR,
@@ -193,6 +194,7 @@ def bar_chart(
     height: float | None = None,
     chart_id: str | None = None,
     show_title: bool = True,
+    missing_text: str = MISSING_TEXT,
 ) -> str:
     """Horizontal bar chart as an accessible inline SVG string.
 
@@ -224,6 +226,8 @@ def bar_chart(
         Prefix of the element ids; default a hash of the content.
     show_title : bool, default True
         Draw the title as visible text (the accessible title is always set).
+    missing_text : str, default "no data"
+        What a missing value (or comparison) reads, e.g. "no data (day not covered)".
 
     Returns
     -------
@@ -249,7 +253,7 @@ def bar_chart(
     names = text_labels(labels)
     data = as_numbers(values, "values", len(names))
     other = None if compare is None else as_numbers(compare, "compare", len(names))
-    fmt = formatter(value_format)
+    fmt = formatter(value_format, missing=missing_text)
     cid = chart_element_id(chart_id, "bar", title, unit, names, data, other, compare_label, width)
     desc = _bar_desc(names, data, other, fmt, unit=unit, compare_label=compare_label)
 

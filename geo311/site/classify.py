@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_SEQUENTIAL",
     "NA_FILL",
     "NA_HATCH",
+    "NOT_REACHED_HATCH",
     "PALETTES",
     "SCHEMES",
     "UNSTABLE_HATCH",
@@ -86,6 +87,9 @@ DEFAULT_DIVERGING = "PuOr"
 #: Insufficient data: light grey under darker grey hatching (not a palette colour).
 NA_FILL = "#d9d9d9"
 NA_HATCH = "#737373"
+#: "Not reached" (slower than the data follow requests): dark blue hatching the other
+#: way over white, apart from both the grey of insufficient data and every class colour.
+NOT_REACHED_HATCH = "#08306b"
 #: Hatch lines drawn over the class colour of unstable areas.
 UNSTABLE_HATCH = "#252525"
 #: Area outlines.
@@ -287,9 +291,6 @@ def classify(
     arr = np.asarray(pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce"), float)
     arr = np.where(np.isfinite(arr), arr, np.nan)
     y = arr[np.isfinite(arr)]
-    formatter: Callable[[float], str] = (
-        fmt if callable(fmt) else functools.partial(format_value, fmt=fmt)
-    )
     if y.size == 0:
         empty = np.full(arr.shape, -1, dtype=int)
         return Classes(scheme, (), math.nan, (), (), (), empty)
@@ -307,7 +308,12 @@ def classify(
         colors = _diverging_colors(anchors, upper, lower, center)
     else:
         colors = _sequential_colors(anchors, len(upper))
-    labels = _labels(upper, lower, formatter, up_to=float(y.min()) > upper[0])
+    up_to = float(y.min()) > upper[0]
+    labels = (
+        _labels(upper, lower, fmt, up_to=up_to)
+        if callable(fmt)
+        else _readable_labels(upper, lower, fmt, up_to=up_to)
+    )
     return Classes(scheme, tuple(float(b) for b in upper), lower, colors, labels, counts, yb)
 
 
@@ -323,6 +329,28 @@ def _labels(
     if up_to:
         out[0] = f"up to {formatter(upper[0])}"
     return tuple(out)
+
+
+def _readable_labels(
+    upper: Sequence[float], lower: float, fmt: str, *, up_to: bool
+) -> tuple[str, ...]:
+    """Legend labels with as few decimals as keep different class limits apart.
+
+    Limits that differ never read alike ("0.0 - 0.0"): the format's own
+    decimals first, then up to 6. Equal limits read as one value.
+
+    Examples
+    --------
+    >>> labels = _readable_labels([0.02, 0.04, 0.9], 0.01, "rate", up_to=False)
+    >>> [label.replace(DASH, "-") for label in labels]
+    ['0.01 - 0.02', '0.02 - 0.04', '0.04 - 0.90']
+    """
+    bounds = [lower, *upper]
+    for decimals in (None, 2, 3, 4, 5, 6):
+        formatter = functools.partial(format_value, fmt=fmt, decimals=decimals)
+        if fmt == "count" or len({formatter(b) for b in bounds}) == len(set(bounds)):
+            break
+    return _labels(upper, lower, formatter, up_to=up_to)
 
 
 def _class_bounds(

@@ -67,12 +67,14 @@ HEADLINE_INDICATORS: dict[str, Headline] = {
             read=(
                 "Half of the requests in an area were closed within this many days; darker "
                 "colours mean slower service.",
-                "Requests still open at the as-of time count as waiting at least that long "
-                "(Kaplan-Meier estimate), so the median is not biased low by leaving them out.",
-                "Where fewer than half of the requests have closed, the median cannot be "
-                "estimated and the area is shown as insufficient data.",
+                "Requests still open when the data were extracted count as waiting at least "
+                "that long, so the median is not biased low by leaving them out.",
+                "Where fewer than half of the requests had closed when the data end, the "
+                "median is only known to be longer than the days the data cover: the area "
+                "is hatched as not reached (over N days), apart from areas without data.",
             ),
-            card_note="Kaplan-Meier median; open requests are censored at the as-of time.",
+            card_note="Half of the requests closed within this time; requests still open when "
+            "the data were extracted count as still waiting.",
         ),
         Headline(
             column="on_time_share",
@@ -90,8 +92,8 @@ HEADLINE_INDICATORS: dict[str, Headline] = {
                 "Open requests that are not yet due, and requests without a due date, are left "
                 "out.",
             ),
-            card_note="Closed by the due date, out of requests due by the as-of time (Wilson "
-            "95% interval).",
+            card_note="Closed by the due date, out of requests due by the time the data were "
+            "extracted (Wilson 95% interval).",
         ),
         Headline(
             column="ttc_type_adjusted_ratio",

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from geo311.site.headlines import HEADLINE_INDICATORS, Headline, short_name
-from geo311.site.text import fmt, is_missing, sort_value, value_flags
+from geo311.site.text import fmt, is_missing, not_reached_value, sort_value, value_flags
 
 __all__ = ["area_table", "cell", "header", "natural_key", "plain_rows", "value_with_ci"]
 
@@ -41,8 +41,14 @@ def header(label: str, *, numeric: bool = False, sort: str = "none") -> dict[str
 
 
 def value_with_ci(row: pd.Series, h: Headline) -> str:
-    """Return a value with its 95% interval in brackets, e.g. ``"5.8 (5.6 to 5.9)"``."""
+    """Return a value with its 95% interval in brackets, e.g. ``"5.8 (5.6 to 5.9)"``.
+
+    A value the data do not reach reads "over 2.8 days (not reached)".
+    """
     value = row.get(h.column)
+    beyond = not_reached_value(row, h)
+    if beyond is not None:
+        return beyond
     if is_missing(value):
         return fmt(value, h.kind)
     low, high = row.get(h.ci_low), row.get(h.ci_high)
@@ -90,9 +96,7 @@ def area_table(
         cells = [cell(name, sort=None, href=(links or {}).get(str(area_id)))]
         for column in columns:
             h = HEADLINE_INDICATORS[column]
-            cells.append(
-                cell(value_with_ci(row, h), sort=sort_value(row.get(column)), numeric=True)
-            )
+            cells.append(cell(value_with_ci(row, h), sort=_sort_key(row, h), numeric=True))
         notes = _table_notes(row, columns, limits)
         cells.append(
             cell(
@@ -104,6 +108,13 @@ def area_table(
         cells.append(cell("; ".join(notes)))
         rows.append({"id": str(area_id), "cells": cells})
     return {"id": table_id, "caption": caption, "headers": headers, "rows": rows}
+
+
+def _sort_key(row: pd.Series, h: Headline) -> str:
+    """Sort key of a value; one not reached sorts as its follow-up (it is at least that)."""
+    if not_reached_value(row, h) is not None:
+        return sort_value(row.get("ttc_followup_days"))
+    return sort_value(row.get(h.column))
 
 
 def _table_notes(row: pd.Series, columns: Sequence[str], limits: Mapping[str, Any]) -> list[str]:

@@ -6,29 +6,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from geo311.site.equity_section import equity_section
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table, cell, header, plain_rows
 from geo311.site.layer import SiteLayer, singular
 from geo311.site.render import Renderer, SitePlan
-from geo311.site.text import (
-    card_context,
-    demand_text,
-    fmt,
-    layer_notes,
-    limits_of,
-    period_text,
-    population_text,
-    shared_notes,
-)
+from geo311.site.text import card_context, fmt, layer_notes, limits_of, row_words, shared_notes
 
 __all__ = ["index_page"]
 
 
 def _funnel_table(layers: Mapping[str, SiteLayer]) -> dict[str, Any]:
     keys = list(layers)
-    explained: dict[str, str] = {}
-    for layer in layers.values():
-        explained.update((layer.metadata.get("indicators") or {}).get("rows_explained") or {})
     steps: list[str] = []
     for layer in layers.values():
         for step in (layer.metadata.get("indicators") or {}).get("rows") or {}:
@@ -43,7 +32,7 @@ def _funnel_table(layers: Mapping[str, SiteLayer]) -> dict[str, Any]:
             for k in keys
         ]
         rows.append(
-            [cell(step.replace("_", " ")), cell(explained.get(step, ""))]
+            [cell(row_words(step)[0]), cell(row_words(step)[1])]
             + [cell(fmt(c, "count"), numeric=True) for c in counts]
         )
     return {
@@ -95,15 +84,7 @@ def index_page(
 ) -> int:
     """Write the overview page; return its bytes."""
     meta = reference.metadata
-    info = meta.get("indicators") or {}
     limits = limits_of(meta)
-    coverage = {
-        "period": period_text(meta),
-        "as_of": str(info.get("as_of") or "unknown"),
-        "timezone": str(info.get("timezone") or "unknown"),
-        "population": population_text(meta),
-        "demand": demand_text(meta),
-    }
     layers_table = {
         "id": "layers-table",
         "caption": "Boundary layers",
@@ -179,13 +160,13 @@ def index_page(
         "page_title": "Overview",
         "current": "index",
         "has_sortable": districts_table is not None,
-        "coverage": coverage,
         "layers_table": layers_table,
         "city_cards": city_cards,
         "maps_table": maps_table,
         "skipped": plan.skipped,
         "districts_table": districts_table,
         "districts_title": district.title if district is not None else "",
+        "equity": equity_section(district if district is not None else reference),
         "funnel_table": _funnel_table(layers),
         "ledger_table": _ledger_table(ledger) if ledger is not None else None,
         "notes": notes,

@@ -42,6 +42,8 @@ class SiteLayer(NamedTuple):
     services: pd.DataFrame  # tidy, column area_id (areas, then "city")
     areas: gpd.GeoDataFrame  # area_id, area_name, geometry (EPSG:4326)
     metadata: dict[str, Any]
+    equity: pd.DataFrame  # one row per equity measure (quintiles, ratios, indices)
+    disparity: pd.DataFrame  # METRICS 13 per area, indexed by area_id (str); may be empty
 
 
 def default_title(key: str) -> str:
@@ -169,7 +171,18 @@ def site_layer(key: str, tables: LayerTables, *, title: str, label: str = "{name
         services=_tidy(tables.services),
         areas=areas,
         metadata=dict(tables.metadata),
+        equity=tables.equity.copy(),
+        disparity=_by_area(tables.disparity),
     )
+
+
+def _by_area(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """Return a per-area table indexed by ``area_id`` as text (empty when there is none)."""
+    if frame is None:
+        return pd.DataFrame(index=pd.Index([], name="area_id", dtype=str))
+    out = frame.copy()
+    out.index = pd.Index(out.index.astype(str), name="area_id")
+    return out
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:

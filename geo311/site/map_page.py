@@ -14,9 +14,24 @@ from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table, value_with_ci
 from geo311.site.layer import SiteLayer
 from geo311.site.render import Renderer
-from geo311.site.text import layer_notes, limits_of, population_source, shared_notes
+from geo311.site.text import (
+    layer_notes,
+    limits_of,
+    not_reached_value,
+    population_source,
+    shared_notes,
+)
 
-__all__ = ["city_bins", "headline_choropleth", "map_frame", "map_page", "map_png"]
+__all__ = [
+    "DISPARITY_NOTE",
+    "DISPARITY_TITLE",
+    "city_bins",
+    "disparity_layer",
+    "headline_choropleth",
+    "map_frame",
+    "map_page",
+    "map_png",
+]
 
 
 def city_bins(table: pd.DataFrame, column: str) -> list[float]:
@@ -39,7 +54,7 @@ def map_frame(
         h = HEADLINE_INDICATORS[column]
         spec = maps.indicator_spec(column, list(table.columns))
         wanted += [h.column, h.ci_low, h.ci_high, h.count, spec.count, spec.flag, *(spec.ci or ())]
-    wanted += ["population", "requests"]
+    wanted += ["population", "requests", "ttc_followup_days"]
     keep = [c for c in dict.fromkeys(wanted) if c and c in table.columns]
     # a headline column the tables lack is drawn as insufficient data, not refused
     data = table[keep].reindex(columns=[*keep, *(c for c in columns if c not in keep)])
@@ -85,6 +100,43 @@ def headline_choropleth(
     )
 
 
+#: The disparity layer (METRICS 13) in words: its title, legend sentence and how to read it.
+DISPARITY_TITLE = "Requests vs residents (disparity)"
+DISPARITY_NOTE = (
+    "Above 0 (purple): more requests than its share of residents; below 0 (orange): fewer "
+    "requests than its share of residents; 0: requests in step with residents."
+)
+DISPARITY_READ = (
+    f"The layer \"{DISPARITY_TITLE}\" shows each area's share of the city's requests minus "
+    "its share of the city's residents, in percentage points: above 0, the area makes more "
+    "requests than its share of residents; below 0, fewer. The colours are centred on 0."
+)
+
+
+def _has_disparity(layer: SiteLayer) -> bool:
+    column = layer.disparity.get("disparity")
+    return column is not None and bool(pd.to_numeric(column, errors="coerce").notna().any())
+
+
+def disparity_layer(frame: gpd.GeoDataFrame, layer: SiteLayer, *, m: Any) -> Any:
+    """Add the layer's disparity scores (METRICS 13) to ``m`` as a hidden switchable layer."""
+    scores = pd.to_numeric(layer.disparity["disparity"], errors="coerce")
+    drawn = frame.assign(disparity=scores.reindex(frame["area_id"].astype(str)).to_numpy())
+    return maps.choropleth(
+        drawn,
+        "disparity",
+        m=m,
+        show=False,
+        scheme="quantiles",
+        k=5,
+        title=DISPARITY_TITLE,
+        population_source=population_source(layer.metadata) or None,
+        tiles=False,
+        min_count=limits_of(layer.metadata)["min_count"],
+        legend_note=DISPARITY_NOTE,
+    )
+
+
 def map_page(
     render: Renderer,
     layer: SiteLayer,
@@ -115,6 +167,9 @@ def map_page(
             m=m,
             show=i == 0,
         )
+    disparity = len(columns) > 1 and _has_disparity(layer)
+    if disparity:
+        m = disparity_layer(frame, layer, m=m)
     values = layer.indicators[columns[0]]
     if columns[0] == "rate_per_1k" and "rate_flag" in layer.indicators:
         values = values.where(layer.indicators["rate_flag"].astype("string") != "insufficient")
@@ -132,6 +187,8 @@ def map_page(
             "the areas with a value. Hover or tap an area for its value, 95% interval and "
             "counts; the table below has every indicator.",
         ]
+        if disparity:
+            how.append(DISPARITY_READ)
     else:
         title = f"{h.title} by {areas_title}"
         lede = (
@@ -144,7 +201,15 @@ def map_page(
             f"with a value ({h.unit}); the legend gives the class limits. Hover or tap an area "
             "for its value, 95% interval and counts."
         )
-        missing = len(values) - shown
+        rows = layer.indicators.iterrows()
+        beyond = sum(not_reached_value(row, h) is not None for _, row in rows)
+        if beyond:
+            how.append(
+                f"{beyond:,} area(s) have not reached this value within the data (fewer than "
+                "half of their requests had closed when the data end); they are hatched as "
+                '"not reached", with the days the data cover, never drawn as missing data.'
+            )
+        missing = len(values) - shown - beyond
         if missing:
             how.append(f"{missing:,} area(s) have no value and are drawn as insufficient data.")
     if outlines is not None:

@@ -10,8 +10,10 @@ Conventions (STYLE.md section 6, METRICS.md "Reporting rules"):
 
 * areas whose value is missing or whose flag is ``insufficient`` are drawn grey
   and hatched, with their own legend entry "insufficient data" (never black,
-  never coloured as zero); ``unstable`` areas (fewer than 20 requests) keep
-  their class colour under a hatch, with their own legend entry
+  never coloured as zero); areas whose time to close the data do not reach
+  (a median "not reached", a share past the follow-up) have their own hatch
+  and legend entry and read "over N days (not reached)"; ``unstable`` areas
+  (fewer than 20 requests) keep their class colour under a hatch, with their own legend entry
   (:mod:`geo311.site.legend`);
 * tooltips show only allow-listed fields (area name, value with its 95% CI,
   requests, population, flag) and the data embedded in the page holds
@@ -54,7 +56,9 @@ from geo311.site.legend import LegendInput, legend_and_patterns
 from geo311.site.prepare import (
     Prepared,
     check_column,
+    days_text,
     denominator,
+    followups,
     numeric,
     prepare,
     to_wgs84,
@@ -64,10 +68,12 @@ from geo311.site.specs import (
     DASH,
     INDICATORS,
     MIN_COUNT,
+    NOT_REACHED,
     Indicator,
     flag_label,
     format_value,
     indicator_spec,
+    not_reached_text,
 )
 from geo311.site.static import static_map
 
@@ -151,9 +157,13 @@ def _area_names(frame: pd.DataFrame, area_name: str) -> pd.Series:
     return names.astype("string").fillna("(unnamed)").str.strip().astype(str)
 
 
-def _value_text(row_value: float, low: float, high: float, spec: Indicator, status: str) -> str:
+def _value_text(
+    row_value: float, low: float, high: float, spec: Indicator, *, status: str, followup: float
+) -> str:
     if status == "insufficient":
         return flag_label("insufficient", MIN_COUNT)
+    if status == NOT_REACHED:
+        return not_reached_text(spec.fmt, followup)
     text = format_value(row_value, spec.fmt)
     if spec.fmt == "days":
         text = f"{text} days"
@@ -263,6 +273,7 @@ def choropleth(
     opacity: float = 0.8,
     min_count: int = MIN_COUNT,
     scheme_label: str | None = None,
+    legend_note: str | None = None,
 ) -> folium.Map:
     """Draw one indicator of a layer as an offline-ready choropleth layer.
 
@@ -309,6 +320,9 @@ def choropleth(
     scheme_label : str, optional
         How the classes were made, shown under the legend (default: the
         scheme's name), e.g. "citywide quantiles" when ``bins`` are the city's.
+    legend_note : str, optional
+        How to read the colours in words, shown in the legend (e.g. what the
+        two sides of a diverging palette mean).
 
     Returns
     -------
@@ -339,6 +353,9 @@ def choropleth(
         n_insufficient=int((status == "insufficient").sum()),
         min_count=min_count,
         scheme_label=classes.scheme.replace("_", " ") if scheme_label is None else scheme_label,
+        n_not_reached=int((status == NOT_REACHED).sum()),
+        followup=days_text(min(followups(frame[status == NOT_REACHED], spec), default=np.nan)),
+        note=legend_note,
     )
     if m is None:
         m = _new_map(frame, tiles=tiles, label=f"Map: {title}")
@@ -366,13 +383,14 @@ def choropleth(
     if outlines is not None:
         m.add_child(_outline_layer(m, outlines, name=outlines_title, name_column=outline_name))
     log.info(
-        "mapped %s for %d areas in %d classes (%s); %d unstable, %d insufficient",
+        "mapped %s for %d areas in %d classes (%s); %d unstable, %d insufficient, %d not reached",
         column,
         len(frame),
         classes.k,
         classes.scheme,
         info.n_unstable,
         info.n_insufficient,
+        info.n_not_reached,
     )
     return finish(m)
 
@@ -392,6 +410,7 @@ def _properties(
     low, high = (numeric(frame, c) for c in (spec.ci or (None, None)))
     requests = numeric(frame, "requests")
     population = numeric(frame, "population")
+    followup = followups(frame, spec)
     extras = _tooltip_extras(tooltip, frame)
     count = spec.count
     if count is not None and count in frame and count not in {"requests", *dict(extras)}:
@@ -407,15 +426,17 @@ def _properties(
     for i in range(len(frame)):
         st = str(status.iloc[i])
         texts: list[str | None] = [
-            _value_text(values.iloc[i], low.iloc[i], high.iloc[i], spec, st),
+            _value_text(
+                values.iloc[i], low.iloc[i], high.iloc[i], spec, status=st, followup=followup[i]
+            ),
             format_value(requests.iloc[i], "count") if has_requests else None,
             (format_value(population.iloc[i], "count") + source) if has_population else None,
-            flag_label(st, prep.min_count),
+            flag_label(st, prep.min_count, followup=days_text(followup[i])),
         ]
         for col, fmt in extra_fmts:
             raw = frame[col].iloc[i]
             texts.append(raw if isinstance(raw, str) else format_value(raw, fmt))
-        cls = -1 if st == "insufficient" else int(classes.yb[i])
+        cls = -1 if st in {"insufficient", NOT_REACHED} else int(classes.yb[i])
         props.append({"name": names.iloc[i], "c": cls, "s": st, "t": texts})
     return props, labels
 

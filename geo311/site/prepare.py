@@ -18,12 +18,30 @@ import pandas as pd
 from geo311._errors import CRSError, SchemaError
 from geo311.catalogue import DATA_DICTIONARY
 from geo311.site.classify import Classes, classify
-from geo311.site.specs import INDICATORS, Indicator, indicator_spec
+from geo311.site.specs import (
+    INDICATORS,
+    NOT_REACHED,
+    Indicator,
+    days_floor,
+    followup_days,
+    indicator_spec,
+    reached_state,
+)
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["Prepared", "check_column", "denominator", "numeric", "prepare", "to_wgs84", "utm_crs"]
+__all__ = [
+    "Prepared",
+    "check_column",
+    "days_text",
+    "denominator",
+    "followups",
+    "numeric",
+    "prepare",
+    "to_wgs84",
+    "utm_crs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +49,12 @@ log = logging.getLogger(__name__)
 def _statuses(
     frame: pd.DataFrame, values: pd.Series, spec: Indicator, min_count: int
 ) -> pd.Series:
-    """Return each area's status: ok, unstable or insufficient."""
+    """Return each area's status: ok, unstable, insufficient or not reached.
+
+    A time-to-close value the data do not reach (its flag says "not reached"
+    or "beyond follow-up") is :data:`~geo311.site.specs.NOT_REACHED`: it has no
+    value, yet it is a finding (slower than the follow-up), not missing data.
+    """
     status = pd.Series("ok", index=frame.index, dtype=object)
     if spec.count is not None and spec.count in frame.columns:
         counts = pd.to_numeric(frame[spec.count], errors="coerce")
@@ -41,7 +64,23 @@ def _statuses(
         status[(flags == "unstable").fillna(False).to_numpy()] = "unstable"
         status[(flags == "insufficient").fillna(False).to_numpy()] = "insufficient"
     status[values.isna().to_numpy()] = "insufficient"
+    if spec.flag is not None and spec.flag in frame.columns:
+        beyond = frame[spec.flag].map(reached_state).eq(NOT_REACHED).to_numpy()
+        status[beyond & values.isna().to_numpy()] = NOT_REACHED
     return status
+
+
+def followups(frame: pd.DataFrame, spec: Indicator) -> list[float]:
+    """Return each area's follow-up horizon (days): ``ttc_followup_days``, else its flag's text."""
+    days = numeric(frame, "ttc_followup_days")
+    flags = frame[spec.flag] if spec.flag and spec.flag in frame else pd.Series(None, frame.index)
+    return [followup_days(f, d) for f, d in zip(flags, days, strict=True)]
+
+
+def days_text(days: float) -> str | None:
+    """Return a follow-up horizon as "2.8 days" (rounded down), None when unknown."""
+    text = days_floor(days)
+    return f"{text} days" if text else None
 
 
 def numeric(frame: pd.DataFrame, column: str | None) -> pd.Series:
@@ -85,12 +124,12 @@ def prepare(
     values = numeric(frame, column)
     status = _statuses(frame, values, spec, min_count)
     classes = classify(
-        values.where(status != "insufficient"),
+        values.where(~status.isin(["insufficient", NOT_REACHED])),
         scheme=scheme,
         k=k,
         bins=bins,
         palette=palette,
-        center=1.0 if spec.palette == "diverging" else None,
+        center=spec.center if spec.palette == "diverging" else None,
         fmt=spec.fmt,
     )
     return Prepared(spec, values, status, classes, min_count)

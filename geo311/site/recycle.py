@@ -32,7 +32,8 @@ from geo311.io.writers import write_csv
 from geo311.site._svg import esc, nf
 from geo311.site.layer import SiteLayer
 from geo311.site.render import Renderer
-from geo311.site.text import demand_text, fmt, is_missing, period_text, slugify
+from geo311.site.selection import selection_context
+from geo311.site.text import fmt, is_missing, slugify
 
 __all__ = ["WEEKDAYS", "RecyclePlan", "recycle_page", "recycle_plan", "weekday_table"]
 
@@ -298,9 +299,9 @@ def recycle_page(
     context = {
         "page_title": f"Requests by weekday: {plan.title}",
         "current": "recycle",
-        "selection": _selection_text(selection),
-        "period": period_text(district.metadata),
-        "counted": demand_text(district.metadata),
+        "type_terms": _selection_text(selection),
+        "period": selection_context(district.metadata)["period"],
+        "counted": selection_context(district.metadata)["counted"],
         "timezone": str(info.get("timezone") or "the data's time zone"),
         "layer_title": district.title,
         "header": header,

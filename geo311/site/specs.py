@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,11 +18,16 @@ from geo311.catalogue import DATA_DICTIONARY
 __all__ = [
     "INDICATORS",
     "MIN_COUNT",
+    "NOT_REACHED",
     "Indicator",
     "ci_columns",
+    "days_floor",
     "flag_label",
+    "followup_days",
     "format_value",
     "indicator_spec",
+    "not_reached_text",
+    "reached_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -33,17 +39,101 @@ MIN_COUNT = 20
 DASH = "\u2013"
 
 
-def flag_label(flag: str, min_count: int) -> str:
-    """Legend and tooltip text of an area status (ok / unstable / insufficient).
+#: Area status of a time-to-close value the data do not reach (a median not reached,
+#: a share past the follow-up horizon): its own state, never "insufficient data".
+NOT_REACHED = "not_reached"
+
+
+def flag_label(flag: str, min_count: int, *, followup: str | None = None) -> str:
+    """Legend and tooltip text of an area status (ok / unstable / insufficient / not reached).
+
+    ``followup`` is the follow-up horizon in words ("2.8 days") for the
+    :data:`NOT_REACHED` state.
 
     Examples
     --------
     >>> flag_label("unstable", 20), flag_label("insufficient", 20)
     ('unstable: fewer than 20 requests', 'insufficient data')
+    >>> flag_label("not_reached", 20, followup="2.8 days")
+    'not reached within the data (over 2.8 days)'
     """
     if flag == "unstable":
         return f"unstable: fewer than {min_count} requests"
+    if flag == NOT_REACHED:
+        return f"not reached within the data (over {followup})" if followup else "not reached"
     return "insufficient data" if flag == "insufficient" else flag
+
+
+def reached_state(flag: object) -> str | None:
+    """Return :data:`NOT_REACHED` for a time-to-close flag the data do not reach, else None.
+
+    The indicator tables write ``"not reached (> N days)"`` for a median or
+    90th percentile and ``"beyond follow-up (N days)"`` for a share.
+
+    Examples
+    --------
+    >>> reached_state("not reached (> 2.8 days)"), reached_state("beyond follow-up (2.8 days)")
+    ('not_reached', 'not_reached')
+    >>> reached_state("ok") is None, reached_state(None) is None
+    (True, True)
+    """
+    text = str(flag).strip().lower() if isinstance(flag, str) else ""
+    return NOT_REACHED if text.startswith(("not reached", "beyond follow-up")) else None
+
+
+_FOLLOWUP = re.compile(r"(\d+(?:\.\d+)?) days")
+
+
+def followup_days(flag: object, followup: object = None) -> float:
+    """Return the follow-up horizon in days: ``followup`` when a number, else read from the flag.
+
+    Examples
+    --------
+    >>> followup_days("not reached (> 2.8 days)"), followup_days("ok", 2.85)
+    (2.8, 2.85)
+    """
+    try:
+        number = float(followup)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if math.isfinite(number):
+        return number
+    match = _FOLLOWUP.search(flag) if isinstance(flag, str) else None
+    return float(match.group(1)) if match else math.nan
+
+
+def days_floor(days: float) -> str:
+    """Return a number of days rounded down to one decimal ("" when missing).
+
+    Examples
+    --------
+    >>> days_floor(2.8503), days_floor(float("nan"))
+    ('2.8', '')
+    """
+    if not math.isfinite(days):
+        return ""
+    return format_value(math.floor(days * 10) / 10, "days")
+
+
+def not_reached_text(fmt: str, followup: float) -> str:
+    """Say a value the data do not reach in words: a duration "over N days", a share unknown.
+
+    The follow-up is rounded down (2.85 days reads "over 2.8 days"): the
+    value is only known to exceed it, so the text never claims more.
+
+    Examples
+    --------
+    >>> not_reached_text("days", 2.8451)
+    'over 2.8 days (not reached)'
+    >>> not_reached_text("percent", 2.8451)
+    'not estimated: the data follow requests for only 2.8 days'
+    """
+    days = days_floor(followup)
+    if fmt == "days":
+        return f"over {days} days (not reached)" if days else "not reached within the data"
+    if days:
+        return f"not estimated: the data follow requests for only {days} days"
+    return "not estimated: beyond the days the data follow requests"
 
 
 @dataclass(frozen=True)
@@ -76,6 +166,8 @@ class Indicator:
     open_ended : bool
         Whether a missing upper CI limit means "not reached" (the interval is
         open-ended, as for a Kaplan-Meier median) rather than "not available".
+    center : float
+        The neutral value of a diverging palette (1 for ratios, 0 for differences).
     """
 
     title: str
@@ -88,6 +180,7 @@ class Indicator:
     denominator: str | None = None
     uses_population: bool = False
     open_ended: bool = False
+    center: float = 1.0
 
 
 _RESIDENTS = "residents"
@@ -124,8 +217,9 @@ INDICATORS: dict[str, Indicator] = {
     ),
     "ttc_median_days": Indicator(
         "Median days to close",
-        "days (Kaplan-Meier median; open requests censored)",
+        "days (median; requests still open count as waiting)",
         "days",
+        flag="ttc_median_flag",
         count="ttc_requests",
         denominator="requests with a valid duration",
         open_ended=True,
@@ -151,11 +245,22 @@ INDICATORS: dict[str, Indicator] = {
             f"Closed within {h} day{'s' if h > 1 else ''}",
             "% of requests (Kaplan-Meier)",
             "percent",
+            flag=f"closed_within_{h}d_flag",
             count="ttc_requests",
             denominator="requests with a valid duration",
         )
         for h in (1, 7, 30)
     },
+    "disparity": Indicator(
+        "Share of requests vs share of residents",
+        "percentage points: the area's share of the city's requests minus its share of "
+        "the city's residents",
+        "points",
+        palette="diverging",
+        denominator=_RESIDENTS,
+        uses_population=True,
+        center=0.0,
+    ),
 }
 
 _UNIT_FORMATS = {
@@ -217,7 +322,9 @@ def indicator_spec(column: str, columns: Sequence[str] = ()) -> Indicator:
     return spec
 
 
-def format_value(value: object, fmt: str, *, missing: str = "n/a") -> str:
+def format_value(
+    value: object, fmt: str, *, missing: str = "n/a", decimals: int | None = None
+) -> str:
     """Format one indicator value for people, as maps, legends and the site show it.
 
     Parameters
@@ -227,9 +334,13 @@ def format_value(value: object, fmt: str, *, missing: str = "n/a") -> str:
     fmt : str
         ``rate`` and ``days`` (one decimal), ``percent`` (a 0-1 share shown
         as %), ``ratio`` (two decimals), ``count`` (whole number) or
-        ``number`` (four significant digits, never in exponent notation).
+        ``number`` (four significant digits, never in exponent notation) or
+        ``points`` (a difference of 0-1 shares, in signed percentage points).
     missing : str, default "n/a"
         Text for a missing value.
+    decimals : int, optional
+        Decimals instead of the format's own (legends use more when classes
+        would otherwise read alike, e.g. "0.0 - 0.0"); not for ``count``.
 
     Returns
     -------
@@ -241,6 +352,8 @@ def format_value(value: object, fmt: str, *, missing: str = "n/a") -> str:
     ('72.1', '72.8%', '1,234')
     >>> format_value(12345.0, "number"), format_value(float("nan"), "ratio")
     ('12,345', 'n/a')
+    >>> format_value(0.0213, "points"), format_value(0.0213, "rate", decimals=3)
+    ('+2.1 pts', '0.021')
     """
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -249,7 +362,11 @@ def format_value(value: object, fmt: str, *, missing: str = "n/a") -> str:
     if not math.isfinite(number):
         return missing
     if fmt == "percent":
-        return f"{100 * number:.1f}%"
+        return f"{100 * number:.{1 if decimals is None else decimals}f}%"
+    if fmt == "points":
+        return f"{100 * number:+.{1 if decimals is None else decimals}f} pts"
+    if decimals is not None and fmt != "count":
+        return f"{number:,.{decimals}f}"
     pattern = _FORMATS.get(fmt, "{:,.4g}" if abs(number) < 1000 else "{:,.0f}")
     return pattern.format(number)
 

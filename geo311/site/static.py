@@ -15,9 +15,25 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geo311.io.atomic import atomic_write, check_overwrite
-from geo311.site.classify import AREA_STROKE, EXTRA, NA_FILL, NA_HATCH, UNSTABLE_HATCH
-from geo311.site.prepare import Prepared, check_column, denominator, prepare, to_wgs84, utm_crs
-from geo311.site.specs import MIN_COUNT, flag_label
+from geo311.site.classify import (
+    AREA_STROKE,
+    EXTRA,
+    NA_FILL,
+    NA_HATCH,
+    NOT_REACHED_HATCH,
+    UNSTABLE_HATCH,
+)
+from geo311.site.prepare import (
+    Prepared,
+    check_column,
+    days_text,
+    denominator,
+    followups,
+    prepare,
+    to_wgs84,
+    utm_crs,
+)
+from geo311.site.specs import MIN_COUNT, NOT_REACHED, flag_label
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -25,6 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["static_map"]
 
 log = logging.getLogger(__name__)
+
+#: Background of "not reached" areas (white under the not-reached hatch).
+_NR_FILL = "#ffffff"
 
 
 def _matplotlib() -> SimpleNamespace:
@@ -74,6 +93,7 @@ def _static_legend(
     prep: Prepared,
     unit: str,
     population_source: str | None,
+    followup: str | None,
 ) -> None:
     """Draw the legend of a static map: classes, flag entries, unit and denominator."""
     classes, status = prep.classes, prep.status
@@ -85,6 +105,11 @@ def _static_legend(
         handles.append(
             mpl.Patch(facecolor="white", edgecolor=UNSTABLE_HATCH, hatch="....",
                       label=flag_label("unstable", prep.min_count))
+        )  # fmt: skip
+    if (status == NOT_REACHED).any():
+        handles.append(
+            mpl.Patch(facecolor=_NR_FILL, edgecolor=NOT_REACHED_HATCH, hatch="\\\\",
+                      label=flag_label(NOT_REACHED, prep.min_count, followup=followup))
         )  # fmt: skip
     if (status == "insufficient").any():
         handles.append(
@@ -160,11 +185,15 @@ def static_map(
         key: tuple[str, str | None]
         if st == "insufficient":
             key = (NA_FILL, "////")
+        elif st == NOT_REACHED:
+            key = (_NR_FILL, "\\\\")
         else:
             key = (classes.colors[cls], "...." if st == "unstable" else None)
         groups.setdefault(key, []).extend(mpl.PathPatch(p) for p in _polygon_paths(geom, mpl))
     for (face, hatch), patches in groups.items():
-        edge = NA_HATCH if face == NA_FILL else (UNSTABLE_HATCH if hatch else AREA_STROKE)
+        edge = {NA_FILL: NA_HATCH, _NR_FILL: NOT_REACHED_HATCH}.get(
+            face, UNSTABLE_HATCH if hatch else AREA_STROKE
+        )
         ax.add_collection(
             mpl.PatchCollection(
                 patches,
@@ -188,7 +217,15 @@ def static_map(
     minx, miny, maxx, maxy = frame.total_bounds
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
-    _static_legend(ax, mpl, prep=prep, unit=unit, population_source=population_source)
+    beyond = followups(frame[(status == NOT_REACHED).to_numpy()], prep.spec)
+    _static_legend(
+        ax,
+        mpl,
+        prep=prep,
+        unit=unit,
+        population_source=population_source,
+        followup=days_text(min(beyond, default=np.nan)),
+    )
     fig.suptitle(title, fontsize=12, x=0.02, y=0.97, ha="left")
     with atomic_write(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)

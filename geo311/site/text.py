@@ -14,20 +14,31 @@ from typing import Any
 import pandas as pd
 
 from geo311.site.headlines import Headline
-from geo311.site.specs import MIN_COUNT, format_value
+from geo311.site.specs import (
+    INDICATORS,
+    MIN_COUNT,
+    NOT_REACHED,
+    followup_days,
+    format_value,
+    not_reached_text,
+    reached_state,
+)
+
+#: What :func:`population_words` says when a run has no population.
+NO_POPULATION = "no population given"
 
 __all__ = [
     "card_context",
-    "demand_text",
     "fmt",
     "is_missing",
     "is_synthetic",
     "layer_notes",
     "limits_of",
+    "not_reached_value",
     "pct",
-    "period_text",
     "population_source",
-    "population_text",
+    "population_words",
+    "row_words",
     "shared_notes",
     "slugify",
     "sort_value",
@@ -94,6 +105,32 @@ def _get(row: Mapping[str, Any] | pd.Series, column: str) -> Any:
     return row.get(column, None)
 
 
+def not_reached_value(row: Mapping[str, Any] | pd.Series, headline: Headline) -> str | None:
+    """Return "over N days (not reached)" when the data do not reach the value, else None.
+
+    A Kaplan-Meier median is not reached when fewer than half of the requests
+    had closed by the end of the data (the table's flag says so); it is then
+    known only to exceed the follow-up, which is a finding, not missing data.
+
+    Examples
+    --------
+    >>> from geo311.site.headlines import HEADLINE_INDICATORS as H
+    >>> row = {"ttc_median_days": None, "ttc_median_flag": "not reached (> 2.8 days)",
+    ...        "ttc_followup_days": 2.8453}
+    >>> not_reached_value(row, H["ttc_median_days"])
+    'over 2.8 days (not reached)'
+    >>> not_reached_value({"ttc_median_days": 1.5}, H["ttc_median_days"]) is None
+    True
+    """
+    spec = INDICATORS.get(headline.column)
+    if spec is None or spec.flag is None or not is_missing(_get(row, headline.column)):
+        return None
+    flag = _get(row, spec.flag)
+    if reached_state(flag) != NOT_REACHED:
+        return None
+    return not_reached_text(spec.fmt, followup_days(flag, _get(row, "ttc_followup_days")))
+
+
 def value_flags(
     row: Mapping[str, Any] | pd.Series, headline: Headline, limits: Mapping[str, Any]
 ) -> list[str]:
@@ -114,8 +151,8 @@ def value_flags(
     if not is_missing(count) and float(count) == 0:
         what = {"sla_due": "no requests with a due date", "ttc_closed": "no closures"}
         return [what.get(headline.count, "no requests")]
-    if headline.column == "ttc_median_days" and is_missing(value):
-        flags.append("not estimable: fewer than half of the requests have closed")
+    if not_reached_value(row, headline) is not None:
+        flags.append("not reached: fewer than half of the requests had closed when the data end")
     elif is_missing(value):
         flags.append("not available")
     if not is_missing(count) and float(count) < min_count:
@@ -138,10 +175,14 @@ def card_context(
 
     def side(row: Mapping[str, Any] | pd.Series) -> dict[str, Any]:
         value = _get(row, h.column)
+        beyond = not_reached_value(row, h)
         return {
             "raw": sort_value(value),
-            "value": fmt(value, h.kind),
-            "ci": _ci(_get(row, h.ci_low), _get(row, h.ci_high), h.kind),
+            "value": fmt(value, h.kind) if beyond is None else beyond,
+            "unit": unit if beyond is None else "",
+            "ci": _ci(_get(row, h.ci_low), _get(row, h.ci_high), h.kind)
+            if beyond is None or not is_missing(_get(row, h.ci_low))
+            else "",
             "flags": value_flags(row, h, limits),
         }
 
@@ -159,10 +200,12 @@ def card_context(
         "area_label": area_label,
         "area_raw": area_side["raw"],
         "area_value": area_side["value"],
+        "area_unit": area_side["unit"],
         "area_ci": area_side["ci"],
         "area_flags": area_side["flags"],
         "city_raw": city_side["raw"],
         "city_value": city_side["value"],
+        "city_unit": city_side["unit"],
         "city_ci": city_side["ci"],
         "city_flags": city_side["flags"],
         "note": note,
@@ -217,51 +260,63 @@ def limits_of(metadata: Mapping[str, Any]) -> dict[str, int]:
     return {k: int(default if info.get(k) is None else info[k]) for k, default in defaults.items()}
 
 
-def period_text(metadata: Mapping[str, Any]) -> str:
-    """Return the period the indicators cover, in words."""
-    info = metadata.get("indicators") or {}
-    period = info.get("period") or {}
-    start, end = period.get("start"), period.get("end")
-    if not start and not end:
-        return f"all requests created up to the as-of time ({info.get('as_of') or 'unknown'})"
-    return f"from {start or 'the first request'} up to (not including) {end or 'the as-of time'}"
-
-
-def population_text(metadata: Mapping[str, Any]) -> str:
-    """Return the population source, year and total, in words."""
-    denominators = metadata.get("denominators") or {}
-    info = metadata.get("indicators") or {}
-    source = denominators.get("source") or info.get("population_source") or ""
-    year = denominators.get("year")
-    if not source:
-        return "no population given: rates are not available"
-    variables = denominators.get("variables") or {}
-    column_year = (variables.get("population") or {}).get("year")
-    text = f"{source}"
-    if year:
-        text += f", year {year}"
-    if column_year and column_year != year:
-        text += f" (population column year {column_year})"
-    total = info.get("population_total")
-    if not is_missing(total):
-        text += f"; {fmt(total, 'count')} residents in total"
-    return text
-
-
 def shared_notes(metadata: Mapping[str, Any]) -> list[str]:
-    """Return the notes that hold for every layer of one ``geo311 indicators`` run."""
-    info = metadata.get("indicators") or {}
+    """Return the notes that hold for every layer of one run, in plain words."""
     limits = limits_of(metadata)
     notes = [
-        f"Period: {period_text(metadata)}. As of {info.get('as_of') or 'unknown'}; dates and days "
-        f"of the week are in {info.get('timezone') or 'the data time zone'}.",
-        f"Requests counted: {demand_text(metadata)}.",
         f"Rates need at least {limits['min_population']:,} residents; values based on fewer "
         f"than {limits['min_count']} requests are marked unstable.",
+        "Median time to close: half of the requests closed within this time. Requests "
+        "still open when the data were extracted count as still waiting; where fewer than "
+        "half had closed by then, the median is shown as not reached (over the days the "
+        "data cover).",
     ]
-    if info.get("type_adjustment"):
-        notes.append(f"Type adjustment: {info['type_adjustment']}.")
+    if (metadata.get("indicators") or {}).get("type_adjustment"):
+        notes.append(
+            "Closure speed adjusted for request type: closures observed in an area divided by "
+            "the closures expected if each of its requests closed as fast as requests of the "
+            "same type do citywide."
+        )
     return notes
+
+
+#: Plain words of each step of the request count in the table metadata (``rows``).
+_ROW_WORDS = {
+    "rows": ("Rows", "rows in the input files"),
+    "no_requested_datetime": ("No request time", "dropped: no time the request was made"),
+    "created_after_as_of": ("Made after the extract", "dropped: made after the data were "
+                            "extracted"),
+    "filtered_out": ("Not selected", "dropped: not of the service types, agencies or ways of "
+                     "reporting chosen"),
+    "not_assigned_to_area": ("Not placed", "dropped: not placed in any area of the layer"),
+    "area_id_not_in_layer": ("Unknown area", "dropped: its area is not among the layer's areas"),
+    "in_scope": ("In scope", "left after these steps"),
+    "duplicates_excluded": ("Duplicates", "set aside: repeat reports of a problem already "
+                            "reported"),
+    "transfers_excluded": ("Transfers", "set aside: passed on to another agency"),
+    "other_demand_excluded": ("Other kind", "set aside: not the kind of request counted "
+                              "(residents' or staff-filed, see the top of the page)"),
+    "counted": ("Counted", "counted requests"),
+    "ttc_excluded_negative": ("Not timed: closed before made", "counted, but not timed: "
+                              "closed before it was made"),
+    "ttc_excluded_no_closed_time": ("Not timed: no closing time", "counted, but not timed: "
+                                    "closed without a closing time"),
+    "ttc_excluded_implausible": ("Not timed: implausibly long", "counted, but not timed: "
+                                 "open longer than the plausible maximum"),
+}  # fmt: skip
+
+
+def row_words(step: str) -> tuple[str, str]:
+    """Return the label and meaning of one step of the request count, in plain words.
+
+    Examples
+    --------
+    >>> row_words("duplicates_excluded")
+    ('Duplicates', 'set aside: repeat reports of a problem already reported')
+    >>> row_words("new_step")
+    ('new step', '')
+    """
+    return _ROW_WORDS.get(step, (step.replace("_", " "), ""))
 
 
 def layer_notes(metadata: Mapping[str, Any], *, title: str) -> list[str]:
@@ -271,13 +326,11 @@ def layer_notes(metadata: Mapping[str, Any], *, title: str) -> list[str]:
     notes = [
         f"{title}: boundary vintage {meta.get('vintage') or 'unknown'}; source: "
         f"{meta.get('layer_source') or 'unknown'}.",
-        f"{title}: population from {population_text(meta)}, interpolated from census tracts "
-        "by area where the areas are not tracts.",
+        f"{title}: population: {population_words(meta)}.",
     ]
     rows = info.get("rows") or {}
-    explained = info.get("rows_explained") or {}
     setaside = [
-        f"{fmt(n, 'count')} {explained.get(k, k).split(': ', 1)[-1]}"
+        f"{fmt(n, 'count')} {row_words(k)[1].split(': ', 1)[-1]}"
         for k, n in rows.items()
         if k not in {"rows", "in_scope", "counted"} and not is_missing(n) and n
     ]
@@ -290,46 +343,54 @@ def layer_notes(metadata: Mapping[str, Any], *, title: str) -> list[str]:
     return notes
 
 
-def demand_text(metadata: Mapping[str, Any]) -> str:
-    """Return which requests were counted, in words."""
-    info = metadata.get("indicators") or {}
-    demand = info.get("demand") or "resident"
-    words = {
-        "resident": "resident-initiated requests (requests city staff file themselves are "
-        "left out)",
-        "proactive": "proactive requests filed by city staff only",
-        "all": "resident-initiated and staff-filed requests",
-    }.get(str(demand), str(demand))
-    extra = []
-    if not info.get("include_duplicates", False):
-        extra.append("duplicates excluded")
-    if not info.get("include_transfers", False):
-        extra.append("transfers excluded")
-    return f"{words}{'; ' + ', '.join(extra) if extra else ''}"
-
-
 def population_source(metadata: Mapping[str, Any]) -> str:
-    """Return the population source and year for legends, e.g. ``"ACS 5-year (2020)"``.
-
-    The year is that of the population column when the metadata gives one
-    (a table's own year may be a label such as ``"synthetic"``).
+    """Return the population source in words for legends ("" when there is none).
 
     Examples
     --------
-    >>> meta = {"denominators": {"source": "demo (synthetic)", "year": "synthetic",
-    ...         "variables": {"population": {"year": "2020"}}}}
-    >>> population_source(meta)
-    'demo (synthetic) (2020)'
+    >>> population_source({"denominators": {"source": "tl_2020_24_tract.zip", "year": "2020"}})
+    'Census 2020 population'
+    >>> population_source({})
+    ''
+    """
+    words = population_words(metadata)
+    return "" if words == NO_POPULATION else words
+
+
+def population_words(metadata: Mapping[str, Any]) -> str:
+    """Return where the population comes from, in words ("Census 2020 population").
+
+    Census TIGER/decennial files read "Census <year> population", American
+    Community Survey tables "American Community Survey <year> population
+    estimates"; any other table "population from the table given for this run
+    (<year>)". File names are never shown.
+
+    Examples
+    --------
+    >>> population_words({"denominators": {"source": "tl_2020_24_tract.zip (https://www2."
+    ...     "census.gov/geo/tiger/TIGER2020/TRACT/)", "year": "2020"}})
+    'Census 2020 population'
+    >>> population_words({"denominators": {"source": "ACS 5-year B01003", "year": "2021"}})
+    'American Community Survey 2021 population estimates'
+    >>> population_words({})
+    'no population given'
     """
     denominators = metadata.get("denominators") or {}
-    source = denominators.get("source") or (metadata.get("indicators") or {}).get(
-        "population_source"
-    )
+    info = metadata.get("indicators") or {}
+    source = str(denominators.get("source") or info.get("population_source") or "")
     if not source:
-        return ""
+        return NO_POPULATION
     variables = denominators.get("variables") or {}
-    year = (variables.get("population") or {}).get("year") or denominators.get("year")
-    return f"{source} ({year})" if year and str(year) not in str(source) else str(source)
+    year = (variables.get("population") or {}).get("year") or denominators.get("year") or ""
+    year = f" {year}" if re.fullmatch(r"\d{4}", str(year)) else ""
+    text = source.lower()
+    if "synthetic" in text:
+        return f"made-up population of the demo city{f' ({year.strip()})' if year else ''}"
+    if re.search(r"\bacs\b|american community survey", text):
+        return f"American Community Survey{year} population estimates"
+    if re.search(r"census|tiger|\btl_\d{4}|decennial", text):
+        return f"Census{year} population"
+    return f"population from the table given for this run{f' ({year.strip()})' if year else ''}"
 
 
 def pct(value: float) -> str:

@@ -38,6 +38,7 @@ window.geo311 = window.geo311 || (function () {
   function choropleth(map, geometries, layerData) {
     var properties = layerData.properties, cfg = layerData.config;
     function fill(p) {
+      if (p.s === "not_reached") { return "url(#" + cfg.notReached + ")"; }
       if (p.s === "insufficient" || p.c < 0) { return "url(#" + cfg.na + ")"; }
       if (p.s === "unstable") { return "url(#" + cfg.unstable[p.c] + ")"; }
       return cfg.colors[p.c];
