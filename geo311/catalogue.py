@@ -352,13 +352,14 @@ _MEDIAN_HEADLINE = Headline(
     read=(
         "Half of the requests in an area were closed within this many days; darker "
         "colours mean slower service.",
-        "Requests still open at the as-of time count as waiting at least that long "
-        "(Kaplan-Meier estimate), so the median is not biased low by leaving them out.",
-        "Where fewer than half of the requests closed within the days the data follow "
-        'them, the median is more than that many days: the area is shown as "not '
-        'reached (> N days)", which is not the same as insufficient data.',
+        "Requests still open when the data were extracted count as waiting at least that "
+        "long, so the median is not biased low by leaving them out.",
+        "Where fewer than half of the requests had closed when the data end, the median is "
+        "only known to be longer than the days the data cover: the area is hatched as not "
+        "reached (over N days), apart from areas without data.",
     ),
-    card_note="Kaplan-Meier median; open requests are censored at the as-of time.",
+    card_note="Half of the requests closed within this time; requests still open when the "
+    "data were extracted count as still waiting.",
     slug="ttc_median_days",
 )
 _ON_TIME_HEADLINE = Headline(
@@ -373,8 +374,8 @@ _ON_TIME_HEADLINE = Headline(
         "past their due date count as late.",
         "Open requests that are not yet due, and requests without a due date, are left out.",
     ),
-    card_note="Closed by the due date, out of requests due by the as-of time (Wilson "
-    "95% interval).",
+    card_note="Closed by the due date, out of requests due by the time the data were "
+    "extracted (Wilson 95% interval).",
     slug="on_time_share",
 )
 _ADJUSTED_HEADLINE = Headline(
@@ -536,7 +537,7 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Kaplan-Meier median time to close, open requests censored at the as-of time of "
               "their own input file; empty when not reached (see ttc_median_flag)",
               "days", f"{_D} 5", direction=worse, ci=True, small_number=_TIMED_RULE,
-              map_style=MapStyle("days (Kaplan-Meier median; open requests censored)",
+              map_style=MapStyle("days (median; requests still open count as waiting)",
                                  denominator=_TIMED, open_ended=True),
               headline=_MEDIAN_HEADLINE, state="ttc_median_flag"),
         *_limits("ttc_median_days", median_label,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from geo311.catalogue import DATA_DICTIONARY
+from geo311.catalogue import DATA_DICTIONARY, IndicatorSpec, MapStyle, mapped_indicators
 
 __all__ = [
     "INDICATORS",
@@ -183,85 +183,39 @@ class Indicator:
     center: float = 1.0
 
 
-_RESIDENTS = "residents"
-#: Map settings of the headline indicators (column -> :class:`Indicator`).
+def _map_settings(spec: IndicatorSpec) -> Indicator:
+    """Return the map settings of a catalogue indicator that has a ``map`` style."""
+    style = spec.map or MapStyle(spec.unit)
+    rule = spec.small_number
+    return Indicator(
+        spec.label,
+        style.unit,
+        spec.fmt,
+        palette=style.palette,
+        flag=spec.state or (rule.flag if rule is not None else None),
+        count=rule.count if rule is not None else None,
+        denominator=style.denominator,
+        uses_population=style.uses_population,
+        open_ended=style.open_ended,
+    )
+
+
+#: Map settings by column: every mapped indicator of :mod:`geo311.catalogue`, and the
+#: disparity score of the per-area disparity table (METRICS 13), which centres on 0.
 INDICATORS: dict[str, Indicator] = {
-    "rate_per_1k": Indicator(
-        "Requests per 1,000 residents",
-        "requests per 1,000 residents",
-        "rate",
-        flag="rate_flag",
-        denominator=_RESIDENTS,
-        uses_population=True,
-    ),
-    "rate_per_1k_eb": Indicator(
-        "Requests per 1,000 residents (smoothed)",
-        "requests per 1,000 residents, empirical Bayes smoothed",
-        "rate",
-        flag="rate_flag",
-        denominator=_RESIDENTS,
-        uses_population=True,
-    ),
-    "rate_ratio": Indicator(
-        "Request rate vs rest of city",
-        "rate ratio (1 = rest of the city)",
-        "ratio",
-        palette="diverging",
-        flag="rate_flag",
-        denominator=_RESIDENTS,
-        uses_population=True,
-    ),
-    "requests": Indicator("Requests", "requests", "count"),
-    "requests_per_km2": Indicator(
-        "Requests per km²", "requests per km²", "rate", denominator="land area (km²)"
-    ),
-    "ttc_median_days": Indicator(
-        "Median days to close",
-        "days (median; requests still open count as waiting)",
-        "days",
-        flag="ttc_median_flag",
-        count="ttc_requests",
-        denominator="requests with a valid duration",
-        open_ended=True,
-    ),
-    "ttc_type_adjusted_ratio": Indicator(
-        "Closure speed for its service-type mix",
-        "ratio of observed to expected closures (1 = city; above 1 = faster)",
-        "ratio",
-        palette="diverging",
-        count="ttc_closed",
-        denominator="expected closures for the area's mix of service types",
-    ),
-    "on_time_share": Indicator(
-        "Closed on time",
-        "% of requests with a due date",
-        "percent",
-        ci=("on_time_ci_low", "on_time_ci_high"),
-        count="sla_due",
-        denominator="requests with a due date (closed, or open and overdue)",
-    ),
-    **{
-        f"closed_within_{h}d_share": Indicator(
-            f"Closed within {h} day{'s' if h > 1 else ''}",
-            "% of requests (Kaplan-Meier)",
-            "percent",
-            flag=f"closed_within_{h}d_flag",
-            count="ttc_requests",
-            denominator="requests with a valid duration",
-        )
-        for h in (1, 7, 30)
-    },
+    **{spec.name: _map_settings(spec) for spec in mapped_indicators()},
     "disparity": Indicator(
         "Share of requests vs share of residents",
         "percentage points: the area's share of the city's requests minus its share of "
         "the city's residents",
         "points",
         palette="diverging",
-        denominator=_RESIDENTS,
+        denominator="residents",
         uses_population=True,
         center=0.0,
     ),
 }
+
 
 _UNIT_FORMATS = {
     "share (0-1)": "percent",
