@@ -279,7 +279,7 @@ def _layer(names: list[str]) -> SiteLayer:
     return SiteLayer(
         key="wards", title="Wards", indicators=indicators, city=pd.Series(dtype=object),
         patterns=patterns, services=pd.DataFrame(), areas=gpd.GeoDataFrame(),
-        metadata=metadata,
+        metadata=metadata, equity=pd.DataFrame(), disparity=pd.DataFrame(),
     )  # fmt: skip
 
 
