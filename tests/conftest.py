@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+from browser import CHROMIUM_ARGS, Visit
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -115,3 +118,63 @@ def script_module(name: str) -> Iterator[ModuleType]:
     finally:
         sys.path.remove(str(scripts))
         sys.modules.pop(name, None)
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def visit(browser: Any) -> Iterator[Any]:
+    """Open a local page with the network blocked; collect errors, dialogs and blocked URLs."""
+    contexts = []
+
+    def open_page(path: Path, *, javascript: bool = True) -> Visit:
+        context = browser.new_context(
+            java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
+        )
+        contexts.append(context)
+        page = context.new_page()
+        seen = Visit(page)
+
+        def route(handle: Any) -> None:
+            url = handle.request.url
+            if url.startswith(("file:", "data:", "blob:", "about:")):
+                handle.continue_()
+            else:
+                seen.blocked.append(url)
+                handle.abort()
+
+        def on_console(message: Any) -> None:
+            if message.type == "error":
+                seen.console_errors.append(f"{message.text} @ {message.location.get('url', '')}")
+
+        def on_dialog(dialog: Any) -> None:
+            seen.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        context.route("**/*", route)
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
+        page.on("dialog", on_dialog)
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        page.wait_for_timeout(300)  # let Leaflet finish drawing and any payload fire
+        return seen
+
+    yield open_page
+    for context in contexts:
+        context.close()

@@ -13,16 +13,12 @@ a missing browser is a failure.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from browser import manifest, own_errors, screenshot, tooltip_texts
 
 from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import write_tables
@@ -30,37 +26,13 @@ from geo311.io.readers import requests_from_frame
 from geo311.join.assign import assign_areas
 
 pytest.importorskip("folium")
-sync_api = pytest.importorskip("playwright.sync_api")
 
-REPO = Path(__file__).resolve().parents[1]
-SCREENSHOTS = REPO / "build" / "screenshots"
 PAYLOADS = (
     "<img src=x onerror=alert(1)>",
     "`${alert(1)}`",
     "</script><script>alert(1)</script>",
     "\"'><svg onload=alert(1)>",
 )
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@dataclass
-class Visit:
-    """What one page did in the browser."""
-
-    page: Any
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
 
 
 def hostile_indicators(root: Path) -> Path:
@@ -103,93 +75,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         read_tables(indicators), root / "site", district_layer="council_districts", png=False
     )
     return root / "site"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        message = "Debian's chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_api.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def visit(browser: Any) -> Iterator[Any]:
-    """Open a local page with the network blocked; collect errors, dialogs and blocked URLs."""
-    contexts = []
-
-    def open_page(path: Path, *, javascript: bool = True) -> Visit:
-        context = browser.new_context(
-            java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
-        )
-        contexts.append(context)
-        page = context.new_page()
-        seen = Visit(page)
-
-        def route(handle: Any) -> None:
-            url = handle.request.url
-            if url.startswith(("file:", "data:", "blob:", "about:")):
-                handle.continue_()
-            else:
-                seen.blocked.append(url)
-                handle.abort()
-
-        def on_console(message: Any) -> None:
-            if message.type == "error":
-                seen.console_errors.append(f"{message.text} @ {message.location.get('url', '')}")
-
-        def on_dialog(dialog: Any) -> None:
-            seen.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        context.route("**/*", route)
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
-        page.on("dialog", on_dialog)
-        page.goto(path.resolve().as_uri(), wait_until="load")
-        page.wait_for_timeout(300)  # let Leaflet finish drawing and any payload fire
-        return seen
-
-    yield open_page
-    for context in contexts:
-        context.close()
-
-
-def own_errors(seen: Visit) -> list[str]:
-    """Console errors other than the blocked basemap tiles failing to load."""
-    return [
-        e
-        for e in seen.console_errors
-        if not ("ERR_FAILED" in e or "ERR_BLOCKED" in e or any(b in e for b in seen.blocked))
-    ]
-
-
-def screenshot(seen: Visit, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    seen.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def tooltip_texts(page: Any) -> list[str]:
-    """Hover (mouseover) every area shape in turn and read the tooltip it opens."""
-    return page.evaluate(
-        """() => Array.from(document.querySelectorAll('path.geo311-area')).map(path => {
-            path.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));
-            const tips = document.querySelectorAll('.geo311-tooltip');
-            const text = tips.length ? tips[tips.length - 1].innerText : '';
-            path.dispatchEvent(new MouseEvent('mouseout', {bubbles: true}));
-            return text;
-        })"""
-    )
-
-
-def manifest(site: Path) -> dict[str, Any]:
-    return json.loads((site / "site.json").read_text(encoding="utf-8"))
 
 
 def test_every_page_loads_offline_without_errors_or_dialogs(site: Path, visit: Any) -> None:
@@ -302,34 +187,6 @@ def test_index_links_resolve(site: Path, visit: Any) -> None:
     assert manifest(site)
 
 
-@pytest.fixture(scope="module")
-def baltimore_site(baltimore_run: tuple) -> Path:
-    """The real Baltimore samples through `geo311 run` (basemap tiles on, blocked here)."""
-    _, _, root = baltimore_run
-    return root / "site"
-
-
-def test_real_baltimore_site_renders_offline(baltimore_site: Path, visit: Any) -> None:
-    expected = {"neighborhoods": 278, "council_districts": 14, "census_tracts": 199}
-    pages = sorted(baltimore_site.glob("*.html"))
-    assert len([p for p in pages if p.name.startswith("district-")]) == 14
-    for path in pages:
-        seen = visit(path)
-        assert not seen.dialogs, path.name
-        assert not seen.page_errors, f"{path.name}: {seen.page_errors}"
-        assert not own_errors(seen), f"{path.name}: {own_errors(seen)}"
-        layer = next((k for k in expected if path.name.startswith(f"map-{k}")), None)
-        if layer is not None:
-            assert seen.page.locator("path.geo311-area").count() == expected[layer], path.name
-            assert seen.page.locator(".geo311-legend").first.is_visible()
-        if path.name.startswith("district-"):
-            assert seen.page.locator("path.geo311-area").count() >= 1
-            assert seen.page.locator("figure.geo311-chart svg").count() >= 3
-        if path.name in {"map-neighborhoods-rate_per_1k.html", "district-1.html", "index.html"}:
-            screenshot(seen, f"baltimore-{path.stem}")
-        seen.page.context.close()
-
-
 def test_combined_map_switches_indicator_and_legend(site: Path, visit: Any) -> None:
     seen = visit(site / "map-neighborhoods.html")
     page = seen.page
@@ -379,44 +236,3 @@ def test_legend_stays_inside_its_box_on_a_phone(site: Path, visit: Any) -> None:
         assert box["tab"] == 0, box  # a scrolling region is reachable by keyboard
     assert not own_errors(seen)
     screenshot(seen, "map-neighborhoods-phone")
-
-
-@pytest.fixture(scope="module")
-def october_site(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Baltimore October 2019 sample alone: 11 of 14 district medians not reached."""
-    import geo311  # noqa: PLC0415
-
-    root = tmp_path_factory.mktemp("october-browser")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO311_DATA_DIR", str(shared_data))
-        result = geo311.run(
-            [shared_data / "baltimore" / "sr311_2019_oct_sample.csv"],
-            city="baltimore",
-            layers=["council_districts"],
-        )
-        geo311.write_site(result, root / "site", png=False)
-    return root / "site"
-
-
-def test_not_reached_districts_are_hatched_apart_from_missing_data(
-    october_site: Path, visit: Any
-) -> None:
-    seen = visit(october_site / "map-council_districts-ttc_median_days.html")
-    page = seen.page
-    page.wait_for_selector("path.geo311-area")
-    fills = page.evaluate(
-        """() => Array.from(document.querySelectorAll('path.geo311-area')).map(
-            p => [p.getAttribute('class'), p.getAttribute('fill')])"""
-    )
-    hatched = [fill for cls, fill in fills if "geo311-not_reached" in cls]
-    assert len(hatched) == 11
-    assert all(fill.startswith("url(#") and "hatch-not-reached" in fill for fill in hatched)
-    assert not any("geo311-insufficient" in cls for cls, _ in fills)
-    tips = [t for t in tooltip_texts(page) if "Data quality\nnot reached" in t]
-    assert len(tips) == 11
-    assert all("Median time to close\nover 2.8 days (not reached)" in t for t in tips)
-    legend = page.locator(".geo311-legend-not-reached")
-    assert legend.is_visible()
-    assert "over 2.8 days" in legend.inner_text()
-    assert not own_errors(seen)
-    screenshot(seen, "october-not-reached")

@@ -39,6 +39,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo311._errors import CRSError, OptionError, SchemaError
+from geo311.crs import projected_crs
 from geo311.indicators.sources import (
     AsOf,
     TimeLike,
@@ -218,7 +219,7 @@ def _areas_from_layer(areas: Any) -> _Areas:
             )
             raise CRSError(msg)
         geo: Any = frame  # a GeoDataFrame
-        target = projected or (crs if crs.is_projected else geo.estimate_utm_crs())
+        target = projected or (crs if crs.is_projected else projected_crs(geo, where="areas"))
         km2 = np.asarray(geo.geometry.to_crs(target).area, dtype=float) / 1e6
         crs_text = str(target)
     return _Areas(ids=ids, names=names, km2=km2, vintage=vintage, crs=crs_text)

@@ -8,6 +8,7 @@ import pandas as pd
 import shapely
 
 from geo311._errors import SchemaError
+from geo311.crs import projected_crs
 
 __all__ = ["district_membership"]
 
@@ -20,7 +21,7 @@ def district_membership(
 ) -> pd.DataFrame:
     """Assign each area to the district that holds most of its area.
 
-    Areas are measured in a projected CRS (``areas.estimate_utm_crs()``).
+    Areas are measured in a projected CRS (:func:`geo311.crs.projected_crs`).
     Ties go to the district listed first.
 
     Parameters
@@ -52,7 +53,7 @@ def district_membership(
     if areas.crs is None or districts.crs is None:
         msg = "district_membership needs both layers to have a CRS; set it with .set_crs(...)"
         raise SchemaError(msg)
-    crs = areas.crs if areas.crs.is_projected else areas.estimate_utm_crs()
+    crs = areas.crs if areas.crs.is_projected else projected_crs(areas, where="the areas")
     a_geom = np.asarray(areas.to_crs(crs).geometry.make_valid().array)
     d_geom = np.asarray(districts.to_crs(crs).geometry.make_valid().array)
     tree = shapely.STRtree(d_geom)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from geo311._errors import CRSError, SchemaError
 from geo311.catalogue import DATA_DICTIONARY
+from geo311.crs import projected_crs
 from geo311.site.classify import Classes, classify
 from geo311.site.specs import (
     INDICATORS,
@@ -144,14 +145,11 @@ def denominator(spec: Indicator, population_source: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _utm_crs_of_bounds(bounds: tuple[float, float, float, float]) -> Any:
-    import geopandas as gpd  # noqa: PLC0415
-    from shapely import box  # noqa: PLC0415
-
-    return gpd.GeoSeries([box(*bounds)], crs=4326).estimate_utm_crs()
+    return projected_crs(bounds, where="the map")
 
 
 def utm_crs(frame: gpd.GeoDataFrame) -> Any:
-    """``frame.estimate_utm_crs()`` for a frame in EPSG:4326, cached by its bounds.
+    """Return the UTM zone of a frame in EPSG:4326 (:func:`geo311.crs.projected_crs`), cached.
 
     The estimate depends only on the bounds (it looks up the UTM zone of their
     centre), and the pyproj database query behind it takes ~0.15 s: a site

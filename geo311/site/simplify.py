@@ -72,6 +72,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, OptionError, SchemaError
+from geo311.crs import projected_crs
 
 __all__ = ["MAX_EVALUATIONS", "METRES_PER_DEGREE", "DisplayGeometry", "simplify_for_display"]
 
@@ -135,14 +136,7 @@ def _working_crs(gdf: gpd.GeoDataFrame, crs: Any) -> tuple[CRS, float]:
         )
         raise CRSError(msg)
     if crs is None:
-        try:
-            work = CRS.from_user_input(gdf.estimate_utm_crs())
-        except (RuntimeError, ValueError) as exc:
-            msg = (
-                f"cannot estimate a UTM CRS for the layer (CRS {gdf.crs.to_string()}): {exc}; "
-                "pass crs= a projected CRS in metres, e.g. the city's state plane"
-            )
-            raise CRSError(msg) from exc
+        work = projected_crs(gdf, where="the layer")
     else:
         try:
             work = CRS.from_user_input(crs)

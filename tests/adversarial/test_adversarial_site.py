@@ -205,7 +205,7 @@ def test_chromium_opens_every_page_without_dialog_or_error(hostile) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from test_browser import CHROMIUM_ARGS  # noqa: PLC0415 - tests/ is on sys.path (conftest)
+    from browser import CHROMIUM_ARGS  # noqa: PLC0415 - tests/ is on sys.path (conftest)
 
     dialogs: list[str] = []
     errors: list[str] = []

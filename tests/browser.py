@@ -1,0 +1,72 @@
+"""Browser helpers shared by the browser tests: Debian's chromium through Playwright, offline.
+
+Every request that is not a local file is blocked (the basemap tiles are the
+only thing a page asks the network for), exactly as on a council office
+network that blocks CDNs; every visit records console and page errors and
+dialogs (a payload that ran would open one).  Screenshots go to
+``build/screenshots/`` (git-ignored) for people to look at.  Locally the tests
+skip when chromium is not installed; in CI (``CI`` set) a missing browser is a
+failure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "build" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Visit:
+    """What one page did in the browser."""
+
+    page: Any
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+
+def own_errors(seen: Visit) -> list[str]:
+    """Console errors other than the blocked basemap tiles failing to load."""
+    return [
+        e
+        for e in seen.console_errors
+        if not ("ERR_FAILED" in e or "ERR_BLOCKED" in e or any(b in e for b in seen.blocked))
+    ]
+
+
+def screenshot(seen: Visit, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    seen.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def tooltip_texts(page: Any) -> list[str]:
+    """Hover (mouseover) every area shape in turn and read the tooltip it opens."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('path.geo311-area')).map(path => {
+            path.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));
+            const tips = document.querySelectorAll('.geo311-tooltip');
+            const text = tips.length ? tips[tips.length - 1].innerText : '';
+            path.dispatchEvent(new MouseEvent('mouseout', {bubbles: true}));
+            return text;
+        })"""
+    )
+
+
+def manifest(site: Path) -> dict[str, Any]:
+    return json.loads((site / "site.json").read_text(encoding="utf-8"))
