@@ -598,14 +598,13 @@ def test_scheme_label_names_how_the_classes_were_made() -> None:
 
 def test_utm_crs_is_estimated_once_per_extent(monkeypatch) -> None:
     calls = []
-    original = gpd.GeoSeries.estimate_utm_crs
+    original = prepare.projected_crs
 
-    def counting(self, *args, **kwargs):
+    def counting(*args, **kwargs):
         calls.append(1)
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(gpd.GeoSeries, "estimate_utm_crs", counting)
-    monkeypatch.setattr(gpd.GeoDataFrame, "estimate_utm_crs", counting)
+    monkeypatch.setattr(prepare, "projected_crs", counting)
     prepare._utm_crs_of_bounds.cache_clear()
     outline = gpd.GeoDataFrame(
         {"name": ["D"]}, geometry=[box(-76.7, 39.3, -76.67, 39.33)], crs="EPSG:4326"
