@@ -353,3 +353,38 @@ def test_real_baltimore_layers(shared_data, name: str, areas: int) -> None:
         f"{before['overlap']:.3f} -> {after['overlap']:.3f}, gap m2 {before['gap']:.3f} -> "
         f"{after['gap']:.3f}, {elapsed:.1f} s"
     )
+
+
+def test_the_same_layer_is_simplified_once(caplog) -> None:
+    """A second call with the same geometries and options reuses the first answer."""
+    import geo311.site.simplify as simplify_module  # noqa: PLC0415
+
+    layer = gpd.GeoDataFrame(
+        {"name": list("abcd")},
+        geometry=[shapely.Point(x, y).buffer(0.01, 64) for x, y in
+                  [(-76.60, 39.30), (-76.58, 39.30), (-76.60, 39.32), (-76.58, 39.32)]],
+        crs="EPSG:4326",
+    )  # fmt: skip
+    simplify_module._SIMPLIFIED.clear()
+    first = simplify_for_display(layer)
+    calls = []
+    choose = simplify_module._choose
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return choose(*args, **kwargs)
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(simplify_module, "_choose", counting)
+    try:
+        with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
+            second = simplify_for_display(layer)
+            other = simplify_for_display(layer, tolerance_m=2.0)  # other options: computed
+    finally:
+        monkey.undo()
+    assert calls == [1]  # only the call with other options searched
+    assert second.gdf.geometry.equals(first.gdf.geometry)
+    assert second.max_displacement_m == first.max_displacement_m
+    assert second.gdf is not first.gdf
+    assert any("simplified 4 area(s)" in r.getMessage() for r in caplog.records)
+    assert other.tolerance_m == 2.0

@@ -60,8 +60,10 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -84,6 +86,10 @@ METRES_PER_DEGREE = 111_320.0
 MAX_EVALUATIONS = 10
 #: Bisection stops when the bracket is narrower than this fraction of its top.
 _RELATIVE_PRECISION = 0.1
+#: Display geometries kept per process: a site draws the same layer on many
+#: pages and a run draws it again, so a layer is simplified once per extent.
+_CACHE_SIZE = 8
+_SIMPLIFIED: OrderedDict[str, tuple[np.ndarray, float, int, int, tuple[Any, ...]]] = OrderedDict()
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
 
@@ -584,8 +590,17 @@ def simplify_for_display(
     True
     """
     decimals, gap_width_m = _options(tolerance_m, decimals, gap_width_m)
-    work, factor = _working_crs(gdf, crs)
     source = gdf.geometry.to_numpy()
+    key = _cache_key(gdf, source, (tolerance_m, decimals, str(crs), clean, gap_width_m))
+    cached = _SIMPLIFIED.get(key)
+    if cached is not None:  # the same geometries with the same options: the same answer
+        _SIMPLIFIED.move_to_end(key)
+        geoms, worst, before, after, message = cached
+        log.info(*message)
+        return DisplayGeometry(
+            _with_geometry(gdf, geoms), float(tolerance_m), worst, before, after
+        )
+    work, factor = _working_crs(gdf, crs)
     present = _check_geometries(source)
     reprojected = gpd.GeoSeries(source, crs=gdf.crs).to_crs(work).to_numpy()
     projected, invalid_input = _repair(reprojected)
@@ -604,6 +619,7 @@ def simplify_for_display(
         gap_width=gap_width_m / factor,
         clean=clean,
     )
+    reusable = result is not None and method != "per polygon"  # no warning to repeat
     if result is None:  # rounding alone exceeds the budget (or nothing to simplify)
         result = evaluate(projected, 0.0)
         if present.any():
@@ -617,13 +633,11 @@ def simplify_for_display(
 
     if method != "per polygon":
         _check_display_coverage(result.geoms, present)
-    out = gdf.copy()
-    out[gdf.geometry.name] = gpd.GeoSeries(result.geoms, index=gdf.index, crs="EPSG:4326")
-    out = out.set_crs("EPSG:4326", allow_override=True)
+    out = _with_geometry(gdf, result.geoms)
     before = int(shapely.get_num_coordinates(source).sum())
     after = int(shapely.get_num_coordinates(result.geoms).sum())
     worst = float(result.displacement.max(initial=0.0))
-    log.info(
+    message = (
         "simplified %d area(s) for display (%s, tolerance %g m, parameter %.3g m, %d decimals): "
         "%s -> %s vertices (%.0f%% fewer), max displacement %.2f m; %d made valid, "
         "%d kept unrounded, %d kept unsimplified",
@@ -640,4 +654,24 @@ def simplify_for_display(
         result.unrounded,
         result.restored,
     )
+    log.info(*message)
+    if reusable and not invalid_input:
+        _SIMPLIFIED[key] = (result.geoms, worst, before, after, message)
+        while len(_SIMPLIFIED) > _CACHE_SIZE:
+            _SIMPLIFIED.popitem(last=False)
     return DisplayGeometry(out, float(tolerance_m), worst, before, after)
+
+
+def _cache_key(gdf: gpd.GeoDataFrame, source: np.ndarray, options: tuple[Any, ...]) -> str:
+    """Digest of a layer's geometries (in order), its CRS and the simplification options."""
+    digest = hashlib.sha256(repr((str(gdf.crs), options)).encode())
+    for wkb in shapely.to_wkb(source):
+        digest.update(b"\x00" if wkb is None else wkb)
+    return digest.hexdigest()
+
+
+def _with_geometry(gdf: gpd.GeoDataFrame, geoms: np.ndarray) -> gpd.GeoDataFrame:
+    """Return a copy of ``gdf`` whose geometry is a copy of ``geoms`` (EPSG:4326)."""
+    out = gdf.copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(geoms.copy(), index=gdf.index, crs="EPSG:4326")
+    return out.set_crs("EPSG:4326", allow_override=True)
