@@ -40,7 +40,6 @@ __all__ = [
     "STAGES",
     "PipelineResult",
     "Stage",
-    "district_layer",
     "load_requests",
     "run",
     "site_layers",
@@ -52,8 +51,6 @@ log = logging.getLogger(__name__)
 Stage = Literal["ingest", "join", "indicators"]
 #: The stages in order.
 STAGES: tuple[Stage, ...] = ("ingest", "join", "indicators")
-#: Manifest key of the census tract layer that population denominators come from.
-TRACT_LAYER = "census_tracts"
 
 
 @dataclass(frozen=True)
@@ -141,21 +138,6 @@ def site_layers(manifest: CityManifest, requested: pd.Series | None = None) -> l
     return chosen
 
 
-def district_layer(manifest: CityManifest) -> str | None:
-    """Return the layer of a city that gets one page per area, or None.
-
-    Parameters
-    ----------
-    manifest : CityManifest
-
-    Returns
-    -------
-    str or None
-        The manifest's ``district_layer`` (None when it names none).
-    """
-    return manifest.district_layer
-
-
 # --------------------------------------------------------------------------- stages
 
 
@@ -224,11 +206,12 @@ def _tabulate(
         raise SchemaError(msg)
     given = {k: list(v) for k, v in (boundaries or {}).items()}
     loaded: dict[str, list[Layer]] = {**result.boundaries, **given}
-    needed = dict.fromkeys([*layers, TRACT_LAYER, *([district] if district else [])])
+    tract_layer = manifest.tract_layer
+    needed = dict.fromkeys([*layers, *filter(None, [tract_layer, district])])
     to_load = [k for k in needed if k not in loaded and k in manifest.layers]
     if to_load:
         loaded.update(load_layers(manifest, layers=to_load))
-    tracts = _first_with_file(loaded.get(TRACT_LAYER))
+    tracts = _first_with_file(loaded.get(tract_layer or ""))
     group = _first_with_file(loaded.get(district or ""))
     table = read_tract_table(population) if population is not None else None
     if selection is not None:
@@ -385,7 +368,7 @@ def run(
     )
     district = None
     if manifest is not None:
-        district = district_layer if district_layer is not None else _default_district(manifest)
+        district = district_layer if district_layer is not None else manifest.district_layer
         district = district or None
     if layers:
         wanted = list(layers)
@@ -452,10 +435,6 @@ def _metadata(
         "as_of": None if as_of is None else str(as_of),
         "period": None if period is None else [str(p) for p in period],
     }
-
-
-def _default_district(manifest: CityManifest) -> str | None:
-    return district_layer(manifest)
 
 
 def _default_layers(

@@ -25,7 +25,6 @@ from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.manifest import CityManifest, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.pipeline import PipelineResult, run
-from geo311.pipeline import district_layer as city_district_layer
 
 __all__ = ["RunResult", "run_city", "write_indicators", "write_requests", "write_site"]
 
@@ -274,7 +273,7 @@ def run_city(
     """
     out_dir = Path(out_dir)
     manifest = load_manifest(city)
-    district = district_layer if district_layer is not None else city_district_layer(manifest)
+    district = district_layer if district_layer is not None else manifest.district_layer
     wanted = list(layers or [])
     if wanted and district and district in manifest.layers and district not in wanted:
         wanted.append(district)

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
-from geo311.join.manifest import load_manifest
-from geo311.pipeline import PipelineResult, district_layer, load_requests, run, site_layers
+from geo311.join.manifest import ManifestError, load_manifest
+from geo311.pipeline import PipelineResult, load_requests, run, site_layers
 from geo311.publish import run_city, write_indicators, write_requests
 
 pytest.importorskip("folium")
@@ -151,14 +151,20 @@ def test_site_layers_are_the_manifests_with_a_file_for_the_dates() -> None:
     assert site_layers(wards, _dates("2019-10-01T10:00Z")) == ["police_districts", "zip_codes"]
 
 
-def test_district_layer_comes_from_the_manifest() -> None:
+def test_district_and_tract_layers_come_from_the_manifest(tmp_path: Path) -> None:
     for city in ("baltimore", "los_angeles"):
-        assert district_layer(load_manifest(city)) == "council_districts"
-    la = load_manifest("los_angeles")
-    assert district_layer(replace(la, district_layer="neighborhood_councils")) == (
-        "neighborhood_councils"
-    )
-    assert district_layer(replace(la, district_layer=None)) is None
+        assert load_manifest(city).district_layer == "council_districts"
+    assert load_manifest("baltimore").tract_layer == "census_tracts"
+    assert load_manifest("los_angeles").tract_layer is None  # no tract polygons shipped
+    # another city names its tract layer: no default key is assumed
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "boundaries" / "los_angeles.toml").read_text(encoding="utf-8")
+    renamed = tmp_path / "la.toml"
+    renamed.write_text('tract_layer = "council_districts"\n' + text, encoding="utf-8")
+    assert load_manifest(renamed).tract_layer == "council_districts"
+    renamed.write_text('tract_layer = "tracts"\n' + text, encoding="utf-8")
+    with pytest.raises(ManifestError, match="tract_layer 'tracts' must be one of the layers"):
+        load_manifest(renamed)
 
 
 @pytest.fixture(scope="module")

@@ -228,5 +228,6 @@ def demo_manifest(city: DemoCity) -> CityManifest:
         projected_crs=city.projected_crs,
         layers=layers,
         district_layer="council_districts",
+        tract_layer="census_tracts",
         site_layers=tuple(layers),
     )

@@ -61,6 +61,7 @@ _TOP_KEYS = {
     "timezone",
     "projected_crs",
     "district_layer",
+    "tract_layer",
     "site_layers",
     "layers",
     "city_outline",
@@ -317,6 +318,10 @@ class CityManifest:
     district_layer : str or None
         The layer whose areas each get a page (district pages); None when
         the manifest names none.
+    tract_layer : str or None
+        The census-tract layer population denominators are interpolated
+        from; by default ``census_tracts`` when the city has that layer,
+        None (no denominators) otherwise.
     site_layers : tuple of str
         The layers ``geo311 run`` maps, in order; by default every layer
         with a local file declared for some vintage.
@@ -337,6 +342,7 @@ class CityManifest:
     layers: Mapping[str, LayerSpec]
     path: str = field(default="", compare=False)
     district_layer: str | None = None
+    tract_layer: str | None = None
     site_layers: tuple[str, ...] = ()
     city_outline: OutlineSpec | None = None
     ancillary: AncillarySpec | None = None
@@ -577,14 +583,9 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         for key, value in raw_layers.items()
         if (spec := _parse_layer(key, value, problems)) is not None
     }
-    district_layer = data.get("district_layer")
-    if district_layer is not None and (
-        not isinstance(district_layer, str) or district_layer not in layers
-    ):
-        problems.append(
-            f"district_layer {district_layer!r} must be one of the layers: {', '.join(layers)}"
-        )
-        district_layer = None
+    district_layer = _layer_key(data.get("district_layer"), "district_layer", layers, problems)
+    tracts = data.get("tract_layer", "census_tracts" if "census_tracts" in layers else None)
+    tract_layer = _layer_key(tracts, "tract_layer", layers, problems)
     site_layers = _site_layers(data.get("site_layers"), layers, problems)
     outline = _parse_outline(data.get("city_outline"), problems)
     ancillary = _parse_ancillary(data.get("ancillary"), layers, problems)
@@ -600,11 +601,20 @@ def _parse_manifest(data: Mapping[str, Any], origin: str, *, expect: str | None)
         layers=MappingProxyType(layers),
         path=origin,
         district_layer=district_layer,
+        tract_layer=tract_layer,
         site_layers=site_layers,
         city_outline=outline,
         ancillary=ancillary,
         families=MappingProxyType(families),
     )
+
+
+def _layer_key(value: Any, key: str, layers: Mapping[str, Any], problems: list[str]) -> str | None:
+    """Check a top-level key that names one of the layers (None when absent)."""
+    if value is not None and (not isinstance(value, str) or value not in layers):
+        problems.append(f"{key} {value!r} must be one of the layers: {', '.join(layers)}")
+        return None
+    return value
 
 
 def _table(value: Any, where: str, allowed: set[str], problems: list[str]) -> Mapping[str, Any]:
