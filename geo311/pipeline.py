@@ -291,7 +291,7 @@ def run(
         :func:`site_layers` of the city and its district layer.
     district_layer : str, optional
         The layer with one page per area and the group of the Theil
-        decomposition; default :func:`district_layer` of the city; ``""``
+        decomposition; default the manifest's ``district_layer``; ``""``
         for none.
     boundaries : mapping of str to sequence of Layer, optional
         Boundary layers already loaded (e.g. the synthetic demo's); default

@@ -246,7 +246,7 @@ def run_city(
         Layers to map; default :func:`site_layers`.  The district layer is
         always included.
     district_layer : str, optional
-        The layer that gets one page per area; default :func:`district_layer`
+        The layer that gets one page per area; default the manifest's ``district_layer``
         of the city, ``""`` for none.
     vintages : dict, optional
         Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
