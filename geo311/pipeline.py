@@ -31,10 +31,11 @@ from geo311.indicators.tables import LayerTables, build_tables
 from geo311.io.readers import read_requests
 from geo311.join.assign import assign_areas, join_city
 from geo311.join.label_qa import LabelCheck
-from geo311.join.layers import Layer, load_layers
+from geo311.join.layers import Layer, check_layer_files, load_layers
 from geo311.join.manifest import CityManifest, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.population.tracts import read_tract_table
+from geo311.progress import ProgressHook, report
 
 __all__ = [
     "STAGES",
@@ -168,6 +169,7 @@ def _join(
             tolerance_m=options["tolerance_m"],
             cache_dir=options["cache_dir"],
             timezone=manifest.timezone if manifest is not None else None,
+            progress=options["progress"],
         )
         checks: list[LabelCheck] = []
     else:
@@ -195,6 +197,8 @@ def _tabulate(
     population: str | Path | None,
     selection: TypeSelection | None,
     options: dict[str, Any],
+    data_dir: str | Path | None = None,
+    progress: ProgressHook | None = None,
 ) -> PipelineResult:
     """Compute each layer's indicator tables (``selection``: only its types, in the metadata)."""
     missing = [k for k in layers if f"{k}_id" not in result.requests]
@@ -210,7 +214,7 @@ def _tabulate(
     needed = dict.fromkeys([*layers, *filter(None, [tract_layer, district])])
     to_load = [k for k in needed if k not in loaded and k in manifest.layers]
     if to_load:
-        loaded.update(load_layers(manifest, layers=to_load))
+        loaded.update(load_layers(manifest, layers=to_load, data_dir=data_dir, progress=progress))
     tracts = _first_with_file(loaded.get(tract_layer or ""))
     group = _first_with_file(loaded.get(district or ""))
     table = read_tract_table(population) if population is not None else None
@@ -218,7 +222,8 @@ def _tabulate(
         exact = [*(options["service_types"] or ()), *selection.types]
         options = {**options, "service_types": list(dict.fromkeys(exact))}
     tables = {}
-    for key in layers:
+    for done, key in enumerate(layers):
+        report(progress, "indicators", done, len(layers), unit="layers")
         built = build_tables(
             result.requests,
             key=key,
@@ -235,6 +240,7 @@ def _tabulate(
         if selection is not None:
             where["type_selection"] = selection.metadata()
         tables[key] = built._replace(metadata={**built.metadata, **where})
+    report(progress, "indicators", len(layers), len(layers), unit="layers")
     return replace(result, stage="indicators", layers=tuple(layers), tables=tables)
 
 
@@ -270,6 +276,8 @@ def run(
     demand: str = "resident",
     max_days: float | None = None,
     stop_after: Stage | None = None,
+    data_dir: str | Path | None = None,
+    progress: ProgressHook | None = None,
 ) -> PipelineResult:
     """Run the pipeline in memory: ingest -> join -> indicators, stopping where asked.
 
@@ -312,6 +320,14 @@ def run(
         recorded in ``metadata["type_selection"]`` and each table's metadata.
     stop_after : {"ingest", "join", "indicators"}, optional
         Last stage to run (default all).
+    data_dir : str or pathlib.Path, optional
+        Folder searched first for the city's boundary files (``--data-dir``;
+        then the manifest's folder, ``$GEO311_DATA_DIR``, the cache: see
+        :func:`geo311.join.layers.find_layer_file`).  Every file the run
+        will read is checked before the ingest starts.
+    progress : ProgressHook, optional
+        Told how far each long step has got (ingest, boundaries, join,
+        indicators; see :mod:`geo311.progress`).
 
     Returns
     -------
@@ -323,6 +339,9 @@ def run(
         No city for a stage that needs one.
     InputError
         No requests to go past the ingest with (e.g. a header-only file).
+    InputFileError
+        ``data_dir`` is not a folder, or a boundary file of the layers the
+        run reads is missing (raised before the ingest).
     SchemaError
         Continuing from requests that were not joined to the layers asked for.
     OptionError
@@ -331,6 +350,9 @@ def run(
     """
     last = STAGES.index(stop_after or "indicators")
     manifest = city if isinstance(city, CityManifest) or city is None else load_manifest(city)
+    _check_files(  # before the slow ingest
+        manifest, inputs, layers, district_layer, boundaries, last=STAGES[last], data_dir=data_dir
+    )
     if isinstance(inputs, PipelineResult):
         result = replace(inputs, city=manifest or inputs.city)
     else:
@@ -345,6 +367,7 @@ def run(
             as_of=None if isinstance(as_of, Mapping) else as_of,
             max_bad_timestamps=max_bad_timestamps,
             placeholders=placeholders,
+            progress=progress,
         )
         result = PipelineResult(requests, ledger, "ingest", city=manifest)
     done = STAGES.index(result.stage)
@@ -381,9 +404,11 @@ def run(
             "vintages": vintages,
             "tolerance_m": tolerance_m,
             "cache_dir": cache_dir,
+            "progress": progress,
         }
         if boundaries is None:
             join_options |= {
+                "data_dir": data_dir,
                 "extra_layers": extra_layers,
                 "id_field": id_field,
                 "name_field": name_field,
@@ -407,6 +432,8 @@ def run(
             boundaries=boundaries,
             population=population,
             selection=selection,
+            data_dir=data_dir,
+            progress=progress,
             options={
                 "as_of": as_of,
                 "period": period,
@@ -435,6 +462,34 @@ def _metadata(
         "as_of": None if as_of is None else str(as_of),
         "period": None if period is None else [str(p) for p in period],
     }
+
+
+def _check_files(
+    manifest: CityManifest | None,
+    inputs: object,
+    layers: Sequence[str] | None,
+    district_layer: str | None,
+    boundaries: Mapping[str, Sequence[Layer]] | None,
+    *,
+    last: Stage,
+    data_dir: str | Path | None,
+) -> None:
+    """Check the manifest's files of the layers a run reads: asked for or joined, district, tracts.
+
+    Nothing to check without a manifest, with layers already loaded
+    (``boundaries``) or for an ingest alone.
+    """
+    if manifest is None or boundaries is not None or last == "ingest":
+        return
+    joined = []
+    if isinstance(inputs, PipelineResult):
+        joined = [k for k in manifest.layers if f"{k}_id" in inputs.requests]
+    keys = list(layers or joined or manifest.site_layers)
+    district = district_layer if district_layer is not None else manifest.district_layer
+    keys.append(district or "")
+    if last == "indicators":
+        keys.append(manifest.tract_layer or "")
+    check_layer_files(manifest, layers=[k for k in keys if k], data_dir=data_dir)
 
 
 def _default_layers(

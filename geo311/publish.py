@@ -25,6 +25,7 @@ from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.manifest import CityManifest, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.pipeline import PipelineResult, run
+from geo311.progress import ProgressHook
 
 __all__ = ["RunResult", "run_city", "write_indicators", "write_requests", "write_site"]
 
@@ -105,6 +106,7 @@ def write_site(
     title: str | None = None,
     simplify_tolerance_m: float = 5.0,
     overwrite: bool = False,
+    progress: ProgressHook | None = None,
 ) -> Any:
     """Write the site of a result: index, a map page per layer, district pages, PNGs.
 
@@ -129,7 +131,7 @@ def write_site(
     district_layer : str, optional
         Layer with one page per area; default the result's (or the one
         recorded in the tables, or the city's), ``""`` for none.
-    neighborhood_layer, self_contained, tiles, png, title, simplify_tolerance_m
+    neighborhood_layer, self_contained, tiles, png, title, simplify_tolerance_m, progress
         As in :func:`geo311.site.build.build_site`.
     ledger : Ledger or path, optional
         Row ledger summarised on the index; default the result's.
@@ -186,6 +188,7 @@ def write_site(
         title=title,
         overwrite=overwrite,
         simplify_tolerance_m=simplify_tolerance_m,
+        progress=progress,
     )
 
 
@@ -224,6 +227,8 @@ def run_city(
     png: bool = True,
     keep_requests: str | Path | None = None,
     overwrite: bool = False,
+    data_dir: str | Path | None = None,
+    progress: ProgressHook | None = None,
 ) -> RunResult:
     """Read 311 exports, join them to a city's layers and build its site (``geo311 run``).
 
@@ -261,6 +266,11 @@ def run_city(
         beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
     overwrite : bool, default False
         Replace existing outputs.
+    data_dir : str or pathlib.Path, optional
+        Folder searched first for the city's boundary files, as in :func:`run`.
+    progress : ProgressHook, optional
+        Told how far each long step has got, the site's pages included
+        (see :mod:`geo311.progress`).
 
     Returns
     -------
@@ -305,12 +315,20 @@ def run_city(
         placeholders=placeholders,
         types=types,
         families=families,
+        data_dir=data_dir,
+        progress=progress,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:
         write_requests(result, kept, overwrite=True)  # existence checked above
     site = write_site(
-        result, out_dir, self_contained=self_contained, tiles=tiles, png=png, overwrite=overwrite
+        result,
+        out_dir,
+        self_contained=self_contained,
+        tiles=tiles,
+        png=png,
+        overwrite=overwrite,
+        progress=progress,
     )
     log.info(
         "built the %s site in %s from %s requests",

@@ -74,6 +74,7 @@ from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.layers import Layer
 from geo311.ledger import Ledger
 from geo311.pipeline import PipelineResult, run
+from geo311.progress import ProgressHook
 from geo311.publish import write_indicators, write_requests, write_site
 
 __all__ = [
@@ -242,6 +243,7 @@ def write_demo(
     n_requests: int = 50_000,
     png: bool = True,
     overwrite: bool = False,
+    progress: ProgressHook | None = None,
 ) -> dict[str, Path]:
     """Build the demo city, write it out and run the pipeline on it.
 
@@ -269,6 +271,8 @@ def write_demo(
         Also draw the static PNG of each map (``png/``).
     overwrite : bool, default False
         Replace existing outputs.
+    progress : ProgressHook, optional
+        Told how far the pipeline and the site have got (see :mod:`geo311.progress`).
 
     Returns
     -------
@@ -296,12 +300,13 @@ def write_demo(
         as_of=city.as_of,
         layers=INDICATOR_LAYERS,
         boundaries=demo_layers(city),
+        progress=progress,
     )
     write_requests(result, paths["requests"], overwrite=True)  # existence checked above
     write_indicators(result, out_dir / "indicators", overwrite=True)
     with atomic_write(paths["readme"]) as tmp:
         tmp.write_text(_readme(city, result.ledger, paths, out_dir), encoding="utf-8")
-    site = write_site(result, out_dir, png=png, overwrite=True)
+    site = write_site(result, out_dir, png=png, overwrite=True, progress=progress)
     written = {**paths, **{f"page_{p.stem}": p for p in site.pages if p.suffix == ".html"}}
     written.update({f"png_{p.stem}": p for p in site.pngs})
     log.info("wrote the synthetic demo to %s (%d files)", out_dir, len(written))

@@ -35,6 +35,7 @@ from geo311.io.schema import COORD_USABLE
 from geo311.io.sniff import sniff_format
 from geo311.io.values import check_timezone, parse_as_of
 from geo311.ledger import Ledger, Result, StageLedger
+from geo311.progress import ProgressHook, report
 
 __all__ = ["read_requests", "requests_from_frame"]
 
@@ -293,6 +294,7 @@ def read_requests(
     max_bad_timestamps: float = 0.05,
     placeholders: Mapping[str, Any] | None = None,
     fallback_points: FallbackPoints = (),
+    progress: ProgressHook | None = None,
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -312,6 +314,9 @@ def read_requests(
     as_of, max_bad_timestamps, placeholders, fallback_points
         As in :func:`requests_from_frame`; the placeholder settings not
         overridden come from the first file's profile.
+    progress : ProgressHook, optional
+        Told the rows read so far (step ``"ingest"``, total unknown) after
+        each chunk (see :mod:`geo311.progress`).
 
     Returns
     -------
@@ -341,6 +346,7 @@ def read_requests(
     parts: list[pd.DataFrame] = []
     timezones: set[str] = set()
     rules: list[PlaceholderRule] = []
+    read_so_far = 0
     for item in items:
         path = Path(item)
         fmt = sniff_format(path)
@@ -364,6 +370,8 @@ def read_requests(
             parts.append(prepared.frame)
             file_ledger = file_ledger.extend(prepared.ledger)
             rows += len(chunk.raw)
+            report(progress, "ingest", read_so_far + rows, None, unit="rows")
+        read_so_far += rows
         if profile is None:
             msg = f"{path}: no rows and no header could be read"
             raise InputFileError(msg)

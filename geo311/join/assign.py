@@ -51,6 +51,7 @@ from geo311.join.manifest import ManifestError, load_manifest
 from geo311.join.spatial_index import AreaIndex
 from geo311.join.validate import raise_or_warn
 from geo311.ledger import Ledger, Result
+from geo311.progress import ProgressHook, report
 
 __all__ = ["JOIN_STATUS", "MIN_REQUESTS_CHECKED", "CityJoin", "assign_areas", "join_city"]
 
@@ -254,6 +255,7 @@ def assign_areas(
     cache_dir: Path | None = None,
     timezone: str | None = None,
     allow_invalid: bool = False,
+    progress: ProgressHook | None = None,
 ) -> Result:
     """Add ``<key>_id``, ``<key>_name``, ``<key>_vintage``, ``<key>_join`` per layer.
 
@@ -281,6 +283,8 @@ def assign_areas(
         Log a WARNING instead of raising LayerError when a layer vintage
         contains none of the located requests dated in it (checked when
         there are at least :data:`MIN_REQUESTS_CHECKED`).
+    progress : ProgressHook, optional
+        Told the layers joined so far (step ``"join"``; see :mod:`geo311.progress`).
 
     Returns
     -------
@@ -318,7 +322,7 @@ def assign_areas(
         joinable=np.isin(quality, _JOINABLE),
         status=status,
     )
-    for key, vints in layers.items():
+    for done, (key, vints) in enumerate(layers.items(), start=1):
         choice, outside_validity, no_date = _choose_vintage(
             out["requested_datetime"], vints, pins.get(key), zone
         )
@@ -357,6 +361,7 @@ def assign_areas(
             f"{int(counts['gap']):,}",
             f"{int(counts['edge_tie']):,}",
         )
+        report(progress, "join", done, len(layers), unit="layers")
     return Result(out, ledger)
 
 
@@ -476,6 +481,7 @@ def join_city(
     cache_dir: Path | None = None,
     allow_invalid: bool = False,
     data_dir: str | Path | None = None,
+    progress: ProgressHook | None = None,
 ) -> CityJoin:
     """Load a city's boundary layers (and any user layers) and assign requests to them.
 
@@ -503,6 +509,9 @@ def join_city(
     data_dir : str or pathlib.Path, optional
         A folder searched first for the city's boundary files (``--data-dir``;
         see :func:`geo311.join.layers.find_layer_file`).
+    progress : ProgressHook, optional
+        Told the boundary files read and the layers joined so far (steps
+        ``"boundaries"`` and ``"join"``; see :mod:`geo311.progress`).
 
     Returns
     -------
@@ -527,7 +536,13 @@ def join_city(
     if city is not None:
         manifest = load_manifest(city)
         chosen.update(
-            load_layers(manifest, layers=layers, allow_invalid=allow_invalid, data_dir=data_dir)
+            load_layers(
+                manifest,
+                layers=layers,
+                allow_invalid=allow_invalid,
+                data_dir=data_dir,
+                progress=progress,
+            )
         )
         labels = {k: v for k, v in manifest.labels().items() if k in chosen}
         timezone = manifest.timezone
@@ -555,6 +570,7 @@ def join_city(
         cache_dir=cache_dir,
         timezone=timezone,
         allow_invalid=allow_invalid,
+        progress=progress,
     )
     checks = compare_labels(frame, chosen, labels, near_m=near_m) if qa else []
     return CityJoin(frame, ledger, chosen, checks)

@@ -41,11 +41,13 @@ from geo311.join.manifest import (
 )
 from geo311.join.validate import raise_or_warn, validate_frame
 from geo311.ledger import Ledger
+from geo311.progress import ProgressHook, report
 
 __all__ = [
     "DenominatorInputs",
     "Layer",
     "LayerResult",
+    "check_layer_files",
     "fetched_file_name",
     "find_layer_file",
     "layer_from_file",
@@ -120,29 +122,15 @@ def find_layer_file(
             "exist (or is not a file)"
         )
         raise InputFileError(msg)
-    looked: list[str] = []
-    places: list[tuple[Path, str]] = []
-    if data_dir is not None:
-        given = Path(data_dir).expanduser()
-        places += [(given / city / file_name, "data_dir"), (given / file_name, "data_dir")]
-    if manifest_dir is not None:
-        places.append((Path(manifest_dir) / file_name, "next to the manifest"))
-    for candidate, why in places:
+    places = _places(city, file_name, data_dir=data_dir, manifest_dir=manifest_dir)
+    for candidate, _ in places:
         if candidate.is_file():
             return candidate
-        looked.append(f"{candidate} ({why}; not found)")
-    data = settings.data_dir()
-    if data is None:
-        looked.append(f"$GEO311_DATA_DIR/{city}/{file_name} (GEO311_DATA_DIR is not set)")
-    else:
-        candidate = data / city / file_name
-        if candidate.is_file():
-            return candidate
-        looked.append(f"{candidate} (GEO311_DATA_DIR; not found)")
-    cached = settings.cache_dir() / "boundaries" / city / file_name
-    if cached.is_file():
-        return cached
-    looked.append(f"{cached} (user cache; not found)")
+    looked = [f"{candidate} ({why}; not found)" for candidate, why in places]
+    if settings.data_dir() is None:
+        looked.insert(
+            len(looked) - 1, f"$GEO311_DATA_DIR/{city}/{file_name} (GEO311_DATA_DIR is not set)"
+        )
     where = source or "the official source named in the city's boundary manifest"
     msg = (
         f"boundary file {file_name!r} for {city} not found. Looked in:\n  - "
@@ -153,6 +141,94 @@ def find_layer_file(
         f"served by ArcGIS, run `geo311 fetch boundaries {city}`."
     )
     raise InputFileError(msg)
+
+
+def _places(
+    city: str,
+    file_name: str,
+    *,
+    data_dir: str | Path | None,
+    manifest_dir: str | Path | None,
+) -> list[tuple[Path, str]]:
+    """Return where :func:`find_layer_file` looks for a file, in order, each with why."""
+    places: list[tuple[Path, str]] = []
+    if data_dir is not None:
+        given = Path(data_dir).expanduser()
+        places += [(given / city / file_name, "data_dir"), (given / file_name, "data_dir")]
+    if manifest_dir is not None:
+        places.append((Path(manifest_dir) / file_name, "next to the manifest"))
+    data = settings.data_dir()
+    if data is not None:
+        places.append((data / city / file_name, "GEO311_DATA_DIR"))
+    places.append((settings.cache_dir() / "boundaries" / city / file_name, "user cache"))
+    return places
+
+
+#: How :func:`check_layer_files` names the first place looked in.
+_PLACE_NAMES = {
+    "data_dir": "--data-dir",
+    "next to the manifest": "the manifest's folder",
+    "user cache": "the user cache (no --data-dir given, GEO311_DATA_DIR not set)",
+}
+
+
+def check_layer_files(
+    manifest: CityManifest,
+    *,
+    layers: Iterable[str] | None = None,
+    data_dir: str | Path | None = None,
+) -> None:
+    """Check, before any work, that every boundary file the layers declare can be found.
+
+    Parameters
+    ----------
+    manifest : CityManifest
+    layers : iterable of str, optional
+        Layer keys to check (default every layer of the manifest); keys the
+        manifest does not have are left to the join to report.
+    data_dir : str or pathlib.Path, optional
+        As in :func:`load_layers`; it must be an existing folder.
+
+    Raises
+    ------
+    InputFileError
+        One line naming ``data_dir`` when it is not a folder, or every
+        missing layer file with the first path tried and what to pass.
+
+    Examples
+    --------
+    >>> check_layer_files(load_manifest("baltimore"), data_dir="no/such/folder")
+    Traceback (most recent call last):
+    ...
+    geo311._errors.InputFileError: --data-dir no/such/folder is not a folder; ...
+    """
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        msg = (
+            f"--data-dir {data_dir} is not a folder; give the folder that holds "
+            f"{manifest.city}/ and its boundary files"
+        )
+        raise InputFileError(msg)
+    keys = [k for k in (manifest.layers if layers is None else layers) if k in manifest.layers]
+    where = {"data_dir": data_dir, "manifest_dir": manifest_folder(manifest)}
+    missing: list[str] = []
+    first_place = ""
+    for key in dict.fromkeys(keys):
+        for spec in manifest.layers[key].vintages:
+            if spec.file is None:
+                continue
+            places = _places(manifest.city, spec.file, **where)
+            if not any(p.is_file() for p, _ in places):
+                first, first_place = places[0]
+                missing.append(f"{key} {spec.vintage} ({first})")
+    if missing:
+        where_first = _PLACE_NAMES.get(first_place, first_place)
+        msg = (
+            f"boundary files of {manifest.city} not found, looked first in {where_first}: "
+            f"{', '.join(missing)}; pass "
+            f"--data-dir DIR (data_dir=) or set GEO311_DATA_DIR to a folder holding "
+            f"{manifest.city}/<file>, or choose other layers with --layer"
+        )
+        raise InputFileError(msg)
 
 
 # --------------------------------------------------------------------------- layers
@@ -547,6 +623,7 @@ def load_layers(
     allow_invalid: bool = False,
     min_coverage: float = 0.5,
     data_dir: str | Path | None = None,
+    progress: ProgressHook | None = None,
 ) -> dict[str, list[Layer]]:
     """Load and validate every vintage of a city's boundary layers.
 
@@ -594,6 +671,9 @@ def load_layers(
         A data folder searched before ``$GEO311_DATA_DIR`` (see
         :func:`find_layer_file`).  A manifest read from a file also has its
         ``file`` paths looked up relative to its own folder.
+    progress : ProgressHook, optional
+        Told the boundary files read and validated so far (step
+        ``"boundaries"``; see :mod:`geo311.progress`).
     """
     if not 0 <= min_coverage <= 1:
         msg = f"min_coverage must be a share between 0 and 1, got {min_coverage!r}"
@@ -656,6 +736,7 @@ def load_layers(
                 )
                 out[key].append(declared)
                 continue
+            report(progress, "boundaries", len(unions), len(found), unit="files")
             frame = read_boundary_file(path)
             validated, qa, _, measure_crs, unions[key, spec.vintage] = validate_frame(
                 frame,
@@ -679,6 +760,7 @@ def load_layers(
                     qa=qa,
                 )
             )
+    report(progress, "boundaries", len(unions), len(found), unit="files")
     _check_coverage(out, unions, min_coverage=min_coverage, allow_invalid=allow_invalid)
     return out
 

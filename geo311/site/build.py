@@ -47,6 +47,7 @@ import pandas as pd
 from geo311._errors import InputFileError, OptionError, OutputExistsError
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.ledger import Ledger
+from geo311.progress import ProgressHook, report
 from geo311.site import maps
 from geo311.site.district_page import district_page
 from geo311.site.headlines import HEADLINE_INDICATORS
@@ -296,6 +297,7 @@ def build_site(
     neighborhood_layer: str | None = None,
     title: str | None = None,
     simplify_tolerance_m: float = 5.0,
+    progress: ProgressHook | None = None,
 ) -> SiteResult:
     """Write the static site of a city's indicator tables: index, maps, district pages, PNGs.
 
@@ -335,6 +337,8 @@ def build_site(
         Site title.
     simplify_tolerance_m : float, default 5.0
         Display simplification tolerance (metres, topology kept).
+    progress : ProgressHook, optional
+        Told the pages written so far (step ``"site"``; see :mod:`geo311.progress`).
 
     Returns
     -------
@@ -378,6 +382,7 @@ def build_site(
             district=district,
             hood_key=hood_key,
             ledger=ledger_obj,
+            progress=progress,
             options={
                 "title": title or "311 service requests by area",
                 "self_contained": self_contained,
@@ -417,6 +422,7 @@ def _write_site(
     hood_key: str | None,
     ledger: Ledger | None,
     options: Mapping[str, Any],
+    progress: ProgressHook | None = None,
 ) -> SiteResult:
     """Write every page, PNG and the manifest of ``plan`` into ``out_dir`` (the staging folder)."""
     reference = district or layers[wanted[0] if wanted else next(iter(layers))]
@@ -429,6 +435,8 @@ def _write_site(
     self_contained, tiles = bool(options["self_contained"]), bool(options["tiles"])
     render = Renderer(environment(), common, tiles=tiles, self_contained=self_contained)
 
+    total = len(plan.maps) + len(plan.combined) + len(plan.districts) + 1 + (recycle is not None)
+    report(progress, "site", 0, total, unit="pages")
     display: dict[str, gpd.GeoDataFrame] = {}
     displacement: dict[str, float] = {}
     for key, layer in layers.items():
@@ -451,12 +459,14 @@ def _write_site(
             pngs.append(
                 map_png(layers[key], column, png_path, display=display[key], outlines=lines)
             )
+        report(progress, "site", len(sizes), total, unit="pages")
     for key, columns, page in plan.combined:
         sizes[page] = map_page(
             render, layers[key], columns, page=page, display=display[key],
             outlines=outlines if key != district_key else None,
             outlines_title=outlines_title, png=None,
         )  # fmt: skip
+        report(progress, "site", len(sizes), total, unit="pages")
 
     membership = _EMPTY_MEMBERSHIP
     hoods = layers[hood_key] if hood_key is not None and district is not None else None
@@ -468,10 +478,12 @@ def _write_site(
             render, district, hoods, area_id=area_id, name=name, page=page,
             membership=membership, display=display,
         )  # fmt: skip
+        report(progress, "site", len(sizes), total, unit="pages")
     if recycle is not None and district is not None:
         sizes[recycle.page] = recycle_page(
             render, district, recycle, display=display[district.key]
         )
+        report(progress, "site", len(sizes), total, unit="pages")
 
     assets: list[Path] = []
     if not self_contained and (plan.maps or plan.combined or plan.districts):
@@ -480,6 +492,7 @@ def _write_site(
         render, layers, plan, reference=reference, district=district, ledger=ledger,
         out_dir=out_dir,
     )  # fmt: skip
+    report(progress, "site", len(sizes), total, unit="pages")
     pages = [
         plan.index,
         *(p for _, _, p, _ in plan.maps),
