@@ -11,7 +11,6 @@ status is 1.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import click
@@ -19,6 +18,7 @@ import click
 from geo311 import __version__
 from geo311._errors import Geo311Error
 from geo311.cli.city import city_group
+from geo311.cli.console import setup_logging
 from geo311.cli.demo import demo_cmd
 from geo311.cli.fetch import fetch_group
 from geo311.cli.geocode import geocode_cmd
@@ -50,13 +50,6 @@ class _Geo311Group(click.Group):
             ctx.exit(USAGE_ERROR)
 
 
-def _setup_logging(verbosity: int) -> None:
-    level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
-    if verbosity < -1:
-        level = logging.ERROR
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-
-
 @click.group(cls=_Geo311Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="geo311")
 @verbose_opt
@@ -66,7 +59,7 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
     """geo311: geospatial equity analysis of city 311 service requests."""
     verbosity = verbose - quiet
     ctx.meta["geo311.verbosity"] = verbosity
-    _setup_logging(verbosity)
+    setup_logging(verbosity)
 
 
 for _command in (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geo311.cli.options import overwrite_opt
+from geo311.cli.options import data_dir_opt, overwrite_opt
 from geo311.io.atomic import atomic_write, check_overwrite
 
 
@@ -17,11 +17,7 @@ def city_group() -> None:
 
 @city_group.command("check")
 @click.argument("manifest", metavar="MANIFEST")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder of boundary files (default: beside the manifest, then $GEO311_DATA_DIR).",
-)
+@data_dir_opt
 def check_cmd(manifest: str, data_dir: Path | None) -> None:
     """Validate every layer of MANIFEST (a built-in city or a TOML file) in one report.
 

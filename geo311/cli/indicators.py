@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from geo311.cli.console import progress_bars
 from geo311.cli.options import (
     as_of_opt,
     city_opt,
+    data_dir_opt,
     echo_selection,
     family_opt,
     max_days_opt,
@@ -16,6 +18,7 @@ from geo311.cli.options import (
     overwrite_opt,
     period_opt,
     population_opt,
+    progress_opt,
     types_opt,
 )
 from geo311.io.atomic import check_overwrite
@@ -26,6 +29,7 @@ from geo311.publish import write_indicators
 @click.command("indicators")
 @click.argument("requests_path", metavar="JOINED", type=click.Path(path_type=Path))
 @city_opt(required=True)
+@data_dir_opt
 @click.option("--layer", "layers", multiple=True, required=True, help="Layer key (repeatable).")
 @population_opt
 @click.option(
@@ -49,9 +53,11 @@ from geo311.publish import write_indicators
 )
 @out_opt("Output folder.")
 @overwrite_opt
+@progress_opt
 def indicators_cmd(
     requests_path: Path,
     city: str,
+    data_dir: Path | None,
     layers: tuple[str, ...],
     population: Path | None,
     group: str | None,
@@ -65,27 +71,31 @@ def indicators_cmd(
     demand: str,
     out: Path,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Per-area indicators, equity summary and metadata for each --layer of JOINED."""
     from geo311.indicators.tables import table_paths  # noqa: PLC0415
 
     check_overwrite(table_paths(out, list(layers)).values(), overwrite=overwrite)
-    result = run(
-        load_requests(requests_path, stage="join"),
-        city=city,
-        layers=list(layers),
-        district_layer=group,
-        population=population,
-        as_of=as_of,
-        max_days=max_days,
-        period=period,
-        types=list(types) or None,
-        families=list(families) or None,
-        agencies=list(agencies) or None,
-        sources=list(sources) or None,
-        demand=demand,
-        stop_after="indicators",
-    )
+    with progress_bars(progress) as bars:
+        result = run(
+            load_requests(requests_path, stage="join"),
+            city=city,
+            layers=list(layers),
+            district_layer=group,
+            population=population,
+            as_of=as_of,
+            max_days=max_days,
+            period=period,
+            types=list(types) or None,
+            families=list(families) or None,
+            agencies=list(agencies) or None,
+            sources=list(sources) or None,
+            demand=demand,
+            stop_after="indicators",
+            data_dir=data_dir,
+            progress=bars,
+        )
     written = write_indicators(result, out, overwrite=overwrite)
     echo_selection(result.metadata)
     for key, tables in result.tables.items():

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from geo311.cli.options import city_opt, out_opt, overwrite_opt, pairs, vintage_opt
+from geo311.cli.console import progress_bars
+from geo311.cli.options import (
+    city_opt,
+    data_dir_opt,
+    out_opt,
+    overwrite_opt,
+    pairs,
+    progress_opt,
+    vintage_opt,
+)
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.manifest import load_manifest
 from geo311.ledger import Ledger, ledger_path
@@ -19,6 +28,7 @@ from geo311.settings import cache_dir
 @click.command("join")
 @click.argument("requests_path", metavar="REQUESTS", type=click.Path(path_type=Path))
 @city_opt(required=False)
+@data_dir_opt
 @click.option("--layers", help="Comma-separated layer keys of the city (default: all).")
 @click.option(
     "--layer", "extra", multiple=True, callback=pairs, help="Your own polygon file: NAME=PATH."
@@ -43,9 +53,11 @@ from geo311.settings import cache_dir
 )
 @out_opt("Output GeoParquet.")
 @overwrite_opt
+@progress_opt
 def join_cmd(
     requests_path: Path,
     city: str | None,
+    data_dir: Path | None,
     layers: str | None,
     extra: dict[str, str],
     id_field: str | None,
@@ -56,6 +68,7 @@ def join_cmd(
     near_m: float,
     out: Path,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Assign each request in REQUESTS (from `geo311 ingest`) to every boundary layer."""
     qa_path = out.with_name(out.name.removesuffix(".parquet") + ".qa.json")
@@ -65,21 +78,24 @@ def join_cmd(
     else:  # every layer of the city, with or without a local file for these dates
         keys = list(load_manifest(city).layers) if city else None
     upstream = load_requests(requests_path, stage="ingest")
-    result = run(
-        upstream,
-        city=city,
-        layers=keys,
-        extra_layers=extra,
-        id_field=id_field,
-        name_field=name_field,
-        vintages=vintages,
-        tolerance_m=tolerance_m,
-        qa=qa,
-        near_m=near_m,
-        cache_dir=cache_dir() / "indexes",
-        district_layer="",
-        stop_after="join",
-    )
+    with progress_bars(progress) as bars:
+        result = run(
+            upstream,
+            city=city,
+            layers=keys,
+            extra_layers=extra,
+            id_field=id_field,
+            name_field=name_field,
+            vintages=vintages,
+            tolerance_m=tolerance_m,
+            qa=qa,
+            near_m=near_m,
+            cache_dir=cache_dir() / "indexes",
+            district_layer="",
+            stop_after="join",
+            data_dir=data_dir,
+            progress=bars,
+        )
     written, ledger_file = write_requests(result, out, overwrite=overwrite)
     joined = result.ledger.stages[len(upstream.ledger.stages) :]
     click.echo(Ledger(stages=joined).summary())  # this command's stages only

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
 
 import click
 
+from geo311.cli.console import progress_bars, verbosity
 from geo311.cli.options import (
     city_opt,
     district_layer_opt,
@@ -15,21 +16,10 @@ from geo311.cli.options import (
     no_tiles_opt,
     out_opt,
     overwrite_opt,
+    progress_opt,
 )
-
-
-def site_summary(site: Any) -> None:
-    """Echo what a site build wrote: pages, district pages, PNGs, sizes, displacement."""
-    pages = [p for p in site.pages if p.suffix == ".html"]
-    districts = [p for p in pages if p.name.startswith("district-")]
-    largest = max(pages, key=lambda p: site.sizes[p])
-    moved = ", ".join(f"{k} {v:.1f} m" for k, v in site.max_displacement_m.items())
-    click.echo(
-        f"wrote {len(pages)} pages ({len(districts)} district pages) and {len(site.pngs)} PNGs "
-        f"to {site.out_dir}; largest page {largest.name} {site.sizes[largest] / 1e6:.2f} MB; "
-        f"display simplification moved boundaries at most: {moved}"
-    )
-    click.echo(f"open {site.out_dir / 'index.html'}")
+from geo311.cli.summary import echo_summary, site_details
+from geo311.ledger import Ledger
 
 
 @click.command("maps")
@@ -50,7 +40,11 @@ def site_summary(site: Any) -> None:
     help="Areas listed inside the district pages (default: the first other layer).",
 )
 @layers_opt
-@click.option("--ledger", type=click.Path(path_type=Path), help="Row ledger to summarise.")
+@click.option(
+    "--ledger",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Row ledger to summarise (<requests>.ledger.json of `geo311 join`).",
+)
 @click.option("--title", help="Site title.")
 @click.option(
     "--simplify-m",
@@ -59,6 +53,7 @@ def site_summary(site: Any) -> None:
     show_default=True,
     help="Largest boundary displacement allowed by display simplification (metres).",
 )
+@progress_opt
 @overwrite_opt
 def maps_cmd(
     indicators_dir: Path,
@@ -73,25 +68,37 @@ def maps_cmd(
     ledger: Path | None,
     title: str | None,
     simplify_m: float,
+    progress: bool | None,
     overwrite: bool,
 ) -> None:
     """Build the site (choropleths, district pages, PNGs) from INDICATORS_DIR."""
     from geo311.publish import write_site  # noqa: PLC0415 - needs the maps extra
 
-    site = write_site(
-        None,
-        out,
-        tables_dir=indicators_dir,
-        city=city,
-        layers=list(layers) or None,
-        district_layer=district_layer,
-        neighborhood_layer=neighborhood_layer,
-        ledger=ledger,
-        self_contained=self_contained,
-        tiles=not no_tiles,
-        png=not no_png,
-        title=title,
-        simplify_tolerance_m=simplify_m,
-        overwrite=overwrite,
+    started = time.perf_counter()
+    rows = Ledger.read_json(ledger) if ledger is not None else None
+    with progress_bars(progress) as bars:
+        site = write_site(
+            None,
+            out,
+            tables_dir=indicators_dir,
+            city=city,
+            layers=list(layers) or None,
+            district_layer=district_layer,
+            neighborhood_layer=neighborhood_layer,
+            ledger=rows,
+            self_contained=self_contained,
+            tiles=not no_tiles,
+            png=not no_png,
+            title=title,
+            simplify_tolerance_m=simplify_m,
+            overwrite=overwrite,
+            progress=bars,
+        )
+    echo_summary(
+        out_dir=site.out_dir,
+        pages=site.pages,
+        pngs=len(site.pngs),
+        ledger=rows,
+        started=started,
+        details=site_details(site) if verbosity() > 0 else (),
     )
-    site_summary(site)

@@ -21,6 +21,7 @@ __all__ = [
     "as_of_opt",
     "as_of_values",
     "city_opt",
+    "data_dir_opt",
     "district_layer_opt",
     "echo_selection",
     "family_opt",
@@ -34,6 +35,7 @@ __all__ = [
     "period_opt",
     "placeholder_opt",
     "population_opt",
+    "progress_opt",
     "quiet_opt",
     "schema_opt",
     "timezone_opt",
@@ -282,8 +284,25 @@ family_opt = click.option(
 
 no_png_opt = click.option("--no-png", is_flag=True, help="Skip the static PNG of each map.")
 
+data_dir_opt = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of boundary files, searched first (DIR/<city>/<file>, then DIR/<file>); "
+    "default: beside the manifest, then $GEO311_DATA_DIR, then the user cache.",
+)
+
+progress_opt = click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars on stderr for steps that take more than a few seconds "
+    "(default: only when stderr is a terminal and CI is not set).",
+)
+
 verbose_opt = click.option(
-    "-v", "--verbose", count=True, help="More output (-v debug and tracebacks)."
+    "-v",
+    "--verbose",
+    count=True,
+    help="More output: -v every geo311 log line and tracebacks, -vv third-party debug too.",
 )
 
 quiet_opt = click.option(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
-from geo311.cli.maps import site_summary
+from geo311.cli.console import progress_bars, verbosity
 from geo311.cli.options import (
     as_of_opt,
     city_opt,
+    data_dir_opt,
     district_layer_opt,
     echo_selection,
     family_opt,
@@ -22,16 +24,19 @@ from geo311.cli.options import (
     period_opt,
     placeholder_opt,
     population_opt,
+    progress_opt,
     schema_opt,
     timezone_opt,
     types_opt,
     vintage_opt,
 )
+from geo311.cli.summary import echo_summary, site_details
 
 
 @click.command("run")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @city_opt(required=True)
+@data_dir_opt
 @schema_opt
 @timezone_opt
 @layers_opt
@@ -53,9 +58,11 @@ from geo311.cli.options import (
 )
 @out_opt("Site folder.")
 @overwrite_opt
+@progress_opt
 def run_cmd(
     inputs: tuple[Path, ...],
     city: str,
+    data_dir: Path | None,
     schema: str | None,
     timezone: str | None,
     layers: tuple[str, ...],
@@ -73,31 +80,48 @@ def run_cmd(
     keep_requests: Path | None,
     out: Path,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Ingest INPUTS, join them to CITY's layers, compute indicators and build the site."""
+    from geo311.indicators.tables import table_paths  # noqa: PLC0415
     from geo311.publish import run_city  # noqa: PLC0415 - needs the maps extra
 
-    result = run_city(
-        list(inputs),
-        out,
-        city=city,
-        schema=schema,
-        timezone=timezone,
-        layers=list(layers) or None,
-        district_layer=district_layer,
-        vintages=vintages,
-        population=population,
-        as_of=as_of,
-        placeholders=placeholders,
-        max_days=max_days,
-        period=period,
-        types=list(types) or None,
-        families=list(families) or None,
-        tiles=not no_tiles,
-        png=not no_png,
-        keep_requests=keep_requests,
-        overwrite=overwrite,
-    )
-    click.echo(result.ledger.summary())
+    started = time.perf_counter()
+    with progress_bars(progress) as bars:
+        result = run_city(
+            list(inputs),
+            out,
+            city=city,
+            schema=schema,
+            timezone=timezone,
+            layers=list(layers) or None,
+            district_layer=district_layer,
+            vintages=vintages,
+            population=population,
+            as_of=as_of,
+            placeholders=placeholders,
+            max_days=max_days,
+            period=period,
+            types=list(types) or None,
+            families=list(families) or None,
+            tiles=not no_tiles,
+            png=not no_png,
+            keep_requests=keep_requests,
+            overwrite=overwrite,
+            data_dir=data_dir,
+            progress=bars,
+        )
+    if verbosity() > 0:
+        click.echo(result.ledger.summary())
     echo_selection(result.result.metadata)
-    site_summary(result.site)
+    if result.requests_path is not None:
+        click.echo(f"requests: {result.requests_path} (not published with the site)")
+    echo_summary(
+        out_dir=result.site.out_dir,
+        pages=result.site.pages,
+        pngs=len(result.site.pngs),
+        tables=table_paths(result.indicators_dir, list(result.result.tables)),
+        ledger=result.ledger,
+        started=started,
+        details=site_details(result.site) if verbosity() > 0 else (),
+    )
