@@ -254,3 +254,10 @@ def test_data_dir_is_offered(command: str) -> None:
     result = CliRunner().invoke(main, [*command.split(), "--help"])
     assert result.exit_code == 0
     assert "--data-dir" in result.output
+
+
+@pytest.mark.parametrize("command", ["ingest", "join", "indicators", "maps", "run", "demo"])
+def test_progress_is_offered(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--progress / --no-progress" in result.output

@@ -271,7 +271,7 @@ def test_cli_run_pages_any_political_layer(data_env: Path, tmp_path: Path) -> No
     args += ["--district-layer", "police_districts", "--no-tiles", "--no-png", "--out", str(site)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "(9 district pages)" in result.output  # the nine 1959-2022 police districts
+    assert " 9 district pages)" in result.output  # the nine 1959-2022 police districts
     assert len(list(site.glob("district-*.html"))) == 9
     tables = {p.name.removesuffix(".csv") for p in (site / "indicators").glob("*.csv")}
     assert {"council_districts", "police_districts"} <= tables

@@ -7,11 +7,13 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from geo311.cli.console import progress_bars
 from geo311.cli.options import (
     as_of_opt,
     out_opt,
     overwrite_opt,
     placeholder_opt,
+    progress_opt,
     schema_opt,
     timezone_opt,
 )
@@ -51,6 +53,7 @@ def _summary(requests: pd.DataFrame) -> str:
     help="Largest share of rows with unparseable timestamps before failing.",
 )
 @overwrite_opt
+@progress_opt
 def ingest_cmd(
     inputs: tuple[Path, ...],
     schema: str | None,
@@ -62,20 +65,23 @@ def ingest_cmd(
     placeholders: dict[str, float] | None,
     max_bad_timestamps: float,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Read 311 exports INPUTS into one canonical GeoParquet file plus its ledger."""
     check_overwrite([out, ledger_path(out)], overwrite=overwrite)  # before the slow part
-    result = run(
-        list(inputs),
-        schema=schema,
-        timezone=timezone,
-        chunksize=chunksize,
-        encoding=encoding,
-        as_of=as_of,
-        placeholders=placeholders,
-        max_bad_timestamps=max_bad_timestamps,
-        stop_after="ingest",
-    )
+    with progress_bars(progress) as bars:
+        result = run(
+            list(inputs),
+            schema=schema,
+            timezone=timezone,
+            chunksize=chunksize,
+            encoding=encoding,
+            as_of=as_of,
+            placeholders=placeholders,
+            max_bad_timestamps=max_bad_timestamps,
+            stop_after="ingest",
+            progress=bars,
+        )
     written, ledger_file = write_requests(result, out, overwrite=overwrite)
     click.echo(result.ledger.summary())
     click.echo(_summary(result.requests))
