@@ -256,7 +256,9 @@ def test_data_dir_is_offered(command: str) -> None:
     assert "--data-dir" in result.output
 
 
-@pytest.mark.parametrize("command", ["ingest", "join", "indicators", "maps", "run", "demo"])
+@pytest.mark.parametrize(
+    "command", ["ingest", "join", "indicators", "maps", "run", "demo", "geocode"]
+)
 def test_progress_is_offered(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0

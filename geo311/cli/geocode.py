@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from geo311.cli.options import out_opt, overwrite_opt
+from geo311.cli.console import progress_bars
+from geo311.cli.options import out_opt, overwrite_opt, progress_opt
 from geo311.io.atomic import check_overwrite
 from geo311.ledger import ledger_path
 from geo311.pipeline import load_requests
@@ -87,6 +88,7 @@ def _make_geocoder(
 @click.option("--all-rows", is_flag=True, help="Also send rows with good coordinates (kept).")
 @out_opt("Output GeoParquet.")
 @overwrite_opt
+@progress_opt
 def geocode_cmd(
     requests_path: Path,
     geocoder: str,
@@ -101,6 +103,7 @@ def geocode_cmd(
     all_rows: bool,
     out: Path,
     overwrite: bool,
+    progress: bool | None,
 ) -> None:
     """Fill coordinates of REQUESTS rows that lack usable ones, from their addresses.
 
@@ -124,15 +127,21 @@ def geocode_cmd(
     check_overwrite([out, ledger_path(out)], overwrite=overwrite)
     upstream = load_requests(requests_path, stage="ingest")
     try:
-        located, stage = geocode(
-            upstream.requests,
-            geocoder=chosen,
-            only_missing=not all_rows,
-            cache=GeocodeCache(cache_dir() / "geocode.sqlite"),
-            progress=lambda done, total: log.info(
-                "geocoder answered %s of %s addresses", f"{done:,}", f"{total:,}"
-            ),
-        )
+        with progress_bars(progress) as bars:
+
+            def answered(done: int, total: int) -> None:  # a bar, else a log line per batch
+                if bars is not None:
+                    bars("geocode", done, total, unit="addresses")
+                else:
+                    log.info("geocoder answered %s of %s addresses", f"{done:,}", f"{total:,}")
+
+            located, stage = geocode(
+                upstream.requests,
+                geocoder=chosen,
+                only_missing=not all_rows,
+                cache=GeocodeCache(cache_dir() / "geocode.sqlite"),
+                progress=answered,
+            )
     finally:
         if hasattr(chosen, "close"):
             chosen.close()

@@ -115,7 +115,7 @@ def run_cmd(
         click.echo(result.ledger.summary())
     echo_selection(result.result.metadata)
     if result.requests_path is not None:
-        click.echo(f"requests: {result.requests_path} (not published with the site)")
+        click.echo(f"joined requests: {result.requests_path} (kept out of the site)")
     echo_summary(
         out_dir=result.site.out_dir,
         pages=result.site.pages,
