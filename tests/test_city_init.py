@@ -21,7 +21,7 @@ from shapely.geometry import box
 from geo311._errors import CRSError, InputFileError, OptionError
 from geo311.join.city_init import CityProposal, guess_timezone, init_city
 from geo311.join.layers import load_layers
-from geo311.join.manifest import load_manifest
+from geo311.join.manifest import LabelSpec, load_manifest
 
 
 def _save(proposal: CityProposal) -> Path:
@@ -89,7 +89,7 @@ def test_baltimore_folder(
     manifest = load_manifest(_save(proposal))
     assert manifest.timezone == "America/New_York"
     assert manifest.layers["zip_codes"].vintages[0].file == "zip_codes.geojson"
-    assert manifest.labels()["neighborhoods_2010"] == ("Neighborhood", "name")
+    assert manifest.labels()["neighborhoods_2010"] == LabelSpec("Neighborhood", "name")
     assert manifest.district_layer == "council_districts"
     monkeypatch.setenv("GEO311_DATA_DIR", str(tmp_path))
     layers = load_layers(manifest, layers=["council_districts", "census_tracts"])
