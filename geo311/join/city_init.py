@@ -26,9 +26,8 @@ layer per file:
 
 :meth:`CityProposal.to_toml` writes a manifest that the manifest loader of
 :mod:`geo311.join` reads, with file paths relative to the manifest, which is
-meant to sit in the folder itself (:attr:`CityProposal.manifest_path`).  The
-loader looks for the files in ``$GEO311_DATA_DIR/<city>/``, so the folder is
-best named after the city (a question says so when it is not).
+meant to sit in the folder itself (:attr:`CityProposal.manifest_path`): the
+loader finds a manifest's files beside it, whatever the folder is called.
 """
 
 from __future__ import annotations
@@ -244,7 +243,7 @@ class CityProposal:
         str
         """
         lines = [
-            f"# Boundary manifest proposed by `geo311 city init` from {self.folder}.",
+            f"# Boundary manifest proposed by `geo311 city init` from the files in {self.folder}",
             "# Every vintage's source and publisher must be filled in; check every guess.",
         ]
         if self.questions:
@@ -550,7 +549,7 @@ def _projected_crs(bounds: tuple[float, float, float, float]) -> tuple[str, str]
         return utm_code, note
     note = (
         f"GUESS: {CRS.from_user_input(plane).name}, the State Plane zone (metres) covering "
-        f"the layers, in the state of {city[0]}; the UTM zone {utm_code} also works."
+        f"the layers, in {city[4]} (the state of {city[0]}); the UTM zone {utm_code} also works."
     )
     return plane, note
 
@@ -693,11 +692,6 @@ def init_city(folder: str | Path, *, city: str, sample: str | Path | None = None
         questions.append(
             "district_layer: no layer of 5-60 areas is named council, ward or district; "
             "name the layer whose areas get their own page"
-        )
-    if root.name != city:
-        questions.append(
-            f"files: the loader looks for them in $GEO311_DATA_DIR/{city}/, and this folder "
-            f"is named {root.name!r}; rename it to {city!r} or pass each file's path"
         )
     questions.append("every vintage: fill in source (the official URL) and publisher")
     proposal = CityProposal(
