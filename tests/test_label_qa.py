@@ -494,8 +494,10 @@ def test_real_la_labels_spelt_differently_agree_through_a_transform(
         values = relabelled[column].astype("string")
         given = values.notna() & (values.str.strip() != "")
         relabelled[column] = values.mask(given, "CD " + values.str.zfill(2))
-    (plain,) = compare_labels(relabelled, los_angeles.layers, {"council_districts": ("CD", "id")})
-    assert plain.compared == base.compared
+    # without a transform nothing agrees (1,000 rows: every mismatch is measured, slowly)
+    head = relabelled.iloc[:1000]
+    (plain,) = compare_labels(head, los_angeles.layers, {"council_districts": ("CD", "id")})
+    assert plain.compared > 900
     assert plain.agree == 0
     problems: list[str] = []
     regex = parse_label_transform({"regex": r"^CD\s*(\d+)$"}, "CD", problems)
