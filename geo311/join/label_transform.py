@@ -97,8 +97,7 @@ class LabelTransform:
         text = labels.astype("string").str.strip()
         key = text.str.casefold()
         mapped = key.isin(list(self.values))
-        out = text.copy()
-        out = _strip(out, self.strip_prefix, end=False)
+        out = _strip(text, self.strip_prefix, end=False)
         out = _strip(out, self.strip_suffix, end=True)
         if self.regex is not None:
             found = out.str.extract(self.regex, expand=False).astype("string").str.strip()
