@@ -78,6 +78,8 @@ RATE_FLAGS: Mapping[str, str] = MappingProxyType(
         "unstable": "fewer than min_count requests: relative standard error above "
         "1/sqrt(min_count)",
         "insufficient": "population unknown or below min_population: no rate is shown",
+        "no_denominator": "the layer has no population at all (no tract layer, no "
+        "population given): no rate is computed; counts and requests per km² are",
     }
 )
 #: Values of ``ttc_median_flag``, ``ttc_p90_flag`` and ``closed_within_<d>d_flag``
@@ -486,7 +488,8 @@ def _entries() -> tuple[IndicatorSpec, ...]:
                  "Exact Poisson (Garwood) upper limit: chi2.ppf(1-a/2, 2y+2)/2 * 1000/P",
                  unit=rate_unit, reference=f"{_D} 1", direction="neutral"),
         _spec("rate_flag", "Rate reliability",
-              "ok / unstable / insufficient (see FLAG_VALUES)", "category", f"{_D} 1"),
+              "ok / unstable / insufficient / no_denominator (see FLAG_VALUES)", "category",
+              f"{_D} 1"),
         _spec("rate_ratio", rate_ratio_label,
               "Rate in the area / rate in the rest of the layer's areas with population",
               "ratio", f"{_D} 2", ci=True, small_number=_RATE_RULE,

@@ -308,7 +308,9 @@ def run(
         Join: as in :func:`geo311.join_city`.
     population : path, optional
         Tract table (e.g. from ``geo311 fetch census``); default the tract
-        layer's own population columns.
+        layer's own population columns.  A city without a tract layer has no
+        population denominator (rates are flagged ``no_denominator``), and a
+        table given for it is a ConfigError.
     as_of, period, service_types, agencies, sources, demand, max_days
         Ingest (a single ``as_of``) and indicators: as in
         :func:`geo311.area_indicators`; ``as_of`` may map input files to
@@ -336,7 +338,8 @@ def run(
     Raises
     ------
     ConfigError
-        No city for a stage that needs one.
+        No city for a stage that needs one; a population table for a city without
+        a tract layer.
     InputError
         No requests to go past the ingest with (e.g. a header-only file).
     InputFileError
@@ -383,6 +386,7 @@ def run(
     if manifest is None and (last == STAGES.index("indicators") or not extra_layers):
         msg = f"the {STAGES[last]} stage needs a city: pass city= (--city) with the city's layers"
         raise ConfigError(msg)
+    _check_population(population, manifest)
     selection = resolve_types(  # before the slow join
         result.requests,
         types=types,
@@ -447,6 +451,17 @@ def run(
     result = replace(result, district_layer=district)
     meta = _metadata(result, as_of=as_of, period=period, selection=selection)
     return replace(result, metadata=meta)
+
+
+def _check_population(population: str | Path | None, manifest: CityManifest | None) -> None:
+    """Refuse a tract table for a city without a tract layer (nothing to attach it to)."""
+    if population is not None and manifest is not None and manifest.tract_layer is None:
+        msg = (
+            f"population {population}: the {manifest.city} manifest has no tract layer "
+            "(tract_layer), so a tract table cannot reach its areas; add the census tract "
+            "polygons as a layer, or leave the population out (rates then show no denominator)"
+        )
+        raise ConfigError(msg)
 
 
 def _metadata(

@@ -15,13 +15,15 @@ import tomllib
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from geo311 import join_city, requests_from_frame
 from geo311._errors import CRSError, InputFileError, OptionError
 from geo311.join.city_init import CityProposal, guess_timezone, init_city
 from geo311.join.layers import load_layers
-from geo311.join.manifest import load_manifest
+from geo311.join.manifest import LabelSpec, load_manifest
 
 
 def _save(proposal: CityProposal) -> Path:
@@ -89,7 +91,7 @@ def test_baltimore_folder(
     manifest = load_manifest(_save(proposal))
     assert manifest.timezone == "America/New_York"
     assert manifest.layers["zip_codes"].vintages[0].file == "zip_codes.geojson"
-    assert manifest.labels()["neighborhoods_2010"] == ("Neighborhood", "name")
+    assert manifest.labels()["neighborhoods_2010"] == LabelSpec("Neighborhood", "name")
     assert manifest.district_layer == "council_districts"
     monkeypatch.setenv("GEO311_DATA_DIR", str(tmp_path))
     layers = load_layers(manifest, layers=["council_districts", "census_tracts"])
@@ -192,7 +194,8 @@ def test_shapefile_without_crs(tmp_path: Path) -> None:
     assert proposal.layers["wards"].crs == "EPSG:4326"
     assert not proposal.layers["wards"].crs_declared
     assert any("EPSG:4326 was assumed" in q for q in proposal.questions)
-    assert any("is named 'lonlat'; rename it to 'gridtown'" in q for q in proposal.questions)
+    # the manifest sits beside its files, which it finds there whatever the folder's name
+    assert not any("rename" in q for q in proposal.questions)
 
 
 def test_no_district_layer_and_far_from_the_table(tmp_path: Path) -> None:
@@ -249,3 +252,32 @@ def test_layer_keys_stay_unique(tmp_path: Path) -> None:
     assert proposal.layers["old_wards_2002"].file == "old/wards_2002.geojson"
     assert proposal.layers["old_wards_2002"].vintage == "2002"
     load_manifest(_save(proposal))
+
+
+def test_labels_with_a_prefix_get_a_transform(tmp_path: Path) -> None:
+    # The export labels wards "Ward 3" / "WARD 03", the boundary file's id is 3.
+    folder = tmp_path / "wardtown"
+    folder.mkdir()
+    grid = _grid().to_crs(4326)[["ward_no", "zone", "geometry"]]
+    grid.to_file(folder / "wards.geojson")
+    centres = _grid().centroid.to_crs(4326)
+    rows = [
+        {
+            "service_request_id": f"R-{k}",
+            "requested_datetime": "2024-05-01T09:30:00-04:00",
+            "lat": round(centres.y.iloc[k % 9], 6),
+            "long": round(centres.x.iloc[k % 9], 6),
+            "Ward": f"Ward {k % 9 + 1}" if k % 2 else f"WARD {k % 9 + 1:02d}",
+        }
+        for k in range(36)
+    ]
+    sample = tmp_path / "export.csv"
+    pd.DataFrame(rows).to_csv(sample, index=False)
+    proposal = init_city(folder, city="wardtown", sample=sample)
+    wards = proposal.layers["wards"]
+    assert (wards.label, wards.label_prefix, wards.label_share) == (("Ward", "id"), "ward", 1.0)
+    assert 'transform = { strip_prefix = "ward" }' in proposal.to_toml()
+    manifest = _save(proposal)
+    requests, _ = requests_from_frame(pd.DataFrame(rows), schema="open311", as_of="2025-01-01")
+    (check,) = join_city(requests, city=manifest, qa=True).checks
+    assert (check.compared, check.agreement) == (36, 1.0)

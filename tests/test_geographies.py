@@ -480,7 +480,7 @@ def test_baltimore_manifest() -> None:
     police = m.layer("police_districts")
     assert [v.vintage for v in police.vintages] == ["1959_2022", "2023"]
     assert police.vintage("2023").valid_from == date(2023, 7, 9)
-    assert m.labels() == {
+    assert {k: (v.column, v.match) for k, v in m.labels().items()} == {
         "neighborhoods": ("Neighborhood", "name"),
         "council_districts": ("CouncilDistrict", "id"),
         "police_districts": ("PoliceDistrict", "name"),
@@ -495,7 +495,7 @@ def test_baltimore_manifest() -> None:
 def test_los_angeles_manifest() -> None:
     m = load_manifest("los_angeles")
     assert m.projected_crs == "EPSG:26945"
-    assert m.labels() == {
+    assert {k: (v.column, v.match) for k, v in m.labels().items()} == {
         "neighborhood_councils": ("NC", "id"),
         "council_districts": ("CD", "id"),
     }

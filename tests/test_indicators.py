@@ -287,8 +287,11 @@ def test_missing_population_is_insufficient(caplog) -> None:
     assert t["rate_flag"].tolist() == ["ok", "insufficient"]
     assert t.attrs["geo311"]["population"]["areas_without_population"] == 1
     assert "have no population" in caplog.text
+    # no population at all: the layer has no denominator, and says so rather than 0
     no_pop = area_indicators(make_requests(rows), key=KEY, as_of=T0 + DAY)
-    assert (no_pop["rate_flag"] == "insufficient").all()
+    assert (no_pop["rate_flag"] == "no_denominator").all()
+    assert no_pop["population"].isna().all() and no_pop["rate_per_1k"].isna().all()
+    assert no_pop["requests"].tolist() == [25, 25]
 
 
 def test_time_to_close_by_hand_and_against_lifelines() -> None:

@@ -265,3 +265,23 @@ def test_the_multicity_profile_reads() -> None:
         city = get_profile(name)
         assert (city.closed_from_notes, city.closed_from_updated) == (None, False)
         assert city.jurisdiction_column is None
+
+
+def test_chicago_work_order_outcomes_are_not_transfers() -> None:
+    # Chicago-style status_notes: work-order outcomes ("... Transfer Outcome") and
+    # follow-on requests ("Transfer to Plumbing Violation") are results of the request;
+    # only a request itself transferred or referred elsewhere is a transfer.
+    frame, ledger = read_requests(
+        FIXTURES / "open311_chicago_outcomes.json", as_of=AS_OF, timezone="America/Chicago"
+    )
+    check_ledger(frame, ledger)
+    assert len(frame) == 11
+    ids = frame.set_index("service_request_id")
+    assert ids.index[ids["is_transfer"]].tolist() == ["CH-0010", "CH-0011"]
+    assert ids.index[ids["is_duplicate"]].tolist() == ["CH-0007"]
+    # "transfer" in the description, the service notice or the agency is not an outcome
+    assert "transfer" in ids.at["CH-0005", "description"].lower()
+    assert "Transfer" in ids.at["CH-0006", "agency_responsible"]
+    assert not ids.loc[["CH-0004", "CH-0005", "CH-0006"], "is_transfer"].any()
+    assert not ids.at["CH-0009", "is_transfer"]  # "preferred" is not "referred"
+    assert ids.at["CH-0001", "source"] == "phone"  # extended_attributes.channel

@@ -246,6 +246,8 @@ def test_saved_stage_resumes_with_its_ledger(
 def test_run_refuses_what_it_cannot_do(stages: dict[str, PipelineResult], data_env: Path) -> None:
     with pytest.raises(ConfigError, match="needs a city"):
         run(stages["ingest"], stop_after="join")
+    with pytest.raises(ConfigError, match="los_angeles manifest has no tract layer"):
+        run(stages["join"], city="los_angeles", population="tracts.csv")  # before any work
     with pytest.raises(SchemaError, match="not joined to \\['census_tracts'\\]"):
         run(stages["join"], city="baltimore", layers=["census_tracts"])
     no_group = run(stages["join"], city="baltimore", layers=LAYERS, district_layer="")
@@ -260,6 +262,12 @@ def test_los_angeles_maps_its_neighbourhood_councils_and_districts(data_env: Pat
     assert result.district_layer == "council_districts"
     assert len(result.tables["neighborhood_councils"].indicators) == 99
     assert len(result.tables["council_districts"].indicators) == 15
+    for tables in result.tables.values():  # no tract polygons: no denominator, never 0
+        for table in (tables.indicators, tables.city):
+            assert (table["rate_flag"] == "no_denominator").all()
+            assert table["population"].isna().all()
+            assert table["rate_per_1k"].isna().all()
+            assert (table["requests_per_km2"] > 0).all()
     assert result.ledger.rows_in == 10_000
     assert result.metadata["city"] == "los_angeles"
 

@@ -335,10 +335,20 @@ def test_los_angeles_site_states_coverage_and_missing_population(los_angeles: tu
     text = _text((site / "index.html").read_text(encoding="utf-8"))
     assert "myla311_2020-01-01_2020-01-03.csv.gz:" in text
     assert "Dates, days and times are in America/Los_Angeles" in text
-    assert "Population: no population given." in text
+    assert "Population: no population denominator for this layer." in text
     for word in JARGON:
         assert word not in text, word
     assert not FILE_DENOMINATOR.search(text)
     page = next(site.glob("district-*.html")).read_text(encoding="utf-8")
+    # no population: rates say so, and the district map shows requests per km², coloured
+    assert "Requests per 1,000 residents by city council districts: no population " in text
+    for words in (text, _text(page)):
+        assert "population unknown or below" not in words
+        assert "no population denominator for this layer" in words
+        assert not re.search(r"\b0 residents|[Pp]opulation:? 0\b", words)
+    (drawn,) = _layers(page).values()
+    assert drawn["config"]["labels"][0] == "Requests per km²"
+    assert {p["s"] for p in drawn["properties"]} == {"ok"}
+    assert {p["t"][2] for p in drawn["properties"]} == {"no population denominator for this layer"}
     weekday = _text(page[page.find('id="chart-weekday"') :][:20000])
     assert "no data for Monday, Tuesday, Saturday, Sunday" in weekday

@@ -125,6 +125,7 @@ def _table(
     confidence: float,
     min_population: float,
     min_count: int,
+    given: bool,
 ) -> pd.DataFrame:
     counts = _counts(scope)
     y = counts["requests"].astype(float)
@@ -138,6 +139,7 @@ def _table(
             confidence=confidence,
             min_population=min_population,
             min_count=min_count,
+            given=given,
         ),
         "area_km2": areas.km2,
     }
@@ -238,6 +240,7 @@ def _indicators(
         confidence=confidence,
         min_population=min_population,
         min_count=min_count,
+        given=population is not None,
     )
     frame.attrs["geo311"] = _metadata(
         scope,
@@ -313,7 +316,9 @@ def area_indicators(
         measured in the layer's projected CRS (or the UTM zone).  Default:
         the ids present in the data (and in ``population``), without land area.
     population : pandas.Series, optional
-        Residents per ``area_id``.  Areas without a value are ``insufficient``.
+        Residents per ``area_id``.  Areas without a value are ``insufficient``;
+        without it the layer has no denominator, and every ``rate_flag`` is
+        ``no_denominator`` (counts and ``requests_per_km2`` are still computed).
     population_source : str
         Denominator source and year, recorded in the metadata.
     as_of : str or datetime-like, or mapping of str to datetime-like, optional

@@ -35,12 +35,19 @@ def _rates(
     confidence: float,
     min_population: float,
     min_count: int,
+    given: bool = True,
 ) -> dict[str, Any]:
-    """Rates, Garwood CIs, flags, rate ratios vs the rest, Marshall EB (METRICS 1-3)."""
+    """Rates, Garwood CIs, flags, rate ratios vs the rest, Marshall EB (METRICS 1-3).
+
+    ``given=False``: the layer has no population at all, so every rate is
+    flagged ``no_denominator`` rather than ``insufficient``.
+    """
     n = y.size
     known = np.isfinite(population) & (population > 0)
     sufficient = np.isfinite(population) & (population >= min_population) & known
     flag = np.where(~sufficient, "insufficient", np.where(y < min_count, "unstable", "ok"))
+    if not given:
+        flag = np.full(n, "no_denominator")
     rate = np.full(n, np.nan)
     low = np.full(n, np.nan)
     high = np.full(n, np.nan)

@@ -143,7 +143,7 @@ def build_tables(
         The layer's vintages; the one most requests were joined to is used.
     tracts : Layer, optional
         Census tracts to interpolate denominators from.  Without it there are
-        no populations, so rates are flagged insufficient.
+        no populations, so rates are flagged ``no_denominator``.
     denominators : Denominators, optional
         Tract table (e.g. ACS); default the tract layer's own columns.
     group : Layer, optional

@@ -49,7 +49,7 @@ import pandas as pd
 
 from geo311._errors import InputFileError, OptionError
 from geo311.io.formats import read_chunks
-from geo311.io.normalize import parse_location, parse_timestamps
+from geo311.io.normalize import parse_location, parse_timestamps, word_start_regex
 from geo311.io.profiles import MAPPABLE, REQUIRED, TIMESTAMP_COLUMNS, list_profiles
 from geo311.io.sniff import sniff_format
 from geo311.io.values import check_timezone
@@ -130,7 +130,13 @@ _OPEN_WORDS: Final = (
     "open", "new", "pending", "progress", "assigned", "hold", "received", "acknowledged",
     "submitted", "reopened", "active", "waiting", "scheduled", "queued", "started",
 )  # fmt: skip
-_KIND_PATTERNS: Final = {"duplicate": ("duplicate",), "transfer": ("transfer", "referred")}
+#: Words proposed as duplicate / transfer markers when the values hold them (matched at
+#: the start of a word, as normalize does): a request "Transferred" or "Referred"
+#: elsewhere, never a bare "transfer" (Chicago's "... Transfer Outcome" is a result).
+_KIND_PATTERNS: Final = {
+    "duplicate": ("duplicate",),
+    "transfer": ("transferred", "referred", "referral"),
+}
 #: Targets whose values must pass their check for the column to be proposed.
 _STRICT: Final = frozenset({"service_request_id", *TIMESTAMP_COLUMNS, "lat", "long", "location"})
 
@@ -607,7 +613,11 @@ def _kind_patterns(raw: pd.DataFrame, mapping: Mapping[str, ColumnGuess], kind: 
         if target in mapping:
             text = pd.concat([text, raw[mapping[target].source].astype("string")])
     folded = text.dropna().str.casefold()
-    return [p for p in _KIND_PATTERNS[kind] if folded.str.contains(p, regex=False).any()]
+    return [
+        p
+        for p in _KIND_PATTERNS[kind]
+        if folded.str.contains(word_start_regex([p]), regex=True).any()
+    ]
 
 
 def _timestamp_formats(

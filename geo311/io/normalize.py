@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +24,7 @@ from geo311.io.schema import CANONICAL_COLUMNS
 from geo311.io.timestamps import TS_DTYPE, parse_timestamps
 from geo311.io.values import check_timezone
 
-__all__ = ["NormalizeResult", "normalize_frame", "parse_location"]
+__all__ = ["NormalizeResult", "normalize_frame", "parse_location", "word_start_regex"]
 
 log = logging.getLogger(__name__)
 
@@ -258,11 +258,32 @@ def _row_zones(
     return jurisdiction, zones, {"unknown_jurisdiction": unknown}, examples
 
 
+def word_start_regex(patterns: Sequence[str]) -> str:
+    r"""Return a regex finding any of ``patterns`` (literal text) at the start of a word.
+
+    A word starts after anything but a letter or digit; the patterns of a
+    profile (``[status] duplicate``/``transfer``, ``[proactive] service_name``)
+    are matched this way in case-folded text.
+
+    Examples
+    --------
+    >>> import re
+    >>> regex = word_start_regex(["transfer", "referred"])
+    >>> [bool(re.search(regex, t)) for t in ("closed (transferred)", "preferred", "x_referred")]
+    [True, False, True]
+    """
+    return r"(?<![^\W_])(?:" + "|".join(re.escape(p) for p in patterns) + ")"
+
+
 def _contains_any(text: pd.Series, patterns: tuple[str, ...]) -> Flags:
-    """Return rows whose text contains any pattern (case-insensitive substrings)."""
+    """Return rows whose text has any pattern at the start of a word, ignoring case.
+
+    "transfer" matches "Closed (Transferred)" and "TRANSFER", "referred" matches
+    "Referred Out" but not "preferred".
+    """
     if not patterns:
         return np.zeros(len(text), dtype=bool)
-    regex = "|".join(re.escape(p) for p in patterns)
+    regex = word_start_regex([p.casefold() for p in patterns])
     hit = _on_distinct(text, lambda v: v.str.casefold().str.contains(regex, regex=True))
     return hit.fillna(False).to_numpy(dtype=bool)
 

@@ -116,9 +116,11 @@ class Profile:
     status_open, status_closed : tuple of str
         Raw status values (case-insensitive, a trailing ``(...)`` ignored).
     duplicate_patterns, transfer_patterns : tuple of str
-        Case-insensitive substrings of status or notes marking duplicates/transfers.
+        Text of status or notes marking duplicates/transfers, matched at the start
+        of a word and ignoring case ("transfer" matches "Transferred", "referred"
+        does not match "preferred").
     proactive_service_names, proactive_sources : tuple of str
-        Substrings of service names / exact channels marking staff-filed requests.
+        Word starts of service names / exact channels marking staff-filed requests.
     placeholders : PlaceholderRule
         ``[placeholders]``: thresholds of the placeholder-point rule and the
         points the city knows to be placeholders (defaults when absent).

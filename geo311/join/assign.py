@@ -47,7 +47,7 @@ from geo311.crs import projected_crs
 from geo311.join.index_cache import cached_index, cached_outline
 from geo311.join.label_qa import LabelCheck, compare_labels
 from geo311.join.layers import Layer, layer_from_file, load_layers
-from geo311.join.manifest import ManifestError, load_manifest
+from geo311.join.manifest import LabelSpec, ManifestError, load_manifest
 from geo311.join.spatial_index import AreaIndex
 from geo311.join.validate import raise_or_warn
 from geo311.ledger import Ledger, Result
@@ -531,7 +531,7 @@ def join_city(
         ``allow_invalid``).
     """
     chosen: dict[str, list[Layer]] = {}
-    labels: dict[str, tuple[str, str]] = {}
+    labels: dict[str, LabelSpec] = {}
     timezone = None
     if city is not None:
         manifest = load_manifest(city)

@@ -26,9 +26,8 @@ layer per file:
 
 :meth:`CityProposal.to_toml` writes a manifest that the manifest loader of
 :mod:`geo311.join` reads, with file paths relative to the manifest, which is
-meant to sit in the folder itself (:attr:`CityProposal.manifest_path`).  The
-loader looks for the files in ``$GEO311_DATA_DIR/<city>/``, so the folder is
-best named after the city (a question says so when it is not).
+meant to sit in the folder itself (:attr:`CityProposal.manifest_path`): the
+loader finds a manifest's files beside it, whatever the folder is called.
 """
 
 from __future__ import annotations
@@ -175,6 +174,9 @@ class LayerProposal:
         city's own label for this layer.
     label_share : float
         Share of the sample's non-empty labels found among the layer's values.
+    label_prefix : str or None
+        Text the sample's labels put before the layer's ids ("ward" of
+        "Ward 3"), proposed as the label's ``strip_prefix`` transform.
     """
 
     key: str
@@ -191,6 +193,7 @@ class LayerProposal:
     bounds: tuple[float, float, float, float]
     label: tuple[str, str] | None = None
     label_share: float = 0.0
+    label_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -244,7 +247,7 @@ class CityProposal:
         str
         """
         lines = [
-            f"# Boundary manifest proposed by `geo311 city init` from {self.folder}.",
+            f"# Boundary manifest proposed by `geo311 city init` from the files in {self.folder}",
             "# Every vintage's source and publisher must be filled in; check every guess.",
         ]
         if self.questions:
@@ -273,9 +276,15 @@ class CityProposal:
             lines.append(f"name_field = {toml_string(layer.name_field)}")
             if layer.label is not None:
                 column, match = layer.label
+                transform = (
+                    f", transform = {{ strip_prefix = {toml_string(layer.label_prefix)} }}"
+                    if layer.label_prefix
+                    else ""
+                )
                 lines.append(
-                    f"label = {{ column = {toml_string(column)}, match = {toml_string(match)} }}"
-                    f"  # {layer.label_share:.0%} of the sample's labels found"
+                    f"label = {{ column = {toml_string(column)}, match = {toml_string(match)}"
+                    f"{transform} }}  # {layer.label_share:.0%} of the sample's labels found"
+                    + (" once the prefix is stripped" if layer.label_prefix else "")
                 )
             lines += [
                 "",
@@ -550,7 +559,7 @@ def _projected_crs(bounds: tuple[float, float, float, float]) -> tuple[str, str]
         return utm_code, note
     note = (
         f"GUESS: {CRS.from_user_input(plane).name}, the State Plane zone (metres) covering "
-        f"the layers, in the state of {city[0]}; the UTM zone {utm_code} also works."
+        f"the layers, in {city[4]} (the state of {city[0]}); the UTM zone {utm_code} also works."
     )
     return plane, note
 
@@ -576,19 +585,42 @@ def _district_layer(layers: Mapping[str, LayerProposal]) -> str | None:
     return max(scored)[2] if scored else None
 
 
+#: A label made of some text and a number ("Ward 3", "CD-04", "w7"): the text.
+_PREFIXED = r"^(\D*[^\W\d])[\s#:.-]*\d+$"
+
+
+def _prefix(values: pd.Series) -> str | None:
+    """Return the text before a number that at least 80% of the labels share, or None."""
+    found = values.str.extract(_PREFIXED, expand=False)
+    common = found.value_counts()
+    if common.empty or common.iloc[0] < 0.8 * len(values):
+        return None
+    return str(common.index[0])
+
+
 def _label_columns(
     raw: pd.DataFrame, layers: Mapping[str, LayerProposal], frames: Mapping[str, pd.DataFrame]
-) -> dict[str, tuple[tuple[str, str], float]]:
-    """Find, per layer, the sample column whose values are the layer's ids or names."""
-    out: dict[str, tuple[tuple[str, str], float]] = {}
-    columns = {c: _norm_labels(raw[c]) for c in raw.columns}
+) -> dict[str, tuple[tuple[str, str], float, str | None]]:
+    """Find, per layer, the sample column whose values are the layer's ids or names.
+
+    A column whose labels share a prefix before a number ("Ward 3") is also
+    tried without it; the prefix is then proposed as a label transform.
+    """
+    out: dict[str, tuple[tuple[str, str], float, str | None]] = {}
+    variants: list[tuple[str, str | None, pd.Series]] = []
+    for column in raw.columns:
+        values = _norm_labels(raw[column])
+        variants.append((str(column), None, values))
+        prefix = _prefix(values) if not values.empty else None
+        if prefix is not None:
+            variants.append((str(column), prefix, _norm_labels(raw[column], strip=prefix)))
     for key, layer in layers.items():
         if layer.areas < 2:
             continue
-        best: tuple[float, str, str, float] | None = None
+        best: tuple[float, str, str, float, str | None] | None = None
         for match, field in (("id", layer.id_field), ("name", layer.name_field)):
             wanted = set(_norm_labels(frames[key][field]))
-            for column, values in columns.items():
+            for column, prefix, values in variants:
                 if values.empty:
                     continue
                 share = float(values.isin(wanted).mean())
@@ -597,15 +629,21 @@ def _label_columns(
                     continue
                 score = share * coverage + (0.01 if match == "id" else 0.0)
                 if best is None or score > best[0]:
-                    best = (score, str(column), match, share)
+                    best = (score, column, match, share, prefix)
         if best is not None:
-            out[key] = ((best[1], best[2]), best[3])
+            out[key] = ((best[1], best[2]), best[3], best[4])
     return out
 
 
-def _norm_labels(values: pd.Series) -> pd.Series:
-    """Labels compared case-blind, trimmed, whole numbers without ``.0`` or leading zeros."""
+def _norm_labels(values: pd.Series, *, strip: str | None = None) -> pd.Series:
+    """Labels compared case-blind, trimmed, whole numbers without ``.0`` or leading zeros.
+
+    ``strip``: a (case-folded) prefix removed first, with the separators after it.
+    """
     text = values.dropna().astype(str).str.strip().str.casefold()
+    if strip:
+        cut = text.str.startswith(strip)
+        text = text.where(~cut, text.str.slice(len(strip)).str.lstrip(" #:.-"))
     text = text[text != ""]
     whole = text.str.fullmatch(r"0*\d+(?:\.0+)?")
     return text.where(~whole, text.str.replace(r"\.0+$", "", regex=True).str.lstrip("0"))
@@ -676,8 +714,8 @@ def init_city(folder: str | Path, *, city: str, sample: str | Path | None = None
     if sample is not None:
         profile = infer_profile(sample, city=city, timezone=zone)
         _, raw, _ = read_sample(sample, rows=SAMPLE_ROWS)
-        for key, (label, share) in _label_columns(raw, layers, frames).items():
-            layers[key] = replace(layers[key], label=label, label_share=share)
+        for key, (label, share, prefix) in _label_columns(raw, layers, frames).items():
+            layers[key] = replace(layers[key], label=label, label_share=share, label_prefix=prefix)
     groups: dict[str, list[str]] = {}
     for key in layers:
         found = _VINTAGE.match(key)
@@ -693,11 +731,6 @@ def init_city(folder: str | Path, *, city: str, sample: str | Path | None = None
         questions.append(
             "district_layer: no layer of 5-60 areas is named council, ward or district; "
             "name the layer whose areas get their own page"
-        )
-    if root.name != city:
-        questions.append(
-            f"files: the loader looks for them in $GEO311_DATA_DIR/{city}/, and this folder "
-            f"is named {root.name!r}; rename it to {city!r} or pass each file's path"
         )
     questions.append("every vintage: fill in source (the official URL) and publisher")
     proposal = CityProposal(

@@ -24,7 +24,9 @@ one category, first match wins:
     ``near_m``.
 
 Labels and areas are compared after :func:`normalize_label` (case,
-punctuation, ``&``/``and``, leading zeros of numbers).
+punctuation, ``&``/``and``, leading zeros of numbers), and after the layer's
+declared label transform, if any ("Ward 3" -> "3";
+:mod:`geo311.join.label_transform`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import shapely
 
 from geo311.crs import projected_crs
 from geo311.join.layers import Layer
-from geo311.join.manifest import ManifestError
+from geo311.join.manifest import LabelSpec, ManifestError
 
 __all__ = ["LabelCheck", "compare_labels", "normalize_label"]
 
@@ -87,6 +89,7 @@ class LabelCheck:
     categories: dict[str, int] = field(default_factory=dict)
     top_mismatches: list[dict[str, Any]] = field(default_factory=list)
     near_m: float = 50.0
+    transform: dict[str, Any] | None = None
 
     @property
     def agreement(self) -> float:
@@ -99,6 +102,7 @@ class LabelCheck:
             "layer": self.layer,
             "label_column": self.label_column,
             "match": self.match,
+            "transform": self.transform,
             "compared": self.compared,
             "agree": self.agree,
             "agreement": round(self.agreement, 6) if self.compared else None,
@@ -118,7 +122,9 @@ class LabelCheck:
         cats = ", ".join(f"{n:,} {c.replace('_', ' ')}" for c, n in self.categories.items() if n)
         lines = [head + (f" ({cats})" if cats else "")]
         lines.extend(
-            f"    {m['count']:>4}  {m['label']!r} -> {m['assigned']!r}  [{m['category']}]"
+            f"    {m['count']:>4}  {m['label']!r}"
+            + (f" (as {m['compared_as']!r})" if "compared_as" in m else "")
+            + f" -> {m['assigned']!r}  [{m['category']}]"
             for m in self.top_mismatches[:10]
         )
         return "\n".join(lines)
@@ -186,21 +192,40 @@ def _distance_m(
     return out
 
 
-def _check_matches(labels: Mapping[str, tuple[str, str]]) -> None:
-    wrong = {key: match for key, (_, match) in labels.items() if match not in _MATCH}
+def _label_specs(labels: Mapping[str, LabelSpec | tuple[str, str]]) -> dict[str, LabelSpec]:
+    """Return each layer's label as a :class:`LabelSpec`, checking its ``match``."""
+    specs = {
+        key: value if isinstance(value, LabelSpec) else LabelSpec(*value)
+        for key, value in labels.items()
+    }
+    wrong = {key: spec.match for key, spec in specs.items() if spec.match not in _MATCH}
     if wrong:
         msg = f"labels must match by 'id' or 'name'; got {wrong}"
         raise ManifestError(msg)
+    return specs
 
 
 def _ranked(
-    labels: np.ndarray, assigned: np.ndarray, category: np.ndarray, top: int
+    labels: np.ndarray,
+    assigned: np.ndarray,
+    category: np.ndarray,
+    top: int,
+    *,
+    compared_as: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Return the ``top`` most frequent mismatching (label, assigned, category) triples."""
+    """Return the ``top`` most frequent mismatching (label, assigned, category) triples.
+
+    With ``compared_as`` (the labels after a transform), each entry also says
+    what its label became.
+    """
     pairs = pd.DataFrame({"label": labels, "assigned": assigned, "category": category})
+    keys = ["label", "assigned", "category"]
+    if compared_as is not None:
+        pairs["compared_as"] = compared_as
+        keys.insert(1, "compared_as")
     ranked = (
         pairs.fillna({"assigned": "(none)"})
-        .groupby(["label", "assigned", "category"], dropna=False)
+        .groupby(keys, dropna=False)
         .size()
         .rename("n")
         .reset_index()
@@ -210,6 +235,7 @@ def _ranked(
     return [
         {
             "label": str(row["label"]),
+            **({"compared_as": str(row["compared_as"])} if compared_as is not None else {}),
             "assigned": str(row["assigned"]),
             "category": str(row["category"]),
             "count": int(row["n"]),
@@ -218,10 +244,65 @@ def _ranked(
     ]
 
 
+def _categorise(
+    joined: pd.DataFrame,
+    key: str,
+    vintages: Sequence[Layer],
+    label: pd.Series,
+    bad: np.ndarray,
+    *,
+    match: str,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    near_m: float,
+) -> np.ndarray:
+    """Return the category of each mismatching row ``bad`` (positions in ``joined``)."""
+    category = np.full(len(bad), "far", dtype=object)
+    vintage_used = joined[f"{key}_vintage"].to_numpy(dtype=object)
+    for vintage_layer in vintages:
+        if not vintage_layer.has_file:
+            continue
+        rows_v = bad[vintage_used[bad] == vintage_layer.vintage]
+        if not len(rows_v):
+            continue
+        sel = np.isin(bad, rows_v)
+        keys = _keys(vintage_layer, match)
+        known_here = set(keys.dropna())
+        others = {
+            k
+            for other in vintages
+            if other.has_file and other.vintage != vintage_layer.vintage
+            for k in _keys(other, match).dropna()
+        }
+        aliases = _aliases(vintage_layer)
+        labs = label.to_numpy(dtype=object)[rows_v]
+        names_here = normalize_label(joined[f"{key}_name"]).to_numpy(dtype=object)[rows_v]
+        st = joined[f"{key}_join"].to_numpy(dtype=object)[rows_v]
+        dist = _distance_m(vintage_layer, keys, lon[rows_v], lat[rows_v], labs)
+        when = joined["requested_datetime"].iloc[rows_v]
+        days = when.dt.tz_convert("UTC").dt.date.to_numpy(dtype=object)
+        invalid = np.array([d is not pd.NaT and not vintage_layer.valid_on(d) for d in days])
+        cats = np.full(len(rows_v), "far", dtype=object)
+        renamed = np.array(
+            [lab in aliases.get(str(nm), set()) for lab, nm in zip(labs, names_here, strict=True)]
+        )
+        other_v = np.array([lab not in known_here and lab in others for lab in labs])
+        unknown = np.array([lab not in known_here and lab not in others for lab in labs])
+        # Assign in reverse precedence so that the first category wins.
+        cats[unknown] = "unknown_label"
+        cats[invalid] = "outside_validity"
+        cats[dist <= near_m] = "near_boundary"
+        cats[other_v] = "other_vintage"
+        cats[renamed] = "renamed"
+        cats[np.isin(st, ["outside", "gap"])] = "outside_all"
+        category[sel] = cats
+    return category
+
+
 def compare_labels(
     joined: pd.DataFrame,
     layers: Mapping[str, Sequence[Layer]],
-    labels: Mapping[str, tuple[str, str]],
+    labels: Mapping[str, LabelSpec | tuple[str, str]],
     *,
     near_m: float = 50.0,
     top: int = 25,
@@ -234,10 +315,13 @@ def compare_labels(
         Output of :func:`geo311.assign_areas` (with the ``raw_*`` columns).
     layers : mapping of str to sequence of Layer
         The layers the join used, all vintages.
-    labels : mapping of str to (str, str)
-        Layer key -> (source label column, ``"id"`` or ``"name"``), e.g.
+    labels : mapping of str to LabelSpec or (str, str)
+        Layer key -> its label, as a manifest declares it
+        (:meth:`geo311.join.manifest.CityManifest.labels`, with any transform)
+        or as (source label column, ``"id"`` or ``"name"``), e.g.
         ``{"council_districts": ("CouncilDistrict", "id")}``.  Layers whose
-        label column is absent from ``joined`` are skipped.
+        label column is absent from ``joined`` are skipped.  A label that a
+        transform maps to ``""`` counts as ``no_label``.
     near_m : float, default 50
         Distance that makes a mismatch ``near_boundary``.
     top : int, default 25
@@ -252,15 +336,17 @@ def compare_labels(
     ValueError
         A label's match is neither ``"id"`` nor ``"name"``.
     """
-    _check_matches(labels)
+    specs = _label_specs(labels)
     checks = []
     lon = joined["long"].to_numpy(dtype="float64", na_value=np.nan)
     lat = joined["lat"].to_numpy(dtype="float64", na_value=np.nan)
-    for key, (column, match) in labels.items():
+    for key, spec in specs.items():
+        column, match, transform = spec.column, spec.match, spec.transform
         raw_label = _label_values(joined, column)
         if raw_label is None or f"{key}_join" not in joined or key not in layers:
             continue
-        label = normalize_label(raw_label)
+        shown = raw_label if transform is None else transform.apply(raw_label)
+        label = normalize_label(shown)
         status = joined[f"{key}_join"]
         assigned_raw = joined[f"{key}_id" if match == "id" else f"{key}_name"]
         assigned = normalize_label(assigned_raw)
@@ -273,48 +359,9 @@ def compare_labels(
         }
         agree = compared & (label == assigned).fillna(False).to_numpy(bool)
         bad = np.flatnonzero(compared & ~agree)
-        category = np.full(len(bad), "far", dtype=object)
-        vintage_used = joined[f"{key}_vintage"].to_numpy(dtype=object)
-        for vintage_layer in layers[key]:
-            if not vintage_layer.has_file:
-                continue
-            rows_v = bad[vintage_used[bad] == vintage_layer.vintage]
-            if not len(rows_v):
-                continue
-            sel = np.isin(bad, rows_v)
-            keys = _keys(vintage_layer, match)
-            known_here = set(keys.dropna())
-            others = {
-                k
-                for other in layers[key]
-                if other.has_file and other.vintage != vintage_layer.vintage
-                for k in _keys(other, match).dropna()
-            }
-            aliases = _aliases(vintage_layer)
-            labs = label.to_numpy(dtype=object)[rows_v]
-            names_here = normalize_label(joined[f"{key}_name"]).to_numpy(dtype=object)[rows_v]
-            st = status.to_numpy(dtype=object)[rows_v]
-            dist = _distance_m(vintage_layer, keys, lon[rows_v], lat[rows_v], labs)
-            when = joined["requested_datetime"].iloc[rows_v]
-            days = when.dt.tz_convert("UTC").dt.date.to_numpy(dtype=object)
-            invalid = np.array([d is not pd.NaT and not vintage_layer.valid_on(d) for d in days])
-            cats = np.full(len(rows_v), "far", dtype=object)
-            renamed = np.array(
-                [
-                    lab in aliases.get(str(nm), set())
-                    for lab, nm in zip(labs, names_here, strict=True)
-                ]
-            )
-            other_v = np.array([lab not in known_here and lab in others for lab in labs])
-            unknown = np.array([lab not in known_here and lab not in others for lab in labs])
-            # Assign in reverse precedence so that the first category wins.
-            cats[unknown] = "unknown_label"
-            cats[invalid] = "outside_validity"
-            cats[dist <= near_m] = "near_boundary"
-            cats[other_v] = "other_vintage"
-            cats[renamed] = "renamed"
-            cats[np.isin(st, ["outside", "gap"])] = "outside_all"
-            category[sel] = cats
+        category = _categorise(
+            joined, key, layers[key], label, bad, match=match, lon=lon, lat=lat, near_m=near_m
+        )
         checks.append(
             LabelCheck(
                 layer=key,
@@ -325,9 +372,14 @@ def compare_labels(
                 not_compared=not_compared,
                 categories={c: int((category == c).sum()) for c in CATEGORIES},
                 top_mismatches=_ranked(
-                    raw_label.to_numpy()[bad], assigned_raw.to_numpy()[bad], category, top
+                    raw_label.to_numpy()[bad],
+                    assigned_raw.to_numpy()[bad],
+                    category,
+                    top,
+                    compared_as=None if transform is None else shown.to_numpy()[bad],
                 ),
                 near_m=near_m,
+                transform=None if transform is None else transform.to_dict(),
             )
         )
     return checks

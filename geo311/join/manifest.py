@@ -17,7 +17,7 @@ Examples
 >>> manifest.layer("council_districts").vintages[1].file is None  # no local copy
 True
 >>> manifest.labels()["neighborhoods"]
-('Neighborhood', 'name')
+LabelSpec(column='Neighborhood', match='name', transform=None)
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 from geo311._errors import SchemaError
 from geo311.crs import crs_problem
 from geo311.join.display import display_name, display_problem
+from geo311.join.label_transform import LabelTransform, parse_label_transform
 
 __all__ = [
     "AncillarySpec",
@@ -86,7 +87,7 @@ _VINTAGE_KEYS = {
 }
 _OUTLINE_KEYS = {"file", "crs", "source", "note"}
 _ANCILLARY_KEYS = {"layer", "vintage", "field", "classes", "note"}
-_LABEL_KEYS = {"column", "match"}
+_LABEL_KEYS = {"column", "match", "transform"}
 _LABEL_MATCH = ("name", "id")
 
 
@@ -170,10 +171,14 @@ class LabelSpec:
         as ``raw_<column>``.
     match : {"name", "id"}
         Whether the column holds area names or area ids.
+    transform : LabelTransform or None
+        How to rewrite the column's values before comparing them ("Ward 3"
+        -> "3"); see :mod:`geo311.join.label_transform`.
     """
 
     column: str
     match: str
+    transform: LabelTransform | None = None
 
 
 @dataclass(frozen=True)
@@ -357,13 +362,9 @@ class CityManifest:
             raise ManifestError(msg)
         return self.layers[key]
 
-    def labels(self) -> dict[str, tuple[str, str]]:
-        """Layer key -> (source label column, ``"name"`` or ``"id"``), for the join QA."""
-        return {
-            key: (spec.label.column, spec.label.match)
-            for key, spec in self.layers.items()
-            if spec.label is not None
-        }
+    def labels(self) -> dict[str, LabelSpec]:
+        """Layer key -> its declared label (column, match, transform), for the join QA."""
+        return {key: spec.label for key, spec in self.layers.items() if spec.label is not None}
 
 
 def _unknown_crs(value: str) -> str | None:
@@ -496,7 +497,12 @@ def _parse_label(raw_label: Any, where: str, problems: list[str]) -> LabelSpec |
     if match not in _LABEL_MATCH:
         problems.append(f"{where} label: match must be 'name' or 'id', got {match!r}")
         return None
-    return LabelSpec(column=column, match=match) if column else None
+    transform = None
+    if "transform" in raw_label:
+        transform = parse_label_transform(
+            raw_label["transform"], f"{where} label.transform", problems
+        )
+    return LabelSpec(column=column, match=match, transform=transform) if column else None
 
 
 def _parse_layer(key: str, data: Any, problems: list[str]) -> LayerSpec | None:

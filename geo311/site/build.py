@@ -58,6 +58,7 @@ from geo311.site.membership import district_membership
 from geo311.site.recycle import recycle_page, recycle_plan
 from geo311.site.render import Renderer, SitePlan, environment
 from geo311.site.selection import selection_context
+from geo311.site.specs import NO_DENOMINATOR
 from geo311.site.text import is_missing, is_synthetic, slugify
 
 if TYPE_CHECKING:
@@ -114,7 +115,12 @@ def _plan(
             combined.append((key, shown, out_dir / f"map-{safe}.html"))
         for column, h in HEADLINE_INDICATORS.items():
             if column not in shown:
-                skipped.append(f"{h.title} by {layers[key].title.lower()}: no area has a value.")
+                why = (
+                    NO_DENOMINATOR
+                    if layers[key].no_denominator and maps.indicator_spec(column).uses_population
+                    else "no area has a value"
+                )
+                skipped.append(f"{h.title} by {layers[key].title.lower()}: {why}.")
                 continue
             stem = f"{safe}-{h.slug}"
             pages.append(

@@ -11,7 +11,7 @@ import pandas as pd
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table
 from geo311.site.layer import SiteLayer, singular
-from geo311.site.map_page import city_bins, headline_choropleth, map_frame
+from geo311.site.map_page import area_map, city_bins, headline_choropleth, map_frame
 from geo311.site.page_charts import month_chart, services_chart, weekday_chart
 from geo311.site.render import Renderer
 from geo311.site.text import card_context, layer_notes, limits_of, population_source, shared_notes
@@ -42,7 +42,7 @@ def district_page(
     notes = shared_notes(district.metadata) + layer_notes(district.metadata, title=district.title)
     table = None
     hood_frame: gpd.GeoDataFrame | None = None
-    rate = HEADLINE_INDICATORS["rate_per_1k"]
+    rate = area_map(district)
     if hoods is not None:
         members = membership.index[membership["district_id"] == area_id]
         inside = hoods.indicators.loc[hoods.indicators.index.isin(members)]

@@ -45,6 +45,18 @@ class SiteLayer(NamedTuple):
     equity: pd.DataFrame  # one row per equity measure (quintiles, ratios, indices)
     disparity: pd.DataFrame  # METRICS 13 per area, indexed by area_id (str); may be empty
 
+    @property
+    def no_denominator(self) -> bool:
+        """Whether the layer has no population at all (every ``rate_flag`` is ``no_denominator``).
+
+        Its pages then show counts and requests per km², and say "no
+        population denominator for this layer" where a rate would be.
+        """
+        flags = self.indicators.get("rate_flag")
+        if flags is None or not len(flags):
+            return False
+        return bool(flags.astype("string").eq("no_denominator").all())
+
 
 def default_title(key: str) -> str:
     """Return the title of a layer key in words.

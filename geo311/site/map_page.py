@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import pandas as pd
@@ -25,6 +25,8 @@ from geo311.site.text import (
 __all__ = [
     "DISPARITY_NOTE",
     "DISPARITY_TITLE",
+    "AreaMap",
+    "area_map",
     "city_bins",
     "disparity_layer",
     "headline_choropleth",
@@ -45,15 +47,35 @@ def city_bins(table: pd.DataFrame, column: str) -> list[float]:
     return list(maps.classify(values, scheme="quantiles", k=5).bins)
 
 
+class AreaMap(NamedTuple):
+    """The indicator a district page maps: its column and title."""
+
+    column: str
+    title: str
+
+
+def area_map(layer: SiteLayer) -> AreaMap:
+    """Return what a district page maps for ``layer``: residents' rate, or requests per km².
+
+    A layer without any population (:attr:`SiteLayer.no_denominator`) has no
+    rates, so its page maps requests per km² rather than an all-grey map.
+    """
+    if layer.no_denominator:
+        return AreaMap("requests_per_km2", maps.indicator_spec("requests_per_km2").title)
+    rate = HEADLINE_INDICATORS["rate_per_1k"]
+    return AreaMap(rate.column, rate.title)
+
+
 def map_frame(
     display: gpd.GeoDataFrame, table: pd.DataFrame, columns: Sequence[str]
 ) -> gpd.GeoDataFrame:
     """Return the display outlines with only the columns a map shows (keeps pages small)."""
     wanted: list[str | None] = ["area_name"]
     for column in columns:
-        h = HEADLINE_INDICATORS[column]
+        h = HEADLINE_INDICATORS.get(column)
         spec = maps.indicator_spec(column, list(table.columns))
-        wanted += [h.column, h.ci_low, h.ci_high, h.count, spec.count, spec.flag, *(spec.ci or ())]
+        wanted += [column, *((h.ci_low, h.ci_high, h.count) if h is not None else ())]
+        wanted += [spec.count, spec.flag, *(spec.ci or ())]
     wanted += ["population", "requests", "ttc_followup_days"]
     keep = [c for c in dict.fromkeys(wanted) if c and c in table.columns]
     # a headline column the tables lack is drawn as insufficient data, not refused
@@ -78,8 +100,8 @@ def headline_choropleth(
     m: Any = None,
     show: bool = True,
 ) -> Any:
-    """Draw a headline indicator with the site's title, unit and unstable threshold."""
-    h = HEADLINE_INDICATORS[column]
+    """Draw a headline indicator (or requests per km²) with its title, unit and threshold."""
+    h = HEADLINE_INDICATORS.get(column) or maps.indicator_spec(column)
     return maps.choropleth(
         frame,
         column,

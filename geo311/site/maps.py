@@ -68,6 +68,7 @@ from geo311.site.specs import (
     DASH,
     INDICATORS,
     MIN_COUNT,
+    NO_DENOMINATOR,
     NOT_REACHED,
     Indicator,
     flag_label,
@@ -422,6 +423,8 @@ def _properties(
     source = f" ({population_source})" if population_source else ""
     has_requests = "requests" in frame.columns
     has_population = "population" in frame.columns
+    # a layer without any population says so, never "n/a" (nor 0) area by area
+    no_denominator = not population_source and bool(population.isna().all())
     props = []
     for i in range(len(frame)):
         st = str(status.iloc[i])
@@ -430,7 +433,13 @@ def _properties(
                 values.iloc[i], low.iloc[i], high.iloc[i], spec, status=st, followup=followup[i]
             ),
             format_value(requests.iloc[i], "count") if has_requests else None,
-            (format_value(population.iloc[i], "count") + source) if has_population else None,
+            (
+                NO_DENOMINATOR
+                if no_denominator
+                else format_value(population.iloc[i], "count") + source
+            )
+            if has_population
+            else None,
             flag_label(st, prep.min_count, followup=days_text(followup[i])),
         ]
         for col, fmt in extra_fmts:

@@ -19,6 +19,7 @@ __all__ = [
     "INDICATORS",
     "MIN_COUNT",
     "NOT_REACHED",
+    "NO_DENOMINATOR",
     "Indicator",
     "ci_columns",
     "days_floor",
@@ -43,6 +44,10 @@ DASH = "\u2013"
 #: a share past the follow-up horizon): its own state, never "insufficient data".
 NOT_REACHED = "not_reached"
 
+#: What a page says of a layer without any population (``rate_flag`` ``no_denominator``):
+#: its rates are not computed, never "population 0" nor "insufficient data".
+NO_DENOMINATOR = "no population denominator for this layer"
+
 
 def flag_label(flag: str, min_count: int, *, followup: str | None = None) -> str:
     """Legend and tooltip text of an area status (ok / unstable / insufficient / not reached).
@@ -56,7 +61,11 @@ def flag_label(flag: str, min_count: int, *, followup: str | None = None) -> str
     ('unstable: fewer than 20 requests', 'insufficient data')
     >>> flag_label("not_reached", 20, followup="2.8 days")
     'not reached within the data (over 2.8 days)'
+    >>> flag_label("no_denominator", 20)
+    'no population denominator for this layer'
     """
+    if flag == "no_denominator":
+        return NO_DENOMINATOR
     if flag == "unstable":
         return f"unstable: fewer than {min_count} requests"
     if flag == NOT_REACHED:

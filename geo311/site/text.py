@@ -17,6 +17,7 @@ from geo311.site.headlines import Headline
 from geo311.site.specs import (
     INDICATORS,
     MIN_COUNT,
+    NO_DENOMINATOR,
     NOT_REACHED,
     followup_days,
     format_value,
@@ -24,8 +25,8 @@ from geo311.site.specs import (
     reached_state,
 )
 
-#: What :func:`population_words` says when a run has no population.
-NO_POPULATION = "no population given"
+#: What :func:`population_words` says when a layer has no population.
+NO_POPULATION = NO_DENOMINATOR
 
 __all__ = [
     "card_context",
@@ -141,7 +142,9 @@ def value_flags(
     flags: list[str] = []
     if headline.column == "rate_per_1k":
         flag = str(_get(row, "rate_flag") or "")
-        if flag == "unstable":
+        if flag == "no_denominator":
+            flags.append(NO_DENOMINATOR)
+        elif flag == "unstable":
             flags.append(f"unstable: fewer than {min_count} requests")
         elif flag == "insufficient" or is_missing(value):
             flags.append(
@@ -323,10 +326,14 @@ def layer_notes(metadata: Mapping[str, Any], *, title: str) -> list[str]:
     """Vintage, denominator and exclusion notes of one layer, in plain words."""
     meta = metadata
     info = meta.get("indicators") or {}
+    population = population_words(meta)
     notes = [
         f"{title}: boundary vintage {meta.get('vintage') or 'unknown'}; source: "
         f"{meta.get('layer_source') or 'unknown'}.",
-        f"{title}: population: {population_words(meta)}.",
+        f"{title}: population: {population}."
+        if population != NO_POPULATION
+        else f"{title}: {NO_POPULATION}, so no requests per 1,000 residents; the numbers "
+        "of requests and requests per km² are still given.",
     ]
     rows = info.get("rows") or {}
     setaside = [
@@ -373,7 +380,7 @@ def population_words(metadata: Mapping[str, Any]) -> str:
     >>> population_words({"denominators": {"source": "ACS 5-year B01003", "year": "2021"}})
     'American Community Survey 2021 population estimates'
     >>> population_words({})
-    'no population given'
+    'no population denominator for this layer'
     """
     denominators = metadata.get("denominators") or {}
     info = metadata.get("indicators") or {}
