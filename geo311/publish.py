@@ -15,6 +15,7 @@ and the row ledger (whose examples quote raw values) stay out of it; pass
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,7 +23,8 @@ from typing import Any, NamedTuple
 from geo311._errors import ConfigError, SchemaError
 from geo311.indicators.tables import LayerTables, table_paths, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite
-from geo311.join.manifest import CityManifest, load_manifest
+from geo311.join.layers import manifest_folder
+from geo311.join.manifest import CityManifest, ManifestError, list_cities, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.pipeline import PipelineResult, run
 from geo311.progress import ProgressHook
@@ -30,6 +32,9 @@ from geo311.progress import ProgressHook
 __all__ = ["RunResult", "run_city", "write_indicators", "write_requests", "write_site"]
 
 log = logging.getLogger(__name__)
+
+#: Metadata key of the city's manifest file, relative to the tables folder.
+MANIFEST_KEY = "city_manifest"
 
 
 # --------------------------------------------------------------------------- writers
@@ -73,6 +78,13 @@ def write_indicators(
 ) -> dict[str, Path]:
     """Write a result's indicator tables (CSV, XLSX, JSON, GeoJSON) and ``equity.csv``.
 
+    Each table's metadata (``<key>.json``) names the city and the result's
+    layers in order (``layers``); for a city whose manifest was read from a
+    file (not a built-in one), also that file, as a path relative to
+    ``out_dir`` (``city_manifest``).  :func:`write_site` of the folder
+    (``geo311 maps``) then builds the same site as from the result, as long
+    as the folder and the manifest keep their places relative to each other.
+
     Parameters
     ----------
     result : PipelineResult
@@ -87,7 +99,59 @@ def write_indicators(
     dict of str to pathlib.Path
         As :func:`geo311.indicators.tables.write_tables`.
     """
-    return write_tables(result.tables, Path(out_dir), overwrite=overwrite)
+    out_dir = Path(out_dir)
+    where = _manifest_from(out_dir, result.city)
+    record = {"layers": list(result.tables), **({} if where is None else {MANIFEST_KEY: where})}
+    tables = {
+        key: built._replace(metadata={**built.metadata, **record})
+        for key, built in result.tables.items()
+    }
+    return write_tables(tables, out_dir, overwrite=overwrite)
+
+
+def _manifest_from(folder: Path, manifest: CityManifest | None) -> str | None:
+    """Return where a file manifest lies, seen from ``folder`` (None for a built-in one)."""
+    if manifest is None or manifest_folder(manifest) is None:
+        return None
+    file = Path(manifest.path).expanduser().resolve()
+    try:
+        return Path(os.path.relpath(file, folder.resolve())).as_posix()
+    except ValueError:  # on another drive (Windows): no relative path exists
+        return file.as_posix()
+
+
+def _in_run_order(tables: Mapping[str, LayerTables]) -> dict[str, LayerTables]:
+    """Order tables read from a folder as the result that wrote them had its layers."""
+    recorded = next(iter(tables.values())).metadata.get("layers") if tables else None
+    order = [key for key in recorded if key in tables] if isinstance(recorded, list) else []
+    return {key: tables[key] for key in [*order, *(k for k in tables if k not in order)]}
+
+
+def _recorded_manifest(tables_dir: Path, recorded: Mapping[str, Any]) -> CityManifest | None:
+    """Return the manifest of the city the tables' metadata name, None when they name none.
+
+    The file recorded relative to the tables (``city_manifest``) when there
+    is one, else the built-in city of the recorded name.
+    """
+    name = recorded.get("city")
+    where = recorded.get(MANIFEST_KEY)
+    if isinstance(where, str) and where:
+        path = tables_dir / where
+        if path.is_file():
+            return load_manifest(path)
+        looked = f"looked at {path} (recorded as {where!r} in their metadata)"
+    elif not name:
+        return None
+    elif str(name) in list_cities():
+        return load_manifest(str(name))
+    else:
+        cities = ", ".join(list_cities())
+        looked = f"their metadata record no manifest file and it is not built in ({cities})"
+    msg = (
+        f"boundary manifest of city {name!r} not found for the tables in {tables_dir}: "
+        f"{looked}; pass the manifest with --city PATH (city= in Python)"
+    )
+    raise ManifestError(msg)
 
 
 def write_site(
@@ -125,7 +189,9 @@ def write_site(
         A folder :func:`write_indicators` wrote; read only when ``result`` is None.
     city : str, pathlib.Path or CityManifest, optional
         The city whose layer titles and area names the pages use; default
-        the result's city, or the city recorded in the tables' metadata.
+        the result's city, or the city recorded in the tables' metadata:
+        the manifest file :func:`write_indicators` recorded relative to
+        ``tables_dir``, else the built-in city of the recorded name.
     layers : sequence of str, optional
         Layers to map; default every layer of the tables.
     district_layer : str, optional
@@ -146,6 +212,9 @@ def write_site(
     ------
     ConfigError
         Neither a result nor a tables folder.
+    ManifestError
+        The tables name a city whose manifest is neither where they record
+        it nor built in, and ``city`` is not given.
     """
     from geo311.io.tables import read_tables  # noqa: PLC0415 - needs the maps extra
     from geo311.site.build import build_site  # noqa: PLC0415 - needs the maps extra
@@ -158,13 +227,16 @@ def write_site(
         ledger = result.ledger if ledger is None else ledger
     else:
         tables = read_tables(Path(str(tables_dir)), layers=layers)
+        tables = tables if layers else _in_run_order(tables)  # read in name order
     recorded = next(iter(tables.values())).metadata if tables else {}
-    if city is None and result is None and recorded.get("city"):
-        city = str(recorded["city"])  # the city the tables were computed for
-    if isinstance(city, CityManifest) or city is None:
-        manifest = city or (result.city if result is not None else None)
-    else:
+    if isinstance(city, CityManifest):
+        manifest: CityManifest | None = city
+    elif city is not None:
         manifest = load_manifest(city)
+    elif result is not None:
+        manifest = result.city
+    else:  # the city the tables were computed for
+        manifest = _recorded_manifest(Path(str(tables_dir)), recorded)
     if district_layer is None:
         if result is not None:
             district_layer = result.district_layer

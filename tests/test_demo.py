@@ -7,7 +7,9 @@ when its rates change.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,14 +17,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from click.testing import CliRunner
 from conftest import DEMO_REQUESTS, DEMO_SEED
 from geopandas.testing import assert_geodataframe_equal
 
 import geo311
+from geo311.cli import main
 from geo311.demo import (
     BULK_COLUMNS,
     DEFECT_RATES,
     DEMO_POPULATION,
+    INDICATOR_LAYERS,
     MIN_REQUESTS,
     SERVICE_TYPES,
     DemoCity,
@@ -368,3 +373,125 @@ def test_demo_city_runs_through_the_pipeline_core(tmp_path: Path) -> None:
     assert joined.requests["council_districts_id"].notna().any()
     with pytest.raises(geo311.ConfigError, match="wards"):
         run(paths["raw_requests"], layers=["wards"], **options)
+
+
+# --------------------------------------------------------------------------- geo311 maps
+
+
+def _page(path: Path) -> str:
+    """A page without folium's random ids, float digits past the 9th, or the PNG link."""
+    text = re.sub(r"[0-9a-f]{32}", "ID", path.read_text(encoding="utf-8"))
+    text = re.sub(r"\d+\.\d{9,}", lambda m: f"{float(m[0]):.9g}", text)
+    return re.sub(r'<p><a href="png/[^"]*">[^<]*</a></p>', "", text)
+
+
+def _pages(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.html"))
+
+
+def _error_line(output: str) -> str:
+    (line,) = [x for x in output.splitlines() if x.startswith("Error:")]
+    return line
+
+
+@pytest.fixture(scope="module")
+def rebuilt(written: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`geo311 maps <demo>/indicators` with no city option (no PNGs, to save time)."""
+    out = tmp_path_factory.mktemp("maps") / "site"
+    indicators = written["indicators_equity"].parent
+    result = CliRunner().invoke(main, ["maps", str(indicators), "--no-png", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_written_manifest_describes_the_city_and_finds_its_layers(
+    city: DemoCity, written: dict[str, Path]
+) -> None:
+    manifest = geo311.load_manifest(written["manifest"])
+    assert manifest == demo_manifest(make_demo_city(seed=SEED, n_requests=MIN_REQUESTS))
+    (districts,) = geo311.load_layers(written["manifest"], layers=["council_districts"])[
+        "council_districts"
+    ]
+    assert sorted(districts.gdf["area_id"]) == sorted(city.layers["council_districts"]["district"])
+
+
+def test_tables_record_the_manifest_and_the_layer_order(written: dict[str, Path]) -> None:
+    for key in INDICATOR_LAYERS:
+        meta = json.loads(written[f"indicators_{key}.json"].read_text(encoding="utf-8"))
+        assert meta["city"] == "demo"
+        assert meta["city_manifest"] == "../layers/demo.toml"  # relative: the folder can move
+        assert meta["layers"] == list(INDICATOR_LAYERS)
+
+
+def test_maps_rebuilds_the_demo_site_from_its_tables(
+    written: dict[str, Path], rebuilt: Path
+) -> None:
+    site = written["site_index"].parent
+    assert _pages(rebuilt) == _pages(site)
+    first_district = next(name for name in _pages(site) if name.startswith("district-"))
+    for name in (
+        first_district,  # its neighbourhoods, not tracts: the layers keep the run's order
+        "map-council_districts-rate_per_1k.html",
+        "map-neighborhoods-ttc_median_days.html",
+        "map-council_districts.html",  # with its disparity layer, read back from the tables
+    ):
+        assert _page(rebuilt / name) == _page(site / name), name
+
+
+def test_maps_names_the_city_when_its_manifest_is_missing(
+    written: dict[str, Path], tmp_path: Path
+) -> None:
+    moved = tmp_path / "indicators"  # the tables without the demo's layers folder
+    shutil.copytree(written["indicators_equity"].parent, moved)
+    runner = CliRunner()
+    base = ["maps", str(moved), "--no-png", "--no-tiles", "--layer", "council_districts"]
+    result = runner.invoke(main, [*base, "--out", str(tmp_path / "site")])
+    assert result.exit_code != 0
+    line = _error_line(result.output)
+    assert "'demo'" in line
+    assert str(moved / "../layers/demo.toml") in line
+    assert "--city PATH" in line
+    assert not (tmp_path / "site").exists()
+
+    for path in moved.glob("*.json"):  # tables that record no manifest file
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(meta, dict) and meta.pop("city_manifest", None):
+            path.write_text(json.dumps(meta), encoding="utf-8")
+    result = runner.invoke(main, [*base, "--out", str(tmp_path / "site")])
+    line = _error_line(result.output)
+    assert "'demo'" in line
+    assert "baltimore" in line
+    assert "--city PATH" in line
+
+    city = ["--city", str(written["manifest"]), "--district-layer", ""]
+    result = runner.invoke(main, [*base, *city, "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "site" / "map-council_districts-rate_per_1k.html").read_text("utf-8")
+    assert "Council districts" in page
+
+
+def test_run_on_a_manifest_by_path_then_maps(
+    written: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gis = tmp_path / "gis"
+    gis.mkdir()
+    for key in LAYER_IDS:
+        shutil.copy(written[f"layer_{key}"], gis)
+    text = written["manifest"].read_text(encoding="utf-8")
+    (gis / "mycity.toml").write_text(text.replace('city = "demo"', 'city = "mycity"'), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    args = ["run", str(written["raw_requests"]), "--city", "gis/mycity.toml"]
+    args += ["--schema", "open311", "--layer", "council_districts", "--district-layer", ""]
+    result = runner.invoke(main, [*args, "--no-png", "--no-tiles", "--out", "out"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "out/indicators/council_districts.json").read_text("utf-8"))
+    assert (meta["city"], meta["city_manifest"]) == ("mycity", "../../gis/mycity.toml")
+
+    monkeypatch.chdir(gis)  # another working folder: found relative to the tables
+    again = ["maps", "../out/indicators", "--no-png", "--no-tiles", "--out", "../again"]
+    result = runner.invoke(main, again)
+    assert result.exit_code == 0, result.output
+    assert _pages(tmp_path / "again") == _pages(tmp_path / "out")
+    name = "map-council_districts-rate_per_1k.html"
+    assert _page(tmp_path / "again" / name) == _page(tmp_path / "out" / name)

@@ -33,6 +33,7 @@ from geo311.site.build import SiteResult, build_site
 from geo311.site.elements import runtime_js
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.layer import SiteLayer, default_title, site_layer
+from geo311.site.map_page import DISPARITY_TITLE
 from geo311.site.membership import district_membership
 from geo311.site.text import slugify
 
@@ -275,9 +276,11 @@ def test_every_page_exists_and_every_index_link_resolves(site) -> None:
         for column in HEADLINE_INDICATORS:
             assert f"map-{key}-{column}.html" in names
             assert (out / "png" / f"{key}-{column}.png").is_file()
-        # one page with every indicator as a switchable layer, and all of them in its table
+        # one page with every indicator as a switchable layer, and all of them in its table,
+        # and the disparity scores (METRICS 13) read back from <key>.disparity.csv
         combined = (out / f"map-{key}.html").read_text(encoding="utf-8")
-        assert combined.count('class="geo311-legend"') == len(HEADLINE_INDICATORS)
+        assert combined.count('class="geo311-legend"') == len(HEADLINE_INDICATORS) + 1
+        assert DISPARITY_TITLE in combined
         for h in HEADLINE_INDICATORS.values():
             assert h.title in combined
     assert sum(n.startswith("district-") for n in names) == 14

@@ -43,7 +43,7 @@ def demo_cmd(
             overwrite=overwrite,
             progress=bars,
         )
-    inputs = ("raw_requests", "requests", "ledger", "readme")
+    inputs = ("raw_requests", "manifest", "requests", "ledger", "readme")
     for key in (*inputs, *(k for k in written if k.startswith("layer_"))):
         click.echo(f"{key}: {written[key]}")
     echo_summary(

@@ -71,7 +71,12 @@ def maps_cmd(
     progress: bool | None,
     overwrite: bool,
 ) -> None:
-    """Build the site (choropleths, district pages, PNGs) from INDICATORS_DIR."""
+    """Build the site (choropleths, district pages, PNGs) from INDICATORS_DIR.
+
+    Layer titles and area names come from the city the tables record: its
+    manifest file (recorded relative to INDICATORS_DIR) or a built-in city;
+    --city overrides it.
+    """
     from geo311.publish import write_site  # noqa: PLC0415 - needs the maps extra
 
     started = time.perf_counter()

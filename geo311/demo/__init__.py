@@ -59,7 +59,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo311.demo.city import DemoCity, demo_layers, demo_manifest, make_demo_city
+from geo311.demo.city import (
+    LAYER_FILES,
+    MANIFEST_FILE,
+    DemoCity,
+    demo_layers,
+    demo_manifest,
+    demo_manifest_toml,
+    make_demo_city,
+)
 from geo311.demo.geography import DEMO_POPULATION, N_DISTRICTS, N_NEIGHBORHOODS, N_TRACTS
 from geo311.demo.requests import (
     BULK_COLUMNS,
@@ -72,6 +80,7 @@ from geo311.demo.requests import (
 from geo311.indicators.tables import LayerTables, table_paths
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.layers import Layer
+from geo311.join.manifest import load_manifest
 from geo311.ledger import Ledger
 from geo311.pipeline import PipelineResult, run
 from geo311.progress import ProgressHook
@@ -88,6 +97,7 @@ __all__ = [
     "ServiceType",
     "demo_layers",
     "demo_manifest",
+    "demo_manifest_toml",
     "demo_paths",
     "demo_tables",
     "make_demo_city",
@@ -111,13 +121,16 @@ def demo_paths(out_dir: Path) -> dict[str, Path]:
     --------
     >>> sorted(k for k in demo_paths(Path("site")) if k.startswith("layer_"))
     ['layer_census_tracts', 'layer_council_districts', 'layer_neighborhoods']
+    >>> demo_paths(Path("site"))["manifest"].as_posix()
+    'site/layers/demo.toml'
     >>> demo_paths(Path("site"))["indicators_equity"].as_posix()
     'site/indicators/equity.csv'
     """
     out_dir = Path(out_dir)
     paths = {"raw_requests": out_dir / "raw" / "demo_requests.csv"}
-    for name in ("neighborhoods", "council_districts", "census_tracts"):
-        paths[f"layer_{name}"] = out_dir / "layers" / f"{name}.geojson"
+    for name, file in LAYER_FILES.items():
+        paths[f"layer_{name}"] = out_dir / "layers" / file
+    paths["manifest"] = out_dir / "layers" / MANIFEST_FILE
     paths["requests"] = out_dir / "requests.parquet"
     paths["ledger"] = out_dir / "requests.ledger.json"
     for name, path in table_paths(out_dir / "indicators", INDICATOR_LAYERS).items():
@@ -150,6 +163,8 @@ Files (layers in EPSG:4326)
   {rel("layer_neighborhoods"):<34} {N_NEIGHBORHOODS} neighbourhoods (nbhd_id, name, district)
   {rel("layer_council_districts"):<34} {N_DISTRICTS} council districts, unions of neighbourhoods
   {rel("layer_census_tracts"):<34} {N_TRACTS} census tracts (geoid, pop_2020, median_hh_income)
+  {rel("manifest"):<34} the boundary manifest of the three layers (geo311 run --city,
+  {"":<34} geo311 maps; the tables' metadata point to it)
   {rel("requests"):<34} the requests in the geo311 canonical schema, each assigned to
   {"":<34} every layer (<layer>_id, _name, _vintage, _join columns), GeoParquet
   {rel("ledger"):<34} the row ledger of every stage (rows in/out, drops, flags)
@@ -176,7 +191,11 @@ Row ledger (ingest and join)
 def write_demo_inputs(
     city: DemoCity, out_dir: Path, *, overwrite: bool = False
 ) -> dict[str, Path]:
-    """Write the demo's inputs: the raw export (CSV) and the three layers (GeoJSON).
+    """Write the demo's inputs: the raw export (CSV), the layers (GeoJSON) and their manifest.
+
+    The manifest (:func:`demo_manifest_toml`) names the layer files relative
+    to itself, so :func:`geo311.load_manifest` of it describes the city
+    and finds its layers wherever the folder is moved.
 
     Parameters
     ----------
@@ -189,12 +208,12 @@ def write_demo_inputs(
     Returns
     -------
     dict of str to pathlib.Path
-        ``raw_requests`` and ``layer_<name>``, keyed as in :func:`demo_paths`.
+        ``raw_requests``, ``layer_<name>`` and ``manifest``, keyed as in :func:`demo_paths`.
     """
     paths = {
         k: p
         for k, p in demo_paths(Path(out_dir)).items()
-        if k == "raw_requests" or k.startswith("layer_")
+        if k in {"raw_requests", "manifest"} or k.startswith("layer_")
     }
     check_overwrite(paths.values(), overwrite=overwrite)
     with atomic_write(paths["raw_requests"]) as tmp:
@@ -202,6 +221,8 @@ def write_demo_inputs(
     for name, layer in city.layers.items():
         with atomic_write(paths[f"layer_{name}"]) as tmp:
             layer.to_file(tmp, driver="GeoJSON", layer=name)
+    with atomic_write(paths["manifest"]) as tmp:
+        tmp.write_text(demo_manifest_toml(city), encoding="utf-8")
     return paths
 
 
@@ -248,10 +269,12 @@ def write_demo(
     """Build the demo city, write it out and run the pipeline on it.
 
     Steps, in order: refuse existing outputs; build the city
-    (:func:`make_demo_city`); write the raw CSV and the layers; run the
-    pipeline on the CSV (:func:`geo311.pipeline.run` with the ``open311``
-    profile, the city's profile :func:`demo_manifest` and its layers
-    :func:`demo_layers`: ingest, join to the three layers, indicator and
+    (:func:`make_demo_city`); write the raw CSV, the layers and their
+    manifest (:func:`write_demo_inputs`); run the pipeline on the CSV
+    (:func:`geo311.pipeline.run` with the ``open311`` profile, the city's
+    profile read from the written manifest, so the tables' metadata point
+    to it and ``geo311 maps <out_dir>/indicators`` rebuilds the site, and
+    its layers :func:`demo_layers`: ingest, join to the three layers, indicator and
     equity tables with populations interpolated from the tracts); write the
     requests as GeoParquet with the row ledger of every stage
     (:func:`geo311.publish.write_requests`), the tables
@@ -294,7 +317,7 @@ def write_demo(
 
     result = run(
         paths["raw_requests"],
-        city=demo_manifest(city),
+        city=load_manifest(paths["manifest"]),
         schema="open311",
         timezone=city.timezone,
         as_of=city.as_of,

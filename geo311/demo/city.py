@@ -34,14 +34,19 @@ from geo311.demo.geography import (
     build_geography,
 )
 from geo311.demo.requests import AS_OF_LOCAL, MIN_REQUESTS, build_requests
+from geo311.io.infer import toml_string
 from geo311.join.layers import Layer, read_layer
-from geo311.join.manifest import CityManifest, LayerSpec, VintageSpec
+from geo311.join.manifest import CityManifest, parse_manifest
 
 __all__ = [
+    "CITY",
+    "LAYER_FILES",
     "LAYER_ID_FIELDS",
+    "MANIFEST_FILE",
     "DemoCity",
     "demo_layers",
     "demo_manifest",
+    "demo_manifest_toml",
     "make_demo_city",
 ]
 
@@ -53,6 +58,14 @@ LAYER_ID_FIELDS = {
     "council_districts": "district",
     "census_tracts": "geoid",
 }
+#: File of each demo layer, beside the manifest (:data:`MANIFEST_FILE`).
+LAYER_FILES = {key: f"{key}.geojson" for key in LAYER_ID_FIELDS}
+#: The demo's city key, as recorded in every table's metadata.
+CITY = "demo"
+#: File name of the demo's boundary manifest (:func:`demo_manifest_toml`).
+MANIFEST_FILE = f"{CITY}.toml"
+#: The demo city's title.
+TITLE = "Demo City (synthetic)"
 #: Where the demo's layers come from, as recorded in every table's metadata.
 SOURCE = "geo311.demo (synthetic)"
 
@@ -141,7 +154,7 @@ def make_demo_city(*, seed: int = 311, n_requests: int = 50_000) -> DemoCity:
     as_of_naive = as_of.tz_localize(None).to_datetime64().astype("datetime64[s]")
     requests, defects = build_requests(rng, geo, n_requests, as_of_naive)
     outline = gpd.GeoDataFrame(
-        {"name": ["Demo City (synthetic)"], "synthetic": [True]},
+        {"name": [TITLE], "synthetic": [True]},
         geometry=[geo.outline],
         crs=PROJECTED_CRS,
     ).to_crs("EPSG:4326")
@@ -189,10 +202,56 @@ def demo_layers(city: DemoCity) -> dict[str, list[Layer]]:
     }
 
 
+def demo_manifest_toml(city: DemoCity) -> str:
+    """Return the boundary manifest of the demo city as TOML text.
+
+    Its layers' files are :data:`LAYER_FILES`, relative to the manifest:
+    :func:`geo311.demo.write_demo_inputs` writes the text as
+    :data:`MANIFEST_FILE` in the folder of the layers, so the tables of a
+    demo run name a manifest that ``geo311 maps`` (and :func:`geo311.load_layers`)
+    can read back.
+
+    Examples
+    --------
+    >>> print(demo_manifest_toml(make_demo_city(n_requests=100)).splitlines()[2])
+    city = "demo"
+    """
+    lines = [
+        f"# SYNTHETIC, NOT A REAL CITY: boundary manifest of the geo311 demo (seed {city.seed}).",
+        "# Layer files are relative to this file.",
+        f"city = {toml_string(CITY)}",
+        f"title = {toml_string(TITLE)}",
+        f"timezone = {toml_string(city.timezone)}",
+        f"projected_crs = {toml_string(city.projected_crs)}",
+        'district_layer = "council_districts"',
+        'tract_layer = "census_tracts"',
+        "site_layers = [" + ", ".join(map(toml_string, LAYER_ID_FIELDS)) + "]",
+    ]
+    for key, id_field in LAYER_ID_FIELDS.items():
+        lines += [
+            "",
+            f"[layers.{key}]",
+            f"title = {toml_string(key.replace('_', ' ').capitalize())}",
+            f"id_field = {toml_string(id_field)}",
+            'name_field = "name"',
+            "",
+            f"[[layers.{key}.vintages]]",
+            'vintage = "synthetic"',
+            f"source = {toml_string(SOURCE)}",
+            f"publisher = {toml_string(SOURCE)}",
+            f"file = {toml_string(LAYER_FILES[key])}",
+            'crs = "EPSG:4326"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def demo_manifest(city: DemoCity) -> CityManifest:
     """Return the city profile of the demo city, for :func:`geo311.pipeline.run`.
 
-    Its layers have no local files: pass :func:`demo_layers` as ``boundaries``.
+    Parsed from :func:`demo_manifest_toml`; held in memory, it has no folder
+    to find its layer files in: pass :func:`demo_layers` as ``boundaries``
+    (or :func:`geo311.join.manifest.load_manifest` the file
+    :func:`geo311.demo.write_demo_inputs` writes).
 
     Examples
     --------
@@ -200,34 +259,4 @@ def demo_manifest(city: DemoCity) -> CityManifest:
     >>> manifest.timezone, list(manifest.layers)
     ('America/New_York', ['neighborhoods', 'council_districts', 'census_tracts'])
     """
-    vintage = VintageSpec(
-        vintage="synthetic",
-        valid_from=None,
-        valid_to=None,
-        source=SOURCE,
-        publisher=SOURCE,
-        file=None,
-        crs="EPSG:4326",
-    )
-    layers = {
-        key: LayerSpec(
-            key=key,
-            title=key.replace("_", " ").capitalize(),
-            id_field=id_field,
-            name_field="name",
-            alias_fields=(),
-            label=None,
-            vintages=(vintage,),
-        )
-        for key, id_field in LAYER_ID_FIELDS.items()
-    }
-    return CityManifest(
-        city="demo",
-        title="Demo City (synthetic)",
-        timezone=city.timezone,
-        projected_crs=city.projected_crs,
-        layers=layers,
-        district_layer="council_districts",
-        tract_layer="census_tracts",
-        site_layers=tuple(layers),
-    )
+    return parse_manifest(demo_manifest_toml(city), origin="the demo city's manifest")

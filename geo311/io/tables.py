@@ -3,11 +3,11 @@
 :func:`read_tables` is the inverse of
 :func:`geo311.indicators.tables.write_tables`: per layer ``<key>.csv``,
 ``<key>.json``, ``<key>.city.csv``, ``<key>.patterns.csv``,
-``<key>.channels.csv``, ``<key>.services.csv``, ``<key>.geojson`` and the
-layer's rows of ``equity.csv``, as :class:`~geo311.indicators.tables.LayerTables`
-held in memory. The apostrophe the CSV writer puts before text that a
-spreadsheet could run as a formula is removed again
-(:func:`geo311.io.writers.restore_text`). ``geo311 maps DIR`` is
+``<key>.channels.csv``, ``<key>.services.csv``, ``<key>.disparity.csv``,
+``<key>.geojson`` and the layer's rows of ``equity.csv``, as
+:class:`~geo311.indicators.tables.LayerTables` held in memory. The
+apostrophe the CSV writer puts before text that a spreadsheet could run as a
+formula is removed again (:func:`geo311.io.writers.restore_text`). ``geo311 maps DIR`` is
 ``read_tables`` followed by :func:`geo311.site.build.build_site`.
 """
 
@@ -107,6 +107,10 @@ def _read_layer(folder: Path, key: str, equity: pd.DataFrame) -> LayerTables:
     if "area_name" in areas:
         areas["area_name"] = areas["area_name"].astype("string").map(restore_text)
     mine = equity[equity["layer"] == key].drop(columns="layer") if "layer" in equity else equity
+    disparity_path = folder / f"{key}.disparity.csv"  # absent from older folders
+    disparity = _read_csv(disparity_path, key, index=False) if disparity_path.is_file() else None
+    if disparity is not None and "area_id" not in disparity:  # written empty: no populations
+        disparity = None
     return LayerTables(
         indicators=_read_csv(folder / f"{key}.csv", key),
         city=_read_csv(folder / f"{key}.city.csv", key),
@@ -116,6 +120,7 @@ def _read_layer(folder: Path, key: str, equity: pd.DataFrame) -> LayerTables:
         equity=mine.reset_index(drop=True),
         metadata=metadata,
         areas=areas,
+        disparity=None if disparity is None else disparity.set_index("area_id"),
     )
 
 

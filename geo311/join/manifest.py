@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
@@ -53,6 +53,7 @@ __all__ = [
     "is_layer_key",
     "list_cities",
     "load_manifest",
+    "parse_manifest",
 ]
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -735,6 +736,53 @@ def _read_toml(text: str, origin: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = f"boundary manifest {origin} is not valid TOML: {exc}"
         raise ManifestError(msg) from exc
+
+
+def parse_manifest(text: str, *, origin: str = "manifest text") -> CityManifest:
+    """Parse a boundary manifest held in memory as TOML text.
+
+    A manifest parsed from text has no folder of its own: its vintages'
+    ``file`` paths are looked for only in the data folders.  Write the text
+    to a file and :func:`load_manifest` that file to have them found beside it.
+
+    Parameters
+    ----------
+    text : str
+        The manifest, in the format of ``boundaries/README.md``.
+    origin : str, default "manifest text"
+        What error messages call it.
+
+    Returns
+    -------
+    CityManifest
+        With an empty :attr:`CityManifest.path`.
+
+    Raises
+    ------
+    ManifestError
+        Text that is not TOML, or an invalid manifest (every problem at once).
+
+    Examples
+    --------
+    >>> manifest = parse_manifest('''
+    ... city = "town"
+    ... title = "Town"
+    ... timezone = "Europe/Paris"
+    ... projected_crs = "EPSG:2154"
+    ... [layers.wards]
+    ... title = "Wards"
+    ... id_field = "ward"
+    ... name_field = "name"
+    ... [[layers.wards.vintages]]
+    ... vintage = "2020"
+    ... source = "town hall"
+    ... publisher = "Town"
+    ... crs = "EPSG:4326"
+    ... ''')
+    >>> manifest.city, list(manifest.layers), manifest.path
+    ('town', ['wards'], '')
+    """
+    return replace(_parse_manifest(_read_toml(text, origin), origin, expect=None), path="")
 
 
 def list_cities() -> list[str]:
