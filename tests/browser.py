@@ -12,6 +12,7 @@ failure.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+#: Milliseconds a loaded page is given to let Leaflet finish drawing and any payload fire.
+SETTLE_MS = 300
+#: Pages open side by side in :func:`visit_all`.
+AT_ONCE = 6
 
 
 @dataclass
@@ -70,3 +76,16 @@ def tooltip_texts(page: Any) -> list[str]:
 
 def manifest(site: Path) -> dict[str, Any]:
     return json.loads((site / "site.json").read_text(encoding="utf-8"))
+
+
+def visit_all(visit: Callable[..., Visit], paths: Sequence[Path]) -> Iterator[tuple[Path, Visit]]:
+    """Visit every page, :data:`AT_ONCE` at a time: each batch loads, then settles once.
+
+    Every page still gets at least :data:`SETTLE_MS` after its load before it
+    is handed back (the batch's one wait comes after its last page loaded),
+    so the checks see what :func:`visit` one page at a time would show.
+    """
+    for start in range(0, len(paths), AT_ONCE):
+        batch = [(path, visit(path, settle=False)) for path in paths[start : start + AT_ONCE]]
+        batch[-1][1].page.wait_for_timeout(SETTLE_MS)
+        yield from batch

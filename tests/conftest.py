@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import copyreg
 import importlib.util
+import io
 import os
+import pickle
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from types import MappingProxyType, ModuleType
+from typing import Any, TypeVar
 
 import pytest
-from browser import CHROMIUM_ARGS, Visit
+from browser import CHROMIUM_ARGS, SETTLE_MS, Visit
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -36,14 +39,91 @@ def shared_data() -> Path:
     return path
 
 
+#: Fixtures whose tests are the slow ones: real data, a browser, the whole demo.
+SLOW_FIXTURES = frozenset({"shared_data", "browser", "demo_site"})
+
+
+def _slow_files_first(items: list[pytest.Item]) -> None:
+    """Put the files with a test that uses a slow fixture first, each file's tests together.
+
+    ``--dist loadfile`` (with ``--no-loadscope-reorder``) hands files to the
+    workers in this order: the long files start first and the many quick ones
+    fill in at the end, so no worker is left alone with a long file.
+    """
+    slow = {i.path for i in items if SLOW_FIXTURES & set(getattr(i, "fixturenames", ()))}
+    items.sort(key=lambda item: item.path not in slow)  # stable: file order kept otherwise
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip ``@pytest.mark.network`` tests (real internet services) unless GEO311_NETWORK=1."""
+    """Slow files first (:func:`_slow_files_first`); skip network tests unless GEO311_NETWORK=1."""
+    _slow_files_first(items)
     if os.environ.get("GEO311_NETWORK", "").strip() == "1":
         return
     skip = pytest.mark.skip(reason="talks to real web services; run with GEO311_NETWORK=1")
     for item in items:
         if "network" in item.keywords:
             item.add_marker(skip)
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock``: other processes asking for it wait."""
+    import fcntl  # noqa: PLC0415 - POSIX only; built_once does not share without it
+
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_only(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(mapping)
+
+
+class _Pickler(pickle.Pickler):
+    """A pickler that also takes read-only mappings (``MappingProxyType``) in metadata."""
+
+    dispatch_table = copyreg.dispatch_table.copy()
+    dispatch_table[MappingProxyType] = lambda proxy: (_read_only, (dict(proxy),))
+
+
+def _pickled(value: object) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], T]
+) -> T:
+    """``build(root)`` once per test run, however many xdist workers ask for it.
+
+    Under xdist the first worker to ask builds into ``<session tmp>/<name>``,
+    a folder every worker sees, and pickles what ``build`` returned beside it;
+    the other workers wait for that worker and unpickle its answer, so the
+    slow real-data builds run once, not once per worker.  Every consumer
+    shares the files: read them, or copy them before changing anything.
+    Without xdist (or without ``fcntl``) this is ``build`` in a new folder.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER") or importlib.util.find_spec("fcntl") is None:
+        return build(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent
+    answer = shared / f"{name}.pickle"
+    with _exclusive(shared / f"{name}.lock"):
+        if answer.is_file():
+            value: T = pickle.loads(answer.read_bytes())
+            return value
+        root = shared / name
+        shutil.rmtree(root, ignore_errors=True)  # what a worker that failed left
+        root.mkdir()
+        value = build(root)
+        answer.write_bytes(_pickled(value))
+        return value
 
 
 #: Seed and size of the demo city every test of the demo site shares.
@@ -53,47 +133,54 @@ DEMO_REQUESTS = 5_000
 
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """`geo311 demo` (seed DEMO_SEED, DEMO_REQUESTS requests), built once per session.
+    """`geo311 demo` (seed DEMO_SEED, DEMO_REQUESTS requests), built once per run.
 
     The full demo (pipeline, tables, site with PNGs) is the slowest fixture
-    of the demo tests; every test that reads it shares this one build.  Returns what
-    :func:`geo311.demo.write_demo` returns: every written file by key.
+    of the demo tests; every test that reads it shares this one build
+    (:func:`built_once`: read-only).  Returns what :func:`geo311.demo.write_demo`
+    returns: every written file by key.
     """
     pytest.importorskip("folium")
     from geo311.demo import write_demo  # noqa: PLC0415 - needs the maps extra
 
-    out = tmp_path_factory.mktemp("demo") / "site"
-    return write_demo(out, seed=DEMO_SEED, n_requests=DEMO_REQUESTS)
+    def build(root: Path) -> dict[str, Path]:
+        return write_demo(root / "site", seed=DEMO_SEED, n_requests=DEMO_REQUESTS)
+
+    return built_once(tmp_path_factory, "demo", build)
 
 
 @pytest.fixture(scope="session")
 def baltimore_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    """`geo311 run` on the real Baltimore samples, once per session (site, inputs, root).
+    """`geo311 run` on the real Baltimore samples, once per run (site, inputs, root).
 
     The site lies in ``root / "site"`` (basemap tiles on, no PNGs) and maps
     the neighbourhoods, council districts and census tracts; the joined
-    requests are kept outside it, in ``root / "work"``.
+    requests are kept outside it, in ``root / "work"``.  Shared by every
+    worker (:func:`built_once`): read-only.
     """
     pytest.importorskip("folium")
     from geo311.publish import run_city  # noqa: PLC0415 - needs the maps extra
 
-    root = tmp_path_factory.mktemp("baltimore-run")
     inputs = [
         shared_data / "baltimore" / name
         for name in ("sr311_2019_oct_sample.csv", "sr311_2018_sample.csv")
     ]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO311_DATA_DIR", str(shared_data))
-        result = run_city(
-            inputs,
-            root / "site",
-            city="baltimore",
-            schema="baltimore",
-            layers=["neighborhoods", "council_districts", "census_tracts"],
-            png=False,
-            keep_requests=root / "work" / "joined.parquet",
-        )
-    return result, inputs, root
+
+    def build(root: Path) -> tuple:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("GEO311_DATA_DIR", str(shared_data))
+            result = run_city(
+                inputs,
+                root / "site",
+                city="baltimore",
+                schema="baltimore",
+                layers=["neighborhoods", "council_districts", "census_tracts"],
+                png=False,
+                keep_requests=root / "work" / "joined.parquet",
+            )
+        return result, inputs, root
+
+    return built_once(tmp_path_factory, "baltimore-run", build)
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +230,7 @@ def visit(browser: Any) -> Iterator[Any]:
     """Open a local page with the network blocked; collect errors, dialogs and blocked URLs."""
     contexts = []
 
-    def open_page(path: Path, *, javascript: bool = True) -> Visit:
+    def open_page(path: Path, *, javascript: bool = True, settle: bool = True) -> Visit:
         context = browser.new_context(
             java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
         )
@@ -172,7 +259,8 @@ def visit(browser: Any) -> Iterator[Any]:
         page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
         page.on("dialog", on_dialog)
         page.goto(path.resolve().as_uri(), wait_until="load")
-        page.wait_for_timeout(300)  # let Leaflet finish drawing and any payload fire
+        if settle:  # settle=False: the caller waits, once for several pages (visit_all)
+            page.wait_for_timeout(SETTLE_MS)
         return seen
 
     yield open_page

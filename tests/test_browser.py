@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from browser import manifest, own_errors, screenshot, tooltip_texts
+from browser import manifest, own_errors, screenshot, tooltip_texts, visit_all
 
 from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import write_tables
@@ -81,8 +81,7 @@ def test_every_page_loads_offline_without_errors_or_dialogs(site: Path, visit: A
     pages = sorted(site.glob("*.html"))
     assert len(pages) >= 1 + 14  # the index and one page per district at least
     hostile_service_shown = 0
-    for path in pages:
-        seen = visit(path)
+    for path, seen in visit_all(visit, pages):
         if path.name.startswith("district-"):
             # the hostile service type is listed, as text, where it is among the top ten
             hostile_service_shown += PAYLOADS[2] in seen.page.locator("main").inner_text()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import own_errors, screenshot, tooltip_texts
+from browser import own_errors, screenshot, tooltip_texts, visit_all
 
 pytest.importorskip("folium")
 
@@ -26,8 +26,7 @@ def test_real_baltimore_site_renders_offline(baltimore_site: Path, visit: Any) -
     expected = {"neighborhoods": 278, "council_districts": 14, "census_tracts": 199}
     pages = sorted(baltimore_site.glob("*.html"))
     assert len([p for p in pages if p.name.startswith("district-")]) == 14
-    for path in pages:
-        seen = visit(path)
+    for path, seen in visit_all(visit, pages):
         assert not seen.dialogs, path.name
         assert not seen.page_errors, f"{path.name}: {seen.page_errors}"
         assert not own_errors(seen), f"{path.name}: {own_errors(seen)}"

@@ -170,18 +170,24 @@ def test_an_interrupted_publish_is_named_on_rerun_and_replaced_with_overwrite(
 
 @pytest.fixture(scope="module")
 def los_angeles_tables(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`geo311 run` on one real LA file with both LA layers; its tables read back."""
-    from click.testing import CliRunner  # noqa: PLC0415
+    """The tables of one real LA file with both LA layers, written and read back.
 
-    from geo311.cli import main  # noqa: PLC0415
+    The pipeline and table writer of `geo311 run` without its site, which
+    the test builds itself (`geo311 run` on this file, site included, is
+    test_recycle.py's Los Angeles test).
+    """
+    from geo311.pipeline import run  # noqa: PLC0415
+    from geo311.publish import write_indicators  # noqa: PLC0415
 
-    out = tmp_path_factory.mktemp("la") / "site"
+    out = tmp_path_factory.mktemp("la") / "indicators"
     records = shared_data / "los_angeles" / "records" / "myla311_2018-01-01_2018-01-04.csv.gz"
-    args = ["run", str(records), "--city", "los_angeles", "--out", str(out), "--no-png"]
-    args += ["--no-tiles", "--layer", "neighborhood_councils", "--layer", "council_districts"]
-    result = CliRunner().invoke(main, args, env={"GEO311_DATA_DIR": str(shared_data)})
-    assert result.exit_code == 0, result.output
-    return read_tables(out / "indicators")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_DATA_DIR", str(shared_data))
+        result = run(
+            records, city="los_angeles", layers=["neighborhood_councils", "council_districts"]
+        )
+    write_indicators(result, out)
+    return read_tables(out)
 
 
 def test_los_angeles_pages_are_named_by_the_labels(los_angeles_tables, tmp_path: Path) -> None:
