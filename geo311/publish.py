@@ -30,6 +30,9 @@ __all__ = ["RunResult", "run_city", "write_indicators", "write_requests", "write
 
 log = logging.getLogger(__name__)
 
+#: Rows per Parquet row group of the requests: a reader streams them a group at a time.
+ROW_GROUP_ROWS = 131_072
+
 
 # --------------------------------------------------------------------------- writers
 
@@ -38,6 +41,9 @@ def write_requests(
     result: PipelineResult, path: str | Path, *, overwrite: bool = False
 ) -> tuple[Path, Path]:
     """Write a result's requests as GeoParquet and its ledger beside them, atomically.
+
+    Row groups hold :data:`ROW_GROUP_ROWS` requests, so that a reader can
+    stream the file instead of loading it whole.
 
     Parameters
     ----------
@@ -61,7 +67,7 @@ def write_requests(
     ledger_file = ledger_path(path)
     check_overwrite([path, ledger_file], overwrite=overwrite)
     with atomic_write(path) as tmp:
-        result.requests.to_parquet(tmp, index=False)
+        result.requests.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
     with atomic_write(ledger_file) as tmp:
         result.ledger.write_json(tmp)
     return path, ledger_file
@@ -223,6 +229,7 @@ def run_city(
     tiles: bool = True,
     png: bool = True,
     keep_requests: str | Path | None = None,
+    keep_raw: bool = False,
     overwrite: bool = False,
 ) -> RunResult:
     """Read 311 exports, join them to a city's layers and build its site (``geo311 run``).
@@ -250,7 +257,7 @@ def run_city(
         of the city, ``""`` for none.
     vintages : dict, optional
         Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
-    population, as_of, period, max_days, placeholders, types, families
+    population, as_of, period, max_days, placeholders, types, families, keep_raw
         As in :func:`run`.  With ``types`` or ``families`` every table counts
         only the selected types, and the site has a RecycleStat page of them
         (requests by weekday and district, ``recycle-<slug>.html``).
@@ -305,6 +312,7 @@ def run_city(
         placeholders=placeholders,
         types=types,
         families=families,
+        keep_raw=keep_raw,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from geo311.cli.options import (
     as_of_opt,
+    keep_raw_opt,
     out_opt,
     overwrite_opt,
     placeholder_opt,
@@ -50,6 +51,7 @@ def _summary(requests: pd.DataFrame) -> str:
     show_default=True,
     help="Largest share of rows with unparseable timestamps before failing.",
 )
+@keep_raw_opt
 @overwrite_opt
 def ingest_cmd(
     inputs: tuple[Path, ...],
@@ -61,6 +63,7 @@ def ingest_cmd(
     as_of: str | dict[str, str] | None,
     placeholders: dict[str, float] | None,
     max_bad_timestamps: float,
+    keep_raw: bool,
     overwrite: bool,
 ) -> None:
     """Read 311 exports INPUTS into one canonical GeoParquet file plus its ledger."""
@@ -74,6 +77,7 @@ def ingest_cmd(
         as_of=as_of,
         placeholders=placeholders,
         max_bad_timestamps=max_bad_timestamps,
+        keep_raw=keep_raw,
         stop_after="ingest",
     )
     written, ledger_file = write_requests(result, out, overwrite=overwrite)

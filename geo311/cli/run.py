@@ -13,6 +13,7 @@ from geo311.cli.options import (
     district_layer_opt,
     echo_selection,
     family_opt,
+    keep_raw_opt,
     layers_opt,
     max_days_opt,
     no_png_opt,
@@ -51,6 +52,7 @@ from geo311.cli.options import (
     type=click.Path(path_type=Path),
     help="Also save the joined requests (GeoParquet) here, outside the site.",
 )
+@keep_raw_opt
 @out_opt("Site folder.")
 @overwrite_opt
 def run_cmd(
@@ -71,6 +73,7 @@ def run_cmd(
     no_tiles: bool,
     no_png: bool,
     keep_requests: Path | None,
+    keep_raw: bool,
     out: Path,
     overwrite: bool,
 ) -> None:
@@ -96,6 +99,7 @@ def run_cmd(
         tiles=not no_tiles,
         png=not no_png,
         keep_requests=keep_requests,
+        keep_raw=keep_raw,
         overwrite=overwrite,
     )
     click.echo(result.ledger.summary())
