@@ -246,12 +246,11 @@ def parse_timestamps(
         msg = f"naive must be 'local' or 'UTC', got {naive!r}; set naive = \"local\" or \"UTC\""
         raise OptionError(msg)
     n = len(values)
-    if naive == "UTC":
-        zones = np.full(n, "UTC", dtype=object)
-    elif isinstance(timezone, pd.Series):
-        zones = timezone.to_numpy(dtype=object)
+    if naive == "UTC" or not isinstance(timezone, pd.Series):
+        codes = np.zeros(n, dtype=np.intp)  # one zone for every row
+        names = np.array(["UTC" if naive == "UTC" else timezone], dtype=object)
     else:
-        zones = np.full(n, timezone, dtype=object)
+        codes, names = pd.factorize(timezone.to_numpy(dtype=object), use_na_sentinel=False)
     text = strip_text(values)
     result = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     ambiguous = np.zeros(n, dtype=bool)
@@ -259,13 +258,13 @@ def parse_timestamps(
     remaining = text.notna().to_numpy(dtype=bool, copy=True)
     if remaining.any():
         sample = text.loc[remaining].iloc[:500]
-        first = str(zones[remaining][0])
+        first = str(names[codes[remaining][0]])
         scores = [int((~np.isnat(_parse_with(sample, f, first)[0])).sum()) for f in formats]
         order = sorted(range(len(formats)), key=lambda i: -scores[i])
         for i in order:
-            for zone in pd.unique(zones[remaining]):
-                todo = remaining & (zones == zone)
-                parsed, amb, nonex = _parse_with(text.loc[todo], formats[i], str(zone))
+            for code in pd.unique(codes[remaining]):
+                todo = remaining & (codes == code)
+                parsed, amb, nonex = _parse_with(text.loc[todo], formats[i], str(names[code]))
                 ok = ~np.isnat(parsed)
                 rows = np.flatnonzero(todo)[ok]
                 result[rows] = parsed[ok]
