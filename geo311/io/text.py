@@ -35,7 +35,7 @@ def arrow_text(text: pd.Series) -> pa.Array | None:
     if text.dtype == "string[pyarrow]":
         return pa.array(text.array)
     try:
-        return pa.array(text.astype("string").to_numpy(dtype=object, na_value=None), pa.string())
+        return pa.array(text.astype("string").array)
     except (pa.ArrowException, UnicodeError):  # e.g. lone surrogates
         return None
 
