@@ -226,10 +226,10 @@ def test_saved_stage_resumes_with_its_ledger(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("geo311.publish.ROW_GROUP_ROWS", 1_000)  # streamed in row groups
+    monkeypatch.setattr("geo311.publish.ROW_GROUP_ROWS", 100)  # streamed in row groups
     path, ledger = write_requests(stages["join"], tmp_path / "joined.parquet")
     groups = pq.ParquetFile(path).metadata.num_row_groups
-    assert groups == -(-len(stages["join"].requests) // 1_000) > 1
+    assert groups == -(-len(stages["join"].requests) // 100) > 1
     assert ledger.name == "joined.ledger.json"
     with pytest.raises(OutputExistsError, match=r"joined\.parquet"):
         write_requests(stages["join"], path)
