@@ -254,6 +254,7 @@ def run(
     encoding: str | None = None,
     max_bad_timestamps: float = 0.05,
     placeholders: Mapping[str, Any] | None = None,
+    keep_raw: bool = False,
     layers: Sequence[str] | None = None,
     district_layer: str | None = None,
     boundaries: Mapping[str, Sequence[Layer]] | None = None,
@@ -290,9 +291,10 @@ def run(
     city : str, pathlib.Path or CityManifest, optional
         Built-in city (``"baltimore"``), a boundary manifest, or a parsed one.
         Needed by the join (unless ``extra_layers`` only) and the indicators.
-    schema, timezone, chunksize, encoding, max_bad_timestamps, placeholders
+    schema, timezone, chunksize, encoding, max_bad_timestamps, placeholders, keep_raw
         Ingest: as in :func:`geo311.read_requests` (``placeholders``
-        overrides the profile's placeholder thresholds).
+        overrides the profile's placeholder thresholds); the source columns
+        are also kept with ``qa``, whose label checks read them.
     layers : sequence of str, optional
         Layers to join and tabulate; default every layer of ``boundaries``
         when given, else the layers of joined requests, else
@@ -371,6 +373,7 @@ def run(
             max_bad_timestamps=max_bad_timestamps,
             placeholders=placeholders,
             progress=progress,
+            keep_raw=keep_raw or qa,
         )
         result = PipelineResult(requests, ledger, "ingest", city=manifest)
     done = STAGES.index(result.stage)

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Metadata key of the city's manifest file, relative to the tables folder.
 MANIFEST_KEY = "city_manifest"
+#: Rows per Parquet row group of the requests: a reader streams them a group at a time.
+ROW_GROUP_ROWS = 131_072
 
 
 # --------------------------------------------------------------------------- writers
@@ -44,6 +46,9 @@ def write_requests(
     result: PipelineResult, path: str | Path, *, overwrite: bool = False
 ) -> tuple[Path, Path]:
     """Write a result's requests as GeoParquet and its ledger beside them, atomically.
+
+    Row groups hold :data:`ROW_GROUP_ROWS` requests, so that a reader can
+    stream the file instead of loading it whole.
 
     Parameters
     ----------
@@ -67,7 +72,7 @@ def write_requests(
     ledger_file = ledger_path(path)
     check_overwrite([path, ledger_file], overwrite=overwrite)
     with atomic_write(path) as tmp:
-        result.requests.to_parquet(tmp, index=False)
+        result.requests.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
     with atomic_write(ledger_file) as tmp:
         result.ledger.write_json(tmp)
     return path, ledger_file
@@ -298,6 +303,7 @@ def run_city(
     tiles: bool = True,
     png: bool = True,
     keep_requests: str | Path | None = None,
+    keep_raw: bool = False,
     overwrite: bool = False,
     data_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
@@ -327,7 +333,7 @@ def run_city(
         of the city, ``""`` for none.
     vintages : dict, optional
         Pin a layer to one vintage, e.g. ``{"neighborhoods": "2010"}``.
-    population, as_of, period, max_days, placeholders, types, families
+    population, as_of, period, max_days, placeholders, types, families, keep_raw
         As in :func:`run`.  With ``types`` or ``families`` every table counts
         only the selected types, and the site has a RecycleStat page of them
         (requests by weekday and district, ``recycle-<slug>.html``).
@@ -389,6 +395,7 @@ def run_city(
         families=families,
         data_dir=data_dir,
         progress=progress,
+        keep_raw=keep_raw,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

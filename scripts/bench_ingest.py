@@ -15,6 +15,13 @@ Methods
     of the four timestamp columns with the explicit format, localized to
     America/New_York (ambiguous/nonexistent -> NaT) and converted to UTC, a
     dict status mapping and a point GeoDataFrame in EPSG:4326.
+``geo311-parquet``
+    What ``geo311 ingest`` does: the ingest stage of ``geo311.pipeline.run``
+    and ``geo311.publish.write_requests`` (GeoParquet plus its ledger).
+``plain-parquet``
+    ``pd.read_csv`` + ``points_from_xy`` + ``to_parquet``, no timestamps parsed.
+``baseline-parquet``
+    ``baseline`` + ``to_parquet``.
 
 Usage::
 
@@ -37,6 +44,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -65,7 +73,14 @@ STATUS_MAP = {
     "Closed": "closed",
     "Closed (Duplicate)": "closed",
 }
-METHODS = ("geo311", "geo311-chunk100k", "baseline")
+METHODS = (
+    "geo311",
+    "geo311-chunk100k",
+    "baseline",
+    "geo311-parquet",
+    "plain-parquet",
+    "baseline-parquet",
+)
 CHUNKSIZES: dict[str, int | None] = {"geo311": None, "geo311-chunk100k": 100_000}
 _RESULT_MARK = "@@BENCH_RESULT@@ "
 
@@ -337,8 +352,28 @@ def run_baseline(path: Path) -> Any:
     return gpd.GeoDataFrame(df, geometry=points, crs=4326)
 
 
+def run_geo311_parquet(path: Path, out: Path) -> Any:
+    """Ingest and write GeoParquet as ``geo311 ingest`` does; return the GeoDataFrame."""
+    from geo311.pipeline import run  # noqa: PLC0415 - imported only in the child
+    from geo311.publish import write_requests  # noqa: PLC0415
+
+    result = run(path, schema="baltimore", as_of=AS_OF, stop_after="ingest")
+    write_requests(result, out / "requests.parquet")
+    return result.requests
+
+
+def run_plain(path: Path) -> Any:
+    """``read_csv`` + ``points_from_xy``, no timestamps parsed; return the GeoDataFrame."""
+    import geopandas as gpd  # noqa: PLC0415 - imported only in the child that measures it
+    import pandas as pd  # noqa: PLC0415
+
+    df = pd.read_csv(path)
+    points = gpd.points_from_xy(df["Longitude"], df["Latitude"])
+    return gpd.GeoDataFrame(df, geometry=points, crs=4326)
+
+
 def _import_for(method: str) -> None:
-    if method == "baseline":
+    if method in ("baseline", "plain-parquet", "baseline-parquet"):
         import geopandas  # noqa: F401, PLC0415
         import pandas  # noqa: F401, PLC0415
     else:
@@ -349,12 +384,20 @@ def run_method(method: str, path: Path) -> Any:
     """Run one benchmark method in this process; return its GeoDataFrame."""
     if method == "baseline":
         return run_baseline(path)
-    return run_geo311(path, chunksize=CHUNKSIZES[method])
+    if method in CHUNKSIZES:
+        return run_geo311(path, chunksize=CHUNKSIZES[method])
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        if method == "geo311-parquet":
+            return run_geo311_parquet(path, out)
+        frame = run_plain(path) if method == "plain-parquet" else run_baseline(path)
+        frame.to_parquet(out / "requests.parquet")
+        return frame
 
 
 def frame_stats(method: str, frame: Any) -> dict[str, int]:
     """Counts that show both methods did the same work on the same rows."""
-    created = frame["CreatedDate" if method == "baseline" else "requested_datetime"]
+    created = frame["requested_datetime" if method.startswith("geo311") else "CreatedDate"]
     import shapely  # noqa: PLC0415 - geopandas has imported it already
 
     x = shapely.get_x(np.asarray(frame.geometry.array, dtype=object))

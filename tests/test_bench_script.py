@@ -183,3 +183,11 @@ def test_bench_e2e_data_and_ratios(shared_data: Path, tmp_path: Path) -> None:
         assert s["geo311_s"] == pytest.approx(2.0 * g)  # median of g and 3g
         assert s["peak_ratio"] == pytest.approx(g / b)
         assert f"| {s['stage']} |" in printed
+
+
+def test_parquet_methods_write_the_same_rows(bench, small_csv: Path) -> None:
+    ours = bench.run_method("geo311-parquet", small_csv)
+    plain = bench.run_method("plain-parquet", small_csv)
+    assert len(ours) == len(plain) == 2_000
+    assert bench.frame_stats("geo311-parquet", ours)["created_missing"] == 0
+    assert bench.frame_stats("plain-parquet", plain)["created_missing"] == 0

@@ -131,7 +131,9 @@ def raw_frame(rows: list, column: str = "Neighborhood", start: int = 0) -> pd.Da
 
 @pytest.fixture(scope="module")
 def checked(hoods) -> tuple[pd.DataFrame, LabelCheck]:
-    requests, _ = requests_from_frame(raw_frame(ROWS), schema="open311", as_of=AS_OF)
+    requests, _ = requests_from_frame(
+        raw_frame(ROWS), schema="open311", as_of=AS_OF, keep_raw=True
+    )
     joined, _ = assign_areas(requests, hoods)
     checks = compare_labels(joined, hoods, {"hoods": ("Neighborhood", "name")}, near_m=50.0)
     assert len(checks) == 1
@@ -288,7 +290,9 @@ def test_match_by_id_with_zero_padded_and_float_labels() -> None:
         ("plain", at(1.5, 0.5), NOW, "12", "agree"),
         ("wrong", at(1.5, 0.6), NOW, "7", "far"),
     ]
-    requests, _ = requests_from_frame(raw_frame(rows, "CD"), schema="open311", as_of=AS_OF)
+    requests, _ = requests_from_frame(
+        raw_frame(rows, "CD"), schema="open311", as_of=AS_OF, keep_raw=True
+    )
     joined, _ = assign_areas(requests, {"council": [layer]})
     (check,) = compare_labels(joined, {"council": [layer]}, {"council": ("CD", "id")})
     assert (check.compared, check.agree) == (4, 3)
@@ -319,7 +323,9 @@ def test_areas_sharing_a_name() -> None:
         ("former name, west", at(0.5, 0.6), NOW, "Old West", "renamed"),
         ("former name, east", at(2.5, 0.6), NOW, "Old East", "renamed"),
     ]
-    requests, _ = requests_from_frame(raw_frame(rows, "Area"), schema="open311", as_of=AS_OF)
+    requests, _ = requests_from_frame(
+        raw_frame(rows, "Area"), schema="open311", as_of=AS_OF, keep_raw=True
+    )
     joined, _ = assign_areas(requests, {"twins": [layer]})
     (check,) = compare_labels(joined, {"twins": [layer]}, {"twins": ("Area", "name")})
     assert check.agree == 2
@@ -340,7 +346,7 @@ def test_case_variant_label_columns_are_coalesced(tmp_path: Path, hoods) -> None
     raw_frame(first, "Neighborhood").to_csv(tmp_path / "a.csv", index=False)
     raw_frame(second, "neighborhood", start=100).to_csv(tmp_path / "b.csv", index=False)
     requests, _ = read_requests(
-        [tmp_path / "a.csv", tmp_path / "b.csv"], schema="open311", as_of=AS_OF
+        [tmp_path / "a.csv", tmp_path / "b.csv"], schema="open311", as_of=AS_OF, keep_raw=True
     )
     assert {"raw_Neighborhood", "raw_neighborhood"} <= set(requests.columns)
     assert requests["raw_Neighborhood"].notna().sum() == 8
@@ -383,7 +389,7 @@ class CityRun:
     def __init__(self, city: str, data: Path, files: list[str]) -> None:
         self.city = city
         self.requests, self.read_ledger = read_requests(
-            [data / f for f in files], schema=city, as_of=AS_OF
+            [data / f for f in files], schema=city, as_of=AS_OF, keep_raw=True
         )
         self.layers = load_layers(city)
         self.joined, self.ledger = assign_areas(self.requests, self.layers)

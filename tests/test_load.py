@@ -75,7 +75,7 @@ def inverse_mercator(x: float, y: float) -> tuple[float, float]:
 
 def test_open311_json_reads_every_field() -> None:
     path = FIXTURES / "open311_requests.json"
-    frame, ledger = read_requests(path, as_of=AS_OF)
+    frame, ledger = read_requests(path, as_of=AS_OF, keep_raw=True)
     check_ledger(frame, ledger)
     validate_requests(frame)
     assert ledger.inputs == [
@@ -116,8 +116,8 @@ def test_open311_json_reads_every_field() -> None:
 
 
 def test_open311_xml_gives_the_same_requests_as_json() -> None:
-    from_json, _ = read_requests(FIXTURES / "open311_requests.json", as_of=AS_OF)
-    from_xml, ledger = read_requests(FIXTURES / "open311_requests.xml", as_of=AS_OF)
+    from_json, _ = read_requests(FIXTURES / "open311_requests.json", as_of=AS_OF, keep_raw=True)
+    from_xml, ledger = read_requests(FIXTURES / "open311_requests.xml", as_of=AS_OF, keep_raw=True)
     check_ledger(from_xml, ledger)
     validate_requests(from_xml)
     assert ledger.inputs[0]["format"] == "open311-xml"
@@ -169,7 +169,7 @@ def test_empty_open311_response_gives_no_rows(tmp_path: Path, suffix: str) -> No
 
 def test_arcgis_featureset_in_web_mercator() -> None:
     path = FIXTURES / "arcgis_baltimore_featureset.json"
-    frame, ledger = read_requests(path, as_of=AS_OF)
+    frame, ledger = read_requests(path, as_of=AS_OF, keep_raw=True)
     check_ledger(frame, ledger)
     validate_requests(frame)
     assert ledger.inputs[0]["format"] == "arcgis-json"
@@ -387,7 +387,7 @@ def test_csv_variants_read_alike(
     tmp_path: Path, variant: str, csv_reference: pd.DataFrame
 ) -> None:
     path = _write_variant(tmp_path, variant)
-    frame, ledger = read_requests(path, as_of=AS_OF)
+    frame, ledger = read_requests(path, as_of=AS_OF, keep_raw=True)
     check_ledger(frame, ledger)
     validate_requests(frame)
     assert ledger.inputs[0]["format"] == "csv"
@@ -406,7 +406,7 @@ def test_semicolon_csv_with_commas_in_quoted_names(tmp_path: Path) -> None:
         'Q-1;2024-03-01T10:00:00Z;"a, b"\n',
         encoding="utf-8",
     )
-    frame, _ = read_requests(path, as_of=AS_OF)
+    frame, _ = read_requests(path, as_of=AS_OF, keep_raw=True)
     assert frame["raw_Notes, internal"].tolist() == ["a, b"]
     assert frame["requested_datetime"].tolist() == [utc("2024-03-01T10:00:00Z")]
 
@@ -588,7 +588,7 @@ def test_user_profile_with_projected_coordinates(tmp_path: Path) -> None:
         (FIXTURES / "springfield_rechtswert.toml").read_text("utf-8"), encoding="utf-8"
     )
     frame, ledger = read_requests(
-        FIXTURES / "springfield_rechtswert.csv", schema=profile, as_of=AS_OF
+        FIXTURES / "springfield_rechtswert.csv", schema=profile, as_of=AS_OF, keep_raw=True
     )
     check_ledger(frame, ledger)
     validate_requests(frame)
@@ -626,7 +626,7 @@ def _numbered_csv(rows: int, *, bad: dict[int, str] | None = None) -> str:
 def test_unparseable_timestamps_below_the_limit_are_flagged(tmp_path: Path) -> None:
     path = tmp_path / "one_bad.csv"
     path.write_text(_numbered_csv(30, bad={5: "yesterday-ish"}), encoding="utf-8")
-    frame, ledger = read_requests(path, as_of=AS_OF)  # 1 of 30 = 3.3% < 5%
+    frame, ledger = read_requests(path, as_of=AS_OF, keep_raw=True)  # 1 of 30 = 3.3% < 5%
     check_ledger(frame, ledger)
     assert len(frame) == 30
     assert ledger.flagged["unparsed_requested_datetime"] == 1
@@ -835,3 +835,58 @@ def test_requests_from_frame_non_point_geometry_counts_as_missing() -> None:
 def test_requests_from_frame_unknown_header_names_the_frame() -> None:
     with pytest.raises(ProfileError, match=r"^my export: no schema profile"):
         requests_from_frame(pd.DataFrame({"Ticket": ["1"]}), name="my export")
+
+
+# --- the Arrow CSV reader reads what pandas reads ------------------------------------------
+
+ARROW_CSV_CASES = {
+    "plain": b'a,b,c\n1,"x, y",\n2,"say ""hi""",z\n',
+    "crlf_bom_quoted_newline": b'\xef\xbb\xbfa,b,c\r\n1,"two\r\nlines", c \r\n\r\n3,,\r\n',
+    "gzip": b"a;b;c\n1;2;3\n",
+    "duplicate_and_empty_names": b"a,a,\n1,2,3\n",
+    "nul_byte": b"a,b,c\n1,x\x00y,3\n",  # pandas ends the field at NUL: left to pandas
+    "lone_cr": b"a,b,c\r1,2,3\r\t4,5,6\r",  # pandas' own reading of CR-only lines
+    "ragged": b"a,b,c\n1,2\n3,4,5\n",  # a short row: pandas fills it, Arrow refuses
+    "header_only": b"a,b,c\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ARROW_CSV_CASES))
+def test_csv_chunks_hold_what_pandas_reads(tmp_path: Path, case: str) -> None:
+    from geo311.io.formats import read_chunks  # noqa: PLC0415
+
+    data = ARROW_CSV_CASES[case]
+    path = tmp_path / ("f.csv.gz" if case == "gzip" else "f.csv")
+    path.write_bytes(gzip.compress(data) if case == "gzip" else data)
+    chunks = list(read_chunks(path, "csv", chunksize=2, encoding=None))
+    got = pd.concat([c.raw for c in chunks], ignore_index=True)
+    sep = ";" if case == "gzip" else ","
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, encoding="utf-8-sig")
+    assert list(got.columns) == list(expected.columns)
+    assert got.astype(object).where(got.notna(), None).to_numpy().tolist() == (
+        expected.astype(object).where(expected.notna(), None).to_numpy().tolist()
+    )
+    assert [c.first_row for c in chunks] == list(range(1, max(len(expected), 1) + 1, 2))
+    by_arrow = case not in {"nul_byte", "lone_cr", "ragged"}
+    assert all((dtype == "string[pyarrow]") == by_arrow for dtype in got.dtypes)
+
+
+def test_unmapped_columns_are_read_only_with_keep_raw(tmp_path: Path) -> None:
+    path = tmp_path / "bulk.csv"
+    path.write_text(
+        "service_request_id,requested_datetime,status,Ward\n"
+        "A-1,2024-03-01T10:00:00Z,open,7\nA-2,2024-03-02T10:00:00Z,closed,8\n",
+        encoding="utf-8",
+    )
+    lean, _ = read_requests(path, as_of=AS_OF)
+    full, _ = read_requests(path, as_of=AS_OF, keep_raw=True)
+    assert not [c for c in lean if c.startswith("raw_")]
+    assert [c for c in full if c.startswith("raw_")] == [
+        "raw_service_request_id",
+        "raw_requested_datetime",
+        "raw_status",
+        "raw_Ward",
+    ]
+    assert full["raw_Ward"].dtype == "string[pyarrow]"
+    assert full["raw_Ward"].tolist() == ["7", "8"]
+    pd.testing.assert_frame_equal(pd.DataFrame(full[lean.columns]), pd.DataFrame(lean))

@@ -50,6 +50,38 @@ def test_strptime_other_zone() -> None:
     assert as_list(out.values) == utc("2018-01-01 07:59:58")
 
 
+STRPTIME_CASES = [
+    "10/21/2019 11:49:49 AM",
+    "12/01/2019 12:00:01 AM",  # 12 AM is midnight
+    "12/01/2019 12:00:01 pm",
+    "1/5/2019 1:02:03 PM",  # not zero-padded: pandas reads it
+    "02/29/2019 10:00:00 AM",  # no such day (Arrow would roll it to 1 March)
+    "02/29/2020 10:00:00 AM",
+    "13/21/2019 11:49:49 AM",
+    "10/21/2019 00:49:49 AM",
+    "10/21/2019 11:49:49 AMx",
+    "10/21/2019 11:49:49",
+    "10/21/2300 11:49:49 AM",  # outside pandas' nanosecond range
+    "\u3000 10/21/2019 11:49:49 AM\x1c",  # Python's whitespace, stripped as str.strip does
+    "\uff110/21/2019 11:49:49 AM",  # a full-width digit
+    "",
+    None,
+]
+
+
+@pytest.mark.parametrize("strings", ["str", "string[pyarrow]"])
+def test_strptime_reads_what_pandas_reads_value_by_value(strings: str) -> None:
+    values = pd.Series(STRPTIME_CASES, dtype=strings if strings != "str" else object)
+    out = parse_timestamps(values, formats=(BALTIMORE_FMT,), timezone=NY)
+    text = pd.Series(STRPTIME_CASES, dtype="string").str.strip()
+    wall = pd.to_datetime(text.mask(text == ""), format=BALTIMORE_FMT, errors="coerce")
+    expected = wall.dt.tz_localize(NY).dt.tz_convert("UTC")
+    assert out.values.isna().tolist() == expected.isna().tolist()
+    assert out.values.dropna().tolist() == expected.dropna().tolist()
+    assert out.unparsed.tolist() == [*(expected.isna() & text.notna() & (text != ""))]
+    assert out.values.notna().sum() == 6
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -336,7 +368,7 @@ def test_mapping_of_a_baltimore_export() -> None:
 
 def test_raw_copies_of_every_source_column_verbatim() -> None:
     raw = baltimore_raw()
-    out = normalize_frame(raw, profile=get_profile("baltimore")).frame
+    out = normalize_frame(raw, profile=get_profile("baltimore"), keep_raw=True).frame
     raw_cols = [c for c in out.columns if c.startswith("raw_")]
     assert raw_cols == [f"raw_{c}" for c in raw.columns]
     for col in raw.columns:
@@ -356,7 +388,7 @@ def test_raw_copies_of_non_string_columns() -> None:
             "count": [3],
         }
     )
-    out = normalize_frame(raw, profile=get_profile("open311")).frame
+    out = normalize_frame(raw, profile=get_profile("open311"), keep_raw=True).frame
     assert out.loc[0, "raw_lat"] == "39.25"
     assert out.loc[0, "raw_count"] == "3"
     assert out.loc[0, "lat"] == 39.25
@@ -365,7 +397,7 @@ def test_raw_copies_of_non_string_columns() -> None:
 def test_case_insensitive_matching_of_a_lowercase_header() -> None:
     raw = baltimore_raw()
     raw.columns = [c.lower() for c in raw.columns]
-    out = normalize_frame(raw, profile=get_profile("baltimore")).frame
+    out = normalize_frame(raw, profile=get_profile("baltimore"), keep_raw=True).frame
     assert out["service_request_id"].tolist()[:3] == ["19-00711545", "19-2", "19-3"]
     assert out.loc[0, "lat"] == pytest.approx(39.3181508270367)
     assert "raw_srstatus" in out.columns

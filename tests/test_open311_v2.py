@@ -37,7 +37,9 @@ def durations(frame: pd.DataFrame) -> dict[str, pd.Timedelta | None]:
 
 @pytest.fixture(params=NOTES)
 def notes(request: pytest.FixtureRequest) -> tuple[pd.DataFrame, object]:
-    return read_requests(FIXTURES / request.param, as_of=AS_OF, timezone="America/Chicago")
+    return read_requests(
+        FIXTURES / request.param, as_of=AS_OF, timezone="America/Chicago", keep_raw=True
+    )
 
 
 def test_close_times_from_notes_then_from_updates(notes) -> None:
@@ -94,8 +96,12 @@ def test_fields_extended_attributes_and_media(notes) -> None:
 
 
 def test_json_and_xml_agree() -> None:
-    from_json, _ = read_requests(FIXTURES / NOTES[0], as_of=AS_OF, timezone="America/Chicago")
-    from_xml, _ = read_requests(FIXTURES / NOTES[1], as_of=AS_OF, timezone="America/Chicago")
+    from_json, _ = read_requests(
+        FIXTURES / NOTES[0], as_of=AS_OF, timezone="America/Chicago", keep_raw=True
+    )
+    from_xml, _ = read_requests(
+        FIXTURES / NOTES[1], as_of=AS_OF, timezone="America/Chicago", keep_raw=True
+    )
     columns = [*column_names()[:-2], "raw_extended_attributes.channel"]
     pd.testing.assert_frame_equal(
         pd.DataFrame(from_xml[columns]), pd.DataFrame(from_json[columns]), check_dtype=False
@@ -149,7 +155,7 @@ def test_notes_close_only_unless_the_status_says_open() -> None:
 
 def test_mixed_jurisdictions_in_one_call(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="geo311.io.readers"):
-        frame, ledger = read_requests(MULTI, schema=MULTI_PROFILE, as_of=AS_OF)
+        frame, ledger = read_requests(MULTI, schema=MULTI_PROFILE, as_of=AS_OF, keep_raw=True)
     check_ledger(frame, ledger)
     validate_requests(frame)
     assert ledger.inputs[0]["format"] == "csv"

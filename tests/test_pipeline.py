@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -223,8 +224,12 @@ def test_saved_stage_resumes_with_its_ledger(
     stages: dict[str, PipelineResult],
     data_env: Path,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("geo311.publish.ROW_GROUP_ROWS", 100)  # streamed in row groups
     path, ledger = write_requests(stages["join"], tmp_path / "joined.parquet")
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert groups == -(-len(stages["join"].requests) // 100) > 1
     assert ledger.name == "joined.ledger.json"
     with pytest.raises(OutputExistsError, match=r"joined\.parquet"):
         write_requests(stages["join"], path)

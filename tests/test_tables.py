@@ -138,7 +138,7 @@ def test_cli_join_and_indicators_on_real_baltimore(
         str(shared_data / "baltimore" / f)
         for f in ("sr311_2019_oct_sample.csv", "sr311_2018_sample.csv")
     ]
-    result = runner.invoke(main, ["-q", "ingest", *files, "--out", str(ingested)])
+    result = runner.invoke(main, ["-q", "ingest", *files, "--keep-raw", "--out", str(ingested)])
     assert result.exit_code == 0, result.output
     joined = tmp_path / "joined.parquet"
     result = runner.invoke(

@@ -10,6 +10,7 @@ import pandas as pd
 from geo311.cli.console import progress_bars
 from geo311.cli.options import (
     as_of_opt,
+    keep_raw_opt,
     out_opt,
     overwrite_opt,
     placeholder_opt,
@@ -52,6 +53,7 @@ def _summary(requests: pd.DataFrame) -> str:
     show_default=True,
     help="Largest share of rows with unparseable timestamps before failing.",
 )
+@keep_raw_opt
 @overwrite_opt
 @progress_opt
 def ingest_cmd(
@@ -64,6 +66,7 @@ def ingest_cmd(
     as_of: str | dict[str, str] | None,
     placeholders: dict[str, float] | None,
     max_bad_timestamps: float,
+    keep_raw: bool,
     overwrite: bool,
     progress: bool | None,
 ) -> None:
@@ -79,6 +82,7 @@ def ingest_cmd(
             as_of=as_of,
             placeholders=placeholders,
             max_bad_timestamps=max_bad_timestamps,
+            keep_raw=keep_raw,
             stop_after="ingest",
             progress=bars,
         )

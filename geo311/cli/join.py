@@ -106,5 +106,8 @@ def join_cmd(
         for check in result.checks:
             click.echo(check.summary())
         if not result.checks:
-            click.echo("  (no label columns for these layers in the requests)")
+            click.echo(
+                "  (no label columns for these layers in the requests; "
+                "ingest with --keep-raw to keep the source's columns)"
+            )
     click.echo(f"wrote {written}, {ledger_file}" + (f", {qa_path}" if qa else ""))

@@ -25,6 +25,7 @@ __all__ = [
     "district_layer_opt",
     "echo_selection",
     "family_opt",
+    "keep_raw_opt",
     "layers_opt",
     "max_days_opt",
     "no_png_opt",
@@ -280,6 +281,13 @@ family_opt = click.option(
     multiple=True,
     help="Only the service types of this family of the city manifest's [families] "
     "(repeatable), e.g. 'missed pickup'.",
+)
+
+keep_raw_opt = click.option(
+    "--keep-raw",
+    is_flag=True,
+    help="Also keep every source column verbatim as raw_<name> (the label checks of "
+    "`geo311 join --qa` read them).",
 )
 
 no_png_opt = click.option("--no-png", is_flag=True, help="Skip the static PNG of each map.")

@@ -15,6 +15,7 @@ from geo311.cli.options import (
     district_layer_opt,
     echo_selection,
     family_opt,
+    keep_raw_opt,
     layers_opt,
     max_days_opt,
     no_png_opt,
@@ -56,6 +57,7 @@ from geo311.cli.summary import echo_summary, site_details
     type=click.Path(path_type=Path),
     help="Also save the joined requests (GeoParquet) here, outside the site.",
 )
+@keep_raw_opt
 @out_opt("Site folder.")
 @overwrite_opt
 @progress_opt
@@ -78,6 +80,7 @@ def run_cmd(
     no_tiles: bool,
     no_png: bool,
     keep_requests: Path | None,
+    keep_raw: bool,
     out: Path,
     overwrite: bool,
     progress: bool | None,
@@ -107,6 +110,7 @@ def run_cmd(
             tiles=not no_tiles,
             png=not no_png,
             keep_requests=keep_requests,
+            keep_raw=keep_raw,
             overwrite=overwrite,
             data_dir=data_dir,
             progress=bars,

@@ -9,10 +9,11 @@ schema.  Geometry without a CRS raises :class:`geo311._errors.CRSError`.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +41,15 @@ _OPEN311_FIELDS = (
 
 @dataclass
 class Chunk:
-    """Source columns of some rows (strings), their points if the format has them."""
+    """Source columns of some rows (strings), their points if the format has them.
+
+    ``header`` is the file's whole header when only some of its columns were read.
+    """
 
     raw: pd.DataFrame
     points: pd.DataFrame | None
     first_row: int
+    header: list[str] | None = None
 
 
 def as_strings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -139,27 +144,127 @@ def points_from_xy(x: np.ndarray, y: np.ndarray, crs: CRS | None) -> pd.DataFram
     return pd.DataFrame({"lat": y, "long": x})
 
 
-def _read_csv(path: Path, *, chunksize: int | None, encoding: str | None) -> Iterator[Chunk]:
+#: File name endings pandas reads as compressed; Arrow reads only gzip here.
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar", ".tgz")
+#: Bytes Arrow parses at once (per thread) when reading a CSV.
+_ARROW_BLOCK = 1 << 24
+
+Select = Callable[[list[str]], list[str]]
+
+
+def _has_lone_cr(path: Path) -> bool:
+    """Return True when a carriage return in the file is not followed by a line feed.
+
+    pandas' tokenizer reads lines ended by a lone CR in ways of its own (a
+    header re-read as data, fields shifted after LF CR), so such files are
+    left to it.
+    """
+    previous = b""
+    with open_binary(path) as fh:
+        while block := fh.read(_ARROW_BLOCK):
+            if previous == b"\r" and not block.startswith(b"\n"):
+                return True
+            if b"\r" in block and block.count(b"\r") != block.count(b"\r\n") + block.endswith(
+                b"\r"
+            ):
+                return True
+            previous = block[-1:]
+    return previous == b"\r"
+
+
+def _arrow_may_read(path: Path, *, header: list[str], encoding: str) -> bool:
+    """Return False for a CSV file Arrow would read otherwise than pandas (see _arrow_csv)."""
+    name = path.name.lower()
+    gzip = path.name.endswith(".gz")
+    if encoding not in ("utf-8", "utf-8-sig") or (name.endswith(_COMPRESSED) and not gzip):
+        return False
+    if len(header) < 2:  # pandas skips whitespace-only lines of a single column as blank
+        return False
+    with open_binary(path) as fh:
+        first = fh.readline(1 << 20).removeprefix(codecs.BOM_UTF8)
+    if not first.strip(b"\r\n") or b"\x00" in first or first.count(b'"') % 2:
+        return False
+    return not _has_lone_cr(path)
+
+
+def _arrow_csv(
+    path: Path, *, header: list[str], columns: list[str], encoding: str, sep: str
+) -> Any | None:
+    """Return the CSV's data rows as an Arrow table of strings, read as pandas reads them.
+
+    Only the ``columns`` wanted are converted.  ``None`` (read it with pandas
+    instead) when the file holds anything Arrow would read differently:
+    another encoding than UTF-8, another compression than gzip, a single
+    column, a header that spans lines or follows a blank line, a carriage
+    return not followed by a line feed, a NUL byte in a value, or any row
+    that Arrow refuses (a field count other than the header's, ...).  Column
+    names are pandas' own (duplicates numbered, empty ones ``Unnamed: i``).
+    """
+    import pyarrow as pa  # noqa: PLC0415 - a core dep; keep import cost local
+    import pyarrow.compute as pc  # noqa: PLC0415
+    from pyarrow import csv as pacsv  # noqa: PLC0415
+
+    if not _arrow_may_read(path, header=header, encoding=encoding):
+        return None
+    gzip = path.name.endswith(".gz")
+    try:
+        with pa.input_stream(str(path), compression="gzip" if gzip else None) as stream:
+            table = pacsv.read_csv(
+                stream,
+                read_options=pacsv.ReadOptions(
+                    column_names=header, skip_rows=1, block_size=_ARROW_BLOCK
+                ),
+                parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()),
+                    include_columns=columns,
+                    strings_can_be_null=False,
+                ),
+            )
+    except pa.ArrowInvalid as exc:
+        log.debug("%s: read with pandas, not Arrow (%s)", path, exc)
+        return None
+    # pandas' tokenizer ends a field at a NUL byte; Arrow keeps it
+    if any(pc.any(pc.match_substring(column, "\x00")).as_py() for column in table.columns):
+        return None
+    return table
+
+
+def _table_chunks(table: Any, chunksize: int, header: list[str]) -> Iterator[Chunk]:
+    """Yield an Arrow table as chunks of ``chunksize`` rows of Arrow-backed strings."""
+    strings = pd.StringDtype("pyarrow")
+    for start in range(0, max(table.num_rows, 1), chunksize):
+        part = table.slice(start, chunksize)
+        frame = part.to_pandas(types_mapper=lambda _: strings)
+        yield Chunk(frame, None, start + 1, header)
+
+
+def _read_csv(
+    path: Path, *, chunksize: int | None, encoding: str | None, select: Select | None
+) -> Iterator[Chunk]:
     enc = sniff_encoding(path, declared=encoding)
+    size = chunksize or 200_000
     try:
         sep = sniff_delimiter(path, enc)
         if sep != ",":
             log.info("%s: the header is delimited by %r, reading it so", path, sep)
         options: dict[str, Any] = {"dtype": str, "encoding": enc, "sep": sep}
+        header = [str(c) for c in pd.read_csv(path, nrows=0, **options).columns]
+        columns = select(header) if select is not None else header
+        table = _arrow_csv(path, header=header, columns=columns, encoding=enc, sep=sep)
+        if table is not None:
+            yield from _table_chunks(table, size, header)
+            return
         reader = pd.read_csv(
-            path,
-            keep_default_na=False,
-            chunksize=chunksize or 200_000,
-            compression="infer",
-            **options,
+            path, keep_default_na=False, chunksize=size, compression="infer", **options
         )
         first = 1
         with reader:
             for chunk in reader:
-                yield Chunk(chunk, None, first)
+                yield Chunk(chunk[columns], None, first, header)
                 first += len(chunk)
         if first == 1:  # a header and no rows: still yield the header
-            yield Chunk(pd.read_csv(path, nrows=0, **options), None, 1)
+            yield Chunk(pd.read_csv(path, nrows=0, **options)[columns], None, 1, header)
     except pd.errors.EmptyDataError as exc:
         msg = f"{path}: no header row (the file is empty)"
         raise InputFileError(msg) from exc
@@ -386,7 +491,12 @@ def _read_open311_xml(path: Path) -> Iterator[Chunk]:
 
 
 def read_chunks(
-    path: Path, fmt: str, *, chunksize: int | None, encoding: str | None
+    path: Path,
+    fmt: str,
+    *,
+    chunksize: int | None,
+    encoding: str | None,
+    select: Select | None = None,
 ) -> Iterator[Chunk]:
     """Return the chunks of one file of format ``fmt`` (a key of :data:`~geo311.io.sniff.FORMATS`).
 
@@ -400,13 +510,17 @@ def read_chunks(
         are read whole.
     encoding : str, optional
         Declared CSV encoding; sniffed when omitted.
+    select : callable, optional
+        Given a CSV's header, the columns to read (in header order); other
+        formats are read whole.  CSV values come as Arrow-backed strings when
+        Arrow reads the file as pandas would, else as Python strings.
 
     Returns
     -------
     iterator of Chunk
     """
     if fmt == "csv":
-        return _read_csv(path, chunksize=chunksize, encoding=encoding)
+        return _read_csv(path, chunksize=chunksize, encoding=encoding, select=select)
     if fmt == "parquet":
         return _read_parquet(path, chunksize=chunksize)
     readers = {

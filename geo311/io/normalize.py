@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 from pyproj import CRS, Transformer
 
 from geo311._flags import add_flags
 from geo311.io.closures import derive_close_times
 from geo311.io.profiles import MAPPABLE, REQUIRED, TIMESTAMP_COLUMNS, Profile
 from geo311.io.schema import CANONICAL_COLUMNS
+from geo311.io.text import strip_text
 from geo311.io.timestamps import TS_DTYPE, parse_timestamps
 from geo311.io.values import check_timezone
 
@@ -89,11 +91,23 @@ def _on_distinct(series: pd.Series, func: Callable[[pd.Series], pd.Series]) -> p
 
 
 def _clean_text(series: pd.Series) -> pd.Series:
+    """Return a column as stripped strings, '' as missing."""
+    if series.dtype == "string[pyarrow]":  # as read from CSV: stripped by Arrow
+        return strip_text(series, python=True)
+
     def strip(text: pd.Series) -> pd.Series:
         text = text.str.strip()
         return text.mask(text == "")
 
     return _on_distinct(series.astype("string"), strip)
+
+
+def _arrow_strings(series: pd.Series) -> pd.Series:
+    """Return a column as Arrow-backed strings (Python ones if Arrow cannot hold its text)."""
+    try:
+        return series.astype("string[pyarrow]")
+    except (pa.ArrowException, UnicodeError):  # e.g. lone surrogates
+        return series.astype("string")
 
 
 def _numbers(series: pd.Series) -> npt.NDArray[np.float64]:
@@ -312,14 +326,14 @@ def normalize_frame(
     first_row: int = 1,
     timezone: str | None = None,
     points: pd.DataFrame | None = None,
+    keep_raw: bool = False,
 ) -> NormalizeResult:
     """Map a raw frame onto the canonical columns and parse its values.
 
     Parameters
     ----------
     raw : pandas.DataFrame
-        Source columns as read (any dtype; they are kept as ``raw_*`` strings).
-        Not modified.
+        Source columns as read (any dtype).  Not modified.
     profile : Profile
         The schema profile describing ``raw``.
     input_file : str
@@ -331,6 +345,9 @@ def normalize_frame(
     points : pandas.DataFrame, optional
         ``lat``/``long`` columns in EPSG:4326 from the file's own geometry, used
         where the mapped coordinate columns are empty.  Aligned by position.
+    keep_raw : bool, default False
+        Also return every column of ``raw`` verbatim as ``raw_<name>``
+        (Arrow-backed strings).
 
     Returns
     -------
@@ -345,7 +362,7 @@ def normalize_frame(
     >>> from geo311.io.profiles import get_profile
     >>> raw = pd.DataFrame({"service_request_id": ["7"], "status": ["Open"],
     ...                     "requested_datetime": ["2019-10-21T11:49:49-04:00"]})
-    >>> result = normalize_frame(raw, profile=get_profile("open311"))
+    >>> result = normalize_frame(raw, profile=get_profile("open311"), keep_raw=True)
     >>> result.frame.loc[0, ["status", "raw_status"]].tolist()
     ['open', 'Open']
     """
@@ -397,7 +414,7 @@ def normalize_frame(
     extra = {}
     if jurisdiction is not None and zones is not None:
         extra = {"jurisdiction": jurisdiction, "timezone": zones.astype("string")}
-    raw_cols = {f"raw_{c}": raw[c].astype("string") for c in raw.columns}
+    raw_cols = {f"raw_{c}": _arrow_strings(raw[c]) for c in raw.columns} if keep_raw else {}
     out = pd.concat(
         [out[[c.name for c in CANONICAL_COLUMNS]], pd.DataFrame(extra), pd.DataFrame(raw_cols)],
         axis=1,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ def _prepare(
     first_row: int,
     timezone: str | None,
     points: pd.DataFrame | None,
+    keep_raw: bool,
 ) -> Result:
     """Normalize one chunk and check its coordinates (row-wise, no drops)."""
     norm = normalize_frame(
@@ -69,6 +71,7 @@ def _prepare(
         first_row=first_row,
         timezone=timezone,
         points=points,
+        keep_raw=keep_raw,
     )
     coords = flag_coordinates(norm.frame, bbox=profile.bbox)
     ledger = Ledger()
@@ -146,6 +149,13 @@ def _check_input(
             )
 
 
+def _mapped(header: list[str], *, profile: Profile | None, source: str) -> list[str]:
+    """Return the columns of ``header`` that ``profile`` (detected when None) reads."""
+    found = profile if profile is not None else detect_profile(header, source=source)
+    wanted = set(found.resolve(header, source=source).values())
+    return [c for c in header if c in wanted]
+
+
 def _finish(
     parts: list[pd.DataFrame],
     ledger: Ledger,
@@ -190,6 +200,7 @@ def requests_from_frame(
     max_bad_timestamps: float = 0.05,
     placeholders: Mapping[str, Any] | None = None,
     fallback_points: FallbackPoints = (),
+    keep_raw: bool = False,
 ) -> Result:
     """Turn a raw export frame into canonical requests (the funnel every reader uses).
 
@@ -223,6 +234,10 @@ def requests_from_frame(
     fallback_points : iterable or mapping of (lat, long)
         Known geocoder fallback points, e.g. the city's and ZIP codes'
         centroids; requests within ``radius_m`` of one are placeholders.
+    keep_raw : bool, default False
+        Also keep every source column verbatim as ``raw_<name>`` (Arrow-backed
+        strings), e.g. for the label checks of :func:`geo311.join_city`
+        (``qa=True``).
 
     Returns
     -------
@@ -265,6 +280,7 @@ def requests_from_frame(
         first_row=1,
         timezone=zone,
         points=points,
+        keep_raw=keep_raw,
     )
     _check_input(
         prepared.ledger.stage("normalize"),
@@ -295,6 +311,7 @@ def read_requests(
     placeholders: Mapping[str, Any] | None = None,
     fallback_points: FallbackPoints = (),
     progress: ProgressHook | None = None,
+    keep_raw: bool = False,
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -311,9 +328,10 @@ def read_requests(
         normalized and released before the next is read.
     encoding : str, optional
         CSV text encoding; sniffed (UTF-8 with or without BOM, else cp1252).
-    as_of, max_bad_timestamps, placeholders, fallback_points
+    as_of, max_bad_timestamps, placeholders, fallback_points, keep_raw
         As in :func:`requests_from_frame`; the placeholder settings not
-        overridden come from the first file's profile.
+        overridden come from the first file's profile.  Without ``keep_raw``
+        a CSV's columns that the profile does not map are not read at all.
     progress : ProgressHook, optional
         Told the rows read so far (step ``"ingest"``, total unknown) after
         each chunk (see :mod:`geo311.progress`).
@@ -354,9 +372,10 @@ def read_requests(
         rows = 0
         file_ledger = Ledger()
         sources: dict[str, str] = {}
-        for chunk in read_chunks(path, fmt, chunksize=chunksize, encoding=encoding):
+        select = None if keep_raw else partial(_mapped, profile=profile, source=str(path))
+        for chunk in read_chunks(path, fmt, chunksize=chunksize, encoding=encoding, select=select):
             if profile is None:
-                profile = detect_profile(chunk.raw.columns, source=str(path))
+                profile = detect_profile(chunk.header or chunk.raw.columns, source=str(path))
             if not sources:
                 sources = profile.resolve(chunk.raw.columns, source=str(path))
             prepared = _prepare(
@@ -366,6 +385,7 @@ def read_requests(
                 first_row=chunk.first_row,
                 timezone=zone,
                 points=chunk.points,
+                keep_raw=keep_raw,
             )
             parts.append(prepared.frame)
             file_ledger = file_ledger.extend(prepared.ledger)

@@ -3,9 +3,10 @@
 Column names follow Open311 GeoReport v2 / Bulk.  Timestamps are
 timezone-aware UTC instants; the profile that produced a frame names the
 city's IANA zone (kept in ``frame.attrs["timezone"]``) for local-time
-bucketing.  Every source column is kept verbatim as a ``raw_<name>`` string
-column (Open311 ``extended_attributes`` members as
-``raw_extended_attributes.<key>``; ``media_url`` and ``address_id`` only there).
+bucketing.  Asked to (``keep_raw=True``), a reader also keeps every source
+column verbatim as a ``raw_<name>`` column of Arrow-backed strings (Open311
+``extended_attributes`` members as ``raw_extended_attributes.<key>``;
+``media_url`` and ``address_id`` only there).
 A profile with a ``[jurisdictions]`` table adds two columns after the
 canonical ones: ``jurisdiction`` (the row's jurisdiction, as written) and
 ``timezone`` (the IANA zone its wall-clock times were read in).

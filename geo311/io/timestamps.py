@@ -8,14 +8,18 @@ wall times are resolved and reported, never silently.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo311._errors import OptionError
+from geo311.io.text import arrow_text, strip_text
 
 __all__ = ["TS_DTYPE", "TimestampParse", "parse_timestamps"]
 
@@ -27,7 +31,83 @@ _HAS_OFFSET = r"\d:\d{2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
 # format -> (lowest, highest, microseconds per unit).
 _EPOCH_RANGE = {"epoch_ms": (1e11, 4.1e12, 1e3), "epoch_s": (1e8, 4.1e9, 1e6)}
 
+#: strptime fields Arrow reads exactly as pandas does when they are zero-padded:
+#: directive -> RE2 pattern of those values.  Years stay within pandas' ns range.
+_FIXED_FIELDS: Final = {
+    "%Y": "(?:1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9])",
+    "%m": "(?:0[1-9]|1[0-2])",
+    "%d": "(?:0[1-9]|[12][0-9]|3[01])",
+    "%H": "(?:[01][0-9]|2[0-3])",
+    "%I": "(?:0[1-9]|1[0-2])",
+    "%M": "[0-5][0-9]",
+    "%S": "[0-5][0-9]",
+    "%p": "[AaPp][Mm]",
+}
+_FIXED_WIDTH: Final = {"%Y": 4, "%p": 2}
+_LITERALS: Final = " /:-.,_T"
+
 Flags = npt.NDArray[np.bool_]
+
+
+def _fixed_pattern(fmt: str) -> tuple[str, int] | None:
+    """Return an anchored pattern of the zero-padded values of ``fmt`` and where the day starts.
+
+    None unless ``fmt`` is made only of the fields of :data:`_FIXED_FIELDS`
+    (year, month and day among them; ``%I`` exactly with ``%p``) and simple
+    separators.  A value matching the pattern has one reading, the same in
+    Arrow's ``strptime`` and in pandas.
+    """
+    tokens = re.findall(r"%.|.", fmt, flags=re.DOTALL)
+    if not {"%Y", "%m", "%d"} <= set(tokens) or ("%I" in tokens) != ("%p" in tokens):
+        return None
+    if "%H" in tokens and "%p" in tokens:
+        return None
+    parts = []
+    offset = 0
+    day = 0
+    for token in tokens:
+        if token in _FIXED_FIELDS:
+            parts.append(_FIXED_FIELDS[token])
+            day = offset if token == "%d" else day
+            offset += _FIXED_WIDTH.get(token, 2)
+        elif token in _LITERALS or (token.isascii() and token.isalnum()):
+            parts.append(f"[{token}]")
+            offset += 1
+        else:
+            return None
+    return "^" + "".join(parts) + "$", day
+
+
+def _strptime(text: pd.Series, fmt: str) -> pd.Series:
+    """Return ``pd.to_datetime(text, format=fmt, errors="coerce")``, read by Arrow where it can.
+
+    Values of the exact zero-padded shape of ``fmt`` (see :func:`_fixed_pattern`)
+    are read by Arrow's ``strptime``; an impossible date (e.g. 30 February),
+    which Arrow would roll over, and every other value go through pandas, so
+    the result is pandas' own value by value.
+    """
+    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
+    rest = np.ones(len(text), dtype=bool)
+    spec = _fixed_pattern(fmt)
+    arr = arrow_text(text) if spec is not None and len(text) else None
+    if spec is not None and arr is not None:
+        pattern, day = spec
+        parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+        same_day = pc.equal(
+            pc.utf8_slice_codeunits(arr, day, day + 2),
+            pc.utf8_lpad(pc.cast(pc.day(parsed), pa.string()), 2, "0"),
+        )
+        ok = pc.fill_null(pc.and_(pc.match_substring_regex(arr, pattern), same_day), False)
+        done = ok.to_numpy(zero_copy_only=False)
+        kept = pc.if_else(ok, parsed, pa.scalar(None, parsed.type))
+        stamps = pc.cast(kept, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+        out[done] = stamps[done]
+        rest = ~done
+    if rest.any():
+        subset = text.loc[rest].astype("string")
+        parsed_rest = pd.to_datetime(subset, format=fmt, errors="coerce")
+        out[rest] = parsed_rest.to_numpy(dtype="datetime64[ns]")
+    return pd.Series(out, index=text.index)
 
 
 @dataclass
@@ -105,13 +185,13 @@ def _parse_with(
     """Parse ``text`` with one format; return naive-UTC values (NaT where it fails)."""
     none = np.zeros(len(text), dtype=bool)
     if fmt in _EPOCH_RANGE:
-        return _parse_epoch(text, fmt), none, none.copy()
+        return _parse_epoch(text.astype("string"), fmt), none, none.copy()
     if fmt == "ISO8601":
-        return _parse_iso(text, timezone)
+        return _parse_iso(text.astype("string"), timezone)
     if "%z" in fmt or "%Z" in fmt:
-        parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        parsed = pd.to_datetime(text.astype("string"), format=fmt, utc=True, errors="coerce")
         return _utc_naive(parsed), none, none.copy()
-    naive = pd.to_datetime(text, format=fmt, errors="coerce")
+    naive = _strptime(text, fmt)
     local, amb, nonex = _localize(naive, timezone)
     return _utc_naive(local), amb, nonex
 
@@ -166,27 +246,25 @@ def parse_timestamps(
         msg = f"naive must be 'local' or 'UTC', got {naive!r}; set naive = \"local\" or \"UTC\""
         raise OptionError(msg)
     n = len(values)
-    if naive == "UTC":
-        zones = np.full(n, "UTC", dtype=object)
-    elif isinstance(timezone, pd.Series):
-        zones = timezone.to_numpy(dtype=object)
+    if naive == "UTC" or not isinstance(timezone, pd.Series):
+        codes = np.zeros(n, dtype=np.intp)  # one zone for every row
+        names = np.array(["UTC" if naive == "UTC" else timezone], dtype=object)
     else:
-        zones = np.full(n, timezone, dtype=object)
-    text = values.astype("string").str.strip()
-    text = text.mask(text == "")
+        codes, names = pd.factorize(timezone.to_numpy(dtype=object), use_na_sentinel=False)
+    text = strip_text(values)
     result = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     ambiguous = np.zeros(n, dtype=bool)
     nonexistent = np.zeros(n, dtype=bool)
     remaining = text.notna().to_numpy(dtype=bool, copy=True)
     if remaining.any():
         sample = text.loc[remaining].iloc[:500]
-        first = str(zones[remaining][0])
+        first = str(names[codes[remaining][0]])
         scores = [int((~np.isnat(_parse_with(sample, f, first)[0])).sum()) for f in formats]
         order = sorted(range(len(formats)), key=lambda i: -scores[i])
         for i in order:
-            for zone in pd.unique(zones[remaining]):
-                todo = remaining & (zones == zone)
-                parsed, amb, nonex = _parse_with(text.loc[todo], formats[i], str(zone))
+            for code in pd.unique(codes[remaining]):
+                todo = remaining & (codes == code)
+                parsed, amb, nonex = _parse_with(text.loc[todo], formats[i], str(names[code]))
                 ok = ~np.isnat(parsed)
                 rows = np.flatnonzero(todo)[ok]
                 result[rows] = parsed[ok]
