@@ -288,10 +288,11 @@ def test_type_and_family_options_are_offered(command: str) -> None:
     assert "--family" in result.output
 
 
-def test_run_type_typo_exits_2_before_the_join(tmp_path: Path) -> None:
+def test_run_type_typo_exits_2_before_the_join(tmp_path: Path, shared_data: Path) -> None:
     good = tmp_path / "good.csv"
     good.write_text("\n".join(BULK_CSV.splitlines()[:-1]) + "\n", encoding="utf-8")
     args = ["run", str(good), "--city", "baltimore", "--out", str(tmp_path / "s")]
+    args += ["--data-dir", str(shared_data)]  # the boundary files are checked first
     result = CliRunner().invoke(main, [*args, "--type", "pothoel", "--as-of", "2024-04-01"])
     assert result.exit_code == 2
     assert 'did you mean "Pothole"' in result.output
