@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from browser import CHROMIUM_ARGS, Visit
+from browser import CHROMIUM_ARGS, Visit, offline_page
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -144,35 +144,10 @@ def visit(browser: Any) -> Iterator[Any]:
     contexts = []
 
     def open_page(path: Path, *, javascript: bool = True) -> Visit:
-        context = browser.new_context(
-            java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
-        )
-        contexts.append(context)
-        page = context.new_page()
-        seen = Visit(page)
-
-        def route(handle: Any) -> None:
-            url = handle.request.url
-            if url.startswith(("file:", "data:", "blob:", "about:")):
-                handle.continue_()
-            else:
-                seen.blocked.append(url)
-                handle.abort()
-
-        def on_console(message: Any) -> None:
-            if message.type == "error":
-                seen.console_errors.append(f"{message.text} @ {message.location.get('url', '')}")
-
-        def on_dialog(dialog: Any) -> None:
-            seen.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        context.route("**/*", route)
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
-        page.on("dialog", on_dialog)
-        page.goto(path.resolve().as_uri(), wait_until="load")
-        page.wait_for_timeout(300)  # let Leaflet finish drawing and any payload fire
+        seen = offline_page(browser, javascript=javascript)
+        contexts.append(seen.page.context)
+        seen.page.goto(path.resolve().as_uri(), wait_until="load")
+        seen.page.wait_for_timeout(300)  # let Leaflet finish drawing and any payload fire
         return seen
 
     yield open_page
