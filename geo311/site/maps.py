@@ -22,6 +22,10 @@ Conventions (STYLE.md section 6, METRICS.md "Reporting rules"):
   (:mod:`geo311.site.elements`) render once, the browser reads names and
   values from JSON data blocks and builds tooltips and labels with
   ``textContent``, never ``innerHTML``;
+* layers are switched with native form controls (a radio group of the
+  indicators, a checkbox per other layer; :func:`finish`), and outline names
+  are written largest area first, hidden where they would overlap another
+  name or the map's edge;
 * pages work offline: Leaflet and the full-screen plugin are vendored in
   ``geo311/site/vendor`` (see ``scripts/vendor_assets.py``) and :func:`map_parts`
   inlines them or links them relatively; the only remote URL left is the tile
