@@ -238,6 +238,9 @@ def test_layer_switcher_works_by_keyboard(browser: Any, sites: dict[str, Path]) 
     page.goto((sites["baltimore"] / "map-neighborhoods.html").as_uri(), wait_until="load")
     page.locator("path.geo311-area").first.wait_for()
     assert page.locator("path.geo311-outline").count() == 14
+    page.locator(".geo311-switcher input[type=radio]").nth(1).check()
+    top = "document.querySelector('.leaflet-overlay-pane svg g').lastElementChild.classList"
+    assert page.evaluate(f"{top}.contains('geo311-outline')")  # drawn over the new indicator
     page.locator(".geo311-search input").focus()
     _tab_to(page, ".geo311-switcher input[type=checkbox]")
     page.keyboard.press("Space")

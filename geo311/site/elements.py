@@ -112,7 +112,15 @@ def elements() -> SimpleNamespace:
                 child.render(**kwargs)
 
     class SafeFitBounds(FitBounds, SafeMacro):
-        """folium's FitBounds, rendered once."""
+        """folium's FitBounds, rendered once, without animation.
+
+        The map opens on this view at once: labels are placed, and a page
+        printed or captured right after loading shows the whole area.
+        """
+
+        def __init__(self, bounds: Any, **kwargs: Any) -> None:
+            super().__init__(bounds, **kwargs)
+            self.options["animate"] = False
 
     class SafeTileLayer(TileLayer, SafeMacro):
         """folium's TileLayer, rendered once."""

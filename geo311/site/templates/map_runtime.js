@@ -93,24 +93,26 @@ window.geo311 = window.geo311 || (function () {
   function overlapping(a, b) {
     return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
   }
-  function inside(outer, box) {
-    return box.left >= outer.left && box.right <= outer.right && box.top >= outer.top &&
-      box.bottom <= outer.bottom;
-  }
   function declutter(map, tips) {
     // labels come largest area first: show each unless it would cover one already shown
-    // or be cut by the edge of the map
-    var frame = map.getContainer().getBoundingClientRect();
+    // or be cut by the edge of the map. Boxes are computed in map pixels from the labels'
+    // anchors, not read from the screen, so a zoom animation in progress cannot skew them.
+    var size = map.getSize();
     var kept = [];
     tips.forEach(function (tip) {
       var el = tip.getElement();
       if (!el) { return; }
-      el.classList.remove("geo311-label-hidden");
-      var box = el.getBoundingClientRect();
-      if (!box.width || !inside(frame, box) ||
-          kept.some(function (k) { return overlapping(k, box); })) {
+      var at = map.latLngToContainerPoint(tip.getLatLng());
+      var w = el.offsetWidth, h = el.offsetHeight;
+      // one pixel more on every side: Leaflet rounds the label's position
+      var box = {left: at.x - w / 2 - 1, right: at.x + w / 2 + 1, top: at.y - h / 2 - 1,
+                 bottom: at.y + h / 2 + 1};
+      var fits = w > 0 && box.left >= 0 && box.top >= 0 && box.right <= size.x &&
+        box.bottom <= size.y;
+      if (!fits || kept.some(function (k) { return overlapping(k, box); })) {
         el.classList.add("geo311-label-hidden");
       } else {
+        el.classList.remove("geo311-label-hidden");
         kept.push(box);
       }
     });
@@ -210,6 +212,9 @@ window.geo311 = window.geo311 || (function () {
         if (layer !== wanted && map.hasLayer(layer)) { map.removeLayer(layer); }
       });
       if (!map.hasLayer(wanted)) { map.addLayer(wanted); }
+      overlays.forEach(function (layer) {  // outlines stay drawn over the indicator
+        if (map.hasLayer(layer) && layer.bringToFront) { layer.bringToFront(); }
+      });
     }
     control.onAdd = function () {
       var box = L.DomUtil.create("div", "geo311-switcher leaflet-control");
