@@ -473,6 +473,19 @@ def test_vendor_folder_licences_and_versions_consistent():
     assert not any("marker-icon" in p for p in on_disk)
 
 
+def test_test_only_vendor_folder_matches_its_versions():
+    """tests/vendor (axe-core for the browser tests) is what VERSIONS.json says, licence included."""
+    root = Path(__file__).resolve().parent / "vendor"
+    versions = json.loads((root / "VERSIONS.json").read_text())
+    (entry,) = versions["packages"]
+    assert entry["package"] == "axe-core"
+    assert entry["version"] in (root / "README.md").read_text()
+    assert "Mozilla Public License" in (root / entry["license_file"]).read_text()
+    for item in entry["files"]:
+        data = (root / item["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == item["sha256"], item["path"]
+
+
 # --------------------------------------------------------------------------- static PNG
 
 
