@@ -1,21 +1,31 @@
-"""Re-create ``geo311/site/vendor/`` from the npm registry, at pinned versions.
+"""Re-create the vendored front-end files from the npm registry, at pinned versions.
 
-The maps in geo311 must open offline (council offices double-click an emailed
-file, sometimes behind networks that block CDNs), so the few front-end files
-they need are shipped inside the package. This script is the only way that
-folder is written:
+Two folders are written, each from its own pinned list:
+
+* ``geo311/site/vendor/`` (:data:`PACKAGES`): the maps in geo311 must open
+  offline (council offices double-click an emailed file, sometimes behind
+  networks that block CDNs), so the few front-end files they need are shipped
+  inside the package;
+* ``tests/vendor/`` (:data:`TEST_PACKAGES`): axe-core, the accessibility
+  checker the browser tests inject into every page; it is never shipped.
+
+This script is the only way these folders are written:
 
 * ``npm pack <package>@<version>`` downloads each pinned tarball (npm checks
   the registry's integrity hash);
 * the script checks the tarball's SHA-512 against the integrity npm reports,
   extracts only the files listed in :data:`PACKAGES` plus the licence, and
-* writes ``geo311/site/vendor/VERSIONS.json`` (package, version, tarball integrity
+* writes ``VERSIONS.json`` in each folder (package, version, tarball integrity
   and SHA-1, and every file with its SHA-256 and size).
 
 Run it from the repository root::
 
     python scripts/vendor_assets.py          # refuses to replace an existing folder
     python scripts/vendor_assets.py --overwrite
+    python scripts/vendor_assets.py --folder tests --overwrite   # only tests/vendor/
+
+To update a package, change its pinned version below and run the script with
+``--overwrite``; commit the folder and its ``VERSIONS.json`` together.
 
 The output depends only on the pinned versions, so running it twice gives the
 same files and the same ``VERSIONS.json``.
@@ -36,6 +46,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 VENDOR = REPO / "geo311" / "site" / "vendor"
+TEST_VENDOR = REPO / "tests" / "vendor"
 
 #: package -> (pinned version, files to keep relative to the package root).
 #: Leaflet's marker images are left out: geo311 maps draw no markers.
@@ -55,6 +66,12 @@ PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("Control.FullScreen.js", "Control.FullScreen.css", "icon-fullscreen.svg"),
     ),
 }
+#: Files the tests use and the package never ships (same shape as :data:`PACKAGES`).
+TEST_PACKAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "axe-core": ("4.14.1", ("axe.min.js",)),
+}
+#: Folder name given to ``--folder`` -> (folder, its pinned packages).
+FOLDERS = {"site": (VENDOR, PACKAGES), "tests": (TEST_VENDOR, TEST_PACKAGES)}
 LICENSE_NAMES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "LICENCE")
 
 
@@ -82,12 +99,14 @@ def _check_integrity(tarball: Path, integrity: str) -> None:
         raise SystemExit(msg)
 
 
-def vendor_package(name: str, version: str, keep: tuple[str, ...], work: Path) -> dict:
-    """Download one package and copy the kept files and licence under ``VENDOR/name``."""
+def vendor_package(
+    name: str, version: str, keep: tuple[str, ...], work: Path, *, vendor: Path = VENDOR
+) -> dict:
+    """Download one package and copy the kept files and licence under ``vendor/name``."""
     report = npm_pack(f"{name}@{version}", work)
     tarball = work / report["filename"]
     _check_integrity(tarball, report["integrity"])
-    out_dir = VENDOR / name
+    out_dir = vendor / name
     files = []
     with tarfile.open(tarball, "r:gz") as tar:
         members = {m.name.removeprefix("package/"): m for m in tar.getmembers() if m.isfile()}
@@ -109,7 +128,7 @@ def vendor_package(name: str, version: str, keep: tuple[str, ...], work: Path) -
             target.write_bytes(data)
             files.append(
                 {
-                    "path": target.relative_to(VENDOR).as_posix(),
+                    "path": target.relative_to(vendor).as_posix(),
                     "source": rel,
                     "sha256": _sha256(data),
                     "bytes": len(data),
@@ -126,27 +145,42 @@ def vendor_package(name: str, version: str, keep: tuple[str, ...], work: Path) -
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--overwrite", action="store_true", help="replace geo311/site/vendor/")
-    args = parser.parse_args(argv)
-    if VENDOR.exists():
-        if not args.overwrite:
-            print(f"{VENDOR} exists; pass --overwrite to re-create it", file=sys.stderr)
-            return 1
-        shutil.rmtree(VENDOR)
-    VENDOR.mkdir(parents=True)
+def vendor_folder(vendor: Path, packages: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+    """Fill the (new, empty) folder ``vendor`` with ``packages`` and its ``VERSIONS.json``."""
+    vendor.mkdir(parents=True)
     entries = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (version, keep) in PACKAGES.items():
-            entries.append(vendor_package(name, version, keep, Path(tmp)))
-            print(f"vendored {name}@{version}")
+        for name, (version, keep) in packages.items():
+            entries.append(vendor_package(name, version, keep, Path(tmp), vendor=vendor))
+            print(f"vendored {name}@{version} into {vendor.relative_to(REPO)}")
     versions = {
         "generated_by": "scripts/vendor_assets.py",
         "registry": "https://registry.npmjs.org/",
         "packages": entries,
     }
-    (VENDOR / "VERSIONS.json").write_text(json.dumps(versions, indent=2) + "\n", encoding="utf-8")
+    (vendor / "VERSIONS.json").write_text(json.dumps(versions, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--overwrite", action="store_true", help="replace the folders")
+    parser.add_argument(
+        "--folder",
+        choices=sorted(FOLDERS),
+        action="append",
+        help="only this folder: site (geo311/site/vendor) or tests (tests/vendor); repeatable",
+    )
+    args = parser.parse_args(argv)
+    chosen = [FOLDERS[name] for name in (args.folder or FOLDERS)]
+    existing = [vendor for vendor, _ in chosen if vendor.exists()]
+    if existing and not args.overwrite:
+        names = ", ".join(str(v.relative_to(REPO)) for v in existing)
+        print(f"{names} exist(s); pass --overwrite to re-create", file=sys.stderr)
+        return 1
+    for vendor, packages in chosen:
+        if vendor.exists():
+            shutil.rmtree(vendor)
+        vendor_folder(vendor, packages)
     return 0
 
 

@@ -16,7 +16,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any, TypeVar
 
 import pytest
-from browser import CHROMIUM_ARGS, SETTLE_MS, Visit
+from browser import CHROMIUM_ARGS, SETTLE_MS, Visit, offline_page
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -231,36 +231,11 @@ def visit(browser: Any) -> Iterator[Any]:
     contexts = []
 
     def open_page(path: Path, *, javascript: bool = True, settle: bool = True) -> Visit:
-        context = browser.new_context(
-            java_script_enabled=javascript, viewport={"width": 1280, "height": 900}
-        )
-        contexts.append(context)
-        page = context.new_page()
-        seen = Visit(page)
-
-        def route(handle: Any) -> None:
-            url = handle.request.url
-            if url.startswith(("file:", "data:", "blob:", "about:")):
-                handle.continue_()
-            else:
-                seen.blocked.append(url)
-                handle.abort()
-
-        def on_console(message: Any) -> None:
-            if message.type == "error":
-                seen.console_errors.append(f"{message.text} @ {message.location.get('url', '')}")
-
-        def on_dialog(dialog: Any) -> None:
-            seen.dialogs.append(dialog.message)
-            dialog.dismiss()
-
-        context.route("**/*", route)
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
-        page.on("dialog", on_dialog)
-        page.goto(path.resolve().as_uri(), wait_until="load")
+        seen = offline_page(browser, javascript=javascript)
+        contexts.append(seen.page.context)
+        seen.page.goto(path.resolve().as_uri(), wait_until="load")
         if settle:  # settle=False: the caller waits, once for several pages (visit_all)
-            page.wait_for_timeout(SETTLE_MS)
+            seen.page.wait_for_timeout(SETTLE_MS)
         return seen
 
     yield open_page

@@ -190,23 +190,24 @@ def test_combined_map_switches_indicator_and_legend(site: Path, visit: Any) -> N
     seen = visit(site / "map-neighborhoods.html")
     page = seen.page
     page.wait_for_selector("path.geo311-area")
-    overlays = page.locator(".leaflet-control-layers-overlays input")
-    assert overlays.count() >= 4  # the four indicators (and the district outlines)
+    radios = page.locator(".geo311-switcher input[type=radio]")
+    assert radios.count() >= 4  # the four indicators
+    assert page.locator(".geo311-switcher input[type=checkbox]").count() == 1  # outlines
     legends = page.locator(".geo311-legend")
     shown = [
         legends.nth(i).inner_text() for i in range(legends.count()) if legends.nth(i).is_visible()
     ]
     assert len(shown) == 1
     assert "1,000 residents" in shown[0]
-    page.locator(".leaflet-control-layers").hover()  # expand the control
-    labels = page.locator(".leaflet-control-layers-overlays label")
+    labels = page.locator(".geo311-switcher label")
     days = next(i for i in range(labels.count()) if "close" in labels.nth(i).inner_text().lower())
-    labels.nth(days).locator("input").check()
+    labels.nth(days).click()
     page.wait_for_timeout(200)
     shown = [
         legends.nth(i).inner_text() for i in range(legends.count()) if legends.nth(i).is_visible()
     ]
-    assert any("days" in text for text in shown), shown
+    assert len(shown) == 1
+    assert "days" in shown[0], shown
     assert not seen.dialogs
     assert not own_errors(seen)
     screenshot(seen, "map-neighborhoods-combined")

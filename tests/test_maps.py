@@ -24,6 +24,7 @@ mapclassify = pytest.importorskip("mapclassify")
 from geo311._errors import CRSError, Geo311Error, OutputExistsError, SchemaError  # noqa: E402
 from geo311.site import assets as _assets  # noqa: E402
 from geo311.site import classify, maps, prepare  # noqa: E402
+from geo311.site.elements import elements  # noqa: E402
 
 PAYLOADS = [
     "<img src=x onerror=alert(1)>",
@@ -276,17 +277,14 @@ def test_hostile_strings_are_escaped_everywhere(payload, tmp_path):
     # the data blocks carry the JSON-escaped form (area names, population source)
     assert maps.json_for_script(payload).strip('"') in parts.body
     assert payload in json.dumps(data_blocks(parts.body), ensure_ascii=False)
-    # layer names reach Leaflet's layer control (innerHTML): HTML-escaped, then JSON-escaped
-    assert (
-        json.dumps(maps.escape_html(payload)).translate(
-            {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", ord("'"): "\\u0027"}
-        )
-        in parts.script
-    )
+    # layer names reach the layer switcher as data (set with textContent), never as markup
+    blocks = data_blocks(parts.body)
+    switcher = next(b for b in blocks.values() if isinstance(b, dict) and "overlays" in b)
+    assert switcher["indicators"] == [payload, payload]
+    assert switcher["overlays"] == [payload]
     # nothing can close the script element early: exactly one </script> in the script part
     assert parts.script.lower().count("</script") == 1
     # the body's scripts are JSON data blocks only, closed exactly where they end
-    blocks = data_blocks(parts.body)
     assert parts.body.lower().count("<script") == len(blocks) >= 3
     assert parts.body.lower().count("</script") == len(blocks)
     markup = re.sub(r'<script type="application/json".*?</script>', "", parts.body, flags=re.S)
@@ -346,33 +344,40 @@ def test_legend_states_title_unit_denominator_and_source():
 # --------------------------------------------------------------------------- composition
 
 
-def test_two_indicators_one_layer_control_and_outlines():
+def test_two_indicators_one_layer_switcher_and_outlines():
     folium = pytest.importorskip("folium")
     outlines = gpd.GeoDataFrame(
         {"name": ["District 1"]}, geometry=[box(-76.7, 39.3, -76.67, 39.33)], crs="EPSG:4326"
     )
     m = maps.choropleth(grid(), "rate_per_1k", outlines=outlines)
     m = maps.choropleth(grid(), "ttc_type_adjusted_ratio", m=m, show=False)
+    switcher = elements().LayerSwitcher
     children = list(m._children.values())
-    controls = [c for c in children if isinstance(c, folium.LayerControl)]
-    assert len(controls) == 1
-    assert children[-1] is controls[0]
+    assert sum(isinstance(c, switcher) for c in children) == 1
+    assert isinstance(children[-1], switcher)
     parts = maps.map_parts(m)
-    assert parts.script.count("L.control.layers(") == 1
+    assert "L.control.layers(" not in parts.script
+    assert parts.script.count("geo311.switcher(") == 1
     assert parts.script.count("geo311.choropleth(") == 2
     assert parts.script.count("geo311.outlines(") == 1
     assert parts.script.count("geo311.search(") == 1
     assert parts.script.count("L.control.fullscreen(") == 1
     assert '"District 1"' in parts.body
-    overlays = re.search(r"overlays :\s*\{(.*?)\}", parts.script, re.S).group(1)
-    assert overlays.count(":") == 3  # two indicators + outlines
+    # the switcher's names are data: two indicators as radios, the outlines as a checkbox
+    blocks = data_blocks(parts.body).values()
+    settings = next(b for b in blocks if isinstance(b, dict) and "overlays" in b)
+    assert len(settings["indicators"]) == 2
+    assert settings["overlays"] == ["Boundaries"]
     assert parts.body.count('class="geo311-legend"') == 2
     assert "light_all/{z}/{x}/{y}" in parts.script
     no_tiles = maps.map_parts(maps.choropleth(grid(), "rate_per_1k", tiles=False))
     assert "L.tileLayer" not in no_tiles.script
-    # finish() is idempotent
+    # finish() is idempotent, and replaces a folium LayerControl someone added
+    folium.LayerControl().add_to(m)
     maps.finish(m)
-    assert sum(isinstance(c, folium.LayerControl) for c in m._children.values()) == 1
+    children = list(m._children.values())
+    assert sum(isinstance(c, switcher) for c in children) == 1
+    assert not any(isinstance(c, folium.LayerControl) for c in children)
 
 
 # --------------------------------------------------------------------------- offline assets
@@ -466,6 +471,19 @@ def test_vendor_folder_licences_and_versions_consistent():
     assert on_disk - {"VERSIONS.json"} == listed
     assert not (root / "__init__.py").exists()
     assert not any("marker-icon" in p for p in on_disk)
+
+
+def test_test_only_vendor_folder_matches_its_versions():
+    """tests/vendor (axe-core for the browser tests) is what VERSIONS.json says, licence included."""
+    root = Path(__file__).resolve().parent / "vendor"
+    versions = json.loads((root / "VERSIONS.json").read_text())
+    (entry,) = versions["packages"]
+    assert entry["package"] == "axe-core"
+    assert entry["version"] in (root / "README.md").read_text()
+    assert "Mozilla Public License" in (root / entry["license_file"]).read_text()
+    for item in entry["files"]:
+        data = (root / item["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == item["sha256"], item["path"]
 
 
 # --------------------------------------------------------------------------- static PNG

@@ -72,7 +72,7 @@ def elements() -> SimpleNamespace:
     folium_module()  # a friendly ImportError when the extra is missing
     from branca.element import Element, Figure, MacroElement  # noqa: PLC0415
     from folium import Map  # noqa: PLC0415
-    from folium.map import FitBounds, Layer, LayerControl  # noqa: PLC0415
+    from folium.map import FitBounds, Layer  # noqa: PLC0415
     from folium.plugins import Fullscreen as FoliumFullscreen  # noqa: PLC0415
     from folium.raster_layers import TileLayer  # noqa: PLC0415
     from folium.template import Template  # noqa: PLC0415
@@ -112,13 +112,18 @@ def elements() -> SimpleNamespace:
                 child.render(**kwargs)
 
     class SafeFitBounds(FitBounds, SafeMacro):
-        """folium's FitBounds, rendered once."""
+        """folium's FitBounds, rendered once, without animation.
+
+        The map opens on this view at once: labels are placed, and a page
+        printed or captured right after loading shows the whole area.
+        """
+
+        def __init__(self, bounds: Any, **kwargs: Any) -> None:
+            super().__init__(bounds, **kwargs)
+            self.options["animate"] = False
 
     class SafeTileLayer(TileLayer, SafeMacro):
         """folium's TileLayer, rendered once."""
-
-    class SafeLayerControl(LayerControl, SafeMacro):
-        """folium's LayerControl (layer names as JSON values), rendered once."""
 
     class Geo311Map(Map, SafeMacro):
         """A folium Map that loads only Leaflet, sizes itself to its container, renders once."""
@@ -245,7 +250,7 @@ geo311.legend({{ this._parent.get_name() }}, {{ this.get_name() }},
             build: Any,
             show: bool,
         ) -> None:
-            super().__init__(name=escape_html(name), overlay=True, control=True, show=show)
+            super().__init__(name=name, overlay=True, control=True, show=show)
             self._name = "Geo311Choropleth"
             self.geometry = geometry
             self.props_json = props_json
@@ -271,10 +276,53 @@ geo311.data("{{ this.get_name() }}-data"));
         )
 
         def __init__(self, *, name: str, geometry: str, labels_json: str, show: bool) -> None:
-            super().__init__(name=escape_html(name), overlay=True, control=True, show=show)
+            super().__init__(name=name, overlay=True, control=True, show=show)
             self._name = "Geo311Outlines"
             self.geometry = geometry
             self.block = data_block(f"{self.get_name()}-data", labels_json)
+
+    class LayerSwitcher(SafeMacro):
+        """The map's layer switcher: indicators as a radio group, other layers as checkboxes.
+
+        Built by ``geo311.switcher`` in the browser from native form controls
+        (Tab reaches them, arrow keys move between indicators, Space toggles a
+        checkbox). The layer names travel in a JSON data block; the script
+        names only the layers' JavaScript variables.
+        """
+
+        _template = Template(
+            """
+{% macro html(this, kwargs) %}{{ this.block }}{% endmacro %}
+{% macro script(this, kwargs) %}
+geo311.switcher({{ this._parent.get_name() }}, [{{ this.indicators|join(", ") }}],
+  [{{ this.overlays|join(", ") }}], geo311.data("{{ this.get_name() }}-data"));
+{% endmacro %}
+"""
+        )
+
+        def __init__(self, *, collapsed: bool = False) -> None:
+            super().__init__()
+            self._name = "Geo311Switcher"
+            self.collapsed = collapsed
+
+        def render(self, **kwargs: Any) -> Any:
+            parent: Any = self._parent
+            shown = [c for c in parent._children.values() if isinstance(c, Layer) and c.control]
+            indicators = [c for c in shown if isinstance(c, ChoroplethLayer)]
+            overlays = [c for c in shown if not isinstance(c, ChoroplethLayer)]
+            self.indicators = [c.get_name() for c in indicators]
+            self.overlays = [c.get_name() for c in overlays]
+            settings = {
+                "id": f"{self.get_name()}-layers",
+                "title": "Map layers",
+                "indicatorLegend": "Indicator shown",
+                "overlayLegend": "Also show",
+                "indicators": [str(c.layer_name) for c in indicators],
+                "overlays": [str(c.layer_name) for c in overlays],
+                "collapsed": self.collapsed,
+            }
+            self.block = data_block(f"{self.get_name()}-data", json_for_script(settings))
+            super().render(**kwargs)
 
     return SimpleNamespace(
         Map=Geo311Map,
@@ -284,6 +332,6 @@ geo311.data("{{ this.get_name() }}-data"));
         ChoroplethLayer=ChoroplethLayer,
         OutlineLayer=OutlineLayer,
         TileLayer=SafeTileLayer,
-        LayerControl=SafeLayerControl,
+        LayerSwitcher=LayerSwitcher,
         SafeMacro=SafeMacro,
     )

@@ -10,6 +10,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311.site import maps
+from geo311.site.escape import escape_html
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table, value_with_ci
 from geo311.site.layer import SiteLayer
@@ -29,6 +30,7 @@ __all__ = [
     "area_map",
     "city_bins",
     "disparity_layer",
+    "embed_snippet",
     "headline_choropleth",
     "map_frame",
     "map_page",
@@ -159,6 +161,25 @@ def disparity_layer(frame: gpd.GeoDataFrame, layer: SiteLayer, *, m: Any) -> Any
     )
 
 
+def embed_snippet(page: Path, title: str) -> str:
+    """Return the ``<iframe>`` that shows the map of ``page`` inside another web page.
+
+    The address is the page's file name (relative: it works from any page in
+    the same folder as the site) opened at its map (``#map``); ``title`` names
+    the frame for screen readers. Both are escaped for the attribute.
+
+    Examples
+    --------
+    >>> snippet = embed_snippet(Path("site/map-wards.html"), 'Requests "by" ward')
+    >>> snippet.startswith('<iframe src="map-wards.html#map" title="Requests &quot;by&quot; ward"')
+    True
+    """
+    return (
+        f'<iframe src="{escape_html(page.name)}#map" title="{escape_html(title)}" '
+        'width="100%" height="600" style="border:0" loading="lazy"></iframe>'
+    )
+
+
 def map_page(
     render: Renderer,
     layer: SiteLayer,
@@ -203,8 +224,9 @@ def map_page(
             f"layer each: {', '.join(x.title.lower() for x in heads)}."
         )
         how = [
-            f"The map opens on {h.title.lower()}; choose another indicator in the layer "
-            "control (top right). Each has its own legend, shown while its layer is on.",
+            f'The map opens on {h.title.lower()}; choose another indicator under "Map '
+            'layers" (top right of the map; Tab reaches it, the arrow keys move between '
+            "indicators). Each has its own legend, shown while its layer is on.",
             "Colours are 5 quantile classes of each indicator: each holds about a fifth of "
             "the areas with a value. Hover or tap an area for its value, 95% interval and "
             "counts; the table below has every indicator.",
@@ -237,7 +259,8 @@ def map_page(
     if outlines is not None:
         how.append(
             f"Thick labelled lines are the {outlines_title.lower()} boundaries (switch them off "
-            "in the layer control)."
+            'under "Map layers"). Where two names would overlap, only the larger area\'s is '
+            "written; zoom in for the others."
         )
     notes = shared_notes(layer.metadata) + layer_notes(layer.metadata, title=layer.title)
     context = {
@@ -247,6 +270,7 @@ def map_page(
         "map_parts": render.parts(m),
         "has_sortable": True,
         "png": png.relative_to(page.parent).as_posix() if png is not None else None,
+        "embed": embed_snippet(page, title),
         "how_to_read": how,
         "table": area_table(
             layer.indicators,

@@ -22,6 +22,10 @@ Conventions (STYLE.md section 6, METRICS.md "Reporting rules"):
   (:mod:`geo311.site.elements`) render once, the browser reads names and
   values from JSON data blocks and builds tooltips and labels with
   ``textContent``, never ``innerHTML``;
+* layers are switched with native form controls (a radio group of the
+  indicators, a checkbox per other layer; :func:`finish`), and outline names
+  are written largest area first, hidden where they would overlap another
+  name or the map's edge;
 * pages work offline: Leaflet and the full-screen plugin are vendored in
   ``geo311/site/vendor`` (see ``scripts/vendor_assets.py``) and :func:`map_parts`
   inlines them or links them relatively; the only remote URL left is the tile
@@ -238,16 +242,24 @@ def _ensure_chrome(m: folium.Map) -> None:
 
 
 def finish(m: folium.Map, *, collapsed: bool = False) -> folium.Map:
-    """Put exactly one ``LayerControl`` last on ``m`` (moving an existing one) and return ``m``.
+    """Put exactly one layer switcher last on ``m`` (moving an existing one) and return ``m``.
 
-    :func:`choropleth` calls this itself; call it again after adding other
-    folium layers to ``m`` so the control lists them too.
+    The switcher lists the indicators as a radio group (one shown at a time,
+    with its legend) and every other layer with a ``control`` (outlines,
+    folium layers added to ``m``) as a checkbox; a folium ``LayerControl``
+    already on ``m`` is replaced. :func:`choropleth` calls this itself; call
+    it again after adding other folium layers to ``m`` so the switcher lists
+    them too. ``collapsed`` starts it folded (it also starts folded on maps
+    narrower than 560 px).
     """
     folium = folium_module()
-    controls = [k for k, v in m._children.items() if isinstance(v, folium.LayerControl)]
+    switcher = elements().LayerSwitcher
+    controls = [
+        k for k, v in m._children.items() if isinstance(v, (folium.LayerControl, switcher))
+    ]
     for key in controls:
         del m._children[key]
-    m.add_child(elements().LayerControl(collapsed=collapsed, position="topright"))
+    m.add_child(switcher(collapsed=collapsed))
     return m
 
 
@@ -291,9 +303,9 @@ def choropleth(
         indicators) are centred on 1.
     m : folium.Map, optional
         Add the indicator as another switchable layer of this map (the
-        ``LayerControl`` is moved last automatically).
+        layer switcher is moved last automatically, see :func:`finish`).
     name : str, optional
-        Layer name in the layer control (default: the title).
+        Layer name in the layer switcher (default: the title).
     title, unit : str, optional
         Legend title and unit (defaults from :data:`INDICATORS`).
     population_source : str, optional
@@ -456,9 +468,14 @@ def _outline_layer(
     el = elements()
     frame = to_wgs84(outlines, "outlines")
     names = _area_names(frame, name_column)
-    # label at a point inside each area (a centroid can fall outside)
-    points = frame.to_crs(utm_crs(frame)).representative_point().to_crs(4326)
-    labels = [[[round(p.y, 6), round(p.x, 6)], n] for p, n in zip(points, names, strict=True)]
+    # label at a point inside each area (a centroid can fall outside), largest area first:
+    # where labels would overlap the browser shows the first and hides the others
+    projected = frame.geometry.to_crs(utm_crs(frame))
+    points = projected.representative_point().to_crs(4326)
+    order = np.argsort(-projected.area.to_numpy(), kind="stable")
+    labels = [
+        [[round(points.iloc[i].y, 6), round(points.iloc[i].x, 6)], names.iloc[i]] for i in order
+    ]
     return el.OutlineLayer(
         name=name,
         geometry=_shared_geometry(m, frame.geometry.to_numpy()),

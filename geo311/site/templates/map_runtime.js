@@ -8,8 +8,12 @@ window.geo311 = window.geo311 || (function () {
     if (text !== undefined && text !== null) { el.textContent = String(text); }
     return el;
   }
+  var maps = [];
   function registry(map) {
-    if (!map._geo311) { map._geo311 = {areas: []}; }
+    if (!map._geo311) {
+      map._geo311 = {areas: [], view: null};
+      maps.push(map);
+    }
     return map._geo311;
   }
   function tooltip(name, labels, values) {
@@ -86,17 +90,47 @@ window.geo311 = window.geo311 || (function () {
       el.parentNode.removeChild(el);  // shown again, in its control, when the layer is
     }
   }
+  function overlapping(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+  function declutter(map, tips) {
+    // labels come largest area first: show each unless it would cover one already shown
+    // or be cut by the edge of the map. Boxes are computed in map pixels from the labels'
+    // anchors, not read from the screen, so a zoom animation in progress cannot skew them.
+    var size = map.getSize();
+    var kept = [];
+    tips.forEach(function (tip) {
+      var el = tip.getElement();
+      if (!el) { return; }
+      var at = map.latLngToContainerPoint(tip.getLatLng());
+      var w = el.offsetWidth, h = el.offsetHeight;
+      // one pixel more on every side: Leaflet rounds the label's position
+      var box = {left: at.x - w / 2 - 1, right: at.x + w / 2 + 1, top: at.y - h / 2 - 1,
+                 bottom: at.y + h / 2 + 1};
+      var fits = w > 0 && box.left >= 0 && box.top >= 0 && box.right <= size.x &&
+        box.bottom <= size.y;
+      if (!fits || kept.some(function (k) { return overlapping(k, box); })) {
+        el.classList.add("geo311-label-hidden");
+      } else {
+        el.classList.remove("geo311-label-hidden");
+        kept.push(box);
+      }
+    });
+  }
   function outlines(map, geometries, labels) {
     var group = L.featureGroup();
     var props = labels.map(function (label) { return {name: label[1]}; });
     L.geoJSON(features(geometries, props), {interactive: false, style: {
       color: "#1a1a1a", weight: 2.2, opacity: 0.9, fill: false, className: "geo311-outline"
     }}).addTo(group);
-    for (var i = 0; i < labels.length; i++) {
-      L.tooltip({permanent: true, direction: "center", className: "geo311-outline-label",
-                 interactive: false})
-        .setLatLng(labels[i][0]).setContent(node("span", "", labels[i][1])).addTo(group);
-    }
+    var tips = labels.map(function (label) {
+      return L.tooltip({permanent: true, direction: "center", className: "geo311-outline-label",
+                        interactive: false})
+        .setLatLng(label[0]).setContent(node("span", "", label[1])).addTo(group);
+    });
+    function tidy() { if (map.hasLayer(group)) { declutter(map, tips); } }
+    group.on("add", tidy);
+    map.on("zoomend moveend resize", tidy);
     return group;
   }
   function search(map, opts) {
@@ -158,6 +192,80 @@ window.geo311 = window.geo311 || (function () {
     control.addTo(map);
     return control;
   }
+  function switcher(map, indicators, overlays, opts) {
+    if (indicators.length < 2 && !overlays.length) { return null; }
+    var control = L.control({position: "topright"});
+    function option(fieldset, type, id, text, layer, onChange) {
+      var row = node("div", "geo311-switcher-option");
+      var input = node("input");
+      input.type = type; input.id = id; input.checked = map.hasLayer(layer);
+      if (type === "radio") { input.name = opts.id; input.value = id; }
+      var label = node("label", "", text);
+      label.htmlFor = id;
+      input.addEventListener("change", function () { onChange(input); });
+      row.appendChild(input); row.appendChild(label);
+      fieldset.appendChild(row);
+      return input;
+    }
+    function show(wanted) {
+      indicators.forEach(function (layer) {
+        if (layer !== wanted && map.hasLayer(layer)) { map.removeLayer(layer); }
+      });
+      if (!map.hasLayer(wanted)) { map.addLayer(wanted); }
+      overlays.forEach(function (layer) {  // outlines stay drawn over the indicator
+        if (map.hasLayer(layer) && layer.bringToFront) { layer.bringToFront(); }
+      });
+    }
+    control.onAdd = function () {
+      var box = L.DomUtil.create("div", "geo311-switcher leaflet-control");
+      var details = node("details");
+      details.open = !opts.collapsed && map.getSize().x >= 560;
+      details.appendChild(node("summary", "", opts.title));
+      if (indicators.length > 1) {
+        var group = node("fieldset");
+        group.appendChild(node("legend", "", opts.indicatorLegend));
+        indicators.forEach(function (layer, i) {
+          option(group, "radio", opts.id + "-indicator-" + i, opts.indicators[i], layer,
+                 function (input) { if (input.checked) { show(layer); } });
+        });
+        details.appendChild(group);
+      }
+      if (overlays.length) {
+        var extra = node("fieldset");
+        extra.appendChild(node("legend", "", opts.overlayLegend));
+        overlays.forEach(function (layer, i) {
+          option(extra, "checkbox", opts.id + "-overlay-" + i, opts.overlays[i], layer,
+                 function (input) {
+                   if (input.checked) { map.addLayer(layer); } else { map.removeLayer(layer); }
+                 });
+        });
+        details.appendChild(extra);
+      }
+      box.appendChild(details);
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      return box;
+    };
+    control.addTo(map);
+    return control;
+  }
+  function refit(map) {
+    // the page changed size (print layout, back to screen): keep the same ground in view
+    var state = registry(map);
+    if (!state.view) { state.view = map.getBounds(); }
+    map.invalidateSize({animate: false, pan: false});
+    map.fitBounds(state.view, {animate: false});
+  }
+  function relayout() { maps.forEach(refit); }
+  function forget() { maps.forEach(function (map) { registry(map).view = null; }); }
+  window.addEventListener("beforeprint", relayout);
+  window.addEventListener("afterprint", function () { relayout(); forget(); });
+  if (window.matchMedia) {
+    var printing = window.matchMedia("print");
+    var changed = function () { relayout(); if (!printing.matches) { forget(); } };
+    if (printing.addEventListener) { printing.addEventListener("change", changed); }
+    else if (printing.addListener) { printing.addListener(changed); }
+  }
   return {choropleth: choropleth, data: data, legend: legend, outlines: outlines,
-          search: search, tooltip: tooltip};
+          search: search, switcher: switcher, tooltip: tooltip};
 }());
