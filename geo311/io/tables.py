@@ -3,7 +3,8 @@
 :func:`read_tables` is the inverse of
 :func:`geo311.indicators.tables.write_tables`: per layer ``<key>.csv``,
 ``<key>.json``, ``<key>.city.csv``, ``<key>.patterns.csv``,
-``<key>.channels.csv``, ``<key>.services.csv``, ``<key>.geojson`` and the
+``<key>.channels.csv``, ``<key>.services.csv``, ``<key>.geojson``,
+``<key>.previous.csv`` (when the metadata say the previous period is covered) and the
 layer's rows of ``equity.csv``, as :class:`~geo311.indicators.tables.LayerTables`
 held in memory. The apostrophe the CSV writer puts before text that a
 spreadsheet could run as a formula is removed again
@@ -107,6 +108,8 @@ def _read_layer(folder: Path, key: str, equity: pd.DataFrame) -> LayerTables:
     if "area_name" in areas:
         areas["area_name"] = areas["area_name"].astype("string").map(restore_text)
     mine = equity[equity["layer"] == key].drop(columns="layer") if "layer" in equity else equity
+    covered = (metadata.get("previous_period") or {}).get("covered")
+    previous = _read_csv(folder / f"{key}.previous.csv", key) if covered else None
     return LayerTables(
         indicators=_read_csv(folder / f"{key}.csv", key),
         city=_read_csv(folder / f"{key}.city.csv", key),
@@ -116,6 +119,7 @@ def _read_layer(folder: Path, key: str, equity: pd.DataFrame) -> LayerTables:
         equity=mine.reset_index(drop=True),
         metadata=metadata,
         areas=areas,
+        previous=previous,
     )
 
 
