@@ -167,6 +167,8 @@ def headline_section(
             if flags:
                 notes[(str(area_id), h.column)] = "; ".join(flags)
     wanted.append("requests")
+    if "ttc_median_days" in columns:  # "over N days (not reached)": N is the follow-up
+        wanted.append("ttc_followup_days")
     frame = table.reindex(columns=["area_name", *dict.fromkeys(wanted)])
     if extra is not None:
         frame = frame.join(extra)

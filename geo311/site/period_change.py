@@ -66,7 +66,9 @@ def window_words(days: float) -> str:
     return f"the previous {days:.1f} days"
 
 
-def change_sentence(column: str, change: Any, pct: Any, *, before: Any, window: str) -> str:
+def change_sentence(
+    column: str, change: Any, pct: Any, *, now: Any, before: Any, window: str
+) -> str:
     """Return one indicator's change in words, formatted as the cards format the value.
 
     Parameters
@@ -75,22 +77,28 @@ def change_sentence(column: str, change: Any, pct: Any, *, before: Any, window: 
         One of :data:`geo311.indicators.change.CHANGE_COLUMNS`.
     change, pct : float
         Absolute and relative (%) change (NaN when not comparable).
-    before : float
-        The previous period's value (NaN when it has none).
+    now, before : float
+        The value of the run's period and of the previous one (NaN when none).
     window : str
         The previous period in words (:func:`window_words`).
 
     Examples
     --------
-    >>> change_sentence("requests", 12, 8.2, before=146, window="the previous 31 days")
+    >>> change_sentence("requests", 12, 8.2, now=158, before=146, window="the previous 31 days")
     '12 more than in the previous 31 days (+8%)'
-    >>> change_sentence("on_time_share", -0.031, -5.0, before=0.62, window="the previous day")
+    >>> change_sentence(
+    ...     "on_time_share", -0.031, -5.0, now=0.589, before=0.62, window="the previous day"
+    ... )
     '3.1 percentage points lower than in the previous day (-5%)'
-    >>> change_sentence("ttc_median_days", None, None, before=None, window="the previous day")
-    'not comparable: no value in the previous day'
+    >>> change_sentence("ttc_median_days", None, None, now=2.0, before=None, window="the day")
+    'not comparable: no value in the day'
     """
     if is_missing(change):
-        where = window if is_missing(before) else "this period"
+        where = {
+            (True, True): "either period",
+            (False, True): window,
+            (True, False): "this period",
+        }.get((is_missing(now), is_missing(before)), "one of the periods")
         return f"not comparable: no value in {where}"
     up, down, kind, unit, _ = _WORDS[column]
     size = abs(float(change))
@@ -112,10 +120,10 @@ def change_table(layer: SiteLayer) -> pd.DataFrame | None:
     return period_change(current, layer.previous)
 
 
-def _count(layer: SiteLayer, area_id: str) -> Any:
-    """Return the requests counted in an area (or the city) in the run's period."""
+def _value(layer: SiteLayer, area_id: str, column: str) -> Any:
+    """Return an area's (or the city's) value of ``column`` in the run's period."""
     row = layer.city if area_id == CITY_ID else layer.indicators.loc[area_id]
-    return row.get("requests")
+    return row.get(column)
 
 
 def period_change_context(
@@ -164,10 +172,11 @@ def period_change_context(
                 column,
                 changes.at[row_id, f"{column}_change"],
                 changes.at[row_id, f"{column}_change_pct"],
+                now=_value(layer, row_id, column),
                 before=changes.at[row_id, f"{column}_previous"],
                 window=window,
             )
-            counts = (changes.at[row_id, "requests_previous"], _count(layer, row_id))
+            counts = (changes.at[row_id, "requests_previous"], _value(layer, row_id, "requests"))
             if any(is_missing(n) or float(n) < min_count for n in counts):
                 text += f"; unstable: fewer than {min_count} requests in a period"
             cards[CARD_OF[column]].append({"label": f"{what}, {label}", "text": text})
