@@ -150,7 +150,9 @@ def _sections(
     limits: Mapping[str, int],
 ) -> list[Section]:
     """Return the figures of the cards (district, city, change) and of the ranking."""
-    rows = pd.concat([district.indicators.loc[[area_id]], district.city.to_frame(CITY_ID).T])
+    rows = pd.DataFrame(
+        [district.indicators.loc[area_id], district.city], index=[area_id, CITY_ID]
+    )
     rows["area_name"] = [name, "City"]
     extra = changes.loc[[area_id, CITY_ID]] if changes is not None else None
     cards = headline_section(

@@ -115,8 +115,20 @@ def change_table(layer: SiteLayer) -> pd.DataFrame | None:
     """Return the change of every area and the city (``area_id == "city"``); None without one."""
     if layer.previous is None:
         return None
-    current = pd.concat([layer.indicators, layer.city.to_frame(CITY_ID).T])
-    current = current.reindex(columns=list(CHANGE_COLUMNS))
+    index = pd.Index([*layer.indicators.index, CITY_ID], name="area_id")
+    current = pd.DataFrame(
+        {
+            column: pd.to_numeric(
+                [
+                    *layer.indicators.get(column, [None] * len(layer.indicators)),
+                    layer.city.get(column),
+                ],
+                errors="coerce",
+            )
+            for column in CHANGE_COLUMNS
+        },
+        index=index,
+    )
     return period_change(current, layer.previous)
 
 
@@ -176,7 +188,10 @@ def period_change_context(
                 before=changes.at[row_id, f"{column}_previous"],
                 window=window,
             )
-            counts = (changes.at[row_id, "requests_previous"], _value(layer, row_id, "requests"))
+            counts: tuple[Any, Any] = (
+                changes.at[row_id, "requests_previous"],
+                _value(layer, row_id, "requests"),
+            )
             if any(is_missing(n) or float(n) < min_count for n in counts):
                 text += f"; unstable: fewer than {min_count} requests in a period"
             cards[CARD_OF[column]].append({"label": f"{what}, {label}", "text": text})

@@ -48,9 +48,11 @@ def rank_areas(table: pd.DataFrame, columns: tuple[str, ...] = RANKED) -> pd.Dat
     """
     out = pd.DataFrame(index=table.index)
     for column in columns:
-        values = pd.to_numeric(table.get(column), errors="coerce")
-        if values is None or not isinstance(values, pd.Series):
-            values = pd.Series(float("nan"), index=table.index)
+        values = (
+            pd.to_numeric(table[column], errors="coerce")
+            if column in table
+            else pd.Series(float("nan"), index=table.index)
+        )
         out[f"{column}_rank"] = values.rank(method="min", ascending=False).astype("Int64")
     return out
 
@@ -93,7 +95,7 @@ def ranking_table(
         cells = [cell(f"{name} (this page)" if here else name, href=links.get(str(area_id)))]
         for column in RANKED:
             h = HEADLINE_INDICATORS[column]
-            rank = ranks.at[area_id, f"{column}_rank"]
+            rank: Any = ranks.at[area_id, f"{column}_rank"]
             cells += [
                 cell(value_with_ci(row, h), sort=sort_value(row.get(column)), numeric=True),
                 cell(
