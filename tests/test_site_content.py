@@ -267,8 +267,9 @@ def test_downloads_neutralise_formulas_in_csv_and_xlsx(tmp_path: Path) -> None:
     assert [link["href"] for link in links] == ["data/page.csv", "data/page.xlsx"]
     text = (tmp_path / "data" / "page.csv").read_text(encoding="utf-8")
     assert '\'-cmd,\'@SUM(1),"\'=HYPERLINK(""http://x"",""y"")",requests,-3.0,' in text
-    sheet = load_workbook(tmp_path / "data" / "page.xlsx").active
-    cells = {c.value: c for row in sheet.iter_rows(min_row=2) for c in row}
+    book = load_workbook(tmp_path / "data" / "page.xlsx")
+    assert book.sheetnames == ["-cmd"]  # a sheet per section, a row per area
+    cells = {c.value: c for row in book["-cmd"].iter_rows(min_row=2) for c in row}
     assert cells[hostile].data_type == "s" and cells[hostile].quotePrefix
-    assert cells["@SUM(1)"].quotePrefix and cells["-cmd"].quotePrefix
+    assert cells["@SUM(1)"].quotePrefix
     assert cells[-3].data_type == "n"  # numbers stay numbers

@@ -1,14 +1,15 @@
 """The "download the data" files of every page: CSV and XLSX of the figures the page shows.
 
 Each page's figures (headline cards, tables, ranking) are gathered as
-sections of areas and written as one tidy table, ``data/<page>.csv`` and
-``data/<page>.xlsx`` beside the pages: one row per section, area and
-measure (``rate_per_1k``, ``rate_per_1k_ci_low``, ``rate_per_1k_rank``,
-``requests_change`` ...) with the number the page rounds for display, and the
-page's flag for that value (``note``).  Only aggregates are written, never a
-request or a requester's details.  Both files are written atomically, with
-every text cell guarded against formula injection
-(:func:`geo311.io.writers.write_csv` / :func:`~geo311.io.writers.write_xlsx`);
+sections of areas and written beside the pages as ``data/<page>.csv``, one
+tidy table (a row per section, area and measure: ``rate_per_1k``,
+``rate_per_1k_ci_low``, ``rate_per_1k_rank``, ``requests_change`` ..., with
+the number the page rounds for display and the page's flag for it, ``note``),
+and ``data/<page>.xlsx``, a worksheet per section with a row per area (the
+same numbers, the row's flags in ``notes``).  Only aggregates are written,
+never a request or a requester's details.  Both files are written
+atomically, every text cell guarded against formula injection
+(:func:`geo311.io.writers.write_csv` / :func:`~geo311.io.writers.write_workbook`);
 without openpyxl (the ``xlsx`` extra) only the CSV is written, and the page
 links only it.
 """
@@ -21,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
-from geo311.io.writers import write_csv, write_xlsx
+from geo311.io.writers import write_csv, write_workbook
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.text import value_flags
 
@@ -59,6 +61,19 @@ def data_paths(page: Path) -> tuple[Path, Path]:
     return stem.with_suffix(".csv"), stem.with_suffix(".xlsx")
 
 
+def _values(section: Section) -> pd.DataFrame:
+    """Return a section's measures as floats, indexed by area id as text."""
+    values = section.table.drop(columns=["area_name"], errors="ignore")
+    values = values.apply(pd.to_numeric, errors="coerce").astype(float)
+    values.index = pd.Index([str(i) for i in section.table.index], name="area_id")
+    return values
+
+
+def _names(section: Section) -> list[str | None]:
+    names = section.table.get("area_name", pd.Series(None, index=section.table.index))
+    return [None if pd.isna(n) else str(n) for n in names]
+
+
 def tidy(sections: Sequence[Section]) -> pd.DataFrame:
     """Return the sections as one tidy table (:data:`COLUMNS`), numbers as floats.
 
@@ -69,33 +84,49 @@ def tidy(sections: Sequence[Section]) -> pd.DataFrame:
     >>> [str(v) for v in row]
     ['headline', '1', 'North', 'requests', '12.0', 'unstable']
     """
-    rows: list[dict[str, Any]] = []
+    parts = []
     for section in sections:
-        measures = [c for c in section.table.columns if c != "area_name"]
-        for area_id, row in section.table.iterrows():
-            name = row.get("area_name")
-            for measure in measures:
-                rows.append(
-                    {
-                        "section": section.name,
-                        "area_id": str(area_id),
-                        "area_name": None if pd.isna(name) else str(name),
-                        "measure": str(measure),
-                        "value": pd.to_numeric(row[measure], errors="coerce"),
-                        "note": section.notes.get((str(area_id), str(measure)), ""),
-                    }
-                )
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+        values = _values(section)
+        rows, measures = values.shape
+        ids = np.repeat(values.index.to_numpy(object), measures)
+        part = pd.DataFrame(
+            {
+                "section": section.name,
+                "area_id": ids,
+                "area_name": np.repeat(np.array(_names(section), dtype=object), measures),
+                "measure": np.tile(np.array(values.columns, dtype=object), rows),
+                "value": values.to_numpy().ravel(),
+            }
+        )
+        part["note"] = [
+            section.notes.get((a, m), "") for a, m in zip(ids, part["measure"], strict=True)
+        ]
+        parts.append(part)
+    frame = pd.DataFrame(columns=list(COLUMNS)) if not parts else pd.concat(parts)
+    frame = frame.reset_index(drop=True)
     frame["value"] = frame["value"].astype(float)
     for column in ("section", "area_id", "area_name", "measure", "note"):
         frame[column] = frame[column].astype("string")
     return frame
 
 
-def write_downloads(
-    sections: Sequence[Section], page: Path, *, csv: Path | None = None
-) -> list[dict[str, str]]:
+def _sheet(section: Section) -> pd.DataFrame:
+    """Return a section as one worksheet: a row per area, its measures, then its flags."""
+    values = _values(section)
+    values.insert(0, "area_name", _names(section))
+    flags: dict[str, list[str]] = {}
+    for (area_id, measure), note in section.notes.items():
+        flags.setdefault(str(area_id), []).append(f"{measure}: {note}")
+    values["notes"] = ["; ".join(flags.get(i, [])) for i in values.index]
+    return values
+
+
+def write_downloads(sections: Sequence[Section], page: Path) -> list[dict[str, str]]:
     """Write a page's figures as CSV and XLSX; return the page's links to them.
+
+    The CSV is :func:`tidy` (one row per section, area and measure); the
+    workbook has a worksheet per section with a row per area (the same
+    numbers, and the flags of each row in ``notes``).
 
     Parameters
     ----------
@@ -103,22 +134,29 @@ def write_downloads(
         What the page shows.
     page : pathlib.Path
         The page the files belong to (links are relative to its folder).
-    csv : pathlib.Path, optional
-        Where the CSV goes (the XLSX beside it); default :func:`data_paths`.
 
     Returns
     -------
     list of dict
         ``{"href", "label"}`` per file written, CSV first.
     """
-    return write_frame(tidy(sections), page, csv=csv)
+    sheets = {section.name: _sheet(section) for section in sections}
+    return _write(tidy(sections), sheets, page, data_paths(page)[0])
 
 
-def write_frame(
-    frame: pd.DataFrame, page: Path, *, csv: Path | None = None
+def write_frame(frame: pd.DataFrame, page: Path, *, csv: Path) -> list[dict[str, str]]:
+    """Write one table as a page's CSV and a one-sheet XLSX beside it; return the links."""
+    return _write(frame, {"data": frame}, page, csv, index=False)
+
+
+def _write(
+    frame: pd.DataFrame,
+    sheets: Mapping[str, pd.DataFrame],
+    page: Path,
+    csv_path: Path,
+    *,
+    index: bool = True,
 ) -> list[dict[str, str]]:
-    """Write one table as a page's CSV and XLSX (see :func:`write_downloads`); return the links."""
-    csv_path = csv if csv is not None else data_paths(page)[0]
     xlsx_path = csv_path.with_suffix(".xlsx")
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     write_csv(frame, csv_path, index=False)
@@ -129,7 +167,7 @@ def write_frame(
             xlsx_path.name,
         )
         return links
-    write_xlsx(frame, xlsx_path, sheet="data", index=False)
+    write_workbook(sheets, xlsx_path, index=index)
     links.append({"href": xlsx_path.relative_to(page.parent).as_posix(), "label": "Excel (XLSX)"})
     return links
 
