@@ -273,3 +273,21 @@ def test_downloads_neutralise_formulas_in_csv_and_xlsx(tmp_path: Path) -> None:
     assert cells[hostile].data_type == "s" and cells[hostile].quotePrefix
     assert cells["@SUM(1)"].quotePrefix
     assert cells[-3].data_type == "n"  # numbers stay numbers
+
+
+def test_a_layer_of_many_areas_ranks_only_the_pages_own_row(baltimore_site: Path) -> None:
+    from geo311.io.tables import read_tables  # noqa: PLC0415
+    from geo311.site.layer import site_layer  # noqa: PLC0415
+    from geo311.site.ranking import rank_areas, ranking_table  # noqa: PLC0415
+
+    tables = read_tables(baltimore_site / "indicators", layers=["council_districts"])
+    layer = site_layer("council_districts", tables["council_districts"], title="Districts")
+    limits = {"min_count": 20, "min_population": 100}
+    full = ranking_table(layer, current="3", links={}, limits=limits)
+    one = ranking_table(layer, current="3", links={}, limits=limits, max_rows=5)
+    assert len(full["rows"]) == 14
+    assert [r["id"] for r in one["rows"]] == ["3"]
+    assert one["rows"][0]["cells"] == next(r for r in full["rows"] if r["id"] == "3")["cells"]
+    assert "among all 14 districts" in one["caption"]
+    ranks = rank_areas(layer.indicators)
+    assert one["rows"][0]["cells"][2]["text"] == f"{ranks.at['3', 'rate_per_1k_rank']} of 14"

@@ -57,6 +57,7 @@ from geo311.site.layer import SiteLayer, check_label_format, default_title, site
 from geo311.site.map_page import map_page, map_png
 from geo311.site.membership import district_membership
 from geo311.site.period_change import change_table
+from geo311.site.ranking import rank_areas
 from geo311.site.recycle import RecyclePlan, recycle_page, recycle_plan
 from geo311.site.render import Renderer, SitePlan, environment
 from geo311.site.selection import selection_context
@@ -471,12 +472,13 @@ def _write_site(
     if district is not None and hoods is not None:
         membership = district_membership(hoods.areas, district.areas)
     changes = change_table(district) if district is not None else None
+    ranks = rank_areas(district.indicators) if district is not None else None
     links = {i: page.name for i, _, page in plan.districts}
     for area_id, name, page in plan.districts:
         assert district is not None  # plan.districts is empty without districts
         sizes[page] = district_page(
             render, district, hoods, area_id=area_id, name=name, page=page,
-            membership=membership, display=display, changes=changes, links=links,
+            membership=membership, display=display, changes=changes, links=links, ranks=ranks,
         )  # fmt: skip
     if recycle is not None and district is not None:
         sizes[recycle.page] = recycle_page(

@@ -35,14 +35,17 @@ def district_page(
     display: Mapping[str, gpd.GeoDataFrame],
     changes: pd.DataFrame | None = None,
     links: Mapping[str, str] | None = None,
+    ranks: pd.DataFrame | None = None,
 ) -> int:
     """Write the page of one district and its data files; return the page's bytes.
 
     The page has the headline cards (district and city, with the change vs
     the previous period from ``changes``, :func:`geo311.site.period_change.change_table`),
     the map of its smaller areas, charts, the ranking of every district
-    (``links``: district id -> page) and the smaller areas' table.
+    (``links``: district id -> page; ``ranks``: :func:`geo311.site.ranking.rank_areas`
+    of the layer) and the smaller areas' table.
     """
+    ranks = rank_areas(district.indicators) if ranks is None else ranks
     limits = limits_of(district.metadata)
     row = district.indicators.loc[[area_id]].iloc[0]
     change = period_change_context(
@@ -53,7 +56,9 @@ def district_page(
         card = card_context(h, row, district.city, area_label=name, limits=limits)
         card["change"] = change["cards"].get(h.column, [])
         cards.append(card)
-    ranking = ranking_table(district, current=area_id, links=links or {}, limits=limits)
+    ranking = ranking_table(
+        district, current=area_id, links=links or {}, limits=limits, ranks=ranks
+    )
     outline = display[district.key]
     outline = outline[outline["area_id"] == area_id]
     notes = shared_notes(district.metadata) + layer_notes(district.metadata, title=district.title)
@@ -108,7 +113,15 @@ def district_page(
         float(v) for v in pd.concat([frame.geometry, outline.geometry]).total_bounds
     )
     m.fit_bounds([[miny, minx], [maxy, maxx]])
-    sections = _sections(district, area_id, name, changes, limits)
+    shown = [r["id"] for r in ranking["rows"]]
+    sections = _sections(
+        district,
+        area_id=area_id,
+        name=name,
+        changes=changes,
+        limits=limits,
+        ranks=ranks.loc[shown],
+    )
     if table is not None and hoods is not None:
         inside = hoods.indicators.loc[[r["id"] for r in table["rows"]]]
         sections.append(
@@ -144,12 +157,14 @@ def district_page(
 
 def _sections(
     district: SiteLayer,
+    *,
     area_id: str,
     name: str,
     changes: pd.DataFrame | None,
     limits: Mapping[str, int],
+    ranks: pd.DataFrame,
 ) -> list[Section]:
-    """Return the figures of the cards (district, city, change) and of the ranking."""
+    """Return the figures of the cards (district, city, change) and of the ranking's rows."""
     rows = pd.DataFrame(
         [district.indicators.loc[area_id], district.city], index=[area_id, CITY_ID]
     )
@@ -158,9 +173,12 @@ def _sections(
     cards = headline_section(
         "headline", rows, columns=list(HEADLINE_INDICATORS), limits=limits, extra=extra
     )
-    ranks = rank_areas(district.indicators)
     ranking = headline_section(
-        "ranking", district.indicators, columns=list(RANKED), limits=limits, extra=ranks
+        "ranking",
+        district.indicators.loc[ranks.index],
+        columns=list(RANKED),
+        limits=limits,
+        extra=ranks,
     )
     return [cards, ranking]
 

@@ -20,10 +20,13 @@ from geo311.site.html_tables import cell, header, natural_key, row_notes, value_
 from geo311.site.layer import SiteLayer, singular
 from geo311.site.text import fmt, is_missing, sort_value
 
-__all__ = ["RANKED", "rank_areas", "ranking_table"]
+__all__ = ["MAX_RANKED_ROWS", "RANKED", "rank_areas", "ranking_table"]
 
 #: The indicators areas are ranked by, in the order of the table's columns.
 RANKED: tuple[str, ...] = ("rate_per_1k", "ttc_median_days", "on_time_share")
+#: A layer with more areas gets only the page's own row (the overview lists every area):
+#: hundreds of pages each repeating hundreds of rows would make the site quadratic.
+MAX_RANKED_ROWS = 60
 
 
 def rank_areas(table: pd.DataFrame, columns: tuple[str, ...] = RANKED) -> pd.DataFrame:
@@ -63,20 +66,27 @@ def ranking_table(
     current: str | None,
     links: Mapping[str, str],
     limits: Mapping[str, Any],
+    ranks: pd.DataFrame | None = None,
+    max_rows: int = MAX_RANKED_ROWS,
 ) -> dict[str, Any]:
     """Return the sortable ranking of every area of ``layer``, ``current`` highlighted.
 
     Rows are ordered by requests per 1,000 residents (rank 1 first, unranked
-    areas last, by name); each indicator has its value (95% CI) and its rank.
+    areas last, by name); each indicator has its value (95% CI) and its rank
+    (``ranks``: :func:`rank_areas` of the layer, computed once per site).
+    A layer of more than ``max_rows`` areas gets only the row of ``current``
+    (its ranks among all areas); the overview page lists every area.
     """
     table = layer.indicators
-    ranks = rank_areas(table)
+    ranks = rank_areas(table) if ranks is None else ranks
     first = ranks[f"{RANKED[0]}_rank"]
     names = table["area_name"].map(natural_key)
     order = sorted(
         table.index,
         key=lambda i: (is_missing(first[i]), 0 if is_missing(first[i]) else first[i], names[i]),
     )
+    if len(order) > max_rows:
+        order = [i for i in order if str(i) == current]
     headers = [header(singular(layer.title).capitalize())]
     for column in RANKED:
         h = HEADLINE_INDICATORS[column]
@@ -113,12 +123,19 @@ def ranking_table(
             cell("; ".join(row_notes(row, list(RANKED), limits))),
         ]
         rows.append({"id": str(area_id), "cells": cells, "current": here})
+    caption = (
+        f"All {len(table)} {layer.title.lower()} ranked; rank 1 is the highest value "
+        "(click a column header to sort)"
+    )
+    if len(rows) < len(table):
+        caption = (
+            f"The ranks of this {singular(layer.title)} among all {len(table)} "
+            f"{layer.title.lower()}; rank 1 is the highest value (the overview page lists "
+            "every one)"
+        )
     return {
         "id": "ranking-table",
-        "caption": (
-            f"All {len(table)} {layer.title.lower()} ranked; rank 1 is the highest value "
-            "(click a column header to sort)"
-        ),
+        "caption": caption,
         "headers": headers,
         "rows": rows,
     }
