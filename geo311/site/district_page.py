@@ -113,14 +113,14 @@ def district_page(
         float(v) for v in pd.concat([frame.geometry, outline.geometry]).total_bounds
     )
     m.fit_bounds([[miny, minx], [maxy, maxx]])
-    shown = [r["id"] for r in ranking["rows"]]
+    ranked_ids = [r["id"] for r in ranking["rows"]]
     sections = _sections(
         district,
         area_id=area_id,
         name=name,
         changes=changes,
         limits=limits,
-        ranks=ranks.loc[shown],
+        ranks=ranks.loc[ranked_ids],
     )
     if table is not None and hoods is not None:
         inside = hoods.indicators.loc[[r["id"] for r in table["rows"]]]
