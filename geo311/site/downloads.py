@@ -63,10 +63,13 @@ def data_paths(page: Path) -> tuple[Path, Path]:
 
 def _values(section: Section) -> pd.DataFrame:
     """Return a section's measures as floats, indexed by area id as text."""
-    values = section.table.drop(columns=["area_name"], errors="ignore")
-    values = values.apply(pd.to_numeric, errors="coerce").astype(float)
-    values.index = pd.Index([str(i) for i in section.table.index], name="area_id")
-    return values
+    measures = section.table.drop(columns=["area_name"], errors="ignore")
+    cells = pd.to_numeric(pd.Series(measures.to_numpy(object).ravel()), errors="coerce")
+    return pd.DataFrame(
+        cells.to_numpy(float).reshape(measures.shape),
+        index=pd.Index([str(i) for i in section.table.index], name="area_id"),
+        columns=measures.columns,
+    )
 
 
 def _names(section: Section) -> list[str | None]:

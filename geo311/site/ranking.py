@@ -79,14 +79,19 @@ def ranking_table(
     """
     table = layer.indicators
     ranks = rank_areas(table) if ranks is None else ranks
-    first = ranks[f"{RANKED[0]}_rank"]
-    names = table["area_name"].map(natural_key)
-    order = sorted(
-        table.index,
-        key=lambda i: (is_missing(first[i]), 0 if is_missing(first[i]) else first[i], names[i]),
-    )
-    if len(order) > max_rows:
-        order = [i for i in order if str(i) == current]
+    if len(table) > max_rows:
+        order = [i for i in table.index if str(i) == current]
+    else:
+        first = ranks[f"{RANKED[0]}_rank"]
+        names = table["area_name"].map(natural_key)
+        order = sorted(
+            table.index,
+            key=lambda i: (
+                is_missing(first[i]),
+                0 if is_missing(first[i]) else first[i],
+                names[i],
+            ),
+        )
     headers = [header(singular(layer.title).capitalize())]
     for column in RANKED:
         h = HEADLINE_INDICATORS[column]
