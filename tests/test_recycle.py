@@ -151,6 +151,11 @@ def test_baltimore_csv_is_exactly_the_table(baltimore_recycle: tuple) -> None:
     assert table.loc[~covered, "requests"].isna().all()
     rate = table.loc[covered, "requests"] / table.loc[covered, "covered_days"]
     assert (rate.round(2) == table.loc[covered, "requests_per_covered_day"]).all()
+    # the spreadsheet beside it holds the same table
+    xlsx = page.with_suffix(".xlsx")
+    assert f'href="{xlsx.name}"' in html
+    sheet = pd.read_excel(xlsx, dtype={"area_id": str})
+    pd.testing.assert_frame_equal(sheet, table, check_dtype=False)
 
 
 def test_every_district_page_links_the_recycle_page(baltimore_recycle: tuple) -> None:

@@ -516,7 +516,7 @@ def test_district_page_has_charts_tables_and_sortable_markup(site, demo) -> None
         assert day in html.split('id="chart-weekday"')[1].split("</figure>")[0]
     # the sortable table: buttons in the header cells, aria-sort, the script inlined
     tables = page.all("table", **{"class": "geo311-sortable"})
-    assert [t.get("id") for t in tables] == ["areas-table"]
+    assert [t.get("id") for t in tables] == ["ranking-table", "areas-table"]
     head = html.split('id="areas-table"')[1].split("</thead>")[0]
     assert head.count('<button type="button" class="geo311-sort">') == head.count("<th ")
     assert 'aria-sort="ascending"' in head

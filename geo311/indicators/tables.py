@@ -22,6 +22,7 @@ import pandas as pd
 
 from geo311._errors import SchemaError
 from geo311.indicators.area import area_indicators, city_indicators
+from geo311.indicators.change import previous_period
 from geo311.indicators.disparity import disparity_scores
 from geo311.indicators.equity import equity_summary
 from geo311.indicators.groups import group_indicators
@@ -59,6 +60,8 @@ class LayerTables(NamedTuple):
     metadata: dict[str, Any]
     areas: gpd.GeoDataFrame  # area_id, area_name, geometry (EPSG:4326)
     disparity: pd.DataFrame | None = None  # METRICS 13 per area, indexed by area_id
+    # the headline figures of the previous period (areas, then "city"); None: not covered
+    previous: pd.DataFrame | None = None
 
 
 def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Layer:
@@ -221,6 +224,7 @@ def build_tables(
     }
     table = area_indicators(requests, **indicators)
     city = city_indicators(requests, **indicators)
+    previous = previous_period(requests, **indicators)
 
     def with_city(tabulate: Any, **extra: Any) -> pd.DataFrame:
         parts = [
@@ -255,11 +259,21 @@ def build_tables(
         "indicators": table.attrs.get("geo311", {}),
         "denominators": denominator_meta,
         "equity_group": group.key if group is not None and group_column else None,
+        "previous_period": previous.metadata(),
     }
     log.info("computed indicators for %d %s (vintage %s)", len(table), key, layer.vintage)
     areas = layer.gdf[["area_id", "area_name", "geometry"]].to_crs("EPSG:4326")
     return LayerTables(
-        table, city, patterns, channels, services, equity, metadata, areas, disparity
+        table,
+        city,
+        patterns,
+        channels,
+        services,
+        equity,
+        metadata,
+        areas,
+        disparity,
+        previous.table if previous.covered else None,
     )
 
 
@@ -341,6 +355,7 @@ def table_paths(out_dir: Path, keys: Sequence[str]) -> dict[str, Path]:
             ("channels", ".channels.csv"),
             ("services", ".services.csv"),
             ("disparity", ".disparity.csv"),
+            ("previous", ".previous.csv"),
             ("areas", ".geojson"),
         ):
             paths[f"{key}.{kind}"] = out_dir / f"{key}{suffix}"
@@ -355,7 +370,9 @@ def write_tables(
     Per layer ``<key>``: ``<key>.csv`` and ``<key>.xlsx`` (the indicators, one row
     per area), ``<key>.json`` (metadata), ``<key>.city.csv``,
     ``<key>.patterns.csv``, ``<key>.channels.csv``, ``<key>.services.csv``,
-    ``<key>.disparity.csv`` (METRICS 13 per area; empty without populations) and
+    ``<key>.disparity.csv`` (METRICS 13 per area; empty without populations),
+    ``<key>.previous.csv`` (the headline figures of the previous period, areas
+    then ``city``; empty when the data do not cover it) and
     ``<key>.geojson`` (the area outlines the indicators belong to, EPSG:4326).
     ``equity.csv`` holds the equity measures of every layer, with a ``layer``
     column.
@@ -380,6 +397,8 @@ def write_tables(
             layer_tables.disparity if layer_tables.disparity is not None else pd.DataFrame()
         )
         write_csv(disparity, paths[f"{key}.disparity"])
+        previous = layer_tables.previous
+        write_csv(previous if previous is not None else pd.DataFrame(), paths[f"{key}.previous"])
         with atomic_write(paths[f"{key}.areas"]) as tmp:
             layer_tables.areas.to_file(tmp, driver="GeoJSON")
     equity = (

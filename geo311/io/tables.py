@@ -4,7 +4,8 @@
 :func:`geo311.indicators.tables.write_tables`: per layer ``<key>.csv``,
 ``<key>.json``, ``<key>.city.csv``, ``<key>.patterns.csv``,
 ``<key>.channels.csv``, ``<key>.services.csv``, ``<key>.disparity.csv``,
-``<key>.geojson`` and the layer's rows of ``equity.csv``, as
+``<key>.geojson``, ``<key>.previous.csv`` (when the metadata say the previous
+period is covered) and the layer's rows of ``equity.csv``, as
 :class:`~geo311.indicators.tables.LayerTables` held in memory. The
 apostrophe the CSV writer puts before text that a spreadsheet could run as a
 formula is removed again (:func:`geo311.io.writers.restore_text`). ``geo311 maps DIR`` is
@@ -111,6 +112,8 @@ def _read_layer(folder: Path, key: str, equity: pd.DataFrame) -> LayerTables:
     disparity = _read_csv(disparity_path, key, index=False) if disparity_path.is_file() else None
     if disparity is not None and "area_id" not in disparity:  # written empty: no populations
         disparity = None
+    covered = (metadata.get("previous_period") or {}).get("covered")
+    previous = _read_csv(folder / f"{key}.previous.csv", key) if covered else None
     return LayerTables(
         indicators=_read_csv(folder / f"{key}.csv", key),
         city=_read_csv(folder / f"{key}.city.csv", key),
@@ -121,6 +124,7 @@ def _read_layer(folder: Path, key: str, equity: pd.DataFrame) -> LayerTables:
         metadata=metadata,
         areas=areas,
         disparity=None if disparity is None else disparity.set_index("area_id"),
+        previous=previous,
     )
 
 

@@ -25,7 +25,13 @@ import pandas as pd
 
 from geo311.io.atomic import atomic_write
 
-__all__ = ["neutralize_text", "write_csv", "write_metadata", "write_xlsx"]
+__all__ = [
+    "neutralize_text",
+    "write_csv",
+    "write_metadata",
+    "write_workbook",
+    "write_xlsx",
+]
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -103,25 +109,50 @@ def write_xlsx(
     -------
     pathlib.Path
     """
+    return write_workbook({sheet: frame}, path, index=index)
+
+
+def write_workbook(
+    sheets: Mapping[str, pd.DataFrame], path: str | Path, *, index: bool = True
+) -> Path:
+    """Write frames to one Excel workbook, a worksheet each; text cells are never formulas.
+
+    Needs the ``xlsx`` extra (``pip install geo311[xlsx]``).
+
+    Parameters
+    ----------
+    sheets : mapping of str to pandas.DataFrame
+        Worksheet name (cut to Excel's 31 characters) -> its table, in
+        order.  Not modified.
+    path : str or pathlib.Path
+        Written atomically.
+    index : bool, default True
+        Write each frame's index as its first column.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     try:
         from openpyxl import Workbook  # noqa: PLC0415 - optional extra, imported lazily
     except ImportError as exc:
         msg = "writing .xlsx needs openpyxl: pip install 'geo311[xlsx]'"
         raise ImportError(msg) from exc
-    out = frame.reset_index() if index else frame
     book = Workbook()
-    ws = book.active
-    ws.title = sheet[:31]
-    ws.append([str(c) for c in out.columns])
-    for row in out.itertuples(index=False):
-        ws.append([_cell_value(v) for v in row])
-    for cells in ws.iter_rows(min_row=1):
-        for cell in cells:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
-                if _is_dangerous(cell.value):
-                    cell.quotePrefix = True
-    ws.freeze_panes = "B2"
+    book.remove(book.active)
+    for sheet, frame in sheets.items():
+        out = frame.reset_index() if index else frame
+        ws = book.create_sheet(title=sheet[:31])
+        ws.append([str(c) for c in out.columns])
+        for row in out.itertuples(index=False):
+            ws.append([_cell_value(v) for v in row])
+        for cells in ws.iter_rows(min_row=1):
+            for cell in cells:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+                    if _is_dangerous(cell.value):
+                        cell.quotePrefix = True
+        ws.freeze_panes = "B2"
     path = Path(path)
     with atomic_write(path) as tmp:
         book.save(tmp)

@@ -8,8 +8,9 @@ back from disk), and writes::
     map-<layer>-<indicator>.html    one choropleth per layer and headline indicator
     map-<layer>.html                every headline indicator as a switchable layer
     district-<id>.html              one page per area of the district layer
-    recycle-<slug>.html (+ .csv)    requests by weekday x district of the selected
+    recycle-<slug>.html (+ .csv, .xlsx)  requests by weekday x district of the selected
                                     service types (a run with --type / --family)
+    data/<page>.csv, .xlsx          the figures of each page, to download
     png/<layer>-<indicator>.png     a static image of every map page
     site.json                       manifest: pages and sizes, displacement, counts
 
@@ -50,12 +51,15 @@ from geo311.ledger import Ledger
 from geo311.progress import ProgressHook, report
 from geo311.site import maps
 from geo311.site.district_page import district_page
+from geo311.site.downloads import data_paths
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.index_page import index_page
 from geo311.site.layer import SiteLayer, check_label_format, default_title, site_layer
 from geo311.site.map_page import map_page, map_png
 from geo311.site.membership import district_membership
-from geo311.site.recycle import recycle_page, recycle_plan
+from geo311.site.period_change import change_table
+from geo311.site.ranking import rank_areas
+from geo311.site.recycle import RecyclePlan, recycle_page, recycle_plan
 from geo311.site.render import Renderer, SitePlan, environment
 from geo311.site.selection import selection_context
 from geo311.site.specs import NO_DENOMINATOR
@@ -181,6 +185,11 @@ def _common(
         "has_sortable": False,
         "current": "",
     }
+
+
+def _recycle_files(recycle: RecyclePlan | None) -> tuple[Path, ...]:
+    """Return the data files of the RecycleStat page (none without one)."""
+    return () if recycle is None else (recycle.csv, recycle.csv.with_suffix(".xlsx"))
 
 
 def _read_ledger(ledger: Ledger | str | Path | None) -> Ledger | None:
@@ -372,7 +381,7 @@ def build_site(
     district = layers[district_layer] if district_layer else None
     final = _plan(layers, wanted, district, out_dir, png=png)
     recycle = recycle_plan(district, out_dir)
-    recycle_files = [recycle.page, recycle.csv] if recycle is not None else []
+    recycle_files = [recycle.page, *_recycle_files(recycle)] if recycle is not None else []
     _check_output(out_dir, [*final.outputs(), *recycle_files], overwrite=overwrite)
     ledger_obj = _read_ledger(ledger)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -478,11 +487,14 @@ def _write_site(
     hoods = layers[hood_key] if hood_key is not None and district is not None else None
     if district is not None and hoods is not None:
         membership = district_membership(hoods.areas, district.areas)
+    changes = change_table(district) if district is not None else None
+    ranks = rank_areas(district.indicators) if district is not None else None
+    links = {i: page.name for i, _, page in plan.districts}
     for area_id, name, page in plan.districts:
         assert district is not None  # plan.districts is empty without districts
         sizes[page] = district_page(
             render, district, hoods, area_id=area_id, name=name, page=page,
-            membership=membership, display=display,
+            membership=membership, display=display, changes=changes, links=links, ranks=ranks,
         )  # fmt: skip
         report(progress, "site", len(sizes), total, unit="pages")
     if recycle is not None and district is not None:
@@ -518,7 +530,12 @@ def _write_site(
             {"path": p.relative_to(out_dir).as_posix(), "bytes": p.stat().st_size} for p in pngs
         ],
         "assets": [p.relative_to(out_dir).as_posix() for p in assets],
-        "downloads": [recycle.csv.name] if recycle is not None else [],
+        "downloads": sorted(
+            p.relative_to(out_dir).as_posix()
+            for page in pages
+            for p in (*data_paths(page), *_recycle_files(recycle))
+            if p.is_file()
+        ),
         "max_displacement_m": {k: round(v, 3) for k, v in displacement.items()},
         "counts": {
             "layers": len(wanted),

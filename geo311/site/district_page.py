@@ -8,11 +8,15 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from geo311.indicators.scope import CITY_ID
+from geo311.site.downloads import Section, headline_section, write_downloads
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table
 from geo311.site.layer import SiteLayer, singular
 from geo311.site.map_page import area_map, city_bins, headline_choropleth, map_frame
 from geo311.site.page_charts import month_chart, services_chart, weekday_chart
+from geo311.site.period_change import period_change_context
+from geo311.site.ranking import RANKED, rank_areas, ranking_table
 from geo311.site.render import Renderer
 from geo311.site.text import card_context, layer_notes, limits_of, population_source, shared_notes
 
@@ -29,14 +33,32 @@ def district_page(
     page: Path,
     membership: pd.DataFrame,
     display: Mapping[str, gpd.GeoDataFrame],
+    changes: pd.DataFrame | None = None,
+    links: Mapping[str, str] | None = None,
+    ranks: pd.DataFrame | None = None,
 ) -> int:
-    """Write the page of one district (cards, map, charts, smaller areas); return its bytes."""
+    """Write the page of one district and its data files; return the page's bytes.
+
+    The page has the headline cards (district and city, with the change vs
+    the previous period from ``changes``, :func:`geo311.site.period_change.change_table`),
+    the map of its smaller areas, charts, the ranking of every district
+    (``links``: district id -> page; ``ranks``: :func:`geo311.site.ranking.rank_areas`
+    of the layer) and the smaller areas' table.
+    """
+    ranks = rank_areas(district.indicators) if ranks is None else ranks
     limits = limits_of(district.metadata)
     row = district.indicators.loc[[area_id]].iloc[0]
-    cards = [
-        card_context(h, row, district.city, area_label=name, limits=limits)
-        for h in HEADLINE_INDICATORS.values()
-    ]
+    change = period_change_context(
+        district, changes, area_id, area_label=name, min_count=int(limits["min_count"])
+    )
+    cards = []
+    for h in HEADLINE_INDICATORS.values():
+        card = card_context(h, row, district.city, area_label=name, limits=limits)
+        card["change"] = change["cards"].get(h.column, [])
+        cards.append(card)
+    ranking = ranking_table(
+        district, current=area_id, links=links or {}, limits=limits, ranks=ranks
+    )
     outline = display[district.key]
     outline = outline[outline["area_id"] == area_id]
     notes = shared_notes(district.metadata) + layer_notes(district.metadata, title=district.title)
@@ -91,6 +113,25 @@ def district_page(
         float(v) for v in pd.concat([frame.geometry, outline.geometry]).total_bounds
     )
     m.fit_bounds([[miny, minx], [maxy, maxx]])
+    ranked_ids = [r["id"] for r in ranking["rows"]]
+    sections = _sections(
+        district,
+        area_id=area_id,
+        name=name,
+        changes=changes,
+        limits=limits,
+        ranks=ranks.loc[ranked_ids],
+    )
+    if table is not None and hoods is not None:
+        inside = hoods.indicators.loc[[r["id"] for r in table["rows"]]]
+        sections.append(
+            headline_section(
+                "areas",
+                inside,
+                columns=list(HEADLINE_INDICATORS),
+                limits=limits_of(hoods.metadata),
+            )
+        )
     context = {
         "page_title": name,
         "current": "district",
@@ -99,8 +140,11 @@ def district_page(
         "lede": f"311 requests in {name} compared with the whole city, with the "
         f"{hoods.title.lower() if hoods is not None else 'areas'} it contains.",
         "map_parts": render.parts(m),
-        "has_sortable": table is not None,
+        "has_sortable": True,
         "cards": cards,
+        "change_summary": change["summary"],
+        "ranking": ranking,
+        "downloads": write_downloads(sections, page),
         "services_chart": services_chart(district.services, area_id, area_label=name),
         "weekday_chart": weekday_chart(district.patterns, area_id, area_label=name),
         "month_chart": month_chart(district.patterns, area_id, area_label=name),
@@ -109,6 +153,34 @@ def district_page(
         "notes": notes,
     }
     return render.write("district.html", page, **context)
+
+
+def _sections(
+    district: SiteLayer,
+    *,
+    area_id: str,
+    name: str,
+    changes: pd.DataFrame | None,
+    limits: Mapping[str, int],
+    ranks: pd.DataFrame,
+) -> list[Section]:
+    """Return the figures of the cards (district, city, change) and of the ranking's rows."""
+    rows = pd.DataFrame(
+        [district.indicators.loc[area_id], district.city], index=[area_id, CITY_ID]
+    )
+    rows["area_name"] = [name, "City"]
+    extra = changes.loc[[area_id, CITY_ID]] if changes is not None else None
+    cards = headline_section(
+        "headline", rows, columns=list(HEADLINE_INDICATORS), limits=limits, extra=extra
+    )
+    ranking = headline_section(
+        "ranking",
+        district.indicators.loc[ranks.index],
+        columns=list(RANKED),
+        limits=limits,
+        extra=ranks,
+    )
+    return [cards, ranking]
 
 
 def _membership_notes(

@@ -15,7 +15,15 @@ import pandas as pd
 from geo311.site.headlines import HEADLINE_INDICATORS, Headline, short_name
 from geo311.site.text import fmt, is_missing, not_reached_value, sort_value, value_flags
 
-__all__ = ["area_table", "cell", "header", "natural_key", "plain_rows", "value_with_ci"]
+__all__ = [
+    "area_table",
+    "cell",
+    "header",
+    "natural_key",
+    "plain_rows",
+    "row_notes",
+    "value_with_ci",
+]
 
 
 def cell(
@@ -97,7 +105,7 @@ def area_table(
         for column in columns:
             h = HEADLINE_INDICATORS[column]
             cells.append(cell(value_with_ci(row, h), sort=_sort_key(row, h), numeric=True))
-        notes = _table_notes(row, columns, limits)
+        notes = row_notes(row, columns, limits)
         cells.append(
             cell(
                 fmt(row.get("requests"), "count"),
@@ -117,7 +125,7 @@ def _sort_key(row: pd.Series, h: Headline) -> str:
     return sort_value(row.get(h.column))
 
 
-def _table_notes(row: pd.Series, columns: Sequence[str], limits: Mapping[str, Any]) -> list[str]:
+def row_notes(row: pd.Series, columns: Sequence[str], limits: Mapping[str, Any]) -> list[str]:
     """Return the flags of one table row, short: unstable values are named together."""
     unstable: list[str] = []
     other: list[str] = []

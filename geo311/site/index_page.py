@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from geo311.indicators.scope import CITY_ID
+from geo311.site.downloads import headline_section, write_downloads
 from geo311.site.equity_section import equity_section
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table, cell, header, plain_rows
@@ -153,12 +155,24 @@ def index_page(
             name_label=singular(district.title).capitalize(),
             links={i: page.relative_to(out_dir).as_posix() for i, _, page in plan.districts},
         )
+    city = reference.city.to_frame(CITY_ID).T.assign(area_name="City")
+    sections = [headline_section("city", city, columns=list(HEADLINE_INDICATORS), limits=limits)]
+    if districts_table is not None and district is not None:
+        sections.append(
+            headline_section(
+                "districts",
+                district.indicators,
+                columns=list(HEADLINE_INDICATORS),
+                limits=limits_of(district.metadata),
+            )
+        )
     notes = shared_notes(meta)
     for layer in layers.values():
         notes += layer_notes(layer.metadata, title=layer.title)
     context = {
         "page_title": "Overview",
         "current": "index",
+        "downloads": write_downloads(sections, plan.index),
         "has_sortable": districts_table is not None,
         "layers_table": layers_table,
         "city_cards": city_cards,

@@ -44,6 +44,8 @@ class SiteLayer(NamedTuple):
     metadata: dict[str, Any]
     equity: pd.DataFrame  # one row per equity measure (quintiles, ratios, indices)
     disparity: pd.DataFrame  # METRICS 13 per area, indexed by area_id (str); may be empty
+    # headline figures of the previous period, areas then "city"; None: not in the data
+    previous: pd.DataFrame | None = None
 
     @property
     def no_denominator(self) -> bool:
@@ -185,6 +187,7 @@ def site_layer(key: str, tables: LayerTables, *, title: str, label: str = "{name
         metadata=dict(tables.metadata),
         equity=tables.equity.copy(),
         disparity=_by_area(tables.disparity),
+        previous=None if tables.previous is None else _by_area(tables.previous),
     )
 
 

@@ -9,7 +9,9 @@ from typing import Any, NamedTuple
 import geopandas as gpd
 import pandas as pd
 
+from geo311.indicators.scope import CITY_ID
 from geo311.site import maps
+from geo311.site.downloads import headline_section, write_downloads
 from geo311.site.escape import escape_html
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table, value_with_ci
@@ -263,9 +265,15 @@ def map_page(
             "written; zoom in for the others."
         )
     notes = shared_notes(layer.metadata) + layer_notes(layer.metadata, title=layer.title)
+    city = layer.city.to_frame(CITY_ID).T.assign(area_name="City")
+    sections = [
+        headline_section(name, rows, columns=list(columns), limits=limits)
+        for name, rows in (("areas", layer.indicators), ("city", city))
+    ]
     context = {
         "page_title": title,
         "current": "map",
+        "downloads": write_downloads(sections, page),
         "lede": lede,
         "map_parts": render.parts(m),
         "has_sortable": True,

@@ -9,7 +9,7 @@ row, a column per weekday Monday..Sunday, each cell the count and the
 requests per covered day, and above it one small map per weekday (the same
 classes; inline SVG, no script).  Weekdays the input files do not cover say
 "no data", never 0.  The page links a CSV of exactly the table
-(``recycle-<slug>.csv``, written with :func:`geo311.io.writers.write_csv`).
+(``recycle-<slug>.csv`` and ``.xlsx``, written by :func:`geo311.site.downloads.write_frame`).
 
 Everything comes from the district layer's ``day_of_week`` time patterns
 (:func:`geo311.indicators.time_patterns`), so the page counts the same
@@ -28,8 +28,8 @@ import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from geo311._errors import SchemaError
-from geo311.io.writers import write_csv
 from geo311.site._svg import esc, nf
+from geo311.site.downloads import write_frame
 from geo311.site.layer import SiteLayer
 from geo311.site.render import Renderer
 from geo311.site.selection import selection_context
@@ -288,7 +288,7 @@ def recycle_page(
     int
     """
     table = weekday_table(district)
-    write_csv(table, plan.csv, index=False)
+    downloads = write_frame(table, plan.page, csv=plan.csv)
     first = table[table["area_id"] == _CITY]
     header = [
         {"day": day, "covered": covered}
@@ -309,6 +309,6 @@ def recycle_page(
         "legend": _legend(_top(table)),
         "no_data_color": _NO_DATA_FILL,
         "maps": _weekday_maps(table, display) if display is not None and len(display) else [],
-        "csv_href": plan.csv.name,
+        "downloads": downloads,
     }
     return render.write("recycle.html", plan.page, **context)

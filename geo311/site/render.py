@@ -18,6 +18,7 @@ from typing import Any
 
 from geo311.io.atomic import atomic_write
 from geo311.site import maps
+from geo311.site.downloads import data_paths
 from geo311.site.escape import escape_html
 
 __all__ = ["Renderer", "SitePlan", "environment", "write_page"]
@@ -68,15 +69,22 @@ class SitePlan:
     index: Path
     manifest: Path
 
+    def pages(self) -> list[Path]:
+        """Every page of the site."""
+        return [
+            self.index,
+            *(page for _, _, page, _ in self.maps),
+            *(page for *_, page in self.combined),
+            *(page for *_, page in self.districts),
+        ]
+
     def outputs(self) -> list[Path]:
         """Every file the site writes (besides the vendored assets)."""
         return [
-            self.index,
             self.manifest,
-            *(page for _, _, page, _ in self.maps),
-            *(page for *_, page in self.combined),
+            *self.pages(),
             *(png for *_, png in self.maps if png is not None),
-            *(page for *_, page in self.districts),
+            *(path for page in self.pages() for path in data_paths(page)),
         ]
 
 

@@ -212,6 +212,7 @@ def card_context(
         "city_ci": city_side["ci"],
         "city_flags": city_side["flags"],
         "note": note,
+        "change": [],
     }
 
 
