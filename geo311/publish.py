@@ -223,6 +223,7 @@ def run_city(
     tiles: bool = True,
     png: bool = True,
     keep_requests: str | Path | None = None,
+    cache_dir: Path | None = None,
     overwrite: bool = False,
 ) -> RunResult:
     """Read 311 exports, join them to a city's layers and build its site (``geo311 run``).
@@ -259,6 +260,9 @@ def run_city(
     keep_requests : path, optional
         Also write the joined requests (GeoParquet) here, with their ledger
         beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
+    cache_dir : pathlib.Path, optional
+        Folder of the join's cached grid indexes, as in :func:`run`
+        (``geo311 run`` and ``geo311 join`` share ``<cache dir>/indexes``).
     overwrite : bool, default False
         Replace existing outputs.
 
@@ -305,6 +309,7 @@ def run_city(
         placeholders=placeholders,
         types=types,
         families=families,
+        cache_dir=cache_dir,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

@@ -46,6 +46,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point the caches geo311 fills by default (indexes, display geometry) at a test folder.
+
+    Never the user's own cache; a test that needs an empty cache sets its own.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_CACHE_DIR", str(tmp_path_factory.mktemp("geo311-cache")))
+        yield
+
+
 #: Seed and size of the demo city every test of the demo site shares.
 DEMO_SEED = 2024
 DEMO_REQUESTS = 5_000

@@ -27,6 +27,7 @@ from geo311.cli.options import (
     types_opt,
     vintage_opt,
 )
+from geo311.settings import cache_dir
 
 
 @click.command("run")
@@ -96,6 +97,7 @@ def run_cmd(
         tiles=not no_tiles,
         png=not no_png,
         keep_requests=keep_requests,
+        cache_dir=cache_dir() / "indexes",  # shared with geo311 join
         overwrite=overwrite,
     )
     click.echo(result.ledger.summary())
