@@ -87,6 +87,7 @@ def test_cli_run_and_maps(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
     runner = CliRunner()
     sample = str(shared_data / "baltimore" / SAMPLES[1])
     site = tmp_path / "site"
@@ -95,6 +96,9 @@ def test_cli_run_and_maps(
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert (site / "index.html").is_file()
+    # the grid indexes (shared with geo311 join) and display geometry, for the next run
+    assert list((tmp_path / "cache" / "indexes").glob("*.npz"))
+    assert list((tmp_path / "cache" / "display").glob("*.npz"))
     assert "district pages" in result.output
     again = runner.invoke(main, args)
     assert again.exit_code == 2
