@@ -77,11 +77,9 @@ def group_indicators(
         msg = f"groups must be indexed by unique area ids; repeated: {repeated}"
         raise InputError(msg)
     known = groups.dropna()
-    labels = pd.Series(known.astype(str).to_numpy(), index=known.index.astype(str))
+    labels = dict(zip(known.index.astype(str), known.astype(str), strict=True))
     order = sorted(known.unique())
     areas = pd.DataFrame({"area_id": [str(g) for g in order], "area_name": order})
-    table = _regrouped_indicators(
-        requests, regroup=labels.to_dict(), key=key, areas=areas, **options
-    )
+    table = _regrouped_indicators(requests, regroup=labels, key=key, areas=areas, **options)
     table.index = pd.Index(order, name="group")
     return table

@@ -109,7 +109,7 @@ def remember(frame: pd.DataFrame, key: Any, compute: Callable[[], T]) -> T:
         return compute()
     for stored, value in memo.entries:
         if type(stored) is type(key) and stored == key:
-            return value  # type: ignore[no-any-return]
+            return value
     value = _read_only(compute())
     memo.entries.append((key, value))
     return value
