@@ -111,3 +111,20 @@ def test_a_frame_changed_between_blocks_is_read_afresh(frame: pd.DataFrame) -> N
         after.loc["A", "requests_all"]
         == before["requests_all"].sum() + (before.attrs["geo311"]["rows"]["not_assigned_to_area"])
     )
+
+
+def test_nested_blocks_keep_column_encodings_and_release_the_rest(frame: pd.DataFrame) -> None:
+    calls: list[int] = []
+
+    def compute() -> np.ndarray:
+        calls.append(1)
+        return np.arange(2)
+
+    with shared_selection(frame):  # a run
+        with shared_selection(frame):  # its first layer
+            remember(frame, "column", compute, lasting=True)
+            remember(frame, "layer", compute)
+        with shared_selection(frame):  # its second layer
+            remember(frame, "column", compute, lasting=True)  # kept by the run
+            remember(frame, "layer", compute)  # released with the first layer
+    assert len(calls) == 3

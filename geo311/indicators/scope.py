@@ -260,7 +260,12 @@ def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
             f"{values.dtype}; read requests with geo311.read_requests"
         )
         raise SchemaError(msg)
-    return remember(requests, ("utc_ns", column), lambda: values.to_numpy(dtype="datetime64[ns]"))
+    return remember(
+        requests,
+        ("utc_ns", column),
+        lambda: values.to_numpy(dtype="datetime64[ns]"),
+        lasting=True,
+    )
 
 
 @dataclass
@@ -360,7 +365,7 @@ def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]
         codes, uniques = pd.factorize(requests[column], use_na_sentinel=True)
         return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
 
-    return remember(requests, ("factorize", column), encode)
+    return remember(requests, ("factorize", column), encode, lasting=True)
 
 
 def _code_isin(codes: IntArray, uniques: Sequence[str], wanted: Sequence[str]) -> BoolArray:
@@ -409,6 +414,7 @@ def _when(requests: pd.DataFrame, opts: _Options) -> _When:
         requests,
         ("source_times", opts.as_of, timezone),
         lambda: _source_times(requests, opts.as_of, timezone),
+        lasting=True,
     )
     start = end = None
     if opts.period is not None:
@@ -597,7 +603,9 @@ def _select(
         vintages = sorted(v_values[c] for c in np.unique(v_codes[rows]) if c >= 0)
     service = None
     if "service" in parts:
-        service = remember(requests, ("service_codes",), lambda: _service_codes(requests))
+        service = remember(
+            requests, ("service_codes",), lambda: _service_codes(requests), lasting=True
+        )
     source_codes: IntArray | None = None
     source_labels: list[str] = []
     if "source" in parts and "source" in requests.columns:

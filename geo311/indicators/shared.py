@@ -17,7 +17,11 @@ answers only depend on the frame and on the options, so inside
 >>> again is first
 True
 
-Outside the block, or for another frame, :func:`remember` just computes.  The
+Outside the block, or for another frame, :func:`remember` just computes.
+Blocks nest: the encodings of whole columns (``lasting=True``) are kept by
+the outermost block of the frame -- a run's -- and everything else by the
+innermost -- one layer's --, so a layer's selected rows are released when
+its tables are done, while every layer shares the column encodings.  The
 frame must not be changed inside the block (the functions that open it never
 change their inputs).  Remembered arrays are made read-only, so a caller that
 tried to change one in place would fail loudly instead of altering another
@@ -65,10 +69,7 @@ def shared_selection(*frames: pd.DataFrame) -> Iterator[None]:
     ------
     None
     """
-    outer = _CURRENT.get()
-    known = {id(m.frame) for m in outer}
-    added = tuple(_Memo(f) for f in frames if id(f) not in known)
-    token = _CURRENT.set(outer + added)
+    token = _CURRENT.set(_CURRENT.get() + tuple(_Memo(f) for f in frames))
     try:
         yield
     finally:
@@ -87,7 +88,9 @@ def _read_only(value: Any) -> Any:
     return value
 
 
-def remember(frame: pd.DataFrame, key: Any, compute: Callable[[], T]) -> T:
+def remember(
+    frame: pd.DataFrame, key: Any, compute: Callable[[], T], *, lasting: bool = False
+) -> T:
     """Return ``compute()``, remembered under ``key`` inside :func:`shared_selection`.
 
     Parameters
@@ -98,18 +101,22 @@ def remember(frame: pd.DataFrame, key: Any, compute: Callable[[], T]) -> T:
         What was computed, with every option it depends on; compared with ``==``.
     compute : callable
         Computes the answer; its numpy arrays are made read-only when remembered.
+    lasting : bool, default False
+        Keep the answer in the outermost block of ``frame`` (e.g. a column's
+        encoding, useful to every layer), not the innermost.
 
     Returns
     -------
     object
         The answer (the same object on every call with an equal key).
     """
-    memo = next((m for m in _CURRENT.get() if m.frame is frame), None)
-    if memo is None:
+    memos = [m for m in _CURRENT.get() if m.frame is frame]
+    if not memos:
         return compute()
-    for stored, value in memo.entries:
-        if type(stored) is type(key) and stored == key:
-            return value
+    for memo in memos:
+        for stored, value in memo.entries:
+            if type(stored) is type(key) and stored == key:
+                return value
     value = _read_only(compute())
-    memo.entries.append((key, value))
+    (memos[0] if lasting else memos[-1]).entries.append((key, value))
     return value
