@@ -40,7 +40,7 @@ import pandas as pd
 
 from geo311._errors import CRSError, OptionError, SchemaError
 from geo311.crs import projected_crs
-from geo311.indicators.shared import remember
+from geo311.indicators.shared import Same, remember
 from geo311.indicators.sources import (
     AsOf,
     TimeLike,
@@ -643,8 +643,8 @@ def _select(
 
 
 def _resolve_areas(requests: pd.DataFrame, key: str, areas: Any, population: Any) -> _Areas:
-    if areas is not None:
-        return _areas_from_layer(areas)
+    if areas is not None:  # measured once per block: every table of a layer reads it
+        return remember(requests, ("areas", Same(areas)), lambda: _areas_from_layer(areas))
     extra = None
     if population is not None:
         extra = pd.Index(pd.Series(population).index)

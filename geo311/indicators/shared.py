@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["remember", "shared_selection"]
+__all__ = ["Same", "remember", "shared_selection"]
 
 T = TypeVar("T")
 
@@ -74,6 +74,24 @@ def shared_selection(*frames: pd.DataFrame) -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+class Same:
+    """A key part equal only to the very same object (a layer, a frame), which it keeps alive.
+
+    >>> a = [1]
+    >>> Same(a) == Same(a), Same(a) == Same([1])
+    (True, False)
+    """
+
+    __slots__ = ("obj",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
 
 
 def _read_only(value: Any) -> Any:
