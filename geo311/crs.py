@@ -210,6 +210,24 @@ def projected_crs(
     west, south, east, north = lonlat_bounds(data, where=where)
     x_centre = float(np.mean([west, east])) if west <= east else _antimeridian_centre(west, east)
     y_centre = float(np.mean([south, north]))
+    code = _utm_code(x_centre, y_centre)
+    if code is None:
+        msg = (
+            f"{where}: no UTM zone covers the centre of the data ({x_centre:.4f}, "
+            f"{y_centre:.4f}); give a projected CRS explicitly (projected_crs=)"
+        )
+        raise CRSError(msg)
+    return CRS.from_epsg(code)
+
+
+@cache
+def _utm_code(x_centre: float, y_centre: float) -> str | None:
+    """EPSG code of the WGS 84 UTM zone of a point, or None (a PROJ database query).
+
+    Remembered per process: a layer (one vintage, one extent) is measured by
+    the join, the population, the indicators and every map of the site, and
+    the same centre always gives the same zone.
+    """
     found = query_utm_crs_info(
         datum_name="WGS 84",
         area_of_interest=AreaOfInterest(
@@ -219,13 +237,7 @@ def projected_crs(
             north_lat_degree=y_centre,
         ),
     )
-    if not found:
-        msg = (
-            f"{where}: no UTM zone covers the centre of the data ({x_centre:.4f}, "
-            f"{y_centre:.4f}); give a projected CRS explicitly (projected_crs=)"
-        )
-        raise CRSError(msg)
-    return CRS.from_epsg(found[0].code)
+    return found[0].code if found else None
 
 
 def _antimeridian_centre(west: float, east: float) -> float:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from geo311._errors import ConfigError, InputError, SchemaError
 from geo311.indicators.selection import TypeSelection, resolve_types
+from geo311.indicators.shared import shared_selection
 from geo311.indicators.tables import LayerTables, build_tables
 from geo311.io.readers import read_requests
 from geo311.join.assign import assign_areas, join_city
@@ -222,24 +223,25 @@ def _tabulate(
         exact = [*(options["service_types"] or ()), *selection.types]
         options = {**options, "service_types": list(dict.fromkeys(exact))}
     tables = {}
-    for done, key in enumerate(layers):
-        report(progress, "indicators", done, len(layers), unit="layers")
-        built = build_tables(
-            result.requests,
-            key=key,
-            vintages=loaded[key],
-            tracts=tracts,
-            denominators=table,
-            group=group,
-            timezone=manifest.timezone,
-            **options,
-        )
-        # the city and its district layer travel with the tables, so a site
-        # built later from a tables folder (geo311 maps) keeps the run's shape
-        where: dict[str, Any] = {"city": manifest.city, "district_layer": district}
-        if selection is not None:
-            where["type_selection"] = selection.metadata()
-        tables[key] = built._replace(metadata={**built.metadata, **where})
+    with shared_selection(result.requests):  # the selection work once for every layer
+        for done, key in enumerate(layers):
+            report(progress, "indicators", done, len(layers), unit="layers")
+            built = build_tables(
+                result.requests,
+                key=key,
+                vintages=loaded[key],
+                tracts=tracts,
+                denominators=table,
+                group=group,
+                timezone=manifest.timezone,
+                **options,
+            )
+            # the city and its district layer travel with the tables, so a site
+            # built later from a tables folder (geo311 maps) keeps the run's shape
+            where: dict[str, Any] = {"city": manifest.city, "district_layer": district}
+            if selection is not None:
+                where["type_selection"] = selection.metadata()
+            tables[key] = built._replace(metadata={**built.metadata, **where})
     report(progress, "indicators", len(layers), len(layers), unit="layers")
     return replace(result, stage="indicators", layers=tuple(layers), tables=tables)
 

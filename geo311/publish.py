@@ -304,6 +304,7 @@ def run_city(
     png: bool = True,
     keep_requests: str | Path | None = None,
     keep_raw: bool = False,
+    cache_dir: Path | None = None,
     overwrite: bool = False,
     data_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
@@ -342,6 +343,9 @@ def run_city(
     keep_requests : path, optional
         Also write the joined requests (GeoParquet) here, with their ledger
         beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
+    cache_dir : pathlib.Path, optional
+        Folder of the join's cached grid indexes, as in :func:`run`
+        (``geo311 run`` and ``geo311 join`` share ``<cache dir>/indexes``).
     overwrite : bool, default False
         Replace existing outputs.
     data_dir : str or pathlib.Path, optional
@@ -396,6 +400,7 @@ def run_city(
         data_dir=data_dir,
         progress=progress,
         keep_raw=keep_raw,
+        cache_dir=cache_dir,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

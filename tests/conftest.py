@@ -126,6 +126,22 @@ def built_once(
         return value
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point the caches geo311 fills by default (indexes, display geometry) at a test folder.
+
+    Never the user's own cache; a test that needs an empty cache sets its own.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one cache for every worker: writes are atomic
+        folder = tmp_path_factory.getbasetemp().parent / "geo311-cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("geo311-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GEO311_CACHE_DIR", str(folder))
+        yield
+
+
 #: Seed and size of the demo city every test of the demo site shares.
 DEMO_SEED = 2024
 DEMO_REQUESTS = 5_000

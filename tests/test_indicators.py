@@ -1013,7 +1013,10 @@ def test_benchmark_script_runs_small(tmp_path, capsys) -> None:
         assert module.main(argv) == 0
     report = json.loads((tmp_path / "bench_indicators.json").read_text(encoding="utf-8"))
     assert report["rows"] == 4000
-    assert len(report["steps"]) == 7
+    separate = [s for s in report["steps"] if s["separate_call"]]
+    assert len(separate) == 7
     assert report["steps"][0]["rows_out"] == 20
+    shared = next(s for s in report["steps"] if s["step"].endswith("selection shared"))
+    assert shared["rows_out"] == sum(s["rows_out"] for s in separate)
     assert report["peak_rss_mib"] > 0
     assert "| **all indicators** |" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from click.testing import CliRunner
 
 from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
+from geo311.join import assign
 from geo311.join.manifest import ManifestError, load_manifest
 from geo311.pipeline import PipelineResult, load_requests, run, site_layers
 from geo311.publish import run_city, write_indicators, write_requests
+from geo311.site import simplify
 
 pytest.importorskip("folium")
 
@@ -88,6 +91,9 @@ def test_cli_run_and_maps(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
+    for module, memo in ((assign, "_INDEXES"), (assign, "_OUTLINES"), (simplify, "_SIMPLIFIED")):
+        monkeypatch.setattr(module, memo, OrderedDict())  # as in a new process
     runner = CliRunner()
     sample = str(shared_data / "baltimore" / SAMPLES[1])
     site = tmp_path / "site"
@@ -96,6 +102,9 @@ def test_cli_run_and_maps(
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert (site / "index.html").is_file()
+    # the grid indexes (shared with geo311 join) and display geometry, for the next run
+    assert list((tmp_path / "cache" / "indexes").glob("*.npz"))
+    assert list((tmp_path / "cache" / "display").glob("*.npz"))
     assert "district pages" in result.output
     again = runner.invoke(main, args)
     assert again.exit_code == 2

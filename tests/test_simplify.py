@@ -6,6 +6,7 @@ import itertools
 import logging
 import math
 import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -388,3 +389,43 @@ def test_the_same_layer_is_simplified_once(caplog) -> None:
     assert second.gdf is not first.gdf
     assert any("simplified 4 area(s)" in r.getMessage() for r in caplog.records)
     assert other.tolerance_m == 2.0
+
+
+def test_a_simplified_layer_is_cached_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new process reads the display geometry back; a damaged entry is rebuilt."""
+    import geo311.site.simplify as simplify_module  # noqa: PLC0415
+
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path))
+    layer = gpd.GeoDataFrame(
+        {"name": list("ab")},
+        geometry=[shapely.Point(-76.60, 39.30).buffer(0.01, 64), None],
+        crs="EPSG:4326",
+    )
+    simplify_module._SIMPLIFIED.clear()
+    first = simplify_for_display(layer)
+    (entry,) = (tmp_path / "display").glob("*.npz")
+    calls = []
+    choose = simplify_module._choose
+    monkeypatch.setattr(
+        simplify_module, "_choose", lambda *a, **k: calls.append(1) or choose(*a, **k)
+    )
+    simplify_module._SIMPLIFIED.clear()  # as in a new process
+    second = simplify_for_display(layer)
+    assert calls == []
+    assert second.gdf.geometry.iloc[0].equals_exact(first.gdf.geometry.iloc[0], tolerance=0)
+    assert second.gdf.geometry.isna().tolist() == [False, True]
+    assert (second.max_displacement_m, second.vertices_after) == (
+        first.max_displacement_m,
+        first.vertices_after,
+    )
+    entry.write_bytes(b"not an npz")
+    simplify_module._SIMPLIFIED.clear()
+    with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
+        third = simplify_for_display(layer)
+    assert calls == [1]
+    assert "unreadable" in caplog.text
+    assert str(entry) in caplog.text
+    assert third.gdf.geometry.iloc[0].equals_exact(first.gdf.geometry.iloc[0], tolerance=0)
+    assert simplify_module._read_entry(entry).after == first.vertices_after  # rewritten

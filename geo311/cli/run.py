@@ -32,6 +32,7 @@ from geo311.cli.options import (
     vintage_opt,
 )
 from geo311.cli.summary import echo_summary, site_details
+from geo311.settings import cache_dir
 
 
 @click.command("run")
@@ -111,6 +112,7 @@ def run_cmd(
             png=not no_png,
             keep_requests=keep_requests,
             keep_raw=keep_raw,
+            cache_dir=cache_dir() / "indexes",  # shared with geo311 join
             overwrite=overwrite,
             data_dir=data_dir,
             progress=bars,

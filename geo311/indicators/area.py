@@ -191,6 +191,7 @@ def _indicators(
     timezone: str | None,
     max_days: float | None,
     land_km2: pd.Series | Mapping[str, float] | None = None,
+    regroup: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     opts = _options(
         key=key,
@@ -204,6 +205,7 @@ def _indicators(
         include_transfers=include_transfers,
         timezone=timezone,
         max_days=max_days,
+        regroup=regroup,
     )
     _check_thresholds(min_population, min_count, confidence)
     _check_columns(requests, opts)
@@ -473,12 +475,17 @@ def city_indicators(
     )
 
 
-def _regrouped_indicators(requests: pd.DataFrame, **options: Any) -> pd.DataFrame:
-    """Return :func:`area_indicators` of a relabelled copy, without logging the source warnings.
+def _regrouped_indicators(
+    requests: pd.DataFrame, *, regroup: Mapping[str, str], **options: Any
+) -> pd.DataFrame:
+    """Return :func:`area_indicators` of groups of areas, without logging the source warnings.
 
-    For tables that re-tabulate requests already tabulated per area (groups of
-    areas), whose source warnings the area table has logged.
+    For tables that re-tabulate requests already tabulated per area: each
+    area id of ``regroup`` counts for its group (the ``areas`` given), areas
+    outside it are not assigned.  The requests are not copied, so the
+    selection work of :func:`~geo311.indicators.shared.shared_selection` is reused.
+    The source warnings are left to the area table, which logs them.
     """
     bound = inspect.signature(area_indicators).bind(requests, **options)
     bound.apply_defaults()
-    return _indicators(*bound.args, city=False, log_sources=False, **bound.kwargs)
+    return _indicators(*bound.args, city=False, log_sources=False, regroup=regroup, **bound.kwargs)

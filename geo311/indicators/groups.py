@@ -2,8 +2,8 @@
 
 A quintile of residents (or any grouping of areas) is described by the
 requests of its areas taken together: one Kaplan-Meier curve per group,
-censored exactly as in the area tables.  :func:`group_indicators` relabels
-each request with its area's group and runs
+censored exactly as in the area tables.  :func:`group_indicators` counts
+each request for its area's group and runs
 :func:`geo311.indicators.area_indicators` on the groups, so a group's median,
 p90 and shares closed within d days (with their intervals and follow-up
 flags) are those of its pooled requests -- never a mean of area medians, and
@@ -77,14 +77,9 @@ def group_indicators(
         msg = f"groups must be indexed by unique area ids; repeated: {repeated}"
         raise InputError(msg)
     known = groups.dropna()
-    labels = pd.Series(known.astype(str).to_numpy(), index=known.index.astype(str))
-    id_col = f"{key}_id"
-    relabelled = requests.drop(
-        columns=[c for c in (f"{key}_name", f"{key}_vintage") if c in requests.columns]
-    )
-    relabelled[id_col] = requests[id_col].astype("string").map(labels).astype("string")
+    labels = dict(zip(known.index.astype(str), known.astype(str), strict=True))
     order = sorted(known.unique())
     areas = pd.DataFrame({"area_id": [str(g) for g in order], "area_name": order})
-    table = _regrouped_indicators(relabelled, key=key, areas=areas, **options)
+    table = _regrouped_indicators(requests, regroup=labels, key=key, areas=areas, **options)
     table.index = pd.Index(order, name="group")
     return table

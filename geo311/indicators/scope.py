@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +40,7 @@ import pandas as pd
 
 from geo311._errors import CRSError, OptionError, SchemaError
 from geo311.crs import projected_crs
+from geo311.indicators.shared import Same, remember
 from geo311.indicators.sources import (
     AsOf,
     TimeLike,
@@ -107,6 +108,8 @@ class _Options:
     include_transfers: bool
     timezone: str | None
     max_days: float | None = None
+    #: Areas pooled into groups: (area id, group id) pairs; the rows are then the groups.
+    regroup: tuple[tuple[str, str], ...] | None = None
 
 
 def _as_tuple(name: str, values: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -134,6 +137,7 @@ def _options(
     include_transfers: bool,
     timezone: str | None,
     max_days: float | None = None,
+    regroup: Mapping[str, str] | None = None,
 ) -> _Options:
     """Check the shared keyword options; raise once, listing every problem."""
     problems: list[str] = []
@@ -160,6 +164,7 @@ def _options(
         include_transfers=bool(include_transfers),
         timezone=timezone,
         max_days=max_days,
+        regroup=None if regroup is None else tuple((str(k), str(v)) for k, v in regroup.items()),
     )
 
 
@@ -255,7 +260,12 @@ def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
             f"{values.dtype}; read requests with geo311.read_requests"
         )
         raise SchemaError(msg)
-    return values.to_numpy(dtype="datetime64[ns]")
+    return remember(
+        requests,
+        ("utc_ns", column),
+        lambda: values.to_numpy(dtype="datetime64[ns]"),
+        lasting=True,
+    )
 
 
 @dataclass
@@ -347,9 +357,15 @@ def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]
 
     Every comparison on text columns is done once per distinct value and then
     gathered through the codes: far faster than element-wise string operations.
+    Inside :func:`~geo311.indicators.shared.shared_selection` a column is
+    encoded once for every table of the run.
     """
-    codes, uniques = pd.factorize(requests[column], use_na_sentinel=True)
-    return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
+
+    def encode() -> tuple[IntArray, list[str]]:
+        codes, uniques = pd.factorize(requests[column], use_na_sentinel=True)
+        return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
+
+    return remember(requests, ("factorize", column), encode, lasting=True)
 
 
 def _code_isin(codes: IntArray, uniques: Sequence[str], wanted: Sequence[str]) -> BoolArray:
@@ -394,7 +410,12 @@ class _When:
 
 def _when(requests: pd.DataFrame, opts: _Options) -> _When:
     timezone = opts.timezone or requests.attrs.get("timezone")
-    times = _source_times(requests, opts.as_of, timezone)
+    times = remember(
+        requests,
+        ("source_times", opts.as_of, timezone),
+        lambda: _source_times(requests, opts.as_of, timezone),
+        lasting=True,
+    )
     start = end = None
     if opts.period is not None:
         start = None if opts.period[0] is None else _instant(opts.period[0], timezone, "start")
@@ -443,6 +464,11 @@ def _scope_rows(
     keep = passed
 
     id_codes, id_values = _factorize(requests, f"{opts.key}_id")
+    if opts.regroup is not None:  # an area outside every group is not assigned
+        group_of = dict(opts.regroup)
+        in_group = np.array([v in group_of for v in id_values] + [False])
+        id_codes = np.where(in_group[id_codes], id_codes, -1)
+        id_values = [group_of.get(v, v) for v in id_values]
     to_area = np.full(len(id_values) + 1, -1, dtype=np.int64)
     to_area[:-1] = area_ids.get_indexer(pd.Index(id_values, dtype=object))
     codes = to_area[id_codes]
@@ -535,6 +561,22 @@ def _closures(
     }
 
 
+def _selected_rows(
+    requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
+) -> tuple[IntArray, IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
+    """Return the in-scope rows, their area codes, the times, the row funnel, flags, durations."""
+    when = _when(requests, opts)
+    start_all = _utc_ns(requests, "requested_datetime")
+    funnel: dict[str, int] = {"rows": len(requests)}
+    rows, codes = _scope_rows(requests, opts, area_ids, when=when, start=start_all, funnel=funnel)
+    flags = _demand(requests, rows, opts, funnel)
+    start = start_all[rows]
+    closure = _closures(requests, rows, start, when, opts)
+    for name in ("negative", "no_closed_time", "implausible"):
+        funnel[f"ttc_excluded_{name}"] = int((flags["counted"] & closure[name]).sum())
+    return rows, codes, when, funnel, flags, {**closure, "start": start}
+
+
 def _select(
     requests: pd.DataFrame,
     opts: _Options,
@@ -549,22 +591,21 @@ def _select(
     codes for the type adjustment), ``source`` (channel codes), ``vintage``.
     """
     _check_columns(requests, opts)
-    when = _when(requests, opts)
-    start_all = _utc_ns(requests, "requested_datetime")
-    funnel: dict[str, int] = {"rows": len(requests)}
-    rows, codes = _scope_rows(requests, opts, area_ids, when=when, start=start_all, funnel=funnel)
-    flags = _demand(requests, rows, opts, funnel)
-    start = start_all[rows]
-    closure = _closures(requests, rows, start, when, opts)
-    for name in ("negative", "no_closed_time", "implausible"):
-        funnel[f"ttc_excluded_{name}"] = int((flags["counted"] & closure[name]).sum())
-
+    rows, codes, when, funnel, flags, closure = remember(
+        requests,
+        ("select", opts, tuple(area_ids)),
+        lambda: _selected_rows(requests, opts, area_ids),
+    )
     vintages: list[str] = []
     vintage_col = f"{opts.key}_vintage"
-    if "vintage" in parts and vintage_col in requests.columns:
+    if "vintage" in parts and vintage_col in requests.columns and opts.regroup is None:
         v_codes, v_values = _factorize(requests, vintage_col)
         vintages = sorted(v_values[c] for c in np.unique(v_codes[rows]) if c >= 0)
-    service = _service_codes(requests) if "service" in parts else None
+    service = None
+    if "service" in parts:
+        service = remember(
+            requests, ("service_codes",), lambda: _service_codes(requests), lasting=True
+        )
     source_codes: IntArray | None = None
     source_labels: list[str] = []
     if "source" in parts and "source" in requests.columns:
@@ -580,7 +621,7 @@ def _select(
         transfer=flags["transfer"],
         proactive=flags["proactive"],
         flag_excluded=flags["flag_excluded"],
-        start=start,
+        start=closure["start"],
         closed=closure["closed"],
         due=closure["due"],
         event=closure["event"],
@@ -596,14 +637,14 @@ def _select(
         times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),
-        funnel=funnel,
+        funnel=dict(funnel),
         vintages=vintages,
     )
 
 
 def _resolve_areas(requests: pd.DataFrame, key: str, areas: Any, population: Any) -> _Areas:
-    if areas is not None:
-        return _areas_from_layer(areas)
+    if areas is not None:  # measured once per block: every table of a layer reads it
+        return remember(requests, ("areas", Same(areas)), lambda: _areas_from_layer(areas))
     extra = None
     if population is not None:
         extra = pd.Index(pd.Series(population).index)

@@ -29,6 +29,7 @@ from geo311.indicators.groups import group_indicators
 from geo311.indicators.patterns import channel_mix, service_mix, time_patterns
 from geo311.indicators.quintiles import population_quantiles
 from geo311.indicators.scope import CITY_ID
+from geo311.indicators.shared import shared_selection
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.writers import write_csv, write_metadata, write_xlsx
 from geo311.join.layers import Layer, load_layers
@@ -170,6 +171,40 @@ def build_tables(
         demographic variable (no ``median_hh_income``) the areas are ranked
         by population and every such row says so (``ranked_by``).
     """
+    with shared_selection(requests):
+        return _build_tables(
+            requests,
+            key=key,
+            vintages=vintages,
+            tracts=tracts,
+            denominators=denominators,
+            group=group,
+            top_services=top_services,
+            max_days=max_days,
+            options={
+                "as_of": as_of,
+                "period": period,
+                "service_types": service_types,
+                "agencies": agencies,
+                "sources": sources,
+                "demand": demand,
+                "timezone": timezone,
+            },
+        )
+
+
+def _build_tables(
+    requests: pd.DataFrame,
+    *,
+    key: str,
+    vintages: Sequence[Layer],
+    tracts: Layer | None,
+    denominators: Denominators | None,
+    group: Layer | None,
+    top_services: int,
+    max_days: float | None,
+    options: dict[str, Any],
+) -> LayerTables:
     layer = _vintage(requests, key, vintages)
     if (layer.gdf["area_id"].astype(str) == CITY_ID).any():
         msg = (
@@ -177,15 +212,6 @@ def build_tables(
             "tables reserve for the citywide rows; give that area another id"
         )
         raise SchemaError(msg)
-    options: dict[str, Any] = {
-        "as_of": as_of,
-        "period": period,
-        "service_types": service_types,
-        "agencies": agencies,
-        "sources": sources,
-        "demand": demand,
-        "timezone": timezone,
-    }
     demographics = pd.DataFrame(index=pd.Index(layer.gdf["area_id"], name="area_id"))
     population = None
     source = ""
@@ -328,18 +354,19 @@ def city_tables(
     group_layer = next((v for v in loaded.get(group or "", []) if v.has_file), None)
     table = read_tract_table(population) if population is not None else None
     options.setdefault("timezone", manifest.timezone)
-    return {
-        key: build_tables(
-            requests,
-            key=key,
-            vintages=loaded[key],
-            tracts=tract_layer,
-            denominators=table,
-            group=group_layer,
-            **options,
-        )
-        for key in layers
-    }
+    with shared_selection(requests):
+        return {
+            key: build_tables(
+                requests,
+                key=key,
+                vintages=loaded[key],
+                tracts=tract_layer,
+                denominators=table,
+                group=group_layer,
+                **options,
+            )
+            for key in layers
+        }
 
 
 def table_paths(out_dir: Path, keys: Sequence[str]) -> dict[str, Path]:

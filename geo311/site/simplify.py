@@ -40,6 +40,15 @@ the tolerance, each polygon is simplified on its own with
 displacement is bounded by its tolerance) and a WARNING says so: shared
 borders may then no longer match exactly.
 
+Cache
+-----
+A coverage result is kept in memory (a site draws a layer on many pages) and
+on disk, in ``<cache dir>/display/`` (:func:`geo311.settings.cache_dir`), so
+a second run does not simplify its layers again.  An entry is named by a
+SHA-256 of the geometries (WKB, in order), their CRS, the options and the
+geo311 version, written atomically, and holds the displayed geometries as
+WKB; an entry that cannot be read is removed and rebuilt with a WARNING.
+
 Examples
 --------
 >>> import geopandas as gpd
@@ -61,10 +70,12 @@ True
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import geopandas as gpd
@@ -75,6 +86,9 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, OptionError, SchemaError
 from geo311.crs import projected_crs
+from geo311.io.atomic import atomic_write
+from geo311.join.index_cache import read_cached, write_cached
+from geo311.settings import cache_dir
 
 __all__ = ["MAX_EVALUATIONS", "METRES_PER_DEGREE", "DisplayGeometry", "simplify_for_display"]
 
@@ -89,8 +103,20 @@ _RELATIVE_PRECISION = 0.1
 #: Display geometries kept per process: a site draws the same layer on many
 #: pages and a run draws it again, so a layer is simplified once per extent.
 _CACHE_SIZE = 8
-_SIMPLIFIED: OrderedDict[str, tuple[np.ndarray, float, int, int, tuple[Any, ...]]] = OrderedDict()
+_SIMPLIFIED: OrderedDict[str, _Simplified] = OrderedDict()
+#: Version of the on-disk entries; part of their name, with the geo311 version.
+_DISK_FORMAT = 1
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+
+
+class _Simplified(NamedTuple):
+    """A cached simplification: geometries, max displacement, vertices, the log line."""
+
+    geoms: np.ndarray
+    worst: float
+    before: int
+    after: int
+    message: tuple[Any, ...]
 
 
 class DisplayGeometry(NamedTuple):
@@ -592,13 +618,18 @@ def simplify_for_display(
     decimals, gap_width_m = _options(tolerance_m, decimals, gap_width_m)
     source = gdf.geometry.to_numpy()
     key = _cache_key(gdf, source, (tolerance_m, decimals, str(crs), clean, gap_width_m))
-    cached = _SIMPLIFIED.get(key)
+    cached = _SIMPLIFIED.get(key) or read_cached(
+        _disk_path(key), what="display geometry", read=_read_entry
+    )
     if cached is not None:  # the same geometries with the same options: the same answer
-        _SIMPLIFIED.move_to_end(key)
-        geoms, worst, before, after, message = cached
-        log.info(*message)
+        _remember(key, cached)
+        log.info(*cached.message)
         return DisplayGeometry(
-            _with_geometry(gdf, geoms), float(tolerance_m), worst, before, after
+            _with_geometry(gdf, cached.geoms),
+            float(tolerance_m),
+            cached.worst,
+            cached.before,
+            cached.after,
         )
     work, factor = _working_crs(gdf, crs)
     present = _check_geometries(source)
@@ -656,10 +687,61 @@ def simplify_for_display(
     )
     log.info(*message)
     if reusable and not invalid_input:
-        _SIMPLIFIED[key] = (result.geoms, worst, before, after, message)
-        while len(_SIMPLIFIED) > _CACHE_SIZE:
-            _SIMPLIFIED.popitem(last=False)
+        entry = _Simplified(result.geoms, worst, before, after, message)
+        _remember(key, entry)
+        write_cached(entry, _disk_path(key), what="display geometry", write=_write_entry)
     return DisplayGeometry(out, float(tolerance_m), worst, before, after)
+
+
+def _remember(key: str, entry: _Simplified) -> None:
+    """Keep ``entry`` in the in-process cache, most recent last, at most :data:`_CACHE_SIZE`."""
+    _SIMPLIFIED[key] = entry
+    _SIMPLIFIED.move_to_end(key)
+    while len(_SIMPLIFIED) > _CACHE_SIZE:
+        _SIMPLIFIED.popitem(last=False)
+
+
+def _disk_path(key: str) -> Path:
+    from geo311 import __version__  # noqa: PLC0415 - the package imports this module
+
+    version = "".join(c if c.isalnum() or c in ".-" else "-" for c in __version__)
+    return cache_dir() / "display" / f"{key}.v{_DISK_FORMAT}-{version}.npz"
+
+
+def _write_entry(entry: _Simplified, path: Path) -> None:
+    wkbs = shapely.to_wkb(entry.geoms)
+    sizes = np.array([-1 if w is None else len(w) for w in wkbs], dtype=np.int64)
+    blob = np.frombuffer(b"".join(w for w in wkbs if w is not None), dtype=np.uint8)
+    with atomic_write(path) as tmp, tmp.open("wb") as stream:
+        np.savez(
+            stream,
+            key=np.str_(path.name.split(".")[0]),
+            sizes=sizes,
+            blob=blob,
+            numbers=np.array([entry.worst, entry.before, entry.after], dtype=np.float64),
+            message=np.str_(json.dumps([_plain(v) for v in entry.message])),
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Return a numpy scalar as the Python number JSON can write."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _read_entry(path: Path) -> _Simplified:
+    with path.open("rb") as stream, np.load(stream, allow_pickle=False) as data:
+        stored = str(data["key"])
+        sizes = data["sizes"]
+        blob = data["blob"].tobytes()
+        worst, before, after = (float(v) for v in data["numbers"])
+        message = tuple(json.loads(str(data["message"])))
+    if stored != path.name.split(".")[0] or int(sizes[sizes > 0].sum()) != len(blob):
+        msg = f"{path} does not hold the entry its name says (or is cut short)"
+        raise ValueError(msg)
+    ends = np.cumsum(np.maximum(sizes, 0))
+    wkbs = [None if n < 0 else blob[e - n : e] for n, e in zip(sizes, ends, strict=True)]
+    geoms = shapely.from_wkb(np.array(wkbs, dtype=object))
+    return _Simplified(geoms, worst, int(before), int(after), message)
 
 
 def _cache_key(gdf: gpd.GeoDataFrame, source: np.ndarray, options: tuple[Any, ...]) -> str:

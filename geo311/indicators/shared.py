@@ -1,0 +1,140 @@
+"""Selection work shared by every indicator of a run: done once per requests frame.
+
+A layer's tables read the same requests many times: the per-area table, the
+citywide row, the time patterns, the channel and service-type mixes (each per
+area and citywide) and the equity groups -- and a run does it for every layer.
+Each of these calls selects the requests (:func:`geo311.indicators.scope._select`):
+it encodes text columns as integer codes, resolves every source's as-of time,
+applies the period / type / duplicate rules and computes durations.  The
+answers only depend on the frame and on the options, so inside
+:func:`shared_selection` they are computed once and reused:
+
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"status": ["open", "closed", "open"]})
+>>> with shared_selection(frame):
+...     first = remember(frame, ("codes", "status"), lambda: pd.factorize(frame["status"])[0])
+...     again = remember(frame, ("codes", "status"), lambda: None)
+>>> again is first
+True
+
+Outside the block, or for another frame, :func:`remember` just computes.
+Blocks nest: the encodings of whole columns (``lasting=True``) are kept by
+the outermost block of the frame -- a run's -- and everything else by the
+innermost -- one layer's --, so a layer's selected rows are released when
+its tables are done, while every layer shares the column encodings.  The
+frame must not be changed inside the block (the functions that open it never
+change their inputs).  Remembered arrays are made read-only, so a caller that
+tried to change one in place would fail loudly instead of altering another
+table's figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Same", "remember", "shared_selection"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Memo:
+    """The remembered answers for one frame, as (key, value) pairs (keys need not hash)."""
+
+    frame: pd.DataFrame
+    entries: list[tuple[Any, Any]] = field(default_factory=list)
+
+
+_CURRENT: ContextVar[tuple[_Memo, ...]] = ContextVar("geo311_shared_selection", default=())
+
+
+@contextmanager
+def shared_selection(*frames: pd.DataFrame) -> Iterator[None]:
+    """Reuse the selection work on ``frames`` inside the block (see the module docstring).
+
+    Parameters
+    ----------
+    *frames : pandas.DataFrame
+        Request frames the block's indicator calls read.  They are not
+        modified, and must not be modified inside the block.
+
+    Yields
+    ------
+    None
+    """
+    token = _CURRENT.set(_CURRENT.get() + tuple(_Memo(f) for f in frames))
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+class Same:
+    """A key part equal only to the very same object (a layer, a frame), which it keeps alive.
+
+    >>> a = [1]
+    >>> Same(a) == Same(a), Same(a) == Same([1])
+    (True, False)
+    """
+
+    __slots__ = ("obj",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
+
+
+def _read_only(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, tuple | list):
+        for item in value:
+            _read_only(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _read_only(item)
+    return value
+
+
+def remember(
+    frame: pd.DataFrame, key: Any, compute: Callable[[], T], *, lasting: bool = False
+) -> T:
+    """Return ``compute()``, remembered under ``key`` inside :func:`shared_selection`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The requests the answer is computed from.
+    key : object
+        What was computed, with every option it depends on; compared with ``==``.
+    compute : callable
+        Computes the answer; its numpy arrays are made read-only when remembered.
+    lasting : bool, default False
+        Keep the answer in the outermost block of ``frame`` (e.g. a column's
+        encoding, useful to every layer), not the innermost.
+
+    Returns
+    -------
+    object
+        The answer (the same object on every call with an equal key).
+    """
+    memos = [m for m in _CURRENT.get() if m.frame is frame]
+    if not memos:
+        return compute()
+    for memo in memos:
+        for stored, value in memo.entries:
+            if type(stored) is type(key) and stored == key:
+                return value
+    value = _read_only(compute())
+    (memos[0] if lasting else memos[-1]).entries.append((key, value))
+    return value
