@@ -147,7 +147,8 @@ def test_district_page_has_map_cards_charts_and_sortable_table(site: Path, visit
     assert charts.count() >= 3
     for i in range(charts.count()):
         assert charts.nth(i).get_attribute("role") == "img"
-    table = page.locator("table.geo311-sortable").first
+    assert page.locator("table#ranking-table.geo311-sortable").count() == 1
+    table = page.locator("table#areas-table.geo311-sortable")
     rows = table.locator("tbody tr")
     assert rows.count() >= 1
     button = table.locator("th button").first

@@ -278,6 +278,8 @@ def test_labels_with_a_prefix_get_a_transform(tmp_path: Path) -> None:
     assert (wards.label, wards.label_prefix, wards.label_share) == (("Ward", "id"), "ward", 1.0)
     assert 'transform = { strip_prefix = "ward" }' in proposal.to_toml()
     manifest = _save(proposal)
-    requests, _ = requests_from_frame(pd.DataFrame(rows), schema="open311", as_of="2025-01-01")
+    requests, _ = requests_from_frame(
+        pd.DataFrame(rows), schema="open311", as_of="2025-01-01", keep_raw=True
+    )
     (check,) = join_city(requests, city=manifest, qa=True).checks
     assert (check.compared, check.agreement) == (36, 1.0)

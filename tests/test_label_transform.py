@@ -166,7 +166,7 @@ def wardville(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
             "Ward": labels,
         }
     )
-    requests, _ = requests_from_frame(raw, schema="open311", as_of="2025-01-01")
+    requests, _ = requests_from_frame(raw, schema="open311", as_of="2025-01-01", keep_raw=True)
     return folder, requests
 
 

@@ -199,7 +199,9 @@ def test_cli_join_and_indicators_on_real_baltimore(
     assert frame["neighborhoods_vintage"].dropna().unique().tolist() == ["2010"]
 
 
-def test_cli_indicators_needs_joined_layers(demo: tuple, tmp_path: Path) -> None:
+def test_cli_indicators_needs_joined_layers(
+    demo: tuple, tmp_path: Path, shared_data: Path
+) -> None:
     _, _, joined = demo
     path = tmp_path / "j.parquet"
     joined.drop(columns=[c for c in joined if c.startswith("neighborhoods_")]).to_parquet(path)
@@ -212,6 +214,8 @@ def test_cli_indicators_needs_joined_layers(demo: tuple, tmp_path: Path) -> None
             "baltimore",
             "--layer",
             "neighborhoods",
+            "--data-dir",
+            str(shared_data),
             "--out",
             str(tmp_path / "o"),
         ],

@@ -562,6 +562,12 @@ def join_city(
             "no boundary layers to join: give a city (--city) or a layer file (--layer NAME=PATH)"
         )
         raise ManifestError(msg)
+    if qa and labels and not any(str(c).startswith("raw_") for c in requests.columns):
+        msg = (
+            "qa=True compares the export's own area labels, but these requests carry no "
+            "source columns: read them with keep_raw=True (geo311 ingest --keep-raw)"
+        )
+        raise OptionError(msg)
     frame, ledger = assign_areas(
         requests,
         chosen,
