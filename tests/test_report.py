@@ -309,7 +309,7 @@ def test_methods_box_and_data_dictionary_in_plain_words(site) -> None:
     out = site.out_dir
     shown = plain_indicators()
     page = parse(out / "dictionary.html")
-    assert page.headings == [1]
+    assert page.headings == [1, 2]  # the title and "The data on this page"
     table = (out / "dictionary.html").read_text(encoding="utf-8").split('id="dictionary-table"')
     assert "<caption>Indicators shown on this site</caption>" in table[1]
     # one row per indicator the site shows, plain label first, the run's thresholds stated
