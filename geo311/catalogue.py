@@ -61,6 +61,7 @@ __all__ = [
     "headline_indicators",
     "indicator",
     "mapped_indicators",
+    "plain_indicators",
 ]
 
 Direction = Literal["higher is worse", "higher is better", "neutral"]
@@ -226,6 +227,10 @@ class IndicatorSpec:
         Column saying why the value is empty (``not reached (> N days)``,
         ``beyond follow-up (N days)``, ``insufficient``) or ``ok``, for the
         Kaplan-Meier quantities.
+    plain : str or None
+        What the value means and how it is computed, in plain words for the
+        site's data dictionary and methods box; None for the columns the
+        site does not show.
     """
 
     name: str
@@ -242,6 +247,7 @@ class IndicatorSpec:
     map: MapStyle | None = None
     headline: Headline | None = None
     state: str | None = None
+    plain: str | None = None
 
 
 # --------------------------------------------------------------------------- the entries
@@ -288,6 +294,7 @@ def _spec(
     map_style: MapStyle | None = None,
     headline: Headline | None = None,
     state: str | None = None,
+    plain: str | None = None,
 ) -> IndicatorSpec:
     """Build one entry; ``ci=True`` names the ``<stem>_ci_low`` / ``_ci_high`` columns."""
     stem = name.removesuffix("_share")
@@ -307,6 +314,7 @@ def _spec(
         map=map_style,
         headline=headline,
         state=state,
+        plain=plain,
     )
 
 
@@ -463,7 +471,10 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Counted requests: in scope, duplicates/transfers excluded unless included, "
               "selected demand (resident-initiated by default)",
               "requests", who, integer=True,
-              map_style=MapStyle("requests")),
+              map_style=MapStyle("requests"),
+              plain="The 311 service requests made in the area during the period, as selected "
+              "at the top of each page (by default requests from residents; repeated reports of "
+              "the same problem and requests passed on to another agency are set aside)."),
         _spec("requests_excluded", "Requests set aside",
               "requests_all - requests (duplicates, transfers, other demand type)",
               "requests", who, integer=True),
@@ -478,11 +489,15 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Proactive (staff-filed) requests after duplicate/transfer exclusion",
               "requests", who, integer=True),
         _spec("population", "Residents",
-              "Residents (denominator; source and year in metadata)", "persons", f"{_D} 1"),
+              "Residents (denominator; source and year in metadata)", "persons", f"{_D} 1",
+              plain="The number of people living in the area, from the population source "
+              "named on each page; every rate per 1,000 residents divides by it."),
         _spec("rate_per_1k", rate_label, "1000 * requests / population", rate_unit,
               f"{_D} 1", ci=True, small_number=_RATE_RULE,
               map_style=MapStyle(rate_unit, denominator=_RESIDENTS, uses_population=True),
-              headline=_RATE_HEADLINE),
+              headline=_RATE_HEADLINE,
+              plain="The area's requests divided by its residents, times 1,000: how many "
+              "requests were made for every 1,000 people living there."),
         *_limits("rate_per_1k", rate_label,
                  "Exact Poisson (Garwood) lower limit: chi2.ppf(a/2, 2y)/2 * 1000/P",
                  "Exact Poisson (Garwood) upper limit: chi2.ppf(1-a/2, 2y+2)/2 * 1000/P",
@@ -511,7 +526,9 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "Land area of the polygon, in the layer's projected CRS", "km²", f"{_D} 4"),
         _spec("requests_per_km2", "Requests per km²", "requests / area_km2",
               "requests per km²", f"{_D} 4",
-              map_style=MapStyle("requests per km²", denominator="land area (km²)")),
+              map_style=MapStyle("requests per km²", denominator="land area (km²)"),
+              plain="The area's requests divided by its land area in square kilometres, for "
+              "layers without a population."),
         _spec("ttc_requests", "Requests timed",
               "Counted requests with a valid duration (used for time to close)",
               "requests", f"{_D} 5", integer=True),
@@ -542,7 +559,11 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               "days", f"{_D} 5", direction=worse, ci=True, small_number=_TIMED_RULE,
               map_style=MapStyle("days (median; requests still open count as waiting)",
                                  denominator=_TIMED, open_ended=True),
-              headline=_MEDIAN_HEADLINE, state="ttc_median_flag"),
+              headline=_MEDIAN_HEADLINE, state="ttc_median_flag",
+              plain="Half of the area's requests were closed within this many days. Requests "
+              "still open when the data were extracted count as waiting at least until then, so "
+              "leaving them out cannot make service look faster; where fewer than half had "
+              "closed, the page says the median is longer than the days the data cover."),
         *_limits("ttc_median_days", median_label,
                  "Lower limit of the median: where the lower log(-log) Greenwood band of S "
                  "reaches 0.5",
@@ -580,7 +601,10 @@ def _entries() -> tuple[IndicatorSpec, ...]:
                   "ratio of observed to expected closures (1 = city; above 1 = faster)",
                   palette="diverging",
                   denominator="expected closures for the area's mix of service types"),
-              headline=_ADJUSTED_HEADLINE),
+              headline=_ADJUSTED_HEADLINE,
+              plain="How fast the area's requests closed compared with the city's usual speed "
+              "for each service type: 1 means as expected, above 1 faster, below 1 slower. It "
+              "takes out the effect of some areas asking for slow services more than others."),
         *_limits("ttc_type_adjusted_ratio", adjusted_label,
                  "Exact Poisson (Garwood) limit of O, divided by E; empty for an area holding "
                  "every timed request (the city row: 1 by construction)",
@@ -599,7 +623,10 @@ def _entries() -> tuple[IndicatorSpec, ...]:
               map_style=MapStyle(
                   "% of requests with a due date",
                   denominator="requests with a due date (closed, or open and overdue)"),
-              headline=_ON_TIME_HEADLINE),
+              headline=_ON_TIME_HEADLINE,
+              plain="Of the requests with a due date, the share closed by that date. Open "
+              "requests past their due date count as late; open requests not yet due and "
+              "requests without a due date are left out."),
         *_limits("on_time_share", "Closed on time", "Wilson lower limit of on_time_share",
                  "Wilson upper limit of on_time_share", unit="share (0-1)",
                  reference=f"{_D} 8", direction=better),
@@ -716,6 +743,21 @@ def mapped_indicators() -> tuple[IndicatorSpec, ...]:
     tuple of IndicatorSpec
     """
     return tuple(CATALOGUE[name] for name in MAPPED)
+
+
+def plain_indicators() -> tuple[IndicatorSpec, ...]:
+    """Return the indicators the site shows (each has a ``plain`` text), in table order.
+
+    Returns
+    -------
+    tuple of IndicatorSpec
+
+    Examples
+    --------
+    >>> [s.name for s in plain_indicators()][:3]
+    ['requests', 'population', 'rate_per_1k']
+    """
+    return tuple(spec for spec in CATALOGUE.values() if spec.plain)
 
 
 def data_dictionary() -> pd.DataFrame:

@@ -120,11 +120,13 @@ def test_every_kind_of_page_passes_axe_and_every_page_fits_a_phone(
     assert not own_errors(seen), own_errors(seen)
     assert not seen.dialogs
     names = " ".join(checked)
-    # every kind of page was checked: index, district, map, combined map, RecycleStat
+    # every kind of page was checked: index, district, map, combined map, RecycleStat,
+    # data dictionary
     for kind in (
         "baltimore/index",
         "baltimore/district-",
         "baltimore/recycle-",
+        "baltimore/dictionary",
         "los_angeles/index",
     ):
         assert kind in names, kind

@@ -564,6 +564,31 @@ def test_number_labels_never_use_exponent_notation() -> None:
     assert maps.format_value(None, "rate", missing="not available") == "not available"
 
 
+@pytest.mark.parametrize(
+    ("values", "fmt"),
+    [
+        (np.linspace(0.01, 0.04, 12), "rate"),  # rates far below the format's one decimal
+        (np.linspace(0.0101, 0.0104, 12), "rate"),  # breaks under 0.0001 apart
+        (np.linspace(0.5001, 0.5004, 12), "percent"),  # shares 0.01 percentage points apart
+        (np.linspace(2.001, 2.004, 12), "days"),
+    ],
+)
+def test_close_breaks_give_distinct_ordered_legend_labels(values: np.ndarray, fmt: str) -> None:
+    classes = maps.classify(values, k=5, fmt=fmt)
+    labels = [label.replace("%", "") for label in classes.labels]
+    assert len(labels) == 5
+    assert len(set(labels)) == len(labels), labels  # never two alike, never "0.0 - 0.0"
+    ranges = [[float(x) for x in label.split(f" {chr(0x2013)} ")] for label in labels]
+    assert all(len(r) == 2 and r[0] < r[1] for r in ranges), labels  # no empty-looking range
+    lows, highs = [r[0] for r in ranges], [r[1] for r in ranges]
+    assert lows == sorted(lows) and highs == sorted(highs)
+    assert lows[1:] == highs[:-1]  # consecutive classes meet at the same shown break
+    # the fewest decimals that keep the breaks apart: one fewer makes two of them alike
+    decimals = len(labels[0].split(f" {chr(0x2013)} ")[0].split(".")[1])
+    shown = [f"{100 * b if fmt == 'percent' else b:.{decimals - 1}f}" for b in classes.bins]
+    assert decimals == 1 or len(set(shown)) < len(shown), (labels, shown)
+
+
 def test_up_to_label_only_when_every_value_exceeds_the_first_bound() -> None:
     # the first class holds the minimum itself: its label is that value, not "up to"
     assert maps.classify([3.0, 3.0, 7.0, 7.0, 7.0], k=5).labels == ("3", "3 \u2013 7")

@@ -22,6 +22,7 @@ import pytest
 from shapely import box
 
 from geo311._errors import InputFileError, OptionError, OutputExistsError, SchemaError
+from geo311.catalogue import plain_indicators
 from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import write_tables
 from geo311.io.readers import requests_from_frame
@@ -35,6 +36,7 @@ from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.layer import SiteLayer, default_title, site_layer
 from geo311.site.map_page import DISPARITY_TITLE
 from geo311.site.membership import district_membership
+from geo311.site.methods import dictionary_table
 from geo311.site.text import slugify
 
 PAYLOADS = (
@@ -303,6 +305,41 @@ def test_every_page_exists_and_every_index_link_resolves(site) -> None:
             assert "index.html" in hrefs
 
 
+def test_methods_box_and_data_dictionary_in_plain_words(site) -> None:
+    out = site.out_dir
+    shown = plain_indicators()
+    page = parse(out / "dictionary.html")
+    assert page.headings == [1, 2]  # the title and "The data on this page"
+    table = (out / "dictionary.html").read_text(encoding="utf-8").split('id="dictionary-table"')
+    assert "<caption>Indicators shown on this site</caption>" in table[1]
+    # one row per indicator the site shows, plain label first, the run's thresholds stated
+    rows = re.findall(r'<th scope="row">([^<]+)</th>', table[1])
+    assert rows == [markupsafe.escape(s.label) for s in shown]
+    assert "Fewer than 20 requests timed" in table[1]
+    download = pd.read_csv(out / "data" / "dictionary.csv")
+    assert download["indicator"].tolist() == [s.label for s in shown]
+    boxes = [out / "index.html", *(p for p in site.pages if p.name.startswith("district-"))]
+    for path in boxes:
+        html = path.read_text(encoding="utf-8")
+        box = html.split('id="methods"')[1].split("</section>")[0]
+        assert '<a href="dictionary.html">data dictionary</a>' in box
+        assert 4 <= box.count("<li>") <= 6
+        assert "fewer than 20 requests are marked unstable" in box
+        assert "Residents: made-up population of the demo city (2020)." in box
+        for jargon in ("Nelson-Aalen", "Kaplan", "include_duplicates", "as_of", "censor"):
+            assert jargon not in box and jargon not in table[1], (path.name, jargon)
+
+
+def test_dictionary_states_the_thresholds_of_the_run() -> None:
+    table = dictionary_table({"indicators": {"min_count": 7, "min_population": 250}})
+    rules = dict(zip(table["indicator"], table["small_numbers"], strict=True))
+    assert rules["Requests per 1,000 residents"].startswith("Fewer than 7 requests:")
+    assert "Fewer than 250 residents" in rules["Requests per 1,000 residents"]
+    assert rules["Closed on time"].startswith("Fewer than 7 requests due:")
+    assert rules["Requests"].startswith("Always shown")
+    assert table["meaning"].str.len().gt(40).all()
+
+
 def test_manifest_lists_pages_sizes_and_displacement(site) -> None:
     manifest = json.loads((site.out_dir / "site.json").read_text(encoding="utf-8"))
     pages = {p["path"]: p["bytes"] for p in manifest["pages"]}
@@ -354,7 +391,7 @@ def test_pages_are_accessible_html(site) -> None:
         assert skip and skip[0]["href"] == "#main"
         assert page.all("main")[0].get("id") == "main"
         assert page.all("nav")
-        if path.name != "index.html":
+        if path.name not in {"index.html", "dictionary.html"}:
             assert "<noscript>" in html
             assert page.all("div", id="map")
             assert page.all("div", **{"class": "geo311-map"})  # the Leaflet container
@@ -537,7 +574,8 @@ def test_page_sizes_within_budget(site) -> None:
 
 def test_hostile_names_are_escaped_everywhere(hostile) -> None:
     pages = {p: p.read_text(encoding="utf-8") for p in hostile.pages}
-    assert len(pages) == 1 + 8 + 2 + 14  # index, 4 maps x 2 layers, 2 combined, 14 districts
+    # index, dictionary, 4 maps x 2 layers, 2 combined, 14 districts
+    assert len(pages) == 1 + 1 + 8 + 2 + 14
     for path, html in pages.items():
         for payload in PAYLOADS:
             assert payload not in html, (path.name, payload)
@@ -614,6 +652,7 @@ def test_site_without_districts(tiny: Path, tmp_path: Path) -> None:
     )
     names = sorted(p.name for p in result.pages)
     assert names == [
+        "dictionary.html",
         "index.html",
         *sorted(f"map-neighborhoods-{c}.html" for c in HEADLINE_INDICATORS),
         "map-neighborhoods.html",  # every indicator as a switchable layer

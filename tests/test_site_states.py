@@ -130,7 +130,7 @@ def test_shares_beyond_follow_up_are_not_estimated_never_a_number(october: tuple
 def test_every_page_states_sources_and_selection_in_plain_words(october: tuple) -> None:
     _, site = october
     pages = sorted(site.glob("*.html"))
-    assert len(pages) == 1 + 15 + 14  # index, 3 layers x 5 map pages, 14 districts
+    assert len(pages) == 2 + 15 + 14  # index, dictionary, 3 layers x 5 map pages, 14 districts
     for path in pages:
         text = _text(path.read_text(encoding="utf-8"))
         assert "The data on this page" in text, path.name

@@ -5,6 +5,7 @@
 back from disk), and writes::
 
     index.html                      coverage, exclusions, citywide figures, links
+    dictionary.html                 data dictionary: every indicator shown, in plain words
     map-<layer>-<indicator>.html    one choropleth per layer and headline indicator
     map-<layer>.html                every headline indicator as a switchable layer
     district-<id>.html              one page per area of the district layer
@@ -57,6 +58,7 @@ from geo311.site.index_page import index_page
 from geo311.site.layer import SiteLayer, check_label_format, default_title, site_layer
 from geo311.site.map_page import map_page, map_png
 from geo311.site.membership import district_membership
+from geo311.site.methods import DICTIONARY_PAGE, dictionary_page, methods_box
 from geo311.site.period_change import change_table
 from geo311.site.ranking import rank_areas
 from geo311.site.recycle import RecyclePlan, recycle_page, recycle_plan
@@ -144,7 +146,13 @@ def _plan(
             name = str(area_id) if is_missing(name) else str(name)
             districts.append((str(area_id), name, out_dir / f"district-{slug}.html"))
     return SitePlan(
-        pages, combined, skipped, districts, out_dir / "index.html", out_dir / MANIFEST
+        pages,
+        combined,
+        skipped,
+        districts,
+        out_dir / "index.html",
+        out_dir / MANIFEST,
+        out_dir / DICTIONARY_PAGE,
     )
 
 
@@ -170,7 +178,9 @@ def _common(
     synthetic: bool,
     as_of: str,
     selection: dict[str, Any],
+    *,
     recycle_link: dict[str, str] | None,
+    methods: dict[str, Any],
 ) -> dict[str, Any]:
     from geo311 import __version__  # noqa: PLC0415
 
@@ -180,6 +190,7 @@ def _common(
         "synthetic": synthetic,
         "as_of": as_of,
         "selection": selection,
+        "methods": methods,
         "version": __version__,
         "map_parts": None,
         "has_sortable": False,
@@ -446,11 +457,18 @@ def _write_site(
     recycle = recycle_plan(district, out_dir)
     link = None if recycle is None else {"href": recycle.page.name, "text": recycle.title}
     selection = selection_context(reference.metadata)
-    common = _common(options["title"], synthetic, selection["as_of"], selection, link)
+    common = _common(
+        options["title"],
+        synthetic,
+        selection["as_of"],
+        selection,
+        recycle_link=link,
+        methods=methods_box(reference.metadata),
+    )
     self_contained, tiles = bool(options["self_contained"]), bool(options["tiles"])
     render = Renderer(environment(), common, tiles=tiles, self_contained=self_contained)
 
-    total = len(plan.maps) + len(plan.combined) + len(plan.districts) + 1 + (recycle is not None)
+    total = len(plan.maps) + len(plan.combined) + len(plan.districts) + 2 + (recycle is not None)
     report(progress, "site", 0, total, unit="pages")
     display: dict[str, gpd.GeoDataFrame] = {}
     displacement: dict[str, float] = {}
@@ -506,6 +524,7 @@ def _write_site(
     assets: list[Path] = []
     if not self_contained and (plan.maps or plan.combined or plan.districts):
         assets = list(maps.write_assets(out_dir))
+    sizes[plan.dictionary] = dictionary_page(render, reference.metadata, page=plan.dictionary)
     sizes[plan.index] = index_page(
         render, layers, plan, reference=reference, district=district, ledger=ledger,
         out_dir=out_dir,
@@ -513,6 +532,7 @@ def _write_site(
     report(progress, "site", len(sizes), total, unit="pages")
     pages = [
         plan.index,
+        plan.dictionary,
         *(p for _, _, p, _ in plan.maps),
         *(p for *_, p in plan.combined),
         *(p for *_, p in plan.districts),

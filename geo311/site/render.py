@@ -68,11 +68,13 @@ class SitePlan:
     districts: list[tuple[str, str, Path]]  # district id, name, page
     index: Path
     manifest: Path
+    dictionary: Path
 
     def pages(self) -> list[Path]:
         """Every page of the site."""
         return [
             self.index,
+            self.dictionary,
             *(page for _, _, page, _ in self.maps),
             *(page for *_, page in self.combined),
             *(page for *_, page in self.districts),
