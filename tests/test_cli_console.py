@@ -197,11 +197,11 @@ def test_run_ends_with_what_it_wrote_and_where_to_open_it(
     assert ("join", 1, 1, "layers") in seen
     assert ("indicators", 1, 1, "layers") in seen
     site_steps = [s[1] for s in seen if s[0] == "site"]
-    assert site_steps == list(range(7))  # 0, then each of the 6 pages
+    assert site_steps == list(range(8))  # 0, then each of the 7 pages
     # files next to the manifest (layers/wards.geojson) are found without any data dir
     assert "assigned 6 requests to 2 wards (vintage 2020); 0 outside" in result.output
     summary = result.stdout.splitlines()[-5:]  # the log lines went to stderr
-    assert summary[0] == f"site: 6 pages (3 map pages, 2 district pages) and 0 PNGs in {site}"
+    assert summary[0] == f"site: 7 pages (3 map pages, 2 district pages) and 0 PNGs in {site}"
     assert summary[1] == f"open: {(site / 'index.html').resolve().as_uri()}"
     assert (site / "index.html").is_file()
     tables = site / "indicators"

@@ -525,6 +525,7 @@ def _write_site(
     if not self_contained and (plan.maps or plan.combined or plan.districts):
         assets = list(maps.write_assets(out_dir))
     sizes[plan.dictionary] = dictionary_page(render, reference.metadata, page=plan.dictionary)
+    report(progress, "site", len(sizes), total, unit="pages")
     sizes[plan.index] = index_page(
         render, layers, plan, reference=reference, district=district, ledger=ledger,
         out_dir=out_dir,

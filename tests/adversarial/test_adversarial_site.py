@@ -169,7 +169,7 @@ def test_no_code_runs_and_nothing_is_evaluated(hostile) -> None:
     assert not canary.exists()
     assert not list(canary.parent.glob("CANARY*"))
     files = [p for p in site.out_dir.rglob("*") if p.is_file()]
-    assert len(site.pages) == 1 + 8 + 2 + 14
+    assert len(site.pages) == 1 + 1 + 8 + 2 + 14  # index, dictionary, maps, districts
     for path in files:
         if path.suffix == ".xlsx":  # a zip of XML parts: look inside every part
             with zipfile.ZipFile(path) as book:
