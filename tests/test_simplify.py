@@ -259,7 +259,15 @@ def test_unmatched_borders_are_cleaned(caplog: pytest.LogCaptureFixture) -> None
     assert shapely.coverage_is_valid(result.gdf.geometry.to_numpy())
 
 
-def test_fallback_per_polygon(grid: gpd.GeoDataFrame, caplog: pytest.LogCaptureFixture) -> None:
+def test_fallback_per_polygon(
+    grid: gpd.GeoDataFrame,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import geo311.site.simplify as simplify_module  # noqa: PLC0415
+
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path))
     # move one cell by 3 m: not a coverage; with clean=False each polygon is simplified alone
     shifted = grid.copy()
     shifted.loc["d5", "geometry"] = shapely.affinity.translate(grid.geometry.iloc[0], 3.0, 0.0)
@@ -270,6 +278,15 @@ def test_fallback_per_polygon(grid: gpd.GeoDataFrame, caplog: pytest.LogCaptureF
     assert "polygon by polygon" in warnings[0]
     assert "clean=False" in warnings[0]
     assert "(per polygon," in caplog.text
+    # the fallback is cached too (on disk, for a new process) and warns again on every use
+    monkeypatch.setattr(simplify_module, "_choose", None)  # a cache miss would fail here
+    simplify_module._SIMPLIFIED.clear()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
+        again = simplify_for_display(shifted, tolerance_m=5.0, crs=MD, clean=False)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == warnings
+    assert again.max_displacement_m == result.max_displacement_m
+    assert again.gdf.geometry.equals(result.gdf.geometry)
     assert result.max_displacement_m <= 5.0
     assert result.max_displacement_m == pytest.approx(
         _hausdorff(shifted, result.gdf, MD), abs=1e-6

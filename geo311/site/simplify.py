@@ -105,18 +105,19 @@ _RELATIVE_PRECISION = 0.1
 _CACHE_SIZE = 8
 _SIMPLIFIED: OrderedDict[str, _Simplified] = OrderedDict()
 #: Version of the on-disk entries; part of their name, with the geo311 version.
-_DISK_FORMAT = 1
+_DISK_FORMAT = 2
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
 
 class _Simplified(NamedTuple):
-    """A cached simplification: geometries, max displacement, vertices, the log line."""
+    """A cached simplification: geometries, max displacement, vertices, the log lines."""
 
     geoms: np.ndarray
     worst: float
     before: int
     after: int
     message: tuple[Any, ...]
+    warning: tuple[Any, ...]  # the per-polygon fallback's WARNING, repeated on every use
 
 
 class DisplayGeometry(NamedTuple):
@@ -493,10 +494,14 @@ def _choose(
     tolerance_m: float,
     gap_width: float,
     clean: bool,
-) -> tuple[_Candidate | None, str]:
-    """Simplify as a coverage if possible, else polygon by polygon; name the method used."""
+) -> tuple[_Candidate | None, str, str]:
+    """Simplify as a coverage if possible, else polygon by polygon.
+
+    Returns the candidate, the method used and, for the per-polygon fallback
+    of a layer with areas, why the coverage could not be kept (else ``""``).
+    """
     if not present.any():
-        return None, "per polygon"
+        return None, "per polygon", ""
     base, note = _coverage_base(projected, present, gap_width=gap_width, clean=clean)
     if base is not None:
         coverage = base
@@ -510,20 +515,16 @@ def _choose(
 
         result = _search(coverage_simplify, evaluate, tolerance_m, grow=True)
         if result is not None:
-            return result, note
+            return result, note, ""
         note = (
             f"no coverage simplification ({note}) stays within {tolerance_m:g} m "
             "(cleaning and rounding alone move boundaries further)"
         )
-    log.warning(
-        "simplifying polygon by polygon, so shared borders may no longer match exactly: %s",
-        note,
-    )
 
     def each_simplify(parameter: float) -> np.ndarray:
         return shapely.simplify(projected, parameter / factor, preserve_topology=True)
 
-    return _search(each_simplify, evaluate, tolerance_m, grow=False), "per polygon"
+    return _search(each_simplify, evaluate, tolerance_m, grow=False), "per polygon", note
 
 
 def _options(tolerance_m: float, decimals: int, gap_width_m: float | None) -> tuple[int, float]:
@@ -623,6 +624,8 @@ def simplify_for_display(
     )
     if cached is not None:  # the same geometries with the same options: the same answer
         _remember(key, cached)
+        if cached.warning:
+            log.warning(*cached.warning)
         log.info(*cached.message)
         return DisplayGeometry(
             _with_geometry(gdf, cached.geoms),
@@ -641,7 +644,7 @@ def simplify_for_display(
         )
     evaluate = _evaluator(projected, work, factor, decimals, tolerance_m)
 
-    result, method = _choose(
+    result, method, fallback = _choose(
         projected,
         present,
         evaluate,
@@ -650,7 +653,14 @@ def simplify_for_display(
         gap_width=gap_width_m / factor,
         clean=clean,
     )
-    reusable = result is not None and method != "per polygon"  # no warning to repeat
+    warning: tuple[Any, ...] = ()
+    if fallback:
+        warning = (
+            "simplifying polygon by polygon, so shared borders may no longer match exactly: %s",
+            fallback,
+        )
+        log.warning(*warning)
+    reusable = result is not None
     if result is None:  # rounding alone exceeds the budget (or nothing to simplify)
         result = evaluate(projected, 0.0)
         if present.any():
@@ -687,7 +697,7 @@ def simplify_for_display(
     )
     log.info(*message)
     if reusable and not invalid_input:
-        entry = _Simplified(result.geoms, worst, before, after, message)
+        entry = _Simplified(result.geoms, worst, before, after, message, warning)
         _remember(key, entry)
         write_cached(entry, _disk_path(key), what="display geometry", write=_write_entry)
     return DisplayGeometry(out, float(tolerance_m), worst, before, after)
@@ -720,6 +730,7 @@ def _write_entry(entry: _Simplified, path: Path) -> None:
             blob=blob,
             numbers=np.array([entry.worst, entry.before, entry.after], dtype=np.float64),
             message=np.str_(json.dumps([_plain(v) for v in entry.message])),
+            warning=np.str_(json.dumps([_plain(v) for v in entry.warning])),
         )
 
 
@@ -735,13 +746,14 @@ def _read_entry(path: Path) -> _Simplified:
         blob = data["blob"].tobytes()
         worst, before, after = (float(v) for v in data["numbers"])
         message = tuple(json.loads(str(data["message"])))
+        warning = tuple(json.loads(str(data["warning"])))
     if stored != path.name.split(".")[0] or int(sizes[sizes > 0].sum()) != len(blob):
         msg = f"{path} does not hold the entry its name says (or is cut short)"
         raise ValueError(msg)
     ends = np.cumsum(np.maximum(sizes, 0))
     wkbs = [None if n < 0 else blob[e - n : e] for n, e in zip(sizes, ends, strict=True)]
     geoms = shapely.from_wkb(np.array(wkbs, dtype=object))
-    return _Simplified(geoms, worst, int(before), int(after), message)
+    return _Simplified(geoms, worst, int(before), int(after), message, warning)
 
 
 def _cache_key(gdf: gpd.GeoDataFrame, source: np.ndarray, options: tuple[Any, ...]) -> str:
