@@ -4,10 +4,13 @@
 (``service_name`` and ``service_code``) and turns what a user typed into the
 exact names the scope filters on (:mod:`.scope`, ``service_types``):
 
-- a ``types`` term matches a type whose name equals it ignoring case and
-  spacing, else every type whose name contains it (``"recycling"`` matches
-  ``"SW-Recycling"`` and ``"SW-Trash Can/Recycling Container Complaint"``);
-  all matches are used, and listed in :meth:`TypeSelection.describe`;
+- a ``types`` term matches, ignoring case and spacing, the type whose whole
+  name equals it; else the types whose name without an agency prefix
+  (``"SW-"``, ``"HCD-"``: up to six letters and a hyphen) equals it
+  (``"recycling"`` is ``"SW-Recycling"``); else every type whose name
+  contains it (``"recycling container"`` matches
+  ``"SW-Trash Can/Recycling Container Complaint"``); all matches are used,
+  and listed in :meth:`TypeSelection.describe`;
 - a ``families`` name picks a family of the city manifest (``[families]``,
   matched ignoring case) and all of its types present in the data.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,10 +135,22 @@ def _no_match(what: str, term: str, names: Sequence[str], *, where: str) -> Opti
     return OptionError(msg)
 
 
+#: An agency prefix some cities put before every type name ("SW-Recycling").
+_AGENCY_PREFIX = re.compile(r"^[a-z]{1,6}-\s*")
+
+
 def _match(term: str, names: Sequence[str]) -> tuple[str, ...]:
+    """Return the names ``term`` selects: whole name, else name after its prefix, else a part."""
     key = _key(term)
-    exact = sorted(n for n in names if _key(n) == key)
-    return tuple(exact or sorted(n for n in names if key in _key(n)))
+    for same in (
+        lambda name: _key(name) == key,
+        lambda name: _AGENCY_PREFIX.sub("", _key(name)) == key,
+        lambda name: key in _key(name),
+    ):
+        found = sorted(n for n in names if same(n))
+        if found:
+            return tuple(found)
+    return ()
 
 
 def resolve_types(

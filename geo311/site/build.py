@@ -521,9 +521,8 @@ def _write_site(
         )
         report(progress, "site", len(sizes), total, unit="pages")
 
-    assets: list[Path] = []
-    if not self_contained and (plan.maps or plan.combined or plan.districts):
-        assets = list(maps.write_assets(out_dir))
+    has_maps = bool(plan.maps or plan.combined or plan.districts)
+    assets = list(maps.write_assets(out_dir)) if has_maps and not self_contained else []
     sizes[plan.dictionary] = dictionary_page(render, reference.metadata, page=plan.dictionary)
     report(progress, "site", len(sizes), total, unit="pages")
     sizes[plan.index] = index_page(
