@@ -46,9 +46,10 @@ from geo311.indicators import (
     theil,
     time_patterns,
 )
-from geo311.io.infer import ProfileProposal, infer_profile
+from geo311.io.infer import infer_profile
 from geo311.io.normalize import parse_location
 from geo311.io.profiles import Profile, detect_profile, get_profile, list_profiles, load_profile
+from geo311.io.proposal import ProfileProposal
 from geo311.io.readers import read_requests, requests_from_frame
 from geo311.io.schema import CANONICAL_COLUMNS, COORD_QUALITY, column_names, validate_requests
 from geo311.io.sniff import FORMATS, sniff_format

@@ -31,8 +31,9 @@ from geo311.indicators.shared import shared_selection
 from geo311.indicators.tables import LayerTables, build_tables
 from geo311.io.readers import read_requests
 from geo311.join.assign import assign_areas, join_city
+from geo311.join.files import check_layer_files
 from geo311.join.label_qa import LabelCheck
-from geo311.join.layers import Layer, check_layer_files, load_layers
+from geo311.join.layers import Layer, load_layers
 from geo311.join.manifest import CityManifest, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.population.tracts import read_tract_table
@@ -329,7 +330,7 @@ def run(
     data_dir : str or pathlib.Path, optional
         Folder searched first for the city's boundary files (``--data-dir``;
         then the manifest's folder, ``$GEO311_DATA_DIR``, the cache: see
-        :func:`geo311.join.layers.find_layer_file`).  Every file the run
+        :func:`geo311.join.files.find_layer_file`).  Every file the run
         will read is checked before the ingest starts.
     progress : ProgressHook, optional
         Told how far each long step has got (ingest, boundaries, join,

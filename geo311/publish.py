@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from geo311._errors import ConfigError, SchemaError
 from geo311.indicators.tables import LayerTables, table_paths, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite
-from geo311.join.layers import manifest_folder
+from geo311.join.files import manifest_folder
 from geo311.join.manifest import CityManifest, ManifestError, list_cities, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.pipeline import PipelineResult, run

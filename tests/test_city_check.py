@@ -19,7 +19,8 @@ from shapely import box
 
 from geo311._errors import InputFileError
 from geo311.join.check import CityCheck, check_city
-from geo311.join.layers import find_layer_file, load_layers
+from geo311.join.files import find_layer_file
+from geo311.join.layers import load_layers
 
 MD = "EPSG:26985"
 X0, Y0 = 433_000.0, 180_000.0

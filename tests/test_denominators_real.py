@@ -18,7 +18,8 @@ from types import ModuleType
 import pytest
 from conftest import script_module
 
-from geo311.join.layers import load_layers, manifest_folder
+from geo311.join.files import manifest_folder
+from geo311.join.layers import load_layers
 from geo311.join.manifest import load_manifest
 
 

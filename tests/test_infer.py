@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 
 from geo311._errors import InputFileError, OptionError, ProfileError
-from geo311.io.infer import ProfileProposal, infer_profile, toml_string
+from geo311.io.infer import infer_profile
 from geo311.io.profiles import REQUIRED, get_profile, load_profile
+from geo311.io.proposal import ProfileProposal, toml_string
 from geo311.io.readers import read_requests
 
 BALTIMORE = ("baltimore", "sr311_2019_oct_sample.csv", "America/New_York")

@@ -47,7 +47,7 @@ def fetch_boundaries(
     with :func:`fetch_arcgis` (resumable, paged) in EPSG:4326 and converted to
     GeoJSON named as the manifest's ``file`` or, for a vintage declared
     without one, ``<layer>_<vintage>.geojson``
-    (:func:`geo311.join.layers.fetched_file_name`).  There
+    (:func:`geo311.join.files.fetched_file_name`).  There
     :func:`geo311.load_layers` finds it.  Vintages whose source is not an
     ArcGIS layer (a download page, a TIGER/Line ZIP) are skipped with a log
     line naming the source.
@@ -84,7 +84,7 @@ def fetch_boundaries(
     """
     import geopandas as gpd  # noqa: PLC0415 - keep the connectors importable without it
 
-    from geo311.join.layers import fetched_file_name  # noqa: PLC0415
+    from geo311.join.files import fetched_file_name  # noqa: PLC0415
     from geo311.join.manifest import load_manifest  # noqa: PLC0415
 
     manifest = load_manifest(city)

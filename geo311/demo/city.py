@@ -34,7 +34,7 @@ from geo311.demo.geography import (
     build_geography,
 )
 from geo311.demo.requests import AS_OF_LOCAL, MIN_REQUESTS, build_requests
-from geo311.io.infer import toml_string
+from geo311.io.proposal import toml_string
 from geo311.join.layers import Layer, read_layer
 from geo311.join.manifest import CityManifest, parse_manifest
 

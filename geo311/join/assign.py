@@ -508,7 +508,7 @@ def join_city(
         :func:`geo311.join.layers.load_layers`) or hold none of the requests.
     data_dir : str or pathlib.Path, optional
         A folder searched first for the city's boundary files (``--data-dir``;
-        see :func:`geo311.join.layers.find_layer_file`).
+        see :func:`geo311.join.files.find_layer_file`).
     progress : ProgressHook, optional
         Told the boundary files read and the layers joined so far (steps
         ``"boundaries"`` and ``"join"``; see :mod:`geo311.progress`).

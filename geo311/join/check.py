@@ -2,7 +2,7 @@
 
 :func:`check_city` reads a manifest (built-in city or a user's TOML file),
 finds each vintage's file (explicit ``data_dir``, the manifest's own folder,
-``$GEO311_DATA_DIR``, the cache: :func:`geo311.join.layers.find_layer_file`)
+``$GEO311_DATA_DIR``, the cache: :func:`geo311.join.files.find_layer_file`)
 and reports, without stopping at the first problem:
 
 * file found and readable; CRS declared and agreeing with the manifest;
@@ -45,7 +45,8 @@ import pandas as pd
 import shapely
 
 from geo311._errors import Geo311Error
-from geo311.join.layers import find_layer_file, manifest_folder, read_boundary_file
+from geo311.join.files import find_layer_file, manifest_folder
+from geo311.join.layers import read_boundary_file
 from geo311.join.manifest import CityManifest, LayerSpec, ManifestError, VintageSpec
 from geo311.join.manifest import load_manifest as _load_manifest
 from geo311.join.validate import validate_frame

@@ -49,7 +49,8 @@ from pyproj.database import query_crs_info
 from pyproj.enums import PJType
 
 from geo311._errors import CRSError, InputFileError, OptionError
-from geo311.io.infer import ProfileProposal, infer_profile, read_sample, toml_string
+from geo311.io.infer import infer_profile, read_sample
+from geo311.io.proposal import ProfileProposal, toml_string
 
 __all__ = ["CityProposal", "LayerProposal", "guess_timezone", "init_city"]
 
