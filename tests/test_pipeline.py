@@ -286,6 +286,18 @@ def test_los_angeles_maps_its_neighbourhood_councils_and_districts(data_env: Pat
     assert result.metadata["city"] == "los_angeles"
 
 
+def test_cli_indicators_names_a_layer_without_denominator(data_env: Path, tmp_path: Path) -> None:
+    export = data_env / "los_angeles" / "records" / "myla311_2020-01-01_2020-01-03.csv.gz"
+    joined = run(export, city="los_angeles", layers=["council_districts"], stop_after="join")
+    path, _ = write_requests(joined, tmp_path / "la.parquet")
+    args = ["indicators", str(path), "--city", "los_angeles", "--layer", "council_districts"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "15 areas, " in result.output
+    assert "no population denominator for this layer" in result.output
+    assert "population 0" not in result.output
+
+
 def test_cli_run_pages_any_political_layer(data_env: Path, tmp_path: Path) -> None:
     sample = str(data_env / "baltimore" / SAMPLES[1])
     site = tmp_path / "site"

@@ -100,9 +100,14 @@ def indicators_cmd(
     echo_selection(result.metadata)
     for key, tables in result.tables.items():
         frame = tables.indicators
-        total = frame["population"].sum() if "population" in frame else float("nan")
+        known = frame["population"].notna().any() if "population" in frame else False
+        people = (
+            f"population {frame['population'].sum():,.0f}"
+            if known
+            else "no population denominator for this layer"
+        )
         click.echo(
             f"{key} ({tables.metadata['vintage']}): {len(frame)} areas, "
-            f"{int(frame['requests'].sum()):,} requests counted, population {total:,.0f}"
+            f"{int(frame['requests'].sum()):,} requests counted, {people}"
         )
     click.echo(f"wrote {len(written)} files to {out}")
