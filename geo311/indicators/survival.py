@@ -57,7 +57,8 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -73,31 +74,43 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+#: Segments at least this long are summed one by one (``np.cumsum`` on the slice):
+#: at most ``len(values) / _LONG_SEGMENT`` Python iterations, each over >= 512 values.
+_LONG_SEGMENT = 512
+
+
 def _segmented_cumsum(values: FloatArray, offsets: IntArray) -> FloatArray:
     """Cumulative sums that restart at every segment ``offsets[g]:offsets[g + 1]``.
 
-    Each segment is summed strictly left to right from its own first element
-    (``np.cumsum`` along the rows of a zero-padded block), so the result is
-    bit-for-bit what ``np.cumsum`` gives on the segment alone.  Segments are
-    padded within length classes ``[2**k, 2**(k+1))``, so padding at most
-    doubles the memory of a class and the loop runs once per class.
+    Each segment is summed strictly left to right from its own first element,
+    so the result is bit-for-bit what ``np.cumsum`` gives on the segment
+    alone: long segments are exactly that (``np.cumsum`` of the slice; there
+    are at most ``len(values) / 512`` of them), short ones are summed along
+    the rows of zero-padded blocks, one block per length class ``(2**(k-1),
+    2**k]``, so padding at most doubles the memory of a class and the loop
+    runs once per class (at most 10 classes).
     """
     out = np.empty_like(values)
     lengths = np.diff(offsets)
-    nonempty = np.flatnonzero(lengths)
-    if nonempty.size == 0:
+    for seg in np.flatnonzero(lengths >= _LONG_SEGMENT):
+        start, stop = offsets[seg], offsets[seg + 1]
+        np.cumsum(values[start:stop], out=out[start:stop])
+    short = np.flatnonzero((lengths > 0) & (lengths < _LONG_SEGMENT))
+    if short.size == 0:
         return out
-    classes = np.ceil(np.log2(lengths[nonempty])).astype(np.int64)
+    classes = np.ceil(np.log2(lengths[short])).astype(np.int64)
     for cls in np.unique(classes):
-        segs = nonempty[classes == cls]
+        segs = short[classes == cls]
         seg_len = lengths[segs]
         width = int(seg_len.max())
-        cols = np.arange(width)
-        valid = cols[None, :] < seg_len[:, None]
-        index = offsets[segs][:, None] + cols[None, :]
-        block = np.zeros((segs.size, width))
-        block[valid] = values[index[valid]]
-        out[index[valid]] = np.cumsum(block, axis=1)[valid]
+        # position of every value within its segment, its source and its cell in the block
+        first = np.cumsum(seg_len) - seg_len
+        within = np.arange(int(seg_len.sum())) - np.repeat(first, seg_len)
+        source = np.repeat(offsets[segs], seg_len) + within
+        cell = np.repeat(np.arange(segs.size) * width, seg_len) + within
+        block = np.zeros(segs.size * width)
+        block[cell] = values[source]
+        out[source] = np.cumsum(block.reshape(segs.size, width), axis=1).ravel()[cell]
     return out
 
 
@@ -151,6 +164,10 @@ class SurvivalCurves:
         Nelson-Aalen ``H(t) = sum d / n``.
     observation_rows : numpy.ndarray of int64
         For each input observation (in input order), the row of its group and time.
+
+    ``survival``, ``greenwood``, ``cumulative_hazard`` and ``observation_rows``
+    are computed when first read (a type adjustment reads only the hazard at
+    the observations, a per-area table never reads it).
     """
 
     n_groups: int
@@ -160,10 +177,45 @@ class SurvivalCurves:
     at_risk: IntArray
     events: IntArray
     censored: IntArray
-    survival: FloatArray
-    greenwood: FloatArray
-    cumulative_hazard: FloatArray
-    observation_rows: IntArray
+    #: the sort of the fit: input position of each sorted entry (>= n: a time-0 row)
+    sort: IntArray = field(repr=False)
+    #: the table row of each sorted entry
+    sorted_rows: IntArray = field(repr=False)
+
+    # ------------------------------------------------------------ the curves, when first read
+
+    @cached_property
+    def survival(self) -> FloatArray:
+        """Kaplan-Meier ``S(t)`` at each row's time (after its events)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_step = np.log(self.at_risk - self.events) - np.log(self.at_risk)
+        return np.exp(_segmented_cumsum(log_step, self.offsets))
+
+    @cached_property
+    def greenwood(self) -> FloatArray:
+        """Cumulative Greenwood sum ``sum d / (n (n - d))`` at each row."""
+        n_f = self.at_risk.astype(np.float64)
+        d_f = self.events.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var_step = d_f / (n_f * (n_f - d_f))
+        var_step[np.isinf(var_step)] = 0.0
+        return _segmented_cumsum(var_step, self.offsets)
+
+    @cached_property
+    def cumulative_hazard(self) -> FloatArray:
+        """Nelson-Aalen ``H(t) = sum d / n`` at each row."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hazard_step = self.events.astype(np.float64) / self.at_risk.astype(np.float64)
+        return _segmented_cumsum(hazard_step, self.offsets)
+
+    @cached_property
+    def observation_rows(self) -> IntArray:
+        """For each input observation (in input order), the row of its group and time."""
+        n = self.sort.size - int(np.count_nonzero(np.diff(self.offsets)))
+        is_obs = self.sort < n
+        out = np.empty(n, dtype=np.int64)
+        out[self.sort[is_obs]] = self.sorted_rows[is_obs]
+        return out
 
     # ------------------------------------------------------------ per-group sizes
 
@@ -474,8 +526,6 @@ def survival_curves(
             raise InputError(msg)
     sizes = np.bincount(g, minlength=size).astype(np.int64)
     births = np.flatnonzero(sizes)  # a row at time 0 for every non-empty group
-    all_g = np.concatenate([g, births])
-    all_t = np.concatenate([t, np.zeros(births.size)])
     # Sort by group, then time: any sort by time (rows with equal group and time are
     # pooled, so their order is irrelevant), then a stable sort by group -- a radix
     # sort when the codes fit in 16 bits.  Several times faster than np.lexsort.
@@ -483,39 +533,36 @@ def survival_curves(
     by_time = np.concatenate(
         [np.arange(t.size, t.size + births.size), np.argsort(t) if order is None else order]
     )
-    narrow = np.uint16 if size <= np.iinfo(np.uint16).max else np.int64
-    order = by_time[np.argsort(all_g[by_time].astype(narrow), kind="stable")]
-    sorted_g = all_g[order]
+    all_t = np.concatenate([t, np.zeros(births.size)])
+    if births.size > 1:
+        all_g = np.concatenate([g, births])
+        narrow = np.uint16 if size <= np.iinfo(np.uint16).max else np.int64
+        order = by_time[np.argsort(all_g[by_time].astype(narrow), kind="stable")]
+        sorted_g = all_g[order]
+    else:  # one group (or none): the time order is the order
+        order = by_time
+        sorted_g = np.full(order.size, births[0] if births.size else 0, dtype=np.int64)
     sorted_t = all_t[order]
-    is_obs = order < t.size
-    is_event = np.zeros(order.size, dtype=bool)
-    is_event[is_obs] = e[order[is_obs]]
+    is_event = np.concatenate([e, np.zeros(births.size, dtype=bool)])[order]
     new = np.ones(order.size, dtype=bool)
     new[1:] = (sorted_g[1:] != sorted_g[:-1]) | (sorted_t[1:] != sorted_t[:-1])
-    row_id = np.cumsum(new) - 1
-    n_rows = int(row_id[-1]) + 1 if row_id.size else 0
-    row_group = sorted_g[new]
-    row_time = sorted_t[new]
-    removed = np.bincount(row_id, weights=is_obs, minlength=n_rows).astype(np.int64)
-    deaths = np.bincount(row_id, weights=is_event, minlength=n_rows).astype(np.int64)
-    observation_rows = np.empty(t.size, dtype=np.int64)
-    observation_rows[order[is_obs]] = row_id[is_obs]
+    starts = np.flatnonzero(new)
+    row_group = sorted_g[starts]
+    row_time = sorted_t[starts]
+    # Entries per row (a run of equal group and time), less the birth entry opening
+    # each group's first row; events per row from the running count of events.
+    entries = np.diff(np.append(starts, order.size))
     rows_per_group = np.bincount(row_group, minlength=size)
     offsets = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(rows_per_group, out=offsets[1:])
+    removed = entries.copy()
+    removed[offsets[:-1][births]] -= 1
+    running = np.concatenate([[0], np.cumsum(is_event, dtype=np.int64)])
+    deaths = running[starts + entries] - running[starts]
     removed_before = np.cumsum(removed) - removed
     base = np.zeros(size, dtype=np.int64)
     base[births] = removed_before[offsets[:-1][births]]
     at_risk = sizes[row_group] - (removed_before - base[row_group])
-
-    n_f = at_risk.astype(np.float64)
-    d_f = deaths.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_step = np.log(at_risk - deaths) - np.log(at_risk)
-        var_step = d_f / (n_f * (n_f - d_f))
-        var_step[np.isinf(var_step)] = 0.0
-        hazard_step = d_f / n_f
-    log_survival = _segmented_cumsum(log_step, offsets)
     return SurvivalCurves(
         n_groups=size,
         offsets=offsets,
@@ -524,8 +571,6 @@ def survival_curves(
         at_risk=at_risk,
         events=deaths,
         censored=removed - deaths,
-        survival=np.exp(log_survival),
-        greenwood=_segmented_cumsum(var_step, offsets),
-        cumulative_hazard=_segmented_cumsum(hazard_step, offsets),
-        observation_rows=observation_rows,
+        sort=order,
+        sorted_rows=np.cumsum(new) - 1,
     )

@@ -1,0 +1,63 @@
+"""The fast paths of the Kaplan-Meier fit give exactly what the straightforward arithmetic gives."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from geo311.indicators.survival import _LONG_SEGMENT, _segmented_cumsum, survival_curves
+
+
+def test_segmented_cumsum_is_bitwise_for_long_and_short_segments() -> None:
+    rng = np.random.default_rng(11)
+    lengths = np.concatenate(
+        [rng.integers(0, 40, 30), [_LONG_SEGMENT - 1, _LONG_SEGMENT, 3 * _LONG_SEGMENT + 7, 0, 1]]
+    )
+    rng.shuffle(lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    values = rng.normal(size=int(offsets[-1])) * 10.0 ** rng.integers(-8, 8, int(offsets[-1]))
+    out = _segmented_cumsum(values, offsets)
+    for a, b in itertools.pairwise(offsets):
+        assert out[a:b].tobytes() == np.cumsum(values[a:b]).tobytes()
+
+
+def _by_hand(durations, events):
+    """One curve the textbook way: a Python loop over the distinct times."""
+    times = np.unique(np.concatenate([[0.0], durations]))
+    log_s = var = haz = 0.0
+    rows = []
+    for t in times:
+        n = int((durations >= t).sum())
+        d = int(((durations == t) & events).sum())
+        with np.errstate(divide="ignore"):  # every subject at risk fails: S = 0
+            log_s += np.log(n - d) - np.log(n)
+        var += d / (n * (n - d)) if n - d else 0.0
+        haz += d / n if n else 0.0
+        rows.append((t, n, d, np.exp(log_s), var, haz))
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("n_groups", [1, 3, 40])
+def test_grouped_fit_equals_a_loop_over_times(n_groups: int) -> None:
+    rng = np.random.default_rng(n_groups)
+    size = 1500 if n_groups == 1 else 400  # one group: a segment past _LONG_SEGMENT
+    durations = np.round(rng.exponential(5.0, size), 1)
+    durations[:5] = 0.0  # closures at time 0 share the birth row
+    events = rng.random(size) < 0.7
+    groups = rng.integers(0, n_groups, size)
+    km = survival_curves(durations, events, groups=groups, n_groups=n_groups + 1)
+    assert km.n_observations[-1] == 0  # a trailing empty group
+    for g in range(n_groups):
+        mine = slice(km.offsets[g], km.offsets[g + 1])
+        ref = _by_hand(durations[groups == g], events[groups == g])
+        np.testing.assert_array_equal(km.time[mine], ref[:, 0])
+        np.testing.assert_array_equal(km.at_risk[mine], ref[:, 1])
+        np.testing.assert_array_equal(km.events[mine], ref[:, 2])
+        np.testing.assert_allclose(km.survival[mine], ref[:, 3], rtol=1e-12)
+        np.testing.assert_allclose(km.greenwood[mine], ref[:, 4], rtol=1e-12)
+        np.testing.assert_allclose(km.cumulative_hazard[mine], ref[:, 5], rtol=1e-12)
+    rows = km.observation_rows
+    np.testing.assert_array_equal(km.group[rows], groups)
+    np.testing.assert_array_equal(km.time[rows], durations)
