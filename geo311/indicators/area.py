@@ -126,6 +126,7 @@ def _table(
     min_population: float,
     min_count: int,
     given: bool,
+    requests: pd.DataFrame,
 ) -> pd.DataFrame:
     counts = _counts(scope)
     y = counts["requests"].astype(float)
@@ -145,7 +146,7 @@ def _table(
     }
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["requests_per_km2"] = np.where(areas.km2 > 0, y / areas.km2, np.nan)
-    columns.update(_time_to_close(scope, confidence))
+    columns.update(_time_to_close(scope, confidence, requests))
     columns.update(_due_dates(scope, confidence))
     frame = pd.DataFrame({c: columns[c] for c in TABLE_COLUMNS}, index=areas.ids)
     for column in INTEGER_COLUMNS:
@@ -243,6 +244,7 @@ def _indicators(
         min_population=min_population,
         min_count=min_count,
         given=population is not None,
+        requests=requests,
     )
     frame.attrs["geo311"] = _metadata(
         scope,

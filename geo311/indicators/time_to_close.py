@@ -22,14 +22,16 @@ closures by ``d``), never ``[0, 0]`` or ``[1, 1]``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
 from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
+from geo311.indicators.shared import Same, remember
 from geo311.indicators.survival import SurvivalCurves, survival_curves
 
 StrArray = npt.NDArray[np.str_]
@@ -119,38 +121,75 @@ def _shares(
     return out
 
 
+class _Fits(NamedTuple):
+    """What every table of one selection shares: the time order and the expected closures."""
+
+    by_time: IntArray  # argsort of the valid durations
+    crude: FloatArray | None  # per timed request: the citywide cumulative hazard at its time
+    typed: FloatArray | None  # the same under its service type's citywide curve
+
+
+def _fit(scope: _Scope) -> _Fits:
+    ok = scope.ttc_ok
+    durations = scope.duration_days[ok]
+    events = scope.event[ok]
+    by_time = np.argsort(durations)
+    if not durations.size:
+        return _Fits(by_time, None, None)
+    pooled = survival_curves(durations, events, order=by_time)
+    typed = None
+    if scope.service is not None:
+        typed = survival_curves(
+            durations,
+            events,
+            groups=scope.service[ok],
+            n_groups=len(scope.service_labels),
+            order=by_time,
+        ).cumulative_hazard_at_observations()
+    return _Fits(by_time, pooled.cumulative_hazard_at_observations(), typed)
+
+
+def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
+    """Return the fits of ``scope``'s selection, computed once for the tables that share it.
+
+    The per-area table and the citywide row of a layer select the same rows
+    (the same remembered arrays, see :mod:`.shared`): their time order and
+    their expected closures (citywide curves, all areas pooled) are the same.
+    Keyed by the identity of the selection's arrays, so another selection
+    never shares them.
+    """
+    selection = (
+        scope.duration_days,
+        scope.event,
+        scope.counted,
+        scope.negative,
+        scope.no_closed_time,
+        scope.implausible,
+    )
+    types = None if scope.service is None else len(scope.service_labels)
+    key = ("ttc_fits", *(Same(a) for a in selection), types)
+    return remember(requests, key, lambda: _fit(scope))
+
+
 def _type_adjusted(
-    scope: _Scope, closed: IntArray, by_time: IntArray, confidence: float
+    scope: _Scope, closed: IntArray, fits: _Fits, confidence: float
 ) -> dict[str, Any]:
     """Observed / expected closures by service type and pooled (METRICS 7).
 
     An area holding every timed request (the citywide row) has a ratio of 1 by
     construction: it gets no interval.
     """
-    ok = scope.ttc_ok
-    codes = scope.code[ok]
-    durations = scope.duration_days[ok]
-    events = scope.event[ok]
+    codes = scope.code[scope.ttc_ok]
     n = scope.n_areas
     out: dict[str, Any] = {}
     # Indirect standardisation: expected closures under the citywide curve of each type.
     observed = closed.astype(float)
     expected = np.full(n, np.nan)
     crude = np.full(n, np.nan)
-    if durations.size:
-        pooled = survival_curves(durations, events, order=by_time)
-        e_crude = pooled.cumulative_hazard_at_observations()
-        crude_expected = np.bincount(codes, weights=e_crude, minlength=n)
-        if scope.service is not None:
-            typed = survival_curves(
-                durations,
-                events,
-                groups=scope.service[ok],
-                n_groups=len(scope.service_labels),
-                order=by_time,
-            )
-            e_type = typed.cumulative_hazard_at_observations()
-            expected = np.bincount(codes, weights=e_type, minlength=n)
+    if fits.crude is not None:
+        crude_expected = np.bincount(codes, weights=fits.crude, minlength=n)
+        if fits.typed is not None:
+            expected = np.bincount(codes, weights=fits.typed, minlength=n)
         with np.errstate(divide="ignore", invalid="ignore"):
             crude = np.where(crude_expected > 0, observed / crude_expected, np.nan)
     g_low, g_high = garwood(observed, confidence)
@@ -168,14 +207,20 @@ def _type_adjusted(
     return out
 
 
-def _time_to_close(scope: _Scope, confidence: float) -> dict[str, Any]:
-    """Kaplan-Meier, naive median and type-mix O/E per area (METRICS 5-7)."""
+def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> dict[str, Any]:
+    """Kaplan-Meier, naive median and type-mix O/E per area (METRICS 5-7).
+
+    ``requests``: the frame ``scope`` was selected from, so that the tables
+    of the same selection share their fits inside
+    :func:`~geo311.indicators.shared.shared_selection`.
+    """
     ok = scope.ttc_ok
     codes = scope.code[ok]
     durations = scope.duration_days[ok]
     events = scope.event[ok]
     n = scope.n_areas
-    by_time = np.argsort(durations)  # shared by the three fits below
+    fits = _fits(requests, scope)
+    by_time = fits.by_time
     km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
     lower, upper = km.confidence_bands(confidence=confidence)
     ci_low, ci_high = km.median_ci(bands=(lower, upper))
@@ -201,5 +246,5 @@ def _time_to_close(scope: _Scope, confidence: float) -> dict[str, Any]:
             km, (lower, upper), codes, durations, events, followup=followup, confidence=confidence
         )
     )
-    out.update(_type_adjusted(scope, out["ttc_closed"], by_time, confidence))
+    out.update(_type_adjusted(scope, out["ttc_closed"], fits, confidence))
     return out
