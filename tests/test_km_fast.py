@@ -61,3 +61,19 @@ def test_grouped_fit_equals_a_loop_over_times(n_groups: int) -> None:
     rows = km.observation_rows
     np.testing.assert_array_equal(km.group[rows], groups)
     np.testing.assert_array_equal(km.time[rows], durations)
+
+
+def test_bands_at_some_rows_are_the_whole_bands_there() -> None:
+    rng = np.random.default_rng(5)
+    durations = np.round(rng.exponential(3.0, 3000), 2)
+    events = rng.random(3000) < 0.8
+    km = survival_curves(durations, events, groups=rng.integers(0, 7, 3000))
+    lower, upper = km.confidence_bands(confidence=0.9)
+    rows = rng.integers(0, km.time.size, 200)
+    part_lower, part_upper = km.confidence_bands(confidence=0.9, rows=rows)
+    assert part_lower.tobytes() == lower[rows].tobytes()
+    assert part_upper.tobytes() == upper[rows].tobytes()
+    searched = km.median_ci(confidence=0.9)  # bands evaluated where the search reads them
+    given = km.median_ci(bands=(lower, upper))
+    for mine, whole in zip(searched, given, strict=True):
+        np.testing.assert_array_equal(mine, whole)

@@ -69,6 +69,8 @@ COVERAGE_FLAGS: Mapping[str, str] = MappingProxyType(
         "weekday a short sample does not contain): its zero is not a count",
     }
 )
+_NS_PER_HOUR = 3_600 * 10**9
+_NS_PER_DAY = 24 * _NS_PER_HOUR
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -178,9 +180,15 @@ def _covered_dates(scope: _Scope, zone: str) -> pd.DatetimeIndex:
 
 
 def _local_parts(instants: npt.NDArray[np.datetime64], timezone: str) -> tuple[IntArray, IntArray]:
-    """Day of week (Monday = 0) and hour of UTC instants, in local time."""
-    local = pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(timezone)
-    return local.dayofweek.to_numpy(np.int64), local.hour.to_numpy(np.int64)
+    """Day of week (Monday = 0) and hour of UTC instants (not NaT), in local time.
+
+    From the local wall-clock nanoseconds, converted once: whole days since
+    1970-01-01 (a Thursday) give the weekday, whole hours the hour.
+    """
+    local = pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(timezone).tz_localize(None)
+    wall = local.to_numpy("datetime64[ns]").view(np.int64)
+    days = wall // _NS_PER_DAY
+    return (days + 3) % 7, wall // _NS_PER_HOUR - 24 * days
 
 
 def time_patterns(

@@ -309,16 +309,22 @@ class SurvivalCurves:
         """
         return self.cumulative_hazard[self.observation_rows]
 
-    def _time_at(self, curve: FloatArray, level: float, not_reached: float) -> FloatArray:
-        """First timeline time with ``curve <= level`` per group (lifelines' search)."""
+    def _time_at(
+        self, curve: Callable[[IntArray], FloatArray], level: float, not_reached: float
+    ) -> FloatArray:
+        """First timeline time with ``curve(rows) <= level`` per group (lifelines' search).
+
+        ``curve`` gives the curve at the rows asked for: only the last row of
+        each group and the rows the binary search visits are evaluated.
+        """
         out = np.full(self.n_groups, np.nan)
         has = ~self._empty()
         last = self.offsets[1:][has] - 1
         reached = np.zeros(self.n_groups, dtype=bool)
-        reached[has] = curve[last] <= level
+        reached[has] = curve(last) <= level
         lo = self.offsets[:-1][reached]
         hi = self.offsets[1:][reached]
-        row = _bisect(lo, hi, lambda mid, _active: curve[mid] > level)
+        row = _bisect(lo, hi, lambda mid, _active: curve(mid) > level)
         out[reached] = self.time[row]
         out[has & ~reached] = not_reached
         return out
@@ -343,29 +349,36 @@ class SurvivalCurves:
         if not 0.0 <= level <= 1.0:
             msg = f"level must lie in [0, 1], got {level!r}"
             raise OptionError(msg)
-        return self._time_at(self.survival, level, not_reached)
+        return self._time_at(self.survival.__getitem__, level, not_reached)
 
     def median(self, *, not_reached: float = np.nan) -> FloatArray:
         """Return the Kaplan-Meier median per group (see :meth:`time_at_survival`)."""
         return self.time_at_survival(0.5, not_reached=not_reached)
 
-    def confidence_bands(self, *, confidence: float = 0.95) -> tuple[FloatArray, FloatArray]:
+    def confidence_bands(
+        self, *, confidence: float = 0.95, rows: IntArray | None = None
+    ) -> tuple[FloatArray, FloatArray]:
         """Return the pointwise log(-log) (exponential Greenwood) band of every row.
 
         Parameters
         ----------
         confidence : float, default 0.95
             Two-sided level.
+        rows : numpy.ndarray of int, optional
+            Only these rows of the table (the same values as the whole band's
+            at these rows).  Default: every row.
 
         Returns
         -------
         lower, upper : numpy.ndarray of float64
-            Per row of the table; 1 where ``S = 1``, 0 where ``S = 0``.
+            Per row of the table (or of ``rows``); 1 where ``S = 1``, 0 where ``S = 0``.
         """
         z = z_value(confidence)
+        survival = self.survival if rows is None else self.survival[rows]
+        greenwood = self.greenwood if rows is None else self.greenwood[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_s = np.log(self.survival)
-            spread = z * np.sqrt(self.greenwood) / log_s
+            log_s = np.log(survival)
+            spread = z * np.sqrt(greenwood) / log_s
             centre = np.log(-log_s)
             lower = np.exp(-np.exp(centre - spread))
             upper = np.exp(-np.exp(centre + spread))
@@ -391,7 +404,8 @@ class SurvivalCurves:
             interval); lifelines returns ``inf``.
         bands : (lower, upper), optional
             The result of :meth:`confidence_bands`, if already computed
-            (``confidence`` is then ignored).
+            (``confidence`` is then ignored).  Default: the bands are
+            evaluated at the rows the search reads only.
 
         Returns
         -------
@@ -399,11 +413,16 @@ class SurvivalCurves:
             ``low`` is where the *lower* band reaches 0.5 (it falls first),
             ``high`` where the *upper* band does.
         """
-        lower, upper = self.confidence_bands(confidence=confidence) if bands is None else bands
-        return (
-            self._time_at(lower, 0.5, not_reached),
-            self._time_at(upper, 0.5, not_reached),
-        )
+        if bands is not None:
+            return (
+                self._time_at(bands[0].__getitem__, 0.5, not_reached),
+                self._time_at(bands[1].__getitem__, 0.5, not_reached),
+            )
+
+        def band(side: int) -> Callable[[IntArray], FloatArray]:
+            return lambda rows: self.confidence_bands(confidence=confidence, rows=rows)[side]
+
+        return self._time_at(band(0), 0.5, not_reached), self._time_at(band(1), 0.5, not_reached)
 
     def to_frame(self, *, confidence: float | None = 0.95) -> pd.DataFrame:
         """Return the table as a tidy frame (one row per group and timeline time).

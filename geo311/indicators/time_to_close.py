@@ -70,7 +70,6 @@ def _quantile_flag(values: FloatArray, followup: FloatArray, timed: IntArray) ->
 
 def _shares(
     km: SurvivalCurves,
-    bands: tuple[FloatArray, FloatArray],
     codes: IntArray,
     durations: FloatArray,
     events: BoolArray,
@@ -79,7 +78,6 @@ def _shares(
     confidence: float,
 ) -> dict[str, Any]:
     """KM shares closed within each horizon, within follow-up, with edge-safe intervals."""
-    lower, upper = bands
     n = km.n_groups
     out: dict[str, Any] = {}
     timed = np.bincount(codes, minlength=n)
@@ -87,10 +85,15 @@ def _shares(
     groups = np.repeat(np.arange(n), horizons.size)
     rows = km._rows_at(groups, np.tile(horizons, n))
     found = rows >= 0
+    lower, upper = km.confidence_bands(confidence=confidence, rows=rows[found])
     grids = {}
-    for name, curve in (("share", km.survival), ("ci_low", upper), ("ci_high", lower)):
+    for name, curve in (
+        ("share", km.survival[rows[found]]),
+        ("ci_low", upper),
+        ("ci_high", lower),
+    ):
         flat = np.full(rows.size, np.nan)
-        flat[found] = 1.0 - curve[rows[found]]
+        flat[found] = 1.0 - curve
         grids[name] = flat.reshape(n, horizons.size)
     # A curve that reaches 0 (every request closed) is known beyond its follow-up.
     ends = km.offsets[1:] - 1
@@ -222,8 +225,7 @@ def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> 
     fits = _fits(requests, scope)
     by_time = fits.by_time
     km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
-    lower, upper = km.confidence_bands(confidence=confidence)
-    ci_low, ci_high = km.median_ci(bands=(lower, upper))
+    ci_low, ci_high = km.median_ci(confidence=confidence)
     out: dict[str, Any] = {
         "ttc_requests": np.bincount(codes, minlength=n),
         "ttc_closed": np.bincount(codes[events], minlength=n),
@@ -241,10 +243,6 @@ def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> 
     out["ttc_followup_days"] = followup
     out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
     out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
-    out.update(
-        _shares(
-            km, (lower, upper), codes, durations, events, followup=followup, confidence=confidence
-        )
-    )
+    out.update(_shares(km, codes, durations, events, followup=followup, confidence=confidence))
     out.update(_type_adjusted(scope, out["ttc_closed"], fits, confidence))
     return out
