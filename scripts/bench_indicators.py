@@ -16,8 +16,14 @@ on Linux, so the peak is the indicators' own):
 * ``time_patterns`` (day of week, hour, month) and ``channel_mix`` for both layers;
 * the same calls again inside one ``shared_selection`` block, as a run makes
   them (the requests selected once for all of them);
-* the straightforward pandas way for both layers, for the ratio: ``groupby``
-  count and median days to close of the closed requests.
+* ``build_tables`` for three layers -- neighbourhoods, districts and the
+  census tracts (a grid of the same squares with 11-digit GEOIDs and a
+  ``population`` column, the denominators' source) -- inside one
+  ``shared_selection`` block: every table ``geo311 indicators`` computes
+  (indicators, citywide rows, previous period, patterns, channel and service
+  mixes, equity, disparity), populations interpolated from the tracts;
+* the straightforward pandas way for the three layers, for the ratio:
+  ``groupby`` count and median days to close of the closed requests.
 
 Usage::
 
@@ -49,6 +55,8 @@ TIMEZONE = "America/New_York"
 PROJECTED_CRS = "EPSG:32618"  # UTM 18N, Baltimore's zone
 CELL_M = 900.0
 N_TYPES = 40
+TABLES_STEP = "build_tables, 3 layers (what geo311 indicators computes)"
+PLAIN_STEP = "pandas groupby count + median, 3 layers"
 CHANNELS = ("phone", "web", "app", "email", "internal")
 CHANNEL_P = (0.42, 0.2, 0.25, 0.05, 0.08)
 
@@ -84,6 +92,31 @@ def make_areas(n_areas: int, n_districts: int) -> tuple[Any, Any, np.ndarray]:
         crs=PROJECTED_CRS,
     ).to_crs("EPSG:4326")
     return hoods, districts, district_of
+
+
+def tract_ids(n_areas: int) -> np.ndarray:
+    """The 11-digit GEOIDs of the census tracts: one per neighbourhood square."""
+    return np.array([f"24510{k:06d}" for k in range(n_areas)], dtype=object)
+
+
+def make_layers(hoods: Any, districts: Any, population: pd.Series) -> dict[str, Any]:
+    """The three layers as validated :class:`geo311.Layer` objects (tracts carry population)."""
+    from geo311.join.layers import read_layer  # noqa: PLC0415
+
+    tracts = hoods.assign(area_id=tract_ids(len(hoods)), population=population.to_numpy())
+    frames = {"neighborhoods": hoods, "council_districts": districts, "census_tracts": tracts}
+    return {
+        key: read_layer(
+            frame,
+            key=key,
+            id_field="area_id",
+            name_field="area_name",
+            vintage="bench",
+            source="synthetic",
+            projected_crs=PROJECTED_CRS,
+        ).layer
+        for key, frame in frames.items()
+    }
 
 
 def make_requests(n: int, n_areas: int, district_of: np.ndarray, seed: int) -> pd.DataFrame:
@@ -135,6 +168,8 @@ def make_requests(n: int, n_areas: int, district_of: np.ndarray, seed: int) -> p
             "neighborhoods_vintage": pd.array(np.full(n, "bench"), "string"),
             "council_districts_id": pd.array(dist_ids[district_of[area]], "string"),
             "council_districts_vintage": pd.array(np.full(n, "bench"), "string"),
+            "census_tracts_id": pd.array(tract_ids(n_areas)[area], "string"),
+            "census_tracts_vintage": pd.array(np.full(n, "bench"), "string"),
         }
     )
     frame.attrs["timezone"] = TIMEZONE
@@ -157,6 +192,7 @@ def run(
     pop = pd.Series(rng.integers(500, 6_000, n_areas).astype(float), index=hoods["area_id"])
     pop.iloc[:3] = [0.0, 40.0, np.nan]  # an empty park, a tiny area, an unknown one
     dist_pop = pop.groupby(districts["area_id"].to_numpy()[district_of]).sum()
+    layers = make_layers(hoods, districts, pop.fillna(0.0))
     build_s = time.perf_counter() - built
     # Warm the lazy imports (scipy.special) so the first timed call is not charged for them.
     ind.area_indicators(requests.iloc[:1000], key="neighborhoods", as_of=AS_OF)
@@ -202,22 +238,39 @@ def run(
         ),
     ]
     from geo311.indicators.shared import shared_selection  # noqa: PLC0415
+    from geo311.indicators.tables import build_tables  # noqa: PLC0415
 
     def shared() -> list[Any]:
         with shared_selection(requests):
             return [call() for _, call in steps]
 
+    def tables() -> list[Any]:
+        with shared_selection(requests):  # as geo311.pipeline runs the layers
+            return [
+                build_tables(
+                    requests,
+                    key=key,
+                    vintages=[layers[key]],
+                    tracts=layers["census_tracts"],
+                    group=layers["council_districts"],
+                    timezone=TIMEZONE,
+                    **common,
+                ).indicators
+                for key in layers
+            ]
+
     def plain() -> list[Any]:
         days = (requests["closed_datetime"] - requests["requested_datetime"]).dt.total_seconds()
         frame = requests.assign(days=days / 86_400)
-        return [
-            frame.groupby(f"{key}_id")["days"].agg(["size", "median"])
-            for key in ("neighborhoods", "council_districts")
-        ]
+        return [frame.groupby(f"{key}_id")["days"].agg(["size", "median"]) for key in layers]
 
     results = []
     total = cpu_total = 0.0
-    extra = [("all of the above, selection shared", shared), ("pandas groupby", plain)]
+    extra = [
+        ("all of the above, selection shared", shared),
+        (TABLES_STEP, tables),
+        (PLAIN_STEP, plain),
+    ]
     for name, call in [*steps, *extra]:
         start, cpu_start = time.perf_counter(), time.process_time()
         out = call()
@@ -237,7 +290,12 @@ def run(
         )
         del out
     peak = peak_rss_mib()
+    seconds = {s["step"]: s for s in results}
     return {
+        "tables_vs_groupby": seconds[TABLES_STEP]["seconds"] / seconds[PLAIN_STEP]["seconds"],
+        "tables_vs_groupby_cpu": (
+            seconds[TABLES_STEP]["cpu_seconds"] / seconds[PLAIN_STEP]["cpu_seconds"]
+        ),
         "rows": rows,
         "areas": n_areas,
         "districts": n_districts,
@@ -269,6 +327,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"| **all indicators** | **{report['total_seconds']:.2f}** | "
         f"**{report['total_cpu_seconds']:.2f}** | |",
         *(row.format(**s) for s in report["steps"] if not s.get("separate_call", True)),
+        "",
+        f"build_tables / pandas groupby, same run: {report['tables_vs_groupby']:.2f}x wall, "
+        f"{report['tables_vs_groupby_cpu']:.2f}x CPU",
         "",
         "| memory | MiB |",
         "|---|---:|",
