@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from geo311.indicators.area import area_indicators, city_indicators
-from geo311.indicators.sources import AsOf, TimeLike, _instant, _source_times
+from geo311.indicators.shared import remember
+from geo311.indicators.sources import AsOf, TimeLike, _instant, _source_times, _SourceTimes
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -116,6 +117,16 @@ def previous_window(
     return start - (end - start), start
 
 
+def _times(requests: pd.DataFrame, as_of: AsOf | None, zone: str | None) -> _SourceTimes:
+    """Return the input files' times, shared with the tables of the run (see :mod:`.shared`)."""
+    return remember(
+        requests,
+        ("source_times", as_of, zone),
+        lambda: _source_times(requests, as_of, zone),
+        lasting=True,
+    )
+
+
 def covered_days(requests: pd.DataFrame, *, timezone: str | None) -> list[tuple[dt.date, dt.date]]:
     """Return the local dates the input files cover, as merged (first, last) spans.
 
@@ -135,7 +146,7 @@ def covered_days(requests: pd.DataFrame, *, timezone: str | None) -> list[tuple[
     list of (datetime.date, datetime.date)
         Sorted, disjoint spans, both ends included.
     """
-    times = _source_times(requests, None, timezone) if len(requests) else None
+    times = _times(requests, None, timezone) if len(requests) else None
     spans = []
     for source in times.sources if times is not None else ():
         if source.first_requested is None or source.last_requested is None:
@@ -214,7 +225,7 @@ def previous_period(
     if period is None:
         reason = "the run covers every request in the files; give a period to compare"
         return PreviousPeriod(None, None, False, reason, empty)
-    latest = _source_times(requests, as_of, zone).as_of if len(requests) else None
+    latest = _times(requests, as_of, zone).as_of if len(requests) else None
     window = previous_window(period, timezone=zone, as_of=latest)
     if window is None:
         reason = "the period has no start date"
