@@ -557,10 +557,10 @@ def survival_curves(
         all_g = np.concatenate([g, births])
         narrow = np.uint16 if size <= np.iinfo(np.uint16).max else np.int64
         order = by_time[np.argsort(all_g[by_time].astype(narrow), kind="stable")]
-        sorted_g = all_g[order]
     else:  # one group (or none): the time order is the order
         order = by_time
-        sorted_g = np.full(order.size, births[0] if births.size else 0, dtype=np.int64)
+    # sorted by group: each group's code once per observation, plus its birth row
+    sorted_g: IntArray = np.repeat(np.arange(size, dtype=np.int64), sizes + (sizes > 0))
     sorted_t = all_t[order]
     is_event = np.concatenate([e, np.zeros(births.size, dtype=bool)])[order]
     new = np.ones(order.size, dtype=bool)
@@ -570,7 +570,7 @@ def survival_curves(
     row_time = sorted_t[starts]
     # Entries per row (a run of equal group and time), less the birth entry opening
     # each group's first row; events per row from the running count of events.
-    entries = np.diff(np.append(starts, order.size))
+    entries: IntArray = np.diff(np.append(starts, order.size))
     rows_per_group = np.bincount(row_group, minlength=size)
     offsets = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(rows_per_group, out=offsets[1:])
