@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from geo311.indicators.survival import _LONG_SEGMENT, _segmented_cumsum, survival_curves
+from geo311.indicators.time_to_close import _counts_at
 
 
 def test_segmented_cumsum_is_bitwise_for_long_and_short_segments() -> None:
@@ -77,3 +78,20 @@ def test_bands_at_some_rows_are_the_whole_bands_there() -> None:
     given = km.median_ci(bands=(lower, upper))
     for mine, whole in zip(searched, given, strict=True):
         np.testing.assert_array_equal(mine, whole)
+
+
+def test_followed_and_closed_by_a_horizon_read_off_the_table() -> None:
+    rng = np.random.default_rng(8)
+    durations = rng.choice([0.0, 0.5, 1.0, 1.0, 3.0, 7.0, 7.0, 12.5, 30.0, 45.0], 2000)
+    events = rng.random(2000) < 0.6
+    codes = rng.integers(0, 9, 2000)
+    codes[codes == 4] = 5  # an empty group
+    km = survival_curves(durations, events, groups=codes, n_groups=9)
+    horizons = np.array([0.0, 1.0, 2.0, 7.0, 30.0, 60.0])
+    groups = np.repeat(np.arange(9), horizons.size)
+    queries = np.tile(horizons, 9)
+    followed, closed_by = _counts_at(km, groups, queries, km._rows_at(groups, queries))
+    for g, h, f, c in zip(groups, queries, followed, closed_by, strict=True):
+        mine = codes == g
+        assert f == (mine & (durations >= h)).sum()
+        assert c == (mine & events & (durations <= h)).sum()

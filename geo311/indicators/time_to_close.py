@@ -30,7 +30,7 @@ import pandas as pd
 
 from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
-from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
+from geo311.indicators.scope import FloatArray, IntArray, _Scope
 from geo311.indicators.shared import Same, remember
 from geo311.indicators.survival import SurvivalCurves, survival_curves
 
@@ -68,14 +68,29 @@ def _quantile_flag(values: FloatArray, followup: FloatArray, timed: IntArray) ->
     return np.where(timed == 0, "insufficient", np.where(np.isnan(values), reached, "ok"))
 
 
+def _counts_at(
+    km: SurvivalCurves, groups: IntArray, horizons: FloatArray, rows: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Count requests followed to ``h`` days or more, and closures by ``h``, per (group, h).
+
+    Read off the curve table: ``rows`` is each query's last row at or before
+    ``h`` (-1 for an empty group).  Those still at risk at ``h`` are the
+    row's at-risk count when the row is at ``h``, else those left after the
+    row; the closures by ``h`` are the group's events up to the row.
+    """
+    followed = np.zeros(rows.size, dtype=np.int64)
+    closed_by = np.zeros(rows.size, dtype=np.int64)
+    found = rows >= 0
+    row = rows[found]
+    left = km.at_risk[row] - km.events[row] - km.censored[row]
+    followed[found] = np.where(km.time[row] == horizons[found], km.at_risk[row], left)
+    running = np.concatenate([[0], np.cumsum(km.events)])
+    closed_by[found] = running[row + 1] - running[km.offsets[groups[found]]]
+    return followed, closed_by
+
+
 def _shares(
-    km: SurvivalCurves,
-    codes: IntArray,
-    durations: FloatArray,
-    events: BoolArray,
-    *,
-    followup: FloatArray,
-    confidence: float,
+    km: SurvivalCurves, codes: IntArray, *, followup: FloatArray, confidence: float
 ) -> dict[str, Any]:
     """KM shares closed within each horizon, within follow-up, with edge-safe intervals."""
     n = km.n_groups
@@ -83,8 +98,12 @@ def _shares(
     timed = np.bincount(codes, minlength=n)
     horizons = np.asarray(HORIZONS_DAYS, dtype=float)
     groups = np.repeat(np.arange(n), horizons.size)
-    rows = km._rows_at(groups, np.tile(horizons, n))
+    queries = np.tile(horizons, n)
+    rows = km._rows_at(groups, queries)
     found = rows >= 0
+    followed_at, closed_at = (
+        counts.reshape(n, horizons.size) for counts in _counts_at(km, groups, queries, rows)
+    )
     lower, upper = km.confidence_bands(confidence=confidence, rows=rows[found])
     grids = {}
     for name, curve in (
@@ -103,8 +122,8 @@ def _shares(
     for j, h in enumerate(HORIZONS_DAYS):
         share, low, high = (grids[name][:, j].copy() for name in ("share", "ci_low", "ci_high"))
         # Edges: Wilson limit of 0 of those followed past h / all of the closures by h.
-        followed = np.bincount(codes[durations >= h], minlength=n)
-        closed_by = np.bincount(codes[events & (durations <= h)], minlength=n)
+        followed = followed_at[:, j]
+        closed_by = closed_at[:, j]
         none = share == 0.0
         high[none] = wilson(np.zeros(n), followed, confidence)[1][none]
         every = share == 1.0
@@ -243,6 +262,6 @@ def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> 
     out["ttc_followup_days"] = followup
     out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
     out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
-    out.update(_shares(km, codes, durations, events, followup=followup, confidence=confidence))
+    out.update(_shares(km, codes, followup=followup, confidence=confidence))
     out.update(_type_adjusted(scope, out["ttc_closed"], fits, confidence))
     return out
