@@ -11,6 +11,9 @@ from geo311.indicators.scope import _Scope
 
 __all__: list[str] = []
 
+_ON_TIME, _LATE, _OVERDUE, _ON_TRACK, _NO_DUE, _OTHER = range(6)
+_KINDS = 6
+
 
 def _due_dates(scope: _Scope, confidence: float) -> dict[str, Any]:
     """On-time share with open-overdue as failures, Wilson CI (METRICS 8)."""
@@ -23,9 +26,16 @@ def _due_dates(scope: _Scope, confidence: float) -> dict[str, Any]:
     is_open = ok & ~scope.event
     overdue = is_open & has_due & (scope.due < as_of_ns)
     on_track = is_open & has_due & ~(scope.due < as_of_ns)
-    code = scope.code
-    hits = np.bincount(code[on_time], minlength=n)
-    trials = np.bincount(code[closed_due], minlength=n) + np.bincount(code[overdue], minlength=n)
+    # One count per area of the mutually exclusive kinds of row (the last: none of them).
+    kind = np.full(scope.code.size, _OTHER, dtype=np.int64)
+    kind[closed_due] = _LATE
+    kind[on_time] = _ON_TIME
+    kind[overdue] = _OVERDUE
+    kind[on_track] = _ON_TRACK
+    kind[ok & ~has_due] = _NO_DUE
+    counts = np.bincount(scope.code * _KINDS + kind, minlength=n * _KINDS).reshape(n, _KINDS)
+    hits = counts[:, _ON_TIME]
+    trials = hits + counts[:, _LATE] + counts[:, _OVERDUE]
     low, high = wilson(hits, trials, confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(trials > 0, hits / trials, np.nan)
@@ -35,7 +45,7 @@ def _due_dates(scope: _Scope, confidence: float) -> dict[str, Any]:
         "on_time_ci_high": high,
         "on_time": hits,
         "sla_due": trials,
-        "open_overdue": np.bincount(code[overdue], minlength=n),
-        "open_on_track": np.bincount(code[on_track], minlength=n),
-        "no_due_date": np.bincount(code[ok & ~has_due], minlength=n),
+        "open_overdue": counts[:, _OVERDUE],
+        "open_on_track": counts[:, _ON_TRACK],
+        "no_due_date": counts[:, _NO_DUE],
     }
