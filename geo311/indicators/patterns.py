@@ -373,16 +373,15 @@ def _mix(
         msg = f"requests have no column to count by {by}"
         raise SchemaError(msg)
     names = np.asarray(labels, dtype=object)
-    present = np.unique(values[scope.counted])
+    counted = values[scope.counted]
+    present = np.flatnonzero(np.bincount(counted, minlength=names.size))  # np.unique, sorted
     order = present[np.argsort(names[present], kind="stable")]
     categories = names[order]
     k = categories.size
     n = scope.n_areas
     rank = np.full(names.size, -1, dtype=np.int64)
     rank[order] = np.arange(k)
-    counts = np.bincount(
-        scope.code[scope.counted] * k + rank[values[scope.counted]], minlength=n * k
-    )
+    counts = np.bincount(scope.code[scope.counted] * k + rank[counted], minlength=n * k)
     totals = np.repeat(counts.reshape(n, k).sum(axis=1), k)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(totals > 0, counts / totals, np.nan)
