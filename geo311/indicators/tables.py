@@ -73,7 +73,7 @@ def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Lay
         raise SchemaError(msg)
     column = f"{key}_vintage"
     if column in requests:
-        used = requests[column].value_counts()
+        used = requests[column].astype("string").value_counts()  # observed, as text
         for name in used.index:
             match = [v for v in with_file if v.vintage == name]
             if match:
