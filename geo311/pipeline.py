@@ -29,8 +29,9 @@ from geo311._errors import ConfigError, InputError, SchemaError
 from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.shared import shared_selection
 from geo311.indicators.tables import LayerTables, build_tables
+from geo311.io.dtypes import as_categorical, compact_requests
 from geo311.io.readers import read_requests
-from geo311.join.assign import assign_areas, join_city
+from geo311.join.assign import JOIN_STATUS, assign_areas, join_city
 from geo311.join.files import check_layer_files
 from geo311.join.label_qa import LabelCheck
 from geo311.join.layers import Layer, load_layers
@@ -546,10 +547,21 @@ def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResul
     Returns
     -------
     PipelineResult
-        With an empty ledger when the file has none beside it.
+        With an empty ledger when the file has none beside it.  The text
+        columns of :data:`geo311.io.dtypes.CATEGORY_COLUMNS` and the join
+        columns are categoricals, also when the file was written by a
+        version of geo311 that kept them as text.
     """
     path = Path(path)
-    requests = gpd.read_parquet(path)
+    requests = compact_requests(gpd.read_parquet(path))
+    joined = [c[: -len("_join")] for c in requests.columns if str(c).endswith("_join")]
+    for key in (k for k in joined if f"{k}_id" in requests.columns):
+        # files written before the join columns were categoricals hold them as text
+        for suffix in ("id", "name", "vintage", "join"):
+            column = requests.get(f"{key}_{suffix}")
+            if column is not None and not isinstance(column.dtype, pd.CategoricalDtype):
+                vocabulary = list(JOIN_STATUS) if suffix == "join" else []
+                requests[f"{key}_{suffix}"] = as_categorical(column, vocabulary)
     ledger_file = ledger_path(path)
     ledger = Ledger.read_json(ledger_file) if ledger_file.exists() else Ledger()
     return PipelineResult(requests, ledger, stage)

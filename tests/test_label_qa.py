@@ -38,6 +38,7 @@ from geo311 import (
     read_requests,
     requests_from_frame,
 )
+from geo311.join.assign import JOIN_STATUS
 from geo311.join.label_qa import CATEGORIES
 from geo311.join.label_transform import parse_label_transform
 from geo311.join.manifest import LabelSpec
@@ -194,7 +195,9 @@ def test_hand_made_join_is_as_designed(checked) -> None:
     used = joined["hoods_vintage"].tolist()
     assert [u for u, r in zip(used, ROWS, strict=True) if r[2] == THEN] == ["2010", "2010"]
     assert used[[r[0] for r in ROWS].index("dated before every vintage")] == "2010"
+    # a categorical over every status: those without requests count 0
     assert joined["hoods_join"].value_counts().to_dict() == {
+        **dict.fromkeys(JOIN_STATUS, 0),
         "assigned": 16,
         "outside": 2,
         "missing_coords": 1,
@@ -451,8 +454,8 @@ def test_real_no_request_assigned_twice_and_ledger_holds(city_run: CityRun) -> N
         assert stage.dropped == {}
         status = joined[f"{key}_join"]
         assert status.notna().all()
-        counts = status.value_counts().to_dict()
-        assert {s: n for s, n in counts.items() if s != "assigned"} == {
+        counts = status.value_counts().to_dict()  # every status, 0 when unseen
+        assert {s: n for s, n in counts.items() if s != "assigned" and n} == {
             s: n for s, n in stage.flagged.items() if s != "vintage_outside_validity"
         }
         placed = status.isin(["assigned", "edge_tie", "snapped"])

@@ -308,7 +308,7 @@ def test_placeholders_only_where_the_profile_or_unrelated_addresses_say(
     cut = {(39.0, -77.0), (39.0, -76.0)} if ingested.name == B2018 else set()
     assert {(float(a), float(b)) for a, b in mixed if float(a) % 1 == float(b) % 1 == 0} == cut
     frame = ingested.frame
-    unlisted = frame["coord_quality"].replace("placeholder", "ok")
+    unlisted = frame["coord_quality"].astype("string").replace("placeholder", "ok")
     data_only = find_placeholders(frame.assign(coord_quality=unlisted))
     assert set(data_only["reason"]) <= {"coarse"}
     assert set(zip(data_only["lat"], data_only["long"], strict=True)) == cut

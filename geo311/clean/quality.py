@@ -139,6 +139,11 @@ def _mark_placeholders(
         f"{r.unaddressed} without address, {r.types} service types ({r.reason})"
         for r in placeholders.itertuples()
     ]
+    if (
+        isinstance(quality.dtype, pd.CategoricalDtype)
+        and "placeholder" not in quality.cat.categories
+    ):
+        quality = quality.cat.add_categories(["placeholder"])
     return quality.mask(hit, "placeholder"), lines
 
 

@@ -30,9 +30,10 @@ def _summary(requests: pd.DataFrame) -> str:
         times = requests["requested_datetime"].dropna()
         if len(times):
             lines.append(f"requested: {times.min():%Y-%m-%d} .. {times.max():%Y-%m-%d} (UTC)")
-        status = requests["status"].value_counts(dropna=False)
+        # as text: the observed values only, in the order of their counts
+        status = requests["status"].astype("string").value_counts(dropna=False)
         lines.append("status: " + ", ".join(f"{k} {v:,}" for k, v in status.items()))
-        quality = requests["coord_quality"].value_counts()
+        quality = requests["coord_quality"].astype("string").value_counts()
         lines.append("coordinates: " + ", ".join(f"{k} {v:,}" for k, v in quality.items()))
     return "\n".join(lines)
 

@@ -233,16 +233,22 @@ def _areas_from_layer(areas: Any) -> _Areas:
 def _areas_from_data(requests: pd.DataFrame, key: str, extra: pd.Index | None) -> _Areas:
     """Areas seen in the data (and in the population index), sorted; no land areas."""
     id_col, name_col = f"{key}_id", f"{key}_name"
-    ids = requests[id_col].astype("string")
-    seen = pd.Index(sorted({str(v) for v in ids.dropna().unique()}), dtype=object)
+    id_codes, id_values = _factorize(requests, id_col)
+    seen = pd.Index(sorted(set(id_values)), dtype=object)
     if extra is not None:
         seen = seen.union(pd.Index(extra.astype(str), dtype=object))
     seen = pd.Index(sorted(seen), dtype=object, name="area_id")
     names = np.full(len(seen), None, dtype=object)
     if name_col in requests.columns:
-        pairs = pd.DataFrame({"id": ids, "name": requests[name_col].astype("string")}).dropna()
-        first = pairs.drop_duplicates("id").set_index("id")["name"]
-        names = _labels(first.reindex(seen))
+        name_codes, name_values = _factorize(requests, name_col)
+        rows = np.flatnonzero((id_codes >= 0) & (name_codes >= 0))
+        # each id's name on the first row that has both
+        found, first = np.unique(id_codes[rows], return_index=True)
+        named = {
+            id_values[i]: name_values[name_codes[rows[f]]]
+            for i, f in zip(found, first, strict=True)
+        }
+        names = np.array([named.get(area) for area in seen], dtype=object)
     return _Areas(ids=seen, names=names, km2=np.full(len(seen), np.nan))
 
 
@@ -355,8 +361,12 @@ def _check_columns(requests: pd.DataFrame, opts: _Options) -> None:
 def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]]:
     """Integer codes of a text column (-1 where missing) and its distinct values as str.
 
-    Every comparison on text columns is done once per distinct value and then
-    gathered through the codes: far faster than element-wise string operations.
+    The codes number the values in order of first appearance, whatever the
+    column's dtype; a categorical column (the canonical frame's, see
+    :mod:`geo311.io.dtypes`) is encoded from its integer codes, without
+    reading a string per row.  Every comparison on text columns is done once
+    per distinct value and then gathered through the codes: far faster than
+    element-wise string operations.
     Inside :func:`~geo311.indicators.shared.shared_selection` a column is
     encoded once for every table of the run.
     """

@@ -103,11 +103,15 @@ def service_types_present(requests: pd.DataFrame) -> pd.Series:
         Request count indexed by type name (names and codes together), most
         frequent first; empty when neither column is present.
     """
-    counts = [requests[c].value_counts(dropna=True) for c in _COLUMNS if c in requests.columns]
+    counts = []
+    for column in (c for c in _COLUMNS if c in requests.columns):
+        found = requests[column].value_counts(dropna=True)
+        found = found[found > 0]  # a categorical column also lists its unobserved categories
+        if len(found):
+            counts.append(found.set_axis(found.index.astype(str)).astype("int64"))
     if not counts:
         return pd.Series(dtype="int64")
     out = pd.concat(counts)
-    out.index = out.index.astype(str)
     out = out.groupby(level=0).sum()
     return out.sort_values(ascending=False, kind="stable")
 

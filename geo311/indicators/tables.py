@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from geo311._errors import SchemaError
@@ -29,7 +28,7 @@ from geo311.indicators.equity import equity_summary
 from geo311.indicators.groups import group_indicators
 from geo311.indicators.patterns import channel_mix, service_mix, time_patterns
 from geo311.indicators.quintiles import population_quantiles
-from geo311.indicators.scope import CITY_ID, _factorize
+from geo311.indicators.scope import CITY_ID
 from geo311.indicators.shared import shared_selection
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.writers import write_csv, write_metadata, write_xlsx
@@ -74,11 +73,7 @@ def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Lay
         raise SchemaError(msg)
     column = f"{key}_vintage"
     if column in requests:
-        # value_counts() through the run's shared encoding of the column: the
-        # distinct values in order of appearance, sorted by count (descending)
-        codes, names = _factorize(requests, column)
-        counts = np.bincount(codes[codes >= 0], minlength=len(names))
-        used = pd.Series(counts, index=names).sort_values(ascending=False)
+        used = requests[column].astype("string").value_counts()  # observed, as text
         for name in used.index:
             match = [v for v in with_file if v.vintage == name]
             if match:

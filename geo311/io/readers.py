@@ -29,6 +29,7 @@ import pandas as pd
 from geo311._errors import InputFileError, SchemaError, TimestampError
 from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import clean_requests, flag_coordinates
+from geo311.io.dtypes import compact_requests, concat_requests
 from geo311.io.formats import as_strings, geometry_xy, no_crs, points_from_xy, read_chunks
 from geo311.io.normalize import normalize_frame
 from geo311.io.profiles import REQUIRED, TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
@@ -82,7 +83,7 @@ def _prepare(
         flagged=norm.flagged,
         examples={f"{k} ({name})": v for k, v in norm.examples.items()},
     )
-    return Result(coords.frame, ledger.extend(coords.ledger))
+    return Result(compact_requests(coords.frame), ledger.extend(coords.ledger))
 
 
 def _check_input(
@@ -166,11 +167,13 @@ def _finish(
     fallback_points: FallbackPoints,
 ) -> Result:
     """Clean across rows and build the GeoDataFrame."""
-    frame = pd.concat(parts, ignore_index=True)
+    frame = concat_requests(parts)
+    parts.clear()  # the chunks' memory goes as soon as they are joined
     cleaned = clean_requests(
         frame, as_of=as_of, placeholders=placeholders, fallback_points=fallback_points
     )
-    out = cleaned.frame
+    del frame
+    out = compact_requests(cleaned.frame)
     has_point = out["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
     xs = np.where(has_point, out["long"].to_numpy(float, na_value=np.nan), np.nan)
     ys = np.where(has_point, out["lat"].to_numpy(float, na_value=np.nan), np.nan)

@@ -102,7 +102,12 @@ def column_names() -> list[str]:
 
 
 def _is_strings(series: pd.Series) -> bool:
-    """Return True for a string dtype, or object dtype holding only strings and NAs."""
+    """Return True for strings: a string dtype, or objects or categories that are str or NA.
+
+    Categoricals are the canonical dtype of repeated text (:mod:`geo311.io.dtypes`).
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return _is_strings(pd.Series(series.cat.categories, dtype=series.cat.categories.dtype))
     if series.dtype == object:
         return pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")
     return pd.api.types.is_string_dtype(series.dtype)

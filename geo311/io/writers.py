@@ -51,12 +51,15 @@ def neutralize_text(value: object) -> object:
     return f"'{value}" if _is_dangerous(value) else value
 
 
+def _is_text(dtype: Any) -> bool:
+    """Text columns: strings, objects, and categoricals of text (e.g. ``service_name``)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _is_text(dtype.categories.dtype)
+    return pd.api.types.is_string_dtype(dtype) or dtype == np.dtype(object)
+
+
 def _text_columns(frame: pd.DataFrame) -> list[Any]:
-    return [
-        c
-        for c in frame.columns
-        if pd.api.types.is_string_dtype(frame[c].dtype) or frame[c].dtype == object
-    ]
+    return [c for c in frame.columns if _is_text(frame[c].dtype)]
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path:

@@ -9,6 +9,14 @@
 ``<key>_join``
     How the request was placed, or why not (:data:`JOIN_STATUS`).
 
+All four are :class:`pandas.Categorical` columns (an ``int8``/``int16`` code
+per row) over sorted ``str`` categories that depend on the layer only, not on
+the requests: every id, name and vintage of the layer's vintages (an id found
+in several vintages is one category) and every status of
+:data:`JOIN_STATUS`.  So chunks joined one by one concatenate with
+:func:`pandas.concat` into the same categoricals, and ``value_counts`` lists
+the areas and statuses without requests too (with 0).
+
 Boundary rule: a point belongs to an area when the polygon *covers* it
 (interior or boundary).  A point on an edge or vertex shared by several areas
 is given to exactly one of them — the area on its north-east side (see
@@ -326,7 +334,7 @@ def assign_areas(
         choice, outside_validity, no_date = _choose_vintage(
             out["requested_datetime"], vints, pins.get(key), zone
         )
-        cols = _join_layer(
+        cols, codes = _join_layer(
             points,
             vints,
             choice,
@@ -335,9 +343,8 @@ def assign_areas(
             cache_dir=cache_dir,
             allow_invalid=allow_invalid,
         )
-        codes = cols.pop("codes")
         for suffix, values in cols.items():
-            out[f"{key}_{suffix}"] = pd.Series(values, index=out.index, dtype="string")
+            out[f"{key}_{suffix}"] = pd.Series(values, index=out.index)
         tally = np.bincount(codes, minlength=len(_STATUS))
         counts = dict(zip(_STATUS, tally.tolist(), strict=True))
         flagged = {s: int(c) for s, c in counts.items() if s != "assigned" and c}
@@ -372,12 +379,19 @@ class _Points(NamedTuple):
     status: np.ndarray  # int8 status codes of rows that are not joined, from coord_quality
 
 
-def _decode(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Return ``labels[codes]`` as objects, None where the code is -1."""
-    out = np.full(len(codes), None, dtype=object)
-    ok = codes >= 0
-    out[ok] = labels[codes[ok]]
-    return out
+def _categorical(codes: np.ndarray, labels: np.ndarray) -> pd.Categorical:
+    """Return ``labels[codes]`` as a categorical over every label, sorted.
+
+    A code of -1 and a missing label are missing values.  Labels repeated in
+    ``labels`` (an area id in several vintages) are one category.
+    """
+    text = [None if pd.isna(v) else str(v) for v in labels]
+    categories = sorted({t for t in text if t is not None})
+    position = {c: i for i, c in enumerate(categories)}
+    recode = np.array([-1 if t is None else position[t] for t in text] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(
+        recode[codes], categories=pd.Index(categories, dtype=object), validate=False
+    )
 
 
 def _join_layer(
@@ -389,11 +403,11 @@ def _join_layer(
     tolerance_m: float,
     cache_dir: Path | None,
     allow_invalid: bool,
-) -> dict[str, np.ndarray]:
-    """Place every row in one layer; return the id/name/vintage/join columns.
+) -> tuple[dict[str, pd.Categorical], np.ndarray]:
+    """Place every row in one layer; return the id/name/vintage/join columns and status codes.
 
-    Work is done on integer codes (area positions, status numbers) and decoded
-    to labels once at the end, which keeps millions of rows cheap.
+    Work is done on integer codes (area positions, status numbers); the columns
+    are categoricals over those codes, so no label is repeated per row.
     """
     n = len(points.lon)
     ids = [v.gdf["area_id"].to_numpy(dtype=object) if v.has_file else np.array([]) for v in vints]
@@ -434,14 +448,13 @@ def _join_layer(
         if len(rows) >= MIN_REQUESTS_CHECKED and not placed.any():
             _nothing_placed(layer, len(rows), allow_invalid=allow_invalid)
         area_code[rows[placed]] = offsets[i] + area[placed]
-    vintage_names = np.array([v.vintage for v in vints], dtype=object)
-    return {
-        "id": _decode(area_code, np.concatenate(ids)),
-        "name": _decode(area_code, np.concatenate(names)),
-        "vintage": _decode(choice, vintage_names),
-        "join": np.array(_STATUS, dtype=object)[status],
-        "codes": status,
+    columns = {
+        "id": _categorical(area_code, np.concatenate(ids)),
+        "name": _categorical(area_code, np.concatenate(names)),
+        "vintage": _categorical(choice, np.array([v.vintage for v in vints], dtype=object)),
+        "join": _categorical(status, np.array(_STATUS, dtype=object)),
     }
+    return columns, status
 
 
 def _nothing_placed(layer: Layer, n: int, *, allow_invalid: bool) -> None:
