@@ -227,7 +227,7 @@ def _by_hand(joined: pd.DataFrame, key: str) -> tuple[float, float]:
     """KM median (lifelines) and on-time share, each file censored at its own latest time."""
     times = ("requested_datetime", "updated_datetime", "closed_datetime")
     present = [c for c in times if c in joined]
-    file_as_of = joined.groupby("input_file")[present].max().max(axis=1)
+    file_as_of = joined.groupby("input_file", observed=True)[present].max().max(axis=1)
     as_of = joined["input_file"].map(file_as_of)
     rows = joined[
         joined[f"{key}_id"].notna()
@@ -281,7 +281,7 @@ def test_los_angeles_four_files_each_censored_at_its_own_extract(shared_data: Pa
     city = city_indicators(joined, key="council_districts", min_count=1)
     meta = city.attrs["geo311"]
     assert len(meta["sources"]) == 4
-    latest = joined.groupby("input_file")["requested_datetime"].max()
+    latest = joined.groupby("input_file", observed=True)["requested_datetime"].max()
     for source in meta["sources"]:
         assert pd.Timestamp(source["as_of"]) >= latest[source["file"]]
     assert len({s["as_of"] for s in meta["sources"]}) == 4
