@@ -49,6 +49,9 @@ def count_flags(flags: pd.Series) -> dict[str, int]:
     >>> import pandas as pd
     >>> count_flags(pd.Series(["a|b", "", "b"]))
     {'b': 2, 'a': 1}
+    >>> count_flags(pd.Series(["a|b", "b"], dtype="category"))
+    {'b': 2, 'a': 1}
     """
-    parts = flags[flags.fillna("") != ""].str.split(SEP).explode()
+    text = flags.astype("string")  # also a categorical (the canonical dtype)
+    parts = text[text.fillna("") != ""].str.split(SEP).explode()
     return {str(k): int(v) for k, v in parts.value_counts().items()}

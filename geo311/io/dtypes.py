@@ -116,7 +116,7 @@ def compact_requests(requests: pd.DataFrame) -> pd.DataFrame:
     >>> import pandas as pd
     >>> out = compact_requests(pd.DataFrame({"status": ["open", None], "source": ["web", "app"]}))
     >>> out["status"].cat.categories.tolist(), out["source"].cat.codes.tolist()
-    (['closed', 'open'], [1, 0])
+    (['open'], [1, 0])
     """
     out = requests.copy(deep=False)
     for column in CATEGORY_COLUMNS:
