@@ -42,28 +42,28 @@ def shared_data() -> Path:
 #: Fixtures whose tests are the slow ones: real data, a browser, the whole demo.
 SLOW_FIXTURES = frozenset({"shared_data", "browser", "demo_site"})
 
-#: The longest files, longest first, by the time their tests took in a full run
-#: (2 workers).  The first two build different shared sites (``missed_pickup_run``;
+#: The longest files, longest first (``--durations`` of full runs on 2 cores, the
+#: shared builds counted where they are built).  The first two build different shared sites (``missed_pickup_run``;
 #: ``baltimore_run`` and ``october_run``), so neither worker starts by waiting
 #: for the other's build; the files that read those sites come after them.
 LONGEST_FILES = (
     "test_browser_layout.py",
     "test_browser_real.py",
     "test_pipeline.py",
-    "test_recycle.py",
-    "test_demo.py",
-    "test_site_build.py",
-    "test_adversarial_site.py",
     "test_browser.py",
-    "test_site_states.py",
+    "test_demo.py",
+    "test_adversarial_site.py",
+    "test_site_build.py",
     "test_bench_script.py",
     "test_examples.py",
-    "test_tables.py",
+    "test_recycle.py",
     "test_report.py",
+    "test_tables.py",
     "test_infer.py",
     "test_denominators_real.py",
     "test_population.py",
     "test_label_qa.py",
+    "test_site_states.py",
 )
 
 
