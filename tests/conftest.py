@@ -42,21 +42,53 @@ def shared_data() -> Path:
 #: Fixtures whose tests are the slow ones: real data, a browser, the whole demo.
 SLOW_FIXTURES = frozenset({"shared_data", "browser", "demo_site"})
 
+#: The longest files, longest first (``--durations`` of full runs on 2 cores, the
+#: shared builds counted where they are built).  The first two build different shared sites (``missed_pickup_run``;
+#: ``baltimore_run`` and ``october_run``), so neither worker starts by waiting
+#: for the other's build; the files that read those sites come after them.
+LONGEST_FILES = (
+    "test_browser_layout.py",
+    "test_browser_real.py",
+    "test_pipeline.py",
+    "test_browser.py",
+    "test_demo.py",
+    "test_adversarial_site.py",
+    "test_site_build.py",
+    "test_bench_script.py",
+    "test_examples.py",
+    "test_recycle.py",
+    "test_report.py",
+    "test_tables.py",
+    "test_infer.py",
+    "test_denominators_real.py",
+    "test_population.py",
+    "test_label_qa.py",
+    "test_site_states.py",
+)
 
-def _slow_files_first(items: list[pytest.Item]) -> None:
-    """Put the files with a test that uses a slow fixture first, each file's tests together.
 
-    ``--dist loadfile`` (with ``--no-loadscope-reorder``) hands files to the
-    workers in this order: the long files start first and the many quick ones
-    fill in at the end, so no worker is left alone with a long file.
+def _longest_files_first(items: list[pytest.Item]) -> None:
+    """Put the longest files first, then the other files with a slow fixture, then the rest.
+
+    ``--dist loadfile`` (with ``--no-loadscope-reorder``) hands whole files
+    to the workers in this order: the long files start first and the many
+    quick ones fill in at the end, so no worker is left alone with a long
+    file while the other idles.  Each file's tests stay together, in order.
     """
     slow = {i.path for i in items if SLOW_FIXTURES & set(getattr(i, "fixturenames", ()))}
-    items.sort(key=lambda item: item.path not in slow)  # stable: file order kept otherwise
+    rank = {name: n for n, name in enumerate(LONGEST_FILES)}
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        if item.path.name in rank:
+            return 0, rank[item.path.name]
+        return (1 if item.path in slow else 2), 0
+
+    items.sort(key=key)  # stable: file order kept within each group
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow files first (:func:`_slow_files_first`); skip network tests unless GEO311_NETWORK=1."""
-    _slow_files_first(items)
+    """Long files first (:func:`_longest_files_first`); skip network tests unless GEO311_NETWORK=1."""
+    _longest_files_first(items)
     if os.environ.get("GEO311_NETWORK", "").strip() == "1":
         return
     skip = pytest.mark.skip(reason="talks to real web services; run with GEO311_NETWORK=1")
@@ -197,6 +229,62 @@ def baltimore_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
         return result, inputs, root
 
     return built_once(tmp_path_factory, "baltimore-run", build)
+
+
+@pytest.fixture(scope="session")
+def october_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """Baltimore's October 2019 sample alone through ``geo311.run`` + ``geo311.write_site``.
+
+    Four days of requests: 11 of the 14 council districts do not reach their
+    median time to close.  The manifest's layers, no PNGs, no basemap tiles.
+    Returns ``(result, site)``; test_site_states.py reads the pages,
+    test_browser_real.py opens one in Chromium.  Shared by every worker
+    (:func:`built_once`): read-only.
+    """
+    pytest.importorskip("folium")
+    import geo311  # noqa: PLC0415
+
+    def build(root: Path) -> tuple:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("GEO311_DATA_DIR", str(shared_data))
+            result = geo311.run(
+                [shared_data / "baltimore" / "sr311_2019_oct_sample.csv"], city="baltimore"
+            )
+            geo311.write_site(result, root / "site", png=False, tiles=False)
+        return result, root / "site"
+
+    return built_once(tmp_path_factory, "october", build)
+
+
+@pytest.fixture(scope="session")
+def missed_pickup_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """`geo311 run` (the command) on Baltimore's October 2019 sample, missed-pickup types only.
+
+    ``--type "mixed refuse" --type recycling`` by neighbourhood and council
+    district: the site (index, 14 district pages, both layers' map pages and
+    the RecycleStat page; basemap tiles on, no PNGs) lies in ``root / "s"``,
+    the joined requests in ``root / "kept.parquet"``.  Returns ``(root,
+    output)``, the command's output.  test_recycle.py checks its numbers,
+    test_browser_layout.py its layout; shared by every worker
+    (:func:`built_once`): read-only.
+    """
+    pytest.importorskip("folium")
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from geo311.cli import main  # noqa: PLC0415
+
+    def build(root: Path) -> tuple:
+        args = [
+            "run", str(shared_data / "baltimore" / "sr311_2019_oct_sample.csv"),
+            "--city", "baltimore", "--layer", "neighborhoods", "--layer", "council_districts",
+            "--type", "mixed refuse", "--type", "recycling", "--out", str(root / "s"),
+            "--no-png", "--keep-requests", str(root / "kept.parquet"),
+        ]  # fmt: skip
+        result = CliRunner().invoke(main, args, env={"GEO311_DATA_DIR": str(shared_data)})
+        assert result.exit_code == 0, result.output
+        return root, result.output
+
+    return built_once(tmp_path_factory, "missed-pickup", build)
 
 
 @pytest.fixture(scope="session")

@@ -43,20 +43,13 @@ def test_real_baltimore_site_renders_offline(baltimore_site: Path, visit: Any) -
 
 
 @pytest.fixture(scope="module")
-def october_site(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Baltimore October 2019 sample alone: 11 of 14 district medians not reached."""
-    import geo311  # noqa: PLC0415
+def october_site(october_run: tuple) -> Path:
+    """The Baltimore October 2019 sample alone: 11 of 14 district medians not reached.
 
-    root = tmp_path_factory.mktemp("october-browser")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GEO311_DATA_DIR", str(shared_data))
-        result = geo311.run(
-            [shared_data / "baltimore" / "sr311_2019_oct_sample.csv"],
-            city="baltimore",
-            layers=["council_districts"],
-        )
-        geo311.write_site(result, root / "site", png=False)
-    return root / "site"
+    conftest's shared build, which test_site_states.py reads as text.
+    """
+    _, site = october_run
+    return site
 
 
 def test_not_reached_districts_are_hatched_apart_from_missing_data(

@@ -92,16 +92,13 @@ def _run(args: list[str], shared_data: Path) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def baltimore_recycle(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
-    root = tmp_path_factory.mktemp("recycle")
-    args = [
-        "run", str(shared_data.joinpath(*BALTIMORE_SAMPLE)), "--city", "baltimore",
-        "--type", "mixed refuse", "--type", "recycling", "--out", str(root / "s"), "--no-png",
-        "--keep-requests", str(root / "kept.parquet"),
-    ]  # fmt: skip
-    code, output = _run(args, shared_data)
-    assert code == 0, output
-    return root, output
+def baltimore_recycle(missed_pickup_run: tuple) -> tuple:
+    """`geo311 run --type "mixed refuse" --type recycling` on the October 2019 sample.
+
+    conftest's shared build (the command, tiles on, no PNGs, the joined
+    requests kept): ``(root, output)``, the site in ``root / "s"``.
+    """
+    return missed_pickup_run
 
 
 def test_baltimore_page_equals_a_pandas_pivot(baltimore_recycle: tuple) -> None:

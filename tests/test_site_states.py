@@ -3,7 +3,9 @@
 Real data: the Baltimore October 2019 sample alone (4 days of requests; 11
 of its 14 council districts do not reach their median time to close) and a
 Los Angeles sample (3 days, Wednesday to Friday, no population). Each site
-is built once per module with ``geo311.run`` + ``geo311.write_site``.
+is built once with ``geo311.run`` + ``geo311.write_site``: Baltimore's in
+conftest (``october_run``, which test_browser_real.py also opens in
+Chromium), Los Angeles's for this module.
 """
 
 from __future__ import annotations
@@ -36,10 +38,9 @@ def _build(
 
 
 @pytest.fixture(scope="module")
-def october(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    """The Baltimore October 2019 sample alone, run and built into a site."""
-    files = [shared_data / "baltimore" / "sr311_2019_oct_sample.csv"]
-    return _build(shared_data, tmp_path_factory.mktemp("october"), "baltimore", files)
+def october(october_run: tuple) -> tuple[Any, Path]:
+    """The Baltimore October 2019 sample alone, run and built into a site (conftest)."""
+    return october_run
 
 
 @pytest.fixture(scope="module")
