@@ -27,7 +27,7 @@ import pandas as pd
 
 from geo311.io.writers import write_csv, write_workbook
 from geo311.site.headlines import HEADLINE_INDICATORS
-from geo311.site.text import value_flags
+from geo311.site.text import table_rows, value_flags
 
 __all__ = [
     "COLUMNS",
@@ -200,10 +200,11 @@ def headline_section(
     """
     wanted: list[str] = []
     notes: dict[tuple[str, str], str] = {}
+    rows = table_rows(table)
     for column in columns:
         h = HEADLINE_INDICATORS[column]
         wanted += [h.column, h.ci_low, h.ci_high]
-        for area_id, row in table.iterrows():
+        for area_id, row in rows:
             flags = value_flags(row, h, limits)
             if flags:
                 notes[(str(area_id), h.column)] = "; ".join(flags)

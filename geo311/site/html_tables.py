@@ -13,7 +13,14 @@ from typing import Any
 import pandas as pd
 
 from geo311.site.headlines import HEADLINE_INDICATORS, Headline, short_name
-from geo311.site.text import fmt, is_missing, not_reached_value, sort_value, value_flags
+from geo311.site.text import (
+    fmt,
+    is_missing,
+    not_reached_value,
+    sort_value,
+    table_rows,
+    value_flags,
+)
 
 __all__ = [
     "area_table",
@@ -48,7 +55,7 @@ def header(label: str, *, numeric: bool = False, sort: str = "none") -> dict[str
     return {"label": label, "numeric": numeric, "sort": sort}
 
 
-def value_with_ci(row: pd.Series, h: Headline) -> str:
+def value_with_ci(row: Mapping[str, Any] | pd.Series, h: Headline) -> str:
     """Return a value with its 95% interval in brackets, e.g. ``"5.8 (5.6 to 5.9)"``.
 
     A value the data do not reach reads "over 2.8 days (not reached)".
@@ -98,7 +105,7 @@ def area_table(
     headers += [header("Requests", numeric=True), header("Notes")]
     order = table.sort_values("area_name", key=lambda names: names.map(natural_key), kind="stable")
     rows = []
-    for area_id, row in order.iterrows():
+    for area_id, row in table_rows(order):
         name = row.get("area_name")
         name = str(area_id) if is_missing(name) or name == "" else str(name)
         cells = [cell(name, sort=None, href=(links or {}).get(str(area_id)))]
@@ -118,14 +125,16 @@ def area_table(
     return {"id": table_id, "caption": caption, "headers": headers, "rows": rows}
 
 
-def _sort_key(row: pd.Series, h: Headline) -> str:
+def _sort_key(row: Mapping[str, Any] | pd.Series, h: Headline) -> str:
     """Sort key of a value; one not reached sorts as its follow-up (it is at least that)."""
     if not_reached_value(row, h) is not None:
         return sort_value(row.get("ttc_followup_days"))
     return sort_value(row.get(h.column))
 
 
-def row_notes(row: pd.Series, columns: Sequence[str], limits: Mapping[str, Any]) -> list[str]:
+def row_notes(
+    row: Mapping[str, Any] | pd.Series, columns: Sequence[str], limits: Mapping[str, Any]
+) -> list[str]:
     """Return the flags of one table row, short: unstable values are named together."""
     unstable: list[str] = []
     other: list[str] = []

@@ -141,7 +141,7 @@ def site_layer(key: str, tables: LayerTables, *, title: str, label: str = "{name
         The outlines lack an id column, or areas of the indicator table.
     """
     check_label_format(label)
-    indicators = tables.indicators.copy()
+    indicators = _bare(tables.indicators)
     indicators.index = pd.Index(indicators.index.astype(str), name="area_id")
     areas = tables.areas.copy()
     if areas.crs is None:
@@ -175,7 +175,7 @@ def site_layer(key: str, tables: LayerTables, *, title: str, label: str = "{name
             area_label(label, area_id=str(i), name=str(n))
             for i, n in zip(areas["area_id"], areas["area_name"], strict=True)
         ]
-    city = tables.city.iloc[0] if len(tables.city) else pd.Series(dtype=object)
+    city = _bare(tables.city).iloc[0] if len(tables.city) else pd.Series(dtype=object)
     return SiteLayer(
         key=key,
         title=title,
@@ -185,23 +185,35 @@ def site_layer(key: str, tables: LayerTables, *, title: str, label: str = "{name
         services=_tidy(tables.services),
         areas=areas,
         metadata=dict(tables.metadata),
-        equity=tables.equity.copy(),
+        equity=_bare(tables.equity),
         disparity=_by_area(tables.disparity),
         previous=None if tables.previous is None else _by_area(tables.previous),
     )
+
+
+def _bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` without its ``attrs``.
+
+    The site reads a layer's metadata from :attr:`SiteLayer.metadata`; pandas
+    deep-copies ``attrs`` into every row, slice and result of a frame, which
+    made reading the tables row by row cost more than rendering the pages.
+    """
+    out = frame.copy()
+    out.attrs = {}
+    return out
 
 
 def _by_area(frame: pd.DataFrame | None) -> pd.DataFrame:
     """Return a per-area table indexed by ``area_id`` as text (empty when there is none)."""
     if frame is None:
         return pd.DataFrame(index=pd.Index([], name="area_id", dtype=str))
-    out = frame.copy()
+    out = _bare(frame)
     out.index = pd.Index(out.index.astype(str), name="area_id")
     return out
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a tidy table with ``area_id`` as a text column (the tables index by it)."""
-    out = frame.reset_index() if "area_id" not in frame.columns else frame.copy()
+    out = _bare(frame.reset_index() if "area_id" not in frame.columns else frame)
     out["area_id"] = out["area_id"].astype(str)
     return out

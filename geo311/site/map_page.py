@@ -23,6 +23,7 @@ from geo311.site.text import (
     not_reached_value,
     population_source,
     shared_notes,
+    table_rows,
 )
 
 __all__ = [
@@ -247,7 +248,7 @@ def map_page(
             f"with a value ({h.unit}); the legend gives the class limits. Hover or tap an area "
             "for its value, 95% interval and counts."
         )
-        rows = layer.indicators.iterrows()
+        rows = table_rows(layer.indicators)
         beyond = sum(not_reached_value(row, h) is not None for _, row in rows)
         if beyond:
             how.append(

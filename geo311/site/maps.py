@@ -182,6 +182,12 @@ def _value_text(
 # --------------------------------------------------------------------------- GeoJSON
 
 
+#: Geometry JSON (and its key) by a digest of the geometries' WKB, newest last: the pages
+#: of a site embed each layer's outlines again and again.
+_GEOMETRY_JSON: dict[bytes, tuple[str, str]] = {}
+_GEOMETRY_JSON_SIZE = 32
+
+
 def _geometries_json(geoms: Any) -> str:
     """Compact JSON array of GeoJSON geometries, coordinates rounded to 6 decimals (~0.1 m)."""
     import shapely  # noqa: PLC0415
@@ -190,11 +196,28 @@ def _geometries_json(geoms: Any) -> str:
     return "[" + ",".join(shapely.to_geojson(rounded)) + "]"
 
 
+def _geometry_entry(geoms: Any) -> tuple[str, str]:
+    """Return :func:`_geometries_json` of ``geoms`` and its key, made once per geometry set."""
+    import shapely  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for wkb in shapely.to_wkb(np.asarray(geoms, dtype=object)):
+        digest.update(b"-" if wkb is None else len(wkb).to_bytes(8, "little") + wkb)
+    key = digest.digest()
+    found = _GEOMETRY_JSON.pop(key, None)  # put back last: the newest
+    if found is None:
+        text = _geometries_json(geoms)
+        found = (text, hashlib.sha256(text.encode("utf-8")).hexdigest()[:20])
+    _GEOMETRY_JSON[key] = found
+    while len(_GEOMETRY_JSON) > _GEOMETRY_JSON_SIZE:
+        del _GEOMETRY_JSON[next(iter(_GEOMETRY_JSON))]
+    return found
+
+
 def _shared_geometry(m: folium.Map, geoms: Any) -> str:
     """Embed ``geoms`` once per map (layers of the same areas share them); return the JS name."""
     el = elements()
-    text = _geometries_json(geoms)
-    key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    text, key = _geometry_entry(geoms)
     element = el.Geometries(key=key, geometries_json=text)
     if element.get_name() not in m._children:
         m.add_child(element, name=element.get_name())
@@ -437,28 +460,34 @@ def _properties(
     has_population = "population" in frame.columns
     # a layer without any population says so, never "n/a" (nor 0) area by area
     no_denominator = not population_source and bool(population.isna().all())
+    # cells as the .iloc of each Series gives them, read once: .iloc per cell cost more
+    # than all the formatting
+    value_cells, low_cells, high_cells = values.array, low.array, high.array
+    request_cells, population_cells = requests.array, population.array
+    status_cells, name_cells = status.array, names.array
+    extra_cells = [(frame[col].array, fmt) for col, fmt in extra_fmts]
     props = []
     for i in range(len(frame)):
-        st = str(status.iloc[i])
+        st = str(status_cells[i])
         texts: list[str | None] = [
             _value_text(
-                values.iloc[i], low.iloc[i], high.iloc[i], spec, status=st, followup=followup[i]
+                value_cells[i], low_cells[i], high_cells[i], spec, status=st, followup=followup[i]
             ),
-            format_value(requests.iloc[i], "count") if has_requests else None,
+            format_value(request_cells[i], "count") if has_requests else None,
             (
                 NO_DENOMINATOR
                 if no_denominator
-                else format_value(population.iloc[i], "count") + source
+                else format_value(population_cells[i], "count") + source
             )
             if has_population
             else None,
             flag_label(st, prep.min_count, followup=days_text(followup[i])),
         ]
-        for col, fmt in extra_fmts:
-            raw = frame[col].iloc[i]
+        for cells, fmt in extra_cells:
+            raw = cells[i]
             texts.append(raw if isinstance(raw, str) else format_value(raw, fmt))
         cls = -1 if st in {"insufficient", NOT_REACHED} else int(classes.yb[i])
-        props.append({"name": names.iloc[i], "c": cls, "s": st, "t": texts})
+        props.append({"name": name_cells[i], "c": cls, "s": st, "t": texts})
     return props, labels
 
 

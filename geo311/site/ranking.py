@@ -18,7 +18,7 @@ import pandas as pd
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import cell, header, natural_key, row_notes, value_with_ci
 from geo311.site.layer import SiteLayer, singular
-from geo311.site.text import fmt, is_missing, sort_value
+from geo311.site.text import fmt, is_missing, sort_value, table_rows
 
 __all__ = ["MAX_RANKED_ROWS", "RANKED", "rank_areas", "ranking_table"]
 
@@ -102,8 +102,9 @@ def ranking_table(
         ]
     headers += [header("Requests", numeric=True), header("Notes")]
     rows = []
+    by_id = dict(table_rows(table))
     for area_id in order:
-        row = table.loc[area_id]
+        row = by_id[area_id]
         name = row.get("area_name")
         name = str(area_id) if is_missing(name) or name == "" else str(name)
         here = str(area_id) == current

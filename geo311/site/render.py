@@ -10,6 +10,8 @@ marked safe in the templates.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,17 +37,30 @@ def _jinja() -> ModuleType:
     return jinja2
 
 
+#: The characters :func:`~geo311.site.escape.escape_html` replaces.
+_ESCAPED = re.compile("[&<>\"'`]")
+
+
 def _finalize(value: Any) -> Any:
-    """Escape text with :func:`geo311.site.maps.escape_html` (autoescape plus the backtick)."""
+    """Escape text with :func:`geo311.site.maps.escape_html` (autoescape plus the backtick).
+
+    Text without any character to escape (most cells: numbers, names) is
+    returned as it is; the autoescape that follows leaves it unchanged too.
+    """
     from markupsafe import Markup  # noqa: PLC0415 - a dependency of Jinja2
 
-    if isinstance(value, str) and not isinstance(value, Markup):
+    if isinstance(value, str) and not isinstance(value, Markup) and _ESCAPED.search(value):
         return Markup(escape_html(value))
     return value
 
 
+@functools.cache
 def environment() -> Any:
-    """Return the autoescaping Jinja environment of the page templates."""
+    """Return the autoescaping Jinja environment of the page templates (one per process).
+
+    The environment keeps the templates it compiled, so a process that builds
+    several sites (or a site twice) compiles each template once.
+    """
     jinja2 = _jinja()
     return jinja2.Environment(
         finalize=_finalize,

@@ -43,6 +43,7 @@ __all__ = [
     "shared_notes",
     "slugify",
     "sort_value",
+    "table_rows",
     "value_flags",
 ]
 
@@ -63,6 +64,27 @@ def is_missing(value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
+
+
+def table_rows(table: pd.DataFrame) -> list[tuple[Any, dict[str, Any]]]:
+    """Return the rows of ``table`` as (index label, {column: value}) pairs.
+
+    The values are the ones ``DataFrame.iterrows`` gives (both read
+    ``table.to_numpy()``), but each row is a plain dict: the pages read a few
+    cells of every row of every table, and a pandas Series per row (with the
+    frame's ``attrs`` copied into it) cost more than the rest of the page.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"area_name": ["North"], "requests": [12]}, index=["1"])
+    >>> [(i, row["area_name"], int(row["requests"])) for i, row in table_rows(t)]
+    [('1', 'North', 12)]
+    """
+    columns = list(table.columns)
+    return [
+        (label, dict(zip(columns, values, strict=True)))
+        for label, values in zip(table.index, table.to_numpy(), strict=True)
+    ]
 
 
 def fmt(value: Any, kind: str) -> str:
