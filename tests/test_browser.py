@@ -45,7 +45,7 @@ def hostile_indicators(root: Path) -> Path:
     joined, _ = assign_areas(requests, layers)
     # a hostile service type: the most requested one gets a payload as its name
     top = joined["service_name"].value_counts().index[0]
-    joined["service_name"] = joined["service_name"].replace({top: PAYLOADS[2]})
+    joined["service_name"] = joined["service_name"].astype(object).replace({top: PAYLOADS[2]})
     tables = demo_tables(city, joined, layers, keys=("neighborhoods", "council_districts"))
     for key, built in tables.items():
         ids = list(built.indicators.index[: len(PAYLOADS)])

@@ -120,7 +120,7 @@ def hostile_tables(payloads: list[str]) -> dict[str, LayerTables]:
     joined, _ = assign_areas(requests, layers)
     top = joined["service_name"].value_counts().index[:4]
     hostile_services = {name: payloads[i] for i, name in enumerate(top)}
-    joined["service_name"] = joined["service_name"].replace(hostile_services)
+    joined["service_name"] = joined["service_name"].astype(object).replace(hostile_services)
     tables = demo_tables(city, joined, layers, keys=LAYERS)
     out = {}
     for n, (key, built) in enumerate(tables.items()):
