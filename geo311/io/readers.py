@@ -17,7 +17,7 @@ unset) raises :class:`geo311._errors.CRSError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -312,6 +312,7 @@ def read_requests(
     fallback_points: FallbackPoints = (),
     progress: ProgressHook | None = None,
     keep_raw: bool = False,
+    sink: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -335,6 +336,11 @@ def read_requests(
     progress : ProgressHook, optional
         Told the rows read so far (step ``"ingest"``, total unknown) after
         each chunk (see :mod:`geo311.progress`).
+    sink : callable, optional
+        Given each chunk once normalized and its coordinates checked; what it
+        returns is kept for the cross-row cleaning instead of the chunk (the
+        out-of-core run of :mod:`geo311.scale` stores the chunk on disk and
+        keeps only the columns the cleaning reads).
 
     Returns
     -------
@@ -387,7 +393,7 @@ def read_requests(
                 points=chunk.points,
                 keep_raw=keep_raw,
             )
-            parts.append(prepared.frame)
+            parts.append(prepared.frame if sink is None else sink(prepared.frame))
             file_ledger = file_ledger.extend(prepared.ledger)
             rows += len(chunk.raw)
             report(progress, "ingest", read_so_far + rows, None, unit="rows")
