@@ -38,7 +38,7 @@ from geo311.io.values import check_timezone, parse_as_of
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.progress import ProgressHook, report
 
-__all__ = ["read_requests", "requests_from_frame"]
+__all__ = ["read_requests", "request_points", "requests_from_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,21 @@ def _mapped(header: list[str], *, profile: Profile | None, source: str) -> list[
     return [c for c in header if c in wanted]
 
 
+def request_points(requests: pd.DataFrame) -> gpd.array.GeometryArray:
+    """Return the requests' points in EPSG:4326: None where ``coord_quality`` places none.
+
+    A point is kept for usable coordinates (``ok``, ``swapped``) and for
+    ``outside_area``; placeholders and missing, zero or out-of-range
+    coordinates get none.
+    """
+    has_point = requests["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
+    xs = np.where(has_point, requests["long"].to_numpy(float, na_value=np.nan), np.nan)
+    ys = np.where(has_point, requests["lat"].to_numpy(float, na_value=np.nan), np.nan)
+    geometry = gpd.points_from_xy(xs, ys, crs="EPSG:4326")
+    geometry[~has_point] = None
+    return geometry
+
+
 def _finish(
     parts: list[pd.DataFrame],
     ledger: Ledger,
@@ -164,19 +179,15 @@ def _finish(
     as_of: pd.Timestamp | None,
     placeholders: PlaceholderRule,
     fallback_points: FallbackPoints,
+    points: bool = True,
 ) -> Result:
-    """Clean across rows and build the GeoDataFrame."""
+    """Clean across rows and build the GeoDataFrame (a DataFrame without ``points``)."""
     frame = pd.concat(parts, ignore_index=True)
     cleaned = clean_requests(
         frame, as_of=as_of, placeholders=placeholders, fallback_points=fallback_points
     )
     out = cleaned.frame
-    has_point = out["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
-    xs = np.where(has_point, out["long"].to_numpy(float, na_value=np.nan), np.nan)
-    ys = np.where(has_point, out["lat"].to_numpy(float, na_value=np.nan), np.nan)
-    geometry = gpd.points_from_xy(xs, ys, crs="EPSG:4326")
-    geometry[~has_point] = None
-    gdf = gpd.GeoDataFrame(out, geometry=geometry, crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(out, geometry=request_points(out)) if points else out
     if "timezone" in out:  # a profile mixing jurisdictions: each row's own zone
         timezones = set(out["timezone"].dropna())
     gdf.attrs["timezone"] = next(iter(timezones)) if len(timezones) == 1 else None
@@ -340,7 +351,8 @@ def read_requests(
         Given each chunk once normalized and its coordinates checked; what it
         returns is kept for the cross-row cleaning instead of the chunk (the
         out-of-core run of :mod:`geo311.scale` stores the chunk on disk and
-        keeps only the columns the cleaning reads).
+        keeps only the columns the cleaning reads).  The requests returned
+        are then a DataFrame without points (see :func:`request_points`).
 
     Returns
     -------
@@ -434,4 +446,5 @@ def read_requests(
         as_of=as_of_ts,
         placeholders=rule.updated(**(placeholders or {})),
         fallback_points=fallback_points,
+        points=sink is None,
     )

@@ -1,12 +1,12 @@
 """The exact reduction of per-part results: compact columns and row ledgers.
 
-A joined part is reduced by :func:`compact` to the columns the indicators and
-the site read -- ids, codes, times, flags and the ``<layer>_*`` columns --
-without the geometry, the coordinates and the free text, which are what
-makes a request heavy.  :func:`combine` concatenates the compact parts in
-input order and adds their join ledgers: counts add, and the notes of a
-layer name the vintages used by any part, in the layer's order, as the
-in-memory join writes them.
+A joined part is reduced by :func:`compact` to the columns the indicators
+read -- service types, channels, times, flags and the ``<layer>_*`` columns,
+text as categoricals -- without the geometry, the coordinates, the ids and
+the free text, which are what makes a request heavy.  :func:`combine`
+concatenates the compact parts in input order and adds their join ledgers:
+counts add, and the notes of a layer name the vintages used by any part, in
+the layer's order, as the in-memory join writes them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 from geo311.join.layers import Layer
 from geo311.ledger import Ledger
 
-__all__ = ["DROPPED", "arrow_strings", "combine", "compact"]
+__all__ = ["DROPPED", "combine", "compact"]
 
 #: Columns no indicator reads: the point, the free text and row references.
 DROPPED = (
@@ -31,6 +31,7 @@ DROPPED = (
     "status_notes",
     "status_raw",
     "input_row",
+    "service_request_id",  # repeated ids are dropped at the ingest; no table reads it
 )
 
 _USED = "vintages used: "
@@ -38,6 +39,9 @@ _USED = "vintages used: "
 
 def compact(joined: pd.DataFrame) -> pd.DataFrame:
     """Return a joined part without geometry, coordinates, free text or raw source columns.
+
+    Its text columns (service types, channels, area ids and names, flags)
+    become categoricals: one small integer per request instead of a string.
 
     Parameters
     ----------
@@ -47,23 +51,32 @@ def compact(joined: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        A plain DataFrame, same index, ``attrs`` kept.
+        A plain DataFrame, same index, ``attrs`` kept; the categories are
+        made common to every part by :func:`combine`.
     """
     drop = [c for c in joined.columns if c in DROPPED or str(c).startswith("raw_")]
-    out = arrow_strings(pd.DataFrame(joined.drop(columns=drop)))
+    out = pd.DataFrame(joined.drop(columns=drop))
+    text = [c for c, t in out.dtypes.items() if t == "string"]
+    out = out.astype(dict.fromkeys(text, "category"))
     out.attrs = dict(joined.attrs)
     return out
 
 
-def arrow_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return ``frame`` with its ``string`` columns held by Arrow (same values, a tenth the bytes).
+def _same_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Give every part's categorical columns the sorted union of their categories.
 
-    A Python string object costs ~50 bytes before its text; an Arrow string
-    array stores the text and a 4-byte offset.  The values and their missing
-    entries (``pd.NA``) are unchanged, and so is every number computed from them.
+    Sorted as the strings sort, so that tables grouped by a column come out
+    in the same order as from the in-memory strings.
     """
-    python = [c for c, t in frame.dtypes.items() if t == "string" and t.storage == "python"]
-    return frame.astype(dict.fromkeys(python, "string[pyarrow]")) if python else frame
+    if not frames:
+        return frames
+    columns = [c for c, t in frames[0].dtypes.items() if isinstance(t, pd.CategoricalDtype)]
+    union = {
+        c: sorted(set().union(*(f[c].cat.categories for f in frames if c in f))) for c in columns
+    }
+    return [
+        f.astype({c: pd.CategoricalDtype(union[c]) for c in columns if c in f}) for f in frames
+    ]
 
 
 def combine(
@@ -84,7 +97,7 @@ def combine(
         All compact requests (index 0..n-1, ``attrs`` of the first part) and
         the join ledger of all of them.
     """
-    frames = [frame for frame, _ in parts]
+    frames = _same_categories([frame for frame, _ in parts])
     requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     requests.attrs = dict(frames[0].attrs) if frames else {}
     ledger = Ledger()

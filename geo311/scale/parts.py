@@ -3,7 +3,8 @@
 :class:`PartWriter` is the ``sink`` of :func:`geo311.read_requests`: it writes
 each normalized chunk to ``part-NNNNN.parquet`` and hands back only the
 :data:`KEY_COLUMNS` (plus the row's position in the whole input, ``_row``),
-which :func:`geo311.clean_requests` then cleans as it would the full frame.
+which :func:`geo311.clean_requests` then cleans as it would the full frame
+(the reader builds no points for them).
 :func:`verdicts` cuts the cleaned key rows into one :class:`Verdict` per
 part, and :func:`cleaned_part` applies a verdict to its part read back: the
 result is exactly the in-memory ingest's rows of that part, index included.
@@ -18,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo311.scale.combine import arrow_strings
+from geo311.io.readers import request_points
 
 __all__ = ["KEY_COLUMNS", "PartWriter", "Verdict", "cleaned_part", "verdicts"]
 
@@ -46,6 +47,17 @@ ROW = "_row"
 
 #: What the cleaning decides per row: the rest of a part's columns are kept as read.
 _DECIDED = ("coord_quality", "qa_flags")
+
+
+def _arrow_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with its ``string`` columns held by Arrow (same values, a tenth the bytes).
+
+    A Python string object costs ~50 bytes before its text; an Arrow string
+    array stores the text and a 4-byte offset.  The values and their missing
+    entries (``pd.NA``) are unchanged, and so is every number computed from them.
+    """
+    python = [c for c, t in frame.dtypes.items() if t == "string" and t.storage == "python"]
+    return frame.astype(dict.fromkeys(python, "string[pyarrow]")) if python else frame
 
 
 @dataclass
@@ -77,7 +89,7 @@ class PartWriter:
         frame = chunk.reset_index(drop=True)
         path = self.folder / f"part-{len(self.paths):05d}.parquet"
         frame.to_parquet(path, index=False)
-        keys = arrow_strings(frame[[c for c in KEY_COLUMNS if c in frame.columns]])
+        keys = _arrow_strings(frame[[c for c in KEY_COLUMNS if c in frame.columns]])
         keys[ROW] = np.arange(self.rows, self.rows + len(frame), dtype=np.int64)
         self.paths.append(path)
         self.starts.append(self.rows)
@@ -99,8 +111,6 @@ class Verdict:
         Position of the first kept row among all requests kept (the index).
     decided : pandas.DataFrame
         ``coord_quality`` and ``qa_flags`` of the kept rows, after the cleaning.
-    geometry : geopandas.GeoSeries
-        Their points (None where not placed), EPSG:4326.
     timezone : str or None
         The requests' ``attrs["timezone"]``.
     """
@@ -109,18 +119,17 @@ class Verdict:
     take: np.ndarray
     first: int
     decided: pd.DataFrame
-    geometry: gpd.GeoSeries
     timezone: str | None
 
 
-def verdicts(cleaned: gpd.GeoDataFrame, writer: PartWriter) -> list[Verdict]:
+def verdicts(cleaned: pd.DataFrame, writer: PartWriter) -> list[Verdict]:
     """Cut the cleaned key rows into one :class:`Verdict` per part written by ``writer``.
 
     Parameters
     ----------
-    cleaned : geopandas.GeoDataFrame
+    cleaned : pandas.DataFrame
         The key columns after :func:`geo311.clean_requests` (rows kept in input
-        order, with ``_row``) and the ingest's point geometry.
+        order, with ``_row``).
     writer : PartWriter
 
     Returns
@@ -139,7 +148,6 @@ def verdicts(cleaned: gpd.GeoDataFrame, writer: PartWriter) -> list[Verdict]:
                 take=rows[lo:hi] - start,
                 first=lo,
                 decided=cleaned.iloc[lo:hi][list(_DECIDED)].reset_index(drop=True),
-                geometry=cleaned.geometry.iloc[lo:hi].reset_index(drop=True),
                 timezone=zone,
             )
         )
@@ -157,14 +165,15 @@ def cleaned_part(verdict: Verdict) -> gpd.GeoDataFrame:
     -------
     geopandas.GeoDataFrame
         The part's kept rows with the cleaned ``coord_quality`` and
-        ``qa_flags`` and their points, indexed by their position among all
-        requests kept.
+        ``qa_flags`` and their points (:func:`geo311.io.readers.request_points`,
+        as the in-memory ingest builds them), indexed by their position among
+        all requests kept.
     """
     part = pd.read_parquet(verdict.path)
     frame = part.iloc[verdict.take].reset_index(drop=True)
     for column in _DECIDED:
         frame[column] = verdict.decided[column].array
-    gdf = gpd.GeoDataFrame(frame, geometry=verdict.geometry.array, crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(frame, geometry=request_points(frame))
     gdf.index = pd.RangeIndex(verdict.first, verdict.first + len(gdf))
     gdf.attrs["timezone"] = verdict.timezone
     return gdf

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import OptionError
@@ -39,9 +38,9 @@ class StagedIngest:
 
     Attributes
     ----------
-    keys : geopandas.GeoDataFrame
+    keys : pandas.DataFrame
         The key columns of every request kept (see
-        :data:`~geo311.scale.parts.KEY_COLUMNS`), cleaned, with their points.
+        :data:`~geo311.scale.parts.KEY_COLUMNS`), cleaned.
     ledger : Ledger
         The ingest's row ledger, equal to the in-memory ingest's.
     parts : list of Verdict
@@ -50,7 +49,7 @@ class StagedIngest:
         Holds the parts; removed once they are joined.
     """
 
-    keys: gpd.GeoDataFrame
+    keys: pd.DataFrame
     ledger: Ledger
     parts: list[Verdict]
     folder: tempfile.TemporaryDirectory[str]
