@@ -450,6 +450,8 @@ def run(
         }
         if staged is not None:
             join_options |= {"staged": staged, "scheduler": scheduler, "data_dir": data_dir}
+            # the key columns chose the types and layers; the parts hold the requests
+            result = replace(result, requests=result.requests.iloc[:0])
         elif boundaries is None:
             join_options |= {
                 "data_dir": data_dir,
@@ -528,7 +530,7 @@ def _ingest(
         extra_layers=scale["extra_layers"],
         inputs=inputs,
     )
-    staged = ingest_parts(
+    keys, staged = ingest_parts(
         inputs,  # type: ignore[arg-type]  # checked: paths
         chunk_rows=scale["chunk_rows"] or DEFAULT_CHUNK_ROWS,
         scratch=cache_dir.parent / "parts" if cache_dir is not None else None,
@@ -536,7 +538,7 @@ def _ingest(
     )
     if not keep_parts:
         staged.folder.cleanup()
-    result = PipelineResult(staged.keys, staged.ledger, "ingest", city=manifest)
+    result = PipelineResult(keys.frame, keys.ledger, "ingest", city=manifest)
     return result, staged if keep_parts else None
 
 

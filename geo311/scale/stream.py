@@ -23,7 +23,7 @@ from geo311.io.readers import read_requests
 from geo311.join.assign import assign_areas
 from geo311.join.layers import Layer, load_layers
 from geo311.join.manifest import CityManifest
-from geo311.ledger import Ledger
+from geo311.ledger import Ledger, Result
 from geo311.progress import ProgressHook, report
 from geo311.scale.cluster import parse_scheduler
 from geo311.scale.combine import combine, compact
@@ -34,23 +34,16 @@ __all__ = ["StagedIngest", "check_options", "ingest_parts", "join_part", "join_p
 
 @dataclass(frozen=True)
 class StagedIngest:
-    """The ingest of an out-of-core run: the cleaned key columns and the parts on disk.
+    """The parts of an out-of-core ingest, on disk, with the cleaning's verdict on each.
 
     Attributes
     ----------
-    keys : pandas.DataFrame
-        The key columns of every request kept (see
-        :data:`~geo311.scale.parts.KEY_COLUMNS`), cleaned.
-    ledger : Ledger
-        The ingest's row ledger, equal to the in-memory ingest's.
     parts : list of Verdict
         Each part with the cleaning's verdict on its rows.
     folder : tempfile.TemporaryDirectory
         Holds the parts; removed once they are joined.
     """
 
-    keys: pd.DataFrame
-    ledger: Ledger
     parts: list[Verdict]
     folder: tempfile.TemporaryDirectory[str]
 
@@ -91,7 +84,7 @@ def ingest_parts(
     chunk_rows: int,
     scratch: Path | None = None,
     **options: Any,
-) -> StagedIngest:
+) -> tuple[Result, StagedIngest]:
     """Read the inputs chunk by chunk into Parquet parts; clean their key columns at once.
 
     Parameters
@@ -110,14 +103,17 @@ def ingest_parts(
 
     Returns
     -------
-    StagedIngest
+    (Result, StagedIngest)
+        The key columns of every request kept (see
+        :data:`~geo311.scale.parts.KEY_COLUMNS`), cleaned, and the ingest's row
+        ledger (equal to the in-memory ingest's); and the parts.
     """
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
     folder = tempfile.TemporaryDirectory(prefix="geo311-parts-", dir=scratch)
     writer = PartWriter(Path(folder.name))
     keys, ledger = read_requests(inputs, chunksize=chunk_rows, sink=writer, **options)
-    return StagedIngest(keys, ledger, verdicts(keys, writer), folder)
+    return Result(keys, ledger), StagedIngest(verdicts(keys, writer), folder)
 
 
 def join_part(
