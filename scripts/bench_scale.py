@@ -17,7 +17,9 @@ child process:
     processes started by the run).
 
 Each child reports the seconds of each stage (from the progress hook that
-draws ``geo311 run``'s bars) and the whole run.  Peak RSS is measured twice:
+draws ``geo311 run``'s bars) and the whole run, and the process's peak RSS
+so far at the end of each stage (which stage set the peak).  Peak RSS is
+measured twice overall:
 the child's ``ru_maxrss`` from ``os.wait4`` (the largest single process of its
 tree), and the largest sum over the process tree sampled every 0.2 s with
 psutil (a Dask run's client plus its workers).
@@ -49,14 +51,18 @@ LAYERS = ("neighborhoods", "council_districts", "census_tracts")
 
 def child(mode: str, csv: Path, out: Path, chunk_rows: int) -> None:
     """Run ingest -> join -> indicators -> site on ``csv``; print the stage times as JSON."""
+    from _memory import peak_rss_mib  # noqa: PLC0415 - scripts/_memory.py
+
     from geo311.publish import run_city  # noqa: PLC0415
 
     began = time.perf_counter()
     stages: dict[str, list[float]] = {}
+    peaks: dict[str, float] = {}  # the process's high-water mark when each stage last reported
 
     def hook(step: str, done: int, total: int | None, *, unit: str) -> None:  # noqa: ARG001
         now = time.perf_counter() - began
         stages.setdefault(step, [now, now])[1] = now
+        peaks[step] = peak_rss_mib()
 
     options: dict[str, Any] = {}
     if mode != "in memory":
@@ -77,6 +83,7 @@ def child(mode: str, csv: Path, out: Path, chunk_rows: int) -> None:
     record = {
         "seconds": seconds,
         "requests": result.ledger.rows_out,
+        "peak_mib_by_stage": {k: round(v) for k, v in peaks.items()},
         # a stage runs from the previous stage's last report to its own last report
         "stages": {
             k: round(v[1] - prev, 1)
@@ -176,7 +183,11 @@ def bench(
 
 def line(record: dict[str, Any]) -> str:
     """One row of the printed table."""
-    stages = ", ".join(f"{k} {v:.0f}s" for k, v in record["stages"].items())
+    peaks = record.get("peak_mib_by_stage", {})
+    stages = ", ".join(
+        f"{k} {v:.0f}s" + (f" {peaks[k]:,} MiB" if k in peaks else "")
+        for k, v in record["stages"].items()
+    )
     return (
         f"{record['rows']:>11,}  {record['mode']:<10}  {record['seconds']:7.0f} s  "
         f"peak {record['peak_rss_mib']:7,.0f} MiB (tree {record['peak_tree_rss_mib']:7,.0f})"
