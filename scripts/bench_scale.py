@@ -204,7 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", default="1M,5M", help="sizes, e.g. 1M,5M,35M")
     parser.add_argument("--chunk-rows", type=parse_rows, default=1_000_000)
     parser.add_argument("--scheduler", help="also run on this scheduler, e.g. local:2")
-    parser.add_argument("--in-memory-max", type=parse_rows, default=1_000_000)
+    parser.add_argument(
+        "--in-memory-max",
+        type=lambda text: 0 if text.strip() == "0" else parse_rows(text),
+        default=1_000_000,
+        help="largest size also run in memory (0: none)",
+    )
     parser.add_argument("--work", type=Path, help="folder for the CSVs (default a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the records here")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "CSV", "OUT"), help=argparse.SUPPRESS)

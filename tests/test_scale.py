@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -179,3 +181,12 @@ def test_cli_chunk_rows_and_keep_requests_refused(demo: tuple, tmp_path: Path) -
     result = CliRunner().invoke(main, [*args, *keep])
     assert result.exit_code == 2
     assert "not available with chunk_rows" in result.output
+
+
+def test_dask_is_imported_only_with_a_scheduler() -> None:
+    code = (
+        "import sys, geo311, geo311.cli, geo311.publish, geo311.scale.stream; "
+        "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
