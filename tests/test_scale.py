@@ -190,3 +190,28 @@ def test_dask_is_imported_only_with_a_scheduler() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_join_notes_name_the_vintages_of_every_part_in_layer_order() -> None:
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from geo311.ledger import Ledger  # noqa: PLC0415
+    from geo311.scale.combine import combine  # noqa: PLC0415
+
+    def part(used: str, rows: int) -> tuple[pd.DataFrame, Ledger]:
+        ledger = Ledger()
+        ledger.record(
+            "join:wards",
+            rows_in=rows,
+            rows_out=rows,
+            flagged={"outside": 1},
+            notes=[f"vintages used: {used}", "tolerance_m=0.0"],
+        )
+        return pd.DataFrame({"wards_id": pd.Categorical(["b"] * rows)}), ledger
+
+    layers = {"wards": [SimpleNamespace(vintage=v) for v in ("2010", "2020", "2030")]}
+    requests, ledger = combine([part("2020", 2), part("2010, 2020", 3), part("none", 1)], layers)
+    stage = ledger.stage("join:wards")
+    assert (stage.rows_in, stage.flagged) == (6, {"outside": 3})
+    assert stage.notes == ["vintages used: 2010, 2020", "tolerance_m=0.0"]
+    assert len(requests) == 6
