@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import pandas as pd
@@ -40,6 +40,9 @@ from geo311.ledger import Ledger, ledger_path
 from geo311.population.tracts import read_tract_table
 from geo311.progress import ProgressHook, report
 
+if TYPE_CHECKING:
+    from geo311.scale.stream import StagedIngest
+
 __all__ = [
     "STAGES",
     "PipelineResult",
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 Stage = Literal["ingest", "join", "indicators"]
 #: The stages in order.
 STAGES: tuple[Stage, ...] = ("ingest", "join", "indicators")
+#: Rows per chunk of the out-of-core run when only a scheduler is given.
+DEFAULT_CHUNK_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -158,8 +163,19 @@ def _join(
     boundaries: Mapping[str, Sequence[Layer]] | None,
     options: dict[str, Any],
 ) -> PipelineResult:
-    """Assign every request to the boundary layers (the ``join`` stage)."""
-    if boundaries is not None:
+    """Assign every request to the boundary layers (the ``join`` stage).
+
+    With ``options["staged"]`` (an out-of-core ingest) the parts are joined
+    one at a time, or on the cluster of ``options["scheduler"]``.
+    """
+    if "staged" in options:
+        from geo311.scale.stream import join_parts  # noqa: PLC0415
+
+        frame, ledger, chosen = join_parts(
+            manifest, layers=layers, boundaries=boundaries, **options
+        )
+        checks: list[LabelCheck] = []
+    elif boundaries is not None:
         unknown = [k for k in layers or () if k not in boundaries]
         if unknown:
             msg = f"no boundary layer {unknown} among the layers given: {', '.join(boundaries)}"
@@ -174,7 +190,7 @@ def _join(
             timezone=manifest.timezone if manifest is not None else None,
             progress=options["progress"],
         )
-        checks: list[LabelCheck] = []
+        checks = []
     else:
         frame, ledger, chosen, checks = join_city(
             result.requests, city=city, layers=layers, **options
@@ -283,6 +299,8 @@ def run(
     stop_after: Stage | None = None,
     data_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
+    chunk_rows: int | None = None,
+    scheduler: str | None = None,
 ) -> PipelineResult:
     """Run the pipeline in memory: ingest -> join -> indicators, stopping where asked.
 
@@ -336,6 +354,18 @@ def run(
     progress : ProgressHook, optional
         Told how far each long step has got (ingest, boundaries, join,
         indicators; see :mod:`geo311.progress`).
+    chunk_rows : int, optional
+        Run out of core (:mod:`geo311.scale`): read and join this many rows
+        at a time, the requests' geometry and free text never all in memory.
+        Every table and the ledger equal the in-memory run's; the result's
+        ``requests`` are then the compact columns the indicators read (after
+        the ingest alone: the columns the cleaning reads).  Not with
+        ``keep_raw``, ``qa``, ``extra_layers`` or a result as ``inputs``.
+    scheduler : str, optional
+        Join the chunks on a Dask cluster: ``local:N`` (N worker processes on
+        this machine) or ``tcp://HOST:PORT`` (needs ``geo311[dask]``; see
+        docs/running-on-a-cluster.md).  Implies the out-of-core run
+        (``chunk_rows`` default 1,000,000).
 
     Returns
     -------
@@ -362,24 +392,26 @@ def run(
     _check_files(  # before the slow ingest
         manifest, inputs, layers, district_layer, boundaries, last=STAGES[last], data_dir=data_dir
     )
-    if isinstance(inputs, PipelineResult):
-        result = replace(inputs, city=manifest or inputs.city)
-    else:
-        requests, ledger = read_requests(
-            inputs,
-            schema=schema,
-            timezone=timezone,
-            chunksize=chunksize,
-            encoding=encoding,
+    result, staged = _ingest(
+        inputs,
+        manifest,
+        read_options={
+            "schema": schema,
+            "timezone": timezone,
+            "encoding": encoding,
             # one time for every file checks the ingest's time flags; per-file
             # times ({file: time}) are applied by the indicators
-            as_of=None if isinstance(as_of, Mapping) else as_of,
-            max_bad_timestamps=max_bad_timestamps,
-            placeholders=placeholders,
-            progress=progress,
-            keep_raw=keep_raw or qa,
-        )
-        result = PipelineResult(requests, ledger, "ingest", city=manifest)
+            "as_of": None if isinstance(as_of, Mapping) else as_of,
+            "max_bad_timestamps": max_bad_timestamps,
+            "placeholders": placeholders,
+            "progress": progress,
+        },
+        chunksize=chunksize,
+        keep_raw=keep_raw or qa,
+        scale={"chunk_rows": chunk_rows, "scheduler": scheduler, "extra_layers": extra_layers},
+        cache_dir=cache_dir,
+        keep_parts=last > STAGES.index("ingest"),
+    )
     done = STAGES.index(result.stage)
     if last <= done:
         return replace(result, metadata=_metadata(result, as_of=as_of, period=period))
@@ -417,7 +449,11 @@ def run(
             "cache_dir": cache_dir,
             "progress": progress,
         }
-        if boundaries is None:
+        if staged is not None:
+            join_options |= {"staged": staged, "scheduler": scheduler, "data_dir": data_dir}
+            # the key columns chose the types and layers; the parts hold the requests
+            result = replace(result, requests=result.requests.iloc[:0])
+        elif boundaries is None:
             join_options |= {
                 "data_dir": data_dir,
                 "extra_layers": extra_layers,
@@ -458,6 +494,53 @@ def run(
     result = replace(result, district_layer=district)
     meta = _metadata(result, as_of=as_of, period=period, selection=selection)
     return replace(result, metadata=meta)
+
+
+def _ingest(
+    inputs: str | Path | Sequence[str | Path] | PipelineResult,
+    manifest: CityManifest | None,
+    *,
+    read_options: dict[str, Any],
+    chunksize: int | None,
+    keep_raw: bool,
+    scale: dict[str, Any],
+    cache_dir: Path | None,
+    keep_parts: bool,
+) -> tuple[PipelineResult, StagedIngest | None]:
+    """Read the inputs (the ``ingest`` stage): in memory, or into parts on disk (``scale``).
+
+    The out-of-core ingest (``scale["chunk_rows"]`` or ``["scheduler"]``)
+    also returns its parts for the join, unless ``keep_parts`` is False.
+    """
+    if isinstance(inputs, PipelineResult) and not any(scale.values()):
+        return replace(inputs, city=manifest or inputs.city), None
+    if scale["chunk_rows"] is None and scale["scheduler"] is None:
+        requests, ledger = read_requests(
+            inputs,  # type: ignore[arg-type]  # not a PipelineResult, see above
+            chunksize=chunksize,
+            keep_raw=keep_raw,
+            **read_options,
+        )
+        return PipelineResult(requests, ledger, "ingest", city=manifest), None
+    from geo311.scale.stream import check_options, ingest_parts  # noqa: PLC0415
+
+    check_options(
+        chunk_rows=scale["chunk_rows"],
+        scheduler=scale["scheduler"],
+        keep_raw=keep_raw,
+        extra_layers=scale["extra_layers"],
+        inputs=inputs,
+    )
+    keys, staged = ingest_parts(
+        inputs,  # type: ignore[arg-type]  # checked: paths
+        chunk_rows=scale["chunk_rows"] or DEFAULT_CHUNK_ROWS,
+        scratch=cache_dir.parent / "parts" if cache_dir is not None else None,
+        **read_options,
+    )
+    if not keep_parts:
+        staged.folder.cleanup()
+    result = PipelineResult(keys.frame, keys.ledger, "ingest", city=manifest)
+    return result, staged if keep_parts else None
 
 
 def _check_population(population: str | Path | None, manifest: CityManifest | None) -> None:

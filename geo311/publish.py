@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from geo311._errors import ConfigError, SchemaError
+from geo311._errors import ConfigError, OptionError, SchemaError
 from geo311.indicators.tables import LayerTables, table_paths, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.join.files import manifest_folder
@@ -308,6 +308,8 @@ def run_city(
     overwrite: bool = False,
     data_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
+    chunk_rows: int | None = None,
+    scheduler: str | None = None,
 ) -> RunResult:
     """Read 311 exports, join them to a city's layers and build its site (``geo311 run``).
 
@@ -353,6 +355,9 @@ def run_city(
     progress : ProgressHook, optional
         Told how far each long step has got, the site's pages included
         (see :mod:`geo311.progress`).
+    chunk_rows, scheduler
+        The out-of-core run and its Dask path, as in :func:`run` (not with
+        ``keep_requests``: the requests are then never all in one frame).
 
     Returns
     -------
@@ -372,6 +377,9 @@ def run_city(
     indicators_dir = out_dir / "indicators"
     kept = Path(keep_requests) if keep_requests is not None else None
     if kept is not None:
+        if chunk_rows is not None or scheduler is not None:
+            msg = "keep_requests is not available with chunk_rows / scheduler; leave one out"
+            raise OptionError(msg)
         if kept.resolve().is_relative_to(out_dir.resolve()):
             msg = (
                 f"keep_requests={kept} lies inside the site folder {out_dir}: request-level "
@@ -401,6 +409,8 @@ def run_city(
         progress=progress,
         keep_raw=keep_raw,
         cache_dir=cache_dir,
+        chunk_rows=chunk_rows,
+        scheduler=scheduler,
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
     if kept is not None:

@@ -59,6 +59,17 @@ from geo311.settings import cache_dir
     help="Also save the joined requests (GeoParquet) here, outside the site.",
 )
 @keep_raw_opt
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    help="Run out of core: read and join this many rows at a time (e.g. 1000000); "
+    "the tables are the same as in memory.",
+)
+@click.option(
+    "--scheduler",
+    help="Join the chunks on a Dask cluster: local:N (N worker processes here) or "
+    "tcp://HOST:PORT (a running scheduler; needs geo311[dask]).",
+)
 @out_opt("Site folder.")
 @overwrite_opt
 @progress_opt
@@ -82,6 +93,8 @@ def run_cmd(
     no_png: bool,
     keep_requests: Path | None,
     keep_raw: bool,
+    chunk_rows: int | None,
+    scheduler: str | None,
     out: Path,
     overwrite: bool,
     progress: bool | None,
@@ -116,6 +129,8 @@ def run_cmd(
             overwrite=overwrite,
             data_dir=data_dir,
             progress=bars,
+            chunk_rows=chunk_rows,
+            scheduler=scheduler,
         )
     if verbosity() > 0:
         click.echo(result.ledger.summary())

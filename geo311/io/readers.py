@@ -17,7 +17,7 @@ unset) raises :class:`geo311._errors.CRSError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from geo311.io.values import check_timezone, parse_as_of
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.progress import ProgressHook, report
 
-__all__ = ["read_requests", "requests_from_frame"]
+__all__ = ["read_requests", "request_points", "requests_from_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,21 @@ def _mapped(header: list[str], *, profile: Profile | None, source: str) -> list[
     return [c for c in header if c in wanted]
 
 
+def request_points(requests: pd.DataFrame) -> gpd.array.GeometryArray:
+    """Return the requests' points in EPSG:4326: None where ``coord_quality`` places none.
+
+    A point is kept for usable coordinates (``ok``, ``swapped``) and for
+    ``outside_area``; placeholders and missing, zero or out-of-range
+    coordinates get none.
+    """
+    has_point = requests["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
+    xs = np.where(has_point, requests["long"].to_numpy(float, na_value=np.nan), np.nan)
+    ys = np.where(has_point, requests["lat"].to_numpy(float, na_value=np.nan), np.nan)
+    geometry = gpd.points_from_xy(xs, ys, crs="EPSG:4326")
+    geometry[~has_point] = None
+    return geometry
+
+
 def _finish(
     parts: list[pd.DataFrame],
     ledger: Ledger,
@@ -165,8 +180,9 @@ def _finish(
     as_of: pd.Timestamp | None,
     placeholders: PlaceholderRule,
     fallback_points: FallbackPoints,
+    points: bool = True,
 ) -> Result:
-    """Clean across rows and build the GeoDataFrame."""
+    """Clean across rows and build the GeoDataFrame (a DataFrame without ``points``)."""
     frame = concat_requests(parts)
     parts.clear()  # the chunks' memory goes as soon as they are joined
     cleaned = clean_requests(
@@ -174,12 +190,7 @@ def _finish(
     )
     del frame
     out = compact_requests(cleaned.frame)
-    has_point = out["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
-    xs = np.where(has_point, out["long"].to_numpy(float, na_value=np.nan), np.nan)
-    ys = np.where(has_point, out["lat"].to_numpy(float, na_value=np.nan), np.nan)
-    geometry = gpd.points_from_xy(xs, ys, crs="EPSG:4326")
-    geometry[~has_point] = None
-    gdf = gpd.GeoDataFrame(out, geometry=geometry, crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(out, geometry=request_points(out)) if points else out
     if "timezone" in out:  # a profile mixing jurisdictions: each row's own zone
         timezones = set(out["timezone"].dropna())
     gdf.attrs["timezone"] = next(iter(timezones)) if len(timezones) == 1 else None
@@ -315,6 +326,7 @@ def read_requests(
     fallback_points: FallbackPoints = (),
     progress: ProgressHook | None = None,
     keep_raw: bool = False,
+    sink: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -338,6 +350,12 @@ def read_requests(
     progress : ProgressHook, optional
         Told the rows read so far (step ``"ingest"``, total unknown) after
         each chunk (see :mod:`geo311.progress`).
+    sink : callable, optional
+        Given each chunk once normalized and its coordinates checked; what it
+        returns is kept for the cross-row cleaning instead of the chunk (the
+        out-of-core run of :mod:`geo311.scale` stores the chunk on disk and
+        keeps only the columns the cleaning reads).  The requests returned
+        are then a DataFrame without points (see :func:`request_points`).
 
     Returns
     -------
@@ -390,7 +408,7 @@ def read_requests(
                 points=chunk.points,
                 keep_raw=keep_raw,
             )
-            parts.append(prepared.frame)
+            parts.append(prepared.frame if sink is None else sink(prepared.frame))
             file_ledger = file_ledger.extend(prepared.ledger)
             rows += len(chunk.raw)
             report(progress, "ingest", read_so_far + rows, None, unit="rows")
@@ -431,4 +449,5 @@ def read_requests(
         as_of=as_of_ts,
         placeholders=rule.updated(**(placeholders or {})),
         fallback_points=fallback_points,
+        points=sink is None,
     )

@@ -1,0 +1,142 @@
+"""The Dask path: the parts joined on the workers of a ``dask.distributed`` cluster.
+
+``scheduler`` is ``local:N`` -- a ``LocalCluster`` of N single-threaded worker
+processes on 127.0.0.1, started for the run and closed after it -- or the
+address of a running scheduler (``tcp://HOST:8786``, ``tls://...``).  The
+layers are shipped once to every worker (``scatter(..., broadcast=True)``);
+each task reads one part from the shared folder, joins it and returns its
+compact columns and ledger, which :func:`geo311.scale.combine.combine`
+reduces exactly.  Dask is imported only here, and only when a scheduler is
+asked for (``pip install 'geo311[dask]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+from geo311._errors import NetworkError, OptionError
+from geo311.join.layers import Layer
+from geo311.ledger import Ledger
+from geo311.progress import ProgressHook, report
+from geo311.scale.parts import Verdict
+
+__all__ = ["dask_client", "map_parts", "parse_scheduler"]
+
+_HOW = (
+    "write local:N (N worker processes on this machine) or tcp://HOST:PORT "
+    "(the scheduler of a running Dask cluster)"
+)
+
+
+def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
+    """Return ``("local", N)`` or ``("address", "tcp://...")`` for a ``--scheduler`` value.
+
+    Raises
+    ------
+    OptionError
+        Anything else, in one line saying what to write.
+
+    Examples
+    --------
+    >>> parse_scheduler("local:2")
+    ('local', 2)
+    >>> parse_scheduler("tcp://10.0.0.5:8786")
+    ('address', 'tcp://10.0.0.5:8786')
+    """
+    text = scheduler.strip()
+    if text.startswith("local:"):
+        count = text.removeprefix("local:")
+        if count.isdigit() and int(count) >= 1:
+            return "local", int(count)
+    elif text.startswith(("tcp://", "tls://")) and ":" in text.split("://", 1)[1]:
+        return "address", text
+    msg = f"--scheduler {scheduler!r}: {_HOW}"
+    raise OptionError(msg)
+
+
+@contextmanager
+def dask_client(scheduler: str) -> Iterator[Any]:
+    """Connect a ``dask.distributed.Client`` for ``scheduler`` (starting a LocalCluster if local).
+
+    Yields
+    ------
+    distributed.Client
+        Closed (with the LocalCluster) on leaving.
+
+    Raises
+    ------
+    OptionError
+        A malformed ``scheduler``, or Dask not installed.
+    NetworkError
+        No scheduler answered at the address (within Dask's connect timeout,
+        ``distributed.comm.timeouts.connect``).
+    """
+    kind, value = parse_scheduler(scheduler)
+    try:
+        from distributed import Client, LocalCluster  # noqa: PLC0415 - optional extra
+    except ImportError:
+        msg = f"--scheduler {scheduler}: Dask is not installed; pip install 'geo311[dask]'"
+        raise OptionError(msg) from None
+    if kind == "local":
+        with (
+            LocalCluster(
+                n_workers=int(value),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    else:
+        try:
+            client = Client(str(value))
+        except OSError as exc:
+            msg = (
+                f"--scheduler {value}: no Dask scheduler answered ({exc}); start one "
+                "(`dask scheduler` and `dask worker ADDRESS` on the machines) or fix the address"
+            )
+            raise NetworkError(msg) from None
+        with client:
+            yield client
+
+
+def map_parts(
+    client: Any,
+    parts: Sequence[Verdict],
+    *,
+    layers: Mapping[str, Sequence[Layer]],
+    options: Mapping[str, Any],
+    progress: ProgressHook | None = None,
+) -> list[tuple[pd.DataFrame, Ledger]]:
+    """Join every part on the cluster's workers; return their results in input order.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    parts : sequence of Verdict
+    layers : mapping of str to sequence of Layer
+        Shipped once to every worker.
+    options : mapping
+        As in :func:`geo311.scale.stream.join_part`.
+    progress : ProgressHook, optional
+        Told the parts joined so far (step ``"join"``).
+
+    Returns
+    -------
+    list of (DataFrame, Ledger)
+    """
+    from distributed import as_completed  # noqa: PLC0415 - optional extra
+
+    from geo311.scale.stream import join_part  # noqa: PLC0415 - stream imports this module
+
+    [shipped] = client.scatter([dict(layers)], broadcast=True)
+    futures = client.map(join_part, list(parts), layers=shipped, options=dict(options), pure=False)
+    for done, _ in enumerate(as_completed(futures), start=1):
+        report(progress, "join", done, len(futures), unit="parts")
+    return list(client.gather(futures))

@@ -1,0 +1,219 @@
+"""The out-of-core ingest and join that :func:`geo311.pipeline.run` uses with ``chunk_rows``.
+
+:func:`ingest_parts` reads the inputs chunk by chunk into Parquet parts and
+cleans their key columns at once (see :mod:`geo311.scale.parts`);
+:func:`join_parts` joins the parts one at a time (or on a Dask cluster,
+``scheduler``) and reduces them to the compact columns the indicators read
+(see :mod:`geo311.scale.combine`).  The indicators then run on those columns
+exactly as on the in-memory requests.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from geo311._errors import OptionError
+from geo311.io.readers import read_requests
+from geo311.join.assign import assign_areas
+from geo311.join.layers import Layer, load_layers
+from geo311.join.manifest import CityManifest
+from geo311.ledger import Ledger, Result
+from geo311.progress import ProgressHook, report
+from geo311.scale.cluster import parse_scheduler
+from geo311.scale.combine import combine, compact
+from geo311.scale.parts import PartWriter, Verdict, cleaned_part, verdicts
+
+__all__ = ["StagedIngest", "check_options", "ingest_parts", "join_part", "join_parts"]
+
+
+@dataclass(frozen=True)
+class StagedIngest:
+    """The parts of an out-of-core ingest, on disk, with the cleaning's verdict on each.
+
+    Attributes
+    ----------
+    parts : list of Verdict
+        Each part with the cleaning's verdict on its rows.
+    folder : tempfile.TemporaryDirectory
+        Holds the parts; removed once they are joined.
+    """
+
+    parts: list[Verdict]
+    folder: tempfile.TemporaryDirectory[str]
+
+
+def check_options(
+    *,
+    chunk_rows: int | None,
+    scheduler: str | None,
+    keep_raw: bool,
+    extra_layers: object,
+    inputs: object,
+) -> None:
+    """Refuse what the out-of-core run cannot do, in one line saying what to do instead.
+
+    Checked before the ingest, so that a mistyped option fails at once.
+    """
+    if scheduler is not None:
+        parse_scheduler(scheduler)
+    if chunk_rows is not None and chunk_rows < 1:
+        msg = f"chunk_rows={chunk_rows}: give a number of rows of at least 1 (e.g. 1000000)"
+        raise OptionError(msg)
+    refused = {
+        "keep_raw / qa (the source columns for the label checks)": keep_raw,
+        "extra_layers (user layer files; add them to the city manifest)": bool(extra_layers),
+        "inputs already read (a PipelineResult; give the export files)": not isinstance(
+            inputs, str | Path | Sequence
+        ),
+    }
+    for what, given in refused.items():
+        if given:
+            msg = f"the out-of-core run (chunk_rows / scheduler) does not take {what}"
+            raise OptionError(msg)
+
+
+def ingest_parts(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    chunk_rows: int,
+    scratch: Path | None = None,
+    **options: Any,
+) -> tuple[Result, StagedIngest]:
+    """Read the inputs chunk by chunk into Parquet parts; clean their key columns at once.
+
+    Parameters
+    ----------
+    inputs : path or sequence of paths
+        311 export files.
+    chunk_rows : int
+        Rows per chunk, hence per part.
+    scratch : pathlib.Path, optional
+        Folder in which the parts' temporary folder is made (default the
+        system's); on a cluster, one every worker reads at the same path.
+    **options
+        Passed to :func:`geo311.read_requests` (``schema``, ``timezone``,
+        ``encoding``, ``as_of``, ``max_bad_timestamps``, ``placeholders``,
+        ``progress``).
+
+    Returns
+    -------
+    (Result, StagedIngest)
+        The key columns of every request kept (see
+        :data:`~geo311.scale.parts.KEY_COLUMNS`), cleaned, and the ingest's row
+        ledger (equal to the in-memory ingest's); and the parts.
+    """
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    folder = tempfile.TemporaryDirectory(prefix="geo311-parts-", dir=scratch)
+    writer = PartWriter(Path(folder.name))
+    keys, ledger = read_requests(inputs, chunksize=chunk_rows, sink=writer, **options)
+    return Result(keys, ledger), StagedIngest(verdicts(keys, writer), folder)
+
+
+def join_part(
+    verdict: Verdict,
+    *,
+    layers: Mapping[str, Sequence[Layer]],
+    options: Mapping[str, Any],
+) -> tuple[pd.DataFrame, Ledger]:
+    """Join one part to the layers and reduce it to its compact columns.
+
+    Parameters
+    ----------
+    verdict : Verdict
+        The part and the cleaning's verdict on it.
+    layers : mapping of str to sequence of Layer
+        The layers, loaded once for every part.
+    options : mapping
+        ``vintages``, ``tolerance_m``, ``cache_dir`` and ``timezone`` of
+        :func:`geo311.assign_areas`.
+
+    Returns
+    -------
+    (pandas.DataFrame, Ledger)
+        The part's compact requests and its join ledger.
+    """
+    joined, ledger = assign_areas(cleaned_part(verdict), layers, **options)
+    return compact(joined), ledger
+
+
+def join_parts(
+    manifest: CityManifest | None,
+    *,
+    staged: StagedIngest,
+    layers: Sequence[str] | None,
+    boundaries: Mapping[str, Sequence[Layer]] | None,
+    vintages: Mapping[str, str] | None,
+    tolerance_m: float,
+    cache_dir: Path | None,
+    data_dir: str | Path | None,
+    scheduler: str | None,
+    progress: ProgressHook | None,
+) -> tuple[pd.DataFrame, Ledger, dict[str, list[Layer]]]:
+    """Join every part (here, or on the workers of ``scheduler``) and combine them exactly.
+
+    The layers are loaded once, as :func:`geo311.join_city` loads them (or
+    taken from ``boundaries``), and shipped once to each worker.
+
+    Parameters
+    ----------
+    manifest : CityManifest or None
+        The city whose layers are joined (unless ``boundaries``).
+    staged : StagedIngest
+    layers : sequence of str, optional
+        Layer keys (default every layer of ``boundaries`` or of the city).
+    boundaries : mapping of str to sequence of Layer, optional
+        Layers already loaded.
+    vintages, tolerance_m, cache_dir
+        As in :func:`geo311.assign_areas`.
+    data_dir : str or pathlib.Path, optional
+        Folder searched first for the city's boundary files.
+    scheduler : str, optional
+        ``local:N`` or ``tcp://HOST:PORT`` (see :mod:`geo311.scale.cluster`);
+        default this process, one part at a time.
+    progress : ProgressHook, optional
+        Told the parts joined so far (step ``"join"``).
+
+    Returns
+    -------
+    (pandas.DataFrame, Ledger, dict)
+        Compact requests of every part, the join ledger, the layers joined.
+    """
+    if boundaries is not None:
+        chosen = {k: list(boundaries[k]) for k in (layers or boundaries)}
+    elif manifest is not None:
+        chosen = load_layers(manifest, layers=layers, data_dir=data_dir, progress=progress)
+    else:
+        msg = "the out-of-core join needs a city (city=, --city) or loaded boundaries"
+        raise OptionError(msg)
+    options = {
+        "vintages": vintages,
+        "tolerance_m": tolerance_m,
+        "cache_dir": cache_dir,
+        "timezone": manifest.timezone if manifest is not None else None,
+    }
+    total = len(staged.parts)
+    report(progress, "join", 0, total, unit="parts")
+    try:
+        if scheduler is None:
+            results = []
+            for done, verdict in enumerate(staged.parts, start=1):
+                results.append(join_part(verdict, layers=chosen, options=options))
+                report(progress, "join", done, total, unit="parts")
+        else:
+            from geo311.scale.cluster import dask_client, map_parts  # noqa: PLC0415
+
+            with dask_client(scheduler) as client:
+                results = map_parts(
+                    client, staged.parts, layers=chosen, options=options, progress=progress
+                )
+    finally:
+        staged.folder.cleanup()
+    requests, ledger = combine(results, chosen)
+    return requests, ledger, chosen

@@ -1,0 +1,54 @@
+"""The Dask path (``scheduler="local:2"``) gives exactly the single-process run's tables."""
+
+from __future__ import annotations
+
+import pytest
+from test_scale import assert_same_run, demo_inputs
+
+from geo311._errors import NetworkError
+from geo311.pipeline import PipelineResult, run
+
+pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
+
+Progress = list[tuple[str, int, int | None]]
+
+
+@pytest.fixture(scope="module")
+def runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[PipelineResult, PipelineResult, Progress]:
+    """The in-memory run, one run on a LocalCluster of 2 worker processes, and its progress."""
+    inputs, manifest, as_of = demo_inputs(tmp_path_factory.mktemp("dask-demo"), 4_000)
+    options = {"city": manifest, "as_of": as_of, "layers": ["neighborhoods", "council_districts"]}
+    expected = run(inputs, **options)
+    progress: Progress = []
+
+    def hook(step: str, done: int, total: int | None, *, unit: str) -> None:
+        progress.append((step, done, total))
+
+    got = run(inputs, **options, chunk_rows=700, scheduler="local:2", progress=hook)
+    return expected, got, progress
+
+
+def test_tables_on_two_workers_equal_one_process(runs: tuple) -> None:
+    expected, got, _ = runs
+    assert_same_run(expected, got)
+
+
+def test_every_part_is_joined_on_the_cluster_and_reported(runs: tuple) -> None:
+    _, _, progress = runs
+    joined = [p for p in progress if p[0] == "join"]
+    assert joined[0] == ("join", 0, 7)  # 4,300 rows in parts of 700
+    assert joined[-1] == ("join", 7, 7)
+
+
+def test_a_scheduler_that_does_not_answer_is_one_clear_error() -> None:
+    from geo311.scale.cluster import dask_client  # noqa: PLC0415
+
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "0.2s"}),
+        pytest.raises(NetworkError, match=r"tcp://127.0.0.1:9: no Dask scheduler answered"),
+        dask_client("tcp://127.0.0.1:9"),
+    ):
+        pass
