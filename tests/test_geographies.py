@@ -15,11 +15,13 @@ from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from geo311._errors import CRSError, InputFileError, SchemaError
+from geo311.crs import _utm_code, _utm_code_from_database
 from geo311.join.layers import (
     Layer,
     LayerResult,
@@ -106,6 +108,23 @@ def test_projected_grid_is_normalised_and_measured() -> None:
     # the input is untouched
     pd.testing.assert_frame_equal(source, before)
     assert source.crs.to_string() == MD
+
+
+def test_computed_utm_zone_is_the_proj_database_zone() -> None:
+    """Arithmetic zones inside a zone, the database's answer on edges and near the poles."""
+    rng = np.random.default_rng(7)
+    points = [
+        *zip(rng.uniform(-180, 180, 12), rng.uniform(-79.9, 83.9, 12), strict=True),
+        (-76.61, 39.29),  # Baltimore
+        (-118.4, 34.05),  # Los Angeles
+        (-177.0 + 1e-4, -0.5),  # zone 1, just south of the equator
+        (179.99, 10.0),  # zone 60
+        (-78.0, 40.0),  # on the meridian between zones 17 and 18: asks the database
+        (10.0, 0.0),  # on the equator: asks the database
+        (10.0, 85.0),  # beyond the zones: None from the database
+    ]
+    for lon, lat in points:
+        assert _utm_code(lon, lat) == _utm_code_from_database.__wrapped__(lon, lat), (lon, lat)
 
 
 def test_lonlat_grid_measured_in_estimated_utm() -> None:
