@@ -27,6 +27,7 @@ False
 from __future__ import annotations
 
 import logging
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+#: Held while :func:`captured_logs` has the loggers redirected (threads take turns).
+_CAPTURING = threading.RLock()
 
 #: What reading a damaged cache entry can raise: missing or unreadable file,
 #: a zip archive cut short, arrays or JSON that do not parse, a bad WKB blob,
@@ -176,20 +179,23 @@ def captured_logs(build: Callable[[], _T], loggers: Sequence[str]) -> tuple[_T, 
         ``(build(), lines)``.
     """
     collect = _Collect()
-    saved = []
-    for name in loggers:
-        log = logging.getLogger(name)
-        saved.append((log, log.level, log.propagate))
-        log.addHandler(collect)
-        log.setLevel(logging.DEBUG)
-        log.propagate = False
     try:
-        value = build()
+        with _CAPTURING:  # one capture at a time, so each restores what it found
+            saved = []
+            for name in loggers:
+                log = logging.getLogger(name)
+                saved.append((log, log.level, log.propagate))
+                log.addHandler(collect)
+                log.setLevel(logging.DEBUG)
+                log.propagate = False
+            try:
+                value = build()
+            finally:
+                for log, level, propagate in reversed(saved):
+                    log.removeHandler(collect)
+                    log.setLevel(level)
+                    log.propagate = propagate
     finally:
-        for log, level, propagate in saved:
-            log.removeHandler(collect)
-            log.setLevel(level)
-            log.propagate = propagate
         replay_logs(collect.lines)
     return value, collect.lines
 

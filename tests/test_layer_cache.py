@@ -21,7 +21,7 @@ from shapely import Polygon, box
 
 import geo311.join.layers as layers_module
 import geo311.population.layer as population_layer
-from geo311.cache import update_with_frame
+from geo311.cache import captured_logs, update_with_frame
 from geo311.join.layers import Layer, load_layers
 from geo311.population.layer import layer_population
 
@@ -272,3 +272,24 @@ def test_damaged_population_entry_is_rebuilt_with_a_warning(
     assert [line for line in lines if "removing it" not in line[2]] == cold_lines
     populate(caplog)
     assert not [r for r in caplog.records if r.name == "geo311.cache"]
+
+
+def test_captured_lines_are_written_even_when_the_work_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("geo311.population.layer")
+    before = (log.level, log.propagate)
+
+    def fail() -> None:
+        log.warning("half done")
+        msg = "broken input"
+        raise ValueError(msg)
+
+    with (
+        caplog.at_level(logging.WARNING, logger="geo311"),
+        pytest.raises(ValueError, match="broken"),
+    ):
+        captured_logs(fail, ["geo311.population"])
+    assert [r.getMessage() for r in caplog.records] == ["half done"]
+    assert (log.level, log.propagate) == before
+    assert logging.getLogger("geo311.population").propagate
