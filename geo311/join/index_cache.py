@@ -28,9 +28,7 @@ Examples
 
 from __future__ import annotations
 
-import logging
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +37,7 @@ import numpy as np
 import shapely
 
 from geo311._errors import Geo311Error
+from geo311.cache import read_cached, write_cached
 from geo311.io.atomic import atomic_write
 from geo311.join.spatial_index import (
     _FIRST_EDGE,
@@ -58,23 +57,9 @@ __all__ = [
     "cached_outline",
     "load_index",
     "outline",
-    "read_cached",
     "save_index",
-    "write_cached",
 ]
 
-logger = logging.getLogger(__name__)
-
-#: What reading a damaged cache entry can raise: missing or unreadable file,
-#: a zip archive cut short, arrays that do not parse, a bad WKB blob.
-_UNREADABLE = (
-    OSError,
-    EOFError,
-    ValueError,
-    KeyError,
-    zipfile.BadZipFile,
-    shapely.errors.GEOSException,
-)
 _T = TypeVar("_T")
 
 
@@ -193,73 +178,6 @@ def _read_index(path: Path, wkbs: np.ndarray) -> AreaIndex:
 
 
 # --------------------------------------------------------------------------- healing cache
-
-
-def read_cached(path: Path | None, *, what: str, read: Callable[[Path], _T]) -> _T | None:
-    """Return ``read(path)``, or None when there is no entry or it cannot be used.
-
-    An entry that cannot be used (``read`` raised one of the errors of a
-    damaged file) is removed, with one WARNING naming it and the reason, so
-    the caller rebuilds it.
-
-    Parameters
-    ----------
-    path : pathlib.Path or None
-        The cache entry (None: no cache).
-    what : str
-        Names the entry in log lines ("area index").
-    read : callable
-        Reads and checks the file; raises ``OSError``, ``ValueError`` ... when it is damaged.
-
-    Returns
-    -------
-    object or None
-    """
-    if path is None or not path.exists():
-        return None
-    try:
-        value = read(path)
-    except _UNREADABLE as exc:
-        logger.warning(
-            "cached %s %s is unreadable (%s: %s); removing it and rebuilding",
-            what,
-            path,
-            type(exc).__name__,
-            exc,
-        )
-        try:
-            path.unlink()
-        except OSError as unlink_error:
-            logger.warning("cannot remove %s (%s)", path, unlink_error)
-        return None
-    logger.debug("loaded %s %s", what, path)
-    return value
-
-
-def write_cached(
-    value: _T, path: Path | None, *, what: str, write: Callable[[_T, Path], None]
-) -> None:
-    """Save ``value`` with ``write`` (which must write atomically); a failure is a WARNING.
-
-    Parameters
-    ----------
-    value : object
-        What to save.
-    path : pathlib.Path or None
-        The cache entry (None: no cache, nothing written).
-    what : str
-        Names the entry in log lines.
-    write : callable
-        Writes ``value`` to ``path`` atomically (:func:`geo311.io.atomic.atomic_write`).
-    """
-    if path is None:
-        return
-    try:
-        write(value, path)
-    except OSError as exc:
-        logger.warning("could not cache the %s in %s (%s); continuing", what, path, exc)
-    else:
-        logger.debug("saved %s %s", what, path)
 
 
 def _cached(

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -30,6 +31,7 @@ from pyproj import CRS
 from geo311 import settings
 from geo311._errors import InputFileError, LayerError, OptionError
 from geo311.join.files import fetched_file_name, find_layer_file, manifest_folder
+from geo311.join.layer_cache import cached_validation
 from geo311.join.manifest import (
     AncillarySpec,
     CityManifest,
@@ -38,7 +40,7 @@ from geo311.join.manifest import (
     is_layer_key,
     load_manifest,
 )
-from geo311.join.validate import raise_or_warn, validate_frame
+from geo311.join.validate import Validated, raise_or_warn, validate_frame
 from geo311.ledger import Ledger
 from geo311.progress import ProgressHook, report
 
@@ -450,6 +452,7 @@ def load_layers(
     min_coverage: float = 0.5,
     data_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
+    use_cache: bool = True,
 ) -> dict[str, list[Layer]]:
     """Load and validate every vintage of a city's boundary layers.
 
@@ -500,6 +503,10 @@ def load_layers(
     progress : ProgressHook, optional
         Told the boundary files read and validated so far (step
         ``"boundaries"``; see :mod:`geo311.progress`).
+    use_cache : bool, default True
+        Keep each validated file in ``<cache dir>/layers/``
+        (:func:`geo311.join.layer_cache.cached_validation`) and reuse it while the
+        file's bytes, the options and the geo311 version are the same.
     """
     if not 0 <= min_coverage <= 1:
         msg = f"min_coverage must be a share between 0 and 1, got {min_coverage!r}"
@@ -563,25 +570,30 @@ def load_layers(
                 out[key].append(declared)
                 continue
             report(progress, "boundaries", len(unions), len(found), unit="files")
-            frame = read_boundary_file(path)
-            validated, qa, _, measure_crs, unions[key, spec.vintage] = validate_frame(
-                frame,
-                key=key,
-                id_field=layer_spec.id_field,
-                name_field=layer_spec.name_field,
-                alias_fields=[a for a in layer_spec.alias_fields if a in frame.columns],
-                projected_crs=manifest.projected_crs,
-                origin=str(path),
-                stage=f"layer:{key}:{spec.vintage}",
-                crs=spec.crs,
-                allow_invalid=allow_invalid,
+            sha256 = _sha256_file(path)
+            options: dict[str, Any] = {
+                "key": key,
+                "id_field": layer_spec.id_field,
+                "name_field": layer_spec.name_field,
+                "alias_fields": list(layer_spec.alias_fields),
+                "projected_crs": manifest.projected_crs,
+                "origin": str(path),
+                "stage": f"layer:{key}:{spec.vintage}",
+                "crs": spec.crs,
+                "allow_invalid": allow_invalid,
+            }
+            validated, qa, _, measure_crs, unions[key, spec.vintage] = cached_validation(
+                partial(_validate_file, path, **options),
+                file_sha256=sha256,
+                options=options,
+                cache_dir=settings.cache_dir() / "layers" if use_cache else None,
             )
             out[key].append(
                 replace(
                     declared,
                     frame=validated,
                     path=path,
-                    sha256=_sha256_file(path),
+                    sha256=sha256,
                     projected_crs=measure_crs,
                     qa=qa,
                 )
@@ -589,6 +601,14 @@ def load_layers(
     report(progress, "boundaries", len(unions), len(found), unit="files")
     _check_coverage(out, unions, min_coverage=min_coverage, allow_invalid=allow_invalid)
     return out
+
+
+def _validate_file(path: Path, *, alias_fields: Sequence[str], **options: Any) -> Validated:
+    """Read a boundary file and validate it (the aliases among its fields)."""
+    frame = read_boundary_file(path)
+    return validate_frame(
+        frame, alias_fields=[a for a in alias_fields if a in frame.columns], **options
+    )
 
 
 def _optional_file(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -22,9 +23,11 @@ import shapely
 from pyproj import CRS
 
 from geo311 import crs as geo311_crs
+from geo311 import settings
 from geo311._errors import SchemaError
 from geo311.join.layers import Layer
 from geo311.population.ancillary import ancillary_weights, city_outline
+from geo311.population.cache import cached_population, population_key
 from geo311.population.interpolation import interpolate
 from geo311.population.tracts import Denominators, tract_table_from_frame
 
@@ -125,6 +128,7 @@ def layer_population(
     min_share: float = MIN_TRACT_SHARE,
     min_population: float = MIN_POPULATION,
     allocate_total: bool = True,
+    use_cache: bool = True,
 ) -> pd.DataFrame:
     """Return population, housing units and median household income per area of a layer.
 
@@ -185,6 +189,10 @@ def layer_population(
         its part inside the outline.  Where tracts straddle the city line,
         pass False so the part outside keeps its share (reported as a
         difference in ``attrs["totals"]``).
+    use_cache : bool, default True
+        Keep the result in ``<cache dir>/population/``
+        (:func:`geo311.population.cache.cached_population`), keyed by the
+        content of every input, and reuse it on later runs.
 
     Returns
     -------
@@ -291,44 +299,151 @@ def layer_population(
         }
         for name, column in columns.items()
     }
-    if _same_polygons(target_frame, target_id, tract_frame, tract_id):
-        result = _pass_through(
-            source, geoids, list(columns), moe, target_frame[target_id], extensive=list(ext)
-        )
-        log.info(
-            "population for %d tracts passed through unchanged from %s",
-            len(result),
-            table.source,
-        )
-    else:
-        result = interpolate(
-            source,
-            layer,
-            extensive=list(ext),
-            intensive=list(inten),
-            moe=moe,
-            projected_crs=crs,
-            weights=weights,
-            weight_column=weight_column,
-            target_id=target_id,
-            clip=outline if outline is not None else target_frame[[target_frame.geometry.name]],
-            min_share=min_share,
-            allocate_total=allocate_total,
-        )
-    result.attrs.update(
-        source=table.source,
-        year=table.year,
-        variables=variables,
-        population_method=result.attrs["method"],
-        clip="city_outline" if outline is not None else "union of the layer",
-    )
-    _warn_unallocated(result, table.source)
     if population_field is None and block_population and isinstance(layer, Layer):
         population_field = layer.population_field
-    if population_field is not None and "population" in result:
-        _use_block_population(result, layer, target_frame, population_field)
-    _land_and_flags(result, target_frame, outline, area_crs, min_population=min_population)
-    return result
+    plan = _Plan(
+        source=source,
+        layer=layer,
+        target_frame=target_frame,
+        target_id=target_id,
+        same_polygons=_same_polygons(target_frame, target_id, tract_frame, tract_id),
+        geoids=geoids,
+        columns=columns,
+        moe=moe,
+        extensive=list(ext),
+        intensive=list(inten),
+        variables=variables,
+        table_source=table.source,
+        table_year=table.year,
+        crs=crs,
+        area_crs=area_crs,
+        weights=weights,
+        weight_column=weight_column,
+        outline=outline,
+        population_field=population_field,
+        min_share=min_share,
+        min_population=min_population,
+        allocate_total=allocate_total,
+    )
+    return cached_population(
+        plan.compute,
+        key=plan.key(),
+        cache_dir=settings.cache_dir() / "population" if use_cache else None,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """Everything :func:`layer_population` interpolates from, and how (a cache key's inputs)."""
+
+    source: gpd.GeoDataFrame  # tract values (and MOEs) on tract polygons
+    layer: gpd.GeoDataFrame | Layer
+    target_frame: gpd.GeoDataFrame
+    target_id: str
+    same_polygons: bool
+    geoids: pd.Series
+    columns: dict[str, str]
+    moe: dict[str, str]
+    extensive: list[str]
+    intensive: list[str]
+    variables: dict[str, dict[str, Any]]
+    table_source: str
+    table_year: Any
+    crs: str | CRS | None
+    area_crs: CRS
+    weights: gpd.GeoDataFrame | None
+    weight_column: str | None
+    outline: gpd.GeoDataFrame | None
+    population_field: str | None
+    min_share: float
+    min_population: float
+    allocate_total: bool
+
+    def key(self) -> str:
+        """Content key of every input (:func:`geo311.population.cache.population_key`)."""
+        is_layer = isinstance(self.layer, Layer)
+        options = {
+            "target_id": self.target_id,
+            "same_polygons": self.same_polygons,
+            "columns": self.columns,
+            "moe": self.moe,
+            "extensive": self.extensive,
+            "intensive": self.intensive,
+            "variables": self.variables,
+            "table": [self.table_source, str(self.table_year)],
+            "crs": None if self.crs is None else CRS(self.crs).to_string(),
+            "area_crs": self.area_crs.to_string(),
+            "weight_column": self.weight_column,
+            "population_field": self.population_field,
+            "min_share": self.min_share,
+            "min_population": self.min_population,
+            "allocate_total": self.allocate_total,
+            "layer": [
+                getattr(self.layer, "key", ""),
+                self.layer.projected_crs if is_layer else None,
+                self.layer.population_year if is_layer else "",
+                self.layer.population_source if is_layer else "",
+            ],
+        }
+        frames = {
+            "source": self.source,
+            "geoids": self.geoids.to_frame(),
+            "target": self.target_frame,
+            "weights": self.weights,
+            "outline": self.outline,
+        }
+        return population_key(frames, options)
+
+    def compute(self) -> pd.DataFrame:
+        """Interpolate (or pass through), then the block population, land and flags."""
+        target_frame = self.target_frame
+        if self.same_polygons:
+            result = _pass_through(
+                self.source,
+                self.geoids,
+                list(self.columns),
+                self.moe,
+                target_frame[self.target_id],
+                extensive=self.extensive,
+            )
+            log.info(
+                "population for %d tracts passed through unchanged from %s",
+                len(result),
+                self.table_source,
+            )
+        else:
+            result = interpolate(
+                self.source,
+                self.layer,
+                extensive=self.extensive,
+                intensive=self.intensive,
+                moe=self.moe,
+                projected_crs=self.crs,
+                weights=self.weights,
+                weight_column=self.weight_column,
+                target_id=self.target_id,
+                clip=(
+                    self.outline
+                    if self.outline is not None
+                    else target_frame[[target_frame.geometry.name]]
+                ),
+                min_share=self.min_share,
+                allocate_total=self.allocate_total,
+            )
+        result.attrs.update(
+            source=self.table_source,
+            year=self.table_year,
+            variables=self.variables,
+            population_method=result.attrs["method"],
+            clip="city_outline" if self.outline is not None else "union of the layer",
+        )
+        _warn_unallocated(result, self.table_source)
+        if self.population_field is not None and "population" in result:
+            _use_block_population(result, self.layer, target_frame, self.population_field)
+        _land_and_flags(
+            result, target_frame, self.outline, self.area_crs, min_population=self.min_population
+        )
+        return result
 
 
 def _crs(

@@ -85,9 +85,9 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, OptionError, SchemaError
+from geo311.cache import read_cached, update_with_geometries, write_cached
 from geo311.crs import projected_crs
 from geo311.io.atomic import atomic_write
-from geo311.join.index_cache import read_cached, write_cached
 from geo311.settings import cache_dir
 
 __all__ = ["MAX_EVALUATIONS", "METRES_PER_DEGREE", "DisplayGeometry", "simplify_for_display"]
@@ -759,8 +759,7 @@ def _read_entry(path: Path) -> _Simplified:
 def _cache_key(gdf: gpd.GeoDataFrame, source: np.ndarray, options: tuple[Any, ...]) -> str:
     """Digest of a layer's geometries (in order), its CRS and the simplification options."""
     digest = hashlib.sha256(repr((str(gdf.crs), options)).encode())
-    for wkb in shapely.to_wkb(source):
-        digest.update(b"\x00" if wkb is None else wkb)
+    update_with_geometries(digest, source)
     return digest.hexdigest()
 
 

@@ -1,0 +1,143 @@
+"""On-disk cache of the population of each layer's areas.
+
+Interpolating tract values to a layer (overlaying tracts, a dasymetric mask
+and the layer) costs seconds and depends only on the polygons and values
+involved.  :func:`cached_population` keeps the per-area table of
+:func:`geo311.population.layer.layer_population`, its ``attrs`` and the log
+lines it wrote in ``<cache dir>/population/<key>.npz``.  The key is a hash of
+every input the computation reads (:func:`population_key`): the tract values
+and polygons, the layer's frame, the dasymetric weights, the city outline,
+the options, the entry format and the geo311 version.
+
+Entries are read without pickle (the table as Parquet, ``attrs`` and log
+lines as JSON); one that cannot be used is removed and rebuilt with a WARNING
+(:func:`geo311.cache.read_cached`), and every write is atomic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo311.cache import (
+    LogLine,
+    captured_logs,
+    read_cached,
+    replay_logs,
+    update_with_frame,
+    write_cached,
+)
+from geo311.io.atomic import atomic_write
+
+__all__ = ["LOGGED_BY", "cached_population", "population_key"]
+
+#: Version of the entries' layout and meaning; bump it when the computation changes.
+FORMAT_VERSION = 1
+#: Loggers whose lines the computation writes, captured and replayed with the entry.
+LOGGED_BY = ("geo311.population", "geo311.crs")
+
+
+def population_key(frames: dict[str, pd.DataFrame | None], options: dict[str, Any]) -> str:
+    """Return the content key of a population computation.
+
+    Parameters
+    ----------
+    frames : dict of str to (Geo)DataFrame or None
+        Every frame the computation reads (tract values, layer, weights,
+        outline), hashed whole: values, dtypes, index, CRS and geometries.
+    options : dict
+        Every other input (JSON-serialisable).
+
+    Returns
+    -------
+    str
+        A hex digest that also covers :data:`FORMAT_VERSION` and the geo311 version.
+    """
+    from geo311 import __version__  # noqa: PLC0415 - the package imports this module
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([FORMAT_VERSION, __version__, options], sort_keys=True).encode())
+    for name in sorted(frames):
+        digest.update(name.encode())
+        update_with_frame(digest, frames[name])
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """JSON encoding of the numpy scalars and arrays found in ``attrs``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    msg = f"cannot store a {type(value).__name__} in a population cache entry"
+    raise TypeError(msg)
+
+
+def _write_entry(entry: tuple[str, pd.DataFrame, list[LogLine]], path: Path) -> None:
+    key, result, lines = entry
+    table = io.BytesIO()
+    bare = result.copy()
+    bare.attrs = {}
+    bare.to_parquet(table)
+    meta = json.dumps({"attrs": result.attrs, "log": lines}, default=_plain)
+    with atomic_write(path) as tmp, tmp.open("wb") as stream:
+        np.savez(
+            stream,
+            format_version=np.int64(FORMAT_VERSION),
+            key=np.str_(key),
+            table=np.frombuffer(table.getvalue(), dtype=np.uint8),
+            meta=np.frombuffer(meta.encode("utf-8"), dtype=np.uint8),
+        )
+
+
+def _read_entry(path: Path, key: str) -> tuple[pd.DataFrame, list[LogLine]]:
+    with path.open("rb") as stream, np.load(stream, allow_pickle=False) as data:
+        version = int(data["format_version"])
+        stored = str(data["key"])
+        table = data["table"].tobytes()
+        meta = json.loads(data["meta"].tobytes().decode("utf-8"))
+    if version != FORMAT_VERSION or stored != key:
+        msg = f"entry of format {version} for key {stored[:12]}, expected {FORMAT_VERSION}"
+        raise ValueError(msg)
+    result = pd.read_parquet(io.BytesIO(table))
+    result.attrs = dict(meta["attrs"])
+    return result, [(str(n), int(level), str(m)) for n, level, m in meta["log"]]
+
+
+def cached_population(
+    build: Callable[[], pd.DataFrame], *, key: str, cache_dir: Path | None
+) -> pd.DataFrame:
+    """Return ``build()`` (a layer's population table), from the cache when it holds it.
+
+    Parameters
+    ----------
+    build : callable
+        Computes the table.
+    key : str
+        Its :func:`population_key`.
+    cache_dir : pathlib.Path or None
+        Folder of the entries; None computes without caching.
+
+    Returns
+    -------
+    pandas.DataFrame
+        With its ``attrs``.  The log lines of the computation are written
+        (again, on a warm run) at their levels.  A damaged entry is removed and
+        rebuilt with a WARNING; a failing computation raises and caches nothing.
+    """
+    path = cache_dir / f"{key}.npz" if cache_dir is not None else None
+    hit = read_cached(path, what="layer population", read=lambda p: _read_entry(p, key))
+    if hit is not None:
+        result, lines = hit
+        replay_logs(lines)
+        return result
+    result, lines = captured_logs(build, LOGGED_BY)
+    write_cached((key, result, lines), path, what="layer population", write=_write_entry)
+    return result
