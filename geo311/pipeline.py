@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import geopandas as gpd
 import pandas as pd
 
+from geo311 import settings
 from geo311._errors import ConfigError, InputError, SchemaError
 from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.shared import shared_selection
@@ -302,7 +303,7 @@ def run(
     chunk_rows: int | None = None,
     scheduler: str | None = None,
 ) -> PipelineResult:
-    """Run the pipeline in memory: ingest -> join -> indicators, stopping where asked.
+    """Run the pipeline: ingest -> join -> indicators, stopping where asked.
 
     Parameters
     ----------
@@ -409,7 +410,6 @@ def run(
         chunksize=chunksize,
         keep_raw=keep_raw or qa,
         scale={"chunk_rows": chunk_rows, "scheduler": scheduler, "extra_layers": extra_layers},
-        cache_dir=cache_dir,
         keep_parts=last > STAGES.index("ingest"),
     )
     done = STAGES.index(result.stage)
@@ -504,7 +504,6 @@ def _ingest(
     chunksize: int | None,
     keep_raw: bool,
     scale: dict[str, Any],
-    cache_dir: Path | None,
     keep_parts: bool,
 ) -> tuple[PipelineResult, StagedIngest | None]:
     """Read the inputs (the ``ingest`` stage): in memory, or into parts on disk (``scale``).
@@ -512,9 +511,10 @@ def _ingest(
     The out-of-core ingest (``scale["chunk_rows"]`` or ``["scheduler"]``)
     also returns its parts for the join, unless ``keep_parts`` is False.
     """
-    if isinstance(inputs, PipelineResult) and not any(scale.values()):
+    out_of_core = scale["chunk_rows"] is not None or scale["scheduler"] is not None
+    if isinstance(inputs, PipelineResult) and not out_of_core:
         return replace(inputs, city=manifest or inputs.city), None
-    if scale["chunk_rows"] is None and scale["scheduler"] is None:
+    if not out_of_core:
         requests, ledger = read_requests(
             inputs,  # type: ignore[arg-type]  # not a PipelineResult, see above
             chunksize=chunksize,
@@ -534,7 +534,7 @@ def _ingest(
     keys, staged = ingest_parts(
         inputs,  # type: ignore[arg-type]  # checked: paths
         chunk_rows=scale["chunk_rows"] or DEFAULT_CHUNK_ROWS,
-        scratch=cache_dir.parent / "parts" if cache_dir is not None else None,
+        scratch=settings.cache_dir() / "parts",  # GEO311_CACHE_DIR: shared with a cluster
         **read_options,
     )
     if not keep_parts:

@@ -293,3 +293,21 @@ def test_captured_lines_are_written_even_when_the_work_fails(
     assert [r.getMessage() for r in caplog.records] == ["half done"]
     assert (log.level, log.propagate) == before
     assert logging.getLogger("geo311.population").propagate
+
+
+def test_a_shapefile_key_follows_its_sidecars(tmp_path: Path) -> None:
+    """Names live in the .dbf and the CRS in the .prj: editing either changes the key."""
+    path = tmp_path / "wards.shp"
+    frame = gpd.GeoDataFrame({"ward": ["1"], "label": ["North"]}, geometry=[box(0, 0, 1, 1)])
+    frame.set_crs("EPSG:4326").to_file(path)
+    shp = layers_module._sha256_file(path)
+    first = layers_module._content_sha256(path, shp)
+    frame.assign(label=["South"]).set_crs("EPSG:4326").to_file(path)  # same .shp bytes
+    assert layers_module._sha256_file(path) == shp
+    renamed = layers_module._content_sha256(path, shp)
+    frame.assign(label=["South"]).set_crs("EPSG:3857").to_file(path)
+    assert len({first, renamed, layers_module._content_sha256(path, shp)}) == 3
+    geojson = tmp_path / "wards.geojson"
+    frame.set_crs("EPSG:4326").to_file(geojson)
+    digest = layers_module._sha256_file(geojson)
+    assert layers_module._content_sha256(geojson, digest) == digest

@@ -222,6 +222,23 @@ def test_run_stops_after_each_stage(stages: dict[str, PipelineResult]) -> None:
     assert len(tabulated.equity) == sum(len(t.equity) for t in tabulated.tables.values())
 
 
+def test_a_saved_ingest_joins_a_user_layer_file(
+    stages: dict[str, PipelineResult], shared_data: Path
+) -> None:
+    """A result as input with extra_layers (and no chunk_rows) stays in memory."""
+    wards = shared_data / "baltimore" / "council_districts_2012.geojson"
+    joined = run(
+        stages["ingest"],
+        extra_layers={"wards": wards},
+        id_field="district",
+        name_field="name",
+        stop_after="join",
+    )
+    assert joined.stage == "join"
+    assert joined.requests["wards_id"].notna().sum() > 400
+    assert joined.ledger.rows_in == stages["ingest"].ledger.rows_in
+
+
 def test_continuing_a_run_gives_the_same_tables_as_one_run(
     stages: dict[str, PipelineResult],
 ) -> None:

@@ -145,3 +145,10 @@ def test_a_site_layer_has_no_attrs_and_the_tables_keep_theirs() -> None:
     assert indicators.attrs == {"geo311": {"nested": {"deep": [0, 1, 2, 3, 4]}}}
     assert tidy.attrs == {"geo311": {"x": 1}} and city.attrs == {"geo311": {"x": 1}}
     assert layer.metadata == {"vintage": "2020"}
+
+
+def test_static_map_paths_of_areas_without_polygons() -> None:
+    """No polygon to draw (empty geometries only, or no area) gives empty paths."""
+    mpl = static._matplotlib()
+    assert static._polygon_paths([Polygon(), MultiPolygon()], mpl) == [[], []]
+    assert static._polygon_paths([], mpl) == []

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from geo311.io.atomic import atomic_write
 from geo311.join import spatial_index
 from geo311.join.index_cache import (
     IndexMismatchError,
@@ -637,3 +638,14 @@ def test_baltimore_neighborhoods_match_brute_force(shared_data):
     # Null island, swapped lat/long and missing coordinates are outside every area.
     odd = index.locate([0.0, 39.29, np.nan, -76.61], [0.0, -76.61, 39.29, np.nan])
     assert odd.area.tolist() == [-1, -1, -1, -1]
+
+
+def test_concurrent_writers_of_one_entry_use_their_own_temporary_files(tmp_path):
+    """Threads of one process (a Dask worker) share a pid: each writer gets its own name."""
+    target = tmp_path / "entry.bin"
+    with atomic_write(target) as first, atomic_write(target) as second:
+        assert first != second
+        first.write_bytes(b"first")
+        second.write_bytes(b"second")
+    assert target.read_bytes() == b"first"  # the last to finish wins, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["entry.bin"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,9 +34,12 @@ def atomic_write(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling path and move it onto ``path`` only on success.
 
     A crash or an exception never leaves a truncated file that looks complete.
+    The temporary name is unique to this writer (process id and a random
+    part), so threads of one process and hosts sharing a folder -- Dask
+    workers writing to one cache -- never write into each other's file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp")
     try:
         yield tmp
         tmp.replace(path)

@@ -193,6 +193,22 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _content_sha256(path: Path, sha256: str) -> str:
+    """SHA-256 of what a boundary file reads: for a shapefile, with its sidecars.
+
+    A shapefile's ids and names are in its ``.dbf``, its CRS in its ``.prj``
+    and its encoding in its ``.cpg``: a change to any of them must change the
+    layer cache's key, not only a change to the ``.shp`` (``sha256``).
+    """
+    if path.suffix.lower() != ".shp":
+        return sha256
+    digest = hashlib.sha256(sha256.encode("ascii"))
+    for part in sorted(path.parent.iterdir()):
+        if part != path and part.is_file() and part.stem == path.stem:
+            digest.update(f"\0{part.suffix.lower()}\0{_sha256_file(part)}".encode())
+    return digest.hexdigest()
+
+
 def read_boundary_file(path: Path) -> gpd.GeoDataFrame:
     """Read a vector file as it is (InputFileError, naming the path, when it cannot be)."""
     if not path.is_file():
@@ -584,7 +600,7 @@ def load_layers(
             }
             validated, qa, _, measure_crs, unions[key, spec.vintage] = cached_validation(
                 partial(_validate_file, path, **options),
-                file_sha256=sha256,
+                file_sha256=_content_sha256(path, sha256),
                 options=options,
                 cache_dir=settings.cache_dir() / "layers" if use_cache else None,
             )

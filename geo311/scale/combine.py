@@ -12,6 +12,7 @@ the layer's order, as the in-memory join writes them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -62,21 +63,24 @@ def compact(joined: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _same_categories(frames: list[pd.DataFrame]) -> list[pd.DataFrame]:
-    """Give every part's categorical columns the sorted union of their categories.
+def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate parts, each categorical column over the sorted union of its categories.
 
     Sorted as the strings sort, so that tables grouped by a column come out
-    in the same order as from the in-memory strings.
+    in the same order as from the in-memory strings.  A column categorical in
+    any part stays categorical, also when some parts lack it.
     """
-    if not frames:
-        return frames
-    columns = [c for c, t in frames[0].dtypes.items() if isinstance(t, pd.CategoricalDtype)]
-    union = {
-        c: sorted(set().union(*(f[c].cat.categories for f in frames if c in f))) for c in columns
-    }
-    return [
-        f.astype({c: pd.CategoricalDtype(union[c]) for c in columns if c in f}) for f in frames
-    ]
+    union: dict[str, set[Any]] = {}
+    for frame in frames:
+        for column, dtype in frame.dtypes.items():
+            if isinstance(dtype, pd.CategoricalDtype):
+                union.setdefault(str(column), set()).update(dtype.categories)
+    dtypes = {c: pd.CategoricalDtype(sorted(cats)) for c, cats in union.items()}
+    out = pd.concat(
+        [f.astype({c: t for c, t in dtypes.items() if c in f}) for f in frames],
+        ignore_index=True,
+    )
+    return out.astype({c: t for c, t in dtypes.items() if out[c].dtype != t})
 
 
 def combine(
@@ -97,8 +101,8 @@ def combine(
         All compact requests (index 0..n-1, ``attrs`` of the first part) and
         the join ledger of all of them.
     """
-    frames = _same_categories([frame for frame, _ in parts])
-    requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frames = [frame for frame, _ in parts]
+    requests = _concat_categorical(frames) if frames else pd.DataFrame()
     requests.attrs = dict(frames[0].attrs) if frames else {}
     ledger = Ledger()
     for _, part in parts:

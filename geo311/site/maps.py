@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import Geo311Error, OptionError, SchemaError
+from geo311.cache import update_with_geometries
 from geo311.catalogue import DATA_DICTIONARY
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.site import assets as _assets
@@ -198,11 +199,8 @@ def _geometries_json(geoms: Any) -> str:
 
 def _geometry_entry(geoms: Any) -> tuple[str, str]:
     """Return :func:`_geometries_json` of ``geoms`` and its key, made once per geometry set."""
-    import shapely  # noqa: PLC0415
-
     digest = hashlib.sha256()
-    for wkb in shapely.to_wkb(np.asarray(geoms, dtype=object)):
-        digest.update(b"-" if wkb is None else len(wkb).to_bytes(8, "little") + wkb)
+    update_with_geometries(digest, geoms)
     key = digest.digest()
     found = _GEOMETRY_JSON.pop(key, None)  # put back last: the newest
     if found is None:

@@ -42,7 +42,7 @@ _ESCAPED = re.compile("[&<>\"'`]")
 
 
 def _finalize(value: Any) -> Any:
-    """Escape text with :func:`geo311.site.maps.escape_html` (autoescape plus the backtick).
+    """Escape text with :func:`geo311.site.escape.escape_html` (autoescape plus the backtick).
 
     Text without any character to escape (most cells: numbers, names) is
     returned as it is; the autoescape that follows leaves it unchanged too.

@@ -77,6 +77,8 @@ def _polygon_paths(geoms: Any, mpl: SimpleNamespace) -> list[list[Any]]:
     parts, owner = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
     filled = ~shapely.is_empty(parts)
     parts, owner = parts[filled], owner[filled]
+    if not len(parts):  # no area has a polygon to draw
+        return [[] for _ in range(len(geoms))]
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     verts, vert_ring = shapely.get_coordinates(rings, return_index=True)
     ring_ends = np.cumsum(np.bincount(vert_ring, minlength=len(rings)))
