@@ -10,6 +10,10 @@ Every cache keeps answers that are pure functions of their inputs under
 * :func:`captured_logs` runs a computation with the log lines of some loggers
   collected, so an entry can keep them and :func:`replay_logs` can write them
   again when the entry is reused: a warm run reports what a cold one did.
+* :func:`cached_with_logs` is the two together for a computation that logs:
+  the entry keeps the value and its log lines; :func:`write_blobs` and
+  :func:`read_blobs` store such an entry as named byte strings in an ``.npz``
+  (no pickle) with its format version and key, checked on reading.
 * :func:`update_with_frame` and :func:`update_with_geometries` feed a
   (Geo)DataFrame's contents into a hash, for content keys.
 
@@ -38,13 +42,19 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo311.io.atomic import atomic_write
+
 __all__ = [
     "LogLine",
+    "cached_with_logs",
     "captured_logs",
+    "log_lines",
+    "read_blobs",
     "read_cached",
     "replay_logs",
     "update_with_frame",
     "update_with_geometries",
+    "write_blobs",
     "write_cached",
 ]
 
@@ -198,6 +208,62 @@ def captured_logs(build: Callable[[], _T], loggers: Sequence[str]) -> tuple[_T, 
     finally:
         replay_logs(collect.lines)
     return value, collect.lines
+
+
+def log_lines(raw: Iterable[Sequence[Any]]) -> list[LogLine]:
+    """Log lines read back from JSON (lists) as :data:`LogLine` tuples."""
+    return [(str(name), int(level), str(message)) for name, level, message in raw]
+
+
+def write_blobs(path: Path, *, version: int, key: str, **blobs: bytes) -> None:
+    """Write an entry atomically: its format ``version``, ``key`` and named byte strings (npz)."""
+    arrays: dict[str, Any] = {n: np.frombuffer(data, dtype=np.uint8) for n, data in blobs.items()}
+    arrays.update(format_version=np.int64(version), key=np.str_(key))
+    with atomic_write(path) as tmp, tmp.open("wb") as stream:
+        np.savez(stream, **arrays)
+
+
+def read_blobs(path: Path, *, version: int, key: str) -> dict[str, bytes]:
+    """Return the byte strings of an entry from :func:`write_blobs` (without pickle).
+
+    Raises ValueError when the entry has another format version or key, as
+    for a damaged entry (:func:`read_cached` removes it and the caller rebuilds).
+    """
+    with path.open("rb") as stream, np.load(stream, allow_pickle=False) as data:
+        stored_version = int(data["format_version"])
+        stored_key = str(data["key"])
+        blobs = {n: data[n].tobytes() for n in data.files if n not in ("format_version", "key")}
+    if stored_version != version or stored_key != key:
+        msg = f"entry of format {stored_version} for key {stored_key[:12]}, expected {version}"
+        raise ValueError(msg)
+    return blobs
+
+
+def cached_with_logs(
+    build: Callable[[], _T],
+    path: Path | None,
+    *,
+    what: str,
+    loggers: Sequence[str],
+    read: Callable[[Path], tuple[_T, list[LogLine]]],
+    write: Callable[[tuple[_T, list[LogLine]], Path], None],
+) -> _T:
+    """Return ``build()``, from the entry at ``path`` when it holds one, with its log lines.
+
+    A cold run captures the lines ``loggers`` write during ``build``
+    (:func:`captured_logs`, which writes them too) and saves them with the
+    value; a warm run writes them again (:func:`replay_logs`).  ``path`` None
+    computes without caching.  A damaged entry is removed and rebuilt with a
+    WARNING (:func:`read_cached`); a failing ``build`` raises and saves nothing.
+    """
+    hit = read_cached(path, what=what, read=read)
+    if hit is not None:
+        value, lines = hit
+        replay_logs(lines)
+        return value
+    value, lines = captured_logs(build, loggers)
+    write_cached((value, lines), path, what=what, write=write)
+    return value
 
 
 def update_with_geometries(digest: _Hash, geometries: Any) -> None:

@@ -26,11 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import shapely
 
-from geo311.cache import LogLine, captured_logs, read_cached, replay_logs, write_cached
-from geo311.io.atomic import atomic_write
+from geo311.cache import LogLine, cached_with_logs, log_lines, read_blobs, write_blobs
 from geo311.join.validate import Validated
 from geo311.ledger import Ledger
 
@@ -64,12 +62,8 @@ def layer_cache_key(file_sha256: str, options: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _bytes(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype=np.uint8)
-
-
-def _write_entry(entry: tuple[str, Validated, list[LogLine]], path: Path) -> None:
-    key, validated, lines = entry
+def _write_entry(entry: tuple[Validated, list[LogLine]], path: Path, key: str) -> None:
+    validated, lines = entry
     frame = io.BytesIO()
     validated.frame.to_parquet(frame)
     meta = {
@@ -79,42 +73,31 @@ def _write_entry(entry: tuple[str, Validated, list[LogLine]], path: Path) -> Non
         "frame_crs": validated.frame.crs.srs,
         "log": lines,
     }
-    with atomic_write(path) as tmp, tmp.open("wb") as stream:
-        np.savez(
-            stream,
-            format_version=np.int64(FORMAT_VERSION),
-            key=np.str_(key),
-            frame=_bytes(frame.getvalue()),
-            union=_bytes(shapely.to_wkb(validated.union)),
-            meta=_bytes(json.dumps(meta).encode("utf-8")),
-        )
+    write_blobs(
+        path,
+        version=FORMAT_VERSION,
+        key=key,
+        frame=frame.getvalue(),
+        union=shapely.to_wkb(validated.union),
+        meta=json.dumps(meta).encode("utf-8"),
+    )
 
 
 def _read_entry(path: Path, key: str) -> tuple[Validated, list[LogLine]]:
-    with path.open("rb") as stream, np.load(stream, allow_pickle=False) as data:
-        version = int(data["format_version"])
-        stored = str(data["key"])
-        frame_bytes = data["frame"].tobytes()
-        union_bytes = data["union"].tobytes()
-        meta_bytes = data["meta"].tobytes()
-    if version != FORMAT_VERSION or stored != key:
-        msg = f"entry of format {version} for key {stored[:12]}, expected {FORMAT_VERSION}"
-        raise ValueError(msg)
-    meta = json.loads(meta_bytes.decode("utf-8"))
+    blobs = read_blobs(path, version=FORMAT_VERSION, key=key)
+    meta = json.loads(blobs["meta"].decode("utf-8"))
     # GeoParquet keeps the CRS as PROJJSON: give the frame back the CRS as it was declared.
-    frame = gpd.read_parquet(io.BytesIO(frame_bytes)).set_crs(
+    frame = gpd.read_parquet(io.BytesIO(blobs["frame"])).set_crs(
         meta["frame_crs"], allow_override=True
     )
-    union = shapely.from_wkb(union_bytes)
-    lines = [(str(n), int(level), str(m)) for n, level, m in meta["log"]]
     validated = Validated(
         frame,
         dict(meta["qa"]),
         Ledger.from_dict(meta["ledger"]),
         str(meta["measure_crs"]),
-        union,
+        shapely.from_wkb(blobs["union"]),
     )
-    return validated, lines
+    return validated, log_lines(meta["log"])
 
 
 def cached_validation(
@@ -145,12 +128,11 @@ def cached_validation(
         failing validation raises and caches nothing.
     """
     key = layer_cache_key(file_sha256, options)
-    path = cache_dir / f"{key}.npz" if cache_dir is not None else None
-    hit = read_cached(path, what="validated layer", read=lambda p: _read_entry(p, key))
-    if hit is not None:
-        validated, lines = hit
-        replay_logs(lines)
-        return validated
-    validated, lines = captured_logs(build, LOGGED_BY)
-    write_cached((key, validated, lines), path, what="validated layer", write=_write_entry)
-    return validated
+    return cached_with_logs(
+        build,
+        cache_dir / f"{key}.npz" if cache_dir is not None else None,
+        what="validated layer",
+        loggers=LOGGED_BY,
+        read=lambda path: _read_entry(path, key),
+        write=lambda entry, path: _write_entry(entry, path, key),
+    )

@@ -28,13 +28,12 @@ import pandas as pd
 
 from geo311.cache import (
     LogLine,
-    captured_logs,
-    read_cached,
-    replay_logs,
+    cached_with_logs,
+    log_lines,
+    read_blobs,
     update_with_frame,
-    write_cached,
+    write_blobs,
 )
-from geo311.io.atomic import atomic_write
 
 __all__ = ["LOGGED_BY", "cached_population", "population_key"]
 
@@ -80,35 +79,28 @@ def _plain(value: Any) -> Any:
     raise TypeError(msg)
 
 
-def _write_entry(entry: tuple[str, pd.DataFrame, list[LogLine]], path: Path) -> None:
-    key, result, lines = entry
+def _write_entry(entry: tuple[pd.DataFrame, list[LogLine]], path: Path, key: str) -> None:
+    result, lines = entry
     table = io.BytesIO()
     bare = result.copy()
     bare.attrs = {}
     bare.to_parquet(table)
     meta = json.dumps({"attrs": result.attrs, "log": lines}, default=_plain)
-    with atomic_write(path) as tmp, tmp.open("wb") as stream:
-        np.savez(
-            stream,
-            format_version=np.int64(FORMAT_VERSION),
-            key=np.str_(key),
-            table=np.frombuffer(table.getvalue(), dtype=np.uint8),
-            meta=np.frombuffer(meta.encode("utf-8"), dtype=np.uint8),
-        )
+    write_blobs(
+        path,
+        version=FORMAT_VERSION,
+        key=key,
+        table=table.getvalue(),
+        meta=meta.encode("utf-8"),
+    )
 
 
 def _read_entry(path: Path, key: str) -> tuple[pd.DataFrame, list[LogLine]]:
-    with path.open("rb") as stream, np.load(stream, allow_pickle=False) as data:
-        version = int(data["format_version"])
-        stored = str(data["key"])
-        table = data["table"].tobytes()
-        meta = json.loads(data["meta"].tobytes().decode("utf-8"))
-    if version != FORMAT_VERSION or stored != key:
-        msg = f"entry of format {version} for key {stored[:12]}, expected {FORMAT_VERSION}"
-        raise ValueError(msg)
-    result = pd.read_parquet(io.BytesIO(table))
+    blobs = read_blobs(path, version=FORMAT_VERSION, key=key)
+    meta = json.loads(blobs["meta"].decode("utf-8"))
+    result = pd.read_parquet(io.BytesIO(blobs["table"]))
     result.attrs = dict(meta["attrs"])
-    return result, [(str(n), int(level), str(m)) for n, level, m in meta["log"]]
+    return result, log_lines(meta["log"])
 
 
 def cached_population(
@@ -132,12 +124,11 @@ def cached_population(
         (again, on a warm run) at their levels.  A damaged entry is removed and
         rebuilt with a WARNING; a failing computation raises and caches nothing.
     """
-    path = cache_dir / f"{key}.npz" if cache_dir is not None else None
-    hit = read_cached(path, what="layer population", read=lambda p: _read_entry(p, key))
-    if hit is not None:
-        result, lines = hit
-        replay_logs(lines)
-        return result
-    result, lines = captured_logs(build, LOGGED_BY)
-    write_cached((key, result, lines), path, what="layer population", write=_write_entry)
-    return result
+    return cached_with_logs(
+        build,
+        cache_dir / f"{key}.npz" if cache_dir is not None else None,
+        what="layer population",
+        loggers=LOGGED_BY,
+        read=lambda path: _read_entry(path, key),
+        write=lambda entry, path: _write_entry(entry, path, key),
+    )
