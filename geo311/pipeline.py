@@ -451,7 +451,7 @@ def run(
         }
         if staged is not None:
             join_options |= {"staged": staged, "scheduler": scheduler, "data_dir": data_dir}
-            # the key columns chose the types and layers; the parts hold the requests
+            # the selection columns chose the types and layers; the parts hold the requests
             result = replace(result, requests=result.requests.iloc[:0])
         elif boundaries is None:
             join_options |= {

@@ -36,7 +36,7 @@ import pandas as pd
 from geo311._errors import OptionError
 from geo311.geocode.addresses import normalize_addresses
 
-__all__ = ["PLACEHOLDER_COLUMNS", "PlaceholderRule", "find_placeholders"]
+__all__ = ["PLACEHOLDER_COLUMNS", "PlaceholderRule", "find_placeholders", "point_reasons"]
 
 #: Coordinate qualities that place a point somewhere (a placeholder candidate).
 LOCATED: Final = ("ok", "swapped", "outside_area")
@@ -187,6 +187,49 @@ def _as_points(points: Iterable[Any], what: str) -> list[Point]:
     return out
 
 
+def _fallbacks(points: Iterable[Point] | Mapping[str, Point]) -> list[Point]:
+    """Return the fallback points (a mapping's values) checked as (lat, long) pairs."""
+    return _as_points(
+        points.values() if isinstance(points, Mapping) else points, "fallback_points"
+    )
+
+
+def point_reasons(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    *,
+    rule: PlaceholderRule,
+    fallback_points: Iterable[Point] | Mapping[str, Point] = (),
+) -> np.ndarray:
+    """Return why each point is a placeholder whatever its requests, or ``""``.
+
+    Parameters
+    ----------
+    lat, lon : numpy.ndarray
+        Distinct points, rounded to 1e-6 degrees.
+    rule : PlaceholderRule
+        Its listed points, ``radius_m`` and ``coarse_decimals``.
+    fallback_points : iterable or mapping of (lat, long)
+        As in :func:`find_placeholders`.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        ``"profile"``, ``"fallback"``, ``"coarse"`` (in that precedence) or ``""``.
+    """
+    known = _fallbacks(fallback_points)
+    return np.select(
+        [
+            _points_near(lat, lon, rule.points, rule.radius_m),
+            _points_near(lat, lon, known, rule.radius_m),
+            (np.round(lat, rule.coarse_decimals) == lat)
+            & (np.round(lon, rule.coarse_decimals) == lon),
+        ],
+        ["profile", "fallback", "coarse"],
+        default="",
+    )
+
+
 def find_placeholders(
     requests: pd.DataFrame,
     *,
@@ -198,6 +241,7 @@ def find_placeholders(
     coarse_decimals: int = 0,
     points: Iterable[Point] = (),
     fallback_points: Iterable[Point] | Mapping[str, Point] = (),
+    located: int | None = None,
 ) -> pd.DataFrame:
     """Find points that stand in for unknown locations (see the module docstring).
 
@@ -214,6 +258,11 @@ def find_placeholders(
     fallback_points : iterable of (lat, long), or mapping of label to (lat, long)
         Where the geocoder puts what it cannot match, e.g. the city's and the
         ZIP codes' centroids (reason ``"fallback"``).
+    located : int, optional
+        How many located requests the shares are of; default those in
+        ``requests``.  Lets a caller that holds only the rows at candidate
+        points (every row of each point with ``min_count`` requests or more,
+        or with a reason of :func:`point_reasons`) get the whole answer.
 
     Returns
     -------
@@ -249,14 +298,11 @@ def find_placeholders(
         coarse_decimals=coarse_decimals,
         points=tuple(points),
     )
-    fallbacks = (
-        fallback_points.values() if isinstance(fallback_points, Mapping) else fallback_points
-    )
-    known = _as_points(fallbacks, "fallback_points")
-    located = requests["coord_quality"].isin(LOCATED).to_numpy(dtype=bool)
-    if not located.any():
+    _fallbacks(fallback_points)  # refused at once, also when no request is located
+    at_point = requests["coord_quality"].isin(LOCATED).to_numpy(dtype=bool)
+    if not at_point.any():
         return pd.DataFrame(columns=list(PLACEHOLDER_COLUMNS))
-    sub = requests.loc[located]
+    sub = requests.loc[at_point]
     lat = sub["lat"].to_numpy(dtype=float).round(6)
     lon = sub["long"].to_numpy(dtype=float).round(6)
     codes = pd.DataFrame({"lat": lat, "long": lon}).groupby(["lat", "long"]).ngroup().to_numpy()
@@ -265,16 +311,7 @@ def find_placeholders(
     one_row[codes] = np.arange(len(codes))  # any row of a point: they share its coordinates
     lat_v = lat[one_row]
     lon_v = lon[one_row]
-    given = np.select(
-        [
-            _points_near(lat_v, lon_v, rule.points, rule.radius_m),
-            _points_near(lat_v, lon_v, known, rule.radius_m),
-            (np.round(lat_v, rule.coarse_decimals) == lat_v)
-            & (np.round(lon_v, rule.coarse_decimals) == lon_v),
-        ],
-        ["profile", "fallback", "coarse"],
-        default="",
-    )
+    given = point_reasons(lat_v, lon_v, rule=rule, fallback_points=fallback_points)
     # Addresses are normalised only where a point can be a placeholder (fast on big files).
     wanted = ((sizes >= rule.min_count) | (given != ""))[codes]
     if not wanted.any():
@@ -297,7 +334,7 @@ def find_placeholders(
     grouped["lat"] = lat_v[at]
     grouped["long"] = lon_v[at]
     grouped["unaddressed"] = grouped["requests"] - grouped["addressed"]
-    grouped["share"] = grouped["requests"] / len(sub)
+    grouped["share"] = grouped["requests"] / (len(sub) if located is None else located)
     different = grouped["addresses"] + grouped["unaddressed"]
     many = (
         (grouped["requests"] >= rule.min_count)

@@ -21,7 +21,14 @@ from geo311.clean.placeholders import LOCATED, PlaceholderRule, find_placeholder
 from geo311.io.values import parse_as_of
 from geo311.ledger import Ledger, Result
 
-__all__ = ["clean_requests", "flag_coordinates"]
+__all__ = [
+    "clean_ledger",
+    "clean_requests",
+    "flag_coordinates",
+    "mark_placeholders",
+    "repeated_ids",
+    "time_flags",
+]
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +108,23 @@ def flag_coordinates(requests: pd.DataFrame, *, bbox: BBox | None = None) -> Res
     return Result(out, ledger)
 
 
-def _repeated_ids(requests: pd.DataFrame) -> npt.NDArray[np.bool_]:
+def repeated_ids(requests: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """Return the rows to drop because their ``service_request_id`` recurs later in rank.
 
     Among rows sharing an id the one kept has the latest ``updated_datetime``;
     on a tie (or when none has one) the one that comes last.  Rows without an
-    id are never dropped.
+    id are never dropped.  Only rows sharing an id matter, so the rows of the
+    repeated ids alone, in input order, give the same verdict on them.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        ``service_request_id`` and ``updated_datetime``, in input order.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for each row to drop.
     """
     ids = requests["service_request_id"]
     if not ids.dropna().duplicated().any():
@@ -124,31 +142,52 @@ def _repeated_ids(requests: pd.DataFrame) -> npt.NDArray[np.bool_]:
     return drop
 
 
-def _mark_placeholders(
-    requests: pd.DataFrame, placeholders: pd.DataFrame
-) -> tuple[pd.Series, list[str]]:
-    """Return ``coord_quality`` with placeholder points marked, and one line per point."""
+def mark_placeholders(requests: pd.DataFrame, placeholders: pd.DataFrame) -> pd.Series:
+    """Return ``coord_quality`` with the rows at placeholder points marked ``placeholder``.
+
+    Row by row, so it may run on any subset of the requests.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        ``lat``, ``long`` and ``coord_quality``.  Not modified.
+    placeholders : pandas.DataFrame
+        The points found by :func:`~geo311.clean.placeholders.find_placeholders`.
+
+    Returns
+    -------
+    pandas.Series
+        The new ``coord_quality`` (same index).
+    """
     quality = requests["coord_quality"]
     if placeholders.empty:
-        return quality, []
+        return quality
     keys = pd.MultiIndex.from_frame(placeholders[["lat", "long"]])
     row_keys = pd.MultiIndex.from_arrays([requests["lat"].round(6), requests["long"].round(6)])
     hit = row_keys.isin(keys) & quality.isin(LOCATED).to_numpy(dtype=bool)
-    lines = [
-        f"placeholder ({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, "
-        f"{r.unaddressed} without address, {r.types} service types ({r.reason})"
-        for r in placeholders.itertuples()
-    ]
     if (
         isinstance(quality.dtype, pd.CategoricalDtype)
         and "placeholder" not in quality.cat.categories
     ):
         quality = quality.cat.add_categories(["placeholder"])
-    return quality.mask(hit, "placeholder"), lines
+    return quality.mask(hit, "placeholder")
 
 
-def _time_flags(requests: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, npt.NDArray[np.bool_]]:
-    """Return the impossible-time checks, one boolean array per reason."""
+def time_flags(requests: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, npt.NDArray[np.bool_]]:
+    """Return the impossible-time checks, one boolean array per reason (row by row).
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        ``requested_datetime``, ``closed_datetime``, ``expected_datetime`` and ``status``.
+    as_of : pandas.Timestamp
+        Times after it are in the future.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of bool
+        One mask per reason of the ``clean`` ledger stage.
+    """
     req = requests["requested_datetime"]
     closed = requests["closed_datetime"]
     due = requests["expected_datetime"]
@@ -160,6 +199,68 @@ def _time_flags(requests: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, npt.ND
         "closed_in_future": (closed > as_of).to_numpy(dtype=bool),
         "closed_without_close_time": no_close_time.to_numpy(dtype=bool),
     }
+
+
+def clean_ledger(
+    *,
+    rows_in: int,
+    dropped_ids: pd.Series,
+    flagged: Mapping[str, int],
+    placeholders: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> Ledger:
+    """Return the ``clean`` stage of the ledger (and log the placeholder points found).
+
+    One place for what :func:`clean_requests` records, so that a cleaning
+    done in pieces (the out-of-core run of :mod:`geo311.scale`) records the
+    same stage from its sums.
+
+    Parameters
+    ----------
+    rows_in : int
+        Rows before the repeated ids were dropped.
+    dropped_ids : pandas.Series
+        The ``service_request_id`` of every row dropped as a repeated id.
+    flagged : mapping of str to int
+        Rows kept raising each time flag (see :func:`time_flags`) and
+        ``coords_placeholder``.
+    placeholders : pandas.DataFrame
+        The placeholder points found (:func:`~geo311.clean.placeholders.find_placeholders`).
+    as_of : pandas.Timestamp
+        The time the cleaning was done as of.
+
+    Returns
+    -------
+    Ledger
+        One stage, ``clean``.
+    """
+    lines = [
+        f"placeholder ({r.lat}, {r.long}): {r.requests} requests, {r.addresses} addresses, "
+        f"{r.unaddressed} without address, {r.types} service types ({r.reason})"
+        for r in placeholders.itertuples()
+    ]
+    examples: dict[str, list[str]] = {}
+    if len(dropped_ids):
+        examples["duplicate_service_request_id"] = sorted(set(dropped_ids.astype(str)))[:5]
+    if lines:
+        examples["coords_placeholder"] = lines
+        log.warning(
+            "%s requests at %d placeholder points flagged coords_placeholder (not placed): %s",
+            f"{int(placeholders['requests'].sum()):,}",
+            len(lines),
+            "; ".join(lines[:3]),
+        )
+    ledger = Ledger()
+    ledger.record(
+        "clean",
+        rows_in=rows_in,
+        rows_out=rows_in - len(dropped_ids),
+        dropped={"duplicate_service_request_id": len(dropped_ids)},
+        flagged=dict(flagged),
+        examples=examples,
+        notes=[f"as_of {as_of.isoformat()}", *lines],
+    )
+    return ledger
 
 
 def clean_requests(
@@ -212,36 +313,22 @@ def clean_requests(
     if as_of_ts is None:
         as_of_ts = pd.Timestamp.now(tz="UTC")
     frame = requests.reset_index(drop=True)
-    examples: dict[str, list[str]] = {}
-    drop = _repeated_ids(frame)
-    if drop.any():
-        dropped_ids = frame.loc[drop, "service_request_id"].astype(str)
-        examples["duplicate_service_request_id"] = sorted(set(dropped_ids))[:5]
+    drop = repeated_ids(frame)
+    dropped_ids = frame.loc[drop, "service_request_id"].astype(str)
     out = frame.loc[~drop].reset_index(drop=True) if drop.any() else frame
     rule = placeholders if placeholders is not None else PlaceholderRule()
     found = find_placeholders(out, **rule.options(), fallback_points=fallback_points)
-    out["coord_quality"], placeholder_lines = _mark_placeholders(out, found)
-    if placeholder_lines:
-        examples["coords_placeholder"] = placeholder_lines
-        log.warning(
-            "%s requests at %d placeholder points flagged coords_placeholder (not placed): %s",
-            f"{int(found['requests'].sum()):,}",
-            len(found),
-            "; ".join(placeholder_lines[:3]),
-        )
-    masks = _time_flags(out, as_of_ts)
+    out["coord_quality"] = mark_placeholders(out, found)
+    masks = time_flags(out, as_of_ts)
     out["qa_flags"] = add_flags(out["qa_flags"], masks)
     flagged = {k: int(v.sum()) for k, v in masks.items()}
     flagged["coords_placeholder"] = int((out["coord_quality"] == "placeholder").sum())
-    ledger = Ledger()
-    ledger.record(
-        "clean",
+    ledger = clean_ledger(
         rows_in=len(frame),
-        rows_out=len(out),
-        dropped={"duplicate_service_request_id": int(drop.sum())},
+        dropped_ids=dropped_ids,
         flagged=flagged,
-        examples=examples,
-        notes=[f"as_of {as_of_ts.isoformat()}", *placeholder_lines],
+        placeholders=found,
+        as_of=as_of_ts,
     )
     log.info(
         "cleaned %s requests: %s repeated ids dropped, %s flags raised",

@@ -13,7 +13,7 @@ import codecs
 import json
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,29 +187,41 @@ def _arrow_may_read(path: Path, *, header: list[str], encoding: str) -> bool:
     return not _has_lone_cr(path)
 
 
-def _arrow_csv(
-    path: Path, *, header: list[str], columns: list[str], encoding: str, sep: str
-) -> Any | None:
-    """Return the CSV's data rows as an Arrow table of strings, read as pandas reads them.
+def _arrow_chunks(
+    path: Path, *, header: list[str], columns: list[str], encoding: str, sep: str, size: int
+) -> Generator[Chunk, None, int]:
+    """Yield the CSV's data rows in chunks of ``size`` rows of Arrow strings, read as pandas would.
 
-    Only the ``columns`` wanted are converted.  ``None`` (read it with pandas
-    instead) when the file holds anything Arrow would read differently:
-    another encoding than UTF-8, another compression than gzip, a single
-    column, a header that spans lines or follows a blank line, a carriage
-    return not followed by a line feed, a NUL byte in a value, or any row
-    that Arrow refuses (a field count other than the header's, ...).  Column
-    names are pandas' own (duplicates numbered, empty ones ``Unnamed: i``).
+    The file is read block by block (16 MiB), so memory holds about one
+    chunk whatever the file's size.  Only the ``columns`` wanted are
+    converted.  Arrow stops where it would read otherwise than pandas: a
+    file in another encoding than UTF-8 or another compression than gzip, a
+    single column, a header that spans lines or follows a blank line, a
+    carriage return not followed by a line feed (all checked before reading),
+    or, found on the way, a row that Arrow refuses (a field count other than
+    the header's, ...) or a NUL byte in a value.  Column names are pandas'
+    own (duplicates numbered, empty ones ``Unnamed: i``).
+
+    Returns
+    -------
+    int
+        0 when every row was read; else the number (1-based, data rows) of the
+        first row not yielded, from which pandas reads on.
     """
     import pyarrow as pa  # noqa: PLC0415 - a core dep; keep import cost local
     import pyarrow.compute as pc  # noqa: PLC0415
     from pyarrow import csv as pacsv  # noqa: PLC0415
 
     if not _arrow_may_read(path, header=header, encoding=encoding):
-        return None
+        return 1
+    strings = pd.StringDtype("pyarrow")
+    first = 1  # the next data row to yield
+    pending: list[Any] = []  # record batches read, not yet yielded
+    held = 0
     gzip = path.name.endswith(".gz")
-    try:
-        with pa.input_stream(str(path), compression="gzip" if gzip else None) as stream:
-            table = pacsv.read_csv(
+    with pa.input_stream(str(path), compression="gzip" if gzip else None) as stream:
+        try:
+            reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(
                     column_names=header, skip_rows=1, block_size=_ARROW_BLOCK
@@ -221,22 +233,30 @@ def _arrow_csv(
                     strings_can_be_null=False,
                 ),
             )
-    except pa.ArrowInvalid as exc:
-        log.debug("%s: read with pandas, not Arrow (%s)", path, exc)
-        return None
-    # pandas' tokenizer ends a field at a NUL byte; Arrow keeps it
-    if any(pc.any(pc.match_substring(column, "\x00")).as_py() for column in table.columns):
-        return None
-    return table
-
-
-def _table_chunks(table: Any, chunksize: int, header: list[str]) -> Iterator[Chunk]:
-    """Yield an Arrow table as chunks of ``chunksize`` rows of Arrow-backed strings."""
-    strings = pd.StringDtype("pyarrow")
-    for start in range(0, max(table.num_rows, 1), chunksize):
-        part = table.slice(start, chunksize)
-        frame = part.to_pandas(types_mapper=lambda _: strings)
-        yield Chunk(frame, None, start + 1, header)
+            for batch in reader:
+                # pandas' tokenizer ends a field at a NUL byte; Arrow keeps it
+                if any(pc.any(pc.match_substring(c, "\x00")).as_py() for c in batch.columns):
+                    log.debug("%s: a NUL byte; rows from %d read with pandas", path, first)
+                    return first
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= size:
+                    table = pa.Table.from_batches(pending)
+                    yield Chunk(
+                        table.slice(0, size).to_pandas(types_mapper=lambda _: strings),
+                        None,
+                        first,
+                        header,
+                    )
+                    rest = table.slice(size)
+                    pending, held, first = rest.to_batches(), held - size, first + size
+        except pa.ArrowInvalid as exc:
+            log.debug("%s: rows from %d read with pandas, not Arrow (%s)", path, first, exc)
+            return first
+    if held or first == 1:  # the last rows; or a header and no rows: still yield the header
+        table = pa.Table.from_batches(pending, schema=reader.schema)
+        yield Chunk(table.to_pandas(types_mapper=lambda _: strings), None, first, header)
+    return 0
 
 
 def _read_csv(
@@ -251,14 +271,16 @@ def _read_csv(
         options: dict[str, Any] = {"dtype": str, "encoding": enc, "sep": sep}
         header = [str(c) for c in pd.read_csv(path, nrows=0, **options).columns]
         columns = select(header) if select is not None else header
-        table = _arrow_csv(path, header=header, columns=columns, encoding=enc, sep=sep)
-        if table is not None:
-            yield from _table_chunks(table, size, header)
+        first = yield from _arrow_chunks(
+            path, header=header, columns=columns, encoding=enc, sep=sep, size=size
+        )
+        if not first:
             return
+        if first > 1:  # Arrow read the rows before: pandas skips them (records, not lines)
+            options["skiprows"] = range(1, first)
         reader = pd.read_csv(
             path, keep_default_na=False, chunksize=size, compression="infer", **options
         )
-        first = 1
         with reader:
             for chunk in reader:
                 yield Chunk(chunk[columns], None, first, header)

@@ -17,10 +17,10 @@ unset) raises :class:`geo311._errors.CRSError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -39,7 +39,7 @@ from geo311.io.values import check_timezone, parse_as_of
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.progress import ProgressHook, report
 
-__all__ = ["read_requests", "request_points", "requests_from_frame"]
+__all__ = ["RequestSink", "read_requests", "request_points", "requests_from_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,29 @@ _DERIVED = (
 )
 
 FallbackPoints = Iterable[tuple[float, float]] | Mapping[str, tuple[float, float]]
+
+
+class RequestSink(Protocol):
+    """Where :func:`read_requests` sends each normalized chunk, and who cleans across rows.
+
+    :class:`geo311.scale.parts.PartWriter` stores the chunks on disk and keeps
+    only what the pipeline reads before the join.
+    """
+
+    def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """Take one normalized chunk; return what to keep of it in memory."""
+        ...
+
+    def clean(
+        self,
+        frame: pd.DataFrame,
+        *,
+        as_of: pd.Timestamp | None,
+        placeholders: PlaceholderRule,
+        fallback_points: FallbackPoints,
+    ) -> Result:
+        """Clean across the rows of every chunk; return what was kept of the rows kept."""
+        ...
 
 
 def _prepare(
@@ -180,17 +203,21 @@ def _finish(
     as_of: pd.Timestamp | None,
     placeholders: PlaceholderRule,
     fallback_points: FallbackPoints,
-    points: bool = True,
+    sink: RequestSink | None = None,
 ) -> Result:
-    """Clean across rows and build the GeoDataFrame (a DataFrame without ``points``)."""
+    """Clean across rows (the ``sink``'s way, if any) and build the GeoDataFrame.
+
+    With a ``sink`` the requests are what it kept of each chunk, without points.
+    """
     frame = concat_requests(parts)
     parts.clear()  # the chunks' memory goes as soon as they are joined
-    cleaned = clean_requests(
+    cleaner = clean_requests if sink is None else sink.clean
+    cleaned = cleaner(
         frame, as_of=as_of, placeholders=placeholders, fallback_points=fallback_points
     )
     del frame
     out = compact_requests(cleaned.frame)
-    gdf = gpd.GeoDataFrame(out, geometry=request_points(out)) if points else out
+    gdf = gpd.GeoDataFrame(out, geometry=request_points(out)) if sink is None else out
     if "timezone" in out:  # a profile mixing jurisdictions: each row's own zone
         timezones = set(out["timezone"].dropna())
     gdf.attrs["timezone"] = next(iter(timezones)) if len(timezones) == 1 else None
@@ -326,7 +353,7 @@ def read_requests(
     fallback_points: FallbackPoints = (),
     progress: ProgressHook | None = None,
     keep_raw: bool = False,
-    sink: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    sink: RequestSink | None = None,
 ) -> Result:
     """Read one or more 311 export files into canonical requests.
 
@@ -350,12 +377,13 @@ def read_requests(
     progress : ProgressHook, optional
         Told the rows read so far (step ``"ingest"``, total unknown) after
         each chunk (see :mod:`geo311.progress`).
-    sink : callable, optional
+    sink : RequestSink, optional
         Given each chunk once normalized and its coordinates checked; what it
-        returns is kept for the cross-row cleaning instead of the chunk (the
-        out-of-core run of :mod:`geo311.scale` stores the chunk on disk and
-        keeps only the columns the cleaning reads).  The requests returned
-        are then a DataFrame without points (see :func:`request_points`).
+        returns is kept instead of the chunk, and its ``clean`` method cleans
+        across rows instead of :func:`geo311.clean_requests` (the out-of-core
+        run of :mod:`geo311.scale` stores the chunks on disk and cleans from
+        there).  The requests returned are then what it kept, without points
+        (see :func:`request_points`).
 
     Returns
     -------
@@ -449,5 +477,5 @@ def read_requests(
         as_of=as_of_ts,
         placeholders=rule.updated(**(placeholders or {})),
         fallback_points=fallback_points,
-        points=sink is None,
+        sink=sink,
     )

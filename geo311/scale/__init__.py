@@ -5,13 +5,15 @@ or ``scheduler=`` (``--scheduler local:N | tcp://HOST:PORT``) goes through
 this package instead of holding every request with its geometry:
 
 1. **ingest** (:mod:`geo311.scale.parts`): each chunk the reader normalizes
-   is written to a Parquet part on disk; only the columns the cross-row
-   cleaning reads (ids, times, status, point, address, service type) are kept,
-   and :func:`geo311.clean_requests` runs once on them -- the same function on
-   the same values as in memory, so repeated ids, placeholder points and time
-   flags are exactly the in-memory ones;
+   is written to a Parquet part on disk; in memory stay only a 64-bit hash of
+   each request id and the columns the type selection and layer choice read
+   (service types, request time).  The cross-row cleaning
+   (:mod:`geo311.scale.clean`) then decides from summaries and from the few
+   rows it reads back -- those of repeated ids, those at candidate placeholder
+   points -- exactly what :func:`geo311.clean_requests` decides on the whole
+   frame (repeated ids, placeholder points, time flags);
 2. **join** (:mod:`geo311.scale.stream`): each part is read back, given the
-   cleaning's verdict (rows kept, ``coord_quality``, ``qa_flags``, point),
+   cleaning's verdict (rows kept, placeholder points, time flags, point),
    joined to the layers already loaded and reduced to the *compact* columns
    the indicators read (no geometry, coordinates or free text) -- one part at
    a time in this process, or on the workers of a Dask cluster
@@ -21,7 +23,7 @@ this package instead of holding every request with its geometry:
    the in-memory run's by construction; the per-part row ledgers add up
    (:mod:`geo311.scale.combine`).
 
-What still grows with history: the cleaning's key columns (during the ingest)
-and the compact columns (from the join on); the geometry, coordinates and free
-text of the requests never all sit in memory at once.
+What still grows with history: the id hashes and selection columns (during
+the ingest) and the compact columns (from the join on); the geometry,
+coordinates and free text of the requests never all sit in memory at once.
 """

@@ -1,68 +1,46 @@
 """The ingest on disk: normalized chunks as Parquet parts, cleaning verdicts per part.
 
 :class:`PartWriter` is the ``sink`` of :func:`geo311.read_requests`: it writes
-each normalized chunk to ``part-NNNNN.parquet`` and hands back only the
-:data:`KEY_COLUMNS` (plus the row's position in the whole input, ``_row``),
-which :func:`geo311.clean_requests` then cleans as it would the full frame
-(the reader builds no points for them).
-:func:`verdicts` cuts the cleaned key rows into one :class:`Verdict` per
-part, and :func:`cleaned_part` applies a verdict to its part read back: the
-result is exactly the in-memory ingest's rows of that part, index included.
+each normalized chunk to ``part-NNNNN.parquet`` and keeps in memory only a
+hash of each request id and the :data:`SELECTION_COLUMNS` (as categoricals and
+one time), which the pipeline's type selection and layer choice read.  Its
+:meth:`PartWriter.clean` cleans across rows from the parts
+(:func:`geo311.scale.clean.clean_parts`) and cuts the verdict into one
+:class:`Verdict` per part; :func:`cleaned_part` applies a verdict to its part
+read back: the result is exactly the in-memory ingest's rows of that part,
+index included.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from geo311._flags import add_flags
+from geo311.clean.placeholders import PlaceholderRule
+from geo311.clean.quality import mark_placeholders, time_flags
+from geo311.io.dtypes import compact_requests
 from geo311.io.readers import request_points
+from geo311.ledger import Result
+from geo311.scale.clean import Cleaning, clean_parts, id_hashes
 
-__all__ = ["KEY_COLUMNS", "PartWriter", "Verdict", "cleaned_part", "verdicts"]
+__all__ = ["SELECTION_COLUMNS", "PartWriter", "Verdict", "cleaned_part"]
 
-#: The columns :func:`geo311.clean_requests` (repeated ids, placeholder points,
-#: time flags) and the pipeline's type selection and layer choice read.
-KEY_COLUMNS = (
-    "service_request_id",
-    "service_code",
-    "service_name",
-    "status",
-    "requested_datetime",
-    "updated_datetime",
-    "closed_datetime",
-    "expected_datetime",
-    "address",
-    "lat",
-    "long",
-    "coord_quality",
-    "qa_flags",
-    "timezone",  # each row's zone, with a profile mixing jurisdictions
-)
-
-#: Position of a key row in the whole input (all files, all chunks).
-ROW = "_row"
-
-#: What the cleaning decides per row: the rest of a part's columns are kept as read.
-_DECIDED = ("coord_quality", "qa_flags")
-
-
-def _arrow_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return ``frame`` with its ``string`` columns held by Arrow (same values, a tenth the bytes).
-
-    A Python string object costs ~50 bytes before its text; an Arrow string
-    array stores the text and a 4-byte offset.  The values and their missing
-    entries (``pd.NA``) are unchanged, and so is every number computed from them.
-    """
-    python = [c for c, t in frame.dtypes.items() if t == "string" and t.storage == "python"]
-    return frame.astype(dict.fromkeys(python, "string[pyarrow]")) if python else frame
+#: What the ingest keeps of each request in memory: the columns the pipeline's
+#: type selection (service types) and layer choice (request dates) read, and
+#: each row's time zone with a profile mixing jurisdictions.
+SELECTION_COLUMNS = ("service_code", "service_name", "requested_datetime", "timezone")
 
 
 @dataclass
 class PartWriter:
-    """Write each chunk to a Parquet part in ``folder``; return its key columns.
+    """Write each chunk to a Parquet part in ``folder``; keep its id hashes and selection columns.
 
     Parameters
     ----------
@@ -75,26 +53,102 @@ class PartWriter:
         The parts written, in input order.
     starts : list of int
         The position of each part's first row in the whole input.
-    rows : int
-        Rows written so far.
+    hashes : list of numpy.ndarray
+        Each part's request ids, hashed (:func:`geo311.scale.clean.id_hashes`).
+    cleaning : Cleaning or None
+        The verdict of :meth:`clean`, once called.
     """
 
     folder: Path
     paths: list[Path] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
-    rows: int = 0
+    hashes: list[np.ndarray] = field(default_factory=list)
+    cleaning: Cleaning | None = None
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        """Store ``chunk``; return its key columns and ``_row`` (the chunk is not modified)."""
+        """Store ``chunk``; return its :data:`SELECTION_COLUMNS` (the chunk is not modified)."""
         frame = chunk.reset_index(drop=True)
         path = self.folder / f"part-{len(self.paths):05d}.parquet"
         frame.to_parquet(path, index=False)
-        keys = _arrow_strings(frame[[c for c in KEY_COLUMNS if c in frame.columns]])
-        keys[ROW] = np.arange(self.rows, self.rows + len(frame), dtype=np.int64)
+        self.starts.append(sum(len(h) for h in self.hashes))
+        self.hashes.append(id_hashes(frame["service_request_id"]))
         self.paths.append(path)
-        self.starts.append(self.rows)
-        self.rows += len(frame)
-        return keys
+        return compact_requests(frame[[c for c in SELECTION_COLUMNS if c in frame.columns]])
+
+    def clean(
+        self,
+        selection: pd.DataFrame,
+        *,
+        as_of: pd.Timestamp | str | None,
+        placeholders: PlaceholderRule,
+        fallback_points: Any = (),
+    ) -> Result:
+        """Clean across the rows of every part (:func:`geo311.scale.clean.clean_parts`).
+
+        Parameters
+        ----------
+        selection : pandas.DataFrame
+            What :meth:`__call__` returned for every part, concatenated.
+        as_of, placeholders, fallback_points
+            As in :func:`geo311.clean_requests`.
+
+        Returns
+        -------
+        Result
+            The selection columns of the rows kept and the ``clean`` stage of
+            the ledger, equal to the in-memory cleaning's.
+        """
+        self.cleaning = clean_parts(
+            self.paths,
+            starts=self.starts,
+            hashes=self.hashes,
+            as_of=as_of,
+            placeholders=placeholders,
+            fallback_points=fallback_points,
+        )
+        self.hashes = [np.zeros(0, dtype=np.uint64) for _ in self.hashes]  # no longer needed
+        dropped = np.concatenate(
+            [d + start for d, start in zip(self.cleaning.drop, self.starts, strict=True)]
+        )
+        keep = np.ones(len(selection), dtype=bool)
+        keep[dropped] = False
+        kept = selection.reset_index(drop=True)
+        return Result(
+            kept if keep.all() else kept.loc[keep].reset_index(drop=True), self.cleaning.ledger
+        )
+
+    def verdicts(self, *, timezone: str | None) -> list[Verdict]:
+        """Cut the cleaning's verdict into one :class:`Verdict` per part.
+
+        Parameters
+        ----------
+        timezone : str or None
+            The requests' ``attrs["timezone"]``.
+
+        Returns
+        -------
+        list of Verdict
+        """
+        if self.cleaning is None:
+            msg = "PartWriter.verdicts() before clean(): read the inputs with this writer first"
+            raise RuntimeError(msg)
+        out = []
+        first = 0
+        for path, drop in zip(self.paths, self.cleaning.drop, strict=True):
+            rows = pq.ParquetFile(path).metadata.num_rows
+            take = np.delete(np.arange(rows, dtype=np.int64), drop)
+            out.append(
+                Verdict(
+                    path=path,
+                    take=take,
+                    first=first,
+                    placeholders=self.cleaning.placeholders,
+                    as_of=self.cleaning.as_of,
+                    timezone=timezone,
+                )
+            )
+            first += len(take)
+        return out
 
 
 @dataclass(frozen=True)
@@ -109,8 +163,10 @@ class Verdict:
         Positions (within the part) of the rows kept, in order.
     first : int
         Position of the first kept row among all requests kept (the index).
-    decided : pandas.DataFrame
-        ``coord_quality`` and ``qa_flags`` of the kept rows, after the cleaning.
+    placeholders : pandas.DataFrame
+        The placeholder points of the whole run.
+    as_of : pandas.Timestamp
+        The time the time flags are checked against.
     timezone : str or None
         The requests' ``attrs["timezone"]``.
     """
@@ -118,40 +174,9 @@ class Verdict:
     path: Path
     take: np.ndarray
     first: int
-    decided: pd.DataFrame
+    placeholders: pd.DataFrame
+    as_of: pd.Timestamp
     timezone: str | None
-
-
-def verdicts(cleaned: pd.DataFrame, writer: PartWriter) -> list[Verdict]:
-    """Cut the cleaned key rows into one :class:`Verdict` per part written by ``writer``.
-
-    Parameters
-    ----------
-    cleaned : pandas.DataFrame
-        The key columns after :func:`geo311.clean_requests` (rows kept in input
-        order, with ``_row``).
-    writer : PartWriter
-
-    Returns
-    -------
-    list of Verdict
-    """
-    rows = cleaned[ROW].to_numpy(dtype=np.int64)
-    bounds = np.searchsorted(rows, [*writer.starts, writer.rows])
-    zone = cleaned.attrs.get("timezone")
-    out = []
-    for i, (path, start) in enumerate(zip(writer.paths, writer.starts, strict=True)):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        out.append(
-            Verdict(
-                path=path,
-                take=rows[lo:hi] - start,
-                first=lo,
-                decided=cleaned.iloc[lo:hi][list(_DECIDED)].reset_index(drop=True),
-                timezone=zone,
-            )
-        )
-    return out
 
 
 def cleaned_part(verdict: Verdict) -> gpd.GeoDataFrame:
@@ -164,15 +189,17 @@ def cleaned_part(verdict: Verdict) -> gpd.GeoDataFrame:
     Returns
     -------
     geopandas.GeoDataFrame
-        The part's kept rows with the cleaned ``coord_quality`` and
-        ``qa_flags`` and their points (:func:`geo311.io.readers.request_points`,
-        as the in-memory ingest builds them), indexed by their position among
-        all requests kept.
+        The part's kept rows, placeholder points marked in ``coord_quality``
+        and time flags added to ``qa_flags`` (row by row, as
+        :func:`geo311.clean_requests` does), with their points
+        (:func:`geo311.io.readers.request_points`, as the in-memory ingest
+        builds them), indexed by their position among all requests kept.
     """
     part = pd.read_parquet(verdict.path)
     frame = part.iloc[verdict.take].reset_index(drop=True)
-    for column in _DECIDED:
-        frame[column] = verdict.decided[column].array
+    frame["coord_quality"] = mark_placeholders(frame, verdict.placeholders)
+    frame["qa_flags"] = add_flags(frame["qa_flags"], time_flags(frame, verdict.as_of))
+    frame = compact_requests(frame)
     gdf = gpd.GeoDataFrame(frame, geometry=request_points(frame))
     gdf.index = pd.RangeIndex(verdict.first, verdict.first + len(gdf))
     gdf.attrs["timezone"] = verdict.timezone

@@ -1,7 +1,8 @@
 """The out-of-core ingest and join that :func:`geo311.pipeline.run` uses with ``chunk_rows``.
 
 :func:`ingest_parts` reads the inputs chunk by chunk into Parquet parts and
-cleans their key columns at once (see :mod:`geo311.scale.parts`);
+cleans them across rows from there (see :mod:`geo311.scale.parts` and
+:mod:`geo311.scale.clean`);
 :func:`join_parts` joins the parts one at a time (or on a Dask cluster,
 ``scheduler``) and reduces them to the compact columns the indicators read
 (see :mod:`geo311.scale.combine`).  The indicators then run on those columns
@@ -27,7 +28,7 @@ from geo311.ledger import Ledger, Result
 from geo311.progress import ProgressHook, report
 from geo311.scale.cluster import parse_scheduler
 from geo311.scale.combine import combine, compact
-from geo311.scale.parts import PartWriter, Verdict, cleaned_part, verdicts
+from geo311.scale.parts import PartWriter, Verdict, cleaned_part
 
 __all__ = ["StagedIngest", "check_options", "ingest_parts", "join_part", "join_parts"]
 
@@ -85,7 +86,7 @@ def ingest_parts(
     scratch: Path | None = None,
     **options: Any,
 ) -> tuple[Result, StagedIngest]:
-    """Read the inputs chunk by chunk into Parquet parts; clean their key columns at once.
+    """Read the inputs chunk by chunk into Parquet parts and clean them across rows from there.
 
     Parameters
     ----------
@@ -104,16 +105,18 @@ def ingest_parts(
     Returns
     -------
     (Result, StagedIngest)
-        The key columns of every request kept (see
-        :data:`~geo311.scale.parts.KEY_COLUMNS`), cleaned, and the ingest's row
-        ledger (equal to the in-memory ingest's); and the parts.
+        The selection columns of every request kept (see
+        :data:`~geo311.scale.parts.SELECTION_COLUMNS`) and the ingest's row
+        ledger (equal to the in-memory ingest's); and the parts with the
+        cleaning's verdict on each.
     """
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
     folder = tempfile.TemporaryDirectory(prefix="geo311-parts-", dir=scratch)
     writer = PartWriter(Path(folder.name))
-    keys, ledger = read_requests(inputs, chunksize=chunk_rows, sink=writer, **options)
-    return Result(keys, ledger), StagedIngest(verdicts(keys, writer), folder)
+    kept, ledger = read_requests(inputs, chunksize=chunk_rows, sink=writer, **options)
+    staged = StagedIngest(writer.verdicts(timezone=kept.attrs.get("timezone")), folder)
+    return Result(kept, ledger), staged
 
 
 def join_part(
