@@ -1,6 +1,9 @@
 """Classes and colours of a choropleth: mapclassify schemes, colour-blind-safe ramps.
 
-Classes come from mapclassify through the :data:`SCHEMES` registry; colours
+Classes follow mapclassify's schemes (:data:`SCHEMES`): quantiles and equal
+intervals are computed here with mapclassify's own arithmetic (the same bounds
+to the last bit, tested against it; importing mapclassify, which loads scipy and
+scikit-learn, cost more than the rest of a site), Fisher-Jenks by mapclassify; colours
 from ColorBrewer / viridis ramps defined here as hex (:data:`PALETTES`);
 ratios (1 = city) use a diverging ramp whose neutral middle colour is the
 class that holds 1. The interactive map and the static PNG both classify
@@ -353,6 +356,39 @@ def _readable_labels(
     return _labels(upper, lower, formatter, up_to=up_to)
 
 
+def _quantile_bounds(y: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of ``k`` quantile classes, as ``mapclassify.Quantiles`` computes them.
+
+    The percentiles ``100/k, 200/k, ..., 100`` of ``y``, each interpolated
+    between the two order statistics around it with the weights of
+    ``scipy.stats.scoreatpercentile`` (the same operations, so the same bits);
+    repeated bounds collapse.
+    """
+    ordered = np.sort(y)
+    step = 100.0 / k
+    percents = np.arange(step, 100 + step, step)
+    percents[-1] = min(percents[-1], 100.0)
+    bounds = []
+    for percent in percents:
+        at = percent / 100.0 * (len(ordered) - 1)
+        low = int(at)
+        if low == at:
+            bounds.append(ordered[low] / 1.0)
+        else:
+            w_low, w_high = (low + 1) - at, at - low
+            bounds.append((ordered[low] * w_low + ordered[low + 1] * w_high) / (w_low + w_high))
+    return np.unique(np.asarray(bounds, dtype=float))
+
+
+def _equal_interval_bounds(y: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of ``k`` classes of equal width, as ``mapclassify.EqualInterval`` has them."""
+    high, low = max(y), min(y)
+    width = (high - low) * 1.0 / k
+    cuts = np.arange(low + width, high + width, width)[:k]
+    cuts[-1] = high
+    return cuts
+
+
 def _class_bounds(
     y: np.ndarray, *, scheme: str, k: int, bins: Sequence[float] | None
 ) -> list[float]:
@@ -367,11 +403,16 @@ def _class_bounds(
     distinct = np.unique(y)
     if distinct.size <= k:
         return [float(v) for v in distinct]
-    mapclassify = _mapclassify()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "not enough unique values", "numba not installed"
-        result = getattr(mapclassify, SCHEMES[scheme])(y, k=k)
-    upper = [float(b) for b in np.unique(np.asarray(result.bins, dtype=float))]
+    if scheme == "quantiles":
+        found = _quantile_bounds(y, k)
+    elif scheme == "equal_interval":
+        found = _equal_interval_bounds(y, k)
+    else:
+        mapclassify = _mapclassify()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "not enough unique values", "numba not installed"
+            found = getattr(mapclassify, SCHEMES[scheme])(y, k=k).bins
+    upper = [float(b) for b in np.unique(np.asarray(found, dtype=float))]
     upper[-1] = max(upper[-1], float(y.max()))
     if scheme != "quantiles":
         return upper  # an empty equal-interval class is information, not an artefact
