@@ -49,11 +49,13 @@ _NR_FILL = "#ffffff"
 def _matplotlib() -> SimpleNamespace:
     """Import the matplotlib pieces static maps need, without touching pyplot."""
     try:
+        import matplotlib  # noqa: PLC0415
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
         from matplotlib.collections import PathCollection  # noqa: PLC0415
         from matplotlib.figure import Figure  # noqa: PLC0415
         from matplotlib.patches import Patch  # noqa: PLC0415
         from matplotlib.path import Path as MplPath  # noqa: PLC0415
+        from PIL import Image, PngImagePlugin  # noqa: PLC0415 - a dependency of matplotlib
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         msg = f"static maps need matplotlib: {EXTRA}"
         raise ImportError(msg) from exc
@@ -63,7 +65,28 @@ def _matplotlib() -> SimpleNamespace:
         Figure=Figure,
         Patch=Patch,
         Path=MplPath,
+        Image=Image,
+        PngInfo=PngImagePlugin.PngInfo,
+        version=matplotlib.__version__,
     )
+
+
+def _save_png(fig: Any, path: Path, mpl: SimpleNamespace, *, dpi: int) -> None:
+    """Draw ``fig`` and write it as PNG: the pixels ``savefig`` writes, encoded faster.
+
+    ``savefig`` stores RGBA at zlib level 6, a third of a map's time. An
+    opaque figure (every alpha 255, the white background) is stored as RGB
+    at level 3: the same pixels, a tenth smaller and in half the time.
+    """
+    canvas = fig.canvas
+    canvas.draw()
+    buffer = canvas.buffer_rgba()
+    image = mpl.Image.frombuffer("RGBA", canvas.get_width_height(), buffer, "raw", "RGBA", 0, 1)
+    if bool((np.asarray(buffer)[..., 3] == 255).all()):
+        image = image.convert("RGB")
+    info = mpl.PngInfo()
+    info.add_text("Software", f"Matplotlib version{mpl.version}, https://matplotlib.org/")
+    image.save(path, format="png", dpi=(dpi, dpi), pnginfo=info, compress_level=3)
 
 
 def _polygon_paths(geoms: Any, mpl: SimpleNamespace) -> list[list[Any]]:
@@ -207,7 +230,8 @@ def static_map(
         ax.add_collection(
             mpl.PathCollection(
                 paths, facecolor=face, edgecolor=edge, linewidth=0.3 if hatch is None else 0.2
-            )
+            ),
+            autolim=False,  # the limits are the frame's bounds, set below
         )
         if hatch is not None:
             # Agg draws a hatch's tile anew for every path it fills (4 ms for the dots):
@@ -219,7 +243,8 @@ def static_map(
                     edgecolor=edge,  # the hatch's colour; no line: width 0
                     linewidth=0,
                     hatch=hatch,
-                )
+                ),
+                autolim=False,
             )
     if outlines is not None:
         lines = to_wgs84(outlines, "outlines").to_crs(crs)
@@ -229,7 +254,8 @@ def static_map(
                 facecolor="none",
                 edgecolor="#1a1a1a",
                 linewidth=1.2,
-            )
+            ),
+            autolim=False,
         )
     minx, miny, maxx, maxy = frame.total_bounds
     ax.set_xlim(minx, maxx)
@@ -245,6 +271,6 @@ def static_map(
     )
     fig.suptitle(title, fontsize=12, x=0.02, y=0.97, ha="left")
     with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        _save_png(fig, tmp, mpl, dpi=dpi)
     log.info("wrote static map of %s to %s", column, path)
     return path
