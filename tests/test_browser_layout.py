@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import axe_violations, offline_page, own_errors, screenshot
+from browser import axe_violations, offline_page, own_errors, screenshot, settle
 
 pytest.importorskip("folium")
 
@@ -144,7 +144,7 @@ def test_print_keeps_the_map_and_fits_a4_and_letter(browser: Any, sites: dict[st
     ):
         page.goto(path.as_uri(), wait_until="load")
         page.emulate_media(media="print")
-        page.wait_for_timeout(100)
+        settle(seen)  # the print layout is drawn
         state = page.evaluate(
             """() => {
                 const wrap = document.querySelector('.geo311-map-wrap');
