@@ -16,8 +16,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any, TypeVar
 
 import pytest
-from browser import CHROMIUM_ARGS, Visit, offline_context, offline_tab
-from browser import settle as settle_page
+from browser import CHROMIUM_ARGS, Visit, offline_context, offline_tab, settle
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -335,17 +334,17 @@ def visit(browser: Any) -> Iterator[Any]:
     """Open a local page with the network blocked; collect errors, dialogs and blocked URLs.
 
     The test's pages share one browser context (one per JavaScript setting),
-    each page in its own tab; ``seen.page.close()`` closes one early.
+    each page in its own tab, handed back settled (:func:`browser.settle`).
     """
     contexts: dict[bool, Any] = {}
 
-    def open_page(path: Path, *, javascript: bool = True, settle: bool = True) -> Visit:
+    def open_page(path: Path, *, javascript: bool = True) -> Visit:
         if javascript not in contexts:
             contexts[javascript] = offline_context(browser, javascript=javascript)
         seen = offline_tab(contexts[javascript])
         seen.page.goto(path.resolve().as_uri(), wait_until="load")
-        if settle and javascript:  # settle=False: the caller settles it (visit_all)
-            settle_page(seen)
+        if javascript:  # without it nothing runs after the load event
+            settle(seen)
         return seen
 
     yield open_page

@@ -99,7 +99,6 @@ def test_every_page_loads_offline_without_errors_or_dialogs(site: Path, visit: A
             }"""
         )
         assert not repeated, f"{path.name}: repeated element ids {repeated}"
-        seen.page.close()
     assert hostile_service_shown >= 1
 
 
