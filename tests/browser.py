@@ -113,7 +113,9 @@ def offline_page(
 
 #: True once every image (basemap tiles, an image a payload planted) has loaded or failed
 #: -- the error handler of a failed one has run by then -- and a frame has been drawn since.
-SETTLED = """() => Array.from(document.images).every(image => image.complete)
+#: A lazy image out of view has not started loading (nor run any handler): not awaited.
+SETTLED = """() => Array.from(document.images).every(
+        image => image.complete || image.loading === 'lazy')
     && new Promise(done => requestAnimationFrame(() => done(true)))"""
 
 
