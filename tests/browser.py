@@ -33,11 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-#: Milliseconds a loaded page is given to let Leaflet finish drawing and any payload fire.
-SETTLE_MS = 300
-#: Pages open side by side in :func:`visit_all`.
-AT_ONCE = 6
-
 
 @dataclass
 class Visit:
@@ -49,27 +44,49 @@ class Visit:
     dialogs: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
 
+    def forget(self) -> None:
+        """Empty the records, before the tab loads another page."""
+        for records in (self.console_errors, self.page_errors, self.dialogs, self.blocked):
+            records.clear()
 
-def offline_page(
-    browser: Any, *, width: int = 1280, height: int = 900, javascript: bool = True
-) -> Visit:
-    """Open a page in a new context with the network blocked; record errors, dialogs, blocks.
 
-    Navigate it with ``seen.page.goto``; close it with ``seen.page.context.close()``.
-    """
-    context = browser.new_context(
-        java_script_enabled=javascript, viewport={"width": width, "height": height}
-    )
-    page = context.new_page()
-    seen = Visit(page)
+def _block_network(blocked: list[str]) -> Callable[[Any], None]:
+    """A route handler: local URLs load, every other request is aborted and added to ``blocked``."""
 
     def route(handle: Any) -> None:
         url = handle.request.url
         if url.startswith(("file:", "data:", "blob:", "about:")):
             handle.continue_()
         else:
-            seen.blocked.append(url)
+            blocked.append(url)
             handle.abort()
+
+    return route
+
+
+def offline_context(
+    browser: Any, *, width: int = 1280, height: int = 900, javascript: bool = True
+) -> Any:
+    """A new browser context in which no request leaves the machine.
+
+    Open its pages with :func:`offline_tab`; close it with ``context.close()``.  Pages opened in one context share its
+    settings (size, JavaScript) but nothing a test looks at: each records its
+    own errors, dialogs and blocked requests.
+    """
+    context = browser.new_context(
+        java_script_enabled=javascript, viewport={"width": width, "height": height}
+    )
+    context.route("**/*", _block_network([]))  # what no page claims: popups, workers
+    return context
+
+
+def offline_tab(context: Any) -> Visit:
+    """Open a page in ``context`` (:func:`offline_context`); record its errors, dialogs, blocks.
+
+    Navigate it with ``seen.page.goto``; close it with ``seen.page.close()``.
+    """
+    page = context.new_page()
+    seen = Visit(page)
 
     def on_console(message: Any) -> None:
         if message.type == "error":
@@ -79,11 +96,36 @@ def offline_page(
         seen.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    context.route("**/*", route)
+    page.route("**/*", _block_network(seen.blocked))  # the page's own requests, frames included
     page.on("console", on_console)
     page.on("pageerror", lambda error: seen.page_errors.append(str(error)))
     page.on("dialog", on_dialog)
     return seen
+
+
+def offline_page(
+    browser: Any, *, width: int = 1280, height: int = 900, javascript: bool = True
+) -> Visit:
+    """Open a page in a new :func:`offline_context`; close it with ``seen.page.context.close()``."""
+    context = offline_context(browser, width=width, height=height, javascript=javascript)
+    return offline_tab(context)
+
+
+#: True once every image (basemap tiles, an image a payload planted) has loaded or failed
+#: -- the error handler of a failed one has run by then -- and a frame has been drawn since.
+#: A lazy image out of view has not started loading (nor run any handler): not awaited.
+SETTLED = """() => Array.from(document.images).every(
+        image => image.complete || image.loading === 'lazy')
+    && new Promise(done => requestAnimationFrame(() => done(true)))"""
+
+
+def settle(seen: Visit) -> None:
+    """Wait until the loaded page has settled (:data:`SETTLED`).
+
+    Only with JavaScript on: without it nothing runs after the ``load``
+    event, and the wait is itself a script.
+    """
+    seen.page.wait_for_function(SETTLED)
 
 
 def own_errors(seen: Visit) -> list[str]:
@@ -121,9 +163,26 @@ def axe_violations(page: Any, *, impacts: tuple[str, ...] = ("serious", "critica
     ]
 
 
+#: Screenshots show the top of a page, at most this many screen heights.
+SCREENS_SHOWN = 3
+
+
 def screenshot(seen: Visit, name: str) -> None:
+    """Save the top :data:`SCREENS_SHOWN` screen heights of the page (all of a shorter page).
+
+    The map, its legend and controls, the cards and the charts are at the
+    top; below them run the area tables, whose rows come from one template.
+    A whole 278-area map page is some 35,000 px tall, and encoding it took
+    seconds per screenshot.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    seen.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    size = seen.page.evaluate(
+        """() => ({width: window.innerWidth, height: window.innerHeight,
+                   page: document.documentElement.scrollHeight})"""
+    )
+    height = min(size["page"], SCREENS_SHOWN * size["height"])
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": height}
+    seen.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, clip=clip)
 
 
 def tooltip_texts(page: Any) -> list[str]:
@@ -144,13 +203,18 @@ def manifest(site: Path) -> dict[str, Any]:
 
 
 def visit_all(visit: Callable[..., Visit], paths: Sequence[Path]) -> Iterator[tuple[Path, Visit]]:
-    """Visit every page, :data:`AT_ONCE` at a time: each batch loads, then settles once.
+    """Visit every page in turn in one tab, each loaded and settled (:func:`settle`).
 
-    Every page still gets at least :data:`SETTLE_MS` after its load before it
-    is handed back (the batch's one wait comes after its last page loaded),
-    so the checks see what :func:`visit` one page at a time would show.
+    The records are emptied before each page loads, so each page is handed
+    back with what it alone did, as :func:`visit` in a new tab would show;
+    one tab saves opening and closing one per page.
     """
-    for start in range(0, len(paths), AT_ONCE):
-        batch = [(path, visit(path, settle=False)) for path in paths[start : start + AT_ONCE]]
-        batch[-1][1].page.wait_for_timeout(SETTLE_MS)
-        yield from batch
+    seen: Visit | None = None
+    for path in paths:
+        if seen is None:
+            seen = visit(path)
+        else:
+            seen.forget()
+            seen.page.goto(path.resolve().as_uri(), wait_until="load")
+            settle(seen)
+        yield path, seen

@@ -16,7 +16,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any, TypeVar
 
 import pytest
-from browser import CHROMIUM_ARGS, SETTLE_MS, Visit, offline_page
+from browser import CHROMIUM_ARGS, Visit, offline_context, offline_tab, settle
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -331,17 +331,22 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def visit(browser: Any) -> Iterator[Any]:
-    """Open a local page with the network blocked; collect errors, dialogs and blocked URLs."""
-    contexts = []
+    """Open a local page with the network blocked; collect errors, dialogs and blocked URLs.
 
-    def open_page(path: Path, *, javascript: bool = True, settle: bool = True) -> Visit:
-        seen = offline_page(browser, javascript=javascript)
-        contexts.append(seen.page.context)
+    The test's pages share one browser context (one per JavaScript setting),
+    each page in its own tab, handed back settled (:func:`browser.settle`).
+    """
+    contexts: dict[bool, Any] = {}
+
+    def open_page(path: Path, *, javascript: bool = True) -> Visit:
+        if javascript not in contexts:
+            contexts[javascript] = offline_context(browser, javascript=javascript)
+        seen = offline_tab(contexts[javascript])
         seen.page.goto(path.resolve().as_uri(), wait_until="load")
-        if settle:  # settle=False: the caller waits, once for several pages (visit_all)
-            seen.page.wait_for_timeout(SETTLE_MS)
+        if javascript:  # without it nothing runs after the load event
+            settle(seen)
         return seen
 
     yield open_page
-    for context in contexts:
+    for context in contexts.values():
         context.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from browser import manifest, own_errors, screenshot, tooltip_texts, visit_all
+from browser import manifest, own_errors, screenshot, settle, tooltip_texts, visit_all
 
 from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import write_tables
@@ -99,7 +99,6 @@ def test_every_page_loads_offline_without_errors_or_dialogs(site: Path, visit: A
             }"""
         )
         assert not repeated, f"{path.name}: repeated element ids {repeated}"
-        seen.page.context.close()
     assert hostile_service_shown >= 1
 
 
@@ -203,7 +202,7 @@ def test_combined_map_switches_indicator_and_legend(site: Path, visit: Any) -> N
     labels = page.locator(".geo311-switcher label")
     days = next(i for i in range(labels.count()) if "close" in labels.nth(i).inner_text().lower())
     labels.nth(days).click()
-    page.wait_for_timeout(200)
+    settle(seen)  # the switch is drawn
     shown = [
         legends.nth(i).inner_text() for i in range(legends.count()) if legends.nth(i).is_visible()
     ]
@@ -218,7 +217,7 @@ def test_legend_stays_inside_its_box_on_a_phone(site: Path, visit: Any) -> None:
     seen = visit(site / "map-neighborhoods.html")
     page = seen.page
     page.set_viewport_size({"width": 390, "height": 700})
-    page.wait_for_timeout(200)
+    settle(seen)  # the resized page is drawn
     boxes = page.evaluate(
         """() => Array.from(document.querySelectorAll('.geo311-legend'))
             .filter(el => el.offsetParent !== null).map(el => {

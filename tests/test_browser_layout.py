@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import axe_violations, offline_page, own_errors, screenshot
+from browser import axe_violations, offline_page, own_errors, screenshot, settle
 
 pytest.importorskip("folium")
 
@@ -144,7 +144,7 @@ def test_print_keeps_the_map_and_fits_a4_and_letter(browser: Any, sites: dict[st
     ):
         page.goto(path.as_uri(), wait_until="load")
         page.emulate_media(media="print")
-        page.wait_for_timeout(100)
+        settle(seen)  # the print layout is drawn
         state = page.evaluate(
             """() => {
                 const wrap = document.querySelector('.geo311-map-wrap');
@@ -167,7 +167,8 @@ def test_print_keeps_the_map_and_fits_a4_and_letter(browser: Any, sites: dict[st
         assert state["legend"] == 1, (path.name, state)
         assert state["controls"] == 0, (path.name, state)
         assert state["scroll"] <= A4_PRINTABLE_PX, (path.name, state)  # nothing cut at the edge
-        if path.name.startswith("map-neighborhoods"):
+        if path.name.startswith("district-"):  # a map, cards, charts and tables on paper
+            # (the 278-neighbourhood map page takes some 7 s a PDF, the district page 0.5 s)
             for paper in ("A4", "Letter"):
                 pdf = page.pdf(format=paper)
                 assert pdf.startswith(b"%PDF"), (path.name, paper)

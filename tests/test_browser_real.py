@@ -39,7 +39,6 @@ def test_real_baltimore_site_renders_offline(baltimore_site: Path, visit: Any) -
             assert seen.page.locator("figure.geo311-chart svg").count() >= 3
         if path.name in {"map-neighborhoods-rate_per_1k.html", "district-1.html", "index.html"}:
             screenshot(seen, f"baltimore-{path.stem}")
-        seen.page.context.close()
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from geo311.demo import (
     DemoCity,
     demo_layers,
     demo_manifest,
+    demo_paths,
     make_demo_city,
     write_demo,
     write_demo_inputs,
@@ -327,16 +328,34 @@ def test_write_demo_writes_every_file(written: dict[str, Path]) -> None:
 # --------------------------------------------------------------------------- refusals
 
 
-def test_refuses_to_overwrite(tmp_path: Path) -> None:
+def test_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "site"
-    out.mkdir()
-    (out / "README.txt").write_text("mine", encoding="utf-8")
-    with pytest.raises(geo311.OutputExistsError, match=re.escape(str(out / "README.txt"))):
+    paths = demo_paths(out)
+    for path in paths.values():  # an earlier demo's files: every output is there
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine", encoding="utf-8")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(geo311.OutputExistsError) as refused:
         write_demo(out, n_requests=MIN_REQUESTS)
-    assert (out / "README.txt").read_text(encoding="utf-8") == "mine"
-    assert not (out / "raw").exists()  # refused before writing anything
-    written = write_demo(out, n_requests=MIN_REQUESTS, png=False, overwrite=True)
-    assert written["readme"].read_text(encoding="utf-8").startswith("SYNTHETIC DATA")
+    for path in paths.values():  # every existing output is named, none is touched
+        assert str(path) in str(refused.value), path.name
+        assert path.read_text(encoding="utf-8") == "mine", path.name
+    assert sorted(tmp_path.rglob("*")) == before  # refused before writing anything
+
+    # overwrite=True goes past the refusal and writes over the old files; stopped at the
+    # pipeline (the whole build, written into a fresh folder, is conftest's demo_site)
+    class StoppedError(Exception):
+        pass
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise StoppedError
+
+    monkeypatch.setattr("geo311.demo.run", stop)
+    with pytest.raises(StoppedError):
+        write_demo(out, n_requests=MIN_REQUESTS, png=False, overwrite=True)
+    raw = pd.read_csv(paths["raw_requests"], dtype=str, keep_default_na=False)
+    assert len(raw) == MIN_REQUESTS
+    assert paths["manifest"].read_text(encoding="utf-8") != "mine"
 
 
 def test_smallest_city_still_plants_every_defect() -> None:

@@ -173,25 +173,24 @@ def test_an_interrupted_publish_is_named_on_rerun_and_replaced_with_overwrite(
 
 
 @pytest.fixture(scope="module")
-def los_angeles_tables(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The tables of one real LA file with both LA layers, written and read back.
+def los_angeles_tables(shared_data: Path) -> dict:
+    """The tables of one real LA file with both LA layers, in memory as `geo311 run` has them.
 
-    The pipeline and table writer of `geo311 run` without its site, which
-    the test builds itself (`geo311 run` on this file, site included, is
-    test_recycle.py's Los Angeles test).
+    The pipeline of `geo311 run` without its site, which the test builds
+    itself (`geo311 run` on this file, site included, is test_recycle.py's
+    Los Angeles test).  The neighbourhood councils' display geometry is then
+    the one test_browser_layout.py's Los Angeles site simplifies and caches
+    for the run (the outlines read back from a tables folder hash apart).
     """
     from geo311.pipeline import run  # noqa: PLC0415
-    from geo311.publish import write_indicators  # noqa: PLC0415
 
-    out = tmp_path_factory.mktemp("la") / "indicators"
     records = shared_data / "los_angeles" / "records" / "myla311_2018-01-01_2018-01-04.csv.gz"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GEO311_DATA_DIR", str(shared_data))
         result = run(
             records, city="los_angeles", layers=["neighborhood_councils", "council_districts"]
         )
-    write_indicators(result, out)
-    return read_tables(out)
+    return dict(result.tables)
 
 
 def test_los_angeles_pages_are_named_by_the_labels(los_angeles_tables, tmp_path: Path) -> None:

@@ -228,10 +228,12 @@ def test_chromium_opens_every_page_without_dialog_or_error(hostile) -> None:
                 handle.abort()
 
         context.route("**/*", route)
+        page = context.new_page()  # one tab loads every page in turn
+        shown = {"name": ""}  # the page the tab shows, for the error messages
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda e: errors.append(f"{shown['name']}: {e}"))
         for path in site.pages:
-            page = context.new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("pageerror", lambda e, name=path.name: errors.append(f"{name}: {e}"))
+            shown["name"] = path.name
             page.goto(path.resolve().as_uri(), wait_until="load")
             # open every area's tooltip: names go through the tooltip code too
             page.evaluate(
@@ -242,7 +244,6 @@ def test_chromium_opens_every_page_without_dialog_or_error(hostile) -> None:
             )
             page.wait_for_timeout(100)
             inner.append(page.evaluate("() => document.body.innerText"))
-            page.close()
         browser.close()
     assert not dialogs, dialogs
     assert not errors, errors
