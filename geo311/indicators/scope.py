@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -436,16 +436,15 @@ def _when(requests: pd.DataFrame, opts: _Options) -> _When:
     return _When(timezone, times, start, end)
 
 
-def _scope_rows(
+def _time_and_filter_rows(
     requests: pd.DataFrame,
     opts: _Options,
-    area_ids: pd.Index,
     *,
     when: _When,
     start: npt.NDArray[np.datetime64],
     funnel: dict[str, int],
-) -> tuple[IntArray, IntArray]:
-    """Return the in-scope row positions and their area codes; fill the row funnel."""
+) -> IntArray:
+    """Return the rows that pass the time and filter rules (any layer); fill their funnel."""
     n = len(requests)
     keep = ~np.isnat(start)
     funnel["no_requested_datetime"] = int(n - keep.sum())
@@ -471,8 +470,17 @@ def _scope_rows(
         if values is not None:
             passed &= _code_isin(*_factorize(requests, column), values)
     funnel["filtered_out"] = int((keep & ~passed).sum())
-    keep = passed
+    return np.flatnonzero(passed)
 
+
+def _area_codes(
+    requests: pd.DataFrame,
+    opts: _Options,
+    area_ids: pd.Index,
+    rows: IntArray,
+    funnel: dict[str, int],
+) -> IntArray:
+    """Return the area code of each of ``rows`` (-1: no area of the layer); fill the funnel."""
     id_codes, id_values = _factorize(requests, f"{opts.key}_id")
     if opts.regroup is not None:  # an area outside every group is not assigned
         group_of = dict(opts.regroup)
@@ -481,10 +489,11 @@ def _scope_rows(
         id_values = [group_of.get(v, v) for v in id_values]
     to_area = np.full(len(id_values) + 1, -1, dtype=np.int64)
     to_area[:-1] = area_ids.get_indexer(pd.Index(id_values, dtype=object))
+    id_codes = id_codes[rows]
     codes = to_area[id_codes]
     unassigned = id_codes < 0
-    funnel["not_assigned_to_area"] = int((keep & unassigned).sum())
-    unknown = keep & ~unassigned & (codes < 0)
+    funnel["not_assigned_to_area"] = int(unassigned.sum())
+    unknown = ~unassigned & (codes < 0)
     funnel["area_id_not_in_layer"] = int(unknown.sum())
     if unknown.any():
         examples = sorted({id_values[c] for c in np.unique(id_codes[unknown])})[:5]
@@ -494,15 +503,10 @@ def _scope_rows(
             opts.key,
             examples,
         )
-    keep &= codes >= 0
-    funnel["in_scope"] = int(keep.sum())
-    rows = np.flatnonzero(keep)
-    return rows, codes[rows]
+    return codes
 
 
-def _demand(
-    requests: pd.DataFrame, rows: IntArray, opts: _Options, funnel: dict[str, int]
-) -> dict[str, BoolArray]:
+def _flags(requests: pd.DataFrame, rows: IntArray, opts: _Options) -> dict[str, BoolArray]:
     """Return the duplicate / transfer / proactive flags and the counted mask."""
 
     def flag(column: str) -> BoolArray:
@@ -511,27 +515,33 @@ def _demand(
     duplicate = flag("is_duplicate")
     transfer = flag("is_transfer")
     proactive = flag("is_proactive")
-    dup_out = duplicate & (not opts.include_duplicates)
-    transfer_out = transfer & (not opts.include_transfers)
-    flag_excluded = dup_out | transfer_out
+    flag_excluded = (duplicate & (not opts.include_duplicates)) | (
+        transfer & (not opts.include_transfers)
+    )
     if opts.demand == "resident":
         wanted = ~proactive
     elif opts.demand == "proactive":
         wanted = proactive
     else:
         wanted = np.ones(len(rows), dtype=bool)
-    counted = ~flag_excluded & wanted
-    funnel["duplicates_excluded"] = int(dup_out.sum())
-    funnel["transfers_excluded"] = int((transfer_out & ~dup_out).sum())
-    funnel["other_demand_excluded"] = int((~flag_excluded & ~wanted).sum())
-    funnel["counted"] = int(counted.sum())
     return {
         "duplicate": duplicate,
         "transfer": transfer,
         "proactive": proactive,
         "flag_excluded": flag_excluded,
-        "counted": counted,
+        "counted": ~flag_excluded & wanted,
     }
+
+
+def _demand_funnel(flags: dict[str, BoolArray], opts: _Options, funnel: dict[str, int]) -> None:
+    """Count the in-scope requests set aside (duplicates, transfers, other demand) and counted."""
+    dup_out = flags["duplicate"] & (not opts.include_duplicates)
+    transfer_out = flags["transfer"] & (not opts.include_transfers)
+    kept = ~flags["flag_excluded"]
+    funnel["duplicates_excluded"] = int(dup_out.sum())
+    funnel["transfers_excluded"] = int((transfer_out & ~dup_out).sum())
+    funnel["other_demand_excluded"] = int((kept & ~flags["counted"]).sum())
+    funnel["counted"] = int(flags["counted"].sum())
 
 
 def _closures(
@@ -571,20 +581,62 @@ def _closures(
     }
 
 
-def _selected_rows(
-    requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
-) -> tuple[IntArray, IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
-    """Return the in-scope rows, their area codes, the times, the row funnel, flags, durations."""
+def _layer_free_rows(
+    requests: pd.DataFrame, opts: _Options
+) -> tuple[IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
+    """Return the selection before the areas: rows, times, funnel so far, flags, durations.
+
+    Nothing here depends on the layer, so inside
+    :func:`~geo311.indicators.shared.shared_selection` every layer of a run
+    (and its citywide row and equity groups) starts from the same arrays.
+    """
     when = _when(requests, opts)
     start_all = _utc_ns(requests, "requested_datetime")
     funnel: dict[str, int] = {"rows": len(requests)}
-    rows, codes = _scope_rows(requests, opts, area_ids, when=when, start=start_all, funnel=funnel)
-    flags = _demand(requests, rows, opts, funnel)
+    rows = _time_and_filter_rows(requests, opts, when=when, start=start_all, funnel=funnel)
+    flags = _flags(requests, rows, opts)
     start = start_all[rows]
     closure = _closures(requests, rows, start, when, opts)
+    return rows, when, funnel, flags, {**closure, "start": start}
+
+
+def _selected_rows(
+    requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
+) -> tuple[IntArray, IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
+    """Return the in-scope rows, their area codes, the times, the row funnel, flags, durations.
+
+    The layer-free selection is shared by every layer; its rows that have an
+    area of the layer are taken out of it once for all the layers that place
+    the same rows (often all of them), so that those layers read the same
+    arrays and share what is computed from them (the time-to-close fits, the
+    local times of the patterns).
+    """
+    free = replace(opts, key="", regroup=None)
+    rows, when, funnel, flags, closure = remember(
+        requests, ("layer_free", free), lambda: _layer_free_rows(requests, free), lasting=True
+    )
+    funnel = dict(funnel)
+    codes = _area_codes(requests, opts, area_ids, rows, funnel)
+    assigned = codes >= 0
+    if not assigned.all():
+        full = (rows, flags, closure)
+
+        def subset() -> tuple[IntArray, dict[str, BoolArray], dict[str, Any]]:
+            return (
+                full[0][assigned],
+                {name: values[assigned] for name, values in full[1].items()},
+                {name: values[assigned] for name, values in full[2].items()},
+            )
+
+        # layers that leave out the same rows (e.g. those outside the city) share them
+        which = ("layer_free_assigned", free, np.packbits(assigned).tobytes())
+        rows, flags, closure = remember(requests, which, subset, lasting=True)
+        codes = codes[assigned]
+    funnel["in_scope"] = int(rows.size)
+    _demand_funnel(flags, opts, funnel)
     for name in ("negative", "no_closed_time", "implausible"):
         funnel[f"ttc_excluded_{name}"] = int((flags["counted"] & closure[name]).sum())
-    return rows, codes, when, funnel, flags, {**closure, "start": start}
+    return rows, codes, when, funnel, flags, closure
 
 
 def _select(
@@ -610,7 +662,9 @@ def _select(
     vintage_col = f"{opts.key}_vintage"
     if "vintage" in parts and vintage_col in requests.columns and opts.regroup is None:
         v_codes, v_values = _factorize(requests, vintage_col)
-        vintages = sorted(v_values[c] for c in np.unique(v_codes[rows]) if c >= 0)
+        seen = np.zeros(len(v_values) + 1, dtype=bool)
+        seen[v_codes[rows]] = True  # code -1 (no vintage) marks the trailing slot
+        vintages = sorted(v_values[c] for c in np.flatnonzero(seen[:-1]))
     service = None
     if "service" in parts:
         service = remember(

@@ -147,6 +147,7 @@ class _Fits(NamedTuple):
     """What every table of one selection shares: the time order and the expected closures."""
 
     by_time: IntArray  # argsort of the valid durations
+    pooled: SurvivalCurves | None  # the citywide curve (all areas pooled); None: no durations
     crude: FloatArray | None  # per timed request: the citywide cumulative hazard at its time
     typed: FloatArray | None  # the same under its service type's citywide curve
 
@@ -157,7 +158,7 @@ def _fit(scope: _Scope) -> _Fits:
     events = scope.event[ok]
     by_time = np.argsort(durations)
     if not durations.size:
-        return _Fits(by_time, None, None)
+        return _Fits(by_time, None, None, None)
     pooled = survival_curves(durations, events, order=by_time)
     typed = None
     if scope.service is not None:
@@ -168,17 +169,18 @@ def _fit(scope: _Scope) -> _Fits:
             n_groups=len(scope.service_labels),
             order=by_time,
         ).cumulative_hazard_at_observations()
-    return _Fits(by_time, pooled.cumulative_hazard_at_observations(), typed)
+    return _Fits(by_time, pooled, pooled.cumulative_hazard_at_observations(), typed)
 
 
 def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
     """Return the fits of ``scope``'s selection, computed once for the tables that share it.
 
-    The per-area table and the citywide row of a layer select the same rows
-    (the same remembered arrays, see :mod:`.shared`): their time order and
-    their expected closures (citywide curves, all areas pooled) are the same.
-    Keyed by the identity of the selection's arrays, so another selection
-    never shares them.
+    The per-area table and the citywide row of a layer -- and of every layer
+    that places the same rows -- select the same rows (the same remembered
+    arrays, see :mod:`.scope` and :mod:`.shared`): their time order, pooled
+    curve and expected closures (citywide curves, all areas pooled) are the
+    same.  Keyed by the identity of the selection's arrays, so another
+    selection never shares them; kept for the whole run.
     """
     selection = (
         scope.duration_days,
@@ -190,7 +192,7 @@ def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
     )
     types = None if scope.service is None else len(scope.service_labels)
     key = ("ttc_fits", *(Same(a) for a in selection), types)
-    return remember(requests, key, lambda: _fit(scope))
+    return remember(requests, key, lambda: _fit(scope), lasting=True)
 
 
 def _type_adjusted(
@@ -243,7 +245,10 @@ def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> 
     n = scope.n_areas
     fits = _fits(requests, scope)
     by_time = fits.by_time
-    km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
+    if n == 1 and fits.pooled is not None:  # one area (the citywide row): the pooled curve
+        km = fits.pooled
+    else:
+        km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
     ci_low, ci_high = km.median_ci(confidence=confidence)
     out: dict[str, Any] = {
         "ttc_requests": np.bincount(codes, minlength=n),
