@@ -128,7 +128,7 @@ def _table(
     given: bool,
     requests: pd.DataFrame,
 ) -> pd.DataFrame:
-    counts = _counts(scope)
+    counts = _counts(scope, requests)
     y = counts["requests"].astype(float)
     columns: dict[str, Any] = {
         "area_name": pd.array(areas.names, dtype="string"),
@@ -147,7 +147,7 @@ def _table(
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["requests_per_km2"] = np.where(areas.km2 > 0, y / areas.km2, np.nan)
     columns.update(_time_to_close(scope, confidence, requests))
-    columns.update(_due_dates(scope, confidence))
+    columns.update(_due_dates(scope, confidence, requests))
     frame = pd.DataFrame({c: columns[c] for c in TABLE_COLUMNS}, index=areas.ids)
     for column in INTEGER_COLUMNS:
         frame[column] = frame[column].astype(np.int64)

@@ -262,8 +262,9 @@ def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> 
         )[:n],
         "ttc_p90_days": km.time_at_survival(0.1),
     }
-    followup = np.full(n, np.nan)
-    np.fmax.at(followup, codes, durations)
+    followup = np.full(n, np.nan)  # the longest duration: the last time of the curve
+    has = np.diff(km.offsets) > 0
+    followup[has] = km.time[km.offsets[1:][has] - 1]
     out["ttc_followup_days"] = followup
     out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
     out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
