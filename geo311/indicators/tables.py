@@ -277,7 +277,11 @@ def _build_tables(
     if population is not None:
         demographic = "median_hh_income" if "median_hh_income" in equity_input else "population"
         quintiles = population_quantiles(equity_input[demographic], equity_input["population"])
-        grouped = group_indicators(requests, quintiles, key=key, max_days=max_days, **options)
+        # the equity summary reads the groups' medians and shares only (it pools the
+        # type-adjusted ratio from the area table): the groups' O/E is not computed
+        grouped = group_indicators(
+            requests, quintiles, key=key, max_days=max_days, type_adjusted=False, **options
+        )
         equity = equity_summary(
             equity_input, demographic=demographic, group=group_column, grouped=grouped
         )

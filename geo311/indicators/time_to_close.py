@@ -152,12 +152,12 @@ class _Fits(NamedTuple):
     typed: FloatArray | None  # the same under its service type's citywide curve
 
 
-def _fit(scope: _Scope) -> _Fits:
+def _fit(scope: _Scope, *, type_adjusted: bool) -> _Fits:
     ok = scope.ttc_ok
     durations = scope.duration_days[ok]
     events = scope.event[ok]
     by_time = np.argsort(durations)
-    if not durations.size:
+    if not durations.size or not type_adjusted:
         return _Fits(by_time, None, None, None)
     pooled = survival_curves(durations, events, order=by_time)
     typed = None
@@ -172,7 +172,7 @@ def _fit(scope: _Scope) -> _Fits:
     return _Fits(by_time, pooled, pooled.cumulative_hazard_at_observations(), typed)
 
 
-def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
+def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) -> _Fits:
     """Return the fits of ``scope``'s selection, computed once for the tables that share it.
 
     The per-area table and the citywide row of a layer -- and of every layer
@@ -180,7 +180,8 @@ def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
     arrays, see :mod:`.scope` and :mod:`.shared`): their time order, pooled
     curve and expected closures (citywide curves, all areas pooled) are the
     same.  Keyed by the identity of the selection's arrays, so another
-    selection never shares them; kept for the whole run.
+    selection never shares them; kept for the whole run.  Without
+    ``type_adjusted``, only the time order (no curve, no expected closures).
     """
     selection = (
         scope.duration_days,
@@ -191,8 +192,8 @@ def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
         scope.implausible,
     )
     types = None if scope.service is None else len(scope.service_labels)
-    key = ("ttc_fits", *(Same(a) for a in selection), types)
-    return remember(requests, key, lambda: _fit(scope), lasting=True)
+    key = ("ttc_fits", *(Same(a) for a in selection), types, type_adjusted)
+    return remember(requests, key, lambda: _fit(scope, type_adjusted=type_adjusted), lasting=True)
 
 
 def _type_adjusted(
@@ -231,19 +232,23 @@ def _type_adjusted(
     return out
 
 
-def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> dict[str, Any]:
+def _time_to_close(
+    scope: _Scope, confidence: float, requests: pd.DataFrame, *, type_adjusted: bool = True
+) -> dict[str, Any]:
     """Kaplan-Meier, naive median and type-mix O/E per area (METRICS 5-7).
 
     ``requests``: the frame ``scope`` was selected from, so that the tables
     of the same selection share their fits inside
-    :func:`~geo311.indicators.shared.shared_selection`.
+    :func:`~geo311.indicators.shared.shared_selection`.  Without
+    ``type_adjusted`` the O/E columns are empty (NaN) and the citywide
+    curves they need are not fitted.
     """
     ok = scope.ttc_ok
     codes = scope.code[ok]
     durations = scope.duration_days[ok]
     events = scope.event[ok]
     n = scope.n_areas
-    fits = _fits(requests, scope)
+    fits = _fits(requests, scope, type_adjusted=type_adjusted)
     by_time = fits.by_time
     if n == 1 and fits.pooled is not None:  # one area (the citywide row): the pooled curve
         km = fits.pooled
