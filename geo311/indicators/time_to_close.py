@@ -241,8 +241,35 @@ def _time_to_close(
     of the same selection share their fits inside
     :func:`~geo311.indicators.shared.shared_selection`.  Without
     ``type_adjusted`` the O/E columns are empty (NaN) and the citywide
-    curves they need are not fitted.
+    curves they need are not fitted.  A table of one area (the citywide
+    row) only depends on the selection: every layer that shares it reads
+    the same columns.
     """
+    if scope.n_areas != 1:
+        return _columns(scope, confidence, requests, type_adjusted=type_adjusted)
+    selection = (
+        scope.duration_days,
+        scope.event,
+        scope.counted,
+        scope.negative,
+        scope.no_closed_time,
+        scope.implausible,
+    )
+    types = None if scope.service is None else len(scope.service_labels)
+    key = ("ttc_city", *(Same(a) for a in selection), types, confidence, type_adjusted)
+    return dict(
+        remember(
+            requests,
+            key,
+            lambda: _columns(scope, confidence, requests, type_adjusted=type_adjusted),
+            lasting=True,
+        )
+    )
+
+
+def _columns(
+    scope: _Scope, confidence: float, requests: pd.DataFrame, *, type_adjusted: bool
+) -> dict[str, Any]:
     ok = scope.ttc_ok
     codes = scope.code[ok]
     durations = scope.duration_days[ok]
