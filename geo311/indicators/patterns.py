@@ -112,6 +112,16 @@ def _trend_buckets(
     return [d.strftime("%Y-%m-%d") for d in starts], edges, bounds
 
 
+def _cell_counts(
+    code: IntArray, bucket: npt.NDArray[np.integer[Any]], k: int, size: int
+) -> IntArray:
+    """Count rows per area x bucket cell; a bucket of -1 (outside the trend) is not counted."""
+    inside = bucket >= 0
+    if not inside.all():
+        code, bucket = code[inside], bucket[inside]
+    return np.bincount(code * k + bucket, minlength=size)
+
+
 def _grid(
     pattern: str,
     labels: Sequence[str],
@@ -131,10 +141,8 @@ def _grid(
     """
     k = len(labels)
     size = n_areas * k
-    good_r = req_bucket >= 0
-    good_c = close_bucket >= 0
-    req = np.bincount(req_code[good_r] * k + req_bucket[good_r], minlength=size)
-    clo = np.bincount(close_code[good_c] * k + close_bucket[good_c], minlength=size)
+    req = _cell_counts(req_code, req_bucket, k, size)
+    clo = _cell_counts(close_code, close_bucket, k, size)
     req_tot = np.repeat(req.reshape(n_areas, k).sum(axis=1), k)
     clo_tot = np.repeat(clo.reshape(n_areas, k).sum(axis=1), k)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -665,21 +665,32 @@ def _select(
         seen = np.zeros(len(v_values) + 1, dtype=bool)
         seen[v_codes[rows]] = True  # code -1 (no vintage) marks the trailing slot
         vintages = sorted(v_values[c] for c in np.flatnonzero(seen[:-1]))
+
+    def on_rows(what: Any, compute: Callable[[], Any]) -> Any:
+        # a column read at the selected rows: once for every table of the selection
+        return remember(requests, ("on_rows", what, Same(rows)), compute, lasting=True)
+
     service = None
+    service_codes = None
     if "service" in parts:
         service = remember(
             requests, ("service_codes",), lambda: _service_codes(requests), lasting=True
         )
+        if service is not None:
+            all_types = service[0]
+            service_codes = on_rows("service", lambda: all_types[rows])
     source_codes: IntArray | None = None
     source_labels: list[str] = []
     if "source" in parts and "source" in requests.columns:
         all_codes, source_labels = _factorize(requests, "source")
-        source_codes = all_codes[rows]
-        source_codes[source_codes < 0] = len(source_labels)
+        unknown = len(source_labels)
+        source_codes = on_rows(
+            "source", lambda: np.where(all_codes[rows] < 0, unknown, all_codes[rows])
+        )
         source_labels = [*source_labels, _UNKNOWN]
     return _Scope(
         n_areas=1 if city else len(area_ids),
-        code=np.zeros(len(rows), dtype=np.int64) if city else codes,
+        code=on_rows("city", lambda: np.zeros(len(rows), dtype=np.int64)) if city else codes,
         counted=flags["counted"],
         duplicate=flags["duplicate"],
         transfer=flags["transfer"],
@@ -693,11 +704,11 @@ def _select(
         negative=closure["negative"],
         no_closed_time=closure["no_closed_time"],
         implausible=closure["implausible"],
-        service=None if service is None else service[0][rows],
+        service=service_codes,
         service_labels=[] if service is None else service[1],
         source=source_codes,
         source_labels=source_labels,
-        as_of_rows=when.times.as_of_ns[rows],
+        as_of_rows=on_rows(("as_of", Same(when.times)), lambda: when.times.as_of_ns[rows]),
         times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),
