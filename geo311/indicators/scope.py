@@ -301,6 +301,9 @@ class _Scope:
     times: _SourceTimes
     timezone: str | None
     period: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    #: the layer-free selection's durations, and the positions of these rows in it
+    #: (None: the same rows), to read the time order off one sort per run
+    layer_free: tuple[FloatArray, IntArray | None]
     funnel: dict[str, int] = field(default_factory=dict)
     vintages: list[str] = field(default_factory=list)
 
@@ -602,14 +605,23 @@ def _layer_free_rows(
 
 def _selected_rows(
     requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
-) -> tuple[IntArray, IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
+) -> tuple[
+    IntArray,
+    IntArray,
+    _When,
+    dict[str, int],
+    dict[str, BoolArray],
+    dict[str, Any],
+    tuple[FloatArray, IntArray | None],
+]:
     """Return the in-scope rows, their area codes, the times, the row funnel, flags, durations.
 
     The layer-free selection is shared by every layer; its rows that have an
     area of the layer are taken out of it once for all the layers that place
     the same rows (often all of them), so that those layers read the same
     arrays and share what is computed from them (the time-to-close fits, the
-    local times of the patterns).
+    local times of the patterns).  Last, the layer-free durations and the
+    positions of the rows in the layer-free selection (None: all of them).
     """
     free = replace(opts, key="", regroup=None)
     rows, when, funnel, flags, closure = remember(
@@ -618,25 +630,27 @@ def _selected_rows(
     funnel = dict(funnel)
     codes = _area_codes(requests, opts, area_ids, rows, funnel)
     assigned = codes >= 0
+    free_duration, free_row = closure["duration_days"], None
     if not assigned.all():
         full = (rows, flags, closure)
 
-        def subset() -> tuple[IntArray, dict[str, BoolArray], dict[str, Any]]:
+        def subset() -> tuple[IntArray, dict[str, BoolArray], dict[str, Any], IntArray]:
             return (
                 full[0][assigned],
                 {name: values[assigned] for name, values in full[1].items()},
                 {name: values[assigned] for name, values in full[2].items()},
+                np.flatnonzero(assigned),
             )
 
         # layers that leave out the same rows (e.g. those outside the city) share them
         which = ("layer_free_assigned", free, np.packbits(assigned).tobytes())
-        rows, flags, closure = remember(requests, which, subset, lasting=True)
+        rows, flags, closure, free_row = remember(requests, which, subset, lasting=True)
         codes = codes[assigned]
     funnel["in_scope"] = int(rows.size)
     _demand_funnel(flags, opts, funnel)
     for name in ("negative", "no_closed_time", "implausible"):
         funnel[f"ttc_excluded_{name}"] = int((flags["counted"] & closure[name]).sum())
-    return rows, codes, when, funnel, flags, closure
+    return rows, codes, when, funnel, flags, closure, (free_duration, free_row)
 
 
 def _select(
@@ -653,7 +667,7 @@ def _select(
     codes for the type adjustment), ``source`` (channel codes), ``vintage``.
     """
     _check_columns(requests, opts)
-    rows, codes, when, funnel, flags, closure = remember(
+    rows, codes, when, funnel, flags, closure, layer_free = remember(
         requests,
         ("select", opts, tuple(area_ids)),
         lambda: _selected_rows(requests, opts, area_ids),
@@ -712,6 +726,7 @@ def _select(
         times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),
+        layer_free=layer_free,
         funnel=dict(funnel),
         vintages=vintages,
     )

@@ -153,11 +153,27 @@ class _Fits(NamedTuple):
     typed: FloatArray | None  # the same under its service type's citywide curve
 
 
-def _fit(scope: _Scope, *, type_adjusted: bool) -> _Fits:
+def _time_order(requests: pd.DataFrame, scope: _Scope, ok: BoolArray) -> IntArray:
+    """Return ``argsort(scope.duration_days[ok])``, read off one sort for the run.
+
+    The layer-free selection's durations (see :mod:`.scope`) are sorted once;
+    a selection's rows are a part of them, so its order is that order kept
+    to its own rows.
+    """
+    free, free_row = scope.layer_free
+    order = remember(requests, ("time_order", Same(free)), lambda: np.argsort(free), lasting=True)
+    rows = np.flatnonzero(ok) if free_row is None else free_row[ok]
+    rank = np.full(free.size, -1, dtype=np.int64)
+    rank[rows] = np.arange(rows.size)
+    by_time = rank[order]
+    return by_time[by_time >= 0]
+
+
+def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits:
     ok = scope.ttc_ok
     durations = scope.duration_days[ok]
     events = scope.event[ok]
-    by_time = np.argsort(durations)
+    by_time = _time_order(requests, scope, ok)
     if not durations.size or not type_adjusted:
         return _Fits(by_time, None, None, None)
     pooled = survival_curves(durations, events, order=by_time)
@@ -194,7 +210,9 @@ def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) 
     )
     types = None if scope.service is None else len(scope.service_labels)
     key = ("ttc_fits", *(Same(a) for a in selection), types, type_adjusted)
-    return remember(requests, key, lambda: _fit(scope, type_adjusted=type_adjusted), lasting=True)
+    return remember(
+        requests, key, lambda: _fit(requests, scope, type_adjusted=type_adjusted), lasting=True
+    )
 
 
 def _type_adjusted(
