@@ -148,7 +148,6 @@ class _Fits(NamedTuple):
     """What every table of one selection shares: the time order and the expected closures."""
 
     by_time: IntArray  # argsort of the valid durations
-    pooled: SurvivalCurves | None  # the citywide curve (all areas pooled); None: no durations
     crude: FloatArray | None  # per timed request: the citywide cumulative hazard at its time
     typed: FloatArray | None  # the same under its service type's citywide curve
 
@@ -175,8 +174,13 @@ def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits
     events = scope.event[ok]
     by_time = _time_order(requests, scope, ok)
     if not durations.size or not type_adjusted:
-        return _Fits(by_time, None, None, None)
-    pooled = survival_curves(durations, events, order=by_time)
+        return _Fits(by_time, None, None)
+    # the citywide curve: kept by the innermost block only (a layer's), for its citywide row
+    pooled = remember(
+        requests,
+        ("ttc_pooled", *_selection_key(scope)),
+        lambda: survival_curves(durations, events, order=by_time),
+    )
     typed = None
     if scope.service is not None:
         typed = survival_curves(
@@ -186,20 +190,11 @@ def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits
             n_groups=len(scope.service_labels),
             order=by_time,
         ).cumulative_hazard_at_observations()
-    return _Fits(by_time, pooled, pooled.cumulative_hazard_at_observations(), typed)
+    return _Fits(by_time, pooled.cumulative_hazard_at_observations(), typed)
 
 
-def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) -> _Fits:
-    """Return the fits of ``scope``'s selection, computed once for the tables that share it.
-
-    The per-area table and the citywide row of a layer -- and of every layer
-    that places the same rows -- select the same rows (the same remembered
-    arrays, see :mod:`.scope` and :mod:`.shared`): their time order, pooled
-    curve and expected closures (citywide curves, all areas pooled) are the
-    same.  Keyed by the identity of the selection's arrays, so another
-    selection never shares them; kept for the whole run.  Without
-    ``type_adjusted``, only the time order (no curve, no expected closures).
-    """
+def _selection_key(scope: _Scope) -> tuple[Any, ...]:
+    """Identify the selection of ``scope`` by its arrays (remembered, see :mod:`.scope`)."""
     selection = (
         scope.duration_days,
         scope.event,
@@ -209,7 +204,21 @@ def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) 
         scope.implausible,
     )
     types = None if scope.service is None else len(scope.service_labels)
-    key = ("ttc_fits", *(Same(a) for a in selection), types, type_adjusted)
+    return (*(Same(a) for a in selection), types)
+
+
+def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) -> _Fits:
+    """Return the fits of ``scope``'s selection, computed once for the tables that share it.
+
+    The per-area table and the citywide row of a layer -- and of every layer
+    that places the same rows -- select the same rows (the same remembered
+    arrays, see :mod:`.scope` and :mod:`.shared`): their time order and
+    expected closures (citywide curves, all areas pooled) are the same.
+    Keyed by the identity of the selection's arrays, so another selection
+    never shares them; kept for the whole run.  Without ``type_adjusted``,
+    only the time order (no curve, no expected closures).
+    """
+    key = ("ttc_fits", *_selection_key(scope), type_adjusted)
     return remember(
         requests, key, lambda: _fit(requests, scope, type_adjusted=type_adjusted), lasting=True
     )
@@ -266,16 +275,7 @@ def _time_to_close(
     """
     if scope.n_areas != 1:
         return _columns(scope, confidence, requests, type_adjusted=type_adjusted)
-    selection = (
-        scope.duration_days,
-        scope.event,
-        scope.counted,
-        scope.negative,
-        scope.no_closed_time,
-        scope.implausible,
-    )
-    types = None if scope.service is None else len(scope.service_labels)
-    key = ("ttc_city", *(Same(a) for a in selection), types, confidence, type_adjusted)
+    key = ("ttc_city", *_selection_key(scope), confidence, type_adjusted)
     return dict(
         remember(
             requests,
@@ -296,8 +296,12 @@ def _columns(
     n = scope.n_areas
     fits = _fits(requests, scope, type_adjusted=type_adjusted)
     by_time = fits.by_time
-    if n == 1 and fits.pooled is not None:  # one area (the citywide row): the pooled curve
-        km = fits.pooled
+    if n == 1:  # one area (the citywide row): the pooled curve of the fits, if still kept
+        km = remember(
+            requests,
+            ("ttc_pooled", *_selection_key(scope)),
+            lambda: survival_curves(durations, events, groups=codes, n_groups=1, order=by_time),
+        )
     else:
         km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
     ci_low, ci_high = km.median_ci(confidence=confidence)
