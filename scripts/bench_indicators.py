@@ -25,10 +25,17 @@ on Linux, so the peak is the indicators' own):
 * the straightforward pandas way for the three layers, for the ratio:
   ``groupby`` count and median days to close of the closed requests.
 
+``--dtypes text`` (default) holds every text column as pandas ``string``;
+``--dtypes canonical`` holds them as a real run does: the columns of
+:data:`geo311.io.dtypes.CATEGORY_COLUMNS` and the layers' ``_id`` /
+``_name`` / ``_vintage`` columns as categoricals (what ``read_requests`` and
+``assign_areas`` return).  The pandas way reads the same frame.
+
 Usage::
 
     python scripts/bench_indicators.py                 # 1,000,000 requests
     python scripts/bench_indicators.py --rows 200000 --out bench-out
+    python scripts/bench_indicators.py --dtypes canonical   # the frame a run reads
 
 Writes ``<out>/bench_indicators.json`` and prints a Markdown table.
 """
@@ -176,6 +183,18 @@ def make_requests(n: int, n_areas: int, district_of: np.ndarray, seed: int) -> p
     return frame
 
 
+def canonical_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with the dtypes of a run's: category columns and layer columns as categoricals."""
+    from geo311.io.dtypes import as_categorical, compact_requests  # noqa: PLC0415
+
+    out = compact_requests(frame)
+    for column in out.columns:
+        if column.endswith(("_id", "_name", "_vintage")) and column != "service_request_id":
+            out[column] = as_categorical(out[column])
+    out.attrs = dict(frame.attrs)
+    return out
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -187,6 +206,7 @@ def run(
     *,
     reset_peak: bool = True,
     repeat: int = 1,
+    dtypes: str = "text",
 ) -> dict[str, Any]:
     """Build the data, then time every indicator call (best of ``repeat``); return the figures."""
     import geo311.indicators as ind  # noqa: PLC0415
@@ -194,6 +214,8 @@ def run(
     built = time.perf_counter()
     hoods, districts, district_of = make_areas(n_areas, n_districts)
     requests = make_requests(rows, n_areas, district_of, seed)
+    if dtypes == "canonical":
+        requests = canonical_dtypes(requests)
     rng = np.random.default_rng(seed + 1)
     pop = pd.Series(rng.integers(500, 6_000, n_areas).astype(float), index=hoods["area_id"])
     pop.iloc[:3] = [0.0, 40.0, np.nan]  # an empty park, a tiny area, an unknown one
@@ -268,7 +290,10 @@ def run(
     def plain() -> list[Any]:
         days = (requests["closed_datetime"] - requests["requested_datetime"]).dt.total_seconds()
         frame = requests.assign(days=days / 86_400)
-        return [frame.groupby(f"{key}_id")["days"].agg(["size", "median"]) for key in layers]
+        return [
+            frame.groupby(f"{key}_id", observed=True)["days"].agg(["size", "median"])
+            for key in layers
+        ]
 
     results = []
     total = cpu_total = 0.0
@@ -306,6 +331,7 @@ def run(
             seconds[TABLES_STEP]["cpu_seconds"] / seconds[PLAIN_STEP]["cpu_seconds"]
         ),
         "rows": rows,
+        "dtypes": dtypes,
         "areas": n_areas,
         "districts": n_districts,
         "seed": seed,
@@ -324,8 +350,9 @@ def run(
 def markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table."""
     lines = [
-        f"Indicators on {report['rows']:,} synthetic requests, {report['areas']} neighbourhoods, "
-        f"{report['districts']} districts (fastest of {report['repeat']} runs of each step)",
+        f"Indicators on {report['rows']:,} synthetic requests ({report['dtypes']} columns), "
+        f"{report['areas']} neighbourhoods, {report['districts']} districts "
+        f"(fastest of {report['repeat']} runs of each step)",
         "",
         "| step | wall s | CPU s | rows out |",
         "|---|---:|---:|---:|",
@@ -369,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="run every step this many times, keep the fastest"
     )
+    parser.add_argument(
+        "--dtypes",
+        choices=("text", "canonical"),
+        default="text",
+        help="text columns as pandas strings, or as a run holds them (categoricals)",
+    )
     args = parser.parse_args(argv)
     report = run(
         args.rows,
@@ -377,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         reset_peak=not args.no_peak_reset,
         repeat=max(1, args.repeat),
+        dtypes=args.dtypes,
     )
     report["machine"] = {
         "python": platform.python_version(),

@@ -99,6 +99,27 @@ def test_quintile_km_share_has_the_pooled_interval() -> None:
     assert 0 < q1["ci_low"] < 1 / 7 < q1["ci_high"] < 1
 
 
+def test_groups_without_type_adjustment_change_no_other_column() -> None:
+    requests, table = _table()
+    requests["service_name"] = ["pothole", "graffiti"] * (len(requests) // 2) + ["pothole"] * (
+        len(requests) % 2
+    )
+    groups = population_quantiles(table["median_hh_income"], table["population"])
+    full = group_indicators(requests, groups, key="ward", as_of=AS_OF)
+    lean = group_indicators(requests, groups, key="ward", as_of=AS_OF, type_adjusted=False)
+    adjusted = [
+        "ttc_expected_closures",
+        "ttc_type_adjusted_ratio",
+        "ttc_type_adjusted_ratio_ci_low",
+        "ttc_type_adjusted_ratio_ci_high",
+        "ttc_crude_ratio",
+    ]
+    assert full[["ttc_expected_closures", "ttc_crude_ratio"]].notna().all().all()
+    assert lean[adjusted].isna().all().all()
+    pd.testing.assert_frame_equal(lean.drop(columns=adjusted), full.drop(columns=adjusted))
+    assert lean.attrs["geo311"]["type_adjustment"] is None
+
+
 def test_quintile_km_without_requests_is_empty_with_a_note() -> None:
     _, table = _table()
     summary = equity_summary(table, indicators=["ttc_median_days"])

@@ -1009,10 +1009,14 @@ def test_empty_requests_give_a_full_table_of_zeros() -> None:
 def test_benchmark_script_runs_small(tmp_path, capsys) -> None:
     with script_module("bench_indicators") as module:
         argv = ["--rows", "4000", "--areas", "20", "--districts", "4", "--no-peak-reset"]
-        argv += ["--out", str(tmp_path)]
+        argv += ["--out", str(tmp_path), "--dtypes", "canonical"]
         assert module.main(argv) == 0
+        frame = module.canonical_dtypes(module.make_requests(50, 20, np.arange(20) // 5, 1))
+    assert isinstance(frame["neighborhoods_id"].dtype, pd.CategoricalDtype)
+    assert isinstance(frame["status"].dtype, pd.CategoricalDtype)
     report = json.loads((tmp_path / "bench_indicators.json").read_text(encoding="utf-8"))
     assert report["rows"] == 4000
+    assert report["dtypes"] == "canonical"
     separate = [s for s in report["steps"] if s["separate_call"]]
     assert len(separate) == 7
     assert report["steps"][0]["rows_out"] == 20

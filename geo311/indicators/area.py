@@ -127,8 +127,9 @@ def _table(
     min_count: int,
     given: bool,
     requests: pd.DataFrame,
+    type_adjusted: bool,
 ) -> pd.DataFrame:
-    counts = _counts(scope)
+    counts = _counts(scope, requests)
     y = counts["requests"].astype(float)
     columns: dict[str, Any] = {
         "area_name": pd.array(areas.names, dtype="string"),
@@ -146,8 +147,8 @@ def _table(
     }
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["requests_per_km2"] = np.where(areas.km2 > 0, y / areas.km2, np.nan)
-    columns.update(_time_to_close(scope, confidence, requests))
-    columns.update(_due_dates(scope, confidence))
+    columns.update(_time_to_close(scope, confidence, requests, type_adjusted=type_adjusted))
+    columns.update(_due_dates(scope, confidence, requests))
     frame = pd.DataFrame({c: columns[c] for c in TABLE_COLUMNS}, index=areas.ids)
     for column in INTEGER_COLUMNS:
         frame[column] = frame[column].astype(np.int64)
@@ -193,6 +194,7 @@ def _indicators(
     max_days: float | None,
     land_km2: pd.Series | Mapping[str, float] | None = None,
     regroup: Mapping[str, str] | None = None,
+    type_adjusted: bool = True,
 ) -> pd.DataFrame:
     opts = _options(
         key=key,
@@ -245,6 +247,7 @@ def _indicators(
         min_count=min_count,
         given=population is not None,
         requests=requests,
+        type_adjusted=type_adjusted,
     )
     frame.attrs["geo311"] = _metadata(
         scope,
@@ -264,6 +267,8 @@ def _indicators(
                 "observed/expected closures; expected = sum over requests of the citywide "
                 "Nelson-Aalen cumulative hazard of the request's service type at its "
                 "follow-up time (closure, or as_of when open)"
+                if type_adjusted
+                else None
             ),
         },
     )
@@ -478,7 +483,11 @@ def city_indicators(
 
 
 def _regrouped_indicators(
-    requests: pd.DataFrame, *, regroup: Mapping[str, str], **options: Any
+    requests: pd.DataFrame,
+    *,
+    regroup: Mapping[str, str],
+    type_adjusted: bool = True,
+    **options: Any,
 ) -> pd.DataFrame:
     """Return :func:`area_indicators` of groups of areas, without logging the source warnings.
 
@@ -487,7 +496,15 @@ def _regrouped_indicators(
     outside it are not assigned.  The requests are not copied, so the
     selection work of :func:`~geo311.indicators.shared.shared_selection` is reused.
     The source warnings are left to the area table, which logs them.
+    ``type_adjusted=False`` leaves the type-mix columns empty (NaN).
     """
     bound = inspect.signature(area_indicators).bind(requests, **options)
     bound.apply_defaults()
-    return _indicators(*bound.args, city=False, log_sources=False, regroup=regroup, **bound.kwargs)
+    return _indicators(
+        *bound.args,
+        city=False,
+        log_sources=False,
+        regroup=regroup,
+        type_adjusted=type_adjusted,
+        **bound.kwargs,
+    )

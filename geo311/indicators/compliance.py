@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from geo311.indicators._stats import wilson
 from geo311.indicators.scope import _Scope
+from geo311.indicators.shared import Same, remember
 
 __all__: list[str] = []
 
@@ -15,10 +18,9 @@ _ON_TIME, _LATE, _OVERDUE, _ON_TRACK, _NO_DUE, _OTHER = range(6)
 _KINDS = 6
 
 
-def _due_dates(scope: _Scope, confidence: float) -> dict[str, Any]:
-    """On-time share with open-overdue as failures, Wilson CI (METRICS 8)."""
+def _kinds(scope: _Scope) -> npt.NDArray[np.int8]:
+    """Return the due-date kind of each in-scope row (exclusive; the last: none of them)."""
     ok = scope.ttc_ok
-    n = scope.n_areas
     as_of_ns = scope.as_of_rows  # each request's own source's as-of time
     has_due = ~np.isnat(scope.due)
     closed_due = ok & scope.event & has_due
@@ -26,13 +28,35 @@ def _due_dates(scope: _Scope, confidence: float) -> dict[str, Any]:
     is_open = ok & ~scope.event
     overdue = is_open & has_due & (scope.due < as_of_ns)
     on_track = is_open & has_due & ~(scope.due < as_of_ns)
-    # One count per area of the mutually exclusive kinds of row (the last: none of them).
-    kind = np.full(scope.code.size, _OTHER, dtype=np.int64)
+    kind = np.full(scope.code.size, _OTHER, dtype=np.int8)
     kind[closed_due] = _LATE
     kind[on_time] = _ON_TIME
     kind[overdue] = _OVERDUE
     kind[on_track] = _ON_TRACK
     kind[ok & ~has_due] = _NO_DUE
+    return kind
+
+
+def _due_dates(scope: _Scope, confidence: float, requests: pd.DataFrame) -> dict[str, Any]:
+    """On-time share with open-overdue as failures, Wilson CI (METRICS 8).
+
+    ``requests``: the frame ``scope`` was selected from; the rows' kinds do
+    not depend on the areas, so every table of the same selection shares
+    them (see :mod:`.shared`).
+    """
+    n = scope.n_areas
+    arrays = (
+        scope.due,
+        scope.closed,
+        scope.event,
+        scope.counted,
+        scope.negative,
+        scope.no_closed_time,
+        scope.implausible,
+    )
+    key = ("due_kinds", *(Same(a) for a in arrays))
+    kind = remember(requests, key, lambda: _kinds(scope), lasting=True)
+    # One count per area of each kind of row.
     counts = np.bincount(scope.code * _KINDS + kind, minlength=n * _KINDS).reshape(n, _KINDS)
     hits = counts[:, _ON_TIME]
     trials = hits + counts[:, _LATE] + counts[:, _OVERDUE]

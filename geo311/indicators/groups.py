@@ -23,7 +23,12 @@ __all__ = ["group_indicators"]
 
 
 def group_indicators(
-    requests: pd.DataFrame, groups: pd.Series, *, key: str, **options: Any
+    requests: pd.DataFrame,
+    groups: pd.Series,
+    *,
+    key: str,
+    type_adjusted: bool = True,
+    **options: Any,
 ) -> pd.DataFrame:
     """Return the indicators of each group of areas, from the group's pooled requests.
 
@@ -37,6 +42,13 @@ def group_indicators(
         areas with a missing group are left out.
     key : str
         Layer key of ``requests``.
+    type_adjusted : bool, default True
+        Compute the type-mix adjusted closure ratios (METRICS 7) of the
+        groups.  False leaves ``ttc_expected_closures``,
+        ``ttc_type_adjusted_ratio*`` and ``ttc_crude_ratio`` empty (NaN) and
+        skips the citywide curves they need -- for callers that read only the
+        pooled medians and shares (the equity summary pools the adjusted
+        ratio from the area table instead).
     **options
         As in :func:`geo311.indicators.area_indicators` (``as_of``,
         ``period``, ``service_types``, ``agencies``, ``sources``, ``demand``,
@@ -80,6 +92,8 @@ def group_indicators(
     labels = dict(zip(known.index.astype(str), known.astype(str), strict=True))
     order = sorted(known.unique())
     areas = pd.DataFrame({"area_id": [str(g) for g in order], "area_name": order})
-    table = _regrouped_indicators(requests, regroup=labels, key=key, areas=areas, **options)
+    table = _regrouped_indicators(
+        requests, regroup=labels, type_adjusted=type_adjusted, key=key, areas=areas, **options
+    )
     table.index = pd.Index(order, name="group")
     return table

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ from geo311._errors import OptionError, SchemaError
 from geo311.indicators.scope import (
     CITY_ID,
     AsOf,
+    BoolArray,
     Demand,
     IntArray,
     TimeLike,
@@ -31,6 +32,7 @@ from geo311.indicators.scope import (
     _Scope,
     _select,
 )
+from geo311.indicators.shared import Same, remember
 from geo311.indicators.sources import _iso
 
 __all__ = [
@@ -110,13 +112,23 @@ def _trend_buckets(
     return [d.strftime("%Y-%m-%d") for d in starts], edges, bounds
 
 
+def _cell_counts(
+    code: IntArray, bucket: npt.NDArray[np.integer[Any]], k: int, size: int
+) -> IntArray:
+    """Count rows per area x bucket cell; a bucket of -1 (outside the trend) is not counted."""
+    inside = bucket >= 0
+    if not inside.all():
+        code, bucket = code[inside], bucket[inside]
+    return np.bincount(code * k + bucket, minlength=size)
+
+
 def _grid(
     pattern: str,
     labels: Sequence[str],
     *,
-    req_bucket: IntArray,
+    req_bucket: npt.NDArray[np.integer[Any]],
     req_code: IntArray,
-    close_bucket: IntArray,
+    close_bucket: npt.NDArray[np.integer[Any]],
     close_code: IntArray,
     n_areas: int,
     covered: IntArray,
@@ -129,10 +141,8 @@ def _grid(
     """
     k = len(labels)
     size = n_areas * k
-    good_r = req_bucket >= 0
-    good_c = close_bucket >= 0
-    req = np.bincount(req_code[good_r] * k + req_bucket[good_r], minlength=size)
-    clo = np.bincount(close_code[good_c] * k + close_bucket[good_c], minlength=size)
+    req = _cell_counts(req_code, req_bucket, k, size)
+    clo = _cell_counts(close_code, close_bucket, k, size)
     req_tot = np.repeat(req.reshape(n_areas, k).sum(axis=1), k)
     clo_tot = np.repeat(clo.reshape(n_areas, k).sum(axis=1), k)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -179,7 +189,9 @@ def _covered_dates(scope: _Scope, zone: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(sorted(dates))
 
 
-def _local_parts(instants: npt.NDArray[np.datetime64], timezone: str) -> tuple[IntArray, IntArray]:
+def _local_parts(
+    instants: npt.NDArray[np.datetime64], timezone: str
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
     """Day of week (Monday = 0) and hour of UTC instants (not NaT), in local time.
 
     From the local wall-clock nanoseconds, converted once: whole days since
@@ -188,7 +200,62 @@ def _local_parts(instants: npt.NDArray[np.datetime64], timezone: str) -> tuple[I
     local = pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(timezone).tz_localize(None)
     wall = local.to_numpy("datetime64[ns]").view(np.int64)
     days = wall // _NS_PER_DAY
-    return (days + 3) % 7, wall // _NS_PER_HOUR - 24 * days
+    return ((days + 3) % 7).astype(np.int8), (wall // _NS_PER_HOUR - 24 * days).astype(np.int8)
+
+
+class _Times(NamedTuple):
+    """The counted requests' instants (UTC) and local weekday and hour, and those of closures."""
+
+    closing: BoolArray  # in-scope rows: counted and closed with a valid closed time
+    starts: npt.NDArray[np.datetime64]  # creation of the counted requests
+    closes: npt.NDArray[np.datetime64]  # closing of the closing requests
+    req_dow: npt.NDArray[np.int8]
+    req_hour: npt.NDArray[np.int8]
+    clo_dow: npt.NDArray[np.int8]
+    clo_hour: npt.NDArray[np.int8]
+
+
+def _times(requests: pd.DataFrame, scope: _Scope, zone: str) -> _Times:
+    """Return the :class:`_Times` of ``scope``'s selection, converted to local time once.
+
+    They do not depend on the areas: the per-area and citywide patterns of
+    every layer that shares the selection's arrays (see :mod:`.scope`) read
+    the same ones, kept for the run.
+    """
+
+    def compute() -> _Times:
+        closing = scope.counted & scope.event & ~scope.negative & ~scope.no_closed_time
+        starts = scope.start[scope.counted]
+        closes = scope.closed[closing]
+        req_dow, req_hour = _local_parts(starts, zone)
+        clo_dow, clo_hour = _local_parts(closes, zone)
+        return _Times(closing, starts, closes, req_dow, req_hour, clo_dow, clo_hour)
+
+    arrays = (
+        scope.start,
+        scope.closed,
+        scope.counted,
+        scope.event,
+        scope.negative,
+        scope.no_closed_time,
+    )
+    key = ("pattern_times", zone, *(Same(a) for a in arrays))
+    return remember(requests, key, compute, lasting=True)
+
+
+def _trend_rows(
+    requests: pd.DataFrame, times: _Times, edges: npt.NDArray[np.datetime64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """Return the trend bucket of each counted request and closure (-1: outside), once per run."""
+
+    def bucket(instants: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int32]:
+        pos = np.searchsorted(edges, instants, side="right") - 1
+        return np.where((pos >= 0) & (pos < edges.size - 1), pos, -1).astype(np.int32)
+
+    key = ("pattern_trend", edges.tobytes(), Same(times.starts), Same(times.closes))
+    return remember(
+        requests, key, lambda: (bucket(times.starts), bucket(times.closes)), lasting=True
+    )
 
 
 def time_patterns(
@@ -276,24 +343,21 @@ include_transfers
     scope = _select(requests, opts, layer_areas.ids, city=city, parts=frozenset())
     ids = pd.Index([CITY_ID], dtype=object) if city else layer_areas.ids
     n = scope.n_areas
-    counted = scope.counted
-    closing = counted & scope.event & ~scope.negative & ~scope.no_closed_time
-    req_code = scope.code[counted]
-    close_code = scope.code[closing]
-    req_dow, req_hour = _local_parts(scope.start[counted], zone)
-    clo_dow, clo_hour = _local_parts(scope.closed[closing], zone)
+    times = _times(requests, scope, zone)
+    req_code = scope.code[scope.counted]
+    close_code = scope.code[times.closing]
     hours = [f"{h:02d}" for h in range(24)]
     dates = _covered_dates(scope, zone)
     by_weekday = np.bincount(dates.dayofweek.to_numpy(np.int64), minlength=7)
     parts = [
-        _grid("day_of_week", _WEEKDAYS, req_bucket=req_dow, req_code=req_code,
-              close_bucket=clo_dow, close_code=close_code, n_areas=n, covered=by_weekday),
-        _grid("hour", hours, req_bucket=req_hour, req_code=req_code,
-              close_bucket=clo_hour, close_code=close_code, n_areas=n,
+        _grid("day_of_week", _WEEKDAYS, req_bucket=times.req_dow, req_code=req_code,
+              close_bucket=times.clo_dow, close_code=close_code, n_areas=n, covered=by_weekday),
+        _grid("hour", hours, req_bucket=times.req_hour, req_code=req_code,
+              close_bucket=times.clo_hour, close_code=close_code, n_areas=n,
               covered=np.full(24, len(dates), dtype=np.int64)),
     ]  # fmt: skip
     first, last = scope.period
-    starts = scope.start[counted]
+    starts = times.starts
     if first is None and starts.size:
         first = pd.Timestamp(starts.min()).tz_localize("UTC")
     if last is None and starts.size:
@@ -306,18 +370,14 @@ include_transfers
         inside = (in_bucket >= 0) & (in_bucket < len(labels))
         covered = np.bincount(in_bucket[inside], minlength=len(labels)).astype(np.int64)
         spans = (bounds[1:].normalize() - bounds[:-1].normalize()).days.to_numpy(np.int64)
-
-        def bucket(instants: npt.NDArray[np.datetime64]) -> IntArray:
-            pos = np.searchsorted(edges, instants, side="right") - 1
-            return np.where((pos >= 0) & (pos < len(labels)), pos, -1).astype(np.int64)
-
+        req_bucket, close_bucket = _trend_rows(requests, times, edges)
         parts.append(
             _grid(
                 _pattern_name(freq),
                 labels,
-                req_bucket=bucket(starts),
+                req_bucket=req_bucket,
                 req_code=req_code,
-                close_bucket=bucket(scope.closed[closing]),
+                close_bucket=close_bucket,
                 close_code=close_code,
                 n_areas=n,
                 covered=covered,

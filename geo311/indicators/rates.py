@@ -16,12 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from geo311._errors import DataError
 from geo311.catalogue import RATE_FLAGS
 from geo311.indicators._stats import garwood, log_ratio_interval
 from geo311.indicators.scope import FloatArray, _Scope
+from geo311.indicators.shared import Same, remember
 
 __all__ = ["RATE_FLAGS"]
 
@@ -104,27 +106,79 @@ def _rates(
     }
 
 
-def _counts(scope: _Scope) -> dict[str, Any]:
-    n = scope.n_areas
-    code = scope.code
+#: The per-area counts of :func:`_counts`, each a bit of a row's flags (``requests_all``: all).
+_COUNT_BITS = (
+    "requests",
+    "requests_duplicate",
+    "requests_transfer",
+    "requests_resident",
+    "requests_proactive",
+    "ttc_excluded_negative",
+    "ttc_excluded_no_closed_time",
+    "ttc_excluded_implausible",
+)
+
+
+def _count_flags(scope: _Scope) -> npt.NDArray[np.uint8]:
+    """Return the flags of each in-scope row, one bit per count of :data:`_COUNT_BITS`."""
     kept = ~scope.flag_excluded
-    all_ = np.bincount(code, minlength=n)
-    counted = np.bincount(code[scope.counted], minlength=n)
+    masks = (
+        scope.counted,
+        scope.duplicate,
+        scope.transfer,
+        kept & ~scope.proactive,
+        kept & scope.proactive,
+        scope.counted & scope.negative,
+        scope.counted & scope.no_closed_time,
+        scope.counted & scope.implausible,
+    )
+    flags = np.zeros(scope.code.size, dtype=np.uint8)
+    for bit, mask in enumerate(masks):
+        flags |= mask.astype(np.uint8) << bit
+    return flags
+
+
+def _counts(scope: _Scope, requests: pd.DataFrame) -> dict[str, Any]:
+    """Count the in-scope requests per area: all, counted, set aside and why.
+
+    One count per area and combination of flags, then summed per flag; the
+    rows' flags do not depend on the areas, so every table of the same
+    selection (``requests``: the frame it was selected from) shares them.
+    """
+    n = scope.n_areas
+    arrays = (
+        scope.counted,
+        scope.duplicate,
+        scope.transfer,
+        scope.proactive,
+        scope.flag_excluded,
+        scope.negative,
+        scope.no_closed_time,
+        scope.implausible,
+    )
+    key = ("count_flags", *(Same(a) for a in arrays))
+    flags = remember(requests, key, lambda: _count_flags(scope), lasting=True)
+    combos = 1 << len(_COUNT_BITS)
+    table = np.bincount(scope.code * combos + flags, minlength=n * combos).reshape(n, combos)
+    has_bit = (np.arange(combos)[:, None] >> np.arange(len(_COUNT_BITS))) & 1
+    per_flag = table @ has_bit  # integer matrix product: exact counts
+    out: dict[str, Any] = {"requests_all": table.sum(axis=1)}
+    out.update({name: per_flag[:, bit] for bit, name in enumerate(_COUNT_BITS)})
+    out["requests_excluded"] = out["requests_all"] - out["requests"]
     return {
-        "requests_all": all_,
-        "requests": counted,
-        "requests_excluded": all_ - counted,
-        "requests_duplicate": np.bincount(code[scope.duplicate], minlength=n),
-        "requests_transfer": np.bincount(code[scope.transfer], minlength=n),
-        "requests_resident": np.bincount(code[kept & ~scope.proactive], minlength=n),
-        "requests_proactive": np.bincount(code[kept & scope.proactive], minlength=n),
-        "ttc_excluded_negative": np.bincount(code[scope.counted & scope.negative], minlength=n),
-        "ttc_excluded_no_closed_time": np.bincount(
-            code[scope.counted & scope.no_closed_time], minlength=n
-        ),
-        "ttc_excluded_implausible": np.bincount(
-            code[scope.counted & scope.implausible], minlength=n
-        ),
+        name: out[name]
+        for name in (
+            "requests_all",
+            "requests",
+            "requests_excluded",
+            "requests_duplicate",
+            "requests_transfer",
+            "requests_resident",
+            "requests_proactive",
+            "ttc_excluded_negative",
+            "ttc_excluded_no_closed_time",
+            "ttc_excluded_implausible",
+        )
     }
 
 

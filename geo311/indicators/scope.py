@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -301,6 +301,9 @@ class _Scope:
     times: _SourceTimes
     timezone: str | None
     period: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    #: the layer-free selection's durations, and the positions of these rows in it
+    #: (None: the same rows), to read the time order off one sort per run
+    layer_free: tuple[FloatArray, IntArray | None]
     funnel: dict[str, int] = field(default_factory=dict)
     vintages: list[str] = field(default_factory=list)
 
@@ -436,16 +439,15 @@ def _when(requests: pd.DataFrame, opts: _Options) -> _When:
     return _When(timezone, times, start, end)
 
 
-def _scope_rows(
+def _time_and_filter_rows(
     requests: pd.DataFrame,
     opts: _Options,
-    area_ids: pd.Index,
     *,
     when: _When,
     start: npt.NDArray[np.datetime64],
     funnel: dict[str, int],
-) -> tuple[IntArray, IntArray]:
-    """Return the in-scope row positions and their area codes; fill the row funnel."""
+) -> IntArray:
+    """Return the rows that pass the time and filter rules (any layer); fill their funnel."""
     n = len(requests)
     keep = ~np.isnat(start)
     funnel["no_requested_datetime"] = int(n - keep.sum())
@@ -471,8 +473,17 @@ def _scope_rows(
         if values is not None:
             passed &= _code_isin(*_factorize(requests, column), values)
     funnel["filtered_out"] = int((keep & ~passed).sum())
-    keep = passed
+    return np.flatnonzero(passed)
 
+
+def _area_codes(
+    requests: pd.DataFrame,
+    opts: _Options,
+    area_ids: pd.Index,
+    rows: IntArray,
+    funnel: dict[str, int],
+) -> IntArray:
+    """Return the area code of each of ``rows`` (-1: no area of the layer); fill the funnel."""
     id_codes, id_values = _factorize(requests, f"{opts.key}_id")
     if opts.regroup is not None:  # an area outside every group is not assigned
         group_of = dict(opts.regroup)
@@ -481,10 +492,11 @@ def _scope_rows(
         id_values = [group_of.get(v, v) for v in id_values]
     to_area = np.full(len(id_values) + 1, -1, dtype=np.int64)
     to_area[:-1] = area_ids.get_indexer(pd.Index(id_values, dtype=object))
+    id_codes = id_codes[rows]
     codes = to_area[id_codes]
     unassigned = id_codes < 0
-    funnel["not_assigned_to_area"] = int((keep & unassigned).sum())
-    unknown = keep & ~unassigned & (codes < 0)
+    funnel["not_assigned_to_area"] = int(unassigned.sum())
+    unknown = ~unassigned & (codes < 0)
     funnel["area_id_not_in_layer"] = int(unknown.sum())
     if unknown.any():
         examples = sorted({id_values[c] for c in np.unique(id_codes[unknown])})[:5]
@@ -494,15 +506,10 @@ def _scope_rows(
             opts.key,
             examples,
         )
-    keep &= codes >= 0
-    funnel["in_scope"] = int(keep.sum())
-    rows = np.flatnonzero(keep)
-    return rows, codes[rows]
+    return codes
 
 
-def _demand(
-    requests: pd.DataFrame, rows: IntArray, opts: _Options, funnel: dict[str, int]
-) -> dict[str, BoolArray]:
+def _flags(requests: pd.DataFrame, rows: IntArray, opts: _Options) -> dict[str, BoolArray]:
     """Return the duplicate / transfer / proactive flags and the counted mask."""
 
     def flag(column: str) -> BoolArray:
@@ -511,27 +518,33 @@ def _demand(
     duplicate = flag("is_duplicate")
     transfer = flag("is_transfer")
     proactive = flag("is_proactive")
-    dup_out = duplicate & (not opts.include_duplicates)
-    transfer_out = transfer & (not opts.include_transfers)
-    flag_excluded = dup_out | transfer_out
+    flag_excluded = (duplicate & (not opts.include_duplicates)) | (
+        transfer & (not opts.include_transfers)
+    )
     if opts.demand == "resident":
         wanted = ~proactive
     elif opts.demand == "proactive":
         wanted = proactive
     else:
         wanted = np.ones(len(rows), dtype=bool)
-    counted = ~flag_excluded & wanted
-    funnel["duplicates_excluded"] = int(dup_out.sum())
-    funnel["transfers_excluded"] = int((transfer_out & ~dup_out).sum())
-    funnel["other_demand_excluded"] = int((~flag_excluded & ~wanted).sum())
-    funnel["counted"] = int(counted.sum())
     return {
         "duplicate": duplicate,
         "transfer": transfer,
         "proactive": proactive,
         "flag_excluded": flag_excluded,
-        "counted": counted,
+        "counted": ~flag_excluded & wanted,
     }
+
+
+def _demand_funnel(flags: dict[str, BoolArray], opts: _Options, funnel: dict[str, int]) -> None:
+    """Count the in-scope requests set aside (duplicates, transfers, other demand) and counted."""
+    dup_out = flags["duplicate"] & (not opts.include_duplicates)
+    transfer_out = flags["transfer"] & (not opts.include_transfers)
+    kept = ~flags["flag_excluded"]
+    funnel["duplicates_excluded"] = int(dup_out.sum())
+    funnel["transfers_excluded"] = int((transfer_out & ~dup_out).sum())
+    funnel["other_demand_excluded"] = int((kept & ~flags["counted"]).sum())
+    funnel["counted"] = int(flags["counted"].sum())
 
 
 def _closures(
@@ -571,20 +584,73 @@ def _closures(
     }
 
 
-def _selected_rows(
-    requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
-) -> tuple[IntArray, IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
-    """Return the in-scope rows, their area codes, the times, the row funnel, flags, durations."""
+def _layer_free_rows(
+    requests: pd.DataFrame, opts: _Options
+) -> tuple[IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
+    """Return the selection before the areas: rows, times, funnel so far, flags, durations.
+
+    Nothing here depends on the layer, so inside
+    :func:`~geo311.indicators.shared.shared_selection` every layer of a run
+    (and its citywide row and equity groups) starts from the same arrays.
+    """
     when = _when(requests, opts)
     start_all = _utc_ns(requests, "requested_datetime")
     funnel: dict[str, int] = {"rows": len(requests)}
-    rows, codes = _scope_rows(requests, opts, area_ids, when=when, start=start_all, funnel=funnel)
-    flags = _demand(requests, rows, opts, funnel)
+    rows = _time_and_filter_rows(requests, opts, when=when, start=start_all, funnel=funnel)
+    flags = _flags(requests, rows, opts)
     start = start_all[rows]
     closure = _closures(requests, rows, start, when, opts)
+    return rows, when, funnel, flags, {**closure, "start": start}
+
+
+def _selected_rows(
+    requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
+) -> tuple[
+    IntArray,
+    IntArray,
+    _When,
+    dict[str, int],
+    dict[str, BoolArray],
+    dict[str, Any],
+    tuple[FloatArray, IntArray | None],
+]:
+    """Return the in-scope rows, their area codes, the times, the row funnel, flags, durations.
+
+    The layer-free selection is shared by every layer; its rows that have an
+    area of the layer are taken out of it once for all the layers that place
+    the same rows (often all of them), so that those layers read the same
+    arrays and share what is computed from them (the time-to-close fits, the
+    local times of the patterns).  Last, the layer-free durations and the
+    positions of the rows in the layer-free selection (None: all of them).
+    """
+    free = replace(opts, key="", regroup=None)
+    rows, when, funnel, flags, closure = remember(
+        requests, ("layer_free", free), lambda: _layer_free_rows(requests, free), lasting=True
+    )
+    funnel = dict(funnel)
+    codes = _area_codes(requests, opts, area_ids, rows, funnel)
+    assigned = codes >= 0
+    free_duration, free_row = closure["duration_days"], None
+    if not assigned.all():
+        full = (rows, flags, closure)
+
+        def subset() -> tuple[IntArray, dict[str, BoolArray], dict[str, Any], IntArray]:
+            return (
+                full[0][assigned],
+                {name: values[assigned] for name, values in full[1].items()},
+                {name: values[assigned] for name, values in full[2].items()},
+                np.flatnonzero(assigned),
+            )
+
+        # layers that leave out the same rows (e.g. those outside the city) share them
+        which = ("layer_free_assigned", free, np.packbits(assigned).tobytes())
+        rows, flags, closure, free_row = remember(requests, which, subset, lasting=True)
+        codes = codes[assigned]
+    funnel["in_scope"] = int(rows.size)
+    _demand_funnel(flags, opts, funnel)
     for name in ("negative", "no_closed_time", "implausible"):
         funnel[f"ttc_excluded_{name}"] = int((flags["counted"] & closure[name]).sum())
-    return rows, codes, when, funnel, flags, {**closure, "start": start}
+    return rows, codes, when, funnel, flags, closure, (free_duration, free_row)
 
 
 def _select(
@@ -601,7 +667,7 @@ def _select(
     codes for the type adjustment), ``source`` (channel codes), ``vintage``.
     """
     _check_columns(requests, opts)
-    rows, codes, when, funnel, flags, closure = remember(
+    rows, codes, when, funnel, flags, closure, layer_free = remember(
         requests,
         ("select", opts, tuple(area_ids)),
         lambda: _selected_rows(requests, opts, area_ids),
@@ -610,22 +676,35 @@ def _select(
     vintage_col = f"{opts.key}_vintage"
     if "vintage" in parts and vintage_col in requests.columns and opts.regroup is None:
         v_codes, v_values = _factorize(requests, vintage_col)
-        vintages = sorted(v_values[c] for c in np.unique(v_codes[rows]) if c >= 0)
+        seen = np.zeros(len(v_values) + 1, dtype=bool)
+        seen[v_codes[rows]] = True  # code -1 (no vintage) marks the trailing slot
+        vintages = sorted(v_values[c] for c in np.flatnonzero(seen[:-1]))
+
+    def on_rows(what: Any, compute: Callable[[], Any]) -> Any:
+        # a column read at the selected rows: once for every table of the selection
+        return remember(requests, ("on_rows", what, Same(rows)), compute, lasting=True)
+
     service = None
+    service_codes = None
     if "service" in parts:
         service = remember(
             requests, ("service_codes",), lambda: _service_codes(requests), lasting=True
         )
+        if service is not None:
+            all_types = service[0]
+            service_codes = on_rows("service", lambda: all_types[rows])
     source_codes: IntArray | None = None
     source_labels: list[str] = []
     if "source" in parts and "source" in requests.columns:
         all_codes, source_labels = _factorize(requests, "source")
-        source_codes = all_codes[rows]
-        source_codes[source_codes < 0] = len(source_labels)
+        unknown = len(source_labels)
+        source_codes = on_rows(
+            "source", lambda: np.where(all_codes[rows] < 0, unknown, all_codes[rows])
+        )
         source_labels = [*source_labels, _UNKNOWN]
     return _Scope(
         n_areas=1 if city else len(area_ids),
-        code=np.zeros(len(rows), dtype=np.int64) if city else codes,
+        code=on_rows("city", lambda: np.zeros(len(rows), dtype=np.int64)) if city else codes,
         counted=flags["counted"],
         duplicate=flags["duplicate"],
         transfer=flags["transfer"],
@@ -639,14 +718,15 @@ def _select(
         negative=closure["negative"],
         no_closed_time=closure["no_closed_time"],
         implausible=closure["implausible"],
-        service=None if service is None else service[0][rows],
+        service=service_codes,
         service_labels=[] if service is None else service[1],
         source=source_codes,
         source_labels=source_labels,
-        as_of_rows=when.times.as_of_ns[rows],
+        as_of_rows=on_rows(("as_of", Same(when.times)), lambda: when.times.as_of_ns[rows]),
         times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),
+        layer_free=layer_free,
         funnel=dict(funnel),
         vintages=vintages,
     )

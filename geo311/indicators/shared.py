@@ -18,10 +18,10 @@ answers only depend on the frame and on the options, so inside
 True
 
 Outside the block, or for another frame, :func:`remember` just computes.
-Blocks nest: the encodings of whole columns (``lasting=True``) are kept by
-the outermost block of the frame -- a run's -- and everything else by the
-innermost -- one layer's --, so a layer's selected rows are released when
-its tables are done, while every layer shares the column encodings.  The
+Blocks nest: what every layer can share (``lasting=True``: the encodings of
+whole columns, the layer-free selection and what is computed from it) is
+kept by the outermost block of the frame -- a run's -- and everything else
+by the innermost -- one layer's --, released when its tables are done.  The
 frame must not be changed inside the block (the functions that open it never
 change their inputs).  Remembered arrays are made read-only, so a caller that
 tried to change one in place would fail loudly instead of altering another

@@ -549,19 +549,18 @@ def survival_curves(
     # pooled, so their order is irrelevant), then a stable sort by group -- a radix
     # sort when the codes fit in 16 bits.  Several times faster than np.lexsort.
     # The birth rows (time 0) sort first; the observations follow in time order.
-    by_time = np.concatenate(
-        [np.arange(t.size, t.size + births.size), np.argsort(t) if order is None else order]
-    )
-    all_t = np.concatenate([t, np.zeros(births.size)])
+    by_time = np.argsort(t) if order is None else order
+    entry = np.concatenate([np.arange(t.size, t.size + births.size), by_time])
     if births.size > 1:
-        all_g = np.concatenate([g, births])
         narrow = np.uint16 if size <= np.iinfo(np.uint16).max else np.int64
-        order = by_time[np.argsort(all_g[by_time].astype(narrow), kind="stable")]
+        keys = np.concatenate([births.astype(narrow), g.astype(narrow)[by_time]])
+        order = entry[np.argsort(keys, kind="stable")]
     else:  # one group (or none): the time order is the order
-        order = by_time
+        order = entry
     # sorted by group: each group's code once per observation, plus its birth row
-    sorted_g: IntArray = np.repeat(np.arange(size, dtype=np.int64), sizes + (sizes > 0))
-    sorted_t = all_t[order]
+    per_group = sizes + (sizes > 0)
+    sorted_g: IntArray = np.repeat(np.arange(size, dtype=np.int64), per_group)
+    sorted_t = np.concatenate([t, np.zeros(births.size)])[order]
     is_event = np.concatenate([e, np.zeros(births.size, dtype=bool)])[order]
     new = np.ones(order.size, dtype=bool)
     new[1:] = (sorted_g[1:] != sorted_g[:-1]) | (sorted_t[1:] != sorted_t[:-1])
@@ -569,19 +568,22 @@ def survival_curves(
     row_group = sorted_g[starts]
     row_time = sorted_t[starts]
     # Entries per row (a run of equal group and time), less the birth entry opening
-    # each group's first row; events per row from the running count of events.
+    # each group's first row; at risk: the group's entries from the row on (less
+    # the birth entry on the first row).
     entries: IntArray = np.diff(np.append(starts, order.size))
     rows_per_group = np.bincount(row_group, minlength=size)
     offsets = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(rows_per_group, out=offsets[1:])
+    first_rows = offsets[:-1][births]
     removed = entries.copy()
-    removed[offsets[:-1][births]] -= 1
-    running = np.concatenate([[0], np.cumsum(is_event, dtype=np.int64)])
-    deaths = running[starts + entries] - running[starts]
-    removed_before = np.cumsum(removed) - removed
-    base = np.zeros(size, dtype=np.int64)
-    base[births] = removed_before[offsets[:-1][births]]
-    at_risk = sizes[row_group] - (removed_before - base[row_group])
+    removed[first_rows] -= 1
+    deaths = (
+        np.add.reduceat(is_event, starts, dtype=np.int64)
+        if starts.size
+        else np.zeros(0, dtype=np.int64)
+    )
+    at_risk = np.cumsum(per_group)[row_group] - starts
+    at_risk[first_rows] -= 1
     return SurvivalCurves(
         n_groups=size,
         offsets=offsets,

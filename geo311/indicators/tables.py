@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo311._errors import SchemaError
@@ -28,7 +29,7 @@ from geo311.indicators.equity import equity_summary
 from geo311.indicators.groups import group_indicators
 from geo311.indicators.patterns import channel_mix, service_mix, time_patterns
 from geo311.indicators.quintiles import population_quantiles
-from geo311.indicators.scope import CITY_ID
+from geo311.indicators.scope import CITY_ID, _factorize
 from geo311.indicators.shared import shared_selection
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.writers import write_csv, write_metadata, write_xlsx
@@ -73,7 +74,10 @@ def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Lay
         raise SchemaError(msg)
     column = f"{key}_vintage"
     if column in requests:
-        used = requests[column].astype("string").value_counts()  # observed, as text
+        codes, values = _factorize(requests, column)  # encoded once for the run
+        counts = np.bincount(codes[codes >= 0], minlength=len(values))
+        # as value_counts of the text: observed values, most frequent first
+        used = pd.Series(counts, index=values, dtype=np.int64).sort_values(ascending=False)
         for name in used.index:
             match = [v for v in with_file if v.vintage == name]
             if match:
@@ -273,7 +277,11 @@ def _build_tables(
     if population is not None:
         demographic = "median_hh_income" if "median_hh_income" in equity_input else "population"
         quintiles = population_quantiles(equity_input[demographic], equity_input["population"])
-        grouped = group_indicators(requests, quintiles, key=key, max_days=max_days, **options)
+        # the equity summary reads the groups' medians and shares only (it pools the
+        # type-adjusted ratio from the area table): the groups' O/E is not computed
+        grouped = group_indicators(
+            requests, quintiles, key=key, max_days=max_days, type_adjusted=False, **options
+        )
         equity = equity_summary(
             equity_input, demographic=demographic, group=group_column, grouped=grouped
         )

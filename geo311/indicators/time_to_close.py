@@ -30,7 +30,7 @@ import pandas as pd
 
 from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
-from geo311.indicators.scope import FloatArray, IntArray, _Scope
+from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
 from geo311.indicators.shared import Same, remember
 from geo311.indicators.survival import SurvivalCurves, survival_curves
 
@@ -40,19 +40,20 @@ __all__ = ["HORIZONS_DAYS", "TTC_FLAGS"]
 
 
 def _closed_only_median(
-    durations: FloatArray, codes: IntArray, n_groups: int, by_value: IntArray
+    km: SurvivalCurves, durations: FloatArray, events: BoolArray, closed: IntArray
 ) -> FloatArray:
-    """Per-group median (``numpy.median`` semantics) given ``by_value = argsort(durations)``."""
-    out = np.full(n_groups, np.nan)
-    if durations.size == 0:
-        return out
-    narrow = np.uint16 if n_groups <= np.iinfo(np.uint16).max else np.int64
-    values = durations[by_value[np.argsort(codes[by_value].astype(narrow), kind="stable")]]
-    counts = np.bincount(codes, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    has = counts > 0
-    lo = starts[has] + (counts[has] - 1) // 2
-    hi = starts[has] + counts[has] // 2
+    """Per-group median of the closed requests' durations (``numpy.median`` semantics).
+
+    Read in the order of the curves' fit (by group, then time): the closures
+    of each group, ``closed`` of them, come out sorted, without another sort.
+    """
+    out = np.full(km.n_groups, np.nan)
+    entries = km.sort[km.sort < durations.size]  # the observations, not the time-0 rows
+    values = durations[entries[events[entries]]]
+    starts = np.cumsum(closed) - closed
+    has = closed > 0
+    lo = starts[has] + (closed[has] - 1) // 2
+    hi = starts[has] + closed[has] // 2
     out[has] = (values[lo] + values[hi]) / 2.0
     return out
 
@@ -151,14 +152,35 @@ class _Fits(NamedTuple):
     typed: FloatArray | None  # the same under its service type's citywide curve
 
 
-def _fit(scope: _Scope) -> _Fits:
+def _time_order(requests: pd.DataFrame, scope: _Scope, ok: BoolArray) -> IntArray:
+    """Return ``argsort(scope.duration_days[ok])``, read off one sort for the run.
+
+    The layer-free selection's durations (see :mod:`.scope`) are sorted once;
+    a selection's rows are a part of them, so its order is that order kept
+    to its own rows.
+    """
+    free, free_row = scope.layer_free
+    order = remember(requests, ("time_order", Same(free)), lambda: np.argsort(free), lasting=True)
+    rows = np.flatnonzero(ok) if free_row is None else free_row[ok]
+    rank = np.full(free.size, -1, dtype=np.int64)
+    rank[rows] = np.arange(rows.size)
+    by_time = rank[order]
+    return by_time[by_time >= 0]
+
+
+def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits:
     ok = scope.ttc_ok
     durations = scope.duration_days[ok]
     events = scope.event[ok]
-    by_time = np.argsort(durations)
-    if not durations.size:
+    by_time = _time_order(requests, scope, ok)
+    if not durations.size or not type_adjusted:
         return _Fits(by_time, None, None)
-    pooled = survival_curves(durations, events, order=by_time)
+    # the citywide curve: kept by the innermost block only (a layer's), for its citywide row
+    pooled = remember(
+        requests,
+        ("ttc_pooled", *_selection_key(scope)),
+        lambda: survival_curves(durations, events, order=by_time),
+    )
     typed = None
     if scope.service is not None:
         typed = survival_curves(
@@ -171,15 +193,8 @@ def _fit(scope: _Scope) -> _Fits:
     return _Fits(by_time, pooled.cumulative_hazard_at_observations(), typed)
 
 
-def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
-    """Return the fits of ``scope``'s selection, computed once for the tables that share it.
-
-    The per-area table and the citywide row of a layer select the same rows
-    (the same remembered arrays, see :mod:`.shared`): their time order and
-    their expected closures (citywide curves, all areas pooled) are the same.
-    Keyed by the identity of the selection's arrays, so another selection
-    never shares them.
-    """
+def _selection_key(scope: _Scope) -> tuple[Any, ...]:
+    """Identify the selection of ``scope`` by its arrays (remembered, see :mod:`.scope`)."""
     selection = (
         scope.duration_days,
         scope.event,
@@ -189,8 +204,24 @@ def _fits(requests: pd.DataFrame, scope: _Scope) -> _Fits:
         scope.implausible,
     )
     types = None if scope.service is None else len(scope.service_labels)
-    key = ("ttc_fits", *(Same(a) for a in selection), types)
-    return remember(requests, key, lambda: _fit(scope))
+    return (*(Same(a) for a in selection), types)
+
+
+def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) -> _Fits:
+    """Return the fits of ``scope``'s selection, computed once for the tables that share it.
+
+    The per-area table and the citywide row of a layer -- and of every layer
+    that places the same rows -- select the same rows (the same remembered
+    arrays, see :mod:`.scope` and :mod:`.shared`): their time order and
+    expected closures (citywide curves, all areas pooled) are the same.
+    Keyed by the identity of the selection's arrays, so another selection
+    never shares them; kept for the whole run.  Without ``type_adjusted``,
+    only the time order (no curve, no expected closures).
+    """
+    key = ("ttc_fits", *_selection_key(scope), type_adjusted)
+    return remember(
+        requests, key, lambda: _fit(requests, scope, type_adjusted=type_adjusted), lasting=True
+    )
 
 
 def _type_adjusted(
@@ -229,36 +260,66 @@ def _type_adjusted(
     return out
 
 
-def _time_to_close(scope: _Scope, confidence: float, requests: pd.DataFrame) -> dict[str, Any]:
+def _time_to_close(
+    scope: _Scope, confidence: float, requests: pd.DataFrame, *, type_adjusted: bool = True
+) -> dict[str, Any]:
     """Kaplan-Meier, naive median and type-mix O/E per area (METRICS 5-7).
 
     ``requests``: the frame ``scope`` was selected from, so that the tables
     of the same selection share their fits inside
-    :func:`~geo311.indicators.shared.shared_selection`.
+    :func:`~geo311.indicators.shared.shared_selection`.  Without
+    ``type_adjusted`` the O/E columns are empty (NaN) and the citywide
+    curves they need are not fitted.  A table of one area (the citywide
+    row) only depends on the selection: every layer that shares it reads
+    the same columns.
     """
+    if scope.n_areas != 1:
+        return _columns(scope, confidence, requests, type_adjusted=type_adjusted)
+    key = ("ttc_city", *_selection_key(scope), confidence, type_adjusted)
+    return dict(
+        remember(
+            requests,
+            key,
+            lambda: _columns(scope, confidence, requests, type_adjusted=type_adjusted),
+            lasting=True,
+        )
+    )
+
+
+def _columns(
+    scope: _Scope, confidence: float, requests: pd.DataFrame, *, type_adjusted: bool
+) -> dict[str, Any]:
     ok = scope.ttc_ok
     codes = scope.code[ok]
     durations = scope.duration_days[ok]
     events = scope.event[ok]
     n = scope.n_areas
-    fits = _fits(requests, scope)
+    fits = _fits(requests, scope, type_adjusted=type_adjusted)
     by_time = fits.by_time
-    km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
+    if n == 1:  # one area (the citywide row): the pooled curve of the fits, if still kept
+        km = remember(
+            requests,
+            ("ttc_pooled", *_selection_key(scope)),
+            lambda: survival_curves(durations, events, groups=codes, n_groups=1, order=by_time),
+        )
+    else:
+        km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
     ci_low, ci_high = km.median_ci(confidence=confidence)
+    timed = np.bincount(codes, minlength=n)
+    closed = np.bincount(codes[events], minlength=n)
     out: dict[str, Any] = {
-        "ttc_requests": np.bincount(codes, minlength=n),
-        "ttc_closed": np.bincount(codes[events], minlength=n),
-        "ttc_open": np.bincount(codes[~events], minlength=n),
+        "ttc_requests": timed,
+        "ttc_closed": closed,
+        "ttc_open": timed - closed,
         "ttc_median_days": km.median(),
         "ttc_median_days_ci_low": ci_low,
         "ttc_median_days_ci_high": ci_high,
-        "ttc_median_days_closed_only": _closed_only_median(
-            durations, np.where(events, codes, n), n + 1, by_time
-        )[:n],
+        "ttc_median_days_closed_only": _closed_only_median(km, durations, events, closed),
         "ttc_p90_days": km.time_at_survival(0.1),
     }
-    followup = np.full(n, np.nan)
-    np.fmax.at(followup, codes, durations)
+    followup = np.full(n, np.nan)  # the longest duration: the last time of the curve
+    has = np.diff(km.offsets) > 0
+    followup[has] = km.time[km.offsets[1:][has] - 1]
     out["ttc_followup_days"] = followup
     out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
     out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
