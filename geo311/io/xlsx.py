@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["save_workbook"]
+__all__ = ["save_workbook", "sheet_names"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _escape_attr(text: str) -> str:
 
 
 def _ooxml_text(text: str) -> str:
-    """Text with XML-illegal characters as ``_xHHHH_`` and then XML-escaped."""
+    """Return ``text`` with XML-illegal characters as ``_xHHHH_``, XML-escaped."""
     if "_x" in text:
         text = _LOOKS_ESCAPED.sub("_x005F_", text)
     if _NOT_XML.search(text):
