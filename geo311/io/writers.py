@@ -15,7 +15,6 @@ injection).  Every *text* cell written here is neutralised:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from geo311.io.atomic import atomic_write
+from geo311.io.xlsx import save_workbook
 
 __all__ = [
     "neutralize_text",
@@ -95,8 +95,6 @@ def write_xlsx(
 ) -> Path:
     """Write ``frame`` to an Excel workbook; text cells are never formulas.
 
-    Needs the ``xlsx`` extra (``pip install geo311[xlsx]``).
-
     Parameters
     ----------
     frame : pandas.DataFrame
@@ -118,15 +116,14 @@ def write_xlsx(
 def write_workbook(
     sheets: Mapping[str, pd.DataFrame], path: str | Path, *, index: bool = True
 ) -> Path:
-    """Write frames to one Excel workbook, a worksheet each; text cells are never formulas.
-
-    Needs the ``xlsx`` extra (``pip install geo311[xlsx]``).
+    r"""Write frames to one Excel workbook, a worksheet each; text cells are never formulas.
 
     Parameters
     ----------
     sheets : mapping of str to pandas.DataFrame
-        Worksheet name (cut to Excel's 31 characters) -> its table, in
-        order.  Not modified.
+        Worksheet name -> its table, in order.  Not modified.  Names are
+        made valid for Excel (see :func:`geo311.io.xlsx.sheet_names`): cut to
+        31 characters, ``[]:*?/\`` replaced by ``_``, repeats numbered.
     path : str or pathlib.Path
         Written atomically.
     index : bool, default True
@@ -136,42 +133,11 @@ def write_workbook(
     -------
     pathlib.Path
     """
-    try:
-        from openpyxl import Workbook  # noqa: PLC0415 - optional extra, imported lazily
-    except ImportError as exc:
-        msg = "writing .xlsx needs openpyxl: pip install 'geo311[xlsx]'"
-        raise ImportError(msg) from exc
-    book = Workbook()
-    book.remove(book.active)
-    for sheet, frame in sheets.items():
-        out = frame.reset_index() if index else frame
-        ws = book.create_sheet(title=sheet[:31])
-        ws.append([str(c) for c in out.columns])
-        for row in out.itertuples(index=False):
-            ws.append([_cell_value(v) for v in row])
-        for cells in ws.iter_rows(min_row=1):
-            for cell in cells:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-                    if _is_dangerous(cell.value):
-                        cell.quotePrefix = True
-        ws.freeze_panes = "B2"
+    frames = {name: frame.reset_index() if index else frame for name, frame in sheets.items()}
     path = Path(path)
     with atomic_write(path) as tmp:
-        book.save(tmp)
+        save_workbook(frames, tmp, dangerous=_is_dangerous)
     return path
-
-
-def _cell_value(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -9,15 +9,11 @@ and ``data/<page>.xlsx``, a worksheet per section with a row per area (the
 same numbers, the row's flags in ``notes``).  Only aggregates are written,
 never a request or a requester's details.  Both files are written
 atomically, every text cell guarded against formula injection
-(:func:`geo311.io.writers.write_csv` / :func:`~geo311.io.writers.write_workbook`);
-without openpyxl (the ``xlsx`` extra) only the CSV is written, and the page
-links only it.
+(:func:`geo311.io.writers.write_csv` / :func:`~geo311.io.writers.write_workbook`).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -39,7 +35,6 @@ __all__ = [
     "write_frame",
 ]
 
-log = logging.getLogger(__name__)
 
 #: The columns of every download, in order.
 COLUMNS = ("section", "area_id", "area_name", "measure", "value", "note")
@@ -164,12 +159,6 @@ def _write(
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     write_csv(frame, csv_path, index=False)
     links = [{"href": csv_path.relative_to(page.parent).as_posix(), "label": "CSV"}]
-    if importlib.util.find_spec("openpyxl") is None:
-        log.warning(
-            "not writing %s: spreadsheets need openpyxl (pip install 'geo311[xlsx]')",
-            xlsx_path.name,
-        )
-        return links
     write_workbook(sheets, xlsx_path, index=index)
     links.append({"href": xlsx_path.relative_to(page.parent).as_posix(), "label": "Excel (XLSX)"})
     return links
