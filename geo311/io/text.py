@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_text", "strip_text"]
+__all__ = ["arrow_text", "python_strings", "strip_text"]
 
 #: The characters ``str.strip()`` removes (``str.isspace()``).
 WHITESPACE: Final = (
@@ -40,21 +40,35 @@ def arrow_text(text: pd.Series) -> pa.Array | None:
         return None
 
 
-def strip_text(values: pd.Series, *, python: bool = False) -> pd.Series:
-    r"""Return ``values`` as strings without surrounding whitespace; empty ones missing.
+def python_strings(values: pd.Series) -> pd.Series:
+    """Return Arrow-backed strings as Python-backed ones (other dtypes unchanged).
+
+    A value repeated on many rows becomes one Python object shared by them.
+
+    Examples
+    --------
+    >>> python_strings(pd.Series(["a", None], dtype="string[pyarrow]")).dtype.storage
+    'python'
+    """
+    if values.dtype != "string[pyarrow]":
+        return values
+    objects = pa.array(values.array).to_pandas().to_numpy(dtype=object)
+    return pd.Series(pd.array(objects, dtype="string"), index=values.index, name=values.name)
+
+
+def strip_text(values: pd.Series) -> pd.Series:
+    r"""Return ``values`` stripped as Arrow-backed strings, empty ones missing.
 
     Parameters
     ----------
     values : pandas.Series
         Any values; they are read as strings first (``astype("string")``).
-    python : bool, default False
-        Return Python-backed ``string`` (repeated values share one object)
-        instead of Arrow-backed strings.
 
     Returns
     -------
     pandas.Series
-        On the index of ``values``.
+        On the index of ``values``; Python-backed strings when Arrow cannot
+        hold the text (e.g. lone surrogates).
 
     Examples
     --------
@@ -69,7 +83,4 @@ def strip_text(values: pd.Series, *, python: bool = False) -> pd.Series:
         return text.mask(text == "")
     trimmed = pc.utf8_trim(arr, characters=WHITESPACE)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
-    if python:  # to_pandas makes one Python object per distinct value
-        objects = trimmed.to_pandas().to_numpy(dtype=object)
-        return pd.Series(pd.array(objects, dtype="string"), index=values.index)
     return pd.Series(pd.arrays.ArrowStringArray(trimmed), index=values.index)
