@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from geo311.io.text import arrow_strings
+
 __all__ = [
     "CATEGORY_COLUMNS",
     "as_categorical",
@@ -48,6 +50,16 @@ CATEGORY_COLUMNS: tuple[str, ...] = (
     "input_file",
     "jurisdiction",
     "timezone",
+)
+
+#: Canonical text columns (with the category columns that hold no value) kept as
+#: Arrow-backed strings: ids, addresses, descriptions and notes are mostly distinct.
+TEXT_COLUMNS: tuple[str, ...] = (
+    "service_request_id",
+    "description",
+    "status_notes",
+    "address",
+    *CATEGORY_COLUMNS,
 )
 
 
@@ -124,6 +136,9 @@ def compact_requests(requests: pd.DataFrame) -> pd.DataFrame:
         # value type, and Parquet would read it back as objects
         if column in out.columns and out[column].notna().any():
             out[column] = as_categorical(out[column])
+    for column in TEXT_COLUMNS:
+        if column in out.columns and out[column].dtype == "string[python]":
+            out[column] = arrow_strings(out[column])
     return out
 
 

@@ -21,10 +21,9 @@ from pyproj import CRS, Transformer
 
 from geo311._flags import add_flags
 from geo311.io.closures import derive_close_times
-from geo311.io.dtypes import CATEGORY_COLUMNS
 from geo311.io.profiles import MAPPABLE, REQUIRED, TIMESTAMP_COLUMNS, Profile
 from geo311.io.schema import CANONICAL_COLUMNS
-from geo311.io.text import arrow_text, python_strings, strip_text
+from geo311.io.text import arrow_strings, arrow_text, strip_text
 from geo311.io.timestamps import TS_DTYPE, parse_timestamps
 from geo311.io.values import check_timezone
 
@@ -104,15 +103,7 @@ def _clean_text(series: pd.Series) -> pd.Series:
         text = text.str.strip()
         return text.mask(text == "")
 
-    return _arrow_strings(_on_distinct(series.astype("string"), strip))
-
-
-def _arrow_strings(series: pd.Series) -> pd.Series:
-    """Return a column as Arrow-backed strings (Python ones if Arrow cannot hold its text)."""
-    try:
-        return series.astype("string[pyarrow]")
-    except (pa.ArrowException, UnicodeError):  # e.g. lone surrogates
-        return series.astype("string")
+    return arrow_strings(_on_distinct(series.astype("string"), strip))
 
 
 #: Decimal numbers that pandas and Arrow both read as the correctly rounded double
@@ -347,24 +338,6 @@ def _request_kinds(out: pd.DataFrame, profile: Profile) -> dict[str, Flags]:
     }
 
 
-def _canonical_text(out: pd.DataFrame) -> pd.DataFrame:
-    """Return ``out`` with the text that stays text as Python-backed strings.
-
-    Normalizing works on Arrow-backed strings; the canonical frame holds its
-    free text (ids, addresses, descriptions, notes) as Python-backed
-    ``string``, as every reader always has.  Columns that
-    :func:`~geo311.io.dtypes.compact_requests` makes categorical are left as
-    they are.
-    """
-    text = {
-        name: python_strings(out[name])
-        for name in out.columns
-        if out[name].dtype == "string[pyarrow]"
-        and (name not in CATEGORY_COLUMNS or out[name].isna().all())
-    }
-    return out.assign(**text) if text else out
-
-
 def normalize_frame(
     raw: pd.DataFrame,
     *,
@@ -461,10 +434,10 @@ def normalize_frame(
     extra = {}
     if jurisdiction is not None and zones is not None:
         extra = {"jurisdiction": jurisdiction, "timezone": zones.astype("string")}
-    raw_cols = {f"raw_{c}": _arrow_strings(raw[c]) for c in raw.columns} if keep_raw else {}
+    raw_cols = {f"raw_{c}": arrow_strings(raw[c]) for c in raw.columns} if keep_raw else {}
     canonical = out[[c.name for c in CANONICAL_COLUMNS]]
     out = pd.concat(
-        [_canonical_text(canonical), pd.DataFrame(extra), pd.DataFrame(raw_cols)],
+        [canonical, pd.DataFrame(extra), pd.DataFrame(raw_cols)],
         axis=1,
     )
     flagged = {k: int(v.sum()) for k, v in masks.items() if v.any()}

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_text", "python_strings", "strip_text"]
+__all__ = ["arrow_strings", "arrow_text", "strip_text"]
 
 #: The characters ``str.strip()`` removes (``str.isspace()``).
 WHITESPACE: Final = (
@@ -40,20 +40,20 @@ def arrow_text(text: pd.Series) -> pa.Array | None:
         return None
 
 
-def python_strings(values: pd.Series) -> pd.Series:
-    """Return Arrow-backed strings as Python-backed ones (other dtypes unchanged).
-
-    A value repeated on many rows becomes one Python object shared by them.
+def arrow_strings(values: pd.Series) -> pd.Series:
+    """Return values as Arrow-backed strings (Python-backed where Arrow cannot hold the text).
 
     Examples
     --------
-    >>> python_strings(pd.Series(["a", None], dtype="string[pyarrow]")).dtype.storage
+    >>> arrow_strings(pd.Series(["a", None])).dtype.storage
+    'pyarrow'
+    >>> arrow_strings(pd.Series([chr(0xD800)])).dtype.storage  # a lone surrogate
     'python'
     """
-    if values.dtype != "string[pyarrow]":
-        return values
-    objects = pa.array(values.array).to_pandas().to_numpy(dtype=object)
-    return pd.Series(pd.array(objects, dtype="string"), index=values.index, name=values.name)
+    try:
+        return values.astype("string[pyarrow]")
+    except (pa.ArrowException, UnicodeError):
+        return values.astype("string")
 
 
 def strip_text(values: pd.Series) -> pd.Series:

@@ -57,7 +57,12 @@ def _arrow_strings(frame: pd.DataFrame) -> pd.DataFrame:
     entries (``pd.NA``) are unchanged, and so is every number computed from them.
     """
     python = [c for c, t in frame.dtypes.items() if t == "string" and t.storage == "python"]
-    return frame.astype(dict.fromkeys(python, "string[pyarrow]")) if python else frame
+    # a new frame either way: the caller adds a column to it
+    return (
+        frame.astype(dict.fromkeys(python, "string[pyarrow]"))
+        if python
+        else frame.copy(deep=False)
+    )
 
 
 @dataclass
