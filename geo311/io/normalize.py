@@ -107,8 +107,7 @@ def _clean_text(series: pd.Series) -> pd.Series:
 
 
 #: Decimal numbers that pandas and Arrow both read as the correctly rounded double
-#: when at most 15 characters long (so at most 15 digits: an integer below 2**53
-#: scaled by at most 10**15).
+#: when they have at most 15 digits (an integer below 2**53 scaled by at most 10**15).
 _PLAIN_DECIMAL = r"^[-+]?(?:[0-9]{1,15}|[0-9]{0,14}[.][0-9]{1,15})$"
 
 
@@ -124,7 +123,12 @@ def _numbers(series: pd.Series) -> npt.NDArray[np.float64]:
     rest = text.notna().to_numpy(dtype=bool)
     arr = arrow_text(text) if text.dtype == "string[pyarrow]" else None
     if arr is not None:
-        short = pc.less_equal(pc.binary_length(arr), 15)
+        # at most 15 digits: the length without the sign and the point
+        marks = pc.add(
+            pc.count_substring(arr, "."),
+            pc.cast(pc.or_(pc.starts_with(arr, "-"), pc.starts_with(arr, "+")), pa.int32()),
+        )
+        short = pc.less_equal(pc.subtract(pc.binary_length(arr), marks), 15)
         plain = pc.fill_null(pc.and_(short, pc.match_substring_regex(arr, _PLAIN_DECIMAL)), False)
         fast = plain.to_numpy(zero_copy_only=False)
         values = pc.cast(pc.if_else(plain, arr, pa.scalar("0")), pa.float64())
