@@ -15,6 +15,11 @@ make frames from different files, chunks or runs agree:
 * a column without any value (e.g. ``service_code`` of a city that has none)
   keeps its string dtype.
 
+The mostly distinct text of :data:`TEXT_COLUMNS` (ids, addresses,
+descriptions, notes, and a category column without any value) is held as
+Arrow-backed strings (``string[pyarrow]``): the text in one buffer and an
+offset a row instead of one Python object a row.
+
 :func:`concat_requests` concatenates frames whose categories differ (two input
 files, two chunks) into categoricals over the union of the categories, where
 :func:`pandas.concat` would silently fall back to object columns.
@@ -31,6 +36,7 @@ from geo311.io.text import arrow_strings
 
 __all__ = [
     "CATEGORY_COLUMNS",
+    "TEXT_COLUMNS",
     "as_categorical",
     "compact_requests",
     "concat_requests",
@@ -109,7 +115,7 @@ def as_categorical(series: pd.Series, vocabulary: Sequence[str] = ()) -> pd.Seri
 
 
 def compact_requests(requests: pd.DataFrame) -> pd.DataFrame:
-    """Return ``requests`` with the columns of :data:`CATEGORY_COLUMNS` as categoricals.
+    """Return ``requests`` with categoricals and Arrow-backed text (see the module docstring).
 
     Parameters
     ----------
@@ -120,8 +126,8 @@ def compact_requests(requests: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        A shallow copy whose category columns follow the rules of the module
-        docstring; the values (and missing values) are unchanged.
+        A shallow copy whose category and text columns follow the rules of the
+        module docstring; the values (and missing values) are unchanged.
 
     Examples
     --------

@@ -199,7 +199,7 @@ def _arrow_csv(
     instead) when the file holds anything Arrow would read differently:
     another encoding than UTF-8, another compression than gzip, a single
     column, a header that spans lines or follows a blank line, a carriage
-    return not followed by a line feed, a NUL byte in a value, or any row
+    return not followed by a line feed, a NUL byte anywhere in the file, or any row
     that Arrow refuses (a field count other than the header's, ...).  Column
     names are pandas' own (duplicates numbered, empty ones ``Unnamed: i``).
     """
