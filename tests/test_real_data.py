@@ -334,7 +334,13 @@ def test_geoparquet_round_trip_keeps_dtypes(
     assert back.crs.to_epsg() == 4326
     raw = [c for c in frame if c.startswith("raw_")]
     assert raw
-    assert back.drop(columns=raw).dtypes.to_dict() == frame.drop(columns=raw).dtypes.to_dict()
+
+    # Parquet keeps text as strings but not whether they were Arrow-backed
+    # (geo311.pipeline.load_requests makes the free text Arrow-backed again)
+    def kinds(f: pd.DataFrame) -> dict[str, object]:
+        return {c: "string" if isinstance(t, pd.StringDtype) else t for c, t in f.dtypes.items()}
+
+    assert kinds(back.drop(columns=raw)) == kinds(frame.drop(columns=raw))
     # the raw copies, Arrow-backed strings in memory, come back as strings
     assert all(pd.api.types.is_string_dtype(back[c]) for c in raw)
     pd.testing.assert_frame_equal(pd.DataFrame(back), pd.DataFrame(frame), check_dtype=False)

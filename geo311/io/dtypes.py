@@ -15,6 +15,11 @@ make frames from different files, chunks or runs agree:
 * a column without any value (e.g. ``service_code`` of a city that has none)
   keeps its string dtype.
 
+The mostly distinct text of :data:`TEXT_COLUMNS` (ids, addresses,
+descriptions, notes, and a category column without any value) is held as
+Arrow-backed strings (``string[pyarrow]``): the text in one buffer and an
+offset a row instead of one Python object a row.
+
 :func:`concat_requests` concatenates frames whose categories differ (two input
 files, two chunks) into categoricals over the union of the categories, where
 :func:`pandas.concat` would silently fall back to object columns.
@@ -27,8 +32,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from geo311.io.text import arrow_strings
+
 __all__ = [
     "CATEGORY_COLUMNS",
+    "TEXT_COLUMNS",
     "as_categorical",
     "compact_requests",
     "concat_requests",
@@ -48,6 +56,16 @@ CATEGORY_COLUMNS: tuple[str, ...] = (
     "input_file",
     "jurisdiction",
     "timezone",
+)
+
+#: Canonical text columns (with the category columns that hold no value) kept as
+#: Arrow-backed strings: ids, addresses, descriptions and notes are mostly distinct.
+TEXT_COLUMNS: tuple[str, ...] = (
+    "service_request_id",
+    "description",
+    "status_notes",
+    "address",
+    *CATEGORY_COLUMNS,
 )
 
 
@@ -97,7 +115,7 @@ def as_categorical(series: pd.Series, vocabulary: Sequence[str] = ()) -> pd.Seri
 
 
 def compact_requests(requests: pd.DataFrame) -> pd.DataFrame:
-    """Return ``requests`` with the columns of :data:`CATEGORY_COLUMNS` as categoricals.
+    """Return ``requests`` with categoricals and Arrow-backed text (see the module docstring).
 
     Parameters
     ----------
@@ -108,8 +126,8 @@ def compact_requests(requests: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        A shallow copy whose category columns follow the rules of the module
-        docstring; the values (and missing values) are unchanged.
+        A shallow copy whose category and text columns follow the rules of the
+        module docstring; the values (and missing values) are unchanged.
 
     Examples
     --------
@@ -124,6 +142,9 @@ def compact_requests(requests: pd.DataFrame) -> pd.DataFrame:
         # value type, and Parquet would read it back as objects
         if column in out.columns and out[column].notna().any():
             out[column] = as_categorical(out[column])
+    for column in TEXT_COLUMNS:
+        if column in out.columns and out[column].dtype == "string[python]":
+            out[column] = arrow_strings(out[column])
     return out
 
 

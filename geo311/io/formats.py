@@ -152,16 +152,19 @@ _ARROW_BLOCK = 1 << 24
 Select = Callable[[list[str]], list[str]]
 
 
-def _has_lone_cr(path: Path) -> bool:
-    """Return True when a carriage return in the file is not followed by a line feed.
+def _pandas_only_bytes(path: Path) -> bool:
+    """Return True when the file holds bytes that pandas' tokenizer reads its own way.
 
-    pandas' tokenizer reads lines ended by a lone CR in ways of its own (a
-    header re-read as data, fields shifted after LF CR), so such files are
-    left to it.
+    Those are a carriage return not followed by a line feed (pandas reads
+    lines ended by a lone CR in ways of its own: a header re-read as data,
+    fields shifted after LF CR) and a NUL byte (pandas ends a field there;
+    Arrow keeps it).  Such files are left to pandas.  One pass over the bytes.
     """
     previous = b""
     with open_binary(path) as fh:
         while block := fh.read(_ARROW_BLOCK):
+            if b"\x00" in block:
+                return True
             if previous == b"\r" and not block.startswith(b"\n"):
                 return True
             if b"\r" in block and block.count(b"\r") != block.count(b"\r\n") + block.endswith(
@@ -173,7 +176,7 @@ def _has_lone_cr(path: Path) -> bool:
 
 
 def _arrow_may_read(path: Path, *, header: list[str], encoding: str) -> bool:
-    """Return False for a CSV file Arrow would read otherwise than pandas (see _arrow_csv)."""
+    """Return False for a CSV file Arrow would read otherwise than pandas (see _arrow_chunks)."""
     name = path.name.lower()
     gzip = path.name.endswith(".gz")
     if encoding not in ("utf-8", "utf-8-sig") or (name.endswith(_COMPRESSED) and not gzip):
@@ -184,7 +187,7 @@ def _arrow_may_read(path: Path, *, header: list[str], encoding: str) -> bool:
         first = fh.readline(1 << 20).removeprefix(codecs.BOM_UTF8)
     if not first.strip(b"\r\n") or b"\x00" in first or first.count(b'"') % 2:
         return False
-    return not _has_lone_cr(path)
+    return not _pandas_only_bytes(path)
 
 
 def _arrow_chunks(
@@ -197,9 +200,9 @@ def _arrow_chunks(
     converted.  Arrow stops where it would read otherwise than pandas: a
     file in another encoding than UTF-8 or another compression than gzip, a
     single column, a header that spans lines or follows a blank line, a
-    carriage return not followed by a line feed (all checked before reading),
-    or, found on the way, a row that Arrow refuses (a field count other than
-    the header's, ...) or a NUL byte in a value.  Column names are pandas'
+    carriage return not followed by a line feed or a NUL byte anywhere (all
+    checked before reading), or, found on the way, a row that Arrow refuses
+    (a field count other than the header's, ...).  Column names are pandas'
     own (duplicates numbered, empty ones ``Unnamed: i``).
 
     Returns
@@ -209,7 +212,6 @@ def _arrow_chunks(
         first row not yielded, from which pandas reads on.
     """
     import pyarrow as pa  # noqa: PLC0415 - a core dep; keep import cost local
-    import pyarrow.compute as pc  # noqa: PLC0415
     from pyarrow import csv as pacsv  # noqa: PLC0415
 
     if not _arrow_may_read(path, header=header, encoding=encoding):
@@ -234,10 +236,6 @@ def _arrow_chunks(
                 ),
             )
             for batch in reader:
-                # pandas' tokenizer ends a field at a NUL byte; Arrow keeps it
-                if any(pc.any(pc.match_substring(c, "\x00")).as_py() for c in batch.columns):
-                    log.debug("%s: a NUL byte; rows from %d read with pandas", path, first)
-                    return first
                 pending.append(batch)
                 held += batch.num_rows
                 while held >= size:

@@ -16,13 +16,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyproj import CRS, Transformer
 
 from geo311._flags import add_flags
 from geo311.io.closures import derive_close_times
 from geo311.io.profiles import MAPPABLE, REQUIRED, TIMESTAMP_COLUMNS, Profile
 from geo311.io.schema import CANONICAL_COLUMNS
-from geo311.io.text import strip_text
+from geo311.io.text import arrow_strings, arrow_text, strip_text
 from geo311.io.timestamps import TS_DTYPE, parse_timestamps
 from geo311.io.values import check_timezone
 
@@ -83,37 +84,60 @@ def _on_distinct(series: pd.Series, func: Callable[[pd.Series], pd.Series]) -> p
     """
     codes, distinct = pd.factorize(series, use_na_sentinel=True)
     mapped = func(pd.Series(distinct, dtype="string"))
-    values = np.asarray(mapped.astype(object).where(mapped.notna(), None))
-    out = np.full(len(series), None, dtype=object)
-    present = codes >= 0
-    out[present] = values[codes[present]]
-    return pd.Series(out, index=series.index, dtype=mapped.dtype)
+    # one more entry for code -1: None as the result's dtype holds it (NA, or False)
+    missing = pd.Series([None], dtype=object).astype(mapped.dtype)
+    table = pd.concat([mapped, missing], ignore_index=True).array
+    return pd.Series(table.take(codes), index=series.index, dtype=mapped.dtype)
 
 
 def _clean_text(series: pd.Series) -> pd.Series:
-    """Return a column as stripped strings, '' as missing."""
-    if series.dtype == "string[pyarrow]":  # as read from CSV: stripped by Arrow
-        return strip_text(series, python=True)
+    """Return a column as stripped Arrow-backed strings, '' as missing.
+
+    Python-backed strings only where Arrow cannot hold the text (e.g. lone
+    surrogates).
+    """
+    if series.dtype == "string[pyarrow]":  # as read from CSV
+        return strip_text(series)
 
     def strip(text: pd.Series) -> pd.Series:
         text = text.str.strip()
         return text.mask(text == "")
 
-    return _on_distinct(series.astype("string"), strip)
+    return arrow_strings(_on_distinct(series.astype("string"), strip))
 
 
-def _arrow_strings(series: pd.Series) -> pd.Series:
-    """Return a column as Arrow-backed strings (Python ones if Arrow cannot hold its text)."""
-    try:
-        return series.astype("string[pyarrow]")
-    except (pa.ArrowException, UnicodeError):  # e.g. lone surrogates
-        return series.astype("string")
+#: Decimal numbers that pandas and Arrow both read as the correctly rounded double
+#: when they have at most 15 digits (an integer below 2**53 scaled by at most 10**15).
+_PLAIN_DECIMAL = r"^[-+]?(?:[0-9]{1,15}|[0-9]{0,14}[.][0-9]{1,15})$"
 
 
 def _numbers(series: pd.Series) -> npt.NDArray[np.float64]:
-    """Return a column as floats, NaN where empty or not a number."""
-    num = pd.to_numeric(_clean_text(series), errors="coerce")
-    return num.to_numpy(dtype=np.float64, na_value=np.nan)
+    """Return a column as floats, NaN where empty or not a number.
+
+    Plain decimals of :data:`_PLAIN_DECIMAL` (the usual coordinates) are cast
+    by Arrow; any other text goes through :func:`pandas.to_numeric`, so each
+    value is pandas' own reading.
+    """
+    text = _clean_text(series)
+    out = np.full(len(text), np.nan)
+    rest = text.notna().to_numpy(dtype=bool)
+    arr = arrow_text(text) if text.dtype == "string[pyarrow]" else None
+    if arr is not None:
+        # at most 15 digits: the length without the sign and the point
+        marks = pc.add(
+            pc.count_substring(arr, "."),
+            pc.cast(pc.or_(pc.starts_with(arr, "-"), pc.starts_with(arr, "+")), pa.int32()),
+        )
+        short = pc.less_equal(pc.subtract(pc.binary_length(arr), marks), 15)
+        plain = pc.fill_null(pc.and_(short, pc.match_substring_regex(arr, _PLAIN_DECIMAL)), False)
+        fast = plain.to_numpy(zero_copy_only=False)
+        values = pc.cast(pc.if_else(plain, arr, pa.scalar("0")), pa.float64())
+        out[fast] = values.to_numpy(zero_copy_only=False)[fast]
+        rest &= ~fast
+    if rest.any():
+        num = pd.to_numeric(text[rest], errors="coerce")
+        out[rest] = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 def _coordinates(
@@ -167,7 +191,7 @@ def _text_columns(raw: pd.DataFrame, mapped: dict[str, str]) -> pd.DataFrame:
         out[name] = (
             _clean_text(raw[source])
             if source is not None
-            else pd.Series(pd.NA, index=raw.index, dtype="string")
+            else pd.Series(pd.NA, index=raw.index, dtype="string[pyarrow]")
         )
     return out
 
@@ -414,9 +438,10 @@ def normalize_frame(
     extra = {}
     if jurisdiction is not None and zones is not None:
         extra = {"jurisdiction": jurisdiction, "timezone": zones.astype("string")}
-    raw_cols = {f"raw_{c}": _arrow_strings(raw[c]) for c in raw.columns} if keep_raw else {}
+    raw_cols = {f"raw_{c}": arrow_strings(raw[c]) for c in raw.columns} if keep_raw else {}
+    canonical = out[[c.name for c in CANONICAL_COLUMNS]]
     out = pd.concat(
-        [out[[c.name for c in CANONICAL_COLUMNS]], pd.DataFrame(extra), pd.DataFrame(raw_cols)],
+        [canonical, pd.DataFrame(extra), pd.DataFrame(raw_cols)],
         axis=1,
     )
     flagged = {k: int(v.sum()) for k, v in masks.items() if v.any()}

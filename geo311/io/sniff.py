@@ -195,6 +195,10 @@ class _BadByte:
     byte: int
 
 
+#: Encodings in which every ASCII byte is the ASCII character, whatever came before.
+_ASCII_SUPERSETS = frozenset({"utf-8", "utf-8-sig", "cp1252"})
+
+
 def _first_bad_byte(path: Path, encoding: str) -> _BadByte | None:
     """Decode the whole file strictly in blocks; return the first undecodable byte, if any."""
     decoder = codecs.getincrementaldecoder(encoding)()
@@ -206,6 +210,13 @@ def _first_bad_byte(path: Path, encoding: str) -> _BadByte | None:
                 block = fh.read(_BLOCK)
                 final = not block
                 pending = decoder.getstate()[0]
+                # ASCII decodes as itself: nothing to check once no bytes are pending
+                # (and a utf-8-sig decoder has seen where a BOM could be)
+                idle = decoder.getstate() == (b"", 0)
+                if block and idle and block.isascii() and encoding in _ASCII_SUPERSETS:
+                    offset += len(block)
+                    lines += block.count(b"\n")
+                    continue
                 try:
                     decoder.decode(block, final=final)
                 except UnicodeDecodeError as exc:

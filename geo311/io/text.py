@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_text", "strip_text"]
+__all__ = ["arrow_strings", "arrow_text", "strip_text"]
 
 #: The characters ``str.strip()`` removes (``str.isspace()``).
 WHITESPACE: Final = (
@@ -40,21 +40,35 @@ def arrow_text(text: pd.Series) -> pa.Array | None:
         return None
 
 
-def strip_text(values: pd.Series, *, python: bool = False) -> pd.Series:
-    r"""Return ``values`` as strings without surrounding whitespace; empty ones missing.
+def arrow_strings(values: pd.Series) -> pd.Series:
+    """Return values as Arrow-backed strings (Python-backed where Arrow cannot hold the text).
+
+    Examples
+    --------
+    >>> arrow_strings(pd.Series(["a", None])).dtype.storage
+    'pyarrow'
+    >>> arrow_strings(pd.Series([chr(0xD800)])).dtype.storage  # a lone surrogate
+    'python'
+    """
+    try:
+        return values.astype("string[pyarrow]")
+    except (pa.ArrowException, UnicodeError):
+        return values.astype("string")
+
+
+def strip_text(values: pd.Series) -> pd.Series:
+    r"""Return ``values`` stripped as Arrow-backed strings, empty ones missing.
 
     Parameters
     ----------
     values : pandas.Series
         Any values; they are read as strings first (``astype("string")``).
-    python : bool, default False
-        Return Python-backed ``string`` (repeated values share one object)
-        instead of Arrow-backed strings.
 
     Returns
     -------
     pandas.Series
-        On the index of ``values``.
+        On the index of ``values``; Python-backed strings when Arrow cannot
+        hold the text (e.g. lone surrogates).
 
     Examples
     --------
@@ -69,7 +83,4 @@ def strip_text(values: pd.Series, *, python: bool = False) -> pd.Series:
         return text.mask(text == "")
     trimmed = pc.utf8_trim(arr, characters=WHITESPACE)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
-    if python:  # to_pandas makes one Python object per distinct value
-        objects = trimmed.to_pandas().to_numpy(dtype=object)
-        return pd.Series(pd.array(objects, dtype="string"), index=values.index)
     return pd.Series(pd.arrays.ArrowStringArray(trimmed), index=values.index)

@@ -103,6 +103,7 @@ def _strptime(text: pd.Series, fmt: str) -> pd.Series:
         stamps = pc.cast(kept, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
         out[done] = stamps[done]
         rest = ~done
+    rest &= text.notna().to_numpy(dtype=bool)  # a missing value is NaT either way
     if rest.any():
         subset = text.loc[rest].astype("string")
         parsed_rest = pd.to_datetime(subset, format=fmt, errors="coerce")
@@ -255,16 +256,23 @@ def parse_timestamps(
     result = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     ambiguous = np.zeros(n, dtype=bool)
     nonexistent = np.zeros(n, dtype=bool)
-    remaining = text.notna().to_numpy(dtype=bool, copy=True)
+    present = text.notna().to_numpy(dtype=bool)
+    remaining = present.copy()
     if remaining.any():
-        sample = text.loc[remaining].iloc[:500]
+        sample = text.iloc[np.flatnonzero(remaining)[:500]]
         first = str(names[codes[remaining][0]])
         scores = [int((~np.isnat(_parse_with(sample, f, first)[0])).sum()) for f in formats]
         order = sorted(range(len(formats)), key=lambda i: -scores[i])
         for i in order:
             for code in pd.unique(codes[remaining]):
                 todo = remaining & (codes == code)
-                parsed, amb, nonex = _parse_with(text.loc[todo], formats[i], str(names[code]))
+                # every value still to read: parse the column as it is (missing values
+                # give NaT) rather than copy nearly all of it
+                whole = bool(np.array_equal(todo, present))
+                part = text if whole else text.loc[todo]
+                parsed, amb, nonex = _parse_with(part, formats[i], str(names[code]))
+                if whole:
+                    parsed, amb, nonex = parsed[todo], amb[todo], nonex[todo]
                 ok = ~np.isnat(parsed)
                 rows = np.flatnonzero(todo)[ok]
                 result[rows] = parsed[ok]

@@ -73,9 +73,7 @@ class PartWriter:
         self.starts.append(sum(len(h) for h in self.hashes))
         self.hashes.append(id_hashes(frame["service_request_id"]))
         self.paths.append(path)
-        kept = compact_requests(frame[[c for c in SELECTION_COLUMNS if c in frame.columns]])
-        text = [c for c, t in kept.dtypes.items() if t == "string"]  # no value to categorize
-        return kept.astype(dict.fromkeys(text, "string[pyarrow]"))
+        return compact_requests(frame[[c for c in SELECTION_COLUMNS if c in frame.columns]])
 
     def clean(
         self,
