@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from geo311.clean.placeholders import PlaceholderRule
+from geo311.clean.placeholders import PlaceholderRule, point_keys, point_of_key
 from geo311.clean.quality import clean_requests
 from geo311.scale import clean as scale_clean
-from geo311.scale.clean import id_hashes, point_keys
+from geo311.scale.clean import id_hashes
 from geo311.scale.parts import PartWriter, cleaned_part
 
 TS = "datetime64[us, UTC]"
@@ -148,6 +148,6 @@ def test_point_keys_name_the_same_points_as_rounding() -> None:
     pairs = pd.DataFrame({"key": keys, "rounded": by_rounding.to_numpy()}).drop_duplicates()
     # one key per rounded point and one rounded point per key: the same classes
     assert len(pairs) == pairs["key"].nunique() == pairs["rounded"].nunique() < len(lat)
-    back_lat, back_lon = scale_clean._unpack(keys)
+    back_lat, back_lon = point_of_key(keys)
     assert (back_lat == lat.round(6)).all()
     assert (back_lon == lon.round(6)).all()

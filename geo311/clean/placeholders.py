@@ -31,12 +31,20 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from geo311._errors import OptionError
 from geo311.geocode.addresses import normalize_addresses
 
-__all__ = ["PLACEHOLDER_COLUMNS", "PlaceholderRule", "find_placeholders", "point_reasons"]
+__all__ = [
+    "PLACEHOLDER_COLUMNS",
+    "PlaceholderRule",
+    "find_placeholders",
+    "point_keys",
+    "point_of_key",
+    "point_reasons",
+]
 
 #: Coordinate qualities that place a point somewhere (a placeholder candidate).
 LOCATED: Final = ("ok", "swapped", "outside_area")
@@ -52,6 +60,8 @@ PLACEHOLDER_COLUMNS: Final = (
     "types",
     "reason",
 )
+
+_OFFSET = 2**31  # longitudes in micro-degrees, shifted to be non-negative in 32 bits
 
 #: Metres per degree of latitude (and of longitude at the equator), WGS84 mean.
 _M_PER_DEG: Final = 111_195.0
@@ -187,6 +197,26 @@ def _as_points(points: Iterable[Any], what: str) -> list[Point]:
     return out
 
 
+def point_keys(lat: np.ndarray, lon: np.ndarray) -> npt.NDArray[np.int64]:
+    """Pack points rounded to 1e-6 degrees into one integer each (a point's identity).
+
+    Two points get the same key exactly when ``round(6)`` makes them equal
+    (numpy rounds by scaling, ``rint`` and scaling back, so the micro-degree
+    integers name the same classes); :func:`point_of_key` gives back those rounded
+    values.  Only for coordinates in range (|lat| <= 90, |long| <= 180).
+    """
+    lat_u = np.rint(lat * 1e6).astype(np.int64)
+    lon_u = np.rint(lon * 1e6).astype(np.int64)
+    return (lat_u << 32) + (lon_u + _OFFSET)
+
+
+def point_of_key(keys: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the points of :func:`point_keys`: latitudes and longitudes rounded to 1e-6."""
+    lon_u = (keys & 0xFFFFFFFF) - _OFFSET
+    lat_u = (keys - (lon_u + _OFFSET)) >> 32
+    return lat_u / 1e6, lon_u / 1e6
+
+
 def _fallbacks(points: Iterable[Point] | Mapping[str, Point]) -> list[Point]:
     """Return the fallback points (a mapping's values) checked as (lat, long) pairs."""
     return _as_points(
@@ -303,14 +333,10 @@ def find_placeholders(
     if not at_point.any():
         return pd.DataFrame(columns=list(PLACEHOLDER_COLUMNS))
     sub = requests.loc[at_point]
-    lat = sub["lat"].to_numpy(dtype=float).round(6)
-    lon = sub["long"].to_numpy(dtype=float).round(6)
-    codes = pd.DataFrame({"lat": lat, "long": lon}).groupby(["lat", "long"]).ngroup().to_numpy()
+    at = point_keys(sub["lat"].to_numpy(dtype=float), sub["long"].to_numpy(dtype=float))
+    distinct, codes = np.unique(at, return_inverse=True)  # points by latitude, then longitude
     sizes = np.bincount(codes)
-    one_row = np.zeros(len(sizes), dtype=np.int64)
-    one_row[codes] = np.arange(len(codes))  # any row of a point: they share its coordinates
-    lat_v = lat[one_row]
-    lon_v = lon[one_row]
+    lat_v, lon_v = point_of_key(distinct)
     given = point_reasons(lat_v, lon_v, rule=rule, fallback_points=fallback_points)
     # Addresses are normalised only where a point can be a placeholder (fast on big files).
     wanted = ((sizes >= rule.min_count) | (given != ""))[codes]

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo311._flags import add_flags, count_flags
-from geo311.clean.placeholders import LOCATED, PlaceholderRule, find_placeholders
+from geo311.clean.placeholders import LOCATED, PlaceholderRule, find_placeholders, point_keys
 from geo311.io.values import parse_as_of
 from geo311.ledger import Ledger, Result
 
@@ -162,9 +162,13 @@ def mark_placeholders(requests: pd.DataFrame, placeholders: pd.DataFrame) -> pd.
     quality = requests["coord_quality"]
     if placeholders.empty:
         return quality
-    keys = pd.MultiIndex.from_frame(placeholders[["lat", "long"]])
-    row_keys = pd.MultiIndex.from_arrays([requests["lat"].round(6), requests["long"].round(6)])
-    hit = row_keys.isin(keys) & quality.isin(LOCATED).to_numpy(dtype=bool)
+    found = point_keys(
+        placeholders["lat"].to_numpy(dtype=float), placeholders["long"].to_numpy(dtype=float)
+    )
+    hit = quality.isin(LOCATED).to_numpy(dtype=bool)
+    lat = requests["lat"].to_numpy(dtype=float)[hit]
+    lon = requests["long"].to_numpy(dtype=float)[hit]
+    hit[hit] = np.isin(point_keys(lat, lon), found)
     if (
         isinstance(quality.dtype, pd.CategoricalDtype)
         and "placeholder" not in quality.cat.categories

@@ -38,19 +38,25 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from geo311.clean.placeholders import LOCATED, PlaceholderRule, find_placeholders, point_reasons
+from geo311.clean.placeholders import (
+    LOCATED,
+    PlaceholderRule,
+    find_placeholders,
+    point_keys,
+    point_of_key,
+    point_reasons,
+)
 from geo311.clean.quality import clean_ledger, repeated_ids, time_flags
 from geo311.io.values import parse_as_of
 from geo311.ledger import Ledger
 
-__all__ = ["Cleaning", "clean_parts", "id_hashes", "point_keys"]
+__all__ = ["Cleaning", "clean_parts", "id_hashes"]
 
 log = logging.getLogger(__name__)
 
 _ID = "service_request_id"
 _POINT = ("lat", "long", "coord_quality")
 _TIMES = ("requested_datetime", "closed_datetime", "expected_datetime", "status")
-_OFFSET = 2**31  # longitudes in micro-degrees, shifted to be non-negative in 32 bits
 
 
 def id_hashes(ids: pd.Series) -> npt.NDArray[np.uint64]:
@@ -73,25 +79,6 @@ def id_hashes(ids: pd.Series) -> npt.NDArray[np.uint64]:
     hashed = pd.util.hash_array(text, categorize=False)
     out[present] = np.where(hashed == 0, np.uint64(1), hashed)
     return out
-
-
-def point_keys(lat: np.ndarray, lon: np.ndarray) -> npt.NDArray[np.int64]:
-    """Pack points rounded to 1e-6 degrees into one integer each.
-
-    Two points get the same key exactly when ``round(6)`` makes them equal
-    (numpy rounds by scaling, ``rint`` and scaling back, so the micro-degree
-    integers name the same classes); :func:`_unpack` gives back those rounded
-    values.  Only for coordinates in range (|lat| <= 90, |long| <= 180).
-    """
-    lat_u = np.rint(lat * 1e6).astype(np.int64)
-    lon_u = np.rint(lon * 1e6).astype(np.int64)
-    return (lat_u << 32) + (lon_u + _OFFSET)
-
-
-def _unpack(keys: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:
-    lon_u = (keys & 0xFFFFFFFF) - _OFFSET
-    lat_u = (keys - (lon_u + _OFFSET)) >> 32
-    return lat_u / 1e6, lon_u / 1e6
 
 
 @dataclass(frozen=True)
@@ -224,7 +211,7 @@ def _placeholders(
     fallback_points: Any,
 ) -> pd.DataFrame:
     """Find the placeholder points from the rows at candidate points, read back in input order."""
-    lat, lon = _unpack(keys)
+    lat, lon = point_of_key(keys)
     reasons = point_reasons(lat, lon, rule=rule, fallback_points=fallback_points)
     candidates = keys[(sizes >= rule.min_count) | (reasons != "")]
     rows = []
