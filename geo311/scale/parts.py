@@ -106,7 +106,7 @@ class PartWriter:
             placeholders=placeholders,
             fallback_points=fallback_points,
         )
-        self.hashes = [np.zeros(0, dtype=np.uint64) for _ in self.hashes]  # no longer needed
+        self.hashes.clear()  # the verdict is taken: the hashes are no longer needed
         dropped = np.concatenate(
             [d + start for d, start in zip(self.cleaning.drop, self.starts, strict=True)]
         )
