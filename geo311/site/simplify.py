@@ -340,37 +340,72 @@ def _display(
     return rounded, repaired, int(broken.size), int(restored.size)
 
 
+#: ``evaluate(simplified, parameter, rows)``: measure a candidate, on ``rows`` only if given.
+_Evaluate = Callable[[np.ndarray, float, "np.ndarray | None"], _Candidate]
+
+
 def _evaluator(
     original: np.ndarray, work: CRS, factor: float, decimals: int, tolerance_m: float
-) -> Callable[[np.ndarray, float], _Candidate]:
+) -> _Evaluate:
+    """Return the measure of a candidate: displayed geometries and per-row displacement.
+
+    Every step is row by row (reprojection, rounding, repair, the distances
+    from a vertex to its own row's boundary), so measuring a subset of rows
+    gives those rows' figures of the whole measure, bit for bit.
+    """
     radius = max(tolerance_m, 1e-3) / factor
     reference = _boundaries(original, radius)
 
-    def evaluate(simplified: np.ndarray, parameter: float) -> _Candidate:
-        geoms, repaired, unrounded, restored = _display(simplified, original, work, decimals)
+    def evaluate(simplified: np.ndarray, parameter: float, rows: np.ndarray | None) -> _Candidate:
+        base, against = original, reference
+        if rows is not None:
+            base, simplified = original[rows], simplified[rows]
+            against = _boundaries(base, radius)
+        geoms, repaired, unrounded, restored = _display(simplified, base, work, decimals)
         back = gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs(work).to_numpy()
-        moved = _displacement(reference, _boundaries(back, radius), radius) * factor
+        moved = _displacement(against, _boundaries(back, radius), radius) * factor
         return _Candidate(geoms, moved, repaired, unrounded, restored, parameter)
 
     return evaluate
 
 
 class _Trials:
-    """Evaluate simplifier tolerances, counting the evaluations."""
+    """Evaluate simplifier tolerances, counting the evaluations.
+
+    Only a fitting candidate is kept, so a candidate is first measured on the
+    rows that exceeded the tolerance in the last rejected one (the same
+    borders tend to fail again): if one of them still exceeds it, the
+    candidate is rejected without measuring the other rows.  Otherwise every
+    row is measured, so the verdict and a fitting candidate are the same as
+    with a full measure.
+    """
 
     def __init__(
-        self,
-        simplify: Callable[[float], np.ndarray],
-        evaluate: Callable[[np.ndarray, float], _Candidate],
-        tolerance_m: float,
+        self, simplify: Callable[[float], np.ndarray], evaluate: _Evaluate, tolerance_m: float
     ) -> None:
         self.simplify, self.evaluate, self.tolerance_m = simplify, evaluate, tolerance_m
         self.count = 0
+        self.suspects = np.zeros(0, dtype=np.intp)  # rows over the tolerance last time
 
-    def __call__(self, parameter: float) -> tuple[_Candidate, bool]:
+    def _over(self, displacement: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(~(displacement <= self.tolerance_m))
+
+    def __call__(self, parameter: float) -> tuple[_Candidate | None, bool]:
+        """Return the candidate and whether it fits (None for a rejected one)."""
         self.count += 1
-        candidate = self.evaluate(self.simplify(parameter), parameter)
-        return candidate, float(candidate.displacement.max(initial=0.0)) <= self.tolerance_m
+        simplified = self.simplify(parameter)
+        if self.suspects.size:
+            check = self.evaluate(simplified, parameter, self.suspects)
+            over = self._over(check.displacement)
+            if over.size:
+                self.suspects = self.suspects[over]
+                return None, False
+        candidate = self.evaluate(simplified, parameter, None)
+        over = self._over(candidate.displacement)
+        if over.size:
+            self.suspects = over
+            return None, False
+        return candidate, True
 
 
 def _bracket(trial: _Trials, *, grow: bool) -> tuple[_Candidate | None, float, float]:
@@ -397,7 +432,7 @@ def _bracket(trial: _Trials, *, grow: bool) -> tuple[_Candidate | None, float, f
 
 def _search(
     simplify: Callable[[float], np.ndarray],
-    evaluate: Callable[[np.ndarray, float], _Candidate],
+    evaluate: _Evaluate,
     tolerance_m: float,
     *,
     grow: bool,
@@ -488,7 +523,7 @@ def _check_display_coverage(geoms: np.ndarray, present: np.ndarray) -> None:
 def _choose(
     projected: np.ndarray,
     present: np.ndarray,
-    evaluate: Callable[[np.ndarray, float], _Candidate],
+    evaluate: _Evaluate,
     *,
     factor: float,
     tolerance_m: float,
@@ -662,7 +697,7 @@ def simplify_for_display(
         log.warning(*warning)
     reusable = result is not None
     if result is None:  # rounding alone exceeds the budget (or nothing to simplify)
-        result = evaluate(projected, 0.0)
+        result = evaluate(projected, 0.0, None)
         if present.any():
             log.warning(
                 "rounding to %d decimals alone moves boundaries by %.2f m, more than "
