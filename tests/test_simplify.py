@@ -493,3 +493,37 @@ def test_a_rejected_trial_checks_the_rows_that_failed_before_first() -> None:
     assert fits
     assert candidate is not None
     assert candidate.displacement.size == len(cells)
+
+
+def _overlapping_squares() -> gpd.GeoDataFrame:
+    """Two 200 m squares whose corners lie 30 m inside each other."""
+    left = box(X0, Y0, X0 + 200, Y0 + 200)
+    right = box(X0 + 170, Y0 + 50, X0 + 370, Y0 + 250)
+    return gpd.GeoDataFrame(geometry=[left, right], crs=MD)
+
+
+def test_overlaps_deeper_looks_at_the_deepest_unmatched_vertex() -> None:
+    from geo311.site.simplify import _overlaps_deeper  # noqa: PLC0415
+
+    polygons = _overlapping_squares().geometry.to_numpy()
+    invalid = shapely.coverage_invalid_edges(polygons)
+    assert _overlaps_deeper(polygons, invalid, 29.9)
+    assert not _overlaps_deeper(polygons, invalid, 30.1)
+    cells = np.array(_grid(2), dtype=object)  # an exact coverage: nothing unmatched
+    assert not _overlaps_deeper(cells, shapely.coverage_invalid_edges(cells), 0.0)
+
+
+def test_deep_overlaps_are_simplified_per_polygon_without_cleaning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    frame = _overlapping_squares()
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
+        deep = simplify_for_display(frame, tolerance_m=1.0, crs=MD)  # 30 m > 20 x 1 m
+    assert "overlap their neighbours by more than 20 m" in caplog.text
+    assert "coverage_clean" not in caplog.text
+    assert "(per polygon," in caplog.text
+    assert deep.max_displacement_m <= 1.0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
+        simplify_for_display(frame, tolerance_m=2.0, crs=MD)  # 30 m < 20 x 2 m: cleaned
+    assert "cleaned the layer into an exact coverage" in caplog.text
