@@ -114,12 +114,12 @@ _CACHE_SIZE = 8
 _SIMPLIFIED: OrderedDict[str, _Simplified] = OrderedDict()
 #: Version of the on-disk entries; part of their name, with the geo311 version.
 _DISK_FORMAT = 2
-_POLYGONAL = (3, 6)
+_POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 #: A layer whose areas overlap deeper than this many tolerances is not cleaned
 #: into a coverage but simplified polygon by polygon straight away.
 _DEEP_OVERLAP = 20.0
 #: Vertices tried at a time when looking for such an overlap.
-_DEPTH_CHUNK = 1024  # shapely type ids of Polygon and MultiPolygon
+_DEPTH_CHUNK = 1024
 
 
 class _Simplified(NamedTuple):
