@@ -443,7 +443,13 @@ def _coverage_base(
     about as much, far beyond any tolerance the search could meet.
     """
     polygons = projected[present]
-    if shapely.coverage_is_valid(polygons, gap_width=gap_width):
+    # coverage_is_valid runs the same validation, so keep its edges for the log line
+    narrow = int(
+        np.count_nonzero(
+            ~shapely.is_empty(shapely.coverage_invalid_edges(polygons, gap_width=gap_width))
+        )
+    )
+    if not narrow:
         return projected, "coverage"
     if not clean:
         if shapely.coverage_is_valid(polygons):
@@ -458,11 +464,6 @@ def _coverage_base(
         )
         return None, reason
     bad = int(np.count_nonzero(~shapely.is_empty(invalid)))
-    narrow = int(
-        np.count_nonzero(
-            ~shapely.is_empty(shapely.coverage_invalid_edges(polygons, gap_width=gap_width))
-        )
-    )
     cleaned = shapely.coverage_clean(polygons, gap_width=gap_width)
     lost = int(np.count_nonzero(shapely.is_empty(cleaned) | ~(shapely.area(cleaned) > 0)))
     if lost or not shapely.is_valid(cleaned).all() or not shapely.coverage_is_valid(cleaned):
