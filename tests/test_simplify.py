@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -446,3 +447,83 @@ def test_a_simplified_layer_is_cached_on_disk(
     assert str(entry) in caplog.text
     assert third.gdf.geometry.iloc[0].equals_exact(first.gdf.geometry.iloc[0], tolerance=0)
     assert simplify_module._read_entry(entry).after == first.vertices_after  # rewritten
+
+
+def _grid_evaluator() -> tuple[np.ndarray, Any]:
+    from pyproj import CRS  # noqa: PLC0415
+
+    from geo311.site.simplify import _evaluator  # noqa: PLC0415
+
+    cells = np.array(_grid(3), dtype=object)
+    return cells, _evaluator(cells, CRS(MD), 1.0, 6, 2.0)
+
+
+def test_measuring_some_rows_gives_their_figures_of_the_whole_measure() -> None:
+    cells, evaluate = _grid_evaluator()
+    simplified = shapely.coverage_simplify(cells, 40.0, simplify_boundary=True)
+    whole = evaluate(simplified, 40.0, None)
+    rows = np.array([7, 0, 4])
+    part = evaluate(simplified, 40.0, rows)
+    assert whole.displacement.max() > 2.0  # the notch is cut: some rows exceed 2 m
+    np.testing.assert_array_equal(part.displacement, whole.displacement[rows])
+    assert shapely.equals_exact(part.geoms, whole.geoms[rows], 0).all()
+
+
+def test_a_rejected_trial_checks_the_rows_that_failed_before_first() -> None:
+    from geo311.site.simplify import _Trials  # noqa: PLC0415
+
+    cells, evaluate = _grid_evaluator()
+    measured: list[int] = []
+
+    def counting(simplified: np.ndarray, parameter: float, rows: np.ndarray | None) -> Any:
+        measured.append(len(cells) if rows is None else len(rows))
+        return evaluate(simplified, parameter, rows)
+
+    def simplify(parameter: float) -> np.ndarray:
+        return shapely.coverage_simplify(cells, parameter, simplify_boundary=True)
+
+    trial = _Trials(simplify, counting, 2.0)
+    verdicts = [trial(p)[1] for p in (40.0, 30.0, 0.5)]
+    full = [float(evaluate(simplify(p), p, None).displacement.max()) <= 2.0 for p in (40, 30, 0.5)]
+    assert verdicts == full == [False, False, True]
+    assert measured[0] == len(cells)  # nothing failed before: every row
+    assert 0 < measured[1] < len(cells)  # only the rows that failed at 40
+    assert measured[-1] == len(cells)  # a fitting candidate is measured in full
+    candidate, fits = trial(0.5)
+    assert fits
+    assert candidate is not None
+    assert candidate.displacement.size == len(cells)
+
+
+def _overlapping_squares() -> gpd.GeoDataFrame:
+    """Two 200 m squares whose corners lie 30 m inside each other."""
+    left = box(X0, Y0, X0 + 200, Y0 + 200)
+    right = box(X0 + 170, Y0 + 50, X0 + 370, Y0 + 250)
+    return gpd.GeoDataFrame(geometry=[left, right], crs=MD)
+
+
+def test_overlaps_deeper_looks_at_the_deepest_unmatched_vertex() -> None:
+    from geo311.site.simplify import _overlaps_deeper  # noqa: PLC0415
+
+    polygons = _overlapping_squares().geometry.to_numpy()
+    invalid = shapely.coverage_invalid_edges(polygons)
+    assert _overlaps_deeper(polygons, invalid, 29.9)
+    assert not _overlaps_deeper(polygons, invalid, 30.1)
+    cells = np.array(_grid(2), dtype=object)  # an exact coverage: nothing unmatched
+    assert not _overlaps_deeper(cells, shapely.coverage_invalid_edges(cells), 0.0)
+
+
+def test_deep_overlaps_are_simplified_per_polygon_without_cleaning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    frame = _overlapping_squares()
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
+        deep = simplify_for_display(frame, tolerance_m=1.0, crs=MD)  # 30 m > 20 x 1 m
+    assert "overlap their neighbours by more than 20 m" in caplog.text
+    assert "coverage_clean" not in caplog.text
+    assert "(per polygon," in caplog.text
+    assert deep.max_displacement_m <= 1.0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
+        simplify_for_display(frame, tolerance_m=2.0, crs=MD)  # 30 m < 20 x 2 m: cleaned
+    assert "cleaned the layer into an exact coverage" in caplog.text

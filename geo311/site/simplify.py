@@ -21,7 +21,9 @@ tolerance is *searched*: starting from ``tolerance_m`` (a triangle with base
 it is doubled while the result stays within ``tolerance_m`` and otherwise
 halved, then bisected; the largest VW tolerance whose **measured**
 displacement (after reprojection and rounding) is within ``tolerance_m`` is
-kept.  The search evaluates at most :data:`MAX_EVALUATIONS` candidates.
+kept.  The search evaluates at most :data:`MAX_EVALUATIONS` candidates; a
+candidate is first measured on the areas that exceeded the tolerance in the
+last rejected one, and only measured in full when they all fit.
 
 Displacement is the discrete Hausdorff distance between each input boundary
 and its displayed boundary (the displayed one re-projected to the working
@@ -34,8 +36,13 @@ When the layer is not a valid coverage (neighbours' vertices do not match
 exactly, or areas overlap: common in real boundary files) it is first cleaned
 with ``shapely.coverage_clean`` (snapping nearby vertices, giving overlaps to
 one neighbour, leaving gaps as they are); the cleaning's own movement counts
-in the measured displacement.  If cleaning fails, or no coverage result fits
-the tolerance, each polygon is simplified on its own with
+in the measured displacement.  A layer whose areas overlap deeply (a vertex
+of an unmatched border more than :data:`_DEEP_OVERLAP` tolerances inside a
+neighbour, as Los Angeles' neighbourhood councils do by up to ~2 km) is not
+cleaned: giving such an overlap to one neighbour moves the other's border by
+about as much, so no coverage result could fit, and cleaning it is slow.  If
+cleaning fails or is skipped, or no coverage result fits the tolerance, each
+polygon is simplified on its own with
 ``shapely.simplify(..., preserve_topology=True)`` (Douglas-Peucker, whose
 displacement is bounded by its tolerance) and a WARNING says so: shared
 borders may then no longer match exactly.
@@ -89,6 +96,7 @@ from geo311.cache import read_cached, update_with_geometries, write_cached
 from geo311.crs import projected_crs
 from geo311.io.atomic import atomic_write
 from geo311.settings import cache_dir
+from geo311.site.displacement import boundary_index, displacement, restrict
 
 __all__ = ["MAX_EVALUATIONS", "METRES_PER_DEGREE", "DisplayGeometry", "simplify_for_display"]
 
@@ -107,6 +115,11 @@ _SIMPLIFIED: OrderedDict[str, _Simplified] = OrderedDict()
 #: Version of the on-disk entries; part of their name, with the geo311 version.
 _DISK_FORMAT = 2
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+#: A layer whose areas overlap deeper than this many tolerances is not cleaned
+#: into a coverage but simplified polygon by polygon straight away.
+_DEEP_OVERLAP = 20.0
+#: Vertices tried at a time when looking for such an overlap.
+_DEPTH_CHUNK = 1024
 
 
 class _Simplified(NamedTuple):
@@ -222,78 +235,6 @@ def _repair(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     return out, int(bad.size)
 
 
-# --------------------------------------------------------------------------- displacement
-
-
-class _Boundaries(NamedTuple):
-    """The vertices and segments of a set of boundaries, indexed for distance queries."""
-
-    coords: np.ndarray  # (n, 2) every vertex
-    row: np.ndarray  # (n,) row of each vertex
-    probes: np.ndarray  # (n,) boxes of side 2 * radius around each vertex
-    starts: np.ndarray  # (m, 2) segment starts
-    ends: np.ndarray  # (m, 2) segment ends
-    seg_row: np.ndarray  # (m,) row of each segment
-    tree: shapely.STRtree  # over the segments
-    geoms: np.ndarray  # the geometries themselves, for exact fallbacks
-
-
-def _boundaries(geoms: np.ndarray, radius: float) -> _Boundaries:
-    coords, row = shapely.get_coordinates(geoms, return_index=True)
-    probes = shapely.box(*(coords - radius).T, *(coords + radius).T)
-    parts, part_row = shapely.get_parts(geoms, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    ring_coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    same = coord_ring[:-1] == coord_ring[1:]
-    starts, ends = ring_coords[:-1][same], ring_coords[1:][same]
-    seg_row = part_row[ring_part[coord_ring[:-1][same]]]
-    segments = shapely.linestrings(np.stack([starts, ends], axis=1)) if len(starts) else []
-    tree = shapely.STRtree(segments)
-    return _Boundaries(coords, row, probes, starts, ends, seg_row, tree, geoms)
-
-
-def _point_segment_distance(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Any:
-    """Euclidean distance from each point to the matching segment (row-wise)."""
-    along = ends - starts
-    offset = points - starts
-    length2 = np.einsum("ij,ij->i", along, along)
-    safe = np.where(length2 > 0, length2, 1.0)
-    fraction = np.clip(np.einsum("ij,ij->i", offset, along) / safe, 0.0, 1.0)
-    return np.hypot(*(offset - fraction[:, None] * along).T)
-
-
-def _one_sided(src: _Boundaries, dst: _Boundaries, radius: float) -> np.ndarray:
-    """Per row, the largest distance from a vertex of ``src`` to the boundary of ``dst``.
-
-    Candidate segments of the same row are those whose envelope meets a box
-    of side ``2 * radius`` around the vertex (an STRtree query); a vertex with
-    no candidate within ``radius`` is measured exactly against its row's
-    whole boundary.
-    """
-    result = np.zeros(len(src.geoms))
-    if not len(src.coords):
-        return result
-    nearest = np.full(len(src.coords), np.inf)
-    point, segment = dst.tree.query(src.probes)
-    mine = src.row[point] == dst.seg_row[segment]
-    point, segment = point[mine], segment[mine]
-    distance = _point_segment_distance(src.coords[point], dst.starts[segment], dst.ends[segment])
-    np.minimum.at(nearest, point, distance)
-    far = np.flatnonzero(~(nearest <= radius))
-    if far.size:
-        exact = shapely.distance(
-            shapely.points(src.coords[far]), shapely.boundary(dst.geoms[src.row[far]])
-        )
-        nearest[far] = np.where(np.isnan(exact), np.inf, exact)
-    np.maximum.at(result, src.row, nearest)
-    return result
-
-
-def _displacement(before: _Boundaries, after: _Boundaries, radius: float) -> np.ndarray:
-    """Per row, the discrete Hausdorff distance between the two boundaries (CRS units)."""
-    return np.maximum(_one_sided(before, after, radius), _one_sided(after, before, radius))
-
-
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -340,37 +281,72 @@ def _display(
     return rounded, repaired, int(broken.size), int(restored.size)
 
 
+#: ``evaluate(simplified, parameter, rows)``: measure a candidate, on ``rows`` only if given.
+_Evaluate = Callable[[np.ndarray, float, "np.ndarray | None"], _Candidate]
+
+
 def _evaluator(
     original: np.ndarray, work: CRS, factor: float, decimals: int, tolerance_m: float
-) -> Callable[[np.ndarray, float], _Candidate]:
-    radius = max(tolerance_m, 1e-3) / factor
-    reference = _boundaries(original, radius)
+) -> _Evaluate:
+    """Return the measure of a candidate: displayed geometries and per-row displacement.
 
-    def evaluate(simplified: np.ndarray, parameter: float) -> _Candidate:
-        geoms, repaired, unrounded, restored = _display(simplified, original, work, decimals)
+    Every step is row by row (reprojection, rounding, repair, the distances
+    from a vertex to its own row's boundary), so measuring a subset of rows
+    gives those rows' figures of the whole measure, bit for bit.
+    """
+    radius = max(tolerance_m, 1e-3) / factor
+    reference = boundary_index(original, radius)
+
+    def evaluate(simplified: np.ndarray, parameter: float, rows: np.ndarray | None) -> _Candidate:
+        base, against = original, reference
+        if rows is not None:
+            base, simplified = original[rows], simplified[rows]
+            against = restrict(reference, rows)
+        geoms, repaired, unrounded, restored = _display(simplified, base, work, decimals)
         back = gpd.GeoSeries(geoms, crs="EPSG:4326").to_crs(work).to_numpy()
-        moved = _displacement(reference, _boundaries(back, radius), radius) * factor
+        moved = displacement(against, boundary_index(back, radius), radius) * factor
         return _Candidate(geoms, moved, repaired, unrounded, restored, parameter)
 
     return evaluate
 
 
 class _Trials:
-    """Evaluate simplifier tolerances, counting the evaluations."""
+    """Evaluate simplifier tolerances, counting the evaluations.
+
+    Only a fitting candidate is kept, so a candidate is first measured on the
+    rows that exceeded the tolerance in the last rejected one (the same
+    borders tend to fail again): if one of them still exceeds it, the
+    candidate is rejected without measuring the other rows.  Otherwise every
+    row is measured, so the verdict and a fitting candidate are the same as
+    with a full measure.
+    """
 
     def __init__(
-        self,
-        simplify: Callable[[float], np.ndarray],
-        evaluate: Callable[[np.ndarray, float], _Candidate],
-        tolerance_m: float,
+        self, simplify: Callable[[float], np.ndarray], evaluate: _Evaluate, tolerance_m: float
     ) -> None:
         self.simplify, self.evaluate, self.tolerance_m = simplify, evaluate, tolerance_m
         self.count = 0
+        self.suspects = np.zeros(0, dtype=np.intp)  # rows over the tolerance last time
 
-    def __call__(self, parameter: float) -> tuple[_Candidate, bool]:
+    def _over(self, displacement: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(~(displacement <= self.tolerance_m))
+
+    def __call__(self, parameter: float) -> tuple[_Candidate | None, bool]:
+        """Return the candidate and whether it fits (None for a rejected one)."""
         self.count += 1
-        candidate = self.evaluate(self.simplify(parameter), parameter)
-        return candidate, float(candidate.displacement.max(initial=0.0)) <= self.tolerance_m
+        simplified = self.simplify(parameter)
+        if self.suspects.size:
+            check = self.evaluate(simplified, parameter, self.suspects)
+            over = self._over(check.displacement)
+            if over.size:
+                self.suspects = self.suspects[over]
+                return None, False
+        candidate = self.evaluate(simplified, parameter, None)
+        over = self._over(candidate.displacement)
+        if over.size:
+            self.suspects = over
+            return None, False
+        return candidate, True
 
 
 def _bracket(trial: _Trials, *, grow: bool) -> tuple[_Candidate | None, float, float]:
@@ -397,7 +373,7 @@ def _bracket(trial: _Trials, *, grow: bool) -> tuple[_Candidate | None, float, f
 
 def _search(
     simplify: Callable[[float], np.ndarray],
-    evaluate: Callable[[np.ndarray, float], _Candidate],
+    evaluate: _Evaluate,
     tolerance_m: float,
     *,
     grow: bool,
@@ -428,28 +404,66 @@ def _search(
 # --------------------------------------------------------------------------- public
 
 
+def _overlaps_deeper(polygons: np.ndarray, invalid: np.ndarray, depth: float) -> bool:
+    """Whether a vertex of an unmatched border lies more than ``depth`` inside another area.
+
+    ``invalid`` holds each area's borders not matching its neighbours'
+    (``shapely.coverage_invalid_edges``); ``depth`` is in CRS units.  The
+    vertices are tried in chunks, stopping at the first one that deep.
+    """
+    coords, row = shapely.get_coordinates(invalid, return_index=True)
+    if not len(coords):
+        return False
+    tree, rings = shapely.STRtree(polygons), shapely.boundary(polygons)
+    for first in range(0, len(coords), _DEPTH_CHUNK):
+        points = shapely.points(coords[first : first + _DEPTH_CHUNK])
+        point, area = tree.query(points, predicate="within")
+        other = row[first + point] != area
+        if not shapely.dwithin(points[point[other]], rings[area[other]], depth).all():
+            return True
+    return False
+
+
 def _coverage_base(
-    projected: np.ndarray, present: np.ndarray, *, gap_width: float, clean: bool
+    projected: np.ndarray,
+    present: np.ndarray,
+    *,
+    gap_width: float,
+    clean: bool,
+    deep: float,
+    factor: float,
 ) -> tuple[np.ndarray | None, str]:
     """Return the layer as a valid coverage (cleaned if needed and allowed), or None and why.
 
     ``gap_width`` is in CRS units: gaps narrower than it count as a defect
     (rounding could turn them into overlaps) and cleaning merges them into a
-    neighbour.
+    neighbour.  A layer whose areas overlap deeper than ``deep`` (CRS units
+    of ``factor`` metres; see :func:`_overlaps_deeper`) is not cleaned:
+    giving an overlap that deep to one neighbour moves the other's border by
+    about as much, far beyond any tolerance the search could meet.
     """
     polygons = projected[present]
-    if shapely.coverage_is_valid(polygons, gap_width=gap_width):
-        return projected, "coverage"
-    if not clean:
-        if shapely.coverage_is_valid(polygons):
-            return projected, "coverage"
-        return None, "the layer is not a valid coverage and clean=False"
-    bad = int(np.count_nonzero(~shapely.is_empty(shapely.coverage_invalid_edges(polygons))))
+    # coverage_is_valid runs the same validation, so keep its edges for the log line
     narrow = int(
         np.count_nonzero(
             ~shapely.is_empty(shapely.coverage_invalid_edges(polygons, gap_width=gap_width))
         )
     )
+    if not narrow:
+        return projected, "coverage"
+    if not clean:
+        if shapely.coverage_is_valid(polygons):
+            return projected, "coverage"
+        return None, "the layer is not a valid coverage and clean=False"
+    invalid = shapely.coverage_invalid_edges(polygons)
+    if _overlaps_deeper(polygons, invalid, deep):
+        reason = (
+            f"areas overlap their neighbours by more than {deep * factor:g} m "
+            f"({_DEEP_OVERLAP:g} times the tolerance), so no cleaned coverage could stay "
+            "within it"
+        )
+        return None, reason
+    bad = int(np.count_nonzero(~shapely.is_empty(invalid)))
     cleaned = shapely.coverage_clean(polygons, gap_width=gap_width)
     lost = int(np.count_nonzero(shapely.is_empty(cleaned) | ~(shapely.area(cleaned) > 0)))
     if lost or not shapely.is_valid(cleaned).all() or not shapely.coverage_is_valid(cleaned):
@@ -488,7 +502,7 @@ def _check_display_coverage(geoms: np.ndarray, present: np.ndarray) -> None:
 def _choose(
     projected: np.ndarray,
     present: np.ndarray,
-    evaluate: Callable[[np.ndarray, float], _Candidate],
+    evaluate: _Evaluate,
     *,
     factor: float,
     tolerance_m: float,
@@ -502,7 +516,14 @@ def _choose(
     """
     if not present.any():
         return None, "per polygon", ""
-    base, note = _coverage_base(projected, present, gap_width=gap_width, clean=clean)
+    base, note = _coverage_base(
+        projected,
+        present,
+        gap_width=gap_width,
+        clean=clean,
+        deep=_DEEP_OVERLAP * tolerance_m / factor if tolerance_m > 0 else math.inf,
+        factor=factor,
+    )
     if base is not None:
         coverage = base
 
@@ -662,7 +683,7 @@ def simplify_for_display(
         log.warning(*warning)
     reusable = result is not None
     if result is None:  # rounding alone exceeds the budget (or nothing to simplify)
-        result = evaluate(projected, 0.0)
+        result = evaluate(projected, 0.0, None)
         if present.any():
             log.warning(
                 "rounding to %d decimals alone moves boundaries by %.2f m, more than "
