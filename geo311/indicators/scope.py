@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+#: factorized codes: the narrowest signed integers that hold them (see _factorize)
+CodeArray = npt.NDArray[np.signedinteger[Any]]
 BoolArray = npt.NDArray[np.bool_]
 Demand = Literal["resident", "proactive", "all"]
 
@@ -295,7 +297,7 @@ class _Scope:
     implausible: BoolArray
     service: IntArray | None  # service type code into service_labels
     service_labels: list[str]
-    source: IntArray | None  # channel code into source_labels
+    source: CodeArray | None  # channel code into source_labels
     source_labels: list[str]
     as_of_rows: npt.NDArray[np.datetime64]  # the as-of time of each row's source
     times: _SourceTimes
@@ -361,7 +363,15 @@ def _check_columns(requests: pd.DataFrame, opts: _Options) -> None:
         raise SchemaError(msg)
 
 
-def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]]:
+def _code_dtype(n_values: int) -> type[np.signedinteger[Any]]:
+    """Return the narrowest signed integer type holding codes -1 to ``n_values`` (one spare)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_values < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _factorize(requests: pd.DataFrame, column: str) -> tuple[CodeArray, list[str]]:
     """Integer codes of a text column (-1 where missing) and its distinct values as str.
 
     The codes number the values in order of first appearance, whatever the
@@ -369,19 +379,21 @@ def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]
     :mod:`geo311.io.dtypes`) is encoded from its integer codes, without
     reading a string per row.  Every comparison on text columns is done once
     per distinct value and then gathered through the codes: far faster than
-    element-wise string operations.
+    element-wise string operations.  The codes are of the narrowest integer
+    type that holds them and one more value (an "unknown" slot), usually one
+    byte per request: they are kept for the whole run.
     Inside :func:`~geo311.indicators.shared.shared_selection` a column is
     encoded once for every table of the run.
     """
 
-    def encode() -> tuple[IntArray, list[str]]:
+    def encode() -> tuple[CodeArray, list[str]]:
         codes, uniques = pd.factorize(requests[column], use_na_sentinel=True)
-        return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
+        return codes.astype(_code_dtype(len(uniques)), copy=False), [str(u) for u in uniques]
 
     return remember(requests, ("factorize", column), encode, lasting=True)
 
 
-def _code_isin(codes: IntArray, uniques: Sequence[str], wanted: Sequence[str]) -> BoolArray:
+def _code_isin(codes: CodeArray, uniques: Sequence[str], wanted: Sequence[str]) -> BoolArray:
     """``values.isin(wanted)`` through factorized codes; missing values never match."""
     hit = np.zeros(len(uniques) + 1, dtype=bool)
     hit[:-1] = np.isin(np.array(uniques, dtype=object), np.array(list(wanted), dtype=object))
@@ -693,7 +705,7 @@ def _select(
         if service is not None:
             all_types = service[0]
             service_codes = on_rows("service", lambda: all_types[rows])
-    source_codes: IntArray | None = None
+    source_codes: CodeArray | None = None
     source_labels: list[str] = []
     if "source" in parts and "source" in requests.columns:
         all_codes, source_labels = _factorize(requests, "source")
