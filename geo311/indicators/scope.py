@@ -573,7 +573,7 @@ def _closures(
     status_codes = status_codes[rows]
     says_open = _code_isin(status_codes, status_values, ["open"])
     says_closed = _code_isin(status_codes, status_values, ["closed"])
-    as_of_ns = when.times.as_of_ns[rows]
+    as_of_ns = when.times.as_of_at(rows)
     has_close = ~np.isnat(closed)
     event = has_close & ~says_open & (closed <= as_of_ns)
     no_closed_time = says_closed & ~has_close
@@ -734,7 +734,7 @@ def _select(
         service_labels=[] if service is None else service[1],
         source=source_codes,
         source_labels=source_labels,
-        as_of_rows=on_rows(("as_of", Same(when.times)), lambda: when.times.as_of_ns[rows]),
+        as_of_rows=on_rows(("as_of", Same(when.times)), lambda: when.times.as_of_at(rows)),
         times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),
