@@ -295,7 +295,7 @@ class _Scope:
     negative: BoolArray
     no_closed_time: BoolArray
     implausible: BoolArray
-    service: IntArray | None  # service type code into service_labels
+    service: CodeArray | None  # service type code into service_labels
     service_labels: list[str]
     source: CodeArray | None  # channel code into source_labels
     source_labels: list[str]
@@ -400,11 +400,11 @@ def _code_isin(codes: CodeArray, uniques: Sequence[str], wanted: Sequence[str]) 
     return hit[codes]  # code -1 reads the trailing False
 
 
-def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, list[str]] | None:
+def _service_codes(requests: pd.DataFrame) -> tuple[CodeArray, list[str]] | None:
     """Service type code per request and the type labels.
 
     By ``service_name``, else ``service_code``, else one ``"(unknown)"`` type
-    (always the last label).
+    (always the last label).  The codes are narrow, as :func:`_factorize`'s.
     """
     columns = [c for c in ("service_name", "service_code") if c in requests.columns]
     if not columns:
@@ -417,10 +417,11 @@ def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, list[str]] | None:
             break
         codes, uniques = _factorize(requests, column)
         fill = missing & (codes >= 0)
-        out[fill] = codes[fill] + len(labels)
+        out[fill] = codes[fill].astype(np.int64) + len(labels)  # narrow codes must not wrap
         labels.extend(uniques)
     out[out < 0] = len(labels)  # neither name nor code: one "(unknown)" type
-    return out, [*labels, _UNKNOWN]
+    labels.append(_UNKNOWN)
+    return out.astype(_code_dtype(len(labels))), labels
 
 
 @dataclass(frozen=True)
@@ -716,7 +717,7 @@ def _select(
         source_labels = [*source_labels, _UNKNOWN]
     return _Scope(
         n_areas=1 if city else len(area_ids),
-        code=on_rows("city", lambda: np.zeros(len(rows), dtype=np.int64)) if city else codes,
+        code=np.broadcast_to(np.int64(0), (len(rows),)) if city else codes,  # no memory per row
         counted=flags["counted"],
         duplicate=flags["duplicate"],
         transfer=flags["transfer"],
