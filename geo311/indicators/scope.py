@@ -268,12 +268,8 @@ def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
             f"{values.dtype}; read requests with geo311.read_requests"
         )
         raise SchemaError(msg)
-    return remember(
-        requests,
-        ("utc_ns", column),
-        lambda: values.to_numpy(dtype="datetime64[ns]"),
-        lasting=True,
-    )
+    # not remembered: a few milliseconds per million rows, read once per layer-free selection
+    return values.to_numpy(dtype="datetime64[ns]")
 
 
 @dataclass
