@@ -612,6 +612,11 @@ def _layer_free_rows(
     return rows, when, funnel, flags, {**closure, "start": start}
 
 
+def _is_assigned_subset(key: Any) -> bool:
+    """Whether ``key`` names the rows some layer places (see :func:`_selected_rows`)."""
+    return isinstance(key, tuple) and key[:1] == ("layer_free_assigned",)
+
+
 def _selected_rows(
     requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
 ) -> tuple[
@@ -651,9 +656,12 @@ def _selected_rows(
                 np.flatnonzero(assigned),
             )
 
-        # layers that leave out the same rows (e.g. those outside the city) share them
+        # layers that leave out the same rows (e.g. those outside the city) share them;
+        # once a layer places other rows, the copy (and what was computed from it) goes
         which = ("layer_free_assigned", free, np.packbits(assigned).tobytes())
-        rows, flags, closure, free_row = remember(requests, which, subset, lasting=True)
+        rows, flags, closure, free_row = remember(
+            requests, which, subset, lasting=True, replaces=_is_assigned_subset
+        )
         codes = codes[assigned]
     funnel["in_scope"] = int(rows.size)
     _demand_funnel(flags, opts, funnel)
