@@ -482,7 +482,13 @@ def _time_and_filter_rows(
         if values is not None:
             passed &= _code_isin(*_factorize(requests, column), values)
     funnel["filtered_out"] = int((keep & ~passed).sum())
-    return np.flatnonzero(passed)
+    return _positions(passed)
+
+
+def _positions(mask: BoolArray) -> IntArray:
+    """Return ``np.flatnonzero(mask)`` in int32 when it fits: kept for the run, read often."""
+    found = np.flatnonzero(mask)
+    return found.astype(np.int32) if mask.size < np.iinfo(np.int32).max else found
 
 
 def _area_codes(
@@ -653,7 +659,7 @@ def _selected_rows(
                 full[0][assigned],
                 {name: values[assigned] for name, values in full[1].items()},
                 {name: values[assigned] for name, values in full[2].items()},
-                np.flatnonzero(assigned),
+                _positions(assigned),
             )
 
         # layers that leave out the same rows (e.g. those outside the city) share them;
