@@ -918,6 +918,17 @@ def test_service_mix_ranks_types_per_area() -> None:
         service_mix(frame, key=KEY, as_of=T0 + DAY, top=0)
 
 
+def test_service_mix_with_more_types_than_one_byte_holds() -> None:
+    # 200 names and a code-only type numbered after them: the codes, stored narrow, must not wrap
+    rows = [{"service_name": f"Type {k:03d}"} for k in range(200)]
+    rows += [{"service_name": pd.NA, "service_code": "Z1"}] * 2
+    every = service_mix(make_requests(rows), key=KEY, as_of=T0 + DAY, city=True, top=None)
+    counts = every.set_index("service_type")["requests"]
+    assert len(counts) == 201
+    assert counts["Z1"] == 2
+    assert counts["Type 199"] == 1
+
+
 # --------------------------------------------------------------------------- simulation
 
 

@@ -17,7 +17,7 @@ from geo311.indicators import (
     service_mix,
     time_patterns,
 )
-from geo311.indicators.shared import remember, shared_selection
+from geo311.indicators.shared import Same, remember, shared_selection
 
 AS_OF = T0 + 30 * DAY
 
@@ -128,3 +128,33 @@ def test_nested_blocks_keep_column_encodings_and_release_the_rest(frame: pd.Data
             remember(frame, "column", compute, lasting=True)  # kept by the run
             remember(frame, "layer", compute)  # released with the first layer
     assert len(calls) == 3
+
+
+def test_replaced_answers_go_with_what_was_computed_from_them(frame: pd.DataFrame) -> None:
+    calls: list[str] = []
+
+    def rows(name: str) -> np.ndarray:
+        return remember(
+            frame,
+            ("rows", name),
+            lambda: calls.append(name) or np.arange(3),
+            lasting=True,
+            replaces=lambda key: key[0] == "rows",
+        )
+
+    def fit(values: np.ndarray) -> float:  # keyed by the very array it reads
+        return remember(
+            frame, ("fit", Same(values)), lambda: calls.append("fit") or 1.0, lasting=True
+        )
+
+    with shared_selection(frame):  # a run
+        with shared_selection(frame):  # a layer: its rows, then a grouping's, both in use
+            fit(rows("a"))
+            rows("g")
+            fit(rows("a"))  # still kept: this layer read it
+        with shared_selection(frame):  # a layer placing the same rows shares them
+            fit(rows("a"))
+        with shared_selection(frame):  # one placing other rows: "a", "g" and the fit go
+            rows("b")
+            fit(rows("a"))
+    assert calls == ["a", "fit", "g", "b", "a", "fit"]

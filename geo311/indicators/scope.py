@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+#: factorized codes: the narrowest signed integers that hold them (see _factorize)
+CodeArray = npt.NDArray[np.signedinteger[Any]]
 BoolArray = npt.NDArray[np.bool_]
 Demand = Literal["resident", "proactive", "all"]
 
@@ -266,12 +268,8 @@ def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
             f"{values.dtype}; read requests with geo311.read_requests"
         )
         raise SchemaError(msg)
-    return remember(
-        requests,
-        ("utc_ns", column),
-        lambda: values.to_numpy(dtype="datetime64[ns]"),
-        lasting=True,
-    )
+    # not remembered: a few milliseconds per million rows, read once per layer-free selection
+    return values.to_numpy(dtype="datetime64[ns]")
 
 
 @dataclass
@@ -293,9 +291,9 @@ class _Scope:
     negative: BoolArray
     no_closed_time: BoolArray
     implausible: BoolArray
-    service: IntArray | None  # service type code into service_labels
+    service: CodeArray | None  # service type code into service_labels
     service_labels: list[str]
-    source: IntArray | None  # channel code into source_labels
+    source: CodeArray | None  # channel code into source_labels
     source_labels: list[str]
     as_of_rows: npt.NDArray[np.datetime64]  # the as-of time of each row's source
     times: _SourceTimes
@@ -361,7 +359,15 @@ def _check_columns(requests: pd.DataFrame, opts: _Options) -> None:
         raise SchemaError(msg)
 
 
-def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]]:
+def _code_dtype(n_values: int) -> type[np.signedinteger[Any]]:
+    """Return the narrowest signed integer type holding codes -1 to ``n_values`` (one spare)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_values < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _factorize(requests: pd.DataFrame, column: str) -> tuple[CodeArray, list[str]]:
     """Integer codes of a text column (-1 where missing) and its distinct values as str.
 
     The codes number the values in order of first appearance, whatever the
@@ -369,30 +375,32 @@ def _factorize(requests: pd.DataFrame, column: str) -> tuple[IntArray, list[str]
     :mod:`geo311.io.dtypes`) is encoded from its integer codes, without
     reading a string per row.  Every comparison on text columns is done once
     per distinct value and then gathered through the codes: far faster than
-    element-wise string operations.
+    element-wise string operations.  The codes are of the narrowest integer
+    type that holds them and one more value (an "unknown" slot), usually one
+    byte per request: they are kept for the whole run.
     Inside :func:`~geo311.indicators.shared.shared_selection` a column is
     encoded once for every table of the run.
     """
 
-    def encode() -> tuple[IntArray, list[str]]:
+    def encode() -> tuple[CodeArray, list[str]]:
         codes, uniques = pd.factorize(requests[column], use_na_sentinel=True)
-        return codes.astype(np.int64, copy=False), [str(u) for u in uniques]
+        return codes.astype(_code_dtype(len(uniques)), copy=False), [str(u) for u in uniques]
 
     return remember(requests, ("factorize", column), encode, lasting=True)
 
 
-def _code_isin(codes: IntArray, uniques: Sequence[str], wanted: Sequence[str]) -> BoolArray:
+def _code_isin(codes: CodeArray, uniques: Sequence[str], wanted: Sequence[str]) -> BoolArray:
     """``values.isin(wanted)`` through factorized codes; missing values never match."""
     hit = np.zeros(len(uniques) + 1, dtype=bool)
     hit[:-1] = np.isin(np.array(uniques, dtype=object), np.array(list(wanted), dtype=object))
     return hit[codes]  # code -1 reads the trailing False
 
 
-def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, list[str]] | None:
+def _service_codes(requests: pd.DataFrame) -> tuple[CodeArray, list[str]] | None:
     """Service type code per request and the type labels.
 
     By ``service_name``, else ``service_code``, else one ``"(unknown)"`` type
-    (always the last label).
+    (always the last label).  The codes are narrow, as :func:`_factorize`'s.
     """
     columns = [c for c in ("service_name", "service_code") if c in requests.columns]
     if not columns:
@@ -405,10 +413,11 @@ def _service_codes(requests: pd.DataFrame) -> tuple[IntArray, list[str]] | None:
             break
         codes, uniques = _factorize(requests, column)
         fill = missing & (codes >= 0)
-        out[fill] = codes[fill] + len(labels)
+        out[fill] = codes[fill].astype(np.int64) + len(labels)  # narrow codes must not wrap
         labels.extend(uniques)
     out[out < 0] = len(labels)  # neither name nor code: one "(unknown)" type
-    return out, [*labels, _UNKNOWN]
+    labels.append(_UNKNOWN)
+    return out.astype(_code_dtype(len(labels))), labels
 
 
 @dataclass(frozen=True)
@@ -473,7 +482,13 @@ def _time_and_filter_rows(
         if values is not None:
             passed &= _code_isin(*_factorize(requests, column), values)
     funnel["filtered_out"] = int((keep & ~passed).sum())
-    return np.flatnonzero(passed)
+    return _positions(passed)
+
+
+def _positions(mask: BoolArray) -> IntArray:
+    """Return ``np.flatnonzero(mask)`` in int32 when it fits: kept for the run, read often."""
+    found = np.flatnonzero(mask)
+    return found.astype(np.int32) if mask.size < np.iinfo(np.int32).max else found
 
 
 def _area_codes(
@@ -561,7 +576,7 @@ def _closures(
     status_codes = status_codes[rows]
     says_open = _code_isin(status_codes, status_values, ["open"])
     says_closed = _code_isin(status_codes, status_values, ["closed"])
-    as_of_ns = when.times.as_of_ns[rows]
+    as_of_ns = when.times.as_of_at(rows)
     has_close = ~np.isnat(closed)
     event = has_close & ~says_open & (closed <= as_of_ns)
     no_closed_time = says_closed & ~has_close
@@ -603,6 +618,11 @@ def _layer_free_rows(
     return rows, when, funnel, flags, {**closure, "start": start}
 
 
+def _is_assigned_subset(key: Any) -> bool:
+    """Whether ``key`` names the rows some layer places (see :func:`_selected_rows`)."""
+    return isinstance(key, tuple) and key[:1] == ("layer_free_assigned",)
+
+
 def _selected_rows(
     requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
 ) -> tuple[
@@ -639,12 +659,15 @@ def _selected_rows(
                 full[0][assigned],
                 {name: values[assigned] for name, values in full[1].items()},
                 {name: values[assigned] for name, values in full[2].items()},
-                np.flatnonzero(assigned),
+                _positions(assigned),
             )
 
-        # layers that leave out the same rows (e.g. those outside the city) share them
+        # layers that leave out the same rows (e.g. those outside the city) share them;
+        # once a layer places other rows, the copy (and what was computed from it) goes
         which = ("layer_free_assigned", free, np.packbits(assigned).tobytes())
-        rows, flags, closure, free_row = remember(requests, which, subset, lasting=True)
+        rows, flags, closure, free_row = remember(
+            requests, which, subset, lasting=True, replaces=_is_assigned_subset
+        )
         codes = codes[assigned]
     funnel["in_scope"] = int(rows.size)
     _demand_funnel(flags, opts, funnel)
@@ -693,7 +716,7 @@ def _select(
         if service is not None:
             all_types = service[0]
             service_codes = on_rows("service", lambda: all_types[rows])
-    source_codes: IntArray | None = None
+    source_codes: CodeArray | None = None
     source_labels: list[str] = []
     if "source" in parts and "source" in requests.columns:
         all_codes, source_labels = _factorize(requests, "source")
@@ -704,7 +727,7 @@ def _select(
         source_labels = [*source_labels, _UNKNOWN]
     return _Scope(
         n_areas=1 if city else len(area_ids),
-        code=on_rows("city", lambda: np.zeros(len(rows), dtype=np.int64)) if city else codes,
+        code=np.broadcast_to(np.int64(0), (len(rows),)) if city else codes,  # no memory per row
         counted=flags["counted"],
         duplicate=flags["duplicate"],
         transfer=flags["transfer"],
@@ -722,7 +745,7 @@ def _select(
         service_labels=[] if service is None else service[1],
         source=source_codes,
         source_labels=source_labels,
-        as_of_rows=on_rows(("as_of", Same(when.times)), lambda: when.times.as_of_ns[rows]),
+        as_of_rows=on_rows(("as_of", Same(when.times)), lambda: when.times.as_of_at(rows)),
         times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),

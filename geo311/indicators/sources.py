@@ -109,9 +109,16 @@ class _SourceTimes:
     """The sources of a requests frame and the as-of instant of every row."""
 
     sources: tuple[_Source, ...]
-    code: npt.NDArray[np.intp]  # source of every input row
-    as_of_ns: npt.NDArray[np.datetime64]  # as-of of every input row (naive UTC)
+    #: as-of of every input row (naive UTC); one value broadcast (no memory per
+    #: row) when every source has the same as-of, e.g. a single input file
+    as_of_ns: npt.NDArray[np.datetime64]
     warnings: tuple[str, ...]
+
+    def as_of_at(self, rows: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.datetime64]:
+        """Return the as-of time of ``rows`` (a read-only broadcast when all are the same)."""
+        if self.as_of_ns.strides == (0,):
+            return np.broadcast_to(self.as_of_ns[:1], (len(rows),))
+        return self.as_of_ns[rows]
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -244,10 +251,10 @@ def _source_times(
         [np.datetime64("NaT") if s.as_of is None else _naive_ns(s.as_of) for s in sources],
         dtype="datetime64[ns]",
     )
+    one = len(per_source) == 1 or bool((per_source == per_source[0]).all())
     return _SourceTimes(
         sources=sources,
-        code=codes,
-        as_of_ns=per_source[codes],
+        as_of_ns=np.broadcast_to(per_source[:1], codes.shape) if one else per_source[codes],
         warnings=_warnings(sources),
     )
 

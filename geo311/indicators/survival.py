@@ -59,6 +59,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +72,8 @@ __all__ = ["SurvivalCurves", "survival_curves"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+#: positions (int32 when they fit, see survival_curves)
+PositionArray = npt.NDArray[np.signedinteger[Any]]
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -162,7 +165,7 @@ class SurvivalCurves:
         Cumulative Greenwood sum ``sum d / (n (n - d))``.
     cumulative_hazard : numpy.ndarray of float64
         Nelson-Aalen ``H(t) = sum d / n``.
-    observation_rows : numpy.ndarray of int64
+    observation_rows : numpy.ndarray of int32 (int64 beyond 2**31 observations)
         For each input observation (in input order), the row of its group and time.
 
     ``survival``, ``greenwood``, ``cumulative_hazard`` and ``observation_rows``
@@ -178,9 +181,9 @@ class SurvivalCurves:
     events: IntArray
     censored: IntArray
     #: the sort of the fit: input position of each sorted entry (>= n: a time-0 row)
-    sort: IntArray = field(repr=False)
+    sort: PositionArray = field(repr=False)
     #: the table row of each sorted entry
-    sorted_rows: IntArray = field(repr=False)
+    sorted_rows: PositionArray = field(repr=False)
 
     # ------------------------------------------------------------ the curves, when first read
 
@@ -209,11 +212,11 @@ class SurvivalCurves:
         return _segmented_cumsum(hazard_step, self.offsets)
 
     @cached_property
-    def observation_rows(self) -> IntArray:
+    def observation_rows(self) -> PositionArray:
         """For each input observation (in input order), the row of its group and time."""
         n = self.sort.size - int(np.count_nonzero(np.diff(self.offsets)))
         is_obs = self.sort < n
-        out = np.empty(n, dtype=np.int64)
+        out = np.empty(n, dtype=self.sorted_rows.dtype)
         out[self.sort[is_obs]] = self.sorted_rows[is_obs]
         return out
 
@@ -538,8 +541,10 @@ def survival_curves(
     ([4.0], [nan])
     """
     t, e, g, size = _check_inputs(durations, events, groups, n_groups)
+    # positions in int32 when they fit: the sort and the rows per observation are kept
+    index = np.int32 if t.size + size < np.iinfo(np.int32).max else np.int64
     if order is not None:
-        order = np.asarray(order, dtype=np.int64).ravel()
+        order = np.asarray(order, dtype=index).ravel()
         if order.shape != t.shape:
             msg = f"order has {order.size} indices for {t.size} durations"
             raise InputError(msg)
@@ -549,8 +554,8 @@ def survival_curves(
     # pooled, so their order is irrelevant), then a stable sort by group -- a radix
     # sort when the codes fit in 16 bits.  Several times faster than np.lexsort.
     # The birth rows (time 0) sort first; the observations follow in time order.
-    by_time = np.argsort(t) if order is None else order
-    entry = np.concatenate([np.arange(t.size, t.size + births.size), by_time])
+    by_time = np.argsort(t).astype(index) if order is None else order
+    entry = np.concatenate([np.arange(t.size, t.size + births.size, dtype=index), by_time])
     if births.size > 1:
         narrow = np.uint16 if size <= np.iinfo(np.uint16).max else np.int64
         keys = np.concatenate([births.astype(narrow), g.astype(narrow)[by_time]])
@@ -559,13 +564,13 @@ def survival_curves(
         order = entry
     # sorted by group: each group's code once per observation, plus its birth row
     per_group = sizes + (sizes > 0)
-    sorted_g: IntArray = np.repeat(np.arange(size, dtype=np.int64), per_group)
+    sorted_g = np.repeat(np.arange(size, dtype=index), per_group)
     sorted_t = np.concatenate([t, np.zeros(births.size)])[order]
     is_event = np.concatenate([e, np.zeros(births.size, dtype=bool)])[order]
     new = np.ones(order.size, dtype=bool)
     new[1:] = (sorted_g[1:] != sorted_g[:-1]) | (sorted_t[1:] != sorted_t[:-1])
     starts = np.flatnonzero(new)
-    row_group = sorted_g[starts]
+    row_group = sorted_g[starts].astype(np.int64)
     row_time = sorted_t[starts]
     # Entries per row (a run of equal group and time), less the birth entry opening
     # each group's first row; at risk: the group's entries from the row on (less
@@ -577,6 +582,8 @@ def survival_curves(
     first_rows = offsets[:-1][births]
     removed = entries.copy()
     removed[first_rows] -= 1
+    rows_of_entries: PositionArray = np.cumsum(new, dtype=index)
+    rows_of_entries -= 1
     deaths = (
         np.add.reduceat(is_event, starts, dtype=np.int64)
         if starts.size
@@ -593,5 +600,5 @@ def survival_curves(
         events=deaths,
         censored=removed - deaths,
         sort=order,
-        sorted_rows=np.cumsum(new) - 1,
+        sorted_rows=rows_of_entries,
     )

@@ -147,7 +147,7 @@ def _shares(
 class _Fits(NamedTuple):
     """What every table of one selection shares: the time order and the expected closures."""
 
-    by_time: IntArray  # argsort of the valid durations
+    by_time: IntArray  # argsort of the valid durations (int32 when the positions fit)
     crude: FloatArray | None  # per timed request: the citywide cumulative hazard at its time
     typed: FloatArray | None  # the same under its service type's citywide curve
 
@@ -160,9 +160,16 @@ def _time_order(requests: pd.DataFrame, scope: _Scope, ok: BoolArray) -> IntArra
     to its own rows.
     """
     free, free_row = scope.layer_free
-    order = remember(requests, ("time_order", Same(free)), lambda: np.argsort(free), lasting=True)
+    # positions in int32 when they fit: kept for the run, and what the fits read
+    index = np.int32 if free.size < np.iinfo(np.int32).max else np.int64
+    order = remember(
+        requests,
+        ("time_order", Same(free)),
+        lambda: np.argsort(free).astype(index),
+        lasting=True,
+    )
     rows = np.flatnonzero(ok) if free_row is None else free_row[ok]
-    rank = np.full(free.size, -1, dtype=np.int64)
+    rank = np.full(free.size, -1, dtype=index)
     rank[rows] = np.arange(rows.size)
     by_time = rank[order]
     return by_time[by_time >= 0]
