@@ -12,7 +12,7 @@ from pandas.testing import assert_frame_equal
 from geo311.clean.placeholders import PlaceholderRule, point_keys, point_of_key
 from geo311.clean.quality import clean_requests
 from geo311.scale import clean as scale_clean
-from geo311.scale.clean import id_hashes
+from geo311.scale.clean import Spill, id_hashes
 from geo311.scale.parts import PartWriter, cleaned_part
 
 TS = "datetime64[us, UTC]"
@@ -151,3 +151,18 @@ def test_point_keys_name_the_same_points_as_rounding() -> None:
     back_lat, back_lon = point_of_key(keys)
     assert (back_lat == lat.round(6)).all()
     assert (back_lon == lon.round(6)).all()
+
+
+def test_spill_keeps_equal_values_in_one_bucket(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    values = rng.integers(-(2**62), 2**62, 5000, dtype=np.int64)
+    values = np.concatenate([values, values[:700]])  # 700 values twice
+    spill = Spill(tmp_path, "points", np.int64)
+    for part in np.array_split(values, 7):
+        spill.add(part)
+    buckets = list(spill.buckets())
+    assert spill.count == len(values) == sum(len(b) for b in buckets)
+    assert 1 < len(buckets) <= Spill.BUCKETS
+    assert sorted(np.concatenate(buckets).tolist()) == sorted(values.tolist())
+    twice = sum(int((np.unique(b, return_counts=True)[1] == 2).sum()) for b in buckets)
+    assert twice == len(np.unique(values[:700]))

@@ -2,27 +2,29 @@
 
 :func:`geo311.clean_requests` needs every request at once: a repeated id may
 recur in another file, and a placeholder point is one that many requests
-share.  Here the same verdicts come from summaries, so that what is held per
-request does not grow with the columns of the export:
+share.  Here the same verdicts come from summaries kept on disk, so that the
+memory needed does not grow with the history:
 
-1. **repeated ids** -- while the parts are written, only a 64-bit hash of
-   each id is kept (:func:`id_hashes`); the ids whose hash occurs more than
-   once are the only candidates, and their rows alone (id, update time,
-   position) are read back and given :func:`geo311.clean.quality.repeated_ids`
-   -- the rule only compares rows sharing an id, so its verdict on them is the
+1. **repeated ids** -- while the parts are written, a 64-bit hash of each id
+   (:func:`id_hashes`) is spilled to disk in 64 buckets by its low bits
+   (:class:`Spill`); the hashes that occur more than once are found bucket
+   by bucket, and only the rows of those ids (id, update time, position)
+   are read back and given :func:`geo311.clean.quality.repeated_ids` -- the
+   rule only compares rows sharing an id, so its verdict on them is the
    whole frame's (a hash collision only adds a candidate, never a drop);
-2. **placeholder points** -- each part's located points are counted (a point
-   is its coordinates rounded to 1e-6 degrees, packed in one integer), the
-   counts are added across parts, and only the rows at *candidate* points (as
-   many requests as ``min_count``, or a reason of
-   :func:`geo311.clean.placeholders.point_reasons`) are read back and given
-   :func:`geo311.find_placeholders`, with the number of located requests of
-   the whole run -- the points it finds and their figures are the whole
-   frame's;
+2. **placeholder points** -- the point of each located request kept (its
+   coordinates rounded to 1e-6 degrees, packed in one integer) is spilled the
+   same way; counted bucket by bucket, the *candidate* points are those with
+   as many requests as ``min_count`` or a reason of
+   :func:`geo311.clean.placeholders.point_reasons`, and only the rows at them
+   are read back and given :func:`geo311.find_placeholders`, with the number
+   of located requests of the whole run -- the points it finds and their
+   figures are the whole frame's;
 3. **time flags** are row by row: counted here for the ledger, and set on the
    rows when each part is joined (:func:`geo311.scale.parts.cleaned_part`).
 
-The ``clean`` stage of the ledger is recorded by the same
+What stays in memory is one bucket (a 64th of the values) at a time and the
+candidates' rows.  The ``clean`` stage of the ledger is recorded by the same
 :func:`geo311.clean.quality.clean_ledger` as in memory, so the two are equal.
 """
 
@@ -50,7 +52,7 @@ from geo311.clean.quality import clean_ledger, repeated_ids, time_flags
 from geo311.io.values import parse_as_of
 from geo311.ledger import Ledger
 
-__all__ = ["Cleaning", "clean_parts", "id_hashes"]
+__all__ = ["Cleaning", "Spill", "clean_parts", "id_hashes"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,51 @@ def id_hashes(ids: pd.Series) -> npt.NDArray[np.uint64]:
     return out
 
 
+class Spill:
+    """64-bit values written to disk in buckets by their low bits, read back a bucket at a time.
+
+    Equal values always land in the same bucket, so whatever is decided per
+    distinct value (occurs twice, counts) is decided bucket by bucket, with
+    memory for one bucket (a 64th of the values) instead of all of them.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        An existing folder for the bucket files.
+    name : str
+        Prefix of the bucket files.
+    dtype : numpy dtype
+        ``uint64`` (id hashes) or ``int64`` (point keys).
+    """
+
+    BUCKETS = 64
+
+    def __init__(self, folder: Path, name: str, dtype: Any) -> None:
+        self.files = [folder / f"{name}-{b:02d}.bin" for b in range(self.BUCKETS)]
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+
+    def add(self, values: np.ndarray) -> None:
+        """Append ``values`` to their buckets."""
+        values = np.asarray(values, dtype=self.dtype)
+        bucket = (values.view(np.uint64) & np.uint64(self.BUCKETS - 1)).astype(np.intp)
+        order = np.argsort(bucket, kind="stable")
+        ends = np.searchsorted(bucket[order], np.arange(1, self.BUCKETS + 1))
+        start = 0
+        for file, end in zip(self.files, ends, strict=True):
+            if end > start:
+                with file.open("ab") as fh:
+                    values[order[start:end]].tofile(fh)
+            start = int(end)
+        self.count += len(values)
+
+    def buckets(self) -> Iterator[np.ndarray]:
+        """Yield the values of each bucket (in no particular order)."""
+        for file in self.files:
+            if file.exists():
+                yield np.fromfile(file, dtype=self.dtype)
+
+
 @dataclass(frozen=True)
 class Cleaning:
     """The cleaning's verdict on the parts.
@@ -109,12 +156,14 @@ def _read(paths: Sequence[Path], columns: Sequence[str]) -> Iterator[pd.DataFram
 
 
 def _repeated(
-    paths: Sequence[Path], starts: Sequence[int], hashes: Sequence[np.ndarray]
+    paths: Sequence[Path], starts: Sequence[int], ids: Spill
 ) -> tuple[npt.NDArray[np.int64], pd.Series]:
     """Return the global positions of the rows dropped as repeated ids, and their ids."""
-    every = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.uint64)
-    twice = np.unique(every[1:][(every[1:] == every[:-1]) & (every[1:] != 0)])
-    del every
+    found = []
+    for bucket in ids.buckets():
+        ordered = np.sort(bucket)
+        found.append(np.unique(ordered[1:][ordered[1:] == ordered[:-1]]))
+    twice = np.concatenate(found) if found else np.zeros(0, dtype=np.uint64)
     none = (np.zeros(0, dtype=np.int64), pd.Series([], dtype="string"))
     if not len(twice):
         return none
@@ -136,7 +185,8 @@ def clean_parts(
     paths: Sequence[Path],
     *,
     starts: Sequence[int],
-    hashes: Sequence[np.ndarray],
+    rows: int,
+    ids: Spill,
     as_of: pd.Timestamp | str | None,
     placeholders: PlaceholderRule,
     fallback_points: Any = (),
@@ -149,8 +199,11 @@ def clean_parts(
         The parts (Parquet), in input order.
     starts : sequence of int
         Each part's first row among all rows read.
-    hashes : sequence of numpy.ndarray
-        Each part's :func:`id_hashes`.
+    rows : int
+        Rows read in all.
+    ids : Spill
+        The :func:`id_hashes` of every id present; the points are spilled
+        beside them, in the same folder.
     as_of, placeholders, fallback_points
         As in :func:`geo311.clean_requests`.
 
@@ -161,14 +214,14 @@ def clean_parts(
     as_of_ts = parse_as_of(as_of)
     if as_of_ts is None:
         as_of_ts = pd.Timestamp.now(tz="UTC")
-    rows_in = int(sum(len(h) for h in hashes))
-    dropped, dropped_ids = _repeated(paths, starts, hashes)
+    rows_in = rows
+    dropped, dropped_ids = _repeated(paths, starts, ids)
     bounds = np.searchsorted(dropped, [*starts, rows_in])
     drop = [dropped[bounds[i] : bounds[i + 1]] - start for i, start in enumerate(starts)]
-    # Pass over the kept rows: time flags, and how many located requests each point has.
+    # Pass over the kept rows: time flags, and the point of every located request.
     flagged: dict[str, int] = {}
     marked = 0  # rows already marked a placeholder upstream
-    counted: list[tuple[np.ndarray, np.ndarray]] = []
+    points = Spill(ids.files[0].parent, "points", np.int64)
     for part, gone in zip(_read(paths, [*_POINT, *_TIMES]), drop, strict=True):
         kept = _kept(part, gone)
         for reason, mask in time_flags(kept, as_of_ts).items():
@@ -177,12 +230,9 @@ def clean_parts(
         at = kept["coord_quality"].isin(LOCATED).to_numpy(dtype=bool)
         lat = kept["lat"].to_numpy(dtype=float)[at]
         lon = kept["long"].to_numpy(dtype=float)[at]
-        counted.append(np.unique(point_keys(lat, lon), return_counts=True))
-    keys, inverse = np.unique(np.concatenate([k for k, _ in counted]), return_inverse=True)
-    sizes = np.bincount(inverse, weights=np.concatenate([n for _, n in counted]))
-    del counted, inverse
+        points.add(point_keys(lat, lon))
     found = _placeholders(
-        paths, drop, keys=keys, sizes=sizes, rule=placeholders, fallback_points=fallback_points
+        paths, drop, points=points, rule=placeholders, fallback_points=fallback_points
     )
     flagged["coords_placeholder"] = marked + int(found["requests"].sum())
     ledger = clean_ledger(
@@ -205,15 +255,18 @@ def _placeholders(
     paths: Sequence[Path],
     drop: Sequence[np.ndarray],
     *,
-    keys: npt.NDArray[np.int64],
-    sizes: np.ndarray,
+    points: Spill,
     rule: PlaceholderRule,
     fallback_points: Any,
 ) -> pd.DataFrame:
     """Find the placeholder points from the rows at candidate points, read back in input order."""
-    lat, lon = point_of_key(keys)
-    reasons = point_reasons(lat, lon, rule=rule, fallback_points=fallback_points)
-    candidates = keys[(sizes >= rule.min_count) | (reasons != "")]
+    chosen = []
+    for bucket in points.buckets():
+        keys, sizes = np.unique(bucket, return_counts=True)
+        lat, lon = point_of_key(keys)
+        reasons = point_reasons(lat, lon, rule=rule, fallback_points=fallback_points)
+        chosen.append(keys[(sizes >= rule.min_count) | (reasons != "")])
+    candidates = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     rows = []
     if len(candidates):
         columns = [*_POINT, "address", "service_name"]
@@ -231,5 +284,5 @@ def _placeholders(
         subset,
         **rule.options(),
         fallback_points=fallback_points,
-        located=int(sizes.sum()),
+        located=points.count,
     )

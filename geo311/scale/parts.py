@@ -28,7 +28,7 @@ from geo311.clean.quality import mark_placeholders, time_flags
 from geo311.io.dtypes import compact_requests
 from geo311.io.readers import request_points
 from geo311.ledger import Result
-from geo311.scale.clean import Cleaning, clean_parts, id_hashes
+from geo311.scale.clean import Cleaning, Spill, clean_parts, id_hashes
 
 __all__ = ["SELECTION_COLUMNS", "PartWriter", "Verdict", "cleaned_part"]
 
@@ -40,7 +40,9 @@ SELECTION_COLUMNS = ("service_code", "service_name", "requested_datetime", "time
 
 @dataclass
 class PartWriter:
-    """Write each chunk to a Parquet part in ``folder``; keep its id hashes and selection columns.
+    """Write each chunk to a Parquet part in ``folder`` (its id hashes beside it).
+
+    What it keeps in memory of each chunk is its :data:`SELECTION_COLUMNS`.
 
     Parameters
     ----------
@@ -53,8 +55,8 @@ class PartWriter:
         The parts written, in input order.
     starts : list of int
         The position of each part's first row in the whole input.
-    hashes : list of numpy.ndarray
-        Each part's request ids, hashed (:func:`geo311.scale.clean.id_hashes`).
+    rows : int
+        Rows written so far.
     cleaning : Cleaning or None
         The verdict of :meth:`clean`, once called.
     """
@@ -62,16 +64,22 @@ class PartWriter:
     folder: Path
     paths: list[Path] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
-    hashes: list[np.ndarray] = field(default_factory=list)
+    rows: int = 0
     cleaning: Cleaning | None = None
+
+    def __post_init__(self) -> None:
+        # the request ids, hashed (geo311.scale.clean.id_hashes), spilled to disk by bucket
+        self._ids = Spill(self.folder, "ids", np.uint64)
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Store ``chunk``; return its :data:`SELECTION_COLUMNS` (the chunk is not modified)."""
         frame = chunk.reset_index(drop=True)
         path = self.folder / f"part-{len(self.paths):05d}.parquet"
         frame.to_parquet(path, index=False)
-        self.starts.append(sum(len(h) for h in self.hashes))
-        self.hashes.append(id_hashes(frame["service_request_id"]))
+        hashes = id_hashes(frame["service_request_id"])
+        self._ids.add(hashes[hashes != 0])  # a missing id is never a repeat
+        self.starts.append(self.rows)
+        self.rows += len(frame)
         self.paths.append(path)
         return compact_requests(frame[[c for c in SELECTION_COLUMNS if c in frame.columns]])
 
@@ -101,12 +109,12 @@ class PartWriter:
         self.cleaning = clean_parts(
             self.paths,
             starts=self.starts,
-            hashes=self.hashes,
+            rows=self.rows,
+            ids=self._ids,
             as_of=as_of,
             placeholders=placeholders,
             fallback_points=fallback_points,
         )
-        self.hashes.clear()  # the verdict is taken: the hashes are no longer needed
         dropped = np.concatenate(
             [d + start for d, start in zip(self.cleaning.drop, self.starts, strict=True)]
         )
