@@ -42,6 +42,7 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
         ("clean", {}),
         ("ragged_row", {231: "R231,short"}),  # Arrow refuses a short row; pandas fills it
         ("nul_byte", {177: "R177,x\x00y,177"}),  # pandas ends the field at NUL
+        ("row_over_a_block", {301: 'R301,"' + "long text\n" * 60 + '",301'}),  # 600 bytes
     ],
 )
 def test_streamed_chunks_equal_pandas(tmp_path: Path, case: str, bad: dict[int, str]) -> None:
