@@ -165,21 +165,9 @@ def _counts(scope: _Scope, requests: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {"requests_all": table.sum(axis=1)}
     out.update({name: per_flag[:, bit] for bit, name in enumerate(_COUNT_BITS)})
     out["requests_excluded"] = out["requests_all"] - out["requests"]
-    return {
-        name: out[name]
-        for name in (
-            "requests_all",
-            "requests",
-            "requests_excluded",
-            "requests_duplicate",
-            "requests_transfer",
-            "requests_resident",
-            "requests_proactive",
-            "ttc_excluded_negative",
-            "ttc_excluded_no_closed_time",
-            "ttc_excluded_implausible",
-        )
-    }
+    # the table's column order: all, counted, excluded, then the other flags
+    order = ("requests_all", "requests", "requests_excluded", *_COUNT_BITS[1:])
+    return {name: out[name] for name in order}
 
 
 def _population(
