@@ -31,8 +31,9 @@ class ProgressHook(Protocol):
     Parameters
     ----------
     step : str
-        What is running: ``"ingest"``, ``"boundaries"``, ``"join"``,
-        ``"indicators"`` or ``"site"``.
+        What is running: ``"ingest"``, ``"clean"`` (the out-of-core run's
+        cleaning across rows), ``"boundaries"``, ``"join"``, ``"indicators"``
+        or ``"site"``.
     done : int
         Units of the step done so far (cumulative, never decreasing).
     total : int or None

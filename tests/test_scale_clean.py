@@ -166,3 +166,16 @@ def test_spill_keeps_equal_values_in_one_bucket(tmp_path: Path) -> None:
     assert sorted(np.concatenate(buckets).tolist()) == sorted(values.tolist())
     twice = sum(int((np.unique(b, return_counts=True)[1] == 2).sum()) for b in buckets)
     assert twice == len(np.unique(values[:700]))
+
+
+def test_cleaning_reports_its_progress_part_by_part(tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int | None, str]] = []
+
+    def hook(step: str, done: int, total: int | None, *, unit: str) -> None:
+        seen.append((step, done, total, unit))
+
+    frame = export()
+    writer = PartWriter(tmp_path, progress=hook)
+    kept = pd.concat([writer(frame.iloc[i : i + 100]) for i in range(0, len(frame), 100)])
+    writer.clean(kept, as_of=AS_OF, placeholders=RULE, fallback_points=[FALLBACK])
+    assert seen == [("clean", done, 3, "parts") for done in range(4)]

@@ -51,6 +51,7 @@ from geo311.clean.placeholders import (
 from geo311.clean.quality import clean_ledger, repeated_ids, time_flags
 from geo311.io.values import parse_as_of
 from geo311.ledger import Ledger
+from geo311.progress import ProgressHook, report
 
 __all__ = ["Cleaning", "Spill", "clean_parts", "id_hashes"]
 
@@ -190,6 +191,7 @@ def clean_parts(
     as_of: pd.Timestamp | str | None,
     placeholders: PlaceholderRule,
     fallback_points: Any = (),
+    progress: ProgressHook | None = None,
 ) -> Cleaning:
     """Clean the requests of the parts as :func:`geo311.clean_requests` would all of them.
 
@@ -206,6 +208,9 @@ def clean_parts(
         beside them, in the same folder.
     as_of, placeholders, fallback_points
         As in :func:`geo311.clean_requests`.
+    progress : ProgressHook, optional
+        Told the parts read so far by the pass over every part's kept rows
+        (step ``"clean"``).
 
     Returns
     -------
@@ -222,7 +227,10 @@ def clean_parts(
     flagged: dict[str, int] = {}
     marked = 0  # rows already marked a placeholder upstream
     points = Spill(ids.files[0].parent, "points", np.int64)
-    for part, gone in zip(_read(paths, [*_POINT, *_TIMES]), drop, strict=True):
+    report(progress, "clean", 0, len(paths), unit="parts")
+    for done, (part, gone) in enumerate(
+        zip(_read(paths, [*_POINT, *_TIMES]), drop, strict=True), start=1
+    ):
         kept = _kept(part, gone)
         for reason, mask in time_flags(kept, as_of_ts).items():
             flagged[reason] = flagged.get(reason, 0) + int(mask.sum())
@@ -231,6 +239,7 @@ def clean_parts(
         lat = kept["lat"].to_numpy(dtype=float)[at]
         lon = kept["long"].to_numpy(dtype=float)[at]
         points.add(point_keys(lat, lon))
+        report(progress, "clean", done, len(paths), unit="parts")
     found = _placeholders(
         paths, drop, points=points, rule=placeholders, fallback_points=fallback_points
     )

@@ -28,6 +28,7 @@ from geo311.clean.quality import mark_placeholders, time_flags
 from geo311.io.dtypes import compact_requests
 from geo311.io.readers import request_points
 from geo311.ledger import Result
+from geo311.progress import ProgressHook
 from geo311.scale.clean import Cleaning, Spill, clean_parts, id_hashes
 
 __all__ = ["SELECTION_COLUMNS", "PartWriter", "Verdict", "cleaned_part"]
@@ -48,6 +49,8 @@ class PartWriter:
     ----------
     folder : pathlib.Path
         An existing folder (every worker of a cluster must be able to read it).
+    progress : ProgressHook, optional
+        Told the parts cleaned so far (step ``"clean"``).
 
     Attributes
     ----------
@@ -62,6 +65,7 @@ class PartWriter:
     """
 
     folder: Path
+    progress: ProgressHook | None = None
     paths: list[Path] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     rows: int = 0
@@ -114,6 +118,7 @@ class PartWriter:
             as_of=as_of,
             placeholders=placeholders,
             fallback_points=fallback_points,
+            progress=self.progress,
         )
         dropped = np.concatenate(
             [d + start for d, start in zip(self.cleaning.drop, self.starts, strict=True)]

@@ -113,7 +113,7 @@ def ingest_parts(
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
     folder = tempfile.TemporaryDirectory(prefix="geo311-parts-", dir=scratch)
-    writer = PartWriter(Path(folder.name))
+    writer = PartWriter(Path(folder.name), progress=options.get("progress"))
     kept, ledger = read_requests(inputs, chunksize=chunk_rows, sink=writer, **options)
     staged = StagedIngest(writer.verdicts(timezone=kept.attrs.get("timezone")), folder)
     return Result(kept, ledger), staged
