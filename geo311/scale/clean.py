@@ -219,9 +219,8 @@ def clean_parts(
     as_of_ts = parse_as_of(as_of)
     if as_of_ts is None:
         as_of_ts = pd.Timestamp.now(tz="UTC")
-    rows_in = rows
     dropped, dropped_ids = _repeated(paths, starts, ids)
-    bounds = np.searchsorted(dropped, [*starts, rows_in])
+    bounds = np.searchsorted(dropped, [*starts, rows])
     drop = [dropped[bounds[i] : bounds[i + 1]] - start for i, start in enumerate(starts)]
     # Pass over the kept rows: time flags, and the point of every located request.
     flagged: dict[str, int] = {}
@@ -245,7 +244,7 @@ def clean_parts(
     )
     flagged["coords_placeholder"] = marked + int(found["requests"].sum())
     ledger = clean_ledger(
-        rows_in=rows_in,
+        rows_in=rows,
         dropped_ids=dropped_ids,
         flagged=flagged,
         placeholders=found,
@@ -253,7 +252,7 @@ def clean_parts(
     )
     log.info(
         "cleaned %s requests in %d parts: %s repeated ids dropped",
-        f"{rows_in:,}",
+        f"{rows:,}",
         len(paths),
         f"{len(dropped):,}",
     )

@@ -20,7 +20,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from geo311._flags import add_flags
 from geo311.clean.placeholders import PlaceholderRule
@@ -147,9 +146,11 @@ class PartWriter:
             raise RuntimeError(msg)
         out = []
         first = 0
-        for path, drop in zip(self.paths, self.cleaning.drop, strict=True):
-            rows = pq.ParquetFile(path).metadata.num_rows
-            take = np.delete(np.arange(rows, dtype=np.int64), drop)
+        ends = [*self.starts[1:], self.rows]
+        for path, drop, start, end in zip(
+            self.paths, self.cleaning.drop, self.starts, ends, strict=True
+        ):
+            take = np.delete(np.arange(end - start, dtype=np.int64), drop)
             out.append(
                 Verdict(
                     path=path,
