@@ -175,6 +175,25 @@ def _time_order(requests: pd.DataFrame, scope: _Scope, ok: BoolArray) -> IntArra
     return by_time[by_time >= 0]
 
 
+def _pooled(
+    requests: pd.DataFrame,
+    scope: _Scope,
+    durations: FloatArray,
+    events: BoolArray,
+    by_time: IntArray,
+) -> SurvivalCurves:
+    """Return the citywide curve (all areas pooled) of a selection.
+
+    Kept by the innermost block only (a layer's), for the fits' expected
+    closures and the layer's citywide row.
+    """
+    return remember(
+        requests,
+        ("ttc_pooled", *_selection_key(scope)),
+        lambda: survival_curves(durations, events, order=by_time),
+    )
+
+
 def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits:
     ok = scope.ttc_ok
     durations = scope.duration_days[ok]
@@ -182,12 +201,7 @@ def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits
     by_time = _time_order(requests, scope, ok)
     if not durations.size or not type_adjusted:
         return _Fits(by_time, None, None)
-    # the citywide curve: kept by the innermost block only (a layer's), for its citywide row
-    pooled = remember(
-        requests,
-        ("ttc_pooled", *_selection_key(scope)),
-        lambda: survival_curves(durations, events, order=by_time),
-    )
+    pooled = _pooled(requests, scope, durations, events, by_time)
     typed = None
     if scope.service is not None:
         typed = survival_curves(
@@ -304,11 +318,7 @@ def _columns(
     fits = _fits(requests, scope, type_adjusted=type_adjusted)
     by_time = fits.by_time
     if n == 1:  # one area (the citywide row): the pooled curve of the fits, if still kept
-        km = remember(
-            requests,
-            ("ttc_pooled", *_selection_key(scope)),
-            lambda: survival_curves(durations, events, groups=codes, n_groups=1, order=by_time),
-        )
+        km = _pooled(requests, scope, durations, events, by_time)
     else:
         km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
     ci_low, ci_high = km.median_ci(confidence=confidence)

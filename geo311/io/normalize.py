@@ -99,11 +99,7 @@ def _clean_text(series: pd.Series) -> pd.Series:
     if series.dtype == "string[pyarrow]":  # as read from CSV
         return strip_text(series)
 
-    def strip(text: pd.Series) -> pd.Series:
-        text = text.str.strip()
-        return text.mask(text == "")
-
-    return arrow_strings(_on_distinct(series.astype("string"), strip))
+    return arrow_strings(_on_distinct(series.astype("string"), strip_text))
 
 
 #: Decimal numbers that pandas and Arrow both read as the correctly rounded double

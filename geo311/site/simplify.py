@@ -444,11 +444,7 @@ def _coverage_base(
     """
     polygons = projected[present]
     # coverage_is_valid runs the same validation, so keep its edges for the log line
-    narrow = int(
-        np.count_nonzero(
-            ~shapely.is_empty(shapely.coverage_invalid_edges(polygons, gap_width=gap_width))
-        )
-    )
+    narrow = _unmatched(shapely.coverage_invalid_edges(polygons, gap_width=gap_width))
     if not narrow:
         return projected, "coverage"
     if not clean:
@@ -463,7 +459,7 @@ def _coverage_base(
             "within it"
         )
         return None, reason
-    bad = int(np.count_nonzero(~shapely.is_empty(invalid)))
+    bad = _unmatched(invalid)
     cleaned = shapely.coverage_clean(polygons, gap_width=gap_width)
     lost = int(np.count_nonzero(shapely.is_empty(cleaned) | ~(shapely.area(cleaned) > 0)))
     if lost or not shapely.is_valid(cleaned).all() or not shapely.coverage_is_valid(cleaned):
@@ -486,10 +482,14 @@ def _coverage_base(
     return out, "cleaned coverage"
 
 
+def _unmatched(invalid_edges: np.ndarray) -> int:
+    """Count the areas with a border that does not match its neighbours' (non-empty edges)."""
+    return int(np.count_nonzero(~shapely.is_empty(invalid_edges)))
+
+
 def _check_display_coverage(geoms: np.ndarray, present: np.ndarray) -> None:
     """Warn when the displayed layer is no longer an exact coverage (rounding artefacts)."""
-    invalid = shapely.coverage_invalid_edges(geoms[present])
-    count = int(np.count_nonzero(~shapely.is_empty(invalid)))
+    count = _unmatched(shapely.coverage_invalid_edges(geoms[present]))
     if count:
         log.warning(
             "after rounding, %d displayed area(s) have borders that no longer match their "
