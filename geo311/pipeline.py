@@ -26,10 +26,11 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311 import settings
-from geo311._errors import ConfigError, InputError, SchemaError
+from geo311._errors import ConfigError, InputError, OptionError, SchemaError
 from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.shared import shared_selection
 from geo311.indicators.tables import LayerTables, build_tables
+from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.io.dtypes import as_categorical, compact_requests
 from geo311.io.readers import read_requests
 from geo311.join.assign import JOIN_STATUS, assign_areas, join_city
@@ -167,16 +168,12 @@ def _join(
     """Assign every request to the boundary layers (the ``join`` stage).
 
     With ``options["staged"]`` (an out-of-core ingest) the parts are joined
-    one at a time, or on the cluster of ``options["scheduler"]``.
+    one at a time, or on the cluster of ``options["scheduler"]``, and kept
+    as the GeoParquet dataset ``options["dataset"]`` when given.
     """
     if "staged" in options:
-        from geo311.scale.stream import join_parts  # noqa: PLC0415
-
-        frame, ledger, chosen = join_parts(
-            manifest, layers=layers, boundaries=boundaries, **options
-        )
-        checks: list[LabelCheck] = []
-    elif boundaries is not None:
+        return _join_parts(result, manifest, layers=layers, boundaries=boundaries, options=options)
+    if boundaries is not None:
         unknown = [k for k in layers or () if k not in boundaries]
         if unknown:
             msg = f"no boundary layer {unknown} among the layers given: {', '.join(boundaries)}"
@@ -191,7 +188,7 @@ def _join(
             timezone=manifest.timezone if manifest is not None else None,
             progress=options["progress"],
         )
-        checks = []
+        checks: list[LabelCheck] = []
     else:
         frame, ledger, chosen, checks = join_city(
             result.requests, city=city, layers=layers, **options
@@ -205,6 +202,65 @@ def _join(
         boundaries=chosen,
         checks=checks,
     )
+
+
+def _join_parts(
+    result: PipelineResult,
+    manifest: CityManifest | None,
+    *,
+    layers: Sequence[str] | None,
+    boundaries: Mapping[str, Sequence[Layer]] | None,
+    options: dict[str, Any],
+) -> PipelineResult:
+    """Run the out-of-core ``join`` stage; keep the joined parts as ``options["dataset"]``."""
+    from geo311.scale.dataset import (  # noqa: PLC0415
+        discard_dataset,
+        publish_dataset,
+        start_dataset,
+    )
+    from geo311.scale.stream import join_parts  # noqa: PLC0415
+
+    target = options["dataset"]
+    keep = None if target is None else start_dataset(target, overwrite=options["overwrite"])
+    join_options = {k: v for k, v in options.items() if k not in ("dataset", "overwrite")}
+    try:
+        frame, ledger, chosen = join_parts(
+            manifest, layers=layers, boundaries=boundaries, keep=keep, **join_options
+        )
+    except BaseException:
+        if keep is not None:
+            discard_dataset(keep)
+        raise
+    joined = replace(
+        result,
+        requests=frame,
+        ledger=result.ledger.extend(ledger),
+        stage="join",
+        layers=tuple(chosen),
+        boundaries=chosen,
+        checks=[],
+    )
+    if keep is not None:
+        publish_dataset(keep, target)
+        with atomic_write(ledger_path(Path(target))) as tmp:
+            joined.ledger.write_json(tmp)
+    return joined
+
+
+def _check_dataset(
+    path: Path, chunk_rows: int | None, scheduler: str | None, *, last: int, overwrite: bool
+) -> None:
+    """Refuse a ``dataset`` the run would not write, or an existing one without ``overwrite``."""
+    if chunk_rows is None and scheduler is None:
+        msg = (
+            f"dataset={path}: only the out-of-core run (chunk_rows / scheduler) keeps its "
+            "joined parts; in memory, save the requests with write_requests"
+        )
+        raise OptionError(msg)
+    if last < STAGES.index("join"):
+        msg = f"dataset={path}: the run stops after the ingest, so nothing is joined to keep"
+        raise OptionError(msg)
+    check_overwrite([path, ledger_path(path)], overwrite=overwrite)
 
 
 def _tabulate(
@@ -302,6 +358,8 @@ def run(
     progress: ProgressHook | None = None,
     chunk_rows: int | None = None,
     scheduler: str | None = None,
+    dataset: str | Path | None = None,
+    overwrite: bool = False,
 ) -> PipelineResult:
     """Run the pipeline: ingest -> join -> indicators, stopping where asked.
 
@@ -367,6 +425,14 @@ def run(
         this machine) or ``tcp://HOST:PORT`` (needs ``geo311[dask]``; see
         docs/running-on-a-cluster.md).  Implies the out-of-core run
         (``chunk_rows`` default 1,000,000).
+    dataset : str or pathlib.Path, optional
+        With ``chunk_rows`` or ``scheduler``: keep the joined requests as a
+        GeoParquet dataset in this folder, one file per part, written where
+        each part is joined, with the ledger beside it
+        (``<name>.ledger.json``; see :mod:`geo311.scale.dataset`).
+        :func:`load_requests` reads it back.
+    overwrite : bool, default False
+        Replace an existing ``dataset``.
 
     Returns
     -------
@@ -386,9 +452,14 @@ def run(
         Continuing from requests that were not joined to the layers asked for.
     OptionError
         A ``types`` term or family that selects no service type present
-        (the message suggests the closest names).
+        (the message suggests the closest names); ``dataset`` without the
+        out-of-core join.
+    OutputExistsError
+        ``dataset`` or its ledger exists and ``overwrite`` is False.
     """
     last = STAGES.index(stop_after or "indicators")
+    if dataset is not None:  # before the slow ingest
+        _check_dataset(Path(dataset), chunk_rows, scheduler, last=last, overwrite=overwrite)
     manifest = city if isinstance(city, CityManifest) or city is None else load_manifest(city)
     _check_files(  # before the slow ingest
         manifest, inputs, layers, district_layer, boundaries, last=STAGES[last], data_dir=data_dir
@@ -451,6 +522,7 @@ def run(
         }
         if staged is not None:
             join_options |= {"staged": staged, "scheduler": scheduler, "data_dir": data_dir}
+            join_options |= {"dataset": dataset, "overwrite": overwrite}
             # the selection columns chose the types and layers; the parts hold the requests
             result = replace(result, requests=result.requests.iloc[:0])
         elif boundaries is None:
@@ -623,7 +695,9 @@ def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResul
     Parameters
     ----------
     path : str or pathlib.Path
-        The GeoParquet file; its ledger ``<name>.ledger.json`` is read when present.
+        The GeoParquet file, or the dataset folder an out-of-core run kept
+        (``dataset=``; :func:`geo311.scale.dataset.read_dataset`); its
+        ledger ``<name>.ledger.json`` is read when present.
     stage : {"ingest", "join"}, default "ingest"
         The stage the file was saved after.
 
@@ -636,7 +710,12 @@ def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResul
         version of geo311 that kept them as text.
     """
     path = Path(path)
-    requests = compact_requests(gpd.read_parquet(path))
+    if path.is_dir():
+        from geo311.scale.dataset import read_dataset  # noqa: PLC0415
+
+        requests = compact_requests(read_dataset(path))
+    else:
+        requests = compact_requests(gpd.read_parquet(path))
     joined = [c[: -len("_join")] for c in requests.columns if str(c).endswith("_join")]
     for key in (k for k in joined if f"{k}_id" in requests.columns):
         # files written before the join columns were categoricals hold them as text

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from geo311._errors import ConfigError, OptionError, SchemaError
+from geo311._errors import ConfigError, SchemaError
 from geo311.indicators.tables import LayerTables, table_paths, write_tables
-from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.io.atomic import atomic_write, check_overwrite, write_parquet
 from geo311.join.files import manifest_folder
 from geo311.join.manifest import CityManifest, ManifestError, list_cities, load_manifest
 from geo311.ledger import Ledger, ledger_path
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Metadata key of the city's manifest file, relative to the tables folder.
 MANIFEST_KEY = "city_manifest"
-#: Rows per Parquet row group of the requests: a reader streams them a group at a time.
-ROW_GROUP_ROWS = 131_072
 
 
 # --------------------------------------------------------------------------- writers
@@ -47,8 +45,8 @@ def write_requests(
 ) -> tuple[Path, Path]:
     """Write a result's requests as GeoParquet and its ledger beside them, atomically.
 
-    Row groups hold :data:`ROW_GROUP_ROWS` requests, so that a reader can
-    stream the file instead of loading it whole.
+    Row groups hold :data:`geo311.io.atomic.ROW_GROUP_ROWS` requests, so that
+    a reader can stream the file instead of loading it whole.
 
     Parameters
     ----------
@@ -71,8 +69,7 @@ def write_requests(
     path = Path(path)
     ledger_file = ledger_path(path)
     check_overwrite([path, ledger_file], overwrite=overwrite)
-    with atomic_write(path) as tmp:
-        result.requests.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
+    write_parquet(result.requests, path)
     with atomic_write(ledger_file) as tmp:
         result.ledger.write_json(tmp)
     return path, ledger_file
@@ -345,6 +342,8 @@ def run_city(
     keep_requests : path, optional
         Also write the joined requests (GeoParquet) here, with their ledger
         beside them (``<name>.ledger.json``).  Never inside ``out_dir``.
+        With ``chunk_rows`` or ``scheduler`` it is a folder: a GeoParquet
+        dataset of one file per part (see :mod:`geo311.scale.dataset`).
     cache_dir : pathlib.Path, optional
         Folder of the join's cached grid indexes, as in :func:`run`
         (``geo311 run`` and ``geo311 join`` share ``<cache dir>/indexes``).
@@ -356,8 +355,7 @@ def run_city(
         Told how far each long step has got, the site's pages included
         (see :mod:`geo311.progress`).
     chunk_rows, scheduler
-        The out-of-core run and its Dask path, as in :func:`run` (not with
-        ``keep_requests``: the requests are then never all in one frame).
+        The out-of-core run and its Dask path, as in :func:`run`.
 
     Returns
     -------
@@ -376,10 +374,8 @@ def run_city(
         wanted.append(district)
     indicators_dir = out_dir / "indicators"
     kept = Path(keep_requests) if keep_requests is not None else None
+    out_of_core = chunk_rows is not None or scheduler is not None
     if kept is not None:
-        if chunk_rows is not None or scheduler is not None:
-            msg = "keep_requests is not available with chunk_rows / scheduler; leave one out"
-            raise OptionError(msg)
         if kept.resolve().is_relative_to(out_dir.resolve()):
             msg = (
                 f"keep_requests={kept} lies inside the site folder {out_dir}: request-level "
@@ -411,9 +407,11 @@ def run_city(
         cache_dir=cache_dir,
         chunk_rows=chunk_rows,
         scheduler=scheduler,
+        dataset=kept if out_of_core else None,  # written part by part as they are joined
+        overwrite=True,  # existence checked above
     )
     write_indicators(result, indicators_dir, overwrite=overwrite)
-    if kept is not None:
+    if kept is not None and not out_of_core:
         write_requests(result, kept, overwrite=True)  # existence checked above
     site = write_site(
         result,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pandas.testing import assert_frame_equal
 from test_scale import assert_same_run, demo_inputs
 
 from geo311._errors import NetworkError
-from geo311.pipeline import PipelineResult, run
+from geo311.pipeline import PipelineResult, load_requests, run
+from geo311.publish import write_requests
 
 pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -17,8 +21,8 @@ Progress = list[tuple[str, int, int | None]]
 @pytest.fixture(scope="module")
 def runs(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[PipelineResult, PipelineResult, Progress]:
-    """The in-memory run, one run on a LocalCluster of 2 worker processes, and its progress."""
+) -> tuple[PipelineResult, PipelineResult, Progress, Path]:
+    """The in-memory run, one on a LocalCluster of 2 worker processes, its progress and parts."""
     inputs, manifest, as_of = demo_inputs(tmp_path_factory.mktemp("dask-demo"), 4_000)
     options = {"city": manifest, "as_of": as_of, "layers": ["neighborhoods", "council_districts"]}
     expected = run(inputs, **options)
@@ -27,17 +31,27 @@ def runs(
     def hook(step: str, done: int, total: int | None, *, unit: str) -> None:
         progress.append((step, done, total))
 
-    got = run(inputs, **options, chunk_rows=700, scheduler="local:2", progress=hook)
-    return expected, got, progress
+    kept = tmp_path_factory.mktemp("dask-kept") / "joined"
+    got = run(inputs, **options, chunk_rows=700, scheduler="local:2", progress=hook, dataset=kept)
+    return expected, got, progress, kept
 
 
 def test_tables_on_two_workers_equal_one_process(runs: tuple) -> None:
-    expected, got, _ = runs
+    expected, got, _, _ = runs
     assert_same_run(expected, got)
 
 
+def test_the_workers_write_the_kept_parts(runs: tuple, tmp_path: Path) -> None:
+    expected, _, _, kept = runs
+    assert len(list(kept.glob("part-*.parquet"))) == 7
+    path, _ = write_requests(expected, tmp_path / "in-memory.parquet")
+    want = load_requests(path, stage="join").requests
+    back = load_requests(kept, stage="join").requests
+    assert_frame_equal(back, want, check_categorical=False)
+
+
 def test_every_part_is_joined_on_the_cluster_and_reported(runs: tuple) -> None:
-    _, _, progress = runs
+    _, _, progress, _ = runs
     joined = [p for p in progress if p[0] == "join"]
     assert joined[0] == ("join", 0, 7)  # 4,300 rows in parts of 700
     assert joined[-1] == ("join", 7, 7)

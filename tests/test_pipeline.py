@@ -254,7 +254,7 @@ def test_saved_stage_resumes_with_its_ledger(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("geo311.publish.ROW_GROUP_ROWS", 100)  # streamed in row groups
+    monkeypatch.setattr("geo311.io.atomic.ROW_GROUP_ROWS", 100)  # streamed in row groups
     path, ledger = write_requests(stages["join"], tmp_path / "joined.parquet")
     groups = pq.ParquetFile(path).metadata.num_row_groups
     assert groups == -(-len(stages["join"].requests) // 100) > 1

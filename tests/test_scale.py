@@ -15,7 +15,8 @@ from pandas.testing import assert_frame_equal
 from geo311._errors import OptionError
 from geo311.cli import main
 from geo311.demo.city import make_demo_city
-from geo311.pipeline import PipelineResult, run
+from geo311.pipeline import PipelineResult, load_requests, run
+from geo311.publish import write_requests
 from geo311.scale.cluster import parse_scheduler
 from geo311.scale.parts import SELECTION_COLUMNS
 
@@ -121,16 +122,29 @@ def test_baltimore_two_files(shared_data: Path, baltimore_run: tuple) -> None:
     assert_same_run(site.result, got)
 
 
-def test_los_angeles_two_files(shared_data: Path) -> None:
+def test_los_angeles_two_files(shared_data: Path, tmp_path: Path) -> None:
     folder = shared_data / "los_angeles"
     inputs = [
         folder / "records" / "myla311_2017-12-27_2017-12-31.csv.gz",
         folder / "records" / "myla311_2018-01-01_2018-01-04.csv.gz",
     ]
-    options = {"city": "los_angeles", "as_of": "2018-01-05", "data_dir": shared_data}
+    options = {
+        "city": "los_angeles",
+        "as_of": "2018-01-05",
+        "data_dir": shared_data,
+        # both layers: the neighbourhood council set of 2018-10 is not valid on these dates,
+        # so it is mapped only when asked for (its requests flagged outside its validity)
+        "layers": ["neighborhood_councils", "council_districts"],
+    }
     expected = run(inputs, **options)
-    got = run(inputs, **options, chunk_rows=3_001)
+    got = run(inputs, **options, chunk_rows=3_001, dataset=tmp_path / "joined")
     assert_same_run(expected, got)
+    # the kept parts (neighbourhood councils and council districts) are the joined requests
+    path, _ = write_requests(expected, tmp_path / "in-memory.parquet")
+    want = load_requests(path, stage="join").requests
+    assert {"neighborhood_councils_id", "council_districts_id"} <= set(want.columns)
+    back = load_requests(tmp_path / "joined", stage="join").requests
+    assert_frame_equal(back, want, check_categorical=False)
 
 
 @pytest.mark.parametrize(
@@ -174,16 +188,6 @@ def test_cli_unknown_scheduler_is_one_line(demo: tuple, tmp_path: Path) -> None:
         "machine) or tcp://HOST:PORT (the scheduler of a running Dask cluster)"
     )
     assert "Traceback" not in result.output
-
-
-def test_cli_chunk_rows_and_keep_requests_refused(demo: tuple, tmp_path: Path) -> None:
-    pytest.importorskip("folium")
-    inputs, manifest, _, _ = demo
-    args = ["run", *map(str, inputs), "--city", str(manifest), "--out", str(tmp_path / "site")]
-    keep = ["--keep-requests", str(tmp_path / "joined.parquet"), "--chunk-rows", "1000"]
-    result = CliRunner().invoke(main, [*args, *keep])
-    assert result.exit_code == 2
-    assert "not available with chunk_rows" in result.output
 
 
 def test_dask_is_imported_only_with_a_scheduler() -> None:

@@ -56,7 +56,8 @@ from geo311.settings import cache_dir
 @click.option(
     "--keep-requests",
     type=click.Path(path_type=Path),
-    help="Also save the joined requests (GeoParquet) here, outside the site.",
+    help="Also save the joined requests (GeoParquet) here, outside the site; with "
+    "--chunk-rows/--scheduler a folder of one GeoParquet file per chunk.",
 )
 @keep_raw_opt
 @click.option(

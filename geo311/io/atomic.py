@@ -7,8 +7,15 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geo311._errors import OutputExistsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Rows per Parquet row group of saved requests: a reader streams them a group at a time.
+ROW_GROUP_ROWS = 131_072
 
 
 def check_overwrite(paths: Iterable[Path], *, overwrite: bool) -> None:
@@ -45,3 +52,19 @@ def atomic_write(path: Path) -> Iterator[Path]:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` atomically, without its index, in row groups.
+
+    A GeoDataFrame is written as GeoParquet.  Row groups hold
+    :data:`ROW_GROUP_ROWS` rows, so that a reader can stream the file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    with atomic_write(path) as tmp:
+        frame.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
+    return path

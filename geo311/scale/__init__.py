@@ -17,7 +17,8 @@ this package instead of holding every request with its geometry:
    joined to the layers already loaded and reduced to the *compact* columns
    the indicators read (no geometry, coordinates or free text) -- one part at
    a time in this process, or on the workers of a Dask cluster
-   (:mod:`geo311.scale.cluster`);
+   (:mod:`geo311.scale.cluster`); with ``dataset=`` each joined part is
+   also kept as a GeoParquet file (:mod:`geo311.scale.dataset`);
 3. **indicators**: the compact parts are concatenated and tabulated by the
    same :func:`geo311.indicators.tables.build_tables`, so every table equals
    the in-memory run's by construction; the per-part row ledgers add up

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -112,6 +113,7 @@ def map_parts(
     *,
     layers: Mapping[str, Sequence[Layer]],
     options: Mapping[str, Any],
+    keep: Path | None = None,
     progress: ProgressHook | None = None,
 ) -> list[tuple[pd.DataFrame, Ledger]]:
     """Join every part on the cluster's workers; return their results in input order.
@@ -122,8 +124,9 @@ def map_parts(
     parts : sequence of Verdict
     layers : mapping of str to sequence of Layer
         Shipped once to every worker.
-    options : mapping
-        As in :func:`geo311.scale.stream.join_part`.
+    options, keep
+        As in :func:`geo311.scale.stream.join_part` (``keep`` must be a
+        folder every worker sees at the same path).
     progress : ProgressHook, optional
         Told the parts joined so far (step ``"join"``).
 
@@ -136,7 +139,9 @@ def map_parts(
     from geo311.scale.stream import join_part  # noqa: PLC0415 - stream imports this module
 
     [shipped] = client.scatter([dict(layers)], broadcast=True)
-    futures = client.map(join_part, list(parts), layers=shipped, options=dict(options), pure=False)
+    futures = client.map(
+        join_part, list(parts), layers=shipped, options=dict(options), keep=keep, pure=False
+    )
     for done, _ in enumerate(as_completed(futures), start=1):
         report(progress, "join", done, len(futures), unit="parts")
     return list(client.gather(futures))

@@ -19,7 +19,7 @@ import pandas as pd
 from geo311.join.layers import Layer
 from geo311.ledger import Ledger
 
-__all__ = ["DROPPED", "combine", "compact"]
+__all__ = ["DROPPED", "combine", "compact", "concat_parts"]
 
 #: Columns no indicator reads: the point, the free text and row references.
 DROPPED = (
@@ -63,7 +63,7 @@ def compact(joined: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_parts(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate parts, each categorical column over the sorted union of its categories.
 
     Sorted as the strings sort, so that tables grouped by a column come out
@@ -102,7 +102,7 @@ def combine(
         the join ledger of all of them.
     """
     frames = [frame for frame, _ in parts]
-    requests = _concat_categorical(frames) if frames else pd.DataFrame()
+    requests = concat_parts(frames) if frames else pd.DataFrame()
     requests.attrs = dict(frames[0].attrs) if frames else {}
     ledger = Ledger()
     for _, part in parts:

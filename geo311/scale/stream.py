@@ -28,6 +28,7 @@ from geo311.ledger import Ledger, Result
 from geo311.progress import ProgressHook, report
 from geo311.scale.cluster import parse_scheduler
 from geo311.scale.combine import combine, compact
+from geo311.scale.dataset import write_part
 from geo311.scale.parts import PartWriter, Verdict, cleaned_part
 
 __all__ = ["StagedIngest", "check_options", "ingest_parts", "join_part", "join_parts"]
@@ -124,8 +125,9 @@ def join_part(
     *,
     layers: Mapping[str, Sequence[Layer]],
     options: Mapping[str, Any],
+    keep: Path | None = None,
 ) -> tuple[pd.DataFrame, Ledger]:
-    """Join one part to the layers and reduce it to its compact columns.
+    """Join one part to the layers (keep it, with ``keep``) and reduce it to its compact columns.
 
     Parameters
     ----------
@@ -136,6 +138,9 @@ def join_part(
     options : mapping
         ``vintages``, ``tolerance_m``, ``cache_dir`` and ``timezone`` of
         :func:`geo311.assign_areas`.
+    keep : pathlib.Path, optional
+        The staging folder of a kept dataset (:mod:`geo311.scale.dataset`):
+        the joined part is written there, under the part's own file name.
 
     Returns
     -------
@@ -143,6 +148,8 @@ def join_part(
         The part's compact requests and its join ledger.
     """
     joined, ledger = assign_areas(cleaned_part(verdict), layers, **options)
+    if keep is not None:
+        write_part(joined, keep, verdict.path.name)
     return compact(joined), ledger
 
 
@@ -158,6 +165,7 @@ def join_parts(
     data_dir: str | Path | None,
     scheduler: str | None,
     progress: ProgressHook | None,
+    keep: Path | None = None,
 ) -> tuple[pd.DataFrame, Ledger, dict[str, list[Layer]]]:
     """Join every part (here, or on the workers of ``scheduler``) and combine them exactly.
 
@@ -182,6 +190,9 @@ def join_parts(
         default this process, one part at a time.
     progress : ProgressHook, optional
         Told the parts joined so far (step ``"join"``).
+    keep : pathlib.Path, optional
+        The staging folder of a kept dataset: every joined part is written
+        there (see :func:`join_part`).
 
     Returns
     -------
@@ -207,14 +218,19 @@ def join_parts(
         if scheduler is None:
             results = []
             for done, verdict in enumerate(staged.parts, start=1):
-                results.append(join_part(verdict, layers=chosen, options=options))
+                results.append(join_part(verdict, layers=chosen, options=options, keep=keep))
                 report(progress, "join", done, total, unit="parts")
         else:
             from geo311.scale.cluster import dask_client, map_parts  # noqa: PLC0415
 
             with dask_client(scheduler) as client:
                 results = map_parts(
-                    client, staged.parts, layers=chosen, options=options, progress=progress
+                    client,
+                    staged.parts,
+                    layers=chosen,
+                    options=options,
+                    keep=keep,
+                    progress=progress,
                 )
     finally:
         staged.folder.cleanup()

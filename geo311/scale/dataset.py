@@ -1,0 +1,136 @@
+"""The joined requests of an out-of-core run, kept as a GeoParquet dataset.
+
+With ``chunk_rows`` or ``scheduler``, :func:`geo311.pipeline.run` can keep
+every joined part (``dataset=``, ``geo311 run --keep-requests DIR``): a folder
+of ``part-NNNNN.parquet`` files in input order, each a GeoParquet file in
+EPSG:4326 with the columns the in-memory run's :func:`geo311.write_requests`
+writes, in row groups of :data:`geo311.io.atomic.ROW_GROUP_ROWS`.  Read in
+order they are exactly the in-memory run's joined requests
+(:func:`read_dataset`, which :func:`geo311.load_requests` calls for a
+folder); pyarrow, DuckDB or dask-geopandas read the folder as one table.
+
+Each part is written where it is joined -- in this process or on a Dask
+worker, which must then see the folder at the same path -- into a staging
+folder beside the target (``.<name>.partial-<random>``).  Only when every
+part is written is the staging folder moved onto the target
+(:func:`publish_dataset`), so an interrupted run never leaves a folder that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import geopandas as gpd
+
+from geo311._errors import InputError
+from geo311.io.atomic import check_overwrite, write_parquet
+from geo311.scale.combine import concat_parts
+
+__all__ = ["PART_GLOB", "discard_dataset", "publish_dataset", "read_dataset", "start_dataset"]
+
+#: The files of a dataset, in input order when sorted by name.
+PART_GLOB = "part-*.parquet"
+_PARTIAL = ".partial-"
+
+
+def start_dataset(target: str | Path, *, overwrite: bool = False) -> Path:
+    """Make the staging folder of a dataset that will replace ``target`` when published.
+
+    Parameters
+    ----------
+    target : str or pathlib.Path
+        The dataset folder to write.
+    overwrite : bool, default False
+        Allow an existing ``target`` to be replaced (when published).
+
+    Returns
+    -------
+    pathlib.Path
+        An empty folder beside ``target``, on the same file system.
+
+    Raises
+    ------
+    OutputExistsError
+        ``target`` exists and ``overwrite`` is False.
+    """
+    target = Path(target)
+    check_overwrite([target], overwrite=overwrite)
+    if target.exists() and not target.is_dir():
+        msg = f"{target} is a file: the kept requests of an out-of-core run are a folder"
+        raise InputError(msg)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{target.name}{_PARTIAL}*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # left by an interrupted run
+    staging = target.with_name(f".{target.name}{_PARTIAL}{uuid.uuid4().hex[:12]}")
+    staging.mkdir()
+    return staging
+
+
+def write_part(joined: gpd.GeoDataFrame, staging: Path, name: str) -> Path:
+    """Write one joined part into the staging folder (atomically), as GeoParquet.
+
+    Parameters
+    ----------
+    joined : geopandas.GeoDataFrame
+        The part's joined requests.  Not modified.
+    staging : pathlib.Path
+        The folder of :func:`start_dataset`.
+    name : str
+        The part's file name (``part-NNNNN.parquet``, so that names sort in input order).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return write_parquet(joined, staging / name)
+
+
+def publish_dataset(staging: Path, target: str | Path) -> Path:
+    """Move a finished staging folder onto ``target`` (an existing one is replaced).
+
+    Returns
+    -------
+    pathlib.Path
+        ``target``.
+    """
+    target = Path(target)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}{_PARTIAL}old-{uuid.uuid4().hex[:12]}")
+        target.replace(old)
+    staging.replace(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def discard_dataset(staging: Path) -> None:
+    """Remove the staging folder of a run that did not finish."""
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_dataset(folder: str | Path) -> gpd.GeoDataFrame:
+    """Read a kept dataset's parts in order into one GeoDataFrame (index 0..n-1).
+
+    A text column stored as a dictionary in every part comes back
+    categorical over the sorted union of the parts' values.
+
+    Raises
+    ------
+    InputError
+        The folder holds no ``part-*.parquet`` file.
+    """
+    folder = Path(folder)
+    paths = sorted(folder.glob(PART_GLOB))
+    if not paths:
+        msg = (
+            f"{folder}: no {PART_GLOB} files; give a GeoParquet file or the folder "
+            "geo311 run --chunk-rows --keep-requests wrote"
+        )
+        raise InputError(msg)
+    parts = [gpd.read_parquet(path) for path in paths]
+    frame = concat_parts(parts)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=parts[0].crs)
