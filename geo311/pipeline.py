@@ -689,7 +689,9 @@ def _default_layers(
 # --------------------------------------------------------------------------- saved stages
 
 
-def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResult:
+def load_requests(
+    path: str | Path, *, stage: Stage = "ingest", compact: bool = False
+) -> PipelineResult:
     """Read requests saved by :func:`write_requests` (GeoParquet + ledger) to continue a run.
 
     Parameters
@@ -700,6 +702,12 @@ def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResul
         ledger ``<name>.ledger.json`` is read when present.
     stage : {"ingest", "join"}, default "ingest"
         The stage the file was saved after.
+    compact : bool, default False
+        Read only the columns the indicators read, a row group at a time
+        (:func:`geo311.scale.dataset.read_compact`): no geometry,
+        coordinates, ids or free text, so that joined requests of any size
+        can be tabulated in the memory of the out-of-core run.  The tables
+        are the same.
 
     Returns
     -------
@@ -710,10 +718,10 @@ def load_requests(path: str | Path, *, stage: Stage = "ingest") -> PipelineResul
         version of geo311 that kept them as text.
     """
     path = Path(path)
-    if path.is_dir():
-        from geo311.scale.dataset import read_dataset  # noqa: PLC0415
+    if compact or path.is_dir():
+        from geo311.scale.dataset import read_compact, read_dataset  # noqa: PLC0415
 
-        requests = compact_requests(read_dataset(path))
+        requests = compact_requests(read_compact(path) if compact else read_dataset(path))
     else:
         requests = compact_requests(gpd.read_parquet(path))
     joined = [c[: -len("_join")] for c in requests.columns if str(c).endswith("_join")]

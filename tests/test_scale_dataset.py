@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 from click.testing import CliRunner
@@ -145,3 +146,20 @@ def test_cli_run_keeps_the_chunks_and_indicators_read_them(demo: tuple, tmp_path
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "tables" / "council_districts.csv").is_file()
+
+
+def test_compact_reading_gives_the_same_tables(demo: tuple, tmp_path: Path) -> None:
+    _, manifest, as_of, expected = demo
+    path = tmp_path / "joined.parquet"
+    write_requests(expected, path)
+    compact = load_requests(path, stage="join", compact=True)
+    assert not {"geometry", "lat", "long", "description", "service_request_id"} & set(
+        compact.requests.columns
+    )
+    assert len(compact.requests) == len(expected.requests)
+    options = {"city": manifest, "as_of": as_of, "layers": LAYERS}
+    want, got = run(expected, **options), run(compact, **options)
+    for key in LAYERS:
+        for name, frame in want.tables[key]._asdict().items():
+            if isinstance(frame, pd.DataFrame):
+                assert_frame_equal(getattr(got.tables[key], name), frame, obj=f"{key}.{name}")

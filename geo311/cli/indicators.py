@@ -79,7 +79,7 @@ def indicators_cmd(
     check_overwrite(table_paths(out, list(layers)).values(), overwrite=overwrite)
     with progress_bars(progress) as bars:
         result = run(
-            load_requests(requests_path, stage="join"),
+            load_requests(requests_path, stage="join", compact=True),
             city=city,
             layers=list(layers),
             district_layer=group,

@@ -24,12 +24,21 @@ import uuid
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
+import pyarrow.parquet as pq
 
 from geo311._errors import InputError
-from geo311.io.atomic import check_overwrite, write_parquet
-from geo311.scale.combine import concat_parts
+from geo311.io.atomic import ROW_GROUP_ROWS, check_overwrite, write_parquet
+from geo311.scale.combine import DROPPED, compact, concat_parts
 
-__all__ = ["PART_GLOB", "discard_dataset", "publish_dataset", "read_dataset", "start_dataset"]
+__all__ = [
+    "PART_GLOB",
+    "discard_dataset",
+    "publish_dataset",
+    "read_compact",
+    "read_dataset",
+    "start_dataset",
+]
 
 #: The files of a dataset, in input order when sorted by name.
 PART_GLOB = "part-*.parquet"
@@ -112,6 +121,47 @@ def discard_dataset(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def _part_paths(folder: Path) -> list[Path]:
+    paths = sorted(folder.glob(PART_GLOB))
+    if not paths:
+        msg = (
+            f"{folder}: no {PART_GLOB} files; give a GeoParquet file or the folder "
+            "geo311 run --chunk-rows --keep-requests wrote"
+        )
+        raise InputError(msg)
+    return paths
+
+
+def read_compact(path: str | Path) -> pd.DataFrame:
+    """Read saved joined requests a row group at a time, keeping only what the indicators read.
+
+    The geometry, coordinates, ids, free text and source columns
+    (:func:`geo311.scale.combine.compact`) are never read, so the memory
+    needed is that of the compact columns, as in the out-of-core run.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A GeoParquet file of :func:`geo311.write_requests`, or a dataset folder.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The compact columns of every request, in order (index 0..n-1).
+    """
+    path = Path(path)
+    frames: list[pd.DataFrame] = []
+    for part in _part_paths(path) if path.is_dir() else [path]:
+        reader = pq.ParquetFile(part)
+        names = reader.schema_arrow.names
+        wanted = [n for n in names if n not in DROPPED and not n.startswith("raw_")]
+        frames.extend(
+            compact(batch.to_pandas())
+            for batch in reader.iter_batches(batch_size=ROW_GROUP_ROWS, columns=wanted)
+        )
+    return concat_parts(frames)
+
+
 def read_dataset(folder: str | Path) -> gpd.GeoDataFrame:
     """Read a kept dataset's parts in order into one GeoDataFrame (index 0..n-1).
 
@@ -123,14 +173,6 @@ def read_dataset(folder: str | Path) -> gpd.GeoDataFrame:
     InputError
         The folder holds no ``part-*.parquet`` file.
     """
-    folder = Path(folder)
-    paths = sorted(folder.glob(PART_GLOB))
-    if not paths:
-        msg = (
-            f"{folder}: no {PART_GLOB} files; give a GeoParquet file or the folder "
-            "geo311 run --chunk-rows --keep-requests wrote"
-        )
-        raise InputError(msg)
-    parts = [gpd.read_parquet(path) for path in paths]
+    parts = [gpd.read_parquet(path) for path in _part_paths(Path(folder))]
     frame = concat_parts(parts)
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=parts[0].crs)
