@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +40,15 @@ from geo311.io.values import check_timezone, parse_as_of
 from geo311.ledger import Ledger, Result, StageLedger
 from geo311.progress import ProgressHook, report
 
-__all__ = ["RequestSink", "read_requests", "request_points", "requests_from_frame"]
+__all__ = [
+    "FileRead",
+    "RequestSink",
+    "combine_files",
+    "read_file",
+    "read_requests",
+    "request_points",
+    "requests_from_frame",
+]
 
 log = logging.getLogger(__name__)
 
@@ -409,54 +418,150 @@ def read_requests(
         raise InputFileError(msg)
     zone = check_timezone(timezone) if timezone is not None else None
     as_of_ts = parse_as_of(as_of)
+    reads: list[FileRead] = []
+    for item in items:
+        reads.append(
+            read_file(
+                item,
+                schema=schema,
+                timezone=zone,
+                chunksize=chunksize,
+                encoding=encoding,
+                max_bad_timestamps=max_bad_timestamps,
+                keep_raw=keep_raw,
+                sink=sink,
+                progress=progress,
+                rows_before=sum(r.rows for r in reads),
+            )
+        )
+    return combine_files(
+        reads,
+        as_of=as_of_ts,
+        placeholders=placeholders,
+        fallback_points=fallback_points,
+        sink=sink,
+    )
+
+
+@dataclass
+class FileRead:
+    """One input file read and normalized, before the cleaning across rows.
+
+    Attributes
+    ----------
+    parts : list of pandas.DataFrame
+        Its chunks normalized, or what the sink kept of each.
+    ledger : Ledger
+        Its ``normalize`` and coordinate stages, and its entry in ``inputs``.
+    timezone : str
+        The zone its naive times were read in.
+    rule : PlaceholderRule
+        Its profile's placeholder thresholds.
+    """
+
+    parts: list[pd.DataFrame]
+    ledger: Ledger
+    timezone: str
+    rule: PlaceholderRule
+
+    @property
+    def rows(self) -> int:
+        """Data rows read from the file."""
+        return int(self.ledger.inputs[-1]["rows"])
+
+
+def read_file(
+    item: str | Path,
+    *,
+    schema: str | Path | Profile | None,
+    timezone: str | None,
+    chunksize: int | None,
+    encoding: str | None,
+    max_bad_timestamps: float,
+    keep_raw: bool,
+    sink: RequestSink | None,
+    progress: ProgressHook | None = None,
+    rows_before: int = 0,
+) -> FileRead:
+    """Read one input file chunk by chunk: normalized, coordinates checked, checked as a whole.
+
+    The per-file half of :func:`read_requests` (whose options these are;
+    ``timezone`` already checked); :func:`combine_files` is the other half.
+    The out-of-core run of a Dask cluster reads each file on a worker.
+
+    Parameters
+    ----------
+    rows_before : int, default 0
+        Rows read from earlier files (for ``progress``).
+
+    Returns
+    -------
+    FileRead
+    """
+    path = Path(item)
+    fmt = sniff_format(path)
+    profile = get_profile(schema) if schema is not None else None
+    rows = 0
     ledger = Ledger()
     parts: list[pd.DataFrame] = []
-    timezones: set[str] = set()
-    rules: list[PlaceholderRule] = []
-    read_so_far = 0
-    for item in items:
-        path = Path(item)
-        fmt = sniff_format(path)
-        profile = get_profile(schema) if schema is not None else None
-        rows = 0
-        file_ledger = Ledger()
-        sources: dict[str, str] = {}
-        select = None if keep_raw else partial(_mapped, profile=profile, source=str(path))
-        for chunk in read_chunks(path, fmt, chunksize=chunksize, encoding=encoding, select=select):
-            if profile is None:
-                profile = detect_profile(chunk.header or chunk.raw.columns, source=str(path))
-            if not sources:
-                sources = profile.resolve(chunk.raw.columns, source=str(path))
-            prepared = _prepare(
-                chunk.raw,
-                profile=profile,
-                name=str(path),
-                first_row=chunk.first_row,
-                timezone=zone,
-                points=chunk.points,
-                keep_raw=keep_raw,
-            )
-            parts.append(prepared.frame if sink is None else sink(prepared.frame))
-            file_ledger = file_ledger.extend(prepared.ledger)
-            rows += len(chunk.raw)
-            report(progress, "ingest", read_so_far + rows, None, unit="rows")
-        read_so_far += rows
+    sources: dict[str, str] = {}
+    select = None if keep_raw else partial(_mapped, profile=profile, source=str(path))
+    for chunk in read_chunks(path, fmt, chunksize=chunksize, encoding=encoding, select=select):
         if profile is None:
-            msg = f"{path}: no rows and no header could be read"
-            raise InputFileError(msg)
-        _check_input(
-            file_ledger.stage("normalize"),
+            profile = detect_profile(chunk.header or chunk.raw.columns, source=str(path))
+        if not sources:
+            sources = profile.resolve(chunk.raw.columns, source=str(path))
+        prepared = _prepare(
+            chunk.raw,
+            profile=profile,
             name=str(path),
-            sources=sources,
-            max_bad_timestamps=max_bad_timestamps,
+            first_row=chunk.first_row,
+            timezone=timezone,
+            points=chunk.points,
+            keep_raw=keep_raw,
         )
-        ledger = ledger.extend(file_ledger)
-        timezones.add(zone or profile.timezone)
-        rules.append(profile.placeholders)
-        ledger.inputs.append(
-            {"path": str(path), "format": fmt, "rows": rows, "profile": profile.name}
-        )
-        log.info("read %s rows from %s (%s, profile %s)", f"{rows:,}", path, fmt, profile.name)
+        parts.append(prepared.frame if sink is None else sink(prepared.frame))
+        ledger = ledger.extend(prepared.ledger)
+        rows += len(chunk.raw)
+        report(progress, "ingest", rows_before + rows, None, unit="rows")
+    if profile is None:
+        msg = f"{path}: no rows and no header could be read"
+        raise InputFileError(msg)
+    _check_input(
+        ledger.stage("normalize"),
+        name=str(path),
+        sources=sources,
+        max_bad_timestamps=max_bad_timestamps,
+    )
+    ledger.inputs.append({"path": str(path), "format": fmt, "rows": rows, "profile": profile.name})
+    log.info("read %s rows from %s (%s, profile %s)", f"{rows:,}", path, fmt, profile.name)
+    return FileRead(parts, ledger, timezone or profile.timezone, profile.placeholders)
+
+
+def combine_files(
+    reads: Sequence[FileRead],
+    *,
+    as_of: pd.Timestamp | None,
+    placeholders: Mapping[str, Any] | None,
+    fallback_points: FallbackPoints,
+    sink: RequestSink | None,
+) -> Result:
+    """Join the files read (in input order), clean across their rows, build the requests.
+
+    The second half of :func:`read_requests` (whose options these are;
+    ``as_of`` already parsed): the placeholder thresholds not overridden
+    come from the first file's profile.
+
+    Returns
+    -------
+    Result
+        As :func:`read_requests`.
+    """
+    ledger = Ledger()
+    parts: list[pd.DataFrame] = []
+    for done in reads:
+        ledger = ledger.extend(done.ledger)
+        parts.extend(done.parts)
     total = sum(i["rows"] for i in ledger.inputs)
     empty = [i["path"] for i in ledger.inputs if not i["rows"]]
     if not total:
@@ -467,15 +572,14 @@ def read_requests(
         raise InputFileError(msg)
     if empty:
         log.warning("%s: a header but no data rows; nothing read from it", ", ".join(empty))
-    rule = rules[0]
     read = Ledger(inputs=ledger.inputs)
     read.record("read", rows_in=total, rows_out=total)
     return _finish(
         parts,
         Ledger(stages=[*read.stages, *ledger.stages], inputs=ledger.inputs),
-        timezones=timezones,
-        as_of=as_of_ts,
-        placeholders=rule.updated(**(placeholders or {})),
+        timezones={done.timezone for done in reads},
+        as_of=as_of,
+        placeholders=reads[0].rule.updated(**(placeholders or {})),
         fallback_points=fallback_points,
         sink=sink,
     )
