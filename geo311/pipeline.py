@@ -421,8 +421,10 @@ def run(
         the ingest alone: the columns the cleaning reads).  Not with
         ``keep_raw``, ``qa``, ``extra_layers`` or a result as ``inputs``.
     scheduler : str, optional
-        Join the chunks on a Dask cluster: ``local:N`` (N worker processes on
-        this machine) or ``tcp://HOST:PORT`` (needs ``geo311[dask]``; see
+        Read the input files (one per task) and join the chunks on a Dask
+        cluster: ``local:N`` (N worker processes on this machine) or
+        ``tcp://HOST:PORT`` (needs ``geo311[dask]``; the workers must see the
+        inputs and the cache dir at the same paths; see
         docs/running-on-a-cluster.md).  Implies the out-of-core run
         (``chunk_rows`` default 1,000,000).
     dataset : str or pathlib.Path, optional
@@ -607,6 +609,7 @@ def _ingest(
         inputs,  # type: ignore[arg-type]  # checked: paths
         chunk_rows=scale["chunk_rows"] or DEFAULT_CHUNK_ROWS,
         scratch=settings.cache_dir() / "parts",  # GEO311_CACHE_DIR: shared with a cluster
+        scheduler=scale["scheduler"],
         **read_options,
     )
     if not keep_parts:

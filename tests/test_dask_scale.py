@@ -50,6 +50,13 @@ def test_the_workers_write_the_kept_parts(runs: tuple, tmp_path: Path) -> None:
     assert_frame_equal(back, want, check_categorical=False)
 
 
+def test_every_file_is_read_on_the_cluster_and_reported(runs: tuple) -> None:
+    expected, _, progress, _ = runs
+    read = [p for p in progress if p[0] == "ingest"]
+    assert len(read) == 2  # once per input file, when its worker is done (not per chunk)
+    assert read[-1] == ("ingest", expected.ledger.rows_in, None)
+
+
 def test_every_part_is_joined_on_the_cluster_and_reported(runs: tuple) -> None:
     _, _, progress, _ = runs
     joined = [p for p in progress if p[0] == "join"]

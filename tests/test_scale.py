@@ -222,3 +222,11 @@ def test_join_notes_name_the_vintages_of_every_part_in_layer_order() -> None:
     assert (stage.rows_in, stage.flagged) == (6, {"outside": 3})
     assert stage.notes == ["vintages used: 2010, 2020", "tolerance_m=0.0"]
     assert len(requests) == 6
+
+
+def test_an_export_a_worker_cannot_see_is_one_clear_error(tmp_path: Path) -> None:
+    from geo311._errors import InputFileError  # noqa: PLC0415
+    from geo311.scale.cluster import _read_on_worker  # noqa: PLC0415
+
+    with pytest.raises(InputFileError, match="storage every worker sees at the same path"):
+        _read_on_worker(tmp_path / "export.csv", 0, folder=tmp_path, options={})

@@ -179,3 +179,29 @@ def test_cleaning_reports_its_progress_part_by_part(tmp_path: Path) -> None:
     kept = pd.concat([writer(frame.iloc[i : i + 100]) for i in range(0, len(frame), 100)])
     writer.clean(kept, as_of=AS_OF, placeholders=RULE, fallback_points=[FALLBACK])
     assert seen == [("clean", done, 3, "parts") for done in range(4)]
+
+
+def test_writers_of_several_files_merge_into_the_same_verdict(tmp_path: Path) -> None:
+    """Parts written per input file (as Dask workers do), merged in order, clean exactly."""
+    frame = export()
+    expected = clean_requests(frame, as_of=AS_OF, placeholders=RULE, fallback_points=[FALLBACK])
+    cut = 150  # repeated ids and placeholder points fall on both sides
+    writers, kept = [], []
+    for index, piece in enumerate((frame.iloc[:cut], frame.iloc[cut:])):
+        sub = tmp_path / f"file-{index}"
+        sub.mkdir()
+        writer = PartWriter(sub)
+        kept += [writer(piece.iloc[i : i + 40]) for i in range(0, len(piece), 40)]
+        writers.append(writer)
+    merged = PartWriter.merged(tmp_path, writers)
+    assert [p.name for p in merged.paths] == [f"part-{i:05d}.parquet" for i in range(7)]
+    assert merged.starts == [0, 40, 80, 120, 150, 190, 230]
+    assert merged.rows == len(frame)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == []  # theirs removed
+    result = merged.clean(
+        pd.concat(kept), as_of=AS_OF, placeholders=RULE, fallback_points=[FALLBACK]
+    )
+    assert result.ledger.to_dict() == expected.ledger.to_dict()
+    parts = [cleaned_part(v) for v in merged.verdicts(timezone="UTC")]
+    ids = pd.concat([p["service_request_id"] for p in parts]).astype(str).tolist()
+    assert ids == expected.frame["service_request_id"].astype(str).tolist()

@@ -68,7 +68,8 @@ from geo311.settings import cache_dir
 )
 @click.option(
     "--scheduler",
-    help="Join the chunks on a Dask cluster: local:N (N worker processes here) or "
+    help="Read the files and join the chunks on a Dask cluster: local:N (N worker "
+    "processes here) or "
     "tcp://HOST:PORT (a running scheduler; needs geo311[dask]).",
 )
 @out_opt("Site folder.")

@@ -31,6 +31,7 @@ candidates' rows.  The ``clean`` stage of the ledger is recorded by the same
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,14 @@ class Spill:
                     values[order[start:end]].tofile(fh)
             start = int(end)
         self.count += len(values)
+
+    def absorb(self, other: Spill) -> None:
+        """Append the values of ``other`` (same dtype and bucket count) to this spill's buckets."""
+        for mine, theirs in zip(self.files, other.files, strict=True):
+            if theirs.exists():
+                with mine.open("ab") as out, theirs.open("rb") as source:
+                    shutil.copyfileobj(source, out)
+        self.count += other.count
 
     def buckets(self) -> Iterator[np.ndarray]:
         """Yield the values of each bucket (in no particular order)."""

@@ -1,8 +1,10 @@
-"""The Dask path: the parts joined on the workers of a ``dask.distributed`` cluster.
+"""The Dask path: the inputs read and the parts joined on the workers of a Dask cluster.
 
 ``scheduler`` is ``local:N`` -- a ``LocalCluster`` of N single-threaded worker
 processes on 127.0.0.1, started for the run and closed after it -- or the
-address of a running scheduler (``tcp://HOST:8786``, ``tls://...``).  The
+address of a running scheduler (``tcp://HOST:8786``, ``tls://...``).  Each
+input file is read on a worker into its own parts (:func:`read_files`), which
+the client then numbers in input order and cleans across rows as always.  The
 layers are shipped once to every worker (``scatter(..., broadcast=True)``);
 each task reads one part from the shared folder, joins it and returns its
 compact columns and ledger, which :func:`geo311.scale.combine.combine`
@@ -19,11 +21,12 @@ from typing import Any
 
 import pandas as pd
 
-from geo311._errors import NetworkError, OptionError
+from geo311._errors import InputFileError, NetworkError, OptionError
+from geo311.io.readers import FileRead, read_file
 from geo311.join.layers import Layer
 from geo311.ledger import Ledger
 from geo311.progress import ProgressHook, report
-from geo311.scale.parts import Verdict
+from geo311.scale.parts import PartWriter, Verdict
 
 __all__ = ["dask_client", "map_parts", "parse_scheduler"]
 
@@ -145,3 +148,65 @@ def map_parts(
     for done, _ in enumerate(as_completed(futures), start=1):
         report(progress, "join", done, len(futures), unit="parts")
     return list(client.gather(futures))
+
+
+def _read_on_worker(
+    path: Path, index: int, *, folder: Path, options: Mapping[str, Any]
+) -> tuple[FileRead, PartWriter]:
+    """Read one input file into its own parts (a subfolder of ``folder``), on a worker."""
+    if not path.is_file():
+        msg = (
+            f"{path}: not found on the Dask worker; with --scheduler the exports are read "
+            "by the workers, so put them on storage every worker sees at the same path"
+        )
+        raise InputFileError(msg)
+    sub = folder / f"file-{index:05d}"
+    sub.mkdir()
+    writer = PartWriter(sub)
+    return read_file(path, sink=writer, keep_raw=False, **options), writer
+
+
+def read_files(
+    client: Any,
+    paths: Sequence[Path],
+    *,
+    folder: Path,
+    options: Mapping[str, Any],
+    progress: ProgressHook | None = None,
+) -> tuple[list[FileRead], list[PartWriter]]:
+    """Read every input file on the cluster's workers, each into its own parts, in input order.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    paths : sequence of pathlib.Path
+        The exports; every worker must see them at these paths.
+    folder : pathlib.Path
+        The parts' folder, on storage every worker sees at this path.
+    options : mapping
+        ``schema``, ``timezone`` (checked), ``chunksize``, ``encoding`` and
+        ``max_bad_timestamps`` of :func:`geo311.io.readers.read_file`.
+    progress : ProgressHook, optional
+        Told the rows read so far as each file is done (step ``"ingest"``).
+
+    Returns
+    -------
+    (list of FileRead, list of PartWriter)
+        Each file's read and the writer of its parts (see
+        :meth:`geo311.scale.parts.PartWriter.merged`).
+    """
+    from distributed import as_completed  # noqa: PLC0415 - optional extra
+
+    futures = [
+        client.submit(
+            _read_on_worker, path, index, folder=folder, options=dict(options), pure=False
+        )
+        for index, path in enumerate(paths)
+    ]
+    position = {future.key: index for index, future in enumerate(futures)}
+    done: dict[int, tuple[FileRead, PartWriter]] = {}
+    for future, result in as_completed(futures, with_results=True):
+        done[position[future.key]] = result
+        report(progress, "ingest", sum(r.rows for r, _ in done.values()), None, unit="rows")
+    ordered = [done[index] for index in range(len(paths))]
+    return [read for read, _ in ordered], [writer for _, writer in ordered]

@@ -13,6 +13,8 @@ index included.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,10 +76,45 @@ class PartWriter:
         # the request ids, hashed (geo311.scale.clean.id_hashes), spilled to disk by bucket
         self._ids = Spill(self.folder, "ids", np.uint64)
 
+    def _next_path(self) -> Path:
+        return self.folder / f"part-{len(self.paths):05d}.parquet"
+
+    @classmethod
+    def merged(
+        cls, folder: Path, writers: Sequence[PartWriter], *, progress: ProgressHook | None = None
+    ) -> PartWriter:
+        """Return one writer over the parts of ``writers`` (e.g. one per input file), in order.
+
+        Their parts are moved into ``folder`` under one numbering and their
+        id hashes appended to its spill; their own folders are removed.
+
+        Parameters
+        ----------
+        folder : pathlib.Path
+            An existing folder on the file system of the writers' folders.
+        writers : sequence of PartWriter
+            In input order; not used afterwards.
+        progress : ProgressHook, optional
+            As in :class:`PartWriter`.
+
+        Returns
+        -------
+        PartWriter
+        """
+        out = cls(folder, progress=progress)
+        for writer in writers:
+            for path, start in zip(writer.paths, writer.starts, strict=True):
+                out.starts.append(out.rows + start)
+                out.paths.append(path.replace(out._next_path()))
+            out.rows += writer.rows
+            out._ids.absorb(writer._ids)
+            shutil.rmtree(writer.folder, ignore_errors=True)
+        return out
+
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Store ``chunk``; return its :data:`SELECTION_COLUMNS` (the chunk is not modified)."""
         frame = chunk.reset_index(drop=True)
-        path = self.folder / f"part-{len(self.paths):05d}.parquet"
+        path = self._next_path()
         frame.to_parquet(path, index=False)
         hashes = id_hashes(frame["service_request_id"])
         self._ids.add(hashes[hashes != 0])  # a missing id is never a repeat

@@ -1,7 +1,8 @@
 """The out-of-core ingest and join that :func:`geo311.pipeline.run` uses with ``chunk_rows``.
 
-:func:`ingest_parts` reads the inputs chunk by chunk into Parquet parts and
-cleans them across rows from there (see :mod:`geo311.scale.parts` and
+:func:`ingest_parts` reads the inputs chunk by chunk into Parquet parts (each
+file on a worker of a Dask cluster, ``scheduler``) and cleans them across rows
+from there (see :mod:`geo311.scale.parts` and
 :mod:`geo311.scale.clean`);
 :func:`join_parts` joins the parts one at a time (or on a Dask cluster,
 ``scheduler``) and reduces them to the compact columns the indicators read
@@ -19,8 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from geo311._errors import OptionError
-from geo311.io.readers import read_requests
+from geo311._errors import InputFileError, OptionError
+from geo311.io.readers import combine_files, read_requests
+from geo311.io.values import check_timezone, parse_as_of
 from geo311.join.assign import assign_areas
 from geo311.join.layers import Layer, load_layers
 from geo311.join.manifest import CityManifest
@@ -80,11 +82,52 @@ def check_options(
             raise OptionError(msg)
 
 
+def _ingest_on_cluster(
+    inputs: str | Path | Sequence[str | Path],
+    *,
+    chunk_rows: int,
+    folder: Path,
+    scheduler: str,
+    schema: Any = None,
+    timezone: str | None = None,
+    encoding: str | None = None,
+    as_of: Any = None,
+    max_bad_timestamps: float = 0.05,
+    placeholders: Mapping[str, Any] | None = None,
+    progress: ProgressHook | None = None,
+) -> tuple[pd.DataFrame, Ledger, PartWriter]:
+    """Read each input on a worker; return the selection, ledger and writer of all the parts."""
+    from geo311.scale.cluster import dask_client, read_files  # noqa: PLC0415
+
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    if not paths:
+        msg = "no input files given"
+        raise InputFileError(msg)
+    options = {
+        "schema": schema,
+        "timezone": check_timezone(timezone) if timezone is not None else None,
+        "chunksize": chunk_rows,
+        "encoding": encoding,
+        "max_bad_timestamps": max_bad_timestamps,
+    }
+    as_of_ts = parse_as_of(as_of)  # checked before the workers start
+    with dask_client(scheduler) as client:
+        reads, writers = read_files(
+            client, paths, folder=folder, options=options, progress=progress
+        )
+    writer = PartWriter.merged(folder, writers, progress=progress)
+    kept, ledger = combine_files(
+        reads, as_of=as_of_ts, placeholders=placeholders, fallback_points=(), sink=writer
+    )
+    return kept, ledger, writer
+
+
 def ingest_parts(
     inputs: str | Path | Sequence[str | Path],
     *,
     chunk_rows: int,
     scratch: Path | None = None,
+    scheduler: str | None = None,
     **options: Any,
 ) -> tuple[Result, StagedIngest]:
     """Read the inputs chunk by chunk into Parquet parts and clean them across rows from there.
@@ -98,6 +141,10 @@ def ingest_parts(
     scratch : pathlib.Path, optional
         Folder in which the parts' temporary folder is made (default the
         system's); on a cluster, one every worker reads at the same path.
+    scheduler : str, optional
+        Read each input file on a worker of this Dask cluster
+        (:func:`geo311.scale.cluster.read_files`); the parts, verdicts and
+        ledger are the same as when read here.
     **options
         Passed to :func:`geo311.read_requests` (``schema``, ``timezone``,
         ``encoding``, ``as_of``, ``max_bad_timestamps``, ``placeholders``,
@@ -114,8 +161,13 @@ def ingest_parts(
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
     folder = tempfile.TemporaryDirectory(prefix="geo311-parts-", dir=scratch)
-    writer = PartWriter(Path(folder.name), progress=options.get("progress"))
-    kept, ledger = read_requests(inputs, chunksize=chunk_rows, sink=writer, **options)
+    if scheduler is None:
+        writer = PartWriter(Path(folder.name), progress=options.get("progress"))
+        kept, ledger = read_requests(inputs, chunksize=chunk_rows, sink=writer, **options)
+    else:
+        kept, ledger, writer = _ingest_on_cluster(
+            inputs, chunk_rows=chunk_rows, folder=Path(folder.name), scheduler=scheduler, **options
+        )
     staged = StagedIngest(writer.verdicts(timezone=kept.attrs.get("timezone")), folder)
     return Result(kept, ledger), staged
 
