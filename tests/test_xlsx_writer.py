@@ -161,3 +161,21 @@ def test_empty_workbook_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one sheet"):
         write_workbook({}, tmp_path / "e.xlsx")
     assert not (tmp_path / "e.xlsx").exists()
+
+
+def test_numpy_times_in_object_columns_are_written_as_times(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "when": pd.Series(
+                [np.datetime64("2019-10-01T08:30:00", "ns"), np.datetime64("NaT", "ns")],
+                dtype=object,
+            ),
+            "took": pd.Series(
+                [np.timedelta64(90, "s"), np.timedelta64("NaT", "ns")], dtype=object
+            ),
+        }
+    )
+    rows = list(
+        _read(write_xlsx(frame, tmp_path / "t.xlsx", sheet="s"))["s"].iter_rows(values_only=True)
+    )
+    assert rows[1:] == [(0, "2019-10-01T08:30:00", "0 days 00:01:30"), (1, None, None)]

@@ -124,7 +124,9 @@ def _number(value: float) -> str:
 
 def _plain(value: Any) -> Any:
     """Return the cell content for ``value``: ``None``, ``bool``, ``int``, ``float`` or ``str``."""
-    if isinstance(value, np.generic):
+    if isinstance(value, np.datetime64 | np.timedelta64):  # .item() of ns is an int
+        value = pd.Timestamp(value) if isinstance(value, np.datetime64) else pd.Timedelta(value)
+    elif isinstance(value, np.generic):
         value = value.item()
     if value is None or value is pd.NA or value is pd.NaT:
         return None
