@@ -209,10 +209,11 @@ def _first_bad_byte(path: Path, encoding: str) -> _BadByte | None:
             while True:
                 block = fh.read(_BLOCK)
                 final = not block
-                pending = decoder.getstate()[0]
+                state = decoder.getstate()
+                pending = state[0]
                 # ASCII decodes as itself: nothing to check once no bytes are pending
                 # (and a utf-8-sig decoder has seen where a BOM could be)
-                idle = decoder.getstate() == (b"", 0)
+                idle = state == (b"", 0)
                 if block and idle and block.isascii() and encoding in _ASCII_SUPERSETS:
                     offset += len(block)
                     lines += block.count(b"\n")
