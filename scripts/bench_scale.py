@@ -3,8 +3,9 @@
 For each size in ``--rows`` one synthetic Baltimore export is written (the rows
 of ``bench_e2e.generate``: ``bench_ingest``'s generator, service types and
 statuses drawn from the real sample, population-weighted points over the real
-tracts; written in blocks, so the generator never holds the rows as text),
-then ``ingest -> join -> indicators -> site`` runs on it, each way in its own
+tracts; written in blocks, so the generator never holds the rows as text)
+and, with ``--files N``, cut into N exports of consecutive rows (as yearly
+files), then ``ingest -> join -> indicators -> site`` runs on it, each way in its own
 child process:
 
 ``in memory``
@@ -27,6 +28,7 @@ psutil (a Dask run's client plus its workers).
 Usage::
 
     python scripts/bench_scale.py --rows 1M,5M --scheduler local:2
+    python scripts/bench_scale.py --rows 2M --files 4 --scheduler local:2   # 4 "years"
     python scripts/bench_scale.py --rows 35M --chunk-rows 2M --in-memory-max 0
 """
 
@@ -49,8 +51,8 @@ _MARK = "@@SCALE@@ "
 LAYERS = ("neighborhoods", "council_districts", "census_tracts")
 
 
-def child(mode: str, csv: Path, out: Path, chunk_rows: int) -> None:
-    """Run ingest -> join -> indicators -> site on ``csv``; print the stage times as JSON."""
+def child(mode: str, csvs: list[Path], out: Path, chunk_rows: int) -> None:
+    """Run ingest -> join -> indicators -> site on ``csvs``; print the stage times as JSON."""
     from _memory import peak_rss_mib  # noqa: PLC0415 - scripts/_memory.py
 
     from geo311.publish import run_city  # noqa: PLC0415
@@ -70,7 +72,7 @@ def child(mode: str, csv: Path, out: Path, chunk_rows: int) -> None:
     if mode not in {"in memory", "chunked"}:
         options["scheduler"] = mode
     result = run_city(
-        [csv],
+        csvs,
         out,
         city="baltimore",
         layers=list(LAYERS),
@@ -155,11 +157,32 @@ def generate(path: Path, rows: int) -> None:
     subprocess.run([sys.executable, "-c", code, script_dir, str(path), str(rows)], check=True)
 
 
+def split(csv: Path, rows: int, files: int) -> list[Path]:
+    """Cut ``csv`` (one request per line) into ``files`` exports of consecutive rows, as years."""
+    if files == 1:
+        return [csv]
+    bounds = [rows * i // files for i in range(files + 1)]
+    paths = [csv.with_name(f"{csv.stem}_{i + 1}_of_{files}.csv") for i in range(files)]
+    with csv.open("rb") as source:
+        header = source.readline()
+        for path, first, end in zip(paths, bounds, bounds[1:], strict=False):
+            with path.open("wb") as out:
+                out.write(header)
+                for _ in range(end - first):
+                    out.write(source.readline())
+        if source.readline():
+            msg = f"{csv}: more lines than rows; the generator wrote a line break inside a row"
+            raise SystemExit(msg)
+    csv.unlink()
+    return paths
+
+
 def bench(
     sizes: Sequence[int],
     *,
     modes_of: dict[int, list[str]],
     chunk_rows: int,
+    files: int,
     work: Path,
 ) -> list[dict[str, Any]]:
     """Generate each size, run each mode on it; return one record per (size, mode)."""
@@ -169,15 +192,20 @@ def bench(
         csv = work / f"requests_{rows}.csv"
         began = time.perf_counter()
         generate(csv, rows)
-        print(f"{rows:,} rows: generated in {time.perf_counter() - began:.0f} s", flush=True)
+        csvs = split(csv, rows, files)
+        print(
+            f"{rows:,} rows in {files} file(s): generated in {time.perf_counter() - began:.0f} s",
+            flush=True,
+        )
         for mode in modes_of[rows]:
-            command = [sys.executable, __file__, "--child", mode, str(csv), str(work / "site")]
-            command += ["--chunk-rows", str(chunk_rows)]
+            command = [sys.executable, __file__, "--child", mode, str(work / "site")]
+            command += [*map(str, csvs), "--chunk-rows", str(chunk_rows)]
             got = measure(command, env=env, log=work / f"log_{rows}_{mode.replace(':', '')}.txt")
-            record = {"rows": rows, "mode": mode, **got}
+            record = {"rows": rows, "files": files, "mode": mode, **got}
             records.append(record)
             print(line(record), flush=True)
-        csv.unlink()
+        for path in csvs:
+            path.unlink()
     return records
 
 
@@ -210,13 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1_000_000,
         help="largest size also run in memory (0: none)",
     )
+    parser.add_argument(
+        "--files", type=int, default=1, help="cut each export into this many files (years)"
+    )
     parser.add_argument("--work", type=Path, help="folder for the CSVs (default a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the records here")
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "CSV", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", metavar="MODE OUT CSV", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        mode, csv, out = args.child
-        child(mode, Path(csv), Path(out), args.chunk_rows)
+        mode, out, *csvs = args.child
+        child(mode, [Path(c) for c in csvs], Path(out), args.chunk_rows)
         return 0
     sizes = [parse_rows(x) for x in args.rows.split(",")]
     modes_of = {
@@ -229,7 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.work) as tmp:
         print(f"{'rows':>11}  {'mode':<10}  {'time':>9}  peak RSS  [stages]")
-        records = bench(sizes, modes_of=modes_of, chunk_rows=args.chunk_rows, work=Path(tmp))
+        records = bench(
+            sizes,
+            modes_of=modes_of,
+            chunk_rows=args.chunk_rows,
+            files=args.files,
+            work=Path(tmp),
+        )
     if args.json:
         args.json.write_text(json.dumps(records, indent=2), encoding="utf-8")
     return 0
