@@ -82,3 +82,36 @@ def test_metadata_json(tmp_path: Path) -> None:
     meta = {"as_of": pd.Timestamp("2024-01-01", tz="UTC"), "n": np.int64(3), "p": Path("x")}
     data = json.loads(write_metadata(meta, tmp_path / "m.json").read_text())
     assert data == {"as_of": "2024-01-01T00:00:00+00:00", "n": 3, "p": "x"}
+
+
+def test_geojson_reads_back_exactly_with_text_as_data(tmp_path: Path) -> None:
+    import geopandas as gpd  # noqa: PLC0415
+    import shapely  # noqa: PLC0415
+    from geopandas.testing import assert_geodataframe_equal  # noqa: PLC0415
+
+    from geo311.io.writers import write_geojson  # noqa: PLC0415
+
+    rng = np.random.default_rng(7)
+    corners = rng.uniform(-80.0, -70.0, (3, 2))
+    shapes = [shapely.box(x, y, x + 0.1234567890123, y + 1e-9) for x, y in corners]
+    names = ['"quoted" </script> é 東京', None, "=1+1"]
+    areas = gpd.GeoDataFrame(
+        {"area_id": ["1", "2", "03"], "area_name": names, "share": [0.1, np.nan, 1.0]},
+        geometry=shapes,
+        crs="EPSG:4326",
+    )
+    path = write_geojson(areas, tmp_path / "areas.geojson")
+    document = json.loads(path.read_text(encoding="utf-8"))  # strict JSON: no NaN
+    assert document["type"] == "FeatureCollection"
+    assert document["features"][1]["properties"] == {
+        "area_id": "2",
+        "area_name": None,
+        "share": None,
+    }
+    back = gpd.read_file(path)
+    assert back.crs == "EPSG:4326"
+    assert shapely.equals_exact(back.geometry.values, areas.geometry.values, tolerance=0).all()
+    assert back["area_name"].tolist() == names
+    assert back["area_id"].tolist() == ["1", "2", "03"]
+    projected = write_geojson(areas.to_crs("EPSG:3857"), tmp_path / "p.geojson")
+    assert_geodataframe_equal(gpd.read_file(projected), back, check_less_precise=True)

@@ -31,8 +31,8 @@ from geo311.indicators.patterns import channel_mix, service_mix, time_patterns
 from geo311.indicators.quintiles import population_quantiles
 from geo311.indicators.scope import CITY_ID, _factorize
 from geo311.indicators.shared import shared_selection
-from geo311.io.atomic import atomic_write, check_overwrite
-from geo311.io.writers import write_csv, write_metadata, write_xlsx
+from geo311.io.atomic import check_overwrite
+from geo311.io.writers import write_csv, write_geojson, write_metadata, write_xlsx
 from geo311.join.layers import Layer, load_layers
 from geo311.join.manifest import load_manifest
 from geo311.population.layer import layer_population
@@ -434,8 +434,7 @@ def write_tables(
         write_csv(disparity, paths[f"{key}.disparity"])
         previous = layer_tables.previous
         write_csv(previous if previous is not None else pd.DataFrame(), paths[f"{key}.previous"])
-        with atomic_write(paths[f"{key}.areas"]) as tmp:
-            layer_tables.areas.to_file(tmp, driver="GeoJSON")
+        write_geojson(layer_tables.areas, paths[f"{key}.areas"])
     equity = (
         pd.concat(
             [t.equity.assign(layer=key) for key, t in tables.items() if len(t.equity)],

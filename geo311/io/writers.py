@@ -17,23 +17,29 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo311.io.atomic import atomic_write
 from geo311.io.xlsx import save_workbook
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+
 __all__ = [
     "neutralize_text",
     "write_csv",
+    "write_geojson",
     "write_metadata",
     "write_workbook",
     "write_xlsx",
 ]
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+WGS84 = 4326
 
 
 def _is_dangerous(value: object) -> bool:
@@ -62,6 +68,17 @@ def _text_columns(frame: pd.DataFrame) -> list[Any]:
     return [c for c in frame.columns if _is_text(frame[c].dtype)]
 
 
+def _plain_copy(frame: pd.DataFrame, *, index: bool) -> pd.DataFrame:
+    """Return a copy of ``frame`` (its index as the first column) without ``attrs``.
+
+    The tables carry their metadata in ``attrs``, which pandas deep-copies on
+    every column operation; it is written beside them, not in the cells.
+    """
+    out = frame.reset_index() if index else frame.copy()
+    out.attrs = {}
+    return out
+
+
 def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> Path:
     """Write ``frame`` as UTF-8 CSV with every text cell neutralised.
 
@@ -78,7 +95,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, index: bool = True) -> P
     -------
     pathlib.Path
     """
-    out = frame.reset_index() if index else frame.copy()
+    out = _plain_copy(frame, index=index)
     for col in _text_columns(out):
         text = out[col].astype("string")
         danger = text.str.startswith(_DANGEROUS).fillna(False).to_numpy(bool)
@@ -133,10 +150,47 @@ def write_workbook(
     -------
     pathlib.Path
     """
-    frames = {name: frame.reset_index() if index else frame for name, frame in sheets.items()}
+    frames = {name: _plain_copy(frame, index=index) for name, frame in sheets.items()}
     path = Path(path)
     with atomic_write(path) as tmp:
         save_workbook(frames, tmp, dangerous=_is_dangerous)
+    return path
+
+
+def write_geojson(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as a GeoJSON FeatureCollection in EPSG:4326 (RFC 7946), atomically.
+
+    Coordinates are written in their shortest exact decimal form
+    (``shapely.to_geojson``), so the geometry reads back bit for bit;
+    missing property values are ``null``.  Much faster than
+    ``to_file(driver="GeoJSON")`` for detailed outlines.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        Not modified; reprojected to EPSG:4326 when it has another CRS.
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if frame.crs is not None and frame.crs.to_epsg() != WGS84:
+        frame = frame.to_crs(WGS84)
+    geometry = shapely.to_geojson(frame.geometry.to_numpy())
+    props = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    props = props.astype(object).where(props.notna(), None)
+    features = ",\n".join(
+        '{"type": "Feature", "properties": %s, "geometry": %s}'  # noqa: UP031
+        % (json.dumps(record, ensure_ascii=False, default=_json_default), shape or "null")
+        for record, shape in zip(props.to_dict("records"), geometry, strict=True)
+    )
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(
+            '{"type": "FeatureCollection", "features": [\n' + features + "\n]}\n",
+            encoding="utf-8",
+        )
     return path
 
 
