@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 
 from geo311 import settings
 from geo311._errors import ConfigError, InputError, OptionError, SchemaError
 from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.shared import shared_selection
 from geo311.indicators.tables import LayerTables, build_tables
-from geo311.io.atomic import atomic_write, check_overwrite
+from geo311.io.atomic import check_overwrite
 from geo311.io.dtypes import as_categorical, compact_requests
 from geo311.io.readers import read_requests
 from geo311.join.assign import JOIN_STATUS, assign_areas, join_city
@@ -241,14 +242,12 @@ def _join_parts(
         checks=[],
     )
     if keep is not None:
-        publish_dataset(keep, target)
-        with atomic_write(ledger_path(Path(target))) as tmp:
-            joined.ledger.write_json(tmp)
+        publish_dataset(keep, target, ledger=joined.ledger)
     return joined
 
 
 def _check_dataset(
-    path: Path, chunk_rows: int | None, scheduler: str | None, *, last: int, overwrite: bool
+    path: Path, chunk_rows: int | None, scheduler: str | None, *, overwrite: bool
 ) -> None:
     """Refuse a ``dataset`` the run would not write, or an existing one without ``overwrite``."""
     if chunk_rows is None and scheduler is None:
@@ -256,9 +255,6 @@ def _check_dataset(
             f"dataset={path}: only the out-of-core run (chunk_rows / scheduler) keeps its "
             "joined parts; in memory, save the requests with write_requests"
         )
-        raise OptionError(msg)
-    if last < STAGES.index("join"):
-        msg = f"dataset={path}: the run stops after the ingest, so nothing is joined to keep"
         raise OptionError(msg)
     check_overwrite([path, ledger_path(path)], overwrite=overwrite)
 
@@ -428,9 +424,9 @@ def run(
         docs/running-on-a-cluster.md).  Implies the out-of-core run
         (``chunk_rows`` default 1,000,000).
     dataset : str or pathlib.Path, optional
-        With ``chunk_rows`` or ``scheduler``: keep the joined requests as a
-        GeoParquet dataset in this folder, one file per part, written where
-        each part is joined, with the ledger beside it
+        With ``chunk_rows`` or ``scheduler``: keep the joined requests (the
+        ingested ones, with ``stop_after="ingest"``) as a GeoParquet dataset
+        in this folder, one file per part, with the ledger beside it
         (``<name>.ledger.json``; see :mod:`geo311.scale.dataset`).
         :func:`load_requests` reads it back.
     overwrite : bool, default False
@@ -455,13 +451,13 @@ def run(
     OptionError
         A ``types`` term or family that selects no service type present
         (the message suggests the closest names); ``dataset`` without the
-        out-of-core join.
+        out-of-core run.
     OutputExistsError
         ``dataset`` or its ledger exists and ``overwrite`` is False.
     """
     last = STAGES.index(stop_after or "indicators")
     if dataset is not None:  # before the slow ingest
-        _check_dataset(Path(dataset), chunk_rows, scheduler, last=last, overwrite=overwrite)
+        _check_dataset(Path(dataset), chunk_rows, scheduler, overwrite=overwrite)
     manifest = city if isinstance(city, CityManifest) or city is None else load_manifest(city)
     _check_files(  # before the slow ingest
         manifest, inputs, layers, district_layer, boundaries, last=STAGES[last], data_dir=data_dir
@@ -482,7 +478,13 @@ def run(
         },
         chunksize=chunksize,
         keep_raw=keep_raw or qa,
-        scale={"chunk_rows": chunk_rows, "scheduler": scheduler, "extra_layers": extra_layers},
+        scale={
+            "chunk_rows": chunk_rows,
+            "scheduler": scheduler,
+            "extra_layers": extra_layers,
+            "dataset": dataset,
+            "overwrite": overwrite,
+        },
         keep_parts=last > STAGES.index("ingest"),
     )
     done = STAGES.index(result.stage)
@@ -583,9 +585,13 @@ def _ingest(
     """Read the inputs (the ``ingest`` stage): in memory, or into parts on disk (``scale``).
 
     The out-of-core ingest (``scale["chunk_rows"]`` or ``["scheduler"]``)
-    also returns its parts for the join, unless ``keep_parts`` is False.
+    also returns its parts for the join, unless ``keep_parts`` is False: they
+    are then kept as the dataset ``scale["dataset"]``, if given, and removed.
     """
     out_of_core = scale["chunk_rows"] is not None or scale["scheduler"] is not None
+    folder = _dataset_input(inputs)
+    if folder is not None:
+        return _saved_dataset(folder, manifest, out_of_core=out_of_core)
     if isinstance(inputs, PipelineResult) and not out_of_core:
         return replace(inputs, city=manifest or inputs.city), None
     if not out_of_core:
@@ -613,9 +619,55 @@ def _ingest(
         **read_options,
     )
     if not keep_parts:
-        staged.folder.cleanup()
+        if scale["dataset"] is not None:
+            from geo311.scale.dataset import keep_ingest  # noqa: PLC0415
+
+            keep_ingest(
+                staged.parts, scale["dataset"], ledger=keys.ledger, overwrite=scale["overwrite"]
+            )
+        staged.close()
     result = PipelineResult(keys.frame, keys.ledger, "ingest", city=manifest)
     return result, staged if keep_parts else None
+
+
+def _dataset_input(inputs: object) -> Path | None:
+    """Return the folder of a kept dataset when it is the only input, else None.
+
+    Any other folder is left to the reader, which refuses it in one line.
+    """
+    from geo311.scale.dataset import PART_GLOB  # noqa: PLC0415
+
+    if isinstance(inputs, str | Path):
+        inputs = [inputs]
+    if isinstance(inputs, Sequence) and len(inputs) == 1 and isinstance(inputs[0], str | Path):
+        path = Path(inputs[0])
+        if path.is_dir() and any(path.glob(PART_GLOB)):
+            return path
+    return None
+
+
+def _saved_dataset(
+    folder: Path, manifest: CityManifest | None, *, out_of_core: bool
+) -> tuple[PipelineResult, StagedIngest | None]:
+    """Continue from a dataset a run kept (:mod:`geo311.scale.dataset`): ingested or joined.
+
+    Out of core, a kept ingest's parts are joined one at a time as they are
+    and a joined dataset is read a row group at a time, only the columns the
+    indicators read; in memory either is read whole (:func:`load_requests`).
+    """
+    from geo311.scale.dataset import PART_GLOB, saved_parts  # noqa: PLC0415
+    from geo311.scale.stream import StagedIngest  # noqa: PLC0415
+
+    first = next(iter(sorted(folder.glob(PART_GLOB))), None)
+    names = pq.read_schema(first).names if first is not None else []
+    stage: Stage = "join" if any(str(n).endswith("_join") for n in names) else "ingest"
+    if stage == "join" or not out_of_core:
+        result = load_requests(folder, stage=stage, compact=out_of_core)
+        return replace(result, city=manifest), None
+    selection, parts = saved_parts(folder)
+    ledger_file = ledger_path(folder)
+    ledger = Ledger.read_json(ledger_file) if ledger_file.exists() else Ledger()
+    return PipelineResult(selection, ledger, "ingest", city=manifest), StagedIngest(parts, None)
 
 
 def _check_population(population: str | Path | None, manifest: CityManifest | None) -> None:

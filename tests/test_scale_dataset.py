@@ -106,19 +106,10 @@ def test_an_interrupted_join_leaves_no_dataset(
     assert list(tmp_path.iterdir()) == []  # neither the folder nor its staging copy
 
 
-@pytest.mark.parametrize(
-    ("options", "words"),
-    [
-        ({}, "only the out-of-core run"),
-        ({"chunk_rows": 100, "stop_after": "ingest"}, "stops after the ingest"),
-    ],
-)
-def test_a_dataset_the_run_would_not_write_is_refused(
-    demo: tuple, tmp_path: Path, options: dict, words: str
-) -> None:
+def test_a_dataset_in_memory_is_refused(demo: tuple, tmp_path: Path) -> None:
     inputs, manifest, as_of, _ = demo
-    with pytest.raises(OptionError, match=words):
-        run(inputs, city=manifest, as_of=as_of, dataset=tmp_path / "j", **options)
+    with pytest.raises(OptionError, match="only the out-of-core run"):
+        run(inputs, city=manifest, as_of=as_of, dataset=tmp_path / "j")
 
 
 def test_a_folder_without_parts_is_one_clear_error(tmp_path: Path) -> None:
@@ -126,11 +117,18 @@ def test_a_folder_without_parts_is_one_clear_error(tmp_path: Path) -> None:
         load_requests(tmp_path)
 
 
-def test_cli_run_keeps_the_chunks_and_indicators_read_them(demo: tuple, tmp_path: Path) -> None:
+def test_cli_ingest_run_and_indicators_pass_datasets_along(demo: tuple, tmp_path: Path) -> None:
     pytest.importorskip("folium")
     inputs, manifest, as_of, expected = demo
+    ingested = tmp_path / "ingested"
+    args = ["ingest", *map(str, inputs), "--as-of", as_of, "--chunk-rows", "1000"]
+    result = CliRunner().invoke(main, [*args, "--out", str(ingested)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {ingested} and {tmp_path / 'ingested.ledger.json'}" in result.output
+    assert "requested: " in result.output
+    assert len(list(ingested.glob("part-*.parquet"))) == 4
     kept = tmp_path / "kept"
-    args = ["run", *map(str, inputs), "--city", str(manifest), "--as-of", as_of]
+    args = ["run", str(ingested), "--city", str(manifest), "--as-of", as_of]
     args += ["--out", str(tmp_path / "site"), "--no-png", "--chunk-rows", "1000"]
     args += ["--keep-requests", str(kept), *[f"--layer={k}" for k in LAYERS]]
     result = CliRunner().invoke(main, args)
@@ -163,3 +161,52 @@ def test_compact_reading_gives_the_same_tables(demo: tuple, tmp_path: Path) -> N
         for name, frame in want.tables[key]._asdict().items():
             if isinstance(frame, pd.DataFrame):
                 assert_frame_equal(getattr(got.tables[key], name), frame, obj=f"{key}.{name}")
+
+
+@pytest.fixture(scope="module")
+def ingested(demo: tuple, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PipelineResult]:
+    """A kept out-of-core ingest of the demo files, and the in-memory ingest's file read back."""
+    inputs, _, as_of, _ = demo
+    root = tmp_path_factory.mktemp("ingested")
+    run(inputs, as_of=as_of, stop_after="ingest", chunk_rows=CHUNK, dataset=root / "ingested")
+    memory = run(inputs, as_of=as_of, stop_after="ingest")
+    path, _ = write_requests(memory, root / "in-memory.parquet")
+    return root / "ingested", load_requests(path)
+
+
+def test_a_kept_ingest_reads_back_as_the_in_memory_ingest(ingested: tuple) -> None:
+    folder, expected = ingested
+    back = load_requests(folder)
+    assert len(list(folder.glob("part-*.parquet"))) == 4  # 3,300 rows in parts of 997
+    assert_frame_equal(back.requests, expected.requests, check_categorical=False)
+    assert back.requests.attrs == expected.requests.attrs
+    assert back.ledger.to_dict() == expected.ledger.to_dict()
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_a_run_continues_from_a_kept_ingest(demo: tuple, ingested: tuple, chunked: bool) -> None:
+    _, manifest, as_of, _ = demo
+    folder, _ = ingested
+    expected = run(load_requests(folder), city=manifest, as_of=as_of, layers=LAYERS)
+    got = run(
+        folder, city=manifest, as_of=as_of, layers=LAYERS, chunk_rows=CHUNK if chunked else None
+    )
+    assert got.ledger.to_dict() == expected.ledger.to_dict()
+    for key in LAYERS:
+        for name, frame in expected.tables[key]._asdict().items():
+            if isinstance(frame, pd.DataFrame):
+                assert_frame_equal(getattr(got.tables[key], name), frame, obj=f"{key}.{name}")
+    assert list(folder.glob("part-*.parquet"))  # the user's parts are never removed
+
+
+def test_a_run_continues_from_a_kept_join(demo: tuple, tmp_path: Path) -> None:
+    inputs, manifest, as_of, expected = demo
+    options = {"city": manifest, "as_of": as_of, "layers": LAYERS}
+    run(inputs, **options, stop_after="join", chunk_rows=CHUNK, dataset=tmp_path / "joined")
+    want = run(expected, **options)
+    for chunked in (CHUNK, None):
+        got = run(tmp_path / "joined", **options, chunk_rows=chunked)
+        assert got.stage == "indicators"
+        assert ("geometry" in got.requests) is (chunked is None)  # out of core: compact columns
+        for key in LAYERS:
+            assert_frame_equal(got.tables[key].indicators, want.tables[key].indicators)

@@ -25,16 +25,17 @@ from geo311.publish import write_requests
 
 
 def _summary(requests: pd.DataFrame) -> str:
+    """Dates, statuses and coordinate quality (those the requests hold: out of core, dates)."""
     lines = []
     if len(requests):
         times = requests["requested_datetime"].dropna()
         if len(times):
             lines.append(f"requested: {times.min():%Y-%m-%d} .. {times.max():%Y-%m-%d} (UTC)")
         # as text: the observed values only, in the order of their counts
-        status = requests["status"].astype("string").value_counts(dropna=False)
-        lines.append("status: " + ", ".join(f"{k} {v:,}" for k, v in status.items()))
-        quality = requests["coord_quality"].astype("string").value_counts()
-        lines.append("coordinates: " + ", ".join(f"{k} {v:,}" for k, v in quality.items()))
+        for column, label in (("status", "status"), ("coord_quality", "coordinates")):
+            if column in requests:
+                counts = requests[column].astype("string").value_counts(dropna=column != "status")
+                lines.append(f"{label}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return "\n".join(lines)
 
 
@@ -42,7 +43,7 @@ def _summary(requests: pd.DataFrame) -> str:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @schema_opt
 @timezone_opt
-@out_opt("Output GeoParquet file.")
+@out_opt("Output GeoParquet file (a folder of them with --chunk-rows).")
 @click.option("--chunksize", type=click.IntRange(min=1), help="Rows per chunk for CSV/Parquet.")
 @click.option("--encoding", help="CSV text encoding (default: sniff UTF-8/cp1252).")
 @as_of_opt
@@ -55,6 +56,12 @@ def _summary(requests: pd.DataFrame) -> str:
     help="Largest share of rows with unparseable timestamps before failing.",
 )
 @keep_raw_opt
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    help="Run out of core: OUT is then a folder of GeoParquet parts of this many rows "
+    "(before the cleaning), which geo311 run OUT --chunk-rows N continues from.",
+)
 @overwrite_opt
 @progress_opt
 def ingest_cmd(
@@ -68,6 +75,7 @@ def ingest_cmd(
     placeholders: dict[str, float] | None,
     max_bad_timestamps: float,
     keep_raw: bool,
+    chunk_rows: int | None,
     overwrite: bool,
     progress: bool | None,
 ) -> None:
@@ -86,8 +94,14 @@ def ingest_cmd(
             keep_raw=keep_raw,
             stop_after="ingest",
             progress=bars,
+            chunk_rows=chunk_rows,
+            dataset=out if chunk_rows is not None else None,
+            overwrite=overwrite,
         )
-    written, ledger_file = write_requests(result, out, overwrite=overwrite)
+    if chunk_rows is None:
+        written, ledger_file = write_requests(result, out, overwrite=overwrite)
+    else:  # written part by part by the run
+        written, ledger_file = out, ledger_path(out)
     click.echo(result.ledger.summary())
     click.echo(_summary(result.requests))
     click.echo(f"wrote {written} and {ledger_file}")

@@ -98,7 +98,10 @@ def check_path(path: Path) -> None:
             msg = f"{path}: cannot access the file ({exc.strerror})"
         raise InputFileError(msg) from exc
     if stat.S_ISDIR(info.st_mode):
-        msg = f"{path} is a directory; pass the export file(s) inside it"
+        msg = (
+            f"{path} is a directory; pass the export file(s) inside it (a dataset kept by "
+            "geo311 ingest --chunk-rows or --keep-requests is passed alone)"
+        )
         raise InputFileError(msg)
     if not stat.S_ISREG(info.st_mode):
         kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a socket or device"

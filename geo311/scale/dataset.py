@@ -1,11 +1,14 @@
-"""The joined requests of an out-of-core run, kept as a GeoParquet dataset.
+"""The requests of an out-of-core run, kept as a GeoParquet dataset.
 
 With ``chunk_rows`` or ``scheduler``, :func:`geo311.pipeline.run` can keep
-every joined part (``dataset=``, ``geo311 run --keep-requests DIR``): a folder
+every joined part (``dataset=``, ``geo311 run --keep-requests DIR``) -- or,
+for a run that stops after the ingest (``geo311 ingest --chunk-rows``), every
+ingested part once cleaned (:func:`keep_ingest`): a folder
 of ``part-NNNNN.parquet`` files in input order, each a GeoParquet file in
 EPSG:4326 with the columns the in-memory run's :func:`geo311.write_requests`
-writes, in row groups of :data:`geo311.io.atomic.ROW_GROUP_ROWS`.  Read in
-order they are exactly the in-memory run's joined requests
+writes, in row groups of :data:`geo311.io.atomic.ROW_GROUP_ROWS`, and the
+row ledger beside the folder (``<name>.ledger.json``).  Read in order they
+are exactly the in-memory run's requests
 (:func:`read_dataset`, which :func:`geo311.load_requests` calls for a
 folder); pyarrow, DuckDB or dask-geopandas read the folder as one table.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -28,15 +32,19 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from geo311._errors import InputError
-from geo311.io.atomic import ROW_GROUP_ROWS, check_overwrite, write_parquet
+from geo311.io.atomic import ROW_GROUP_ROWS, atomic_write, check_overwrite, write_parquet
+from geo311.ledger import Ledger, ledger_path
 from geo311.scale.combine import DROPPED, compact, concat_parts
+from geo311.scale.parts import SELECTION_COLUMNS, Verdict, cleaned_part
 
 __all__ = [
     "PART_GLOB",
     "discard_dataset",
+    "keep_ingest",
     "publish_dataset",
     "read_compact",
     "read_dataset",
+    "saved_parts",
     "start_dataset",
 ]
 
@@ -97,8 +105,17 @@ def write_part(joined: gpd.GeoDataFrame, staging: Path, name: str) -> Path:
     return write_parquet(joined, staging / name)
 
 
-def publish_dataset(staging: Path, target: str | Path) -> Path:
+def publish_dataset(staging: Path, target: str | Path, *, ledger: Ledger) -> Path:
     """Move a finished staging folder onto ``target`` (an existing one is replaced).
+
+    Parameters
+    ----------
+    staging : pathlib.Path
+        The folder of :func:`start_dataset`, every part written.
+    target : str or pathlib.Path
+    ledger : Ledger
+        The requests' row ledger, written beside ``target`` afterwards
+        (``<name>.ledger.json``).
 
     Returns
     -------
@@ -113,7 +130,45 @@ def publish_dataset(staging: Path, target: str | Path) -> Path:
     staging.replace(target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+    with atomic_write(ledger_path(target)) as tmp:
+        ledger.write_json(tmp)
     return target
+
+
+def keep_ingest(
+    parts: Sequence[Verdict], target: str | Path, *, ledger: Ledger, overwrite: bool
+) -> Path:
+    """Write every ingested part's cleaned rows as a dataset (for a run ending at the ingest).
+
+    Each part is what the in-memory ingest holds of those rows
+    (:func:`geo311.scale.parts.cleaned_part`: placeholder points marked,
+    time flags set, points built), so that the dataset read back equals the
+    in-memory ingest's requests.
+
+    Parameters
+    ----------
+    parts : sequence of Verdict
+        The parts and the cleaning's verdict on each.
+    target : str or pathlib.Path
+        The dataset folder.
+    ledger : Ledger
+        The ingest's row ledger.
+    overwrite : bool
+        Replace an existing ``target``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``target``.
+    """
+    staging = start_dataset(target, overwrite=overwrite)
+    try:
+        for verdict in parts:
+            write_part(cleaned_part(verdict), staging, verdict.path.name)
+    except BaseException:
+        discard_dataset(staging)
+        raise
+    return publish_dataset(staging, target, ledger=ledger)
 
 
 def discard_dataset(staging: Path) -> None:
@@ -159,7 +214,47 @@ def read_compact(path: str | Path) -> pd.DataFrame:
             compact(batch.to_pandas())
             for batch in reader.iter_batches(batch_size=ROW_GROUP_ROWS, columns=wanted)
         )
-    return concat_parts(frames)
+    out = concat_parts(frames)
+    out.attrs = dict(frames[0].attrs) if frames else {}
+    return out
+
+
+def saved_parts(folder: str | Path) -> tuple[pd.DataFrame, list[Verdict]]:
+    """Return a kept ingest's parts as the out-of-core join takes them, without reading them whole.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        A dataset of :func:`keep_ingest`.
+
+    Returns
+    -------
+    (pandas.DataFrame, list of Verdict)
+        The :data:`~geo311.scale.parts.SELECTION_COLUMNS` of every request
+        (what the pipeline reads before the join), and one verdict per part
+        that keeps every row and cleans nothing again.
+    """
+    selection = []
+    verdicts = []
+    first = 0
+    for path in _part_paths(Path(folder)):
+        names = pq.read_schema(path).names
+        frame = pd.read_parquet(path, columns=[c for c in SELECTION_COLUMNS if c in names])
+        verdicts.append(
+            Verdict(
+                path=path,
+                take=None,
+                first=first,
+                placeholders=None,
+                as_of=None,
+                timezone=frame.attrs.get("timezone"),
+            )
+        )
+        selection.append(frame)
+        first += len(frame)
+    out = concat_parts(selection)
+    out.attrs = dict(selection[0].attrs)
+    return out, verdicts
 
 
 def read_dataset(folder: str | Path) -> gpd.GeoDataFrame:
@@ -174,5 +269,6 @@ def read_dataset(folder: str | Path) -> gpd.GeoDataFrame:
         The folder holds no ``part-*.parquet`` file.
     """
     parts = [gpd.read_parquet(path) for path in _part_paths(Path(folder))]
-    frame = concat_parts(parts)
-    return gpd.GeoDataFrame(frame, geometry="geometry", crs=parts[0].crs)
+    frame = gpd.GeoDataFrame(concat_parts(parts), geometry="geometry", crs=parts[0].crs)
+    frame.attrs = dict(parts[0].attrs)
+    return frame

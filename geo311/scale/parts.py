@@ -22,6 +22,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from geo311._flags import add_flags
 from geo311.clean.placeholders import PlaceholderRule
@@ -210,23 +211,24 @@ class Verdict:
     ----------
     path : pathlib.Path
         The part.
-    take : numpy.ndarray
-        Positions (within the part) of the rows kept, in order.
+    take : numpy.ndarray or None
+        Positions (within the part) of the rows kept, in order; None: every row.
     first : int
         Position of the first kept row among all requests kept (the index).
-    placeholders : pandas.DataFrame
-        The placeholder points of the whole run.
-    as_of : pandas.Timestamp
-        The time the time flags are checked against.
+    placeholders : pandas.DataFrame or None
+        The placeholder points of the whole run; None: the part was cleaned
+        already (a part of a kept ingest, :mod:`geo311.scale.dataset`).
+    as_of : pandas.Timestamp or None
+        The time the time flags are checked against (None with ``placeholders``).
     timezone : str or None
         The requests' ``attrs["timezone"]``.
     """
 
     path: Path
-    take: np.ndarray
+    take: np.ndarray | None
     first: int
-    placeholders: pd.DataFrame
-    as_of: pd.Timestamp
+    placeholders: pd.DataFrame | None
+    as_of: pd.Timestamp | None
     timezone: str | None
 
 
@@ -246,10 +248,14 @@ def cleaned_part(verdict: Verdict) -> gpd.GeoDataFrame:
         (:func:`geo311.io.readers.request_points`, as the in-memory ingest
         builds them), indexed by their position among all requests kept.
     """
-    part = pd.read_parquet(verdict.path)
-    frame = part.iloc[verdict.take].reset_index(drop=True)
-    frame["coord_quality"] = mark_placeholders(frame, verdict.placeholders)
-    frame["qa_flags"] = add_flags(frame["qa_flags"], time_flags(frame, verdict.as_of))
+    # a kept part's points are built again from lat/long, as the ingest built them
+    names = [n for n in pq.read_schema(verdict.path).names if n != "geometry"]
+    frame = pd.read_parquet(verdict.path, columns=names)
+    if verdict.take is not None:
+        frame = frame.iloc[verdict.take].reset_index(drop=True)
+    if verdict.placeholders is not None and verdict.as_of is not None:
+        frame["coord_quality"] = mark_placeholders(frame, verdict.placeholders)
+        frame["qa_flags"] = add_flags(frame["qa_flags"], time_flags(frame, verdict.as_of))
     frame = compact_requests(frame)
     gdf = gpd.GeoDataFrame(frame, geometry=request_points(frame))
     gdf.index = pd.RangeIndex(verdict.first, verdict.first + len(gdf))

@@ -44,12 +44,19 @@ class StagedIngest:
     ----------
     parts : list of Verdict
         Each part with the cleaning's verdict on its rows.
-    folder : tempfile.TemporaryDirectory
-        Holds the parts; removed once they are joined.
+    folder : tempfile.TemporaryDirectory or None
+        Holds the parts; removed once they are joined.  None for the parts
+        of a kept dataset (:func:`geo311.scale.dataset.saved_parts`), which
+        are the user's.
     """
 
     parts: list[Verdict]
-    folder: tempfile.TemporaryDirectory[str]
+    folder: tempfile.TemporaryDirectory[str] | None
+
+    def close(self) -> None:
+        """Remove the parts' temporary folder (a kept dataset's parts stay)."""
+        if self.folder is not None:
+            self.folder.cleanup()
 
 
 def check_options(
@@ -285,6 +292,6 @@ def join_parts(
                     progress=progress,
                 )
     finally:
-        staged.folder.cleanup()
+        staged.close()
     requests, ledger = combine(results, chosen)
     return requests, ledger, chosen
