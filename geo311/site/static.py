@@ -7,6 +7,8 @@ touched); text is drawn by matplotlib, never interpreted as markup by geo311.
 from __future__ import annotations
 
 import logging
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,7 +57,6 @@ def _matplotlib() -> SimpleNamespace:
         from matplotlib.figure import Figure  # noqa: PLC0415
         from matplotlib.patches import Patch  # noqa: PLC0415
         from matplotlib.path import Path as MplPath  # noqa: PLC0415
-        from PIL import Image, PngImagePlugin  # noqa: PLC0415 - a dependency of matplotlib
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         msg = f"static maps need matplotlib: {EXTRA}"
         raise ImportError(msg) from exc
@@ -65,28 +66,46 @@ def _matplotlib() -> SimpleNamespace:
         Figure=Figure,
         Patch=Patch,
         Path=MplPath,
-        Image=Image,
-        PngInfo=PngImagePlugin.PngInfo,
         version=matplotlib.__version__,
     )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data and the CRC of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _save_png(fig: Any, path: Path, mpl: SimpleNamespace, *, dpi: int) -> None:
     """Draw ``fig`` and write it as PNG: the pixels ``savefig`` writes, encoded faster.
 
-    ``savefig`` stores RGBA at zlib level 6, a third of a map's time. An
-    opaque figure (every alpha 255, the white background) is stored as RGB
-    at level 3: the same pixels, a tenth smaller and in half the time.
+    ``savefig`` stores RGBA through Pillow, which tries five filters on every
+    row and deflates at level 6: a third of a map's time. An opaque figure
+    (every alpha 255, the white background) is stored as RGB; its rows are
+    stored unfiltered and deflated at level 1: the same pixels in 60 % of
+    Pillow's fastest time (24 ms instead of 41 for a 1500 x 1050 map), and
+    smaller than Pillow's level 3 (262 KiB instead of 301 on average).
     """
     canvas = fig.canvas
     canvas.draw()
-    buffer = canvas.buffer_rgba()
-    image = mpl.Image.frombuffer("RGBA", canvas.get_width_height(), buffer, "raw", "RGBA", 0, 1)
-    if bool((np.asarray(buffer)[..., 3] == 255).all()):
-        image = image.convert("RGB")
-    info = mpl.PngInfo()
-    info.add_text("Software", f"Matplotlib version{mpl.version}, https://matplotlib.org/")
-    image.save(path, format="png", dpi=(dpi, dpi), pnginfo=info, compress_level=3)
+    rgba = np.asarray(canvas.buffer_rgba())
+    pixels = rgba[..., :3] if bool((rgba[..., 3] == 255).all()) else rgba
+    height, width, channels = pixels.shape
+    rows = np.zeros((height, 1 + width * channels), dtype=np.uint8)  # filter byte 0: none
+    rows[:, 1:] = pixels.reshape(height, -1)
+    colour_type = 2 if channels == 3 else 6  # RGB or RGBA, 8 bits a sample
+    per_metre = int(dpi / 0.0254 + 0.5)
+    software = f"Software\0Matplotlib version{mpl.version}, https://matplotlib.org/"
+    data = b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)),
+            _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
+            _chunk(b"tEXt", software.encode("latin-1")),
+            _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+            _chunk(b"IEND", b""),
+        )
+    )
+    path.write_bytes(data)
 
 
 def _polygon_paths(geoms: Any, mpl: SimpleNamespace) -> list[list[Any]]:
