@@ -2,7 +2,8 @@
 
 Each shortcut is checked against the straightforward code it replaced, on
 small hand-made frames: rows as dicts against ``DataFrame.iterrows``,
-matplotlib paths read at once against polygon-by-polygon, the cached
+matplotlib paths read at once against polygon-by-polygon, maps drawn
+on one reused canvas against maps drawn alone, the cached
 geometry JSON against serialising again, the finaliser's fast path against
 escaping every string, and the layer without ``attrs`` against the tables
 it came from (which keep theirs).
@@ -11,6 +12,7 @@ it came from (which keep theirs).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +24,7 @@ pytest.importorskip("folium")
 pytest.importorskip("matplotlib")
 
 from matplotlib.path import Path as MplPath
+from PIL import Image
 
 from geo311.indicators.tables import LayerTables
 from geo311.site import maps, static
@@ -152,3 +155,57 @@ def test_static_map_paths_of_areas_without_polygons() -> None:
     mpl = static._matplotlib()
     assert static._polygon_paths([Polygon(), MultiPolygon()], mpl) == [[], []]
     assert static._polygon_paths([], mpl) == []
+
+
+def _cells() -> gpd.GeoDataFrame:
+    """Six squares with every status: classes, unstable, insufficient, not reached."""
+    cells = [box(-76.7 + 0.01 * c, 39.3 + 0.01 * r, -76.69 + 0.01 * c, 39.31 + 0.01 * r)
+             for r in range(2) for c in range(3)]  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "area_id": [f"A{i}" for i in range(6)],
+            "requests": [100, 120, 15, 140, 150, 0],
+            "population": [2000.0, 2100, 2200, 2300, 2400, 50],
+            "rate_per_1k": [10.0, 20, 30, 40, 50, np.nan],
+            "rate_flag": ["ok", "ok", "unstable", "ok", "ok", "insufficient"],
+            "ttc_median_days": [1.5, 2.0, np.nan, 3.0, 0.5, np.nan],
+            "ttc_flag": ["ok", "ok", "not reached", "unstable", "ok", "insufficient"],
+            "ttc_followup_days": [30.0] * 6,
+        }
+    )
+    return gpd.GeoDataFrame(frame, geometry=cells, crs="EPSG:4326")
+
+
+def test_a_reused_canvas_draws_what_a_new_figure_draws(tmp_path: Path) -> None:
+    """Maps drawn one after another on one canvas have the pixels of maps drawn alone."""
+    gdf = _cells()
+    lines = gpd.GeoDataFrame(geometry=[box(-76.7, 39.3, -76.68, 39.32)], crs="EPSG:4326")
+    canvas = static.StaticCanvas(dpi=30)
+    shapes = static.static_shapes(gdf, outlines=lines)
+    options = {"scheme": "quantiles", "k": 3, "bins": None, "palette": None, "unit": None,
+               "population_source": "ACS", "min_count": 30}  # fmt: skip
+    drawn = []
+    for i, column in enumerate(["rate_per_1k", "ttc_median_days", "rate_per_1k"]):
+        title = f"Map {i}"
+        shared = static.write_static(
+            canvas, shapes, gdf, column, tmp_path / f"shared-{i}.png", title=title, **options
+        )
+        alone = static.static_map(
+            gdf, column, tmp_path / f"alone-{i}.png", outlines=lines, dpi=30, title=title,
+            k=3, population_source="ACS", min_count=30,
+        )  # fmt: skip
+        with Image.open(shared) as a, Image.open(alone) as b:
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        drawn.append(len(canvas.axes.collections))
+    assert drawn[0] == drawn[2] == 7  # its own: 2 classes, 2 flags (fill + hatch each), lines
+
+
+def test_shapes_must_belong_to_the_frame_drawn(tmp_path: Path) -> None:
+    gdf = _cells()
+    shapes = static.static_shapes(gdf.head(4))
+    with pytest.raises(ValueError, match="6 areas to draw, its shapes 4"):
+        static.write_static(
+            static.StaticCanvas(dpi=20), shapes, gdf, "rate_per_1k", tmp_path / "x.png",
+            scheme="quantiles", k=3, bins=None, palette=None, title=None, unit=None,
+            population_source=None, min_count=30,
+        )  # fmt: skip

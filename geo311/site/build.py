@@ -65,6 +65,7 @@ from geo311.site.recycle import RecyclePlan, recycle_page, recycle_plan
 from geo311.site.render import Renderer, SitePlan, environment
 from geo311.site.selection import selection_context
 from geo311.site.specs import NO_DENOMINATOR
+from geo311.site.static import StaticCanvas, StaticShapes, static_shapes
 from geo311.site.text import is_missing, is_synthetic, slugify
 
 if TYPE_CHECKING:
@@ -438,6 +439,36 @@ def build_site(
     )
 
 
+def _write_pngs(
+    layers: Mapping[str, SiteLayer],
+    plan: SitePlan,
+    display: Mapping[str, gpd.GeoDataFrame],
+    *,
+    outlines: gpd.GeoDataFrame | None,
+    district_key: str | None,
+) -> list[Path]:
+    """Write the PNG of every map page that has one; return their paths.
+
+    They share one canvas, and each layer's areas are projected once for all its maps.
+    """
+    wanted = [(key, column, png) for key, column, _, png in plan.maps if png is not None]
+    if not wanted:
+        return []
+    canvas = StaticCanvas()
+    shapes: dict[str, StaticShapes] = {}
+    pngs: list[Path] = []
+    for key, column, png in wanted:
+        if key not in shapes:
+            lines = outlines if key != district_key else None
+            shapes[key] = static_shapes(display[key], outlines=lines)
+        pngs.append(
+            map_png(
+                layers[key], column, png, display=display[key], shapes=shapes[key], canvas=canvas
+            )
+        )
+    return pngs
+
+
 def _write_site(
     layers: Mapping[str, SiteLayer],
     plan: SitePlan,
@@ -478,21 +509,17 @@ def _write_site(
         )
 
     sizes: dict[Path, int] = {}
-    pngs: list[Path] = []
     district_key = district.key if district is not None else None
     outlines = display[district_key] if district_key else None
     outlines_title = district.title if district is not None else "Boundaries"
     for key, column, page, png_path in plan.maps:
-        lines = outlines if key != district_key else None
         sizes[page] = map_page(
-            render, layers[key], [column], page=page, display=display[key], outlines=lines,
+            render, layers[key], [column], page=page, display=display[key],
+            outlines=outlines if key != district_key else None,
             outlines_title=outlines_title, png=png_path,
         )  # fmt: skip
-        if png_path is not None:
-            pngs.append(
-                map_png(layers[key], column, png_path, display=display[key], outlines=lines)
-            )
         report(progress, "site", len(sizes), total, unit="pages")
+    pngs = _write_pngs(layers, plan, display, outlines=outlines, district_key=district_key)
     for key, columns, page in plan.combined:
         sizes[page] = map_page(
             render, layers[key], columns, page=page, display=display[key],

@@ -17,6 +17,7 @@ from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.html_tables import area_table, value_with_ci
 from geo311.site.layer import SiteLayer
 from geo311.site.render import Renderer
+from geo311.site.static import StaticCanvas, StaticShapes, write_static
 from geo311.site.text import (
     layer_notes,
     limits_of,
@@ -299,22 +300,28 @@ def map_png(
     path: Path,
     *,
     display: gpd.GeoDataFrame,
-    outlines: gpd.GeoDataFrame | None,
+    shapes: StaticShapes,
+    canvas: StaticCanvas,
 ) -> Path:
-    """Write the static PNG of one headline map page; return its path."""
+    """Write the static PNG of one headline map page; return its path.
+
+    ``shapes`` are the :func:`~geo311.site.static.static_shapes` of ``display``
+    (with the outlines drawn over it), shared by the layer's maps; ``canvas``
+    is shared by every PNG of the site.
+    """
     h = HEADLINE_INDICATORS[column]
-    frame = map_frame(display, layer.indicators, [column])
-    out = maps.static_map(
-        frame,
+    return write_static(
+        canvas,
+        shapes,
+        map_frame(display, layer.indicators, [column]),
         column,
-        path,
+        path,  # existence was checked with every other output
         scheme="quantiles",
         k=5,
+        bins=None,
+        palette=None,
         title=f"{h.title} by {layer.title.lower()}",
         unit=h.unit,
         population_source=population_source(layer.metadata),
-        outlines=outlines,
-        overwrite=True,  # existence was checked with every other output
         min_count=limits_of(layer.metadata)["min_count"],
     )
-    return Path(out)

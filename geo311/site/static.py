@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -39,8 +39,9 @@ from geo311.site.specs import MIN_COUNT, NOT_REACHED, flag_label
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
 
-__all__ = ["static_map"]
+__all__ = ["StaticCanvas", "StaticShapes", "static_map", "static_shapes", "write_static"]
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,152 @@ def _static_legend(
     )
 
 
+class StaticShapes(NamedTuple):
+    """A layer's areas ready for static maps: projected and cut into paths once for all."""
+
+    paths: list[list[Any]]
+    """Each area's polygon paths (areas without geometry left off), in the map's projection."""
+    lines: list[Any] | None
+    """The outlines drawn over the areas, in the same projection (None: no outlines)."""
+    bounds: tuple[float, float, float, float]
+    """The areas' bounds in the projection: the map's limits."""
+
+
+def static_shapes(
+    gdf: gpd.GeoDataFrame, *, outlines: gpd.GeoDataFrame | None = None
+) -> StaticShapes:
+    """Project ``gdf``'s areas (and ``outlines``) to their UTM zone and cut them into paths.
+
+    Every map of a layer draws the same outlines: the site projects them once
+    and draws each indicator of the layer with :func:`write_static`.
+    """
+    mpl = _matplotlib()
+    frame = to_wgs84(gdf, "gdf")
+    crs = utm_crs(frame)
+    projected = frame.geometry.to_crs(crs)
+    lines = None
+    if outlines is not None:
+        shown = to_wgs84(outlines, "outlines").geometry.to_crs(crs)
+        lines = [p for area in _polygon_paths(shown.to_numpy(), mpl) for p in area]
+    minx, miny, maxx, maxy = (float(v) for v in projected.total_bounds)
+    return StaticShapes(_polygon_paths(projected.to_numpy(), mpl), lines, (minx, miny, maxx, maxy))
+
+
+class StaticCanvas:
+    """A figure with its map axes, reused by the static maps of one size.
+
+    Making a figure and its axes took a sixth of a map's time, and text is
+    measured anew on every new figure (matplotlib caches the measures per
+    renderer): the site draws all its PNGs on one canvas, swapping only the
+    areas, the legend and the title.
+    """
+
+    def __init__(self, *, figsize: tuple[float, float] = (10.0, 7.0), dpi: int = 150) -> None:
+        self.mpl = _matplotlib()
+        self.dpi = dpi
+        self.figure = self.mpl.Figure(figsize=figsize, dpi=dpi)
+        self.mpl.FigureCanvasAgg(self.figure)
+        self.axes = self.figure.add_axes((0.02, 0.02, 0.64, 0.86))
+        self.axes.set_axis_off()
+        self.axes.set_aspect("equal")
+
+
+def _draw_areas(
+    canvas: StaticCanvas, shapes: StaticShapes, status: pd.Series, classes: Any
+) -> None:
+    """Replace the canvas's areas: one collection per fill and hatch, then the outlines."""
+    mpl, ax = canvas.mpl, canvas.axes
+    for collection in list(ax.collections):
+        collection.remove()
+    groups: dict[tuple[str, str | None], list[Any]] = {}
+    for paths, st, cls in zip(shapes.paths, status, classes.yb, strict=True):
+        key: tuple[str, str | None]
+        if st == "insufficient":
+            key = (NA_FILL, "////")
+        elif st == NOT_REACHED:
+            key = (_NR_FILL, "\\\\")
+        else:
+            key = (classes.colors[cls], "...." if st == "unstable" else None)
+        groups.setdefault(key, []).extend(paths)
+    for (face, hatch), paths in groups.items():
+        edge = {NA_FILL: NA_HATCH, _NR_FILL: NOT_REACHED_HATCH}.get(
+            face, UNSTABLE_HATCH if hatch else AREA_STROKE
+        )
+        ax.add_collection(
+            mpl.PathCollection(
+                paths, facecolor=face, edgecolor=edge, linewidth=0.3 if hatch is None else 0.2
+            ),
+            autolim=False,  # the limits are the areas' bounds, set below
+        )
+        if hatch is not None:
+            # Agg draws a hatch's tile anew for every path it fills (4 ms for the dots):
+            # one path over all the group's areas draws it once, on top of their fills
+            ax.add_collection(
+                mpl.PathCollection(
+                    [mpl.Path.make_compound_path(*paths)],
+                    facecolor="none",
+                    edgecolor=edge,  # the hatch's colour; no line: width 0
+                    linewidth=0,
+                    hatch=hatch,
+                ),
+                autolim=False,
+            )
+    if shapes.lines is not None:
+        ax.add_collection(
+            mpl.PathCollection(shapes.lines, facecolor="none", edgecolor="#1a1a1a", linewidth=1.2),
+            autolim=False,
+        )
+    minx, miny, maxx, maxy = shapes.bounds
+    ax.set_xlim(minx, maxx)
+    ax.set_ylim(miny, maxy)
+
+
+def write_static(
+    canvas: StaticCanvas,
+    shapes: StaticShapes,
+    gdf: gpd.GeoDataFrame,
+    column: str,
+    path: Path,
+    *,
+    scheme: str,
+    k: int,
+    bins: Sequence[float] | None,
+    palette: str | Sequence[str] | None,
+    title: str | None,
+    unit: str | None,
+    population_source: str | None,
+    min_count: int,
+) -> Path:
+    """Draw ``column`` of ``gdf`` over ``shapes`` (its areas' :func:`static_shapes`) to ``path``.
+
+    The options mean what they mean for :func:`static_map`; the caller checked
+    that ``path`` may be written.
+    """
+    frame = to_wgs84(check_column(gdf, column), "gdf")
+    if len(frame) != len(shapes.paths):
+        msg = f"the frame has {len(frame)} areas to draw, its shapes {len(shapes.paths)}"
+        raise ValueError(msg)
+    prep = prepare(
+        frame, column, scheme=scheme, k=k, bins=bins, palette=palette, min_count=min_count
+    )
+    _draw_areas(canvas, shapes, prep.status, prep.classes)
+    beyond = followups(frame[(prep.status == NOT_REACHED).to_numpy()], prep.spec)
+    _static_legend(
+        canvas.axes,
+        canvas.mpl,
+        prep=prep,
+        unit=prep.spec.unit if unit is None else str(unit),
+        population_source=population_source,
+        followup=days_text(min(beyond, default=np.nan)),
+    )
+    title = prep.spec.title if title is None else str(title)
+    canvas.figure.suptitle(title, fontsize=12, x=0.02, y=0.97, ha="left")
+    with atomic_write(path) as tmp:
+        _save_png(canvas.figure, tmp, canvas.mpl, dpi=canvas.dpi)
+    log.info("wrote static map of %s to %s", column, path)
+    return path
+
+
 def static_map(
     gdf: gpd.GeoDataFrame,
     column: str,
@@ -216,80 +363,19 @@ def static_map(
     """
     path = Path(path)
     check_overwrite([path], overwrite=overwrite)
-    mpl = _matplotlib()
-    frame = to_wgs84(check_column(gdf, column), "gdf")
-    crs = utm_crs(frame)
-    frame = frame.to_crs(crs)
-    prep = prepare(
-        frame, column, scheme=scheme, k=k, bins=bins, palette=palette, min_count=min_count
-    )
-    status, classes = prep.status, prep.classes
-    title = prep.spec.title if title is None else str(title)
-    unit = prep.spec.unit if unit is None else str(unit)
-    fig = mpl.Figure(figsize=figsize, dpi=dpi)
-    mpl.FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.02, 0.02, 0.64, 0.86))
-    ax.set_axis_off()
-    ax.set_aspect("equal")
-    groups: dict[tuple[str, str | None], list[Any]] = {}
-    area_paths = _polygon_paths(frame.geometry.to_numpy(), mpl)
-    for paths, st, cls in zip(area_paths, status, classes.yb, strict=True):
-        key: tuple[str, str | None]
-        if st == "insufficient":
-            key = (NA_FILL, "////")
-        elif st == NOT_REACHED:
-            key = (_NR_FILL, "\\\\")
-        else:
-            key = (classes.colors[cls], "...." if st == "unstable" else None)
-        groups.setdefault(key, []).extend(paths)
-    for (face, hatch), paths in groups.items():
-        edge = {NA_FILL: NA_HATCH, _NR_FILL: NOT_REACHED_HATCH}.get(
-            face, UNSTABLE_HATCH if hatch else AREA_STROKE
-        )
-        ax.add_collection(
-            mpl.PathCollection(
-                paths, facecolor=face, edgecolor=edge, linewidth=0.3 if hatch is None else 0.2
-            ),
-            autolim=False,  # the limits are the frame's bounds, set below
-        )
-        if hatch is not None:
-            # Agg draws a hatch's tile anew for every path it fills (4 ms for the dots):
-            # one path over all the group's areas draws it once, on top of their fills
-            ax.add_collection(
-                mpl.PathCollection(
-                    [mpl.Path.make_compound_path(*paths)],
-                    facecolor="none",
-                    edgecolor=edge,  # the hatch's colour; no line: width 0
-                    linewidth=0,
-                    hatch=hatch,
-                ),
-                autolim=False,
-            )
-    if outlines is not None:
-        lines = to_wgs84(outlines, "outlines").to_crs(crs)
-        ax.add_collection(
-            mpl.PathCollection(
-                [p for area in _polygon_paths(lines.geometry.to_numpy(), mpl) for p in area],
-                facecolor="none",
-                edgecolor="#1a1a1a",
-                linewidth=1.2,
-            ),
-            autolim=False,
-        )
-    minx, miny, maxx, maxy = frame.total_bounds
-    ax.set_xlim(minx, maxx)
-    ax.set_ylim(miny, maxy)
-    beyond = followups(frame[(status == NOT_REACHED).to_numpy()], prep.spec)
-    _static_legend(
-        ax,
-        mpl,
-        prep=prep,
+    frame = to_wgs84(check_column(gdf, column), "gdf")  # warns once of areas left off
+    return write_static(
+        StaticCanvas(figsize=figsize, dpi=dpi),
+        static_shapes(frame, outlines=outlines),
+        frame,
+        column,
+        path,
+        scheme=scheme,
+        k=k,
+        bins=bins,
+        palette=palette,
+        title=title,
         unit=unit,
         population_source=population_source,
-        followup=days_text(min(beyond, default=np.nan)),
+        min_count=min_count,
     )
-    fig.suptitle(title, fontsize=12, x=0.02, y=0.97, ha="left")
-    with atomic_write(path) as tmp:
-        _save_png(fig, tmp, mpl, dpi=dpi)
-    log.info("wrote static map of %s to %s", column, path)
-    return path
