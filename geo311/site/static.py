@@ -91,8 +91,9 @@ def _save_png(fig: Any, path: Path, mpl: SimpleNamespace, *, dpi: int) -> None:
     rgba = np.asarray(canvas.buffer_rgba())
     pixels = rgba[..., :3] if bool((rgba[..., 3] == 255).all()) else rgba
     height, width, channels = pixels.shape
-    rows = np.zeros((height, 1 + width * channels), dtype=np.uint8)  # filter byte 0: none
-    rows[:, 1:] = pixels.reshape(height, -1)
+    rows = np.empty((height, 1 + width * channels), dtype=np.uint8)
+    rows[:, 0] = 0  # each row's filter: none
+    np.copyto(rows[:, 1:].reshape(height, width, channels), pixels)  # a view: one copy
     colour_type = 2 if channels == 3 else 6  # RGB or RGBA, 8 bits a sample
     per_metre = int(dpi / 0.0254 + 0.5)
     software = f"Software\0Matplotlib version{mpl.version}, https://matplotlib.org/"
