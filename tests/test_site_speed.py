@@ -5,8 +5,9 @@ small hand-made frames: rows as dicts against ``DataFrame.iterrows``,
 matplotlib paths read at once against polygon-by-polygon, maps drawn
 on one reused canvas against maps drawn alone, the cached
 geometry JSON against serialising again, the finaliser's fast path against
-escaping every string, and the layer without ``attrs`` against the tables
-it came from (which keep theirs).
+escaping every string, the basemap given as a provider against its URL,
+and the layer without ``attrs`` against the tables it came from (which
+keep theirs).
 """
 
 from __future__ import annotations
@@ -209,3 +210,18 @@ def test_shapes_must_belong_to_the_frame_drawn(tmp_path: Path) -> None:
             scheme="quantiles", k=3, bins=None, palette=None, title=None, unit=None,
             population_source=None, min_count=30,
         )  # fmt: skip
+
+
+def test_the_default_basemap_as_a_provider_gives_the_layer_its_url_gave() -> None:
+    """folium looks a URL up among every provider first: the provider skips that, same layer."""
+    from folium.raster_layers import TileLayer  # noqa: PLC0415
+
+    from geo311.site.elements import DEFAULT_TILES, default_tile_provider  # noqa: PLC0415
+
+    options = {"attr": "tiles", "name": "basemap", "control": False, "max_zoom": 20,
+               "subdomains": DEFAULT_TILES["subdomains"]}  # fmt: skip
+    by_url = TileLayer(tiles=DEFAULT_TILES["url"], **options)
+    by_provider = TileLayer(tiles=default_tile_provider(), **options)
+    assert by_provider.tiles == by_url.tiles == DEFAULT_TILES["url"]
+    assert by_provider.options == by_url.options
+    assert by_provider.tile_name == by_url.tile_name

@@ -55,7 +55,7 @@ from geo311.catalogue import DATA_DICTIONARY
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.site import assets as _assets
 from geo311.site.classify import AREA_STROKE, PALETTES, SCHEMES, Classes, classify
-from geo311.site.elements import DEFAULT_TILES, elements, folium_module
+from geo311.site.elements import DEFAULT_TILES, default_tile_provider, elements, folium_module
 from geo311.site.escape import escape_html, json_for_script
 from geo311.site.legend import LegendInput, legend_and_patterns
 from geo311.site.prepare import (
@@ -239,7 +239,7 @@ def _new_map(frame: gpd.GeoDataFrame, *, tiles: bool | str, label: str) -> foliu
         url = DEFAULT_TILES["url"] if tiles is True else str(tiles)
         attribution = DEFAULT_TILES["attribution"] if tiles is True else ""
         el.TileLayer(
-            tiles=url,
+            tiles=default_tile_provider() if tiles is True else url,
             attr=attribution or "basemap tiles",
             name="basemap",
             control=False,
