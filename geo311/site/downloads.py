@@ -82,9 +82,13 @@ def tidy(sections: Sequence[Section]) -> pd.DataFrame:
     >>> [str(v) for v in row]
     ['headline', '1', 'North', 'requests', '12.0', 'unstable']
     """
+    return _tidy([(section, _values(section)) for section in sections])
+
+
+def _tidy(sections: Sequence[tuple[Section, pd.DataFrame]]) -> pd.DataFrame:
+    """:func:`tidy` of sections given with their :func:`_values`."""
     parts = []
-    for section in sections:
-        values = _values(section)
+    for section, values in sections:
         rows, measures = values.shape
         ids = np.repeat(values.index.to_numpy(object), measures)
         part = pd.DataFrame(
@@ -108,9 +112,9 @@ def tidy(sections: Sequence[Section]) -> pd.DataFrame:
     return frame
 
 
-def _sheet(section: Section) -> pd.DataFrame:
-    """Return a section as one worksheet: a row per area, its measures, then its flags."""
-    values = _values(section)
+def _sheet(section: Section, measures: pd.DataFrame) -> pd.DataFrame:
+    """Return a section (its :func:`_values` given) as one worksheet: areas, measures, flags."""
+    values = measures.copy()
     values.insert(0, "area_name", _names(section))
     flags: dict[str, list[str]] = {}
     for (area_id, measure), note in section.notes.items():
@@ -138,8 +142,9 @@ def write_downloads(sections: Sequence[Section], page: Path) -> list[dict[str, s
     list of dict
         ``{"href", "label"}`` per file written, CSV first.
     """
-    sheets = {section.name: _sheet(section) for section in sections}
-    return _write(tidy(sections), sheets, page, data_paths(page)[0])
+    values = [(section, _values(section)) for section in sections]  # read once for both
+    sheets = {section.name: _sheet(section, measures) for section, measures in values}
+    return _write(_tidy(values), sheets, page, data_paths(page)[0])
 
 
 def write_frame(frame: pd.DataFrame, page: Path, *, csv: Path) -> list[dict[str, str]]:
