@@ -2,12 +2,12 @@
 
 Each shortcut is checked against the straightforward code it replaced, on
 small hand-made frames: rows as dicts against ``DataFrame.iterrows``,
-matplotlib paths read at once against polygon-by-polygon, maps drawn
-on one reused canvas against maps drawn alone, the cached
-geometry JSON against serialising again, the finaliser's fast path against
-escaping every string, the basemap given as a provider against its URL,
-and the layer without ``attrs`` against the tables it came from (which
-keep theirs).
+matplotlib paths read at once against polygon-by-polygon, maps drawn on
+one reused canvas against maps drawn alone, the cached geometry JSON
+against serialising again, the finaliser's fast path against escaping
+every string, the basemap given as a provider against its URL, the tidy
+download against a frame per section concatenated, and the layer without
+``attrs`` against the tables it came from (which keep theirs).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from matplotlib.path import Path as MplPath
 from PIL import Image
 
 from geo311.indicators.tables import LayerTables
-from geo311.site import maps, static
+from geo311.site import downloads, maps, static
+from geo311.site.downloads import Section
 from geo311.site.escape import escape_html
 from geo311.site.layer import site_layer
 from geo311.site.render import environment
@@ -225,3 +226,48 @@ def test_the_default_basemap_as_a_provider_gives_the_layer_its_url_gave() -> Non
     assert by_provider.tiles == by_url.tiles == DEFAULT_TILES["url"]
     assert by_provider.options == by_url.options
     assert by_provider.tile_name == by_url.tile_name
+
+
+def _tidy_by_concat(sections: list[Section]) -> pd.DataFrame:
+    """A frame per section, concatenated, then converted (the reference)."""
+    parts = []
+    for section in sections:
+        values = downloads._values(section)
+        rows, measures = values.shape
+        ids = np.repeat(values.index.to_numpy(object), measures)
+        part = pd.DataFrame(
+            {
+                "section": section.name,
+                "area_id": ids,
+                "area_name": np.repeat(
+                    np.array(downloads._names(section), dtype=object), measures
+                ),
+                "measure": np.tile(np.array(values.columns, dtype=object), rows),
+                "value": values.to_numpy().ravel(),
+            }
+        )
+        part["note"] = [
+            section.notes.get((a, m), "") for a, m in zip(ids, part["measure"], strict=True)
+        ]
+        parts.append(part)
+    frame = pd.DataFrame(columns=list(downloads.COLUMNS)) if not parts else pd.concat(parts)
+    frame = frame.reset_index(drop=True)
+    frame["value"] = frame["value"].astype(float)
+    for column in ("section", "area_id", "area_name", "measure", "note"):
+        frame[column] = frame[column].astype("string")
+    return frame
+
+
+def test_the_tidy_download_equals_the_frames_concatenated() -> None:
+    table = _mixed_table()
+    empty = table.head(0)
+    sections = [
+        Section("headline", table[["area_name", "requests", "rate_per_1k"]],
+                {("1", "rate_per_1k"): "unstable", ("3", "requests"): "few"}),
+        Section("empty", empty[["area_name", "big"]]),
+        Section("no names", table[["big", "rate_flag"]].set_axis([7, 8, 9])),
+    ]  # fmt: skip
+    for chosen in (sections, sections[1:2], []):
+        got, want = downloads.tidy(chosen), _tidy_by_concat(chosen)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert list(got.dtypes) == list(want.dtypes)
