@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from geo311.indicators.survival import _LONG_SEGMENT, _segmented_cumsum, survival_curves
-from geo311.indicators.time_to_close import _counts_at
+from geo311.indicators.time_to_close import _closed_only_median, _counts_at
 
 
 def test_segmented_cumsum_is_bitwise_for_long_and_short_segments() -> None:
@@ -95,3 +95,42 @@ def test_followed_and_closed_by_a_horizon_read_off_the_table() -> None:
         mine = codes == g
         assert f == (mine & (durations >= h)).sum()
         assert c == (mine & events & (durations <= h)).sum()
+
+
+def test_survival_is_bitwise_the_textbook_product_limit() -> None:
+    rng = np.random.default_rng(21)
+    durations = np.round(rng.exponential(4.0, 2500), 1)
+    events = rng.random(2500) < 0.75
+    groups = rng.integers(0, 6, 2500)
+    durations[groups == 5] = 2.0  # every request of group 5 closes at once: S falls to 0
+    events[groups == 5] = True
+    km = survival_curves(durations, events, groups=groups)
+    n, d = km.at_risk, km.events
+    with np.errstate(divide="ignore"):
+        step = np.log(n - d) - np.log(n)
+    expected = np.concatenate(
+        [np.exp(np.cumsum(step[a:b])) for a, b in itertools.pairwise(km.offsets)]
+    )
+    rows = rng.integers(0, km.time.size, 300)
+    assert km.survival_of(rows).tobytes() == expected[rows].tobytes()  # before the whole curve
+    assert km.survival.tobytes() == expected.tobytes()
+    assert km.survival_of(rows).tobytes() == expected[rows].tobytes()  # after it
+    assert km.survival[km.offsets[-1] - 1] == 0.0
+
+
+def test_closed_only_median_reads_the_closures_off_the_table() -> None:
+    rng = np.random.default_rng(13)
+    durations = rng.choice([0.0, 0.25, 1.0, 1.0, 2.5, 4.0, 9.0], 900) + rng.integers(0, 3, 900)
+    events = rng.random(900) < 0.55
+    codes = rng.integers(0, 8, 900)
+    events[codes == 2] = False  # a group without closures
+    codes[codes == 6] = 7  # an empty group
+    km = survival_curves(durations, events, groups=codes, n_groups=8)
+    closed = np.bincount(codes[events], minlength=8)
+    got = _closed_only_median(km, closed)
+    for g in range(8):
+        mine = durations[(codes == g) & events]
+        if mine.size:
+            assert got[g] == np.median(mine)
+        else:
+            assert np.isnan(got[g])

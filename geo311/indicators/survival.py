@@ -182,17 +182,38 @@ class SurvivalCurves:
     censored: IntArray
     #: the sort of the fit: input position of each sorted entry (>= n: a time-0 row)
     sort: PositionArray = field(repr=False)
-    #: the table row of each sorted entry
-    sorted_rows: PositionArray = field(repr=False)
+    #: whether each sorted entry opens a row of the table
+    opens_row: BoolArray = field(repr=False)
 
     # ------------------------------------------------------------ the curves, when first read
 
     @cached_property
+    def _log_survival(self) -> FloatArray:
+        """``log S(t)`` at each row: the cumulated ``log(n - d) - log(n)``.
+
+        The logarithms are read from a table of ``log(k)`` for every count
+        ``k`` up to the largest at risk: the same values as ``np.log`` of the
+        counts, computed once per count rather than twice per row.
+        """
+        largest = int(self.at_risk.max()) if self.at_risk.size else 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(np.arange(largest + 1, dtype=np.float64))
+            log_step = logs[self.at_risk - self.events] - logs[self.at_risk]
+        return _segmented_cumsum(log_step, self.offsets)
+
+    @cached_property
     def survival(self) -> FloatArray:
         """Kaplan-Meier ``S(t)`` at each row's time (after its events)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_step = np.log(self.at_risk - self.events) - np.log(self.at_risk)
-        return np.exp(_segmented_cumsum(log_step, self.offsets))
+        return np.exp(self._log_survival)
+
+    def survival_of(self, rows: IntArray) -> FloatArray:
+        """Return ``S(t)`` at these rows of the table (the values of :attr:`survival`).
+
+        Evaluated at the rows only, unless the whole curve was already read.
+        """
+        if "survival" in self.__dict__:
+            return self.survival[rows]
+        return np.exp(self._log_survival[rows])
 
     @cached_property
     def greenwood(self) -> FloatArray:
@@ -216,8 +237,22 @@ class SurvivalCurves:
         """For each input observation (in input order), the row of its group and time."""
         n = self.sort.size - int(np.count_nonzero(np.diff(self.offsets)))
         is_obs = self.sort < n
-        out = np.empty(n, dtype=self.sorted_rows.dtype)
-        out[self.sort[is_obs]] = self.sorted_rows[is_obs]
+        rows = np.cumsum(self.opens_row, dtype=self.sort.dtype)
+        rows -= 1
+        out = np.empty(n, dtype=self.sort.dtype)
+        out[self.sort[is_obs]] = rows[is_obs]
+        return out
+
+    @cached_property
+    def events_before(self) -> IntArray:
+        """Events in the rows before each row, all groups in table order (one more value: all).
+
+        The ``k``-th event of the table (from 0) is at the last row ``r`` with
+        ``events_before[r] <= k``; a group's events up to row ``r`` are
+        ``events_before[r + 1] - events_before[offsets[g]]``.
+        """
+        out = np.zeros(self.events.size + 1, dtype=np.int64)
+        np.cumsum(self.events, out=out[1:])
         return out
 
     # ------------------------------------------------------------ per-group sizes
@@ -352,7 +387,7 @@ class SurvivalCurves:
         if not 0.0 <= level <= 1.0:
             msg = f"level must lie in [0, 1], got {level!r}"
             raise OptionError(msg)
-        return self._time_at(self.survival.__getitem__, level, not_reached)
+        return self._time_at(self.survival_of, level, not_reached)
 
     def median(self, *, not_reached: float = np.nan) -> FloatArray:
         """Return the Kaplan-Meier median per group (see :meth:`time_at_survival`)."""
@@ -377,7 +412,7 @@ class SurvivalCurves:
             Per row of the table (or of ``rows``); 1 where ``S = 1``, 0 where ``S = 0``.
         """
         z = z_value(confidence)
-        survival = self.survival if rows is None else self.survival[rows]
+        survival = self.survival if rows is None else self.survival_of(rows)
         greenwood = self.greenwood if rows is None else self.greenwood[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
             log_s = np.log(survival)
@@ -548,7 +583,7 @@ def survival_curves(
         if order.shape != t.shape:
             msg = f"order has {order.size} indices for {t.size} durations"
             raise InputError(msg)
-    sizes = np.bincount(g, minlength=size).astype(np.int64)
+    sizes = np.bincount(g, minlength=size)
     births = np.flatnonzero(sizes)  # a row at time 0 for every non-empty group
     # Sort by group, then time: any sort by time (rows with equal group and time are
     # pooled, so their order is irrelevant), then a stable sort by group -- a radix
@@ -562,34 +597,35 @@ def survival_curves(
         order = entry[np.argsort(keys, kind="stable")]
     else:  # one group (or none): the time order is the order
         order = entry
-    # sorted by group: each group's code once per observation, plus its birth row
+    # sorted by group: each group's entries (its observations and its birth row) in a run
     per_group = sizes + (sizes > 0)
-    sorted_g = np.repeat(np.arange(size, dtype=index), per_group)
+    group_end = np.cumsum(per_group)
     sorted_t = np.concatenate([t, np.zeros(births.size)])[order]
     is_event = np.concatenate([e, np.zeros(births.size, dtype=bool)])[order]
-    new = np.ones(order.size, dtype=bool)
-    new[1:] = (sorted_g[1:] != sorted_g[:-1]) | (sorted_t[1:] != sorted_t[:-1])
+    # a row opens at each change of time within a group, and at each group's birth entry
+    new = np.empty(order.size, dtype=bool)
+    np.not_equal(sorted_t[1:], sorted_t[:-1], out=new[1:])
+    new[group_end[births] - per_group[births]] = True
     starts = np.flatnonzero(new)
-    row_group = sorted_g[starts].astype(np.int64)
-    row_time = sorted_t[starts]
+    bounds = np.append(starts, order.size)
+    # Rows per group: the row openings among each group's entries.
+    opened = np.zeros(order.size + 1, dtype=np.int64)
+    np.cumsum(new, out=opened[1:])
+    offsets = np.zeros(size + 1, dtype=np.int64)
+    offsets[1:] = opened[group_end]
+    rows_per_group = np.diff(offsets)
+    row_group = np.repeat(np.arange(size, dtype=np.int64), rows_per_group)
+    row_time = sorted_t[new]
     # Entries per row (a run of equal group and time), less the birth entry opening
     # each group's first row; at risk: the group's entries from the row on (less
-    # the birth entry on the first row).
-    entries: IntArray = np.diff(np.append(starts, order.size))
-    rows_per_group = np.bincount(row_group, minlength=size)
-    offsets = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(rows_per_group, out=offsets[1:])
+    # the birth entry on the first row).  Events: a running count read at the rows' bounds.
     first_rows = offsets[:-1][births]
-    removed = entries.copy()
+    removed = np.diff(bounds)
     removed[first_rows] -= 1
-    rows_of_entries: PositionArray = np.cumsum(new, dtype=index)
-    rows_of_entries -= 1
-    deaths = (
-        np.add.reduceat(is_event, starts, dtype=np.int64)
-        if starts.size
-        else np.zeros(0, dtype=np.int64)
-    )
-    at_risk = np.cumsum(per_group)[row_group] - starts
+    running = np.zeros(order.size + 1, dtype=np.int64)
+    np.cumsum(is_event, out=running[1:])
+    deaths = np.diff(running[bounds])
+    at_risk = np.repeat(group_end, rows_per_group) - starts
     at_risk[first_rows] -= 1
     return SurvivalCurves(
         n_groups=size,
@@ -600,5 +636,5 @@ def survival_curves(
         events=deaths,
         censored=removed - deaths,
         sort=order,
-        sorted_rows=rows_of_entries,
+        opens_row=new,
     )

@@ -39,22 +39,25 @@ StrArray = npt.NDArray[np.str_]
 __all__ = ["HORIZONS_DAYS", "TTC_FLAGS"]
 
 
-def _closed_only_median(
-    km: SurvivalCurves, durations: FloatArray, events: BoolArray, closed: IntArray
-) -> FloatArray:
+def _closed_only_median(km: SurvivalCurves, closed: IntArray) -> FloatArray:
     """Per-group median of the closed requests' durations (``numpy.median`` semantics).
 
-    Read in the order of the curves' fit (by group, then time): the closures
-    of each group, ``closed`` of them, come out sorted, without another sort.
+    Read off the curve table: a group's rows hold its closures in time order
+    (``events`` at each row's time), so its ``k``-th closure is at the row
+    where the running count of events passes ``k`` -- no sort, no gather of
+    the durations.
     """
     out = np.full(km.n_groups, np.nan)
-    entries = km.sort[km.sort < durations.size]  # the observations, not the time-0 rows
-    values = durations[entries[events[entries]]]
-    starts = np.cumsum(closed) - closed
+    before = km.events_before
     has = closed > 0
-    lo = starts[has] + (closed[has] - 1) // 2
-    hi = starts[has] + closed[has] // 2
-    out[has] = (values[lo] + values[hi]) / 2.0
+    first = before[km.offsets[:-1][has]]  # the table's closures before the group's
+
+    def time_of(k: IntArray) -> FloatArray:
+        return km.time[np.searchsorted(before, k, side="right") - 1]
+
+    lo = time_of(first + (closed[has] - 1) // 2)
+    hi = time_of(first + closed[has] // 2)
+    out[has] = (lo + hi) / 2.0
     return out
 
 
@@ -85,18 +88,17 @@ def _counts_at(
     row = rows[found]
     left = km.at_risk[row] - km.events[row] - km.censored[row]
     followed[found] = np.where(km.time[row] == horizons[found], km.at_risk[row], left)
-    running = np.concatenate([[0], np.cumsum(km.events)])
-    closed_by[found] = running[row + 1] - running[km.offsets[groups[found]]]
+    before = km.events_before
+    closed_by[found] = before[row + 1] - before[km.offsets[groups[found]]]
     return followed, closed_by
 
 
 def _shares(
-    km: SurvivalCurves, codes: IntArray, *, followup: FloatArray, confidence: float
+    km: SurvivalCurves, timed: IntArray, *, followup: FloatArray, confidence: float
 ) -> dict[str, Any]:
     """KM shares closed within each horizon, within follow-up, with edge-safe intervals."""
     n = km.n_groups
     out: dict[str, Any] = {}
-    timed = np.bincount(codes, minlength=n)
     horizons = np.asarray(HORIZONS_DAYS, dtype=float)
     groups = np.repeat(np.arange(n), horizons.size)
     queries = np.tile(horizons, n)
@@ -108,7 +110,7 @@ def _shares(
     lower, upper = km.confidence_bands(confidence=confidence, rows=rows[found])
     grids = {}
     for name, curve in (
-        ("share", km.survival[rows[found]]),
+        ("share", km.survival_of(rows[found])),
         ("ci_low", upper),
         ("ci_high", lower),
     ):
@@ -119,7 +121,7 @@ def _shares(
     ends = km.offsets[1:] - 1
     complete = np.zeros(n, dtype=bool)
     has = np.diff(km.offsets) > 0
-    complete[has] = km.survival[ends[has]] == 0.0
+    complete[has] = km.survival_of(ends[has]) == 0.0
     for j, h in enumerate(HORIZONS_DAYS):
         share, low, high = (grids[name][:, j].copy() for name in ("share", "ci_low", "ci_high"))
         # Edges: Wilson limit of 0 of those followed past h / all of the closures by h.
@@ -162,14 +164,16 @@ def _time_order(requests: pd.DataFrame, scope: _Scope, ok: BoolArray) -> IntArra
     free, free_row = scope.layer_free
     # positions in int32 when they fit: kept for the run, and what the fits read
     index = np.int32 if free.size < np.iinfo(np.int32).max else np.int64
-    order = remember(
-        requests,
-        ("time_order", Same(free)),
-        lambda: np.argsort(free).astype(index),
-        lasting=True,
-    )
+
+    def sort() -> IntArray:
+        # Only the valid durations: a NaN (no valid duration) takes numpy's sort off its
+        # vectorised path (four times slower), and those rows are never fitted.
+        valid = np.flatnonzero(~np.isnan(free))
+        return valid[np.argsort(free[valid])].astype(index)
+
+    order = remember(requests, ("time_order", Same(free)), sort, lasting=True)
     rows = np.flatnonzero(ok) if free_row is None else free_row[ok]
-    rank = np.full(free.size, -1, dtype=index)
+    rank: IntArray = np.full(free.size, -1, dtype=index)
     rank[rows] = np.arange(rows.size)
     by_time = rank[order]
     return by_time[by_time >= 0]
@@ -246,14 +250,13 @@ def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) 
 
 
 def _type_adjusted(
-    scope: _Scope, closed: IntArray, fits: _Fits, confidence: float
+    scope: _Scope, timed: IntArray, closed: IntArray, fits: _Fits, confidence: float
 ) -> dict[str, Any]:
     """Observed / expected closures by service type and pooled (METRICS 7).
 
     An area holding every timed request (the citywide row) has a ratio of 1 by
     construction: it gets no interval.
     """
-    codes = scope.code[scope.ttc_ok]
     n = scope.n_areas
     out: dict[str, Any] = {}
     # Indirect standardisation: expected closures under the citywide curve of each type.
@@ -261,6 +264,7 @@ def _type_adjusted(
     expected = np.full(n, np.nan)
     crude = np.full(n, np.nan)
     if fits.crude is not None:
+        codes = scope.code[scope.ttc_ok]
         crude_expected = np.bincount(codes, weights=fits.crude, minlength=n)
         if fits.typed is not None:
             expected = np.bincount(codes, weights=fits.typed, minlength=n)
@@ -274,7 +278,6 @@ def _type_adjusted(
         out["ttc_type_adjusted_ratio_ci_low"] = np.where(usable, g_low / expected, np.nan)
         out["ttc_type_adjusted_ratio_ci_high"] = np.where(usable, g_high / expected, np.nan)
     out["ttc_crude_ratio"] = crude
-    timed = np.bincount(codes, minlength=n)
     whole = (timed > 0) & (timed == timed.sum())
     for side in ("ci_low", "ci_high"):
         out[f"ttc_type_adjusted_ratio_{side}"][whole] = np.nan
@@ -322,8 +325,9 @@ def _columns(
     else:
         km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
     ci_low, ci_high = km.median_ci(confidence=confidence)
-    timed = np.bincount(codes, minlength=n)
-    closed = np.bincount(codes[events], minlength=n)
+    timed = km.n_observations
+    before = km.events_before
+    closed = before[km.offsets[1:]] - before[km.offsets[:-1]]
     out: dict[str, Any] = {
         "ttc_requests": timed,
         "ttc_closed": closed,
@@ -331,7 +335,7 @@ def _columns(
         "ttc_median_days": km.median(),
         "ttc_median_days_ci_low": ci_low,
         "ttc_median_days_ci_high": ci_high,
-        "ttc_median_days_closed_only": _closed_only_median(km, durations, events, closed),
+        "ttc_median_days_closed_only": _closed_only_median(km, closed),
         "ttc_p90_days": km.time_at_survival(0.1),
     }
     followup = np.full(n, np.nan)  # the longest duration: the last time of the curve
@@ -340,6 +344,6 @@ def _columns(
     out["ttc_followup_days"] = followup
     out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
     out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
-    out.update(_shares(km, codes, followup=followup, confidence=confidence))
-    out.update(_type_adjusted(scope, out["ttc_closed"], fits, confidence))
+    out.update(_shares(km, timed, followup=followup, confidence=confidence))
+    out.update(_type_adjusted(scope, timed, closed, fits, confidence))
     return out
