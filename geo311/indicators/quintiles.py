@@ -371,12 +371,11 @@ def _from_group(grouped: pd.DataFrame | None, indicator: str, q: int, areas: int
     """Read one indicator of one group from the table of pooled requests per group."""
     if grouped is None or q not in grouped.index or indicator not in grouped.columns:
         return _NO_VALUE
-    row: dict[Any, Any] = grouped.loc[q].to_dict()
     spec = CATALOGUE.get(indicator)
-    low = high = math.nan
-    if spec is not None and spec.ci is not None and spec.ci[0] in grouped.columns:
-        low, high = (float(row[c]) for c in spec.ci)
-    value = float(row[indicator])
+    ci = () if spec is None or spec.ci is None or spec.ci[0] not in grouped.columns else spec.ci
+    cells = grouped.loc[q, [indicator, *ci]].to_numpy(dtype=float)  # these cells, not the row
+    value = float(cells[0])
+    low, high = (float(cells[1]), float(cells[2])) if ci else (math.nan, math.nan)
     return _Pooled(value, low, high, math.nan, math.nan, areas if math.isfinite(value) else 0)
 
 
@@ -582,15 +581,19 @@ def quintile_table(
     }
     used_pop = float(pop[group.notna()].sum())
 
+    # only the columns read: a group's rows are copied once per group
+    read = [*needed, str(requests)] if has_requests else needed
+    columns = areas[list(dict.fromkeys(read))]
     rows: list[dict[str, Any]] = []
     pooled: dict[tuple[str, int], _Pooled] = {}
     for q in range(1, n + 1):
-        members = areas.loc[(group == q).fillna(value=False).to_numpy()]
-        q_pop = float(pop.loc[members.index].sum())
+        in_q = (group == q).fillna(value=False).to_numpy()
+        members = columns.loc[in_q]
+        q_pop = float(pop[in_q].sum())
         row: dict[str, Any] = {
             "quantile": q,
-            "by_min": float(by_values.loc[members.index].min()) if len(members) else math.nan,
-            "by_max": float(by_values.loc[members.index].max()) if len(members) else math.nan,
+            "by_min": float(by_values[in_q].min()) if len(members) else math.nan,
+            "by_max": float(by_values[in_q].max()) if len(members) else math.nan,
             "areas": len(members),
             "population": q_pop,
             "population_share": q_pop / used_pop if used_pop > 0 else math.nan,
