@@ -250,21 +250,21 @@ def _fits(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool = True) 
 
 
 def _type_adjusted(
-    scope: _Scope, timed: IntArray, closed: IntArray, fits: _Fits, confidence: float
+    codes: IntArray, timed: IntArray, closed: IntArray, fits: _Fits, confidence: float
 ) -> dict[str, Any]:
     """Observed / expected closures by service type and pooled (METRICS 7).
 
+    ``codes``: the area of each timed request; ``timed`` and ``closed``: per area.
     An area holding every timed request (the citywide row) has a ratio of 1 by
     construction: it gets no interval.
     """
-    n = scope.n_areas
+    n = timed.size
     out: dict[str, Any] = {}
     # Indirect standardisation: expected closures under the citywide curve of each type.
     observed = closed.astype(float)
     expected = np.full(n, np.nan)
     crude = np.full(n, np.nan)
     if fits.crude is not None:
-        codes = scope.code[scope.ttc_ok]
         crude_expected = np.bincount(codes, weights=fits.crude, minlength=n)
         if fits.typed is not None:
             expected = np.bincount(codes, weights=fits.typed, minlength=n)
@@ -345,5 +345,5 @@ def _columns(
     out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
     out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
     out.update(_shares(km, timed, followup=followup, confidence=confidence))
-    out.update(_type_adjusted(scope, timed, closed, fits, confidence))
+    out.update(_type_adjusted(codes, timed, closed, fits, confidence))
     return out
