@@ -7,7 +7,13 @@ import itertools
 import numpy as np
 import pytest
 
-from geo311.indicators.survival import _LONG_SEGMENT, _segmented_cumsum, survival_curves
+from geo311._errors import InputError
+from geo311.indicators.survival import (
+    _LONG_SEGMENT,
+    TimeOrder,
+    _segmented_cumsum,
+    survival_curves,
+)
 from geo311.indicators.time_to_close import _closed_only_median, _counts_at
 
 
@@ -134,3 +140,21 @@ def test_closed_only_median_reads_the_closures_off_the_table() -> None:
             assert got[g] == np.median(mine)
         else:
             assert np.isnan(got[g])
+
+
+@pytest.mark.parametrize("n_groups", [1, 5])
+def test_a_time_order_with_its_values_gives_the_same_fit(n_groups: int) -> None:
+    rng = np.random.default_rng(30 + n_groups)
+    durations = np.round(rng.exponential(3.0, 1200), 1)
+    events = rng.random(1200) < 0.7
+    groups = rng.integers(0, n_groups, 1200)
+    order = np.argsort(durations)
+    given = TimeOrder(order, durations[order], events[order])
+    plain = survival_curves(durations, events, groups=groups, n_groups=n_groups + 1)
+    fast = survival_curves(durations, events, groups=groups, n_groups=n_groups + 1, order=given)
+    for name in ("offsets", "group", "time", "at_risk", "events", "censored", "survival"):
+        assert getattr(fast, name).tobytes() == getattr(plain, name).tobytes(), name
+    assert fast.observation_rows.tobytes() == plain.observation_rows.tobytes()
+    short = TimeOrder(order, durations[order][:-1], events[order])
+    with pytest.raises(InputError, match="order has 1199 values for 1200 durations"):
+        survival_curves(durations, events, groups=groups, order=short)

@@ -59,7 +59,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -68,7 +68,7 @@ import pandas as pd
 from geo311._errors import InputError, OptionError
 from geo311.indicators._stats import z_value
 
-__all__ = ["SurvivalCurves", "survival_curves"]
+__all__ = ["SurvivalCurves", "TimeOrder", "survival_curves"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -139,6 +139,22 @@ def _bisect(
         lo[step] = mid[step] + 1
         stay = active & ~right
         hi[stay] = mid[stay]
+
+
+class TimeOrder(NamedTuple):
+    """Observations sorted by duration once, for several fits of the same observations.
+
+    Passed as ``order`` to :func:`survival_curves`, a fit reads the durations
+    and events in time order from here instead of gathering them from the
+    whole arrays (for one group, no gather at all).
+    """
+
+    #: the indices that sort the durations ascending (``numpy.argsort(durations)``)
+    positions: PositionArray
+    #: ``durations[positions]``
+    durations: FloatArray
+    #: ``events[positions]``
+    events: BoolArray
 
 
 @dataclass(frozen=True, eq=False)
@@ -529,13 +545,60 @@ def _check_inputs(
     return t, e.astype(bool, copy=False), g, size
 
 
+def _sort_entries(
+    t: FloatArray,
+    e: BoolArray,
+    g: IntArray,
+    births: IntArray,
+    *,
+    order: npt.ArrayLike | TimeOrder | None,
+    index: type[np.signedinteger[Any]],
+) -> tuple[PositionArray, FloatArray, BoolArray]:
+    """Sort the entries -- a birth row (time 0) per non-empty group, then the observations.
+
+    By group, then time: any sort by time (rows with equal group and time are
+    pooled, so their order is irrelevant), then a stable sort by group -- a
+    radix sort when the codes fit in 16 bits; several times faster than
+    ``np.lexsort``.  A group's birth entry sorts first.  Returns each sorted
+    entry's input position (``>= len(t)``: a birth), time and event flag.
+    """
+    in_order = order if isinstance(order, TimeOrder) else None
+    if in_order is not None:
+        order = in_order.positions
+    if order is not None:
+        order = np.asarray(order, dtype=index).ravel()
+        given = [order] if in_order is None else [order, in_order.durations, in_order.events]
+        wrong = [values.size for values in given if values.size != t.size]
+        if wrong:
+            msg = f"order has {wrong[0]} values for {t.size} durations"
+            raise InputError(msg)
+    by_time = np.argsort(t).astype(index) if order is None else order
+    entry = np.concatenate([np.arange(t.size, t.size + births.size, dtype=index), by_time])
+    by_group = None
+    if births.size > 1:
+        narrow = np.uint16 if births[-1] <= np.iinfo(np.uint16).max else np.int64
+        keys = np.concatenate([births.astype(narrow), g.astype(narrow)[by_time]])
+        by_group = np.argsort(keys, kind="stable")
+        entry = entry[by_group]
+    if in_order is None:
+        sorted_t = np.concatenate([t, np.zeros(births.size)])[entry]
+        is_event = np.concatenate([e, np.zeros(births.size, dtype=bool)])[entry]
+        return entry, sorted_t, is_event
+    # the entries' times and events in time order are given: reorder them by group, if any
+    sorted_t = np.concatenate([np.zeros(births.size), in_order.durations])
+    is_event = np.concatenate([np.zeros(births.size, dtype=bool), in_order.events])
+    if by_group is None:
+        return entry, sorted_t, is_event
+    return entry, sorted_t[by_group], is_event[by_group]
+
+
 def survival_curves(
     durations: npt.ArrayLike,
     events: npt.ArrayLike | None = None,
     *,
     groups: npt.ArrayLike | None = None,
     n_groups: int | None = None,
-    order: npt.ArrayLike | None = None,
+    order: npt.ArrayLike | TimeOrder | None = None,
 ) -> SurvivalCurves:
     """Estimate Kaplan-Meier and Nelson-Aalen curves for every group at once.
 
@@ -552,10 +615,12 @@ def survival_curves(
     n_groups : int, optional
         Number of groups, so that trailing groups without observations still
         get a (NaN) result.  Default: ``max(groups) + 1``.
-    order : array_like of int, optional
+    order : array_like of int or TimeOrder, optional
         Indices that sort ``durations`` ascending (``numpy.argsort(durations)``),
         when the caller already has them -- e.g. to fit several groupings of
         the same durations.  Saves one sort; not checked beyond its length.
+        A :class:`TimeOrder` also gives the durations and events in that
+        order, which saves gathering them.
 
     Returns
     -------
@@ -578,30 +643,12 @@ def survival_curves(
     t, e, g, size = _check_inputs(durations, events, groups, n_groups)
     # positions in int32 when they fit: the sort and the rows per observation are kept
     index = np.int32 if t.size + size < np.iinfo(np.int32).max else np.int64
-    if order is not None:
-        order = np.asarray(order, dtype=index).ravel()
-        if order.shape != t.shape:
-            msg = f"order has {order.size} indices for {t.size} durations"
-            raise InputError(msg)
     sizes = np.bincount(g, minlength=size)
     births = np.flatnonzero(sizes)  # a row at time 0 for every non-empty group
-    # Sort by group, then time: any sort by time (rows with equal group and time are
-    # pooled, so their order is irrelevant), then a stable sort by group -- a radix
-    # sort when the codes fit in 16 bits.  Several times faster than np.lexsort.
-    # The birth rows (time 0) sort first; the observations follow in time order.
-    by_time = np.argsort(t).astype(index) if order is None else order
-    entry = np.concatenate([np.arange(t.size, t.size + births.size, dtype=index), by_time])
-    if births.size > 1:
-        narrow = np.uint16 if size <= np.iinfo(np.uint16).max else np.int64
-        keys = np.concatenate([births.astype(narrow), g.astype(narrow)[by_time]])
-        order = entry[np.argsort(keys, kind="stable")]
-    else:  # one group (or none): the time order is the order
-        order = entry
+    order, sorted_t, is_event = _sort_entries(t, e, g, births, order=order, index=index)
     # sorted by group: each group's entries (its observations and its birth row) in a run
     per_group = sizes + (sizes > 0)
     group_end = np.cumsum(per_group)
-    sorted_t = np.concatenate([t, np.zeros(births.size)])[order]
-    is_event = np.concatenate([e, np.zeros(births.size, dtype=bool)])[order]
     # a row opens at each change of time within a group, and at each group's birth entry
     new = np.empty(order.size, dtype=bool)
     np.not_equal(sorted_t[1:], sorted_t[:-1], out=new[1:])

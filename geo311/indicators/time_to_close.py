@@ -32,7 +32,7 @@ from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
 from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
 from geo311.indicators.shared import Same, remember
-from geo311.indicators.survival import SurvivalCurves, survival_curves
+from geo311.indicators.survival import SurvivalCurves, TimeOrder, survival_curves
 
 StrArray = npt.NDArray[np.str_]
 
@@ -149,34 +149,45 @@ def _shares(
 class _Fits(NamedTuple):
     """What every table of one selection shares: the time order and the expected closures."""
 
-    by_time: IntArray  # argsort of the valid durations (int32 when the positions fit)
+    by_time: TimeOrder  # the valid durations sorted (positions int32 when they fit)
     crude: FloatArray | None  # per timed request: the citywide cumulative hazard at its time
     typed: FloatArray | None  # the same under its service type's citywide curve
 
 
-def _time_order(requests: pd.DataFrame, scope: _Scope, ok: BoolArray) -> IntArray:
-    """Return ``argsort(scope.duration_days[ok])``, read off one sort for the run.
+def _time_order(requests: pd.DataFrame, scope: _Scope) -> TimeOrder:
+    """Return the selection's timed requests sorted by duration, read off one sort for the run.
 
     The layer-free selection's durations (see :mod:`.scope`) are sorted once;
     a selection's rows are a part of them, so its order is that order kept
-    to its own rows.
+    to its own rows, and its sorted durations those of the run's kept to them.
+    Remembered for the selection (the tables with and without the type
+    adjustment share it).
     """
-    free, free_row = scope.layer_free
-    # positions in int32 when they fit: kept for the run, and what the fits read
-    index = np.int32 if free.size < np.iinfo(np.int32).max else np.int64
 
-    def sort() -> IntArray:
-        # Only the valid durations: a NaN (no valid duration) takes numpy's sort off its
-        # vectorised path (four times slower), and those rows are never fitted.
-        valid = np.flatnonzero(~np.isnan(free))
-        return valid[np.argsort(free[valid])].astype(index)
+    def compute() -> TimeOrder:
+        free, free_row = scope.layer_free
+        # positions in int32 when they fit: kept for the run, and what the fits read
+        index = np.int32 if free.size < np.iinfo(np.int32).max else np.int64
 
-    order = remember(requests, ("time_order", Same(free)), sort, lasting=True)
-    rows = np.flatnonzero(ok) if free_row is None else free_row[ok]
-    rank: IntArray = np.full(free.size, -1, dtype=index)
-    rank[rows] = np.arange(rows.size)
-    by_time = rank[order]
-    return by_time[by_time >= 0]
+        def sort() -> tuple[IntArray, FloatArray]:
+            # Only the valid durations: a NaN (no valid duration) takes numpy's sort off its
+            # vectorised path (four times slower), and those rows are never fitted.
+            valid = np.flatnonzero(~np.isnan(free))
+            values = free[valid]
+            by_value = np.argsort(values)
+            return valid[by_value].astype(index), values[by_value]
+
+        order, sorted_free = remember(requests, ("time_order", Same(free)), sort, lasting=True)
+        ok = scope.ttc_ok
+        rows = np.flatnonzero(ok) if free_row is None else free_row[ok]
+        rank: IntArray = np.full(free.size, -1, dtype=index)
+        rank[rows] = np.arange(rows.size)
+        by_time = rank[order]
+        kept = by_time >= 0
+        positions = by_time[kept]
+        return TimeOrder(positions, sorted_free[kept], scope.event[ok][positions])
+
+    return remember(requests, ("ttc_time_order", *_selection_key(scope)), compute, lasting=True)
 
 
 def _pooled(
@@ -184,7 +195,7 @@ def _pooled(
     scope: _Scope,
     durations: FloatArray,
     events: BoolArray,
-    by_time: IntArray,
+    by_time: TimeOrder,
 ) -> SurvivalCurves:
     """Return the citywide curve (all areas pooled) of a selection.
 
@@ -202,7 +213,7 @@ def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits
     ok = scope.ttc_ok
     durations = scope.duration_days[ok]
     events = scope.event[ok]
-    by_time = _time_order(requests, scope, ok)
+    by_time = _time_order(requests, scope)
     if not durations.size or not type_adjusted:
         return _Fits(by_time, None, None)
     pooled = _pooled(requests, scope, durations, events, by_time)
