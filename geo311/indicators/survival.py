@@ -183,10 +183,14 @@ class SurvivalCurves:
         Nelson-Aalen ``H(t) = sum d / n``.
     observation_rows : numpy.ndarray of int32 (int64 beyond 2**31 observations)
         For each input observation (in input order), the row of its group and time.
+    events_before : numpy.ndarray of int64, shape (rows + 1,)
+        Events in the rows before each row (all groups, in table order).
 
-    ``survival``, ``greenwood``, ``cumulative_hazard`` and ``observation_rows``
-    are computed when first read (a type adjustment reads only the hazard at
-    the observations, a per-area table never reads it).
+    ``survival``, ``greenwood``, ``cumulative_hazard``, ``observation_rows``
+    and ``events_before`` are computed when first read (a type adjustment
+    reads only the hazard at the observations, a per-area table never reads
+    it); :meth:`survival_of` evaluates ``S`` at the rows asked for only (the
+    median, p90 and their intervals read a few rows per group).
     """
 
     n_groups: int
