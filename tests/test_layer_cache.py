@@ -20,9 +20,11 @@ import pytest
 from shapely import Polygon, box
 
 import geo311.join.layers as layers_module
+import geo311.population.ancillary as population_ancillary
 import geo311.population.layer as population_layer
 from geo311.cache import captured_logs, update_with_frame
-from geo311.join.layers import Layer, load_layers
+from geo311.join.layer_specs import AncillarySpec
+from geo311.join.layers import DenominatorInputs, Layer, load_layers
 from geo311.population.layer import layer_population
 
 MD = "EPSG:26985"
@@ -272,6 +274,56 @@ def test_damaged_population_entry_is_rebuilt_with_a_warning(
     assert [line for line in lines if "removing it" not in line[2]] == cold_lines
     populate(caplog)
     assert not [r for r in caplog.records if r.name == "geo311.cache"]
+
+
+def manifest_wards(tmp_path: Path, units: tuple[int, int]) -> Layer:
+    """The wards as a manifest layer whose city declares an outline and an ancillary layer.
+
+    The ancillary polygons split the city at x = 25 m with ``units`` housing
+    units, so the dasymetric weights move people between the wards.
+    """
+    _, wards = tracts_and_wards()
+    outline = tmp_path / "outline.gpkg"
+    gpd.GeoDataFrame(geometry=[box(X0, Y0, X0 + 200, Y0 + 100)], crs=MD).to_file(outline)
+    ancillary = tmp_path / "housing.gpkg"
+    gpd.GeoDataFrame(
+        {"units": list(units)},
+        geometry=[box(X0, Y0, X0 + 25, Y0 + 100), box(X0 + 25, Y0, X0 + 200, Y0 + 100)],
+        crs=MD,
+    ).to_file(ancillary)
+    inputs = DenominatorInputs(
+        outline=outline,
+        outline_crs=MD,
+        ancillary=ancillary,
+        ancillary_spec=AncillarySpec(layer="blocks", vintage="2020", field="units"),
+    )
+    return Layer(key="wards", vintage="2010", frame=wards, projected_crs=MD, denominators=inputs)
+
+
+def test_warm_population_reads_no_denominator_file_and_follows_their_bytes(
+    population_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key holds the outline and ancillary files' hashes: a hit reads neither as a layer."""
+    tracts, _ = tracts_and_wards()
+    wards = manifest_wards(tmp_path, (100, 10))
+    cold = layer_population(wards, tracts=tracts)
+    assert cold.attrs["population_method"] == "dasymetric"
+    assert cold["population"].iloc[0] > 50  # the dense strip lies in ward A
+
+    def refuse(path: Path) -> None:
+        msg = f"read {path} on a warm run"
+        raise AssertionError(msg)
+
+    population_ancillary._read_content.cache_clear()  # as in a new process
+    with monkeypatch.context() as patch:
+        patch.setattr(population_ancillary, "read_boundary_file", refuse)
+        warm = layer_population(wards, tracts=tracts)
+    pd.testing.assert_frame_equal(warm, cold, check_exact=True)
+    assert len(list(population_cache.glob("*.npz"))) == 1
+
+    edited = layer_population(manifest_wards(tmp_path, (10, 100)), tracts=tracts)
+    assert edited["population"].iloc[0] < cold["population"].iloc[0]
+    assert len(list(population_cache.glob("*.npz"))) == 2
 
 
 def test_captured_lines_are_written_even_when_the_work_fails(

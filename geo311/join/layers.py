@@ -48,6 +48,7 @@ __all__ = [
     "DenominatorInputs",
     "Layer",
     "LayerResult",
+    "file_content_sha256",
     "layer_from_file",
     "load_layers",
     "read_boundary_file",
@@ -207,6 +208,23 @@ def _content_sha256(path: Path, sha256: str) -> str:
         if part != path and part.is_file() and part.stem == path.stem:
             digest.update(f"\0{part.suffix.lower()}\0{_sha256_file(part)}".encode())
     return digest.hexdigest()
+
+
+def file_content_sha256(path: Path) -> str:
+    """Return the SHA-256 of what reading a vector file depends on (a shapefile's sidecars too).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        Hex digest: of the file's bytes, or for a shapefile of the ``.shp``
+        and its sidecars (``.dbf``, ``.prj``, ``.cpg`` ...).
+    """
+    return _content_sha256(path, _sha256_file(path))
 
 
 def read_boundary_file(path: Path) -> gpd.GeoDataFrame:

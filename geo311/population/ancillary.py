@@ -13,22 +13,65 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
 from geo311._errors import SchemaError
-from geo311.join.layers import DenominatorInputs, read_boundary_file
+from geo311.join.layers import DenominatorInputs, file_content_sha256, read_boundary_file
 from geo311.population.interpolation import land_use_weights
 
-__all__ = ["ancillary_weights", "city_outline"]
+__all__ = ["ancillary_weights", "city_outline", "denominator_files_key"]
+
+
+def _read(path: Path) -> gpd.GeoDataFrame:
+    """Read once per process and content: the outline and ancillary files serve every layer.
+
+    Keyed by the file's bytes too, so a file edited while the process runs is
+    read again, as the population cache key (:func:`denominator_files_key`)
+    already tells it apart.
+    """
+    return _read_content(path, file_content_sha256(path))
 
 
 @cache
-def _read(path: Path) -> gpd.GeoDataFrame:
-    """Read once per process: the outline and ancillary files serve every layer."""
+def _read_content(path: Path, sha256: str) -> gpd.GeoDataFrame:  # noqa: ARG001 - cache key
     return read_boundary_file(path)
+
+
+def denominator_files_key(inputs: DenominatorInputs | None) -> dict[str, Any] | None:
+    """Return what :func:`city_outline` and :func:`ancillary_weights` read, for a cache key.
+
+    Parameters
+    ----------
+    inputs : DenominatorInputs or None
+        From a loaded :class:`geo311.join.layers.Layer`.
+
+    Returns
+    -------
+    dict or None
+        JSON-serialisable: the SHA-256 of the outline and ancillary files
+        (:func:`geo311.join.layers.file_content_sha256`) with what the
+        manifest declares about them (CRS, field, classes), so a key made from
+        it changes with either file without reading them as layers.
+    """
+    if inputs is None:
+        return None
+    spec = inputs.ancillary_spec
+    outline = inputs.outline
+    ancillary = inputs.ancillary
+    return {
+        "outline": None if outline is None else [file_content_sha256(outline), inputs.outline_crs],
+        "ancillary": None
+        if ancillary is None or spec is None
+        else [
+            file_content_sha256(ancillary),
+            spec.field,
+            None if spec.classes is None else dict(spec.classes),
+        ],
+    }
 
 
 def city_outline(inputs: DenominatorInputs) -> gpd.GeoDataFrame | None:

@@ -5,9 +5,12 @@ and the layer) costs seconds and depends only on the polygons and values
 involved.  :func:`cached_population` keeps the per-area table of
 :func:`geo311.population.layer.layer_population`, its ``attrs`` and the log
 lines it wrote in ``<cache dir>/population/<key>.npz``.  The key is a hash of
-every input the computation reads (:func:`population_key`): the tract values
-and polygons, the layer's frame, the dasymetric weights, the city outline,
-the options, the entry format and the geo311 version.
+every input as given (:func:`population_key`): the tract layer's frame (or
+the tract table given), the layer's frame, the dasymetric weights and city
+outline when given as frames, else the bytes of the manifest's ``ancillary``
+and ``city_outline`` files, the options, the entry format and the geo311
+version.  Making it reads no file as a layer and derives nothing, so a warm
+run skips reading the ancillary and outline files as well as interpolating.
 
 Entries are read without pickle (the table as Parquet, ``attrs`` and log
 lines as JSON); one that cannot be used is removed and rebuilt with a WARNING
@@ -49,8 +52,9 @@ def population_key(frames: dict[str, pd.DataFrame | None], options: dict[str, An
     Parameters
     ----------
     frames : dict of str to (Geo)DataFrame or None
-        Every frame the computation reads (tract values, layer, weights,
-        outline), hashed whole: values, dtypes, index, CRS and geometries.
+        Every frame the computation reads (tract layer or table, layer,
+        weights, outline), hashed whole: values, dtypes, index, CRS and
+        geometries.
     options : dict
         Every other input (JSON-serialisable).
 

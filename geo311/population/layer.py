@@ -25,8 +25,12 @@ from pyproj import CRS
 from geo311 import crs as geo311_crs
 from geo311 import settings
 from geo311._errors import SchemaError
-from geo311.join.layers import Layer
-from geo311.population.ancillary import ancillary_weights, city_outline
+from geo311.join.layers import DenominatorInputs, Layer
+from geo311.population.ancillary import (
+    ancillary_weights,
+    city_outline,
+    denominator_files_key,
+)
 from geo311.population.cache import cached_population, population_key
 from geo311.population.interpolation import interpolate
 from geo311.population.tracts import Denominators, tract_table_from_frame
@@ -234,93 +238,23 @@ def layer_population(
     >>> layer_population(wards, tracts=tracts)["population"].tolist()
     [50.0, 350.0]
     """
-    tract_frame = _tract_frame(tracts, tract_id)
-    if table is None:
-        table = tract_table_from_frame(
-            pd.DataFrame(tract_frame.drop(columns=tract_frame.geometry.name)),
-            id_column=tract_id,
-            source=(tracts.source if isinstance(tracts, Layer) else "") or "tract layer",
-            year=tracts.vintage if isinstance(tracts, Layer) else None,
-        )
-    ext = _resolve(
-        table,
-        extensive if extensive is not None else DEFAULT_EXTENSIVE,
-        required=set(extensive) if extensive is not None else {"population"},
-    )
-    inten = _resolve(
-        table,
-        intensive if intensive is not None else DEFAULT_INTENSIVE,
-        required=set(intensive) if intensive is not None else set(),
-    )
-    clash = sorted(set(ext) & set(inten))
-    if clash:
-        msg = f"layer_population: {clash} asked for as both extensive and intensive"
-        raise SchemaError(msg)
-
-    geoids = tract_frame[tract_id].astype(str)
-    absent = sorted(set(geoids) - set(table.table.index))
-    if absent:
-        msg = (
-            f"the denominator table {table.source!r} has no row for {len(absent)} of the "
-            f"{len(geoids)} tracts: {absent[:10]}{' ...' if len(absent) > 10 else ''}"
-        )
-        raise SchemaError(msg)
-    extra = len(set(table.table.index) - set(geoids))
-    if extra:
-        log.info("%s: %d table rows match no tract polygon; ignored", table.source, extra)
-
-    columns = {**ext, **inten}
-    rows = table.table.loc[geoids.to_numpy()]
-    data: dict[str, Any] = {}
-    moe: dict[str, str] = {}
-    for name, column in columns.items():
-        data[name] = rows[column].to_numpy(dtype="float64", na_value=np.nan)
-        if column in table.moe:
-            data[f"{name}_moe"] = rows[table.moe[column]].to_numpy(
-                dtype="float64", na_value=np.nan
-            )
-            moe[name] = f"{name}_moe"
-    source = gpd.GeoDataFrame(data, geometry=tract_frame.geometry.to_numpy(), crs=tract_frame.crs)
-    source.attrs = {"source": table.source, "year": table.year}
-
-    target_frame = layer.gdf if isinstance(layer, Layer) else layer
-    crs, area_crs = _crs(layer, tracts, target_frame, projected_crs)
-    inputs = layer.denominators if isinstance(layer, Layer) else None
-    if outline is None and inputs is not None:
-        outline = city_outline(inputs)
-    if weights is None and dasymetric and inputs is not None:
-        weights = ancillary_weights(inputs, projected_crs=area_crs.to_string())
-        weight_column = "weight" if weights is not None else None
-    variables = {
-        name: {
-            "column": column,
-            "year": table.column_year(column),
-            "kind": "extensive" if name in ext else "intensive",
-        }
-        for name, column in columns.items()
-    }
-    if population_field is None and block_population and isinstance(layer, Layer):
-        population_field = layer.population_field
     plan = _Plan(
-        source=source,
         layer=layer,
-        target_frame=target_frame,
-        target_id=target_id,
-        same_polygons=_same_polygons(target_frame, target_id, tract_frame, tract_id),
-        geoids=geoids,
-        columns=columns,
-        moe=moe,
-        extensive=list(ext),
-        intensive=list(inten),
-        variables=variables,
-        table_source=table.source,
-        table_year=table.year,
-        crs=crs,
-        area_crs=area_crs,
+        tracts=tracts,
+        tract_frame=_tract_frame(tracts, tract_id),
+        target_frame=layer.gdf if isinstance(layer, Layer) else layer,
+        table=table,
+        extensive=extensive,
+        intensive=intensive,
         weights=weights,
         weight_column=weight_column,
+        projected_crs=projected_crs,
+        tract_id=tract_id,
+        target_id=target_id,
         outline=outline,
         population_field=population_field,
+        block_population=block_population,
+        dasymetric=dasymetric,
         min_share=min_share,
         min_population=min_population,
         allocate_total=allocate_total,
@@ -334,116 +268,224 @@ def layer_population(
 
 @dataclass(frozen=True, eq=False)
 class _Plan:
-    """Everything :func:`layer_population` interpolates from, and how (a cache key's inputs)."""
+    """The arguments of :func:`layer_population`: its cache key, and its computation.
 
-    source: gpd.GeoDataFrame  # tract values (and MOEs) on tract polygons
+    The key is made from the arguments as given (frames hashed whole, the
+    manifest's outline and ancillary files by their bytes), so a warm run
+    reads no file and derives nothing; everything derived from them (the
+    tract table, the dasymetric weights, the outline, the CRS) is made in
+    :meth:`compute`, whose log lines the cache keeps and replays.
+    """
+
     layer: gpd.GeoDataFrame | Layer
+    tracts: gpd.GeoDataFrame | Layer
+    tract_frame: gpd.GeoDataFrame
     target_frame: gpd.GeoDataFrame
-    target_id: str
-    same_polygons: bool
-    geoids: pd.Series
-    columns: dict[str, str]
-    moe: dict[str, str]
-    extensive: list[str]
-    intensive: list[str]
-    variables: dict[str, dict[str, Any]]
-    table_source: str
-    table_year: Any
-    crs: str | CRS | None
-    area_crs: CRS
+    table: Denominators | None
+    extensive: Mapping[str, str | Sequence[str]] | None
+    intensive: Mapping[str, str | Sequence[str]] | None
     weights: gpd.GeoDataFrame | None
     weight_column: str | None
+    projected_crs: str | CRS | None
+    tract_id: str
+    target_id: str
     outline: gpd.GeoDataFrame | None
     population_field: str | None
+    block_population: bool
+    dasymetric: bool
     min_share: float
     min_population: float
     allocate_total: bool
 
+    @property
+    def inputs(self) -> DenominatorInputs | None:
+        """The outline and ancillary files the layer's manifest declares, if any."""
+        return self.layer.denominators if isinstance(self.layer, Layer) else None
+
     def key(self) -> str:
         """Content key of every input (:func:`geo311.population.cache.population_key`)."""
-        is_layer = isinstance(self.layer, Layer)
         options = {
-            "target_id": self.target_id,
-            "same_polygons": self.same_polygons,
-            "columns": self.columns,
-            "moe": self.moe,
-            "extensive": self.extensive,
-            "intensive": self.intensive,
-            "variables": self.variables,
-            "table": [self.table_source, str(self.table_year)],
-            "crs": None if self.crs is None else CRS(self.crs).to_string(),
-            "area_crs": self.area_crs.to_string(),
+            "extensive": _spec_json(self.extensive),
+            "intensive": _spec_json(self.intensive),
             "weight_column": self.weight_column,
+            "projected_crs": (
+                None
+                if self.projected_crs is None
+                else CRS.from_user_input(self.projected_crs).to_wkt()
+            ),
+            "tract_id": self.tract_id,
+            "target_id": self.target_id,
             "population_field": self.population_field,
+            "block_population": self.block_population,
+            "dasymetric": self.dasymetric,
             "min_share": self.min_share,
             "min_population": self.min_population,
             "allocate_total": self.allocate_total,
-            "layer": [
-                getattr(self.layer, "key", ""),
-                self.layer.projected_crs if is_layer else None,
-                self.layer.population_year if is_layer else "",
-                self.layer.population_source if is_layer else "",
-            ],
+            "layer": _layer_json(self.layer),
+            "tracts": _layer_json(self.tracts),
+            "files": denominator_files_key(self.inputs),
         }
+        table = self.table
+        if table is not None:
+            options["table"] = [table.source, table.year, sorted(table.moe.items())]
         frames = {
-            "source": self.source,
-            "geoids": self.geoids.to_frame(),
+            "tracts": self.tract_frame,
             "target": self.target_frame,
+            "table": table.table if table is not None else None,
             "weights": self.weights,
             "outline": self.outline,
         }
         return population_key(frames, options)
 
     def compute(self) -> pd.DataFrame:
-        """Interpolate (or pass through), then the block population, land and flags."""
-        target_frame = self.target_frame
-        if self.same_polygons:
+        """Resolve the columns; interpolate (or pass through); block population, land, flags."""
+        tracts, tract_frame, target_frame = self.tracts, self.tract_frame, self.target_frame
+        table = self.table
+        if table is None:
+            table = tract_table_from_frame(
+                pd.DataFrame(tract_frame.drop(columns=tract_frame.geometry.name)),
+                id_column=self.tract_id,
+                source=(tracts.source if isinstance(tracts, Layer) else "") or "tract layer",
+                year=tracts.vintage if isinstance(tracts, Layer) else None,
+            )
+        ext = _resolve(
+            table,
+            self.extensive if self.extensive is not None else DEFAULT_EXTENSIVE,
+            required=set(self.extensive) if self.extensive is not None else {"population"},
+        )
+        inten = _resolve(
+            table,
+            self.intensive if self.intensive is not None else DEFAULT_INTENSIVE,
+            required=set(self.intensive) if self.intensive is not None else set(),
+        )
+        clash = sorted(set(ext) & set(inten))
+        if clash:
+            msg = f"layer_population: {clash} asked for as both extensive and intensive"
+            raise SchemaError(msg)
+        geoids = tract_frame[self.tract_id].astype(str)
+        columns = {**ext, **inten}
+        source, moe = _source_values(table, tract_frame, geoids, columns)
+        crs, area_crs = _crs(self.layer, tracts, target_frame, self.projected_crs)
+        variables = {
+            name: {
+                "column": column,
+                "year": table.column_year(column),
+                "kind": "extensive" if name in ext else "intensive",
+            }
+            for name, column in columns.items()
+        }
+        outline = self.outline
+        if outline is None and self.inputs is not None:
+            outline = city_outline(self.inputs)
+        if _same_polygons(target_frame, self.target_id, tract_frame, self.tract_id):
             result = _pass_through(
-                self.source,
-                self.geoids,
-                list(self.columns),
-                self.moe,
+                source,
+                geoids,
+                list(columns),
+                moe,
                 target_frame[self.target_id],
-                extensive=self.extensive,
+                extensive=list(ext),
             )
             log.info(
                 "population for %d tracts passed through unchanged from %s",
                 len(result),
-                self.table_source,
+                table.source,
             )
         else:
+            weights, weight_column = self.weights, self.weight_column
+            if weights is None and self.dasymetric and self.inputs is not None:
+                weights = ancillary_weights(self.inputs, projected_crs=area_crs.to_string())
+                weight_column = "weight" if weights is not None else None
             result = interpolate(
-                self.source,
+                source,
                 self.layer,
-                extensive=self.extensive,
-                intensive=self.intensive,
-                moe=self.moe,
-                projected_crs=self.crs,
-                weights=self.weights,
-                weight_column=self.weight_column,
+                extensive=list(ext),
+                intensive=list(inten),
+                moe=moe,
+                projected_crs=crs,
+                weights=weights,
+                weight_column=weight_column,
                 target_id=self.target_id,
                 clip=(
-                    self.outline
-                    if self.outline is not None
-                    else target_frame[[target_frame.geometry.name]]
+                    outline if outline is not None else target_frame[[target_frame.geometry.name]]
                 ),
                 min_share=self.min_share,
                 allocate_total=self.allocate_total,
             )
         result.attrs.update(
-            source=self.table_source,
-            year=self.table_year,
-            variables=self.variables,
+            source=table.source,
+            year=table.year,
+            variables=variables,
             population_method=result.attrs["method"],
-            clip="city_outline" if self.outline is not None else "union of the layer",
+            clip="city_outline" if outline is not None else "union of the layer",
         )
-        _warn_unallocated(result, self.table_source)
-        if self.population_field is not None and "population" in result:
-            _use_block_population(result, self.layer, target_frame, self.population_field)
+        _warn_unallocated(result, table.source)
+        population_field = self.population_field
+        if population_field is None and self.block_population and isinstance(self.layer, Layer):
+            population_field = self.layer.population_field
+        if population_field is not None and "population" in result:
+            _use_block_population(result, self.layer, target_frame, population_field)
         _land_and_flags(
-            result, target_frame, self.outline, self.area_crs, min_population=self.min_population
+            result, target_frame, outline, area_crs, min_population=self.min_population
         )
         return result
+
+
+def _spec_json(spec: Mapping[str, str | Sequence[str]] | None) -> Any:
+    """Return a column spec of :func:`layer_population` as JSON (None: the defaults)."""
+    if spec is None:
+        return None
+    return {
+        name: [wanted] if isinstance(wanted, str) else list(wanted)
+        for name, wanted in spec.items()
+    }
+
+
+def _layer_json(layer: gpd.GeoDataFrame | Layer) -> Any:
+    """Return what a Layer adds to its frame for :func:`layer_population` (None: a frame)."""
+    if not isinstance(layer, Layer):
+        return None
+    return [
+        layer.key,
+        layer.vintage,
+        layer.source,
+        layer.projected_crs,
+        layer.population_field,
+        layer.population_year,
+        layer.population_source,
+    ]
+
+
+def _source_values(
+    table: Denominators,
+    tract_frame: gpd.GeoDataFrame,
+    geoids: pd.Series,
+    columns: Mapping[str, str],
+) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
+    """Return the tract values (and MOEs) on the tract polygons, and name -> MOE column."""
+    absent = sorted(set(geoids) - set(table.table.index))
+    if absent:
+        msg = (
+            f"the denominator table {table.source!r} has no row for {len(absent)} of the "
+            f"{len(geoids)} tracts: {absent[:10]}{' ...' if len(absent) > 10 else ''}"
+        )
+        raise SchemaError(msg)
+    extra = len(set(table.table.index) - set(geoids))
+    if extra:
+        log.info("%s: %d table rows match no tract polygon; ignored", table.source, extra)
+    rows = table.table.loc[geoids.to_numpy()]
+    data: dict[str, Any] = {}
+    moe: dict[str, str] = {}
+    for name, column in columns.items():
+        data[name] = rows[column].to_numpy(dtype="float64", na_value=np.nan)
+        if column in table.moe:
+            data[f"{name}_moe"] = rows[table.moe[column]].to_numpy(
+                dtype="float64", na_value=np.nan
+            )
+            moe[name] = f"{name}_moe"
+    source = gpd.GeoDataFrame(data, geometry=tract_frame.geometry.to_numpy(), crs=tract_frame.crs)
+    source.attrs = {"source": table.source, "year": table.year}
+    return source, moe
 
 
 def _crs(
