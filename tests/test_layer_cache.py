@@ -20,7 +20,6 @@ import pytest
 from shapely import Polygon, box
 
 import geo311.join.layers as layers_module
-import geo311.population.ancillary as population_ancillary
 import geo311.population.layer as population_layer
 from geo311.cache import captured_logs, update_with_frame
 from geo311.join.layer_specs import AncillarySpec
@@ -314,9 +313,9 @@ def test_warm_population_reads_no_denominator_file_and_follows_their_bytes(
         msg = f"read {path} on a warm run"
         raise AssertionError(msg)
 
-    population_ancillary._read_content.cache_clear()  # as in a new process
+    layers_module.read_boundary_content.cache_clear()  # as in a new process
     with monkeypatch.context() as patch:
-        patch.setattr(population_ancillary, "read_boundary_file", refuse)
+        patch.setattr(layers_module, "read_boundary_file", refuse)
         warm = layer_population(wards, tracts=tracts)
     pd.testing.assert_frame_equal(warm, cold, check_exact=True)
     assert len(list(population_cache.glob("*.npz"))) == 1
@@ -324,6 +323,37 @@ def test_warm_population_reads_no_denominator_file_and_follows_their_bytes(
     edited = layer_population(manifest_wards(tmp_path, (10, 100)), tracts=tracts)
     assert edited["population"].iloc[0] < cold["population"].iloc[0]
     assert len(list(population_cache.glob("*.npz"))) == 2
+
+
+def test_an_ancillary_boundary_file_is_read_once_for_validation_and_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blocks are a layer and the dasymetric mask: a cold run reads their file once."""
+    monkeypatch.delenv("GEO311_DATA_DIR", raising=False)
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "city"
+    root.mkdir()
+    cells(bow_tie=False).to_file(root / "wards.gpkg")
+    cells(bow_tie=False).assign(units=[10, 20, 30, 40]).to_file(root / "blocks.gpkg")
+    declared = 'ancillary = { layer = "blocks", vintage = "2020", field = "units" }\n'
+    (root / "cachetown.toml").write_text(
+        MANIFEST.replace("\n[layers.wards]", declared + "[layers.wards]")
+    )
+    reads: list[str] = []
+    read = layers_module.read_boundary_file
+
+    def counted(path: Path) -> gpd.GeoDataFrame:
+        reads.append(path.name)
+        return read(path)
+
+    monkeypatch.setattr(layers_module, "read_boundary_file", counted)
+    layers = load_layers(root / "cachetown.toml")
+    tracts, _ = tracts_and_wards()
+    result = layer_population(
+        layers["wards"][0], tracts=tracts.assign(area_id=["24510000100", "24510000200"])
+    )
+    assert result.attrs["population_method"] == "dasymetric"
+    assert sorted(reads) == ["blocks.gpkg", "wards.gpkg"]
 
 
 def test_captured_lines_are_written_even_when_the_work_fails(

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -51,6 +51,7 @@ __all__ = [
     "file_content_sha256",
     "layer_from_file",
     "load_layers",
+    "read_boundary_content",
     "read_boundary_file",
     "read_layer",
 ]
@@ -237,6 +238,30 @@ def read_boundary_file(path: Path) -> gpd.GeoDataFrame:
     except RuntimeError as exc:  # pyogrio's DataSourceError / DataLayerError
         msg = f"cannot read {path} as a vector layer (GeoJSON, GeoPackage, shapefile ...): {exc}"
         raise InputFileError(msg) from exc
+
+
+@lru_cache(maxsize=8)
+def read_boundary_content(path: Path, sha256: str) -> gpd.GeoDataFrame:  # noqa: ARG001 - key
+    """Read a vector file once per process and content, for callers that do not modify it.
+
+    A city's ancillary layer is also one of its boundary layers: validating
+    it and weighing land with it read the file once.  Keyed by
+    :func:`file_content_sha256` too, so a file edited while the process runs
+    is read again.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    sha256 : str
+        Its :func:`file_content_sha256`.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Shared between callers: do not modify it.
+    """
+    return read_boundary_file(path)
 
 
 def _frame_digest(frame: gpd.GeoDataFrame) -> str:
@@ -605,6 +630,7 @@ def load_layers(
                 continue
             report(progress, "boundaries", len(unions), len(found), unit="files")
             sha256 = _sha256_file(path)
+            content = _content_sha256(path, sha256)
             options: dict[str, Any] = {
                 "key": key,
                 "id_field": layer_spec.id_field,
@@ -617,8 +643,8 @@ def load_layers(
                 "allow_invalid": allow_invalid,
             }
             validated, qa, _, measure_crs, unions[key, spec.vintage] = cached_validation(
-                partial(_validate_file, path, **options),
-                file_sha256=_content_sha256(path, sha256),
+                partial(_validate_file, path, content, **options),
+                file_sha256=content,
                 options=options,
                 cache_dir=settings.cache_dir() / "layers" if use_cache else None,
             )
@@ -637,9 +663,11 @@ def load_layers(
     return out
 
 
-def _validate_file(path: Path, *, alias_fields: Sequence[str], **options: Any) -> Validated:
-    """Read a boundary file and validate it (the aliases among its fields)."""
-    frame = read_boundary_file(path)
+def _validate_file(
+    path: Path, content: str, *, alias_fields: Sequence[str], **options: Any
+) -> Validated:
+    """Read a boundary file (of :func:`file_content_sha256` ``content``) and validate it."""
+    frame = read_boundary_content(path, content)
     return validate_frame(
         frame, alias_fields=[a for a in alias_fields if a in frame.columns], **options
     )

@@ -11,7 +11,6 @@ land-use class column becomes class weights
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +19,15 @@ import numpy as np
 import shapely
 
 from geo311._errors import SchemaError
-from geo311.join.layers import DenominatorInputs, file_content_sha256, read_boundary_file
+from geo311.join.layers import DenominatorInputs, file_content_sha256, read_boundary_content
 from geo311.population.interpolation import land_use_weights
 
 __all__ = ["ancillary_weights", "city_outline", "denominator_files_key"]
 
 
 def _read(path: Path) -> gpd.GeoDataFrame:
-    """Read once per process and content: the outline and ancillary files serve every layer.
-
-    Keyed by the file's bytes too, so a file edited while the process runs is
-    read again, as the population cache key (:func:`denominator_files_key`)
-    already tells it apart.
-    """
-    return _read_content(path, file_content_sha256(path))
-
-
-@cache
-def _read_content(path: Path, sha256: str) -> gpd.GeoDataFrame:  # noqa: ARG001 - cache key
-    return read_boundary_file(path)
+    """Read once per process and content: the files serve every layer (and validation)."""
+    return read_boundary_content(path, file_content_sha256(path))
 
 
 def denominator_files_key(inputs: DenominatorInputs | None) -> dict[str, Any] | None:
