@@ -25,6 +25,7 @@ from geo311.cache import captured_logs, update_with_frame
 from geo311.join.layer_specs import AncillarySpec
 from geo311.join.layers import DenominatorInputs, Layer, load_layers
 from geo311.population.layer import layer_population
+from geo311.population.tracts import Denominators, tract_table_from_frame
 
 MD = "EPSG:26985"
 X0, Y0 = 433_000.0, 180_000.0
@@ -257,6 +258,21 @@ def test_changed_tract_values_are_interpolated_again(
     tracts, wards = tracts_and_wards()
     layer_population(wards, tracts=tracts, min_share=0.2)  # another option, another entry
     assert len(list(population_cache.glob("*.npz"))) == 3
+
+
+def test_a_changed_table_is_interpolated_again(population_cache: Path) -> None:
+    """A tract table given to layer_population is part of the key, values and all."""
+    tracts, wards = tracts_and_wards()
+
+    def table(pop: list[int]) -> Denominators:
+        frame = pd.DataFrame({"geoid": ["24510000100", "24510000200"], "population": pop})
+        return tract_table_from_frame(frame, source="table")
+
+    first = layer_population(wards, tracts=tracts, table=table([100, 60]))
+    second = layer_population(wards, tracts=tracts, table=table([200, 60]))
+    assert first["population"].tolist() == [50.0, 110.0]
+    assert second["population"].tolist() == [100.0, 160.0]
+    assert len(list(population_cache.glob("*.npz"))) == 2
 
 
 def test_damaged_population_entry_is_rebuilt_with_a_warning(

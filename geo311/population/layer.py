@@ -327,7 +327,12 @@ class _Plan:
         }
         table = self.table
         if table is not None:
-            options["table"] = [table.source, table.year, sorted(table.moe.items())]
+            options["table"] = [
+                table.source,
+                table.year,
+                list(table.variables),
+                sorted(table.moe.items()),
+            ]
         frames = {
             "tracts": self.tract_frame,
             "target": self.target_frame,
