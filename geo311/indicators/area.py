@@ -220,7 +220,9 @@ def _indicators(
             layer_areas, km2=land.reindex(measured.index).fillna(measured).to_numpy(float)
         )
     pop, pop_info = _population(population, layer_areas.ids)
-    scope = _select(requests, opts, layer_areas.ids, city=city)
+    # no channel codes (the table does not read them), service types only for the O/E
+    parts = frozenset({"service", "vintage"} if type_adjusted else {"vintage"})
+    scope = _select(requests, opts, layer_areas.ids, city=city, parts=parts)
     if log_sources and not city:  # the citywide row of the same call would repeat it
         _log_warnings(scope.times, f"indicators for {key}")
     known = np.isfinite(pop)

@@ -21,13 +21,14 @@ _KINDS = 6
 def _kinds(scope: _Scope) -> npt.NDArray[np.int8]:
     """Return the due-date kind of each in-scope row (exclusive; the last: none of them)."""
     ok = scope.ttc_ok
-    as_of_ns = scope.as_of_rows  # each request's own source's as-of time
-    has_due = ~np.isnat(scope.due)
+    due = scope.due  # read from the frame once (see _Scope)
+    has_due = ~np.isnat(due)
     closed_due = ok & scope.event & has_due
-    on_time = closed_due & (scope.closed <= scope.due)
+    on_time = closed_due & (scope.closed <= due)
     is_open = ok & ~scope.event
-    overdue = is_open & has_due & (scope.due < as_of_ns)
-    on_track = is_open & has_due & ~(scope.due < as_of_ns)
+    past_due = due < scope.as_of_rows  # each request's own source's as-of time
+    overdue = is_open & has_due & past_due
+    on_track = is_open & has_due & ~past_due
     kind = np.full(scope.code.size, _OTHER, dtype=np.int8)
     kind[closed_due] = _LATE
     kind[on_time] = _ON_TIME
@@ -45,9 +46,8 @@ def _due_dates(scope: _Scope, confidence: float, requests: pd.DataFrame) -> dict
     them (see :mod:`.shared`).
     """
     n = scope.n_areas
+    # the selection's remembered arrays identify its rows (and so their due dates)
     arrays = (
-        scope.due,
-        scope.closed,
         scope.event,
         scope.counted,
         scope.negative,

@@ -204,11 +204,15 @@ def _local_parts(
 
 
 class _Times(NamedTuple):
-    """The counted requests' instants (UTC) and local weekday and hour, and those of closures."""
+    """The counted requests' local weekday and hour, and those of closures.
+
+    The instants themselves are not kept (they are read from the frame again
+    for the trend, once per selection): only the first and last creation.
+    """
 
     closing: BoolArray  # in-scope rows: counted and closed with a valid closed time
-    starts: npt.NDArray[np.datetime64]  # creation of the counted requests
-    closes: npt.NDArray[np.datetime64]  # closing of the closing requests
+    first: pd.Timestamp | None  # earliest creation of the counted requests (UTC)
+    last: pd.Timestamp | None  # latest creation of the counted requests (UTC)
     req_dow: npt.NDArray[np.int8]
     req_hour: npt.NDArray[np.int8]
     clo_dow: npt.NDArray[np.int8]
@@ -226,25 +230,23 @@ def _times(requests: pd.DataFrame, scope: _Scope, zone: str) -> _Times:
     def compute() -> _Times:
         closing = scope.counted & scope.event & ~scope.negative & ~scope.no_closed_time
         starts = scope.start[scope.counted]
-        closes = scope.closed[closing]
+        first = last = None
+        if starts.size:
+            first = pd.Timestamp(starts.min()).tz_localize("UTC")
+            last = pd.Timestamp(starts.max()).tz_localize("UTC")
         req_dow, req_hour = _local_parts(starts, zone)
-        clo_dow, clo_hour = _local_parts(closes, zone)
-        return _Times(closing, starts, closes, req_dow, req_hour, clo_dow, clo_hour)
+        del starts  # the closures' instants are read after the creations' go
+        clo_dow, clo_hour = _local_parts(scope.closed[closing], zone)
+        return _Times(closing, first, last, req_dow, req_hour, clo_dow, clo_hour)
 
-    arrays = (
-        scope.start,
-        scope.closed,
-        scope.counted,
-        scope.event,
-        scope.negative,
-        scope.no_closed_time,
-    )
+    # the selection's remembered arrays identify its rows (and so their instants)
+    arrays = (scope.counted, scope.event, scope.negative, scope.no_closed_time)
     key = ("pattern_times", zone, *(Same(a) for a in arrays))
     return remember(requests, key, compute, lasting=True)
 
 
 def _trend_rows(
-    requests: pd.DataFrame, times: _Times, edges: npt.NDArray[np.datetime64]
+    requests: pd.DataFrame, scope: _Scope, times: _Times, edges: npt.NDArray[np.datetime64]
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
     """Return the trend bucket of each counted request and closure (-1: outside), once per run."""
 
@@ -252,10 +254,12 @@ def _trend_rows(
         pos = np.searchsorted(edges, instants, side="right") - 1
         return np.where((pos >= 0) & (pos < edges.size - 1), pos, -1).astype(np.int32)
 
-    key = ("pattern_trend", edges.tobytes(), Same(times.starts), Same(times.closes))
-    return remember(
-        requests, key, lambda: (bucket(times.starts), bucket(times.closes)), lasting=True
-    )
+    def compute() -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        return bucket(scope.start[scope.counted]), bucket(scope.closed[times.closing])
+
+    # keyed by the selection's times (their arrays go with the selection, see .shared)
+    key = ("pattern_trend", edges.tobytes(), Same(times.closing), Same(times.req_dow))
+    return remember(requests, key, compute, lasting=True)
 
 
 def time_patterns(
@@ -357,20 +361,17 @@ include_transfers
               covered=np.full(24, len(dates), dtype=np.int64)),
     ]  # fmt: skip
     first, last = scope.period
-    starts = times.starts
-    if first is None and starts.size:
-        first = pd.Timestamp(starts.min()).tz_localize("UTC")
-    if last is None and starts.size:
-        last = pd.Timestamp(starts.max()).tz_localize("UTC")
-    elif last is not None:
-        last = last - pd.Timedelta(1, "ns")  # the period's end is exclusive
+    if first is None:
+        first = times.first
+    # the period's end is exclusive
+    last = times.last if last is None else last - pd.Timedelta(1, "ns")
     if first is not None and last is not None:
         labels, edges, bounds = _trend_buckets(first, last, freq, zone)
         in_bucket = np.searchsorted(bounds.to_numpy(), dates.to_numpy(), side="right") - 1
         inside = (in_bucket >= 0) & (in_bucket < len(labels))
         covered = np.bincount(in_bucket[inside], minlength=len(labels)).astype(np.int64)
         spans = (bounds[1:].normalize() - bounds[:-1].normalize()).days.to_numpy(np.int64)
-        req_bucket, close_bucket = _trend_rows(requests, times, edges)
+        req_bucket, close_bucket = _trend_rows(requests, scope, times, edges)
         parts.append(
             _grid(
                 _pattern_name(freq),

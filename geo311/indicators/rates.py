@@ -121,13 +121,14 @@ _COUNT_BITS = (
 
 def _count_flags(scope: _Scope) -> npt.NDArray[np.uint8]:
     """Return the flags of each in-scope row, one bit per count of :data:`_COUNT_BITS`."""
+    proactive = scope.proactive  # the flags are read from the frame (see _Scope)
     kept = ~scope.flag_excluded
     masks = (
         scope.counted,
         scope.duplicate,
         scope.transfer,
-        kept & ~scope.proactive,
-        kept & scope.proactive,
+        kept & ~proactive,
+        kept & proactive,
         scope.counted & scope.negative,
         scope.counted & scope.no_closed_time,
         scope.counted & scope.implausible,
@@ -146,12 +147,9 @@ def _counts(scope: _Scope, requests: pd.DataFrame) -> dict[str, Any]:
     selection (``requests``: the frame it was selected from) shares them.
     """
     n = scope.n_areas
+    # the selection's remembered arrays identify its rows (and so their flags)
     arrays = (
         scope.counted,
-        scope.duplicate,
-        scope.transfer,
-        scope.proactive,
-        scope.flag_excluded,
         scope.negative,
         scope.no_closed_time,
         scope.implausible,

@@ -257,10 +257,16 @@ def _areas_from_data(requests: pd.DataFrame, key: str, extra: pd.Index | None) -
 # --------------------------------------------------------------------------- selection
 
 
-def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
-    """Return a column as naive UTC ``datetime64[ns]`` (NaT where missing or absent)."""
+def _utc_ns(
+    requests: pd.DataFrame, column: str, rows: IntArray | None = None
+) -> npt.NDArray[np.datetime64]:
+    """Return a column (at ``rows``: without a full-length copy) as naive UTC ``datetime64[ns]``.
+
+    NaT where missing or absent.
+    """
+    size = len(requests) if rows is None else len(rows)
     if column not in requests.columns:
-        return np.full(len(requests), np.datetime64("NaT"), dtype="datetime64[ns]")
+        return np.full(size, np.datetime64("NaT"), dtype="datetime64[ns]")
     values = requests[column]
     if not isinstance(values.dtype, pd.DatetimeTZDtype):
         msg = (
@@ -268,8 +274,10 @@ def _utc_ns(requests: pd.DataFrame, column: str) -> npt.NDArray[np.datetime64]:
             f"{values.dtype}; read requests with geo311.read_requests"
         )
         raise SchemaError(msg)
-    # not remembered: a few milliseconds per million rows, read once per layer-free selection
-    return values.to_numpy(dtype="datetime64[ns]")
+    # not remembered: a few milliseconds per million rows, read when a selection needs it
+    return (values.array if rows is None else values.array.take(rows)).to_numpy(
+        dtype="datetime64[ns]"
+    )
 
 
 @dataclass
@@ -277,15 +285,8 @@ class _Scope:
     """The selected rows of one call, as arrays over the in-scope rows."""
 
     n_areas: int
-    code: IntArray  # area code of every in-scope row
+    code: CodeArray  # area code of every in-scope row (int32)
     counted: BoolArray
-    duplicate: BoolArray
-    transfer: BoolArray
-    proactive: BoolArray
-    flag_excluded: BoolArray
-    start: npt.NDArray[np.datetime64]
-    closed: npt.NDArray[np.datetime64]
-    due: npt.NDArray[np.datetime64]
     event: BoolArray  # closed by as_of with a usable closed time
     duration_days: FloatArray  # to close (event) or to as_of (open); NaN when invalid
     negative: BoolArray
@@ -295,15 +296,59 @@ class _Scope:
     service_labels: list[str]
     source: CodeArray | None  # channel code into source_labels
     source_labels: list[str]
-    as_of_rows: npt.NDArray[np.datetime64]  # the as-of time of each row's source
     times: _SourceTimes
     timezone: str | None
     period: tuple[pd.Timestamp | None, pd.Timestamp | None]
     #: the layer-free selection's durations, and the positions of these rows in it
     #: (None: the same rows), to read the time order off one sort per run
     layer_free: tuple[FloatArray, IntArray | None]
+    #: the frame selected from and the positions of the in-scope rows in it, from which
+    #: the flags and instants below are read when asked for: they are not kept for the run
+    requests: pd.DataFrame
+    rows: IntArray
+    options: _Options
     funnel: dict[str, int] = field(default_factory=dict)
     vintages: list[str] = field(default_factory=list)
+
+    @property
+    def duplicate(self) -> BoolArray:
+        """Whether each in-scope row is marked duplicate, read from the frame."""
+        return _flag(self.requests, "is_duplicate", self.rows)
+
+    @property
+    def transfer(self) -> BoolArray:
+        """Whether each in-scope row is marked transferred, read from the frame."""
+        return _flag(self.requests, "is_transfer", self.rows)
+
+    @property
+    def proactive(self) -> BoolArray:
+        """Whether each in-scope row was filed by city staff, read from the frame."""
+        return _flag(self.requests, "is_proactive", self.rows)
+
+    @property
+    def flag_excluded(self) -> BoolArray:
+        """Whether each in-scope row is set aside as a duplicate or a transfer."""
+        return _set_aside(self.duplicate, self.transfer, self.options)
+
+    @property
+    def start(self) -> npt.NDArray[np.datetime64]:
+        """Creation time of every in-scope row (naive UTC), read from the frame."""
+        return _utc_ns(self.requests, "requested_datetime", self.rows)
+
+    @property
+    def closed(self) -> npt.NDArray[np.datetime64]:
+        """Closed time of every in-scope row (naive UTC; NaT: none), read from the frame."""
+        return _utc_ns(self.requests, "closed_datetime", self.rows)
+
+    @property
+    def due(self) -> npt.NDArray[np.datetime64]:
+        """Due date of every in-scope row (naive UTC; NaT: none), read from the frame."""
+        return _utc_ns(self.requests, "expected_datetime", self.rows)
+
+    @property
+    def as_of_rows(self) -> npt.NDArray[np.datetime64]:
+        """The as-of time of each in-scope row's source (a broadcast when all are the same)."""
+        return self.times.as_of_at(self.rows)
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -497,15 +542,19 @@ def _area_codes(
     area_ids: pd.Index,
     rows: IntArray,
     funnel: dict[str, int],
-) -> IntArray:
-    """Return the area code of each of ``rows`` (-1: no area of the layer); fill the funnel."""
+) -> CodeArray:
+    """Return the area code of each of ``rows`` (-1: no area of the layer); fill the funnel.
+
+    The codes are int32 (kept for a layer, read by every table): the products
+    of a code and a number of cells that the tables count still fit.
+    """
     id_codes, id_values = _factorize(requests, f"{opts.key}_id")
     if opts.regroup is not None:  # an area outside every group is not assigned
         group_of = dict(opts.regroup)
         in_group = np.array([v in group_of for v in id_values] + [False])
         id_codes = np.where(in_group[id_codes], id_codes, -1)
         id_values = [group_of.get(v, v) for v in id_values]
-    to_area = np.full(len(id_values) + 1, -1, dtype=np.int64)
+    to_area = np.full(len(id_values) + 1, -1, dtype=np.int32)
     to_area[:-1] = area_ids.get_indexer(pd.Index(id_values, dtype=object))
     id_codes = id_codes[rows]
     codes = to_area[id_codes]
@@ -524,42 +573,47 @@ def _area_codes(
     return codes
 
 
-def _flags(requests: pd.DataFrame, rows: IntArray, opts: _Options) -> dict[str, BoolArray]:
-    """Return the duplicate / transfer / proactive flags and the counted mask."""
+def _flag(requests: pd.DataFrame, column: str, rows: IntArray) -> BoolArray:
+    """Return a flag column at ``rows`` (missing: False), without a full-length copy."""
+    return np.asarray(requests[column].array.take(rows).to_numpy(dtype=bool, na_value=False))
 
-    def flag(column: str) -> BoolArray:
-        return requests[column].fillna(False).to_numpy(dtype=bool)[rows]
 
-    duplicate = flag("is_duplicate")
-    transfer = flag("is_transfer")
-    proactive = flag("is_proactive")
-    flag_excluded = (duplicate & (not opts.include_duplicates)) | (
-        transfer & (not opts.include_transfers)
+def _set_aside(duplicate: BoolArray, transfer: BoolArray, opts: _Options) -> BoolArray:
+    """Whether each row is set aside as a duplicate or a transfer (by the options)."""
+    return (duplicate & (not opts.include_duplicates)) | (transfer & (not opts.include_transfers))
+
+
+def _counted(requests: pd.DataFrame, rows: IntArray, opts: _Options) -> BoolArray:
+    """Return the counted mask of ``rows``: not set aside, of the demand asked for.
+
+    It is the one flag kept for the run; the others are read when needed.
+    """
+    excluded = _set_aside(
+        _flag(requests, "is_duplicate", rows), _flag(requests, "is_transfer", rows), opts
     )
-    if opts.demand == "resident":
-        wanted = ~proactive
-    elif opts.demand == "proactive":
-        wanted = proactive
-    else:
-        wanted = np.ones(len(rows), dtype=bool)
-    return {
-        "duplicate": duplicate,
-        "transfer": transfer,
-        "proactive": proactive,
-        "flag_excluded": flag_excluded,
-        "counted": ~flag_excluded & wanted,
-    }
+    if opts.demand == "all":
+        return ~excluded
+    proactive = _flag(requests, "is_proactive", rows)
+    return ~excluded & (proactive if opts.demand == "proactive" else ~proactive)
 
 
-def _demand_funnel(flags: dict[str, BoolArray], opts: _Options, funnel: dict[str, int]) -> None:
+def _demand_funnel(
+    requests: pd.DataFrame,
+    rows: IntArray,
+    counted: BoolArray,
+    opts: _Options,
+    funnel: dict[str, int],
+) -> None:
     """Count the in-scope requests set aside (duplicates, transfers, other demand) and counted."""
-    dup_out = flags["duplicate"] & (not opts.include_duplicates)
-    transfer_out = flags["transfer"] & (not opts.include_transfers)
-    kept = ~flags["flag_excluded"]
+    duplicate = _flag(requests, "is_duplicate", rows)
+    transfer = _flag(requests, "is_transfer", rows)
+    dup_out = duplicate & (not opts.include_duplicates)
+    transfer_out = transfer & (not opts.include_transfers)
+    kept = ~_set_aside(duplicate, transfer, opts)
     funnel["duplicates_excluded"] = int(dup_out.sum())
     funnel["transfers_excluded"] = int((transfer_out & ~dup_out).sum())
-    funnel["other_demand_excluded"] = int((kept & ~flags["counted"]).sum())
-    funnel["counted"] = int(flags["counted"].sum())
+    funnel["other_demand_excluded"] = int((kept & ~counted).sum())
+    funnel["counted"] = int(counted.sum())
 
 
 def _closures(
@@ -569,9 +623,12 @@ def _closures(
     when: _When,
     opts: _Options,
 ) -> dict[str, Any]:
-    """Return closed times, due dates, events, durations (days) and the invalid-duration masks."""
-    closed = _utc_ns(requests, "closed_datetime")[rows]
-    due = _utc_ns(requests, "expected_datetime")[rows]
+    """Return events, durations (days) and the invalid-duration masks.
+
+    The closed times are read here and not kept: a selection reads its
+    instants from the frame when asked (:class:`_Scope`).
+    """
+    closed = _utc_ns(requests, "closed_datetime", rows)
     status_codes, status_values = _factorize(requests, "status")
     status_codes = status_codes[rows]
     says_open = _code_isin(status_codes, status_values, ["open"])
@@ -589,8 +646,6 @@ def _closures(
         implausible = event & (duration > opts.max_days)
     duration[negative | no_closed_time | implausible] = np.nan
     return {
-        "closed": closed,
-        "due": due,
         "event": event,
         "duration_days": duration,
         "negative": negative,
@@ -601,10 +656,13 @@ def _closures(
 
 def _layer_free_rows(
     requests: pd.DataFrame, opts: _Options
-) -> tuple[IntArray, _When, dict[str, int], dict[str, BoolArray], dict[str, Any]]:
-    """Return the selection before the areas: rows, times, funnel so far, flags, durations.
+) -> tuple[IntArray, _When, dict[str, int], dict[str, Any]]:
+    """Return the selection before the areas: rows, times, funnel so far, per-row arrays.
 
-    Nothing here depends on the layer, so inside
+    The arrays (the counted mask, events, durations, invalid-duration masks)
+    are what a selection keeps: the other flags and the instants are read
+    from the frame when needed (see :class:`_Scope`).  Nothing here depends
+    on the layer, so inside
     :func:`~geo311.indicators.shared.shared_selection` every layer of a run
     (and its citywide row and equity groups) starts from the same arrays.
     """
@@ -612,10 +670,10 @@ def _layer_free_rows(
     start_all = _utc_ns(requests, "requested_datetime")
     funnel: dict[str, int] = {"rows": len(requests)}
     rows = _time_and_filter_rows(requests, opts, when=when, start=start_all, funnel=funnel)
-    flags = _flags(requests, rows, opts)
     start = start_all[rows]
+    del start_all  # the full-length instants go before the closures are read
     closure = _closures(requests, rows, start, when, opts)
-    return rows, when, funnel, flags, {**closure, "start": start}
+    return rows, when, funnel, {"counted": _counted(requests, rows, opts), **closure}
 
 
 def _is_assigned_subset(key: Any) -> bool:
@@ -627,14 +685,13 @@ def _selected_rows(
     requests: pd.DataFrame, opts: _Options, area_ids: pd.Index
 ) -> tuple[
     IntArray,
-    IntArray,
+    CodeArray,
     _When,
     dict[str, int],
-    dict[str, BoolArray],
     dict[str, Any],
     tuple[FloatArray, IntArray | None],
 ]:
-    """Return the in-scope rows, their area codes, the times, the row funnel, flags, durations.
+    """Return the in-scope rows, their area codes, the times, the row funnel, per-row arrays.
 
     The layer-free selection is shared by every layer; its rows that have an
     area of the layer are taken out of it once for all the layers that place
@@ -644,36 +701,35 @@ def _selected_rows(
     positions of the rows in the layer-free selection (None: all of them).
     """
     free = replace(opts, key="", regroup=None)
-    rows, when, funnel, flags, closure = remember(
+    rows, when, funnel, arrays = remember(
         requests, ("layer_free", free), lambda: _layer_free_rows(requests, free), lasting=True
     )
     funnel = dict(funnel)
     codes = _area_codes(requests, opts, area_ids, rows, funnel)
     assigned = codes >= 0
-    free_duration, free_row = closure["duration_days"], None
+    free_duration, free_row = arrays["duration_days"], None
     if not assigned.all():
-        full = (rows, flags, closure)
+        full = (rows, arrays)
 
-        def subset() -> tuple[IntArray, dict[str, BoolArray], dict[str, Any], IntArray]:
+        def subset() -> tuple[IntArray, dict[str, Any], IntArray]:
             return (
                 full[0][assigned],
                 {name: values[assigned] for name, values in full[1].items()},
-                {name: values[assigned] for name, values in full[2].items()},
                 _positions(assigned),
             )
 
         # layers that leave out the same rows (e.g. those outside the city) share them;
         # once a layer places other rows, the copy (and what was computed from it) goes
         which = ("layer_free_assigned", free, np.packbits(assigned).tobytes())
-        rows, flags, closure, free_row = remember(
+        rows, arrays, free_row = remember(
             requests, which, subset, lasting=True, replaces=_is_assigned_subset
         )
         codes = codes[assigned]
     funnel["in_scope"] = int(rows.size)
-    _demand_funnel(flags, opts, funnel)
+    _demand_funnel(requests, rows, arrays["counted"], opts, funnel)
     for name in ("negative", "no_closed_time", "implausible"):
-        funnel[f"ttc_excluded_{name}"] = int((flags["counted"] & closure[name]).sum())
-    return rows, codes, when, funnel, flags, closure, (free_duration, free_row)
+        funnel[f"ttc_excluded_{name}"] = int((arrays["counted"] & arrays[name]).sum())
+    return rows, codes, when, funnel, arrays, (free_duration, free_row)
 
 
 def _select(
@@ -690,7 +746,7 @@ def _select(
     codes for the type adjustment), ``source`` (channel codes), ``vintage``.
     """
     _check_columns(requests, opts)
-    rows, codes, when, funnel, flags, closure, layer_free = remember(
+    rows, codes, when, funnel, arrays, layer_free = remember(
         requests,
         ("select", opts, tuple(area_ids)),
         lambda: _selected_rows(requests, opts, area_ids),
@@ -727,29 +783,24 @@ def _select(
         source_labels = [*source_labels, _UNKNOWN]
     return _Scope(
         n_areas=1 if city else len(area_ids),
-        code=np.broadcast_to(np.int64(0), (len(rows),)) if city else codes,  # no memory per row
-        counted=flags["counted"],
-        duplicate=flags["duplicate"],
-        transfer=flags["transfer"],
-        proactive=flags["proactive"],
-        flag_excluded=flags["flag_excluded"],
-        start=closure["start"],
-        closed=closure["closed"],
-        due=closure["due"],
-        event=closure["event"],
-        duration_days=closure["duration_days"],
-        negative=closure["negative"],
-        no_closed_time=closure["no_closed_time"],
-        implausible=closure["implausible"],
+        code=np.broadcast_to(np.int32(0), (len(rows),)) if city else codes,  # no memory per row
+        counted=arrays["counted"],
+        event=arrays["event"],
+        duration_days=arrays["duration_days"],
+        negative=arrays["negative"],
+        no_closed_time=arrays["no_closed_time"],
+        implausible=arrays["implausible"],
         service=service_codes,
         service_labels=[] if service is None else service[1],
         source=source_codes,
         source_labels=source_labels,
-        as_of_rows=on_rows(("as_of", Same(when.times)), lambda: when.times.as_of_at(rows)),
         times=when.times,
         timezone=when.timezone,
         period=(when.start, when.end),
         layer_free=layer_free,
+        requests=requests,
+        rows=rows,
+        options=opts,
         funnel=dict(funnel),
         vintages=vintages,
     )

@@ -146,11 +146,20 @@ def _iso(stamp: pd.Timestamp | None) -> str | None:
 
 
 def _file_codes(requests: pd.DataFrame) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """Each row's source code and the sources' names (sorted; a missing name is ``_NO_FILE``).
+
+    Encoded from the column's distinct values (a categorical's codes), not
+    from one string per row.
+    """
     if "input_file" not in requests.columns or requests.empty:
         return np.zeros(len(requests), dtype=np.intp), [_NO_FILE]
-    names = requests["input_file"].astype("string").fillna(_NO_FILE)
-    codes, uniques = pd.factorize(names, sort=True)
-    return codes.astype(np.intp), [str(u) for u in uniques]
+    codes, uniques = pd.factorize(requests["input_file"], use_na_sentinel=True)
+    labels = [str(u) for u in uniques]
+    names = sorted({*labels, *([_NO_FILE] if (codes < 0).any() else [])})
+    position = {name: i for i, name in enumerate(names)}
+    # the last slot is read by the missing names (code -1)
+    remap = np.array([*(position[label] for label in labels), position.get(_NO_FILE, -1)])
+    return remap.astype(np.intp)[codes], names
 
 
 def _mapped(
