@@ -258,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         for n in sizes
     }
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.work) as tmp:
         print(f"{'rows':>11}  {'mode':<10}  {'time':>9}  peak RSS  [stages]")
         records = bench(
