@@ -194,6 +194,17 @@ def _join(
         frame, ledger, chosen, checks = join_city(
             result.requests, city=city, layers=layers, **options
         )
+    return _joined(result, frame, ledger, chosen, checks)
+
+
+def _joined(
+    result: PipelineResult,
+    frame: pd.DataFrame,
+    ledger: Ledger,
+    chosen: dict[str, list[Layer]],
+    checks: list[LabelCheck],
+) -> PipelineResult:
+    """Return ``result`` after the join: the joined frame, its ledger appended, its layers."""
     return replace(
         result,
         requests=frame,
@@ -232,15 +243,7 @@ def _join_parts(
         if keep is not None:
             discard_dataset(keep)
         raise
-    joined = replace(
-        result,
-        requests=frame,
-        ledger=result.ledger.extend(ledger),
-        stage="join",
-        layers=tuple(chosen),
-        boundaries=chosen,
-        checks=[],
-    )
+    joined = _joined(result, frame, ledger, chosen, [])
     if keep is not None:
         publish_dataset(keep, target, ledger=joined.ledger)
     return joined
@@ -665,8 +668,7 @@ def _saved_dataset(
         result = load_requests(folder, stage=stage, compact=out_of_core)
         return replace(result, city=manifest), None
     selection, parts = saved_parts(folder)
-    ledger_file = ledger_path(folder)
-    ledger = Ledger.read_json(ledger_file) if ledger_file.exists() else Ledger()
+    ledger = _saved_ledger(folder)
     return PipelineResult(selection, ledger, "ingest", city=manifest), StagedIngest(parts, None)
 
 
@@ -787,6 +789,10 @@ def load_requests(
             if column is not None and not isinstance(column.dtype, pd.CategoricalDtype):
                 vocabulary = list(JOIN_STATUS) if suffix == "join" else []
                 requests[f"{key}_{suffix}"] = as_categorical(column, vocabulary)
+    return PipelineResult(requests, _saved_ledger(path), stage)
+
+
+def _saved_ledger(path: Path) -> Ledger:
+    """Return the ledger saved beside requests ``path`` (empty when there is none)."""
     ledger_file = ledger_path(path)
-    ledger = Ledger.read_json(ledger_file) if ledger_file.exists() else Ledger()
-    return PipelineResult(requests, ledger, stage)
+    return Ledger.read_json(ledger_file) if ledger_file.exists() else Ledger()
