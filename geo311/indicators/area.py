@@ -59,15 +59,14 @@ from geo311.indicators.scope import (
     Demand,
     FloatArray,
     TimeLike,
-    _Areas,
     _check_columns,
     _Options,
     _options,
-    _resolve_areas,
     _Scope,
     _select,
 )
 from geo311.indicators.sources import _iso, _log_warnings
+from geo311.indicators.table_areas import _Areas, _resolve_areas
 from geo311.indicators.time_to_close import _time_to_close
 
 __all__ = ["area_indicators", "city_indicators"]

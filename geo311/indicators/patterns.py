@@ -28,12 +28,12 @@ from geo311.indicators.scope import (
     _check_columns,
     _Options,
     _options,
-    _resolve_areas,
     _Scope,
     _select,
 )
 from geo311.indicators.shared import Same, remember
 from geo311.indicators.sources import _iso
+from geo311.indicators.table_areas import _resolve_areas
 
 __all__ = [
     "COVERAGE_FLAGS",
