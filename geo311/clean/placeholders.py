@@ -332,8 +332,9 @@ def find_placeholders(
     at_point = requests["coord_quality"].isin(LOCATED).to_numpy(dtype=bool)
     if not at_point.any():
         return pd.DataFrame(columns=list(PLACEHOLDER_COLUMNS))
-    sub = requests.loc[at_point]
-    at = point_keys(sub["lat"].to_numpy(dtype=float), sub["long"].to_numpy(dtype=float))
+    # the located rows' columns are read where needed, never the whole frame copied
+    lat = requests["lat"].to_numpy(dtype=float)[at_point]
+    at = point_keys(lat, requests["long"].to_numpy(dtype=float)[at_point])
     distinct, codes = np.unique(at, return_inverse=True)  # points by latitude, then longitude
     sizes = np.bincount(codes)
     lat_v, lon_v = point_of_key(distinct)
@@ -342,12 +343,13 @@ def find_placeholders(
     wanted = ((sizes >= rule.min_count) | (given != ""))[codes]
     if not wanted.any():
         return pd.DataFrame(columns=list(PLACEHOLDER_COLUMNS))
-    keys = normalize_addresses(sub["address"].astype("string").iloc[wanted])["address"]
+    rows = np.flatnonzero(at_point)[wanted]
+    keys = normalize_addresses(requests["address"].iloc[rows].astype("string"))["address"]
     pts = pd.DataFrame(
         {
             "point": codes[wanted],
             "address": keys.mask(keys == "").to_numpy(dtype=object),
-            "service_name": sub["service_name"].to_numpy(dtype=object)[wanted],
+            "service_name": requests["service_name"].iloc[rows].to_numpy(dtype=object),
         }
     )
     grouped = pts.groupby("point", sort=False).agg(
@@ -360,7 +362,7 @@ def find_placeholders(
     grouped["lat"] = lat_v[at]
     grouped["long"] = lon_v[at]
     grouped["unaddressed"] = grouped["requests"] - grouped["addressed"]
-    grouped["share"] = grouped["requests"] / (len(sub) if located is None else located)
+    grouped["share"] = grouped["requests"] / (len(lat) if located is None else located)
     different = grouped["addresses"] + grouped["unaddressed"]
     many = (
         (grouped["requests"] >= rule.min_count)
