@@ -40,6 +40,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -53,6 +54,7 @@ from geo311.progress import ProgressHook, report
 from geo311.site import maps
 from geo311.site.district_page import district_page
 from geo311.site.downloads import data_paths
+from geo311.site.drawing import Drawing, can_fork
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.index_page import index_page
 from geo311.site.layer import SiteLayer, check_label_format, default_title, site_layer
@@ -352,7 +354,9 @@ def build_site(
     tiles : bool, default True
         Draw a background tile layer (the only thing fetched from the internet).
     png : bool, default True
-        Write ``png/<layer>-<indicator>.png`` for every map page.
+        Write ``png/<layer>-<indicator>.png`` for every map page.  On Linux
+        with more than one CPU they are drawn by a forked process while the
+        pages are written (see :mod:`geo311.site.drawing`).
     overwrite : bool, default False
         Replace existing pages (and an incomplete site of an interrupted build).
     area_layers : sequence of str, optional
@@ -512,51 +516,57 @@ def _write_site(
     district_key = district.key if district is not None else None
     outlines = display[district_key] if district_key else None
     outlines_title = district.title if district is not None else "Boundaries"
-    for key, column, page, png_path in plan.maps:
-        sizes[page] = map_page(
-            render, layers[key], [column], page=page, display=display[key],
-            outlines=outlines if key != district_key else None,
-            outlines_title=outlines_title, png=png_path,
-        )  # fmt: skip
-        report(progress, "site", len(sizes), total, unit="pages")
-    pngs = _write_pngs(layers, plan, display, outlines=outlines, district_key=district_key)
-    for key, columns, page in plan.combined:
-        sizes[page] = map_page(
-            render, layers[key], columns, page=page, display=display[key],
-            outlines=outlines if key != district_key else None,
-            outlines_title=outlines_title, png=None,
-        )  # fmt: skip
-        report(progress, "site", len(sizes), total, unit="pages")
+    # the PNGs are drawn (in a forked process where it can be) while the pages are written
+    draw = partial(
+        _write_pngs, layers, plan, display, outlines=outlines, district_key=district_key
+    )
+    has_pngs = any(png is not None for *_, png in plan.maps)
+    with Drawing(draw, background=has_pngs and can_fork()) as drawing:
+        for key, column, page, png_path in plan.maps:
+            sizes[page] = map_page(
+                render, layers[key], [column], page=page, display=display[key],
+                outlines=outlines if key != district_key else None,
+                outlines_title=outlines_title, png=png_path,
+            )  # fmt: skip
+            report(progress, "site", len(sizes), total, unit="pages")
+        for key, columns, page in plan.combined:
+            sizes[page] = map_page(
+                render, layers[key], columns, page=page, display=display[key],
+                outlines=outlines if key != district_key else None,
+                outlines_title=outlines_title, png=None,
+            )  # fmt: skip
+            report(progress, "site", len(sizes), total, unit="pages")
 
-    membership = _EMPTY_MEMBERSHIP
-    hoods = layers[hood_key] if hood_key is not None and district is not None else None
-    if district is not None and hoods is not None:
-        membership = district_membership(hoods.areas, district.areas)
-    changes = change_table(district) if district is not None else None
-    ranks = rank_areas(district.indicators) if district is not None else None
-    links = {i: page.name for i, _, page in plan.districts}
-    for area_id, name, page in plan.districts:
-        assert district is not None  # plan.districts is empty without districts
-        sizes[page] = district_page(
-            render, district, hoods, area_id=area_id, name=name, page=page,
-            membership=membership, display=display, changes=changes, links=links, ranks=ranks,
+        membership = _EMPTY_MEMBERSHIP
+        hoods = layers[hood_key] if hood_key is not None and district is not None else None
+        if district is not None and hoods is not None:
+            membership = district_membership(hoods.areas, district.areas)
+        changes = change_table(district) if district is not None else None
+        ranks = rank_areas(district.indicators) if district is not None else None
+        links = {i: page.name for i, _, page in plan.districts}
+        for area_id, name, page in plan.districts:
+            assert district is not None  # plan.districts is empty without districts
+            sizes[page] = district_page(
+                render, district, hoods, area_id=area_id, name=name, page=page,
+                membership=membership, display=display, changes=changes, links=links, ranks=ranks,
+            )  # fmt: skip
+            report(progress, "site", len(sizes), total, unit="pages")
+        if recycle is not None and district is not None:
+            sizes[recycle.page] = recycle_page(
+                render, district, recycle, display=display[district.key]
+            )
+            report(progress, "site", len(sizes), total, unit="pages")
+
+        has_maps = bool(plan.maps or plan.combined or plan.districts)
+        assets = list(maps.write_assets(out_dir)) if has_maps and not self_contained else []
+        sizes[plan.dictionary] = dictionary_page(render, reference.metadata, page=plan.dictionary)
+        report(progress, "site", len(sizes), total, unit="pages")
+        sizes[plan.index] = index_page(
+            render, layers, plan, reference=reference, district=district, ledger=ledger,
+            out_dir=out_dir,
         )  # fmt: skip
         report(progress, "site", len(sizes), total, unit="pages")
-    if recycle is not None and district is not None:
-        sizes[recycle.page] = recycle_page(
-            render, district, recycle, display=display[district.key]
-        )
-        report(progress, "site", len(sizes), total, unit="pages")
-
-    has_maps = bool(plan.maps or plan.combined or plan.districts)
-    assets = list(maps.write_assets(out_dir)) if has_maps and not self_contained else []
-    sizes[plan.dictionary] = dictionary_page(render, reference.metadata, page=plan.dictionary)
-    report(progress, "site", len(sizes), total, unit="pages")
-    sizes[plan.index] = index_page(
-        render, layers, plan, reference=reference, district=district, ledger=ledger,
-        out_dir=out_dir,
-    )  # fmt: skip
-    report(progress, "site", len(sizes), total, unit="pages")
+        pngs = drawing.result()
     pages = [
         plan.index,
         plan.dictionary,
