@@ -17,14 +17,11 @@ unset) raises :class:`geo311._errors.CRSError`.
 from __future__ import annotations
 
 import logging
-import os
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -34,14 +31,7 @@ from geo311._errors import InputFileError, SchemaError, TimestampError
 from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.io.dtypes import compact_requests, concat_requests
-from geo311.io.formats import (
-    Chunk,
-    as_strings,
-    geometry_xy,
-    no_crs,
-    points_from_xy,
-    read_chunks,
-)
+from geo311.io.formats import as_strings, geometry_xy, no_crs, points_from_xy, read_chunks
 from geo311.io.normalize import normalize_frame
 from geo311.io.profiles import REQUIRED, TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
 from geo311.io.schema import COORD_USABLE
@@ -61,14 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Chunks of one file normalized at once, while the next chunk is read.  Parsing the
-#: timestamps and numbers (Arrow) and making the points (shapely) release the GIL:
-#: two threads read a 1M-row export in 0.7x the time of one.
-_PREPARE_THREADS = min(2, os.cpu_count() or 1)
-
-_Item = TypeVar("_Item")
-_Done = TypeVar("_Done")
 
 #: Row flags of values the reader derived or could not place, logged per input.
 _DERIVED = (
@@ -393,9 +375,8 @@ def read_requests(
     timezone : str, optional
         Override the profile's IANA time zone.
     chunksize : int, optional
-        Rows per chunk for CSV and Parquet (default 200,000).  Two chunks are
-        normalized at once (on two threads) while the next is read, and
-        released once kept; with a ``sink``, one chunk at a time.
+        Rows per chunk for CSV and Parquet (default 200,000).  Each chunk is
+        normalized and released before the next is read.
     encoding : str, optional
         CSV text encoding; sniffed (UTF-8 with or without BOM, else cp1252).
     as_of, max_bad_timestamps, placeholders, fallback_points, keep_raw
@@ -489,33 +470,6 @@ class FileRead:
         return int(self.ledger.inputs[-1]["rows"])
 
 
-def _in_order(
-    items: Iterable[_Item], work: Callable[[_Item], _Done], *, threads: int
-) -> Iterator[_Done]:
-    """Yield ``work(item)`` for every item, in order, ``threads`` items worked on at once.
-
-    Items are taken from ``items`` (here: read from the file) while earlier
-    ones are worked on; at most ``threads`` are waiting or worked on beyond
-    the one being taken.  With one thread, each item is worked on as it is
-    taken, in the calling thread.
-    """
-    if threads <= 1:
-        yield from map(work, items)
-        return
-    pending: deque[Future[_Done]] = deque()
-    with ThreadPoolExecutor(threads, thread_name_prefix="geo311-read") as pool:
-        try:
-            for item in items:
-                pending.append(pool.submit(work, item))
-                if len(pending) > threads:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-
-
 def read_file(
     item: str | Path,
     *,
@@ -552,38 +506,23 @@ def read_file(
     parts: list[pd.DataFrame] = []
     sources: dict[str, str] = {}
     select = None if keep_raw else partial(_mapped, profile=profile, source=str(path))
-
-    def profiled(chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, Profile]]:
-        nonlocal profile, sources
-        for chunk in chunks:
-            if profile is None:
-                profile = detect_profile(chunk.header or chunk.raw.columns, source=str(path))
-            if not sources:
-                sources = profile.resolve(chunk.raw.columns, source=str(path))
-            yield chunk, profile
-
-    def prepare(item: tuple[Chunk, Profile]) -> tuple[int, Result]:
-        chunk, chunk_profile = item
+    for chunk in read_chunks(path, fmt, chunksize=chunksize, encoding=encoding, select=select):
+        if profile is None:
+            profile = detect_profile(chunk.header or chunk.raw.columns, source=str(path))
+        if not sources:
+            sources = profile.resolve(chunk.raw.columns, source=str(path))
         prepared = _prepare(
             chunk.raw,
-            profile=chunk_profile,
+            profile=profile,
             name=str(path),
             first_row=chunk.first_row,
             timezone=timezone,
             points=chunk.points,
             keep_raw=keep_raw,
         )
-        return len(chunk.raw), prepared
-
-    chunks = profiled(
-        read_chunks(path, fmt, chunksize=chunksize, encoding=encoding, select=select)
-    )
-    # a sink bounds memory (out of core): one chunk at a time there
-    threads = _PREPARE_THREADS if sink is None else 1
-    for n, prepared in _in_order(chunks, prepare, threads=threads):
         parts.append(prepared.frame if sink is None else sink(prepared.frame))
         ledger = ledger.extend(prepared.ledger)
-        rows += n
+        rows += len(chunk.raw)
         report(progress, "ingest", rows_before + rows, None, unit="rows")
     if profile is None:
         msg = f"{path}: no rows and no header could be read"
