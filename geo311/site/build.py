@@ -48,13 +48,13 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import InputFileError, OptionError, OutputExistsError
+from geo311.background import Background, can_fork
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.ledger import Ledger
 from geo311.progress import ProgressHook, report
 from geo311.site import maps
 from geo311.site.district_page import district_page
 from geo311.site.downloads import data_paths
-from geo311.site.drawing import Drawing, can_fork
 from geo311.site.headlines import HEADLINE_INDICATORS
 from geo311.site.index_page import index_page
 from geo311.site.layer import SiteLayer, check_label_format, default_title, site_layer
@@ -356,7 +356,7 @@ def build_site(
     png : bool, default True
         Write ``png/<layer>-<indicator>.png`` for every map page.  On Linux
         with more than one CPU they are drawn by a forked process while the
-        pages are written (see :mod:`geo311.site.drawing`).
+        pages are written (see :mod:`geo311.background`).
     overwrite : bool, default False
         Replace existing pages (and an incomplete site of an interrupted build).
     area_layers : sequence of str, optional
@@ -521,7 +521,12 @@ def _write_site(
         _write_pngs, layers, plan, display, outlines=outlines, district_key=district_key
     )
     has_pngs = any(png is not None for *_, png in plan.maps)
-    with Drawing(draw, background=has_pngs and can_fork()) as drawing:
+    with Background(
+        draw,
+        what="drawing the static maps",
+        advice="build the site again, or without PNGs (--no-png)",
+        background=has_pngs and can_fork(),
+    ) as drawing:
         for key, column, page, png_path in plan.maps:
             sizes[page] = map_page(
                 render, layers[key], [column], page=page, display=display[key],

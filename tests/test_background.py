@@ -1,4 +1,4 @@
-"""The site's PNGs drawn by a forked process while the pages are written."""
+"""Work done by a forked child process: the site's PNGs, its layers' display geometry."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from geo311 import background
 from geo311._errors import OptionError
+from geo311.background import Background
 from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import LayerTables
 from geo311.io.readers import requests_from_frame
 from geo311.join.assign import assign_areas
-from geo311.site import build, drawing
+from geo311.site import build
 from geo311.site.build import build_site
-from geo311.site.drawing import Drawing
 
 pytest.importorskip("matplotlib")
-forks = pytest.mark.skipif(not drawing.can_fork(), reason="PNGs are forked on Linux only")
+forks = pytest.mark.skipif(not background.can_fork(), reason="children are forked on Linux only")
+
+
+def forked(work: object, *, background: bool) -> Background:
+    return Background(work, what="drawing the test", advice="try again", background=background)
 
 
 def _write_pid(path: Path) -> list[Path]:
@@ -31,8 +36,8 @@ def _write_pid(path: Path) -> list[Path]:
 @forks
 def test_the_child_draws_and_the_builder_gets_the_paths(tmp_path: Path) -> None:
     target = tmp_path / "map.png"
-    with Drawing(lambda: _write_pid(target), background=True) as job:
-        paths = job.result()
+    with forked(lambda: _write_pid(target), background=True) as child:
+        paths = child.result()
     assert paths == [target]
     assert int(target.read_text(encoding="utf-8")) != os.getpid()
     assert not multiprocessing.active_children()
@@ -40,9 +45,9 @@ def test_the_child_draws_and_the_builder_gets_the_paths(tmp_path: Path) -> None:
 
 def test_without_a_child_the_drawing_runs_here_when_asked(tmp_path: Path) -> None:
     target = tmp_path / "map.png"
-    job = Drawing(lambda: _write_pid(target), background=False)
+    here = forked(lambda: _write_pid(target), background=False)
     assert not target.exists()  # nothing drawn before the result is asked for
-    assert job.result() == [target]
+    assert here.result() == [target]
     assert int(target.read_text(encoding="utf-8")) == os.getpid()
 
 
@@ -53,7 +58,7 @@ def test_what_the_child_raises_is_raised_in_the_builder() -> None:
         raise OptionError(msg)
 
     with pytest.raises(OptionError, match="column 'rate' is not in the table"):
-        Drawing(fail, background=True).result()
+        forked(fail, background=True).result()
 
 
 @forks
@@ -61,8 +66,9 @@ def test_a_child_that_dies_is_one_clear_error() -> None:
     def die() -> list[Path]:
         os._exit(3)
 
-    with pytest.raises(RuntimeError, match=r"ended without a result \(exit code 3\).*--no-png"):
-        Drawing(die, background=True).result()
+    ended = r"the process drawing the test ended without a result \(exit code 3\); try again"
+    with pytest.raises(RuntimeError, match=ended):
+        forked(die, background=True).result()
 
 
 @forks
@@ -72,7 +78,7 @@ def test_a_child_no_longer_wanted_is_ended(tmp_path: Path) -> None:
         return _write_pid(tmp_path / "late.png")
 
     started = time.monotonic()
-    with pytest.raises(KeyError), Drawing(slow, background=True):
+    with pytest.raises(KeyError), forked(slow, background=True):
         msg = "the pages failed"
         raise KeyError(msg)
     assert time.monotonic() - started < 30

@@ -1,0 +1,140 @@
+"""Work done by a forked child process while this one goes on: on Linux, with CPUs to spare.
+
+Much of geo311's one-process work holds the GIL (matplotlib drawing, pandas),
+so threads would not overlap it.  On Linux with more than one CPU,
+:class:`Background` forks a child that runs a function while the caller goes
+on: forking shares the caller's memory (layers, tables), so nothing is pickled
+but the function's result.  Elsewhere (``fork`` is unsafe on macOS and absent
+on Windows), or on one CPU, the function runs in this process when
+:meth:`Background.result` is called.
+
+The child sends back its result, or the exception it raised, which
+:meth:`Background.result` raises again in the caller.
+:meth:`Background.cancel` ends a child whose result is no longer wanted (the
+caller failed), e.g. before the caller removes a staging folder the child
+writes into.  The site draws its PNGs this way while it writes its pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Background", "can_fork"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_ENDED_MSG = "the process {what} ended without a result (exit code {code}); {advice}"
+
+
+def can_fork() -> bool:
+    """Whether :class:`Background` forks by default: Linux, with more than one CPU."""
+    return sys.platform == "linux" and (os.cpu_count() or 1) > 1
+
+
+def _send_error(conn: Any, exc: BaseException) -> None:
+    """Send ``exc`` to the caller; one that cannot be pickled goes as its words."""
+    try:
+        conn.send(("error", exc))
+    except Exception:
+        conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+def _child(work: Callable[[], Any], conn: Any) -> None:
+    """Run ``work`` in the forked process; send its result, or the exception it raised."""
+    try:
+        result = work()
+    except BaseException as exc:
+        _send_error(conn, exc)
+    else:
+        try:
+            conn.send(("result", result))  # pickled whole before anything is sent
+        except Exception as exc:
+            _send_error(conn, exc)
+    conn.close()
+
+
+class Background(Generic[_T]):
+    """``work()`` being done by a forked child process, or here when its result is asked for.
+
+    Parameters
+    ----------
+    work : callable
+        What to do; its result must pickle.
+    what : str
+        What the child does, for the message if it ends without a result
+        (e.g. ``"drawing the static maps"``).
+    advice : str
+        What to do then.
+    background : bool, optional
+        Fork a child; default :func:`can_fork`.
+
+    Used as a context manager, the child is ended on leaving the block if its
+    result was not taken (the block raised).
+    """
+
+    def __init__(
+        self,
+        work: Callable[[], _T],
+        *,
+        what: str,
+        advice: str,
+        background: bool | None = None,
+    ) -> None:
+        self._work = work
+        self._what, self._advice = what, advice
+        self._process: Any = None
+        self._conn: Any = None
+        if background if background is not None else can_fork():
+            import multiprocessing  # noqa: PLC0415 - only where a child is forked
+
+            context = multiprocessing.get_context("fork")
+            receive, send = context.Pipe(duplex=False)
+            # the child would write out again what this process's buffers still hold
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self._process = context.Process(
+                target=_child, args=(work, send), name="geo311-background", daemon=True
+            )
+            self._process.start()
+            send.close()  # the child holds the sending end: the pipe ends with it
+            self._conn = receive
+            log.debug("%s in process %d", what, self._process.pid)
+
+    def __enter__(self) -> Background[_T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def result(self) -> _T:
+        """Return the result of ``work()``, once done; raise what it raised."""
+        if self._process is None:
+            return self._work()
+        process, self._process = self._process, None
+        try:
+            kind, value = self._conn.recv()
+        except EOFError:  # the child ended before sending (killed, or out of memory)
+            process.join()
+            msg = _ENDED_MSG.format(what=self._what, code=process.exitcode, advice=self._advice)
+            raise RuntimeError(msg) from None
+        finally:
+            self._conn.close()
+        process.join()
+        if kind == "error":
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """End the child, if one is still working (its result is no longer wanted)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        self._process.join()
+        self._conn.close()
+        self._process = None
