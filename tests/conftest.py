@@ -183,6 +183,25 @@ DEMO_REQUESTS = 5_000
 
 
 @pytest.fixture(scope="session")
+def demo_layer_tables() -> dict[str, Any]:
+    """The demo city's tables (2,000 requests; neighbourhoods, council districts), in memory.
+
+    Built once and never written: the tests that build sites from them read nothing back.
+    """
+    from geo311.demo import demo_layers, demo_tables, make_demo_city  # noqa: PLC0415
+    from geo311.io.readers import requests_from_frame  # noqa: PLC0415
+    from geo311.join.assign import assign_areas  # noqa: PLC0415
+
+    city = make_demo_city(n_requests=2_000)
+    requests, _ = requests_from_frame(
+        city.requests, schema="open311", timezone=city.timezone, as_of=city.as_of
+    )
+    layers = demo_layers(city)
+    joined, _ = assign_areas(requests, layers)
+    return demo_tables(city, joined, layers, keys=("neighborhoods", "council_districts"))
+
+
+@pytest.fixture(scope="session")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """`geo311 demo` (seed DEMO_SEED, DEMO_REQUESTS requests), built once per run.
 

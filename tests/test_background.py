@@ -13,10 +13,7 @@ import pytest
 from geo311 import background
 from geo311._errors import OptionError
 from geo311.background import Background
-from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import LayerTables
-from geo311.io.readers import requests_from_frame
-from geo311.join.assign import assign_areas
 from geo311.site import build
 from geo311.site.build import build_site
 
@@ -86,15 +83,9 @@ def test_a_child_no_longer_wanted_is_ended(tmp_path: Path) -> None:
     assert not (tmp_path / "late.png").exists()
 
 
-@pytest.fixture(scope="module")
-def tables() -> dict[str, LayerTables]:
-    city = make_demo_city(n_requests=1_500)
-    requests, _ = requests_from_frame(
-        city.requests, schema="open311", timezone=city.timezone, as_of=city.as_of
-    )
-    layers = demo_layers(city)
-    joined, _ = assign_areas(requests, layers)
-    return demo_tables(city, joined, layers, keys=("neighborhoods", "council_districts"))
+@pytest.fixture
+def tables(demo_layer_tables: dict[str, LayerTables]) -> dict[str, LayerTables]:
+    return demo_layer_tables
 
 
 @forks

@@ -1,7 +1,8 @@
 """build_site from tables in memory: layer choice, titles, area labels, partial outputs.
 
-The tables are the synthetic demo city's (2,000 requests), built once per
-module and never written to disk: the site reads nothing back.
+The tables are the synthetic demo city's (2,000 requests; conftest's
+``demo_layer_tables``), built once and never written to disk: the site reads
+nothing back.
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ import pandas as pd
 import pytest
 
 from geo311._errors import ConfigError, OptionError, OutputExistsError
-from geo311.demo import demo_layers, demo_tables, make_demo_city
 from geo311.indicators.tables import LayerTables
-from geo311.io.readers import requests_from_frame
 from geo311.io.tables import read_tables
-from geo311.join.assign import assign_areas
 from geo311.site import build
 from geo311.site.build import MANIFEST, build_site
 from geo311.site.layer import area_label, check_label_format
@@ -29,15 +27,9 @@ pytest.importorskip("folium")
 FAST = {"png": False, "tiles": False}
 
 
-@pytest.fixture(scope="module")
-def tables() -> dict[str, LayerTables]:
-    city = make_demo_city(n_requests=2_000)
-    requests, _ = requests_from_frame(
-        city.requests, schema="open311", timezone=city.timezone, as_of=city.as_of
-    )
-    layers = demo_layers(city)
-    joined, _ = assign_areas(requests, layers)
-    return demo_tables(city, joined, layers, keys=("neighborhoods", "council_districts"))
+@pytest.fixture
+def tables(demo_layer_tables: dict[str, LayerTables]) -> dict[str, LayerTables]:
+    return demo_layer_tables
 
 
 # --------------------------------------------------------------------------- labels
