@@ -12,7 +12,9 @@ The child sends back its result, or the exception it raised, which
 :meth:`Background.result` raises again in the caller.
 :meth:`Background.cancel` ends a child whose result is no longer wanted (the
 caller failed), e.g. before the caller removes a staging folder the child
-writes into.  The site draws its PNGs this way while it writes its pages.
+writes into.  The site draws its PNGs this way while it writes its pages, and
+:func:`geo311.run_city` simplifies the site's boundaries for display while it
+computes the indicator tables (:func:`geo311.site.simplify.simplify_in_background`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ is :func:`run` followed by those writers, as ``geo311 run`` does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -274,8 +274,14 @@ def _tabulate(
     options: dict[str, Any],
     data_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
+    on_joined: Callable[[PipelineResult], object] | None = None,
 ) -> PipelineResult:
-    """Compute each layer's indicator tables (``selection``: only its types, in the metadata)."""
+    """Compute each layer's indicator tables (``selection``: only its types, in the metadata).
+
+    ``on_joined`` is called with ``result`` first (see :func:`run`).
+    """
+    if on_joined is not None:
+        on_joined(result)
     missing = [k for k in layers if f"{k}_id" not in result.requests]
     if missing:
         msg = (
@@ -359,6 +365,7 @@ def run(
     scheduler: str | None = None,
     dataset: str | Path | None = None,
     overwrite: bool = False,
+    on_joined: Callable[[PipelineResult], object] | None = None,
 ) -> PipelineResult:
     """Run the pipeline: ingest -> join -> indicators, stopping where asked.
 
@@ -434,6 +441,11 @@ def run(
         :func:`load_requests` reads it back.
     overwrite : bool, default False
         Replace an existing ``dataset``.
+    on_joined : callable, optional
+        Called with the joined result (its requests and the boundary layers
+        used) once the requests are joined, before the indicators are
+        computed: :func:`geo311.run_city` starts the site's display geometry
+        there, so that it is computed while the tables are.
 
     Returns
     -------
@@ -560,6 +572,7 @@ def run(
             selection=selection,
             data_dir=data_dir,
             progress=progress,
+            on_joined=on_joined,
             options={
                 "as_of": as_of,
                 "period": period,

@@ -18,16 +18,22 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from geo311._errors import ConfigError, SchemaError
-from geo311.indicators.tables import LayerTables, table_paths, write_tables
+from geo311.indicators.tables import LayerTables, table_paths, used_vintage, write_tables
 from geo311.io.atomic import atomic_write, check_overwrite, write_parquet
 from geo311.join.files import manifest_folder
 from geo311.join.manifest import CityManifest, ManifestError, list_cities, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.pipeline import PipelineResult, run
 from geo311.progress import ProgressHook
+from geo311.site.simplify import simplify_in_background
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from geo311.background import Background
 
 __all__ = ["RunResult", "run_city", "write_indicators", "write_requests", "write_site"]
 
@@ -279,6 +285,29 @@ class RunResult(NamedTuple):
     result: PipelineResult
 
 
+def _display_areas(joined: PipelineResult) -> list[gpd.GeoDataFrame]:
+    """Return the areas a site of ``joined``'s tables draws: each layer's vintage, EPSG:4326.
+
+    As :func:`geo311.indicators.tables.build_tables` keeps them (the site's
+    display geometry is cached by the areas' geometry).
+    """
+    out = []
+    for key in joined.layers:
+        vintages = joined.boundaries.get(key, [])
+        if any(v.has_file for v in vintages):
+            layer = used_vintage(joined.requests, key, vintages)
+            out.append(layer.gdf[["area_id", "area_name", "geometry"]].to_crs("EPSG:4326"))
+    return out
+
+
+def _display_ready(child: Background[None]) -> None:
+    """Wait for the display geometry simplified ahead; if it failed, the site computes it."""
+    try:
+        child.result()
+    except Exception as exc:  # the site simplifies what is not cached, and says why it fails
+        log.debug("the display geometry was not prepared ahead: %s", exc)
+
+
 def run_city(
     inputs: str | Path | Sequence[str | Path],
     out_dir: str | Path,
@@ -386,33 +415,48 @@ def run_city(
     if not overwrite:  # fail before the slow steps, not after them
         tables_out = table_paths(indicators_dir, wanted).values() if wanted else []
         check_overwrite([out_dir / "index.html", *tables_out], overwrite=False)
-    result = run(
-        inputs,
-        city=city,
-        schema=schema,
-        timezone=timezone,
-        layers=wanted or None,
-        district_layer=district or "",
-        vintages=vintages,
-        population=population,
-        as_of=as_of,
-        period=period,
-        max_days=max_days,
-        placeholders=placeholders,
-        types=types,
-        families=families,
-        data_dir=data_dir,
-        progress=progress,
-        keep_raw=keep_raw,
-        cache_dir=cache_dir,
-        chunk_rows=chunk_rows,
-        scheduler=scheduler,
-        dataset=kept if out_of_core else None,  # written part by part as they are joined
-        overwrite=True,  # existence checked above
-    )
-    write_indicators(result, indicators_dir, overwrite=overwrite)
-    if kept is not None and not out_of_core:
-        write_requests(result, kept, overwrite=True)  # existence checked above
+    early: list[Background[None]] = []
+
+    def display_early(joined: PipelineResult) -> None:
+        # the site's display geometry, simplified by a forked child while the tables are
+        started = simplify_in_background(_display_areas(joined))
+        if started is not None:
+            early.append(started)
+
+    try:
+        result = run(
+            inputs,
+            city=city,
+            schema=schema,
+            timezone=timezone,
+            layers=wanted or None,
+            district_layer=district or "",
+            vintages=vintages,
+            population=population,
+            as_of=as_of,
+            period=period,
+            max_days=max_days,
+            placeholders=placeholders,
+            types=types,
+            families=families,
+            data_dir=data_dir,
+            progress=progress,
+            keep_raw=keep_raw,
+            cache_dir=cache_dir,
+            chunk_rows=chunk_rows,
+            scheduler=scheduler,
+            dataset=kept if out_of_core else None,  # written part by part as they are joined
+            overwrite=True,  # existence checked above
+            on_joined=display_early,
+        )
+        write_indicators(result, indicators_dir, overwrite=overwrite)
+        if kept is not None and not out_of_core:
+            write_requests(result, kept, overwrite=True)  # existence checked above
+        for child in early:
+            _display_ready(child)
+    finally:
+        for child in early:
+            child.cancel()
     site = write_site(
         result,
         out_dir,

@@ -118,3 +118,80 @@ def test_a_failing_png_fails_the_build_and_leaves_nothing(
     assert not (tmp_path / "site").exists()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
     assert not multiprocessing.active_children()
+
+
+# --------------------------------------------------------------------------- display geometry
+
+
+@pytest.fixture(scope="module")
+def demo_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    from geo311.demo import make_demo_city, write_demo_inputs  # noqa: PLC0415
+
+    city = make_demo_city(seed=7, n_requests=1_500)
+    return write_demo_inputs(city, tmp_path_factory.mktemp("export")), str(city.as_of)
+
+
+def _run_site(paths: dict, as_of: str, out: Path) -> dict:
+    from geo311.publish import run_city  # noqa: PLC0415
+
+    run_city(
+        paths["raw_requests"], out, city=paths["manifest"], as_of=as_of, png=False, tiles=False
+    )
+    return json.loads((out / "site.json").read_text(encoding="utf-8"))
+
+
+@forks
+def test_the_site_geometry_is_simplified_by_a_child_while_the_tables_are_computed(
+    demo_export: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo311 import publish  # noqa: PLC0415
+    from geo311.site import simplify  # noqa: PLC0415
+
+    paths, as_of = demo_export
+    searched: list[int] = []  # the parent's own searches (a forked child counts in its copy)
+    search = simplify._choose
+    monkeypatch.setattr(simplify, "_choose", lambda *a, **k: searched.append(1) or search(*a, **k))
+    children: list[object] = []
+    start = simplify.simplify_in_background
+    monkeypatch.setattr(
+        publish,
+        "simplify_in_background",
+        lambda frames, **k: children.append(start(frames, **k)) or children[-1],
+    )
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "early"))
+    simplify._SIMPLIFIED.clear()
+    early = _run_site(paths, as_of, tmp_path / "early-site")
+    assert len(children) == 1 and children[0] is not None
+    assert not searched  # every layer came from the cache the child filled
+    assert len(list((tmp_path / "early" / "display").glob("*.npz"))) == len(
+        early["max_displacement_m"]
+    )
+
+    monkeypatch.setattr(background, "can_fork", lambda: False)
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "here"))
+    simplify._SIMPLIFIED.clear()
+    here = _run_site(paths, as_of, tmp_path / "here-site")
+    assert children[-1] is None and searched  # no child: the site simplified the layers
+    assert early == here
+
+    # a second run finds every layer cached: no child is started
+    monkeypatch.setattr(background, "can_fork", lambda: True)
+    _run_site(paths, as_of, tmp_path / "again")
+    assert children[-1] is None
+
+
+@forks
+def test_a_failing_child_leaves_the_geometry_to_the_site(
+    demo_export: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo311.site import simplify  # noqa: PLC0415
+
+    def fail(*args: object) -> None:
+        os._exit(9)
+
+    monkeypatch.setattr(simplify, "_fill_cache", fail)
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
+    simplify._SIMPLIFIED.clear()
+    site = _run_site(*demo_export, tmp_path / "site")
+    assert site["max_displacement_m"]
+    assert not multiprocessing.active_children()

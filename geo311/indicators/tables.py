@@ -44,6 +44,7 @@ __all__ = [
     "city_tables",
     "disparity_table",
     "table_paths",
+    "used_vintage",
     "write_tables",
 ]
 
@@ -66,8 +67,31 @@ class LayerTables(NamedTuple):
     previous: pd.DataFrame | None = None
 
 
-def _vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Layer:
-    """Return the vintage most requests were joined to (that has a local file)."""
+def used_vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Layer:
+    """Return the vintage of layer ``key`` most requests were joined to (that has a local file).
+
+    The vintage whose areas the layer's tables describe (:func:`build_tables`).
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        Joined requests (``<key>_vintage`` names each request's vintage).
+    key : str
+        The layer key.
+    vintages : sequence of Layer
+        The layer's vintages, in the manifest's order.
+
+    Returns
+    -------
+    Layer
+        The most used vintage with a file; without a ``<key>_vintage``
+        column, the last vintage with a file.
+
+    Raises
+    ------
+    SchemaError
+        No vintage of the layer has a local file.
+    """
     with_file = [v for v in vintages if v.has_file]
     if not with_file:
         msg = f"layer {key!r} has no vintage with a local file"
@@ -209,7 +233,7 @@ def _build_tables(
     max_days: float | None,
     options: dict[str, Any],
 ) -> LayerTables:
-    layer = _vintage(requests, key, vintages)
+    layer = used_vintage(requests, key, vintages)
     if (layer.gdf["area_id"].astype(str) == CITY_ID).any():
         msg = (
             f"layer {key!r} ({layer.source}) has an area whose id is {CITY_ID!r}, the id the "

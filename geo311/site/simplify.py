@@ -81,9 +81,10 @@ import json
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -98,7 +99,16 @@ from geo311.io.atomic import atomic_write
 from geo311.settings import cache_dir
 from geo311.site.displacement import boundary_index, displacement, restrict
 
-__all__ = ["MAX_EVALUATIONS", "METRES_PER_DEGREE", "DisplayGeometry", "simplify_for_display"]
+if TYPE_CHECKING:
+    from geo311.background import Background
+
+__all__ = [
+    "MAX_EVALUATIONS",
+    "METRES_PER_DEGREE",
+    "DisplayGeometry",
+    "simplify_for_display",
+    "simplify_in_background",
+]
 
 log = logging.getLogger(__name__)
 
@@ -637,9 +647,11 @@ def simplify_for_display(
     >>> display.max_displacement_m <= 2
     True
     """
+    key = _key(
+        gdf, tolerance_m=tolerance_m, decimals=decimals, crs=crs, clean=clean, gap=gap_width_m
+    )
     decimals, gap_width_m = _options(tolerance_m, decimals, gap_width_m)
     source = gdf.geometry.to_numpy()
-    key = _cache_key(gdf, source, (tolerance_m, decimals, str(crs), clean, gap_width_m))
     cached = _SIMPLIFIED.get(key) or read_cached(
         _disk_path(key), what="display geometry", read=_read_entry
     )
@@ -722,6 +734,72 @@ def simplify_for_display(
         _remember(key, entry)
         write_cached(entry, _disk_path(key), what="display geometry", write=_write_entry)
     return DisplayGeometry(out, float(tolerance_m), worst, before, after)
+
+
+def simplify_in_background(
+    frames: Sequence[gpd.GeoDataFrame], *, tolerance_m: float = 5.0
+) -> Background[None] | None:
+    """Start :func:`simplify_for_display` of the frames not cached yet, in a forked child.
+
+    The child fills the cache, its log lines silenced: a later
+    :func:`simplify_for_display` of the same frame (other options default)
+    reads the result and logs it once.  Used by :func:`geo311.run_city` to
+    prepare the site's display geometry while the indicator tables are
+    computed.
+
+    Parameters
+    ----------
+    frames : sequence of geopandas.GeoDataFrame
+        Polygon layers, as for :func:`simplify_for_display`.  Not modified.
+    tolerance_m : float, default 5.0
+        As for :func:`simplify_for_display`.
+
+    Returns
+    -------
+    Background or None
+        The child (its result is None once the cache is filled); None when
+        every frame is cached already or no child can be forked
+        (:func:`geo311.background.can_fork`).
+    """
+    from geo311.background import Background, can_fork  # noqa: PLC0415 - only for this
+
+    cold = [frame for frame in frames if not _cached(frame, tolerance_m=tolerance_m)]
+    if not cold or not can_fork():
+        return None
+    return Background(
+        partial(_fill_cache, cold, tolerance_m),
+        what="simplifying the boundaries for display",
+        advice="build the site again",
+        background=True,
+    )
+
+
+def _fill_cache(frames: Sequence[gpd.GeoDataFrame], tolerance_m: float) -> None:
+    """Simplify the frames in a forked child, silently: the caller reads and logs the results."""
+    logging.disable(logging.CRITICAL)
+    for frame in frames:
+        simplify_for_display(frame, tolerance_m=tolerance_m)
+
+
+def _cached(gdf: gpd.GeoDataFrame, *, tolerance_m: float) -> bool:
+    """Whether :func:`simplify_for_display` of ``gdf`` (other options default) is cached."""
+    key = _key(gdf, tolerance_m=tolerance_m, decimals=6, crs=None, clean=True, gap=None)
+    return key in _SIMPLIFIED or _disk_path(key).is_file()
+
+
+def _key(
+    gdf: gpd.GeoDataFrame,
+    *,
+    tolerance_m: float,
+    decimals: int,
+    crs: Any,
+    clean: bool,
+    gap: float | None,
+) -> str:
+    """Return the cache key of :func:`simplify_for_display` of ``gdf`` with these options."""
+    decimals, gap_width_m = _options(tolerance_m, decimals, gap)
+    options = (tolerance_m, decimals, str(crs), clean, gap_width_m)
+    return _cache_key(gdf, gdf.geometry.to_numpy(), options)
 
 
 def _remember(key: str, entry: _Simplified) -> None:
