@@ -35,8 +35,12 @@ _ENDED_MSG = "the process {what} ended without a result (exit code {code}); {adv
 
 
 def can_fork() -> bool:
-    """Whether :class:`Background` forks by default: Linux, with more than one CPU."""
-    return sys.platform == "linux" and (os.cpu_count() or 1) > 1
+    """Whether :class:`Background` forks by default: Linux, with more than one CPU to run on.
+
+    The CPUs this process may run on (its affinity, e.g. under ``taskset`` or
+    a container's ``cpuset``), not those of the machine.
+    """
+    return sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
 
 
 def _send_error(conn: Any, exc: BaseException) -> None:

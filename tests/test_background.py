@@ -40,6 +40,12 @@ def test_the_child_draws_and_the_builder_gets_the_paths(tmp_path: Path) -> None:
     assert not multiprocessing.active_children()
 
 
+@forks
+def test_one_cpu_to_run_on_forks_no_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})  # e.g. taskset -c 0
+    assert not background.can_fork()
+
+
 def test_without_a_child_the_drawing_runs_here_when_asked(tmp_path: Path) -> None:
     target = tmp_path / "map.png"
     here = forked(lambda: _write_pid(target), background=False)
