@@ -191,16 +191,26 @@ def test_the_site_geometry_is_simplified_by_a_child_while_the_tables_are_compute
 
 @forks
 def test_a_failing_child_leaves_the_geometry_to_the_site(
-    demo_export: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from geo311 import publish  # noqa: PLC0415
+    from geo311.demo import demo_layers, make_demo_city  # noqa: PLC0415
     from geo311.site import simplify  # noqa: PLC0415
+
+    layers = demo_layers(make_demo_city(n_requests=100))
+    frames = [v[0].gdf[["area_id", "area_name", "geometry"]] for v in layers.values()]
 
     def fail(*args: object) -> None:
         os._exit(9)
 
     monkeypatch.setattr(simplify, "_fill_cache", fail)
-    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path))
     simplify._SIMPLIFIED.clear()
-    site = _run_site(*demo_export, tmp_path / "site")
-    assert site["max_displacement_m"]
+    child = simplify.simplify_in_background(frames)
+    assert child is not None
+    with caplog.at_level("DEBUG", logger="geo311.publish"):
+        publish._display_ready(child)  # the run goes on: the site simplifies what is missing
+    assert "not prepared ahead" in caplog.text
+    assert "exit code 9" in caplog.text
+    assert not list(tmp_path.glob("display/*.npz"))
     assert not multiprocessing.active_children()
