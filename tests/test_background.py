@@ -140,8 +140,14 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 def _run_site(paths: dict, as_of: str, out: Path) -> dict:
     from geo311.publish import run_city  # noqa: PLC0415
 
-    run_city(
-        paths["raw_requests"], out, city=paths["manifest"], as_of=as_of, png=False, tiles=False
+    run_city(  # two layers: the council districts and the neighbourhoods
+        paths["raw_requests"],
+        out,
+        city=paths["manifest"],
+        layers=["neighborhoods"],
+        as_of=as_of,
+        png=False,
+        tiles=False,
     )
     return json.loads((out / "site.json").read_text(encoding="utf-8"))
 
