@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -30,7 +30,7 @@ from geo311 import settings
 from geo311._errors import ConfigError, InputError, OptionError, SchemaError
 from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.shared import shared_selection
-from geo311.indicators.tables import LayerTables, build_tables
+from geo311.indicators.tables import build_tables
 from geo311.io.atomic import check_overwrite
 from geo311.io.dtypes import as_categorical, compact_requests
 from geo311.io.readers import read_requests
@@ -42,6 +42,7 @@ from geo311.join.manifest import CityManifest, load_manifest
 from geo311.ledger import Ledger, ledger_path
 from geo311.population.tracts import read_tract_table
 from geo311.progress import ProgressHook, report
+from geo311.result import STAGES, PipelineResult, Stage
 
 if TYPE_CHECKING:
     from geo311.scale.stream import StagedIngest
@@ -57,59 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: A pipeline stage; :func:`run` stops after the one named by ``stop_after``.
-Stage = Literal["ingest", "join", "indicators"]
-#: The stages in order.
-STAGES: tuple[Stage, ...] = ("ingest", "join", "indicators")
 #: Rows per chunk of the out-of-core run when only a scheduler is given.
 DEFAULT_CHUNK_ROWS = 1_000_000
-
-
-@dataclass(frozen=True)
-class PipelineResult:
-    """What :func:`run` returns: every stage's output, held in memory.
-
-    Attributes
-    ----------
-    requests : pandas.DataFrame
-        Canonical requests (a GeoDataFrame in EPSG:4326); after the join with
-        ``<layer>_id``, ``_name``, ``_vintage`` and ``_join`` columns.
-    ledger : Ledger
-        Row ledger of every stage run so far.
-    stage : {"ingest", "join", "indicators"}
-        The last stage run.
-    city : CityManifest or None
-        The city profile (None for an ingest without a city).
-    layers : tuple of str
-        Layers joined (after the join) and tabulated (after the indicators).
-    district_layer : str or None
-        The layer with one page per area, also the group of the Theil decomposition.
-    tables : dict of str to LayerTables
-        Indicator tables per layer (after the indicators stage).
-    checks : list of LabelCheck
-        Agreement with the source's own labels (a join with ``qa=True``).
-    boundaries : dict of str to list of Layer
-        The boundary layers used, by key (after the join).
-    metadata : dict
-        City, stage, layers, district layer, as-of and period of the run.
-    """
-
-    requests: pd.DataFrame
-    ledger: Ledger
-    stage: Stage
-    city: CityManifest | None = None
-    layers: tuple[str, ...] = ()
-    district_layer: str | None = None
-    tables: dict[str, LayerTables] = field(default_factory=dict)
-    checks: list[LabelCheck] = field(default_factory=list)
-    boundaries: dict[str, list[Layer]] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def equity(self) -> pd.DataFrame:
-        """The equity measures of every tabulated layer, with a ``layer`` column."""
-        parts = [t.equity.assign(layer=k) for k, t in self.tables.items() if len(t.equity)]
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"layer": []})
 
 
 # --------------------------------------------------------------------------- layer choice

@@ -14,7 +14,7 @@ from geo311 import background
 from geo311._errors import OptionError
 from geo311.background import Background
 from geo311.indicators.tables import LayerTables
-from geo311.site import build
+from geo311.site import build, display_cache
 from geo311.site.build import build_site
 
 pytest.importorskip("matplotlib")
@@ -174,7 +174,7 @@ def test_the_site_geometry_is_simplified_by_a_child_while_the_tables_are_compute
         ),
     )
     monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "early"))
-    simplify._SIMPLIFIED.clear()
+    display_cache._SIMPLIFIED.clear()
     early = _run_site(paths, as_of, tmp_path / "early-site")
     assert len(children) == 1 and children[0] is not None
     assert not searched  # every layer came from the cache the child filled
@@ -184,7 +184,7 @@ def test_the_site_geometry_is_simplified_by_a_child_while_the_tables_are_compute
 
     monkeypatch.setattr(background, "can_fork", lambda: False)
     monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "here"))
-    simplify._SIMPLIFIED.clear()
+    display_cache._SIMPLIFIED.clear()
     here = _run_site(paths, as_of, tmp_path / "here-site")
     assert children[-1] is None and searched  # no child: the site simplified the layers
     assert early == here
@@ -211,7 +211,7 @@ def test_a_failing_child_leaves_the_geometry_to_the_site(
 
     monkeypatch.setattr(simplify, "_fill_cache", fail)
     monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path))
-    simplify._SIMPLIFIED.clear()
+    display_cache._SIMPLIFIED.clear()
     child = simplify.simplify_in_background(frames)
     assert child is not None
     with caplog.at_level("DEBUG", logger="geo311.publish"):

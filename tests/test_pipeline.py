@@ -19,7 +19,7 @@ from geo311.join import assign
 from geo311.join.manifest import ManifestError, load_manifest
 from geo311.pipeline import PipelineResult, load_requests, run, site_layers
 from geo311.publish import run_city, write_indicators, write_requests
-from geo311.site import simplify
+from geo311.site import display_cache
 
 pytest.importorskip("folium")
 
@@ -92,7 +92,11 @@ def test_cli_run_and_maps(
 ) -> None:
     monkeypatch.setenv("GEO311_DATA_DIR", str(shared_data))
     monkeypatch.setenv("GEO311_CACHE_DIR", str(tmp_path / "cache"))
-    for module, memo in ((assign, "_INDEXES"), (assign, "_OUTLINES"), (simplify, "_SIMPLIFIED")):
+    for module, memo in (
+        (assign, "_INDEXES"),
+        (assign, "_OUTLINES"),
+        (display_cache, "_SIMPLIFIED"),
+    ):
         monkeypatch.setattr(module, memo, OrderedDict())  # as in a new process
     runner = CliRunner()
     sample = str(shared_data / "baltimore" / SAMPLES[1])

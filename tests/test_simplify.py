@@ -17,6 +17,7 @@ from geopandas.testing import assert_geodataframe_equal
 from shapely import Polygon, box
 
 from geo311._errors import CRSError, SchemaError
+from geo311.site import display_cache
 from geo311.site.simplify import DisplayGeometry, simplify_for_display
 
 MD = "EPSG:26985"  # NAD83 / Maryland, metres: Baltimore's neighbourhood of the projection
@@ -281,7 +282,7 @@ def test_fallback_per_polygon(
     assert "(per polygon," in caplog.text
     # the fallback is cached too (on disk, for a new process) and warns again on every use
     monkeypatch.setattr(simplify_module, "_choose", None)  # a cache miss would fail here
-    simplify_module._SIMPLIFIED.clear()
+    display_cache._SIMPLIFIED.clear()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="geo311.site.simplify"):
         again = simplify_for_display(shifted, tolerance_m=5.0, crs=MD, clean=False)
@@ -384,7 +385,7 @@ def test_the_same_layer_is_simplified_once(caplog) -> None:
                   [(-76.60, 39.30), (-76.58, 39.30), (-76.60, 39.32), (-76.58, 39.32)]],
         crs="EPSG:4326",
     )  # fmt: skip
-    simplify_module._SIMPLIFIED.clear()
+    display_cache._SIMPLIFIED.clear()
     first = simplify_for_display(layer)
     calls = []
     choose = simplify_module._choose
@@ -421,7 +422,7 @@ def test_a_simplified_layer_is_cached_on_disk(
         geometry=[shapely.Point(-76.60, 39.30).buffer(0.01, 64), None],
         crs="EPSG:4326",
     )
-    simplify_module._SIMPLIFIED.clear()
+    display_cache._SIMPLIFIED.clear()
     first = simplify_for_display(layer)
     (entry,) = (tmp_path / "display").glob("*.npz")
     calls = []
@@ -429,7 +430,7 @@ def test_a_simplified_layer_is_cached_on_disk(
     monkeypatch.setattr(
         simplify_module, "_choose", lambda *a, **k: calls.append(1) or choose(*a, **k)
     )
-    simplify_module._SIMPLIFIED.clear()  # as in a new process
+    display_cache._SIMPLIFIED.clear()  # as in a new process
     second = simplify_for_display(layer)
     assert calls == []
     assert second.gdf.geometry.iloc[0].equals_exact(first.gdf.geometry.iloc[0], tolerance=0)
@@ -439,14 +440,14 @@ def test_a_simplified_layer_is_cached_on_disk(
         first.vertices_after,
     )
     entry.write_bytes(b"not an npz")
-    simplify_module._SIMPLIFIED.clear()
+    display_cache._SIMPLIFIED.clear()
     with caplog.at_level(logging.WARNING, logger="geo311.join.index_cache"):
         third = simplify_for_display(layer)
     assert calls == [1]
     assert "unreadable" in caplog.text
     assert str(entry) in caplog.text
     assert third.gdf.geometry.iloc[0].equals_exact(first.gdf.geometry.iloc[0], tolerance=0)
-    assert simplify_module._read_entry(entry).after == first.vertices_after  # rewritten
+    assert display_cache._read_entry(entry).after == first.vertices_after  # rewritten
 
 
 def _grid_evaluator() -> tuple[np.ndarray, Any]:

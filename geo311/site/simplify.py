@@ -49,12 +49,8 @@ borders may then no longer match exactly.
 
 Cache
 -----
-A coverage result is kept in memory (a site draws a layer on many pages) and
-on disk, in ``<cache dir>/display/`` (:func:`geo311.settings.cache_dir`), so
-a second run does not simplify its layers again.  An entry is named by a
-SHA-256 of the geometries (WKB, in order), their CRS, the options and the
-geo311 version, written atomically, and holds the displayed geometries as
-WKB; an entry that cannot be read is removed and rebuilt with a WARNING.
+A coverage result is kept in memory and on disk, so a second run does not
+simplify its layers again (:mod:`geo311.site.display_cache`).
 
 Examples
 --------
@@ -76,14 +72,10 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import geopandas as gpd
@@ -93,11 +85,10 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, OptionError, SchemaError
-from geo311.cache import read_cached, update_with_geometries, write_cached
 from geo311.crs import projected_crs
-from geo311.io.atomic import atomic_write
-from geo311.settings import cache_dir
+from geo311.site import display_cache
 from geo311.site.displacement import boundary_index, displacement, restrict
+from geo311.site.display_cache import Simplified
 
 if TYPE_CHECKING:
     from geo311.background import Background
@@ -118,29 +109,12 @@ METRES_PER_DEGREE = 111_320.0
 MAX_EVALUATIONS = 10
 #: Bisection stops when the bracket is narrower than this fraction of its top.
 _RELATIVE_PRECISION = 0.1
-#: Display geometries kept per process: a site draws the same layer on many
-#: pages and a run draws it again, so a layer is simplified once per extent.
-_CACHE_SIZE = 8
-_SIMPLIFIED: OrderedDict[str, _Simplified] = OrderedDict()
-#: Version of the on-disk entries; part of their name, with the geo311 version.
-_DISK_FORMAT = 2
 _POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 #: A layer whose areas overlap deeper than this many tolerances is not cleaned
 #: into a coverage but simplified polygon by polygon straight away.
 _DEEP_OVERLAP = 20.0
 #: Vertices tried at a time when looking for such an overlap.
 _DEPTH_CHUNK = 1024
-
-
-class _Simplified(NamedTuple):
-    """A cached simplification: geometries, max displacement, vertices, the log lines."""
-
-    geoms: np.ndarray
-    worst: float
-    before: int
-    after: int
-    message: tuple[Any, ...]
-    warning: tuple[Any, ...]  # the per-polygon fallback's WARNING, repeated on every use
 
 
 class DisplayGeometry(NamedTuple):
@@ -652,11 +626,8 @@ def simplify_for_display(
     )
     decimals, gap_width_m = _options(tolerance_m, decimals, gap_width_m)
     source = gdf.geometry.to_numpy()
-    cached = _SIMPLIFIED.get(key) or read_cached(
-        _disk_path(key), what="display geometry", read=_read_entry
-    )
+    cached = display_cache.lookup(key)
     if cached is not None:  # the same geometries with the same options: the same answer
-        _remember(key, cached)
         if cached.warning:
             log.warning(*cached.warning)
         log.info(*cached.message)
@@ -730,9 +701,8 @@ def simplify_for_display(
     )
     log.info(*message)
     if reusable and not invalid_input:
-        entry = _Simplified(result.geoms, worst, before, after, message, warning)
-        _remember(key, entry)
-        write_cached(entry, _disk_path(key), what="display geometry", write=_write_entry)
+        entry = Simplified(result.geoms, worst, before, after, message, warning)
+        display_cache.store(key, entry)
     return DisplayGeometry(out, float(tolerance_m), worst, before, after)
 
 
@@ -784,7 +754,7 @@ def _fill_cache(frames: Sequence[gpd.GeoDataFrame], tolerance_m: float) -> None:
 def _cached(gdf: gpd.GeoDataFrame, *, tolerance_m: float) -> bool:
     """Whether :func:`simplify_for_display` of ``gdf`` (other options default) is cached."""
     key = _key(gdf, tolerance_m=tolerance_m, decimals=6, crs=None, clean=True, gap=None)
-    return key in _SIMPLIFIED or _disk_path(key).is_file()
+    return display_cache.is_cached(key)
 
 
 def _key(
@@ -799,67 +769,7 @@ def _key(
     """Return the cache key of :func:`simplify_for_display` of ``gdf`` with these options."""
     decimals, gap_width_m = _options(tolerance_m, decimals, gap)
     options = (tolerance_m, decimals, str(crs), clean, gap_width_m)
-    return _cache_key(gdf, gdf.geometry.to_numpy(), options)
-
-
-def _remember(key: str, entry: _Simplified) -> None:
-    """Keep ``entry`` in the in-process cache, most recent last, at most :data:`_CACHE_SIZE`."""
-    _SIMPLIFIED[key] = entry
-    _SIMPLIFIED.move_to_end(key)
-    while len(_SIMPLIFIED) > _CACHE_SIZE:
-        _SIMPLIFIED.popitem(last=False)
-
-
-def _disk_path(key: str) -> Path:
-    from geo311 import __version__  # noqa: PLC0415 - the package imports this module
-
-    version = "".join(c if c.isalnum() or c in ".-" else "-" for c in __version__)
-    return cache_dir() / "display" / f"{key}.v{_DISK_FORMAT}-{version}.npz"
-
-
-def _write_entry(entry: _Simplified, path: Path) -> None:
-    wkbs = shapely.to_wkb(entry.geoms)
-    sizes = np.array([-1 if w is None else len(w) for w in wkbs], dtype=np.int64)
-    blob = np.frombuffer(b"".join(w for w in wkbs if w is not None), dtype=np.uint8)
-    with atomic_write(path) as tmp, tmp.open("wb") as stream:
-        np.savez(
-            stream,
-            key=np.str_(path.name.split(".")[0]),
-            sizes=sizes,
-            blob=blob,
-            numbers=np.array([entry.worst, entry.before, entry.after], dtype=np.float64),
-            message=np.str_(json.dumps([_plain(v) for v in entry.message])),
-            warning=np.str_(json.dumps([_plain(v) for v in entry.warning])),
-        )
-
-
-def _plain(value: Any) -> Any:
-    """Return a numpy scalar as the Python number JSON can write."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _read_entry(path: Path) -> _Simplified:
-    with path.open("rb") as stream, np.load(stream, allow_pickle=False) as data:
-        stored = str(data["key"])
-        sizes = data["sizes"]
-        blob = data["blob"].tobytes()
-        worst, before, after = (float(v) for v in data["numbers"])
-        message = tuple(json.loads(str(data["message"])))
-        warning = tuple(json.loads(str(data["warning"])))
-    if stored != path.name.split(".")[0] or int(sizes[sizes > 0].sum()) != len(blob):
-        msg = f"{path} does not hold the entry its name says (or is cut short)"
-        raise ValueError(msg)
-    ends = np.cumsum(np.maximum(sizes, 0))
-    wkbs = [None if n < 0 else blob[e - n : e] for n, e in zip(sizes, ends, strict=True)]
-    geoms = shapely.from_wkb(np.array(wkbs, dtype=object))
-    return _Simplified(geoms, worst, int(before), int(after), message, warning)
-
-
-def _cache_key(gdf: gpd.GeoDataFrame, source: np.ndarray, options: tuple[Any, ...]) -> str:
-    """Digest of a layer's geometries (in order), its CRS and the simplification options."""
-    digest = hashlib.sha256(repr((str(gdf.crs), options)).encode())
-    update_with_geometries(digest, source)
-    return digest.hexdigest()
+    return display_cache.cache_key(gdf, options)
 
 
 def _with_geometry(gdf: gpd.GeoDataFrame, geoms: np.ndarray) -> gpd.GeoDataFrame:
