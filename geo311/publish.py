@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from geo311._errors import ConfigError, SchemaError
-from geo311.indicators.tables import LayerTables, table_paths, used_vintage, write_tables
+from geo311.indicators.tables import (
+    LayerTables,
+    layer_areas,
+    table_paths,
+    used_vintage,
+    write_tables,
+)
 from geo311.io.atomic import atomic_write, check_overwrite, write_parquet
 from geo311.join.files import manifest_folder
 from geo311.join.manifest import CityManifest, ManifestError, list_cities, load_manifest
@@ -288,15 +294,14 @@ class RunResult(NamedTuple):
 def _display_areas(joined: PipelineResult) -> list[gpd.GeoDataFrame]:
     """Return the areas a site of ``joined``'s tables draws: each layer's vintage, EPSG:4326.
 
-    As :func:`geo311.indicators.tables.build_tables` keeps them (the site's
-    display geometry is cached by the areas' geometry).
+    As the layer's tables keep them (:func:`geo311.indicators.tables.layer_areas`):
+    the site's display geometry is cached by the areas' geometry.
     """
     out = []
     for key in joined.layers:
         vintages = joined.boundaries.get(key, [])
         if any(v.has_file for v in vintages):
-            layer = used_vintage(joined.requests, key, vintages)
-            out.append(layer.gdf[["area_id", "area_name", "geometry"]].to_crs("EPSG:4326"))
+            out.append(layer_areas(used_vintage(joined.requests, key, vintages)))
     return out
 
 

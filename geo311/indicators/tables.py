@@ -43,6 +43,7 @@ __all__ = [
     "build_tables",
     "city_tables",
     "disparity_table",
+    "layer_areas",
     "table_paths",
     "used_vintage",
     "write_tables",
@@ -65,6 +66,11 @@ class LayerTables(NamedTuple):
     disparity: pd.DataFrame | None = None  # METRICS 13 per area, indexed by area_id
     # the headline figures of the previous period (areas, then "city"); None: not covered
     previous: pd.DataFrame | None = None
+
+
+def layer_areas(layer: Layer) -> gpd.GeoDataFrame:
+    """Return a layer's areas as :class:`LayerTables` keeps them: id, name, geometry, EPSG:4326."""
+    return layer.gdf[["area_id", "area_name", "geometry"]].to_crs("EPSG:4326")
 
 
 def used_vintage(requests: pd.DataFrame, key: str, vintages: Sequence[Layer]) -> Layer:
@@ -320,7 +326,7 @@ def _build_tables(
         "previous_period": previous.metadata(),
     }
     log.info("computed indicators for %d %s (vintage %s)", len(table), key, layer.vintage)
-    areas = layer.gdf[["area_id", "area_name", "geometry"]].to_crs("EPSG:4326")
+    areas = layer_areas(layer)
     return LayerTables(
         table,
         city,
