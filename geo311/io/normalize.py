@@ -102,29 +102,28 @@ def _clean_text(series: pd.Series) -> pd.Series:
     return arrow_strings(_on_distinct(series.astype("string"), strip_text))
 
 
-#: Decimal numbers that pandas and Arrow both read as the correctly rounded double
-#: when they have at most 15 digits (an integer below 2**53 scaled by at most 10**15).
-_PLAIN_DECIMAL = r"^[-+]?(?:[0-9]{1,15}|[0-9]{0,14}[.][0-9]{1,15})$"
+#: Plain decimals (sign, digits, one point; no exponent): Arrow reads them as the
+#: correctly rounded double.  At most 300 characters, so none overflows.
+_PLAIN_DECIMAL = r"^[-+]?(?:[0-9]+[.]?[0-9]*|[.][0-9]+)$"
+_PLAIN_MAX_CHARS = 300
 
 
 def _numbers(series: pd.Series) -> npt.NDArray[np.float64]:
     """Return a column as floats, NaN where empty or not a number.
 
-    Plain decimals of :data:`_PLAIN_DECIMAL` (the usual coordinates) are cast
-    by Arrow; any other text goes through :func:`pandas.to_numeric`, so each
-    value is pandas' own reading.
+    Plain decimals (:data:`_PLAIN_DECIMAL`, the usual coordinates) are cast
+    by Arrow, whose reading is the correctly rounded double -- the value
+    Python's ``float`` gives; :func:`pandas.to_numeric` is off by one unit in
+    the last place for many decimals of 16 or more digits, as exports write
+    coordinates.  Any other text (exponents, ``inf``, other digits) goes
+    through :func:`pandas.to_numeric`.
     """
     text = _clean_text(series)
     out = np.full(len(text), np.nan)
     rest = text.notna().to_numpy(dtype=bool)
     arr = arrow_text(text) if text.dtype == "string[pyarrow]" else None
     if arr is not None:
-        # at most 15 digits: the length without the sign and the point
-        marks = pc.add(
-            pc.count_substring(arr, "."),
-            pc.cast(pc.or_(pc.starts_with(arr, "-"), pc.starts_with(arr, "+")), pa.int32()),
-        )
-        short = pc.less_equal(pc.subtract(pc.binary_length(arr), marks), 15)
+        short = pc.less_equal(pc.binary_length(arr), _PLAIN_MAX_CHARS)
         plain = pc.fill_null(pc.and_(short, pc.match_substring_regex(arr, _PLAIN_DECIMAL)), False)
         fast = plain.to_numpy(zero_copy_only=False)
         values = pc.cast(pc.if_else(plain, arr, pa.scalar("0")), pa.float64())
