@@ -44,11 +44,24 @@ def can_fork() -> bool:
 
 
 def _send_error(conn: Any, exc: BaseException) -> None:
-    """Send ``exc`` to the caller; one that cannot be pickled goes as its words."""
+    """Send ``exc`` to the caller as its class and arguments; one that cannot go, as words.
+
+    Not the exception object itself: a library that changes how exceptions
+    pickle (``tblib``, installed by ``dask.distributed``) cannot rebuild some of
+    them (an error deriving from both ValueError and OSError) in the caller.
+    """
     try:
-        conn.send(("error", exc))
+        conn.send(("error", (type(exc), exc.args)))
     except Exception:
-        conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        conn.send(("error", (RuntimeError, (f"{type(exc).__name__}: {exc}",))))
+
+
+def _rebuilt(kind: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    """Return the child's exception made again from its class and arguments."""
+    try:
+        return kind(*args)
+    except Exception:  # a class whose arguments are not those it was made with
+        return RuntimeError(f"{kind.__name__}: {', '.join(map(str, args))}")
 
 
 def _child(work: Callable[[], Any], conn: Any) -> None:
@@ -133,7 +146,7 @@ class Background(Generic[_T]):
             self._conn.close()
         process.join()
         if kind == "error":
-            raise value
+            raise _rebuilt(*value)
         return value
 
     def cancel(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from geo311 import background
-from geo311._errors import OptionError
+from geo311._errors import InputFileError, OptionError
 from geo311.background import Background
 from geo311.indicators.tables import LayerTables
 from geo311.site import build, display_cache
@@ -220,3 +220,32 @@ def test_a_failing_child_leaves_the_geometry_to_the_site(
     assert "exit code 9" in caplog.text
     assert not list(tmp_path.glob("display/*.npz"))
     assert not multiprocessing.active_children()
+
+
+class _UnpicklableError(ValueError):
+    """An exception whose pickled form cannot be loaded (as tblib makes some of them)."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_refuse, ())
+
+
+def _refuse() -> None:
+    msg = "cannot be loaded"
+    raise TypeError(msg)
+
+
+@forks
+def test_the_childs_error_comes_back_even_when_it_would_not_unpickle() -> None:
+    def fail() -> None:
+        msg = "row 12: not a date"
+        raise _UnpicklableError(msg)
+
+    with pytest.raises(_UnpicklableError, match="row 12: not a date"):
+        forked(fail, background=True).result()
+    with pytest.raises(InputFileError, match=r"x\.csv: broken") as caught:
+        forked(lambda: _raise(InputFileError("x.csv: broken")), background=True).result()
+    assert isinstance(caught.value, OSError)
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc

@@ -17,7 +17,7 @@ unset) raises :class:`geo311._errors.CRSError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,10 +28,18 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import InputFileError, SchemaError, TimestampError
+from geo311.background import Background, can_fork
 from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.io.dtypes import compact_requests, concat_requests
-from geo311.io.formats import as_strings, geometry_xy, no_crs, points_from_xy, read_chunks
+from geo311.io.formats import (
+    Chunk,
+    as_strings,
+    geometry_xy,
+    no_crs,
+    points_from_xy,
+    read_chunks,
+)
 from geo311.io.normalize import normalize_frame
 from geo311.io.profiles import REQUIRED, TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
 from geo311.io.schema import COORD_USABLE
@@ -51,6 +59,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Files this large on disk (about 100,000 rows of CSV, more compressed) are
+#: read by two processes when there is no sink (see :func:`read_file`).
+PARALLEL_MIN_BYTES = 32 * 2**20
 
 #: Row flags of values the reader derived or could not place, logged per input.
 _DERIVED = (
@@ -470,6 +482,65 @@ class FileRead:
         return int(self.ledger.inputs[-1]["rows"])
 
 
+def _prepare_chunk(
+    chunk: Chunk, *, profile: Profile, name: str, timezone: str | None, keep_raw: bool
+) -> Result:
+    """:func:`_prepare` one chunk of a file."""
+    return _prepare(
+        chunk.raw,
+        profile=profile,
+        name=name,
+        first_row=chunk.first_row,
+        timezone=timezone,
+        points=chunk.points,
+        keep_raw=keep_raw,
+    )
+
+
+def _profile_of(chunk: Chunk, profile: Profile | None, path: Path) -> Profile:
+    """Return the profile given, or the one a file's first chunk shows."""
+    if profile is not None:
+        return profile
+    return detect_profile(chunk.header or chunk.raw.columns, source=str(path))
+
+
+def _prepare_odd(
+    read: Callable[[], Iterator[Chunk]], *, profile: Profile | None, **options: Any
+) -> dict[int, Result]:
+    """Prepare the chunks at odd positions of a file (the helper child's share)."""
+    out = {}
+    for index, chunk in enumerate(read()):
+        profile = _profile_of(chunk, profile, Path(options["name"]))
+        if index % 2 == 1:
+            out[index] = _prepare_chunk(chunk, profile=profile, **options)
+    return out
+
+
+class _Prepared:
+    """A file's prepared chunks, handed on in the file's order as they become available."""
+
+    def __init__(self, sink: RequestSink | None) -> None:
+        self.sink = sink
+        self.parts: list[pd.DataFrame] = []
+        self.ledger = Ledger()
+        self._waiting: dict[int, Result] = {}
+
+    def add(self, index: int, result: Result) -> None:
+        """Take chunk ``index``; hand on every chunk whose predecessors all came."""
+        self._waiting[index] = result
+        while len(self.parts) in self._waiting:
+            frame, ledger = self._waiting.pop(len(self.parts))
+            self.parts.append(frame if self.sink is None else self.sink(frame))
+            self.ledger = self.ledger.extend(ledger)
+
+
+def _may_fork() -> bool:
+    """Whether a child may share a file's chunks: not in a daemon process (a Dask worker)."""
+    import multiprocessing  # noqa: PLC0415
+
+    return can_fork() and not multiprocessing.current_process().daemon
+
+
 def read_file(
     item: str | Path,
     *,
@@ -501,29 +572,37 @@ def read_file(
     path = Path(item)
     fmt = sniff_format(path)
     profile = get_profile(schema) if schema is not None else None
-    rows = 0
-    ledger = Ledger()
-    parts: list[pd.DataFrame] = []
-    sources: dict[str, str] = {}
     select = None if keep_raw else partial(_mapped, profile=profile, source=str(path))
-    for chunk in read_chunks(path, fmt, chunksize=chunksize, encoding=encoding, select=select):
-        if profile is None:
-            profile = detect_profile(chunk.header or chunk.raw.columns, source=str(path))
-        if not sources:
-            sources = profile.resolve(chunk.raw.columns, source=str(path))
-        prepared = _prepare(
-            chunk.raw,
-            profile=profile,
-            name=str(path),
-            first_row=chunk.first_row,
-            timezone=timezone,
-            points=chunk.points,
-            keep_raw=keep_raw,
+    read = partial(read_chunks, path, fmt, chunksize=chunksize, encoding=encoding, select=select)
+    options: dict[str, Any] = {"name": str(path), "timezone": timezone, "keep_raw": keep_raw}
+    # without a sink (in memory), a child forked before this process holds much
+    # prepares every other chunk of a large file; a kept chunk goes to the sink at once
+    helper = None
+    if sink is None and _may_fork() and path.stat().st_size >= PARALLEL_MIN_BYTES:
+        helper = Background(
+            partial(_prepare_odd, read, profile=profile, **options),
+            what=f"reading {path}",
+            advice="read it again (the machine may be short of memory)",
         )
-        parts.append(prepared.frame if sink is None else sink(prepared.frame))
-        ledger = ledger.extend(prepared.ledger)
-        rows += len(chunk.raw)
-        report(progress, "ingest", rows_before + rows, None, unit="rows")
+    rows = 0
+    prepared = _Prepared(sink)
+    sources: dict[str, str] = {}
+    try:
+        for index, chunk in enumerate(read()):
+            profile = _profile_of(chunk, profile, path)
+            if not sources:
+                sources = profile.resolve(chunk.raw.columns, source=str(path))
+            if helper is None or index % 2 == 0:
+                prepared.add(index, _prepare_chunk(chunk, profile=profile, **options))
+            rows += len(chunk.raw)
+            report(progress, "ingest", rows_before + rows, None, unit="rows")
+        if helper is not None:
+            for index, result in helper.result().items():
+                prepared.add(index, result)
+    finally:
+        if helper is not None:
+            helper.cancel()
+    parts, ledger = prepared.parts, prepared.ledger
     if profile is None:
         msg = f"{path}: no rows and no header could be read"
         raise InputFileError(msg)

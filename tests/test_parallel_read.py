@@ -1,0 +1,158 @@
+"""A large file is read by two processes: the same requests and ledger as one process reads.
+
+Without a sink (in memory), :func:`geo311.io.readers.read_file` forks a child
+that prepares every other chunk of a file of at least ``PARALLEL_MIN_BYTES``;
+here that size is lowered so that the real samples, read in small chunks,
+take that path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from geo311._errors import InputFileError
+from geo311.cli.allocator import use_jemalloc
+from geo311.io import readers
+from geo311.io.readers import read_file, read_requests
+
+pytestmark = pytest.mark.skipif(not readers.can_fork(), reason="forks on Linux with 2+ CPUs")
+
+
+def _inputs(shared_data: Path, city: str) -> list[Path]:
+    if city == "baltimore":
+        folder = shared_data / "baltimore"
+        return [folder / "sr311_2019_oct_sample.csv", folder / "sr311_2018_sample.csv"]
+    folder = shared_data / "los_angeles" / "records"
+    return [
+        folder / "myla311_2017-12-27_2017-12-31.csv.gz",
+        folder / "myla311_2020-01-01_2020-01-03.csv.gz",
+    ]
+
+
+class _Counted(readers.Background):
+    started: ClassVar[list[int]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _Counted.started.append(1)
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the helper children started; every file is large enough to get one."""
+    _Counted.started = []
+    monkeypatch.setattr(readers, "Background", _Counted)
+    monkeypatch.setattr(readers, "PARALLEL_MIN_BYTES", 0)
+    return _Counted.started
+
+
+def _without_times(ledger: Any) -> dict[str, Any]:
+    record = ledger.to_dict()
+    for stage in record["stages"]:
+        stage["notes"] = [n for n in stage["notes"] if not n.startswith("as_of")]
+    return record
+
+
+@pytest.mark.parametrize("city", ["baltimore", "los_angeles"])
+def test_two_files_read_by_two_processes_equal_one_process(
+    shared_data: Path, city: str, children: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _inputs(shared_data, city)
+    options: dict[str, Any] = {"schema": city, "chunksize": 300, "as_of": "2021-01-01T00:00:00Z"}
+    both = read_requests(paths, **options)
+    assert len(children) == len(paths)  # one helper per file
+    monkeypatch.setattr(readers, "PARALLEL_MIN_BYTES", 2**62)
+    one = read_requests(paths, **options)
+    assert len(children) == len(paths)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(both.frame), pd.DataFrame(one.frame), check_exact=True
+    )
+    assert both.ledger.to_dict() == one.ledger.to_dict()
+    for _, rows in both.frame.groupby("input_file", observed=True, sort=False)["input_row"]:
+        assert rows.tolist() == list(range(1, len(rows) + 1))  # every chunk, in the file's order
+
+
+def test_a_file_of_one_chunk_and_a_kept_chunk_start_no_child(
+    shared_data: Path, children: list[int]
+) -> None:
+    path = _inputs(shared_data, "baltimore")[1]  # 500 rows
+    options: dict[str, Any] = {
+        "schema": "baltimore",
+        "timezone": None,
+        "encoding": None,
+        "max_bad_timestamps": 0.05,
+        "keep_raw": False,
+    }
+    whole = read_file(path, chunksize=None, sink=None, **options)
+    assert len(children) == 1 and len(whole.parts) == 1  # started, found no second chunk
+    kept: list[int] = []
+
+    def sink(frame: pd.DataFrame) -> pd.DataFrame:
+        kept.append(len(frame))
+        return frame.iloc[:0]
+
+    read_file(path, chunksize=100, sink=sink, **options)  # type: ignore[arg-type]
+    assert kept == [100] * 5
+    assert len(children) == 1  # the out-of-core ingest writes each chunk at once, in order
+
+
+def test_the_childs_error_is_raised_here(
+    shared_data: Path, children: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _inputs(shared_data, "baltimore")[0]
+    here = os.getpid()
+    prepare = readers._prepare_chunk
+
+    def failing(chunk: Any, **options: Any) -> Any:
+        if os.getpid() != here:
+            msg = f"{path}: row {chunk.first_row}: broken in the child"
+            raise InputFileError(msg)
+        return prepare(chunk, **options)
+
+    monkeypatch.setattr(readers, "_prepare_chunk", failing)
+    with pytest.raises(InputFileError, match="broken in the child"):
+        read_requests([path], schema="baltimore", chunksize=1000)
+    assert len(children) == 1
+
+
+def test_a_child_that_dies_is_one_clear_error(
+    shared_data: Path, children: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _inputs(shared_data, "baltimore")[0]
+    here = os.getpid()
+    prepare = readers._prepare_chunk
+
+    def dying(chunk: Any, **options: Any) -> Any:
+        if os.getpid() != here:
+            os._exit(9)
+        return prepare(chunk, **options)
+
+    monkeypatch.setattr(readers, "_prepare_chunk", dying)
+    with pytest.raises(
+        RuntimeError, match=r"the process reading .*sr311_2019_oct_sample.csv ended"
+    ):
+        read_requests([path], schema="baltimore", chunksize=1000)
+
+
+def test_the_command_line_uses_jemalloc_unless_a_pool_is_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        assert use_jemalloc() == before.backend_name  # the user's choice is kept
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        try:
+            pa.jemalloc_memory_pool()
+        except NotImplementedError:
+            pytest.skip("this pyarrow build has no jemalloc")
+        assert use_jemalloc() == "jemalloc"
+        assert pa.array(["a", "b"]).buffers()[1] is not None
+    finally:
+        pa.set_memory_pool(before)
