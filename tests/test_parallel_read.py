@@ -59,12 +59,12 @@ def _without_times(ledger: Any) -> dict[str, Any]:
     return record
 
 
-@pytest.mark.parametrize("city", ["baltimore", "los_angeles"])
+@pytest.mark.parametrize(("city", "rows"), [("baltimore", 700), ("los_angeles", 2500)])
 def test_two_files_read_by_two_processes_equal_one_process(
-    shared_data: Path, city: str, children: list[int], monkeypatch: pytest.MonkeyPatch
+    shared_data: Path, city: str, rows: int, children: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    paths = _inputs(shared_data, city)
-    options: dict[str, Any] = {"schema": city, "chunksize": 300, "as_of": "2021-01-01T00:00:00Z"}
+    paths = _inputs(shared_data, city)  # 3,000 + 500 rows; 10,000 + 10,000 rows
+    options: dict[str, Any] = {"schema": city, "chunksize": rows, "as_of": "2021-01-01T00:00:00Z"}
     both = read_requests(paths, **options)
     assert len(children) == len(paths)  # one helper per file
     monkeypatch.setattr(readers, "PARALLEL_MIN_BYTES", 2**62)
@@ -74,8 +74,8 @@ def test_two_files_read_by_two_processes_equal_one_process(
         pd.DataFrame(both.frame), pd.DataFrame(one.frame), check_exact=True
     )
     assert both.ledger.to_dict() == one.ledger.to_dict()
-    for _, rows in both.frame.groupby("input_file", observed=True, sort=False)["input_row"]:
-        assert rows.tolist() == list(range(1, len(rows) + 1))  # every chunk, in the file's order
+    for _, numbers in both.frame.groupby("input_file", observed=True, sort=False)["input_row"]:
+        assert numbers.tolist() == list(range(1, len(numbers) + 1))  # every chunk, in order
 
 
 def test_a_file_of_one_chunk_and_a_kept_chunk_start_no_child(
