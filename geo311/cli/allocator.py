@@ -1,12 +1,12 @@
 """The Arrow memory pool of a ``geo311`` command: jemalloc where the build has it.
 
-pyarrow's default pool in its current Linux wheels (mimalloc) hands freed
-memory back to the system within milliseconds, so an ingest that builds and drops arrays of
-a million values chunk after chunk faults the same pages in again and again:
-on a 1M-row ingest measured on Linux, 6-8 s of system time against 2.5-4.5 s
-with jemalloc, whose pages are returned after seconds, and a peak RSS of
-900-970 MiB against 810 MiB (``scripts/bench_e2e.py`` reports the effect on
-whole runs).  The command line owns its process, so it picks the pool; the
+pyarrow's default pool in its current Linux wheels (mimalloc) returns freed
+memory to the system quickly, so an ingest that builds and drops arrays of a
+million values chunk after chunk faults the same pages in again and again;
+jemalloc keeps freed pages longer for reuse.  Measured on Linux, on a 1M-row
+ingest: 3.5-7.9 s of system time against 1.9-4.5 s with jemalloc, about 1 s
+more wall time, and a peak RSS of 900-970 MiB against 800-820 MiB.
+The command line owns its process, so it picks the pool; the
 library leaves the choice to its caller (call :func:`use_jemalloc` or set
 ``ARROW_DEFAULT_MEMORY_POOL``).  A pool set in ``ARROW_DEFAULT_MEMORY_POOL``
 is always kept.
