@@ -560,6 +560,12 @@ def read_file(
     ``timezone`` already checked); :func:`combine_files` is the other half.
     The out-of-core run of a Dask cluster reads each file on a worker.
 
+    Without a ``sink``, a file of :data:`PARALLEL_MIN_BYTES` or more is read
+    by two processes where :func:`geo311.background.can_fork` (and not in a
+    daemon process, such as a Dask worker): a forked child prepares the
+    chunks at odd positions while this process prepares the others; the
+    chunks are handed on in the file's order, so the result is the same.
+
     Parameters
     ----------
     rows_before : int, default 0
@@ -575,8 +581,8 @@ def read_file(
     select = None if keep_raw else partial(_mapped, profile=profile, source=str(path))
     read = partial(read_chunks, path, fmt, chunksize=chunksize, encoding=encoding, select=select)
     options: dict[str, Any] = {"name": str(path), "timezone": timezone, "keep_raw": keep_raw}
-    # without a sink (in memory), a child forked before this process holds much
-    # prepares every other chunk of a large file; a kept chunk goes to the sink at once
+    # in memory (no sink), a child forked now, while this process holds little, prepares
+    # every other chunk of a large file; with a sink, each chunk goes to it at once, in order
     helper = None
     if sink is None and _may_fork() and path.stat().st_size >= PARALLEL_MIN_BYTES:
         helper = Background(
