@@ -283,19 +283,6 @@ def _build_tables(
         **options,
     }
     table = area_indicators(requests, **indicators)
-    city = city_indicators(requests, **indicators)
-    previous = previous_period(requests, **indicators)
-
-    def with_city(tabulate: Any, **extra: Any) -> pd.DataFrame:
-        parts = [
-            tabulate(requests, key=key, areas=layer, city=citywide, **options, **extra)
-            for citywide in (False, True)
-        ]
-        return pd.concat(parts)
-
-    patterns = with_city(time_patterns)
-    channels = with_city(channel_mix)
-    services = with_city(service_mix, top=top_services)
     extra = [c for c in ("median_hh_income", "median_hh_income_moe") if c in demographics]
     equity_input = table.join(demographics[extra])
     group_column = None
@@ -316,6 +303,19 @@ def _build_tables(
             equity_input, demographic=demographic, group=group_column, grouped=grouped
         )
         disparity = disparity_table(table)
+    city = city_indicators(requests, **indicators)
+    previous = previous_period(requests, **indicators)
+
+    def with_city(tabulate: Any, **extra: Any) -> pd.DataFrame:
+        parts = [
+            tabulate(requests, key=key, areas=layer, city=citywide, **options, **extra)
+            for citywide in (False, True)
+        ]
+        return pd.concat(parts)
+
+    patterns = with_city(time_patterns)
+    channels = with_city(channel_mix)
+    services = with_city(service_mix, top=top_services)
     metadata = {
         "layer": key,
         "vintage": layer.vintage,
