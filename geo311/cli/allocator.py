@@ -5,7 +5,7 @@ memory to the system quickly, so an ingest that builds and drops arrays of a
 million values chunk after chunk faults the same pages in again and again;
 jemalloc keeps freed pages longer for reuse.  Measured on Linux, on a 1M-row
 ingest: 3.5-7.9 s of system time against 1.9-4.5 s with jemalloc, about 1 s
-more wall time, and a peak RSS of 900-970 MiB against 800-820 MiB.
+more wall time, and a peak RSS of 875-951 MiB against 785-801 MiB.
 The command line owns its process, so it picks the pool; the
 library leaves the choice to its caller (call :func:`use_jemalloc` or set
 ``ARROW_DEFAULT_MEMORY_POOL``).  A pool set in ``ARROW_DEFAULT_MEMORY_POOL``
