@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Background", "can_fork"]
+__all__ = ["Background", "SharedTasks", "can_fork"]
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +157,66 @@ class Background(Generic[_T]):
         self._process.join()
         self._conn.close()
         self._process = None
+
+
+class _Counter:
+    """An integer with a ``value``, as ``multiprocessing.RawValue`` has (this process only)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+class SharedTasks:
+    """Tasks ``0 .. n-1`` that this process takes from the front and a forked child from the back.
+
+    Each task is taken once: the two ends meet wherever the two processes'
+    speeds make them meet, so the work is balanced without knowing in advance
+    what each task costs (e.g. the site's pages, which the child writes once
+    its PNGs are drawn).  The counters live in memory shared with a child
+    forked after this object is made (``shared=True``); without a child, this
+    process takes every task from the front and the child's share is empty.
+
+    Parameters
+    ----------
+    n : int
+        Number of tasks.
+    shared : bool
+        Share the counters with a child forked later (``fork`` start method).
+
+    Examples
+    --------
+    >>> tasks = SharedTasks(3, shared=False)
+    >>> tasks.front(), tasks.back(), tasks.front(), tasks.front()
+    (0, 2, 1, None)
+    """
+
+    def __init__(self, n: int, *, shared: bool) -> None:
+        self._front: Any
+        self._back: Any
+        if shared:
+            import multiprocessing  # noqa: PLC0415 - only where a child is forked
+
+            context = multiprocessing.get_context("fork")
+            self._lock: Any = context.Lock()
+            self._front, self._back = context.RawValue("l", 0), context.RawValue("l", n)
+        else:
+            import threading  # noqa: PLC0415
+
+            self._lock = threading.Lock()
+            self._front, self._back = _Counter(0), _Counter(n)
+
+    def front(self) -> int | None:
+        """Take the first task not taken yet; None when none is left."""
+        with self._lock:
+            if self._front.value >= self._back.value:
+                return None
+            self._front.value += 1
+            return int(self._front.value - 1)
+
+    def back(self) -> int | None:
+        """Take the last task not taken yet; None when none is left."""
+        with self._lock:
+            if self._front.value >= self._back.value:
+                return None
+            self._back.value -= 1
+            return int(self._back.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import time
 from pathlib import Path
 
@@ -108,6 +109,59 @@ def test_pngs_drawn_by_the_child_equal_those_drawn_here(
     manifests = [json.loads((s.out_dir / "site.json").read_text("utf-8")) for s in (forked, here)]
     assert manifests[0] == manifests[1]  # paths are relative to the site: the same
     assert len(manifests[0]["pngs"]) == len(here.pngs)
+
+
+def _ids_out(page: bytes) -> bytes:
+    return re.sub(rb"_[0-9a-f]{32}\b", b"_ID", page)
+
+
+@forks
+def test_the_child_writes_pages_from_the_back_and_the_site_is_the_same(
+    tables: dict[str, LayerTables], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writers: list[int] = []
+    page_writer = build.map_page
+
+    def counted(*args: object, **kwargs: object) -> int:
+        (tmp_path / f"pid-{os.getpid()}").touch()
+        return page_writer(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build, "map_page", counted)
+    forked = build_site(tables, tmp_path / "forked", tiles=False, png=False)
+    writers = sorted(int(p.name.removeprefix("pid-")) for p in tmp_path.glob("pid-*"))
+    assert len(writers) == 2 and os.getpid() in writers  # both wrote map pages
+    monkeypatch.setattr(build, "can_fork", lambda: False)
+    here = build_site(tables, tmp_path / "here", tiles=False, png=False)
+    assert not forked.pngs and not here.pngs
+    assert [p.relative_to(forked.out_dir) for p in forked.pages] == [
+        p.relative_to(here.out_dir) for p in here.pages
+    ]
+    for a in forked.out_dir.rglob("*"):
+        if a.is_file():  # the same bytes, but for the random ids folium gives map elements
+            b = here.out_dir / a.relative_to(forked.out_dir)
+            assert _ids_out(a.read_bytes()) == _ids_out(b.read_bytes()), a.name
+    assert len(list(forked.out_dir.rglob("*"))) == len(list(here.out_dir.rglob("*")))
+
+
+@forks
+def test_a_failing_page_in_the_child_fails_the_build_and_leaves_nothing(
+    tables: dict[str, LayerTables], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = os.getpid()
+    page_writer = build.map_page
+
+    def crash_in_child(*args: object, **kwargs: object) -> int:
+        if os.getpid() != here:
+            msg = "the page failed"
+            raise OptionError(msg)
+        return page_writer(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build, "map_page", crash_in_child)
+    with pytest.raises(OptionError, match="the page failed"):
+        build_site(tables, tmp_path / "site", tiles=False, png=False)
+    assert not (tmp_path / "site").exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    assert not multiprocessing.active_children()
 
 
 @forks
@@ -249,3 +303,33 @@ def test_the_childs_error_comes_back_even_when_it_would_not_unpickle() -> None:
 
 def _raise(exc: BaseException) -> None:
     raise exc
+
+
+def test_shared_tasks_are_each_taken_once_from_either_end() -> None:
+    tasks = background.SharedTasks(5, shared=True)
+    taken = [tasks.front(), tasks.back(), tasks.back(), tasks.front(), tasks.front()]
+    assert taken == [0, 4, 3, 1, 2]
+    assert tasks.front() is None and tasks.back() is None
+    assert background.SharedTasks(0, shared=False).back() is None
+
+
+@forks
+def test_a_forked_child_and_this_process_share_the_tasks() -> None:
+    tasks = background.SharedTasks(200, shared=True)
+
+    def take_from_back() -> list[int]:
+        mine = []
+        while (task := tasks.back()) is not None:
+            mine.append(task)
+            time.sleep(0.001)
+        return mine
+
+    with forked(take_from_back, background=True) as child:
+        here = []
+        while (task := tasks.front()) is not None:
+            here.append(task)
+            time.sleep(0.001)
+        there = child.result()
+    assert here and there  # both took some
+    assert sorted(here + there) == list(range(200))  # each once
+    assert here == list(range(len(here))) and there == list(range(199, len(here) - 1, -1))

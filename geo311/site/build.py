@@ -39,7 +39,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -48,7 +48,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo311._errors import InputFileError, OptionError, OutputExistsError
-from geo311.background import Background, can_fork
+from geo311.background import Background, SharedTasks, can_fork
 from geo311.io.atomic import atomic_write, check_overwrite
 from geo311.ledger import Ledger
 from geo311.progress import ProgressHook, report
@@ -473,6 +473,70 @@ def _write_pngs(
     return pngs
 
 
+def _page_work(
+    render: Renderer,
+    layers: Mapping[str, SiteLayer],
+    plan: SitePlan,
+    display: Mapping[str, gpd.GeoDataFrame],
+    *,
+    district: SiteLayer | None,
+    hoods: SiteLayer | None,
+    membership: pd.DataFrame,
+    recycle: RecyclePlan | None,
+    outlines_title: str,
+) -> list[tuple[Path, Callable[[], int]]]:
+    """Return each page of ``plan`` but the index and the dictionary, with what writes it.
+
+    Writing a page returns its size in bytes; the pages do not depend on each
+    other, so they can be written in any order, by any process.
+    """
+    district_key = district.key if district is not None else None
+    outlines = display[district_key] if district_key else None
+    work: list[tuple[Path, Callable[[], int]]] = []
+    for key, columns, page, png in [
+        *((key, [column], page, png) for key, column, page, png in plan.maps),
+        *((key, columns, page, None) for key, columns, page in plan.combined),
+    ]:
+        work.append((page, partial(
+            map_page, render, layers[key], columns, page=page, display=display[key],
+            outlines=outlines if key != district_key else None,
+            outlines_title=outlines_title, png=png,
+        )))  # fmt: skip
+    if district is None:
+        return work
+    changes = change_table(district)
+    ranks = rank_areas(district.indicators)
+    links = {i: page.name for i, _, page in plan.districts}
+    for area_id, name, page in plan.districts:
+        work.append((page, partial(
+            district_page, render, district, hoods, area_id=area_id, name=name, page=page,
+            membership=membership, display=display, changes=changes, links=links, ranks=ranks,
+        )))  # fmt: skip
+    if recycle is not None:
+        shown = display[district.key]
+        work.append(
+            (recycle.page, partial(recycle_page, render, district, recycle, display=shown))
+        )
+    return work
+
+
+def _child_share(
+    draw: Callable[[], list[Path]],
+    work: Sequence[tuple[Path, Callable[[], int]]],
+    tasks: SharedTasks,
+) -> tuple[list[Path], dict[Path, int]]:
+    """Draw the PNGs, then write pages from the back of ``work``: the forked process's share.
+
+    Returns the PNGs' paths and the size in bytes of each page written.
+    """
+    pngs = draw()
+    sizes = {}
+    while (task := tasks.back()) is not None:
+        page, write = work[task]
+        sizes[page] = write()
+    return pngs, sizes
+
+
 def _write_site(
     layers: Mapping[str, SiteLayer],
     plan: SitePlan,
@@ -516,52 +580,31 @@ def _write_site(
     district_key = district.key if district is not None else None
     outlines = display[district_key] if district_key else None
     outlines_title = district.title if district is not None else "Boundaries"
-    # the PNGs are drawn (in a forked process where it can be) while the pages are written
+    membership = _EMPTY_MEMBERSHIP
+    hoods = layers[hood_key] if hood_key is not None and district is not None else None
+    if district is not None and hoods is not None:
+        membership = district_membership(hoods.areas, district.areas)
+    work = _page_work(
+        render, layers, plan, display, district=district, hoods=hoods, membership=membership,
+        recycle=recycle, outlines_title=outlines_title,
+    )  # fmt: skip
+
+    # a forked process (where one can be) draws the PNGs while this one writes pages
+    # from the front of the list; then it writes pages from the back until the two meet
     draw = partial(
         _write_pngs, layers, plan, display, outlines=outlines, district_key=district_key
     )
-    has_pngs = any(png is not None for *_, png in plan.maps)
+    tasks = SharedTasks(len(work), shared=can_fork())
     with Background(
-        draw,
-        what="drawing the static maps",
+        partial(_child_share, draw, work, tasks),
+        what="drawing the static maps and writing pages",
         advice="build the site again, or without PNGs (--no-png)",
-        background=has_pngs and can_fork(),
-    ) as drawing:
-        for key, column, page, png_path in plan.maps:
-            sizes[page] = map_page(
-                render, layers[key], [column], page=page, display=display[key],
-                outlines=outlines if key != district_key else None,
-                outlines_title=outlines_title, png=png_path,
-            )  # fmt: skip
+        background=can_fork(),
+    ) as child:
+        while (task := tasks.front()) is not None:
+            page, write = work[task]
+            sizes[page] = write()
             report(progress, "site", len(sizes), total, unit="pages")
-        for key, columns, page in plan.combined:
-            sizes[page] = map_page(
-                render, layers[key], columns, page=page, display=display[key],
-                outlines=outlines if key != district_key else None,
-                outlines_title=outlines_title, png=None,
-            )  # fmt: skip
-            report(progress, "site", len(sizes), total, unit="pages")
-
-        membership = _EMPTY_MEMBERSHIP
-        hoods = layers[hood_key] if hood_key is not None and district is not None else None
-        if district is not None and hoods is not None:
-            membership = district_membership(hoods.areas, district.areas)
-        changes = change_table(district) if district is not None else None
-        ranks = rank_areas(district.indicators) if district is not None else None
-        links = {i: page.name for i, _, page in plan.districts}
-        for area_id, name, page in plan.districts:
-            assert district is not None  # plan.districts is empty without districts
-            sizes[page] = district_page(
-                render, district, hoods, area_id=area_id, name=name, page=page,
-                membership=membership, display=display, changes=changes, links=links, ranks=ranks,
-            )  # fmt: skip
-            report(progress, "site", len(sizes), total, unit="pages")
-        if recycle is not None and district is not None:
-            sizes[recycle.page] = recycle_page(
-                render, district, recycle, display=display[district.key]
-            )
-            report(progress, "site", len(sizes), total, unit="pages")
-
         has_maps = bool(plan.maps or plan.combined or plan.districts)
         assets = list(maps.write_assets(out_dir)) if has_maps and not self_contained else []
         sizes[plan.dictionary] = dictionary_page(render, reference.metadata, page=plan.dictionary)
@@ -570,8 +613,9 @@ def _write_site(
             render, layers, plan, reference=reference, district=district, ledger=ledger,
             out_dir=out_dir,
         )  # fmt: skip
-        report(progress, "site", len(sizes), total, unit="pages")
-        pngs = drawing.result()
+        pngs, written = child.result()
+    sizes.update(written)
+    report(progress, "site", len(sizes), total, unit="pages")
     pages = [
         plan.index,
         plan.dictionary,
