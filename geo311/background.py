@@ -12,9 +12,15 @@ The child sends back its result, or the exception it raised, which
 :meth:`Background.result` raises again in the caller.
 :meth:`Background.cancel` ends a child whose result is no longer wanted (the
 caller failed), e.g. before the caller removes a staging folder the child
-writes into.  The site draws its PNGs this way while it writes its pages, and
-:func:`geo311.run_city` simplifies the site's boundaries for display while it
-computes the indicator tables (:func:`geo311.site.simplify.simplify_in_background`).
+writes into.  :class:`SharedTasks` lets the caller and the child take tasks
+from the two ends of one list until they meet.
+
+Used by: the site, whose child draws the PNGs, then writes pages from the
+back while the builder writes them from the front; :func:`geo311.run_city`,
+which simplifies the site's boundaries for display while it computes the
+indicator tables (:func:`geo311.site.simplify.simplify_in_background`); and
+:func:`geo311.io.readers.read_file`, whose child prepares every other chunk
+of a large file.
 """
 
 from __future__ import annotations
