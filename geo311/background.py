@@ -179,8 +179,10 @@ class SharedTasks:
     speeds make them meet, so the work is balanced without knowing in advance
     what each task costs (e.g. the site's pages, which the child writes once
     its PNGs are drawn).  The counters live in memory shared with a child
-    forked after this object is made (``shared=True``); without a child, this
-    process takes every task from the front and the child's share is empty.
+    forked after this object is made (``shared=True``; :attr:`shared` says
+    whether they are: a system without shared semaphores has none); without
+    a child, this process takes every task from the front and the child's
+    share is empty.
 
     Parameters
     ----------
@@ -199,17 +201,24 @@ class SharedTasks:
     def __init__(self, n: int, *, shared: bool) -> None:
         self._front: Any
         self._back: Any
+        self._lock: Any = None
         if shared:
             import multiprocessing  # noqa: PLC0415 - only where a child is forked
 
             context = multiprocessing.get_context("fork")
-            self._lock: Any = context.Lock()
-            self._front, self._back = context.RawValue("l", 0), context.RawValue("l", n)
-        else:
+            try:
+                self._lock = context.Lock()
+            except OSError as exc:  # no shared semaphores here (e.g. no /dev/shm)
+                log.debug("tasks not shared with a child: %s", exc)
+            else:
+                self._front, self._back = context.RawValue("l", 0), context.RawValue("l", n)
+        if self._lock is None:
             import threading  # noqa: PLC0415
 
             self._lock = threading.Lock()
             self._front, self._back = _Counter(0), _Counter(n)
+        #: Whether a child forked from now on shares the tasks (else it must take none).
+        self.shared = not isinstance(self._front, _Counter)
 
     def front(self) -> int | None:
         """Take the first task not taken yet; None when none is left."""

@@ -333,3 +333,25 @@ def test_a_forked_child_and_this_process_share_the_tasks() -> None:
     assert here and there  # both took some
     assert sorted(here + there) == list(range(200))  # each once
     assert here == list(range(len(here))) and there == list(range(199, len(here) - 1, -1))
+
+
+@forks
+def test_without_shared_semaphores_this_process_writes_every_page(
+    tables: dict[str, LayerTables], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_semaphores(*args: object, **kwargs: object) -> None:
+        msg = "[Errno 38] Function not implemented"  # as where /dev/shm is missing
+        raise OSError(msg)
+
+    monkeypatch.setattr(multiprocessing.context.BaseContext, "Lock", no_semaphores)
+    assert not background.SharedTasks(3, shared=True).shared
+    here = os.getpid()
+    page_writer = build.map_page
+
+    def only_here(*args: object, **kwargs: object) -> int:
+        assert os.getpid() == here, "a page was written by the child"
+        return page_writer(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build, "map_page", only_here)
+    site = build_site(tables, tmp_path / "site", tiles=False, png=False)
+    assert all(page.is_file() for page in site.pages)

@@ -530,8 +530,8 @@ def _child_share(
     Returns the PNGs' paths and the size in bytes of each page written.
     """
     pngs = draw()
-    sizes = {}
-    while (task := tasks.back()) is not None:
+    sizes: dict[Path, int] = {}
+    while tasks.shared and (task := tasks.back()) is not None:
         page, write = work[task]
         sizes[page] = write()
     return pngs, sizes
