@@ -44,9 +44,14 @@ def can_fork() -> bool:
     """Whether :class:`Background` forks by default: Linux, with more than one CPU to run on.
 
     The CPUs this process may run on (its affinity, e.g. under ``taskset`` or
-    a container's ``cpuset``), not those of the machine.
+    a container's ``cpuset``), not those of the machine.  Never in a daemon
+    process (a Dask worker), which may not have children.
     """
-    return sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
+    if sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2:
+        return False
+    import multiprocessing  # noqa: PLC0415 - imported by Background anyway
+
+    return not multiprocessing.current_process().daemon
 
 
 def _send_error(conn: Any, exc: BaseException) -> None:

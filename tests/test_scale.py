@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -81,6 +83,32 @@ def test_demo_tables_equal_in_memory(demo: tuple) -> None:
     assert len(got.requests) == expected.ledger.rows_out
     assert "geometry" not in got.requests
     assert got.requests.attrs == expected.requests.attrs
+
+
+def test_the_parts_are_joined_by_two_processes_and_equal_one(
+    demo: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo311 import background  # noqa: PLC0415
+    from geo311.scale import stream  # noqa: PLC0415
+
+    if not background.can_fork():
+        pytest.skip("parts are joined by a forked child on Linux with 2+ CPUs")
+    inputs, manifest, as_of, _ = demo
+    options = {"city": manifest, "as_of": as_of, "chunk_rows": 1_000, "stop_after": "join"}
+    join_part = stream.join_part
+
+    def marked(*args: Any, **kwargs: Any) -> Any:
+        (tmp_path / f"pid-{os.getpid()}").touch()
+        return join_part(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "join_part", marked)
+    both = run(inputs, **options)
+    assert len(list(tmp_path.glob("pid-*"))) == 2  # this process and the child joined parts
+    monkeypatch.setattr(background, "can_fork", lambda: False)
+    monkeypatch.setattr(stream, "can_fork", lambda: False)
+    one = run(inputs, **options)
+    assert both.ledger.to_dict() == one.ledger.to_dict()
+    assert_frame_equal(both.requests, one.requests)
 
 
 def test_demo_one_layer_and_stop_after_join(demo: tuple) -> None:

@@ -534,13 +534,6 @@ class _Prepared:
             self.ledger = self.ledger.extend(ledger)
 
 
-def _may_fork() -> bool:
-    """Whether a child may share a file's chunks: not in a daemon process (a Dask worker)."""
-    import multiprocessing  # noqa: PLC0415
-
-    return can_fork() and not multiprocessing.current_process().daemon
-
-
 def read_file(
     item: str | Path,
     *,
@@ -561,10 +554,10 @@ def read_file(
     The out-of-core run of a Dask cluster reads each file on a worker.
 
     Without a ``sink``, a file of :data:`PARALLEL_MIN_BYTES` or more is read
-    by two processes where :func:`geo311.background.can_fork` (and not in a
-    daemon process, such as a Dask worker): a forked child prepares the
-    chunks at odd positions while this process prepares the others; the
-    chunks are handed on in the file's order, so the result is the same.
+    by two processes where :func:`geo311.background.can_fork`: a forked
+    child prepares the chunks at odd positions while this process prepares
+    the others; the chunks are handed on in the file's order, so the result
+    is the same.
 
     Parameters
     ----------
@@ -584,7 +577,7 @@ def read_file(
     # in memory (no sink), a child forked now, while this process holds little, prepares
     # every other chunk of a large file; with a sink, each chunk goes to it at once, in order
     helper = None
-    if sink is None and _may_fork() and path.stat().st_size >= PARALLEL_MIN_BYTES:
+    if sink is None and can_fork() and path.stat().st_size >= PARALLEL_MIN_BYTES:
         helper = Background(
             partial(_prepare_odd, read, profile=profile, **options),
             what=f"reading {path}",

@@ -15,8 +15,10 @@ this package instead of holding every request with its geometry:
 2. **join** (:mod:`geo311.scale.stream`): each part is read back, given the
    cleaning's verdict (rows kept, placeholder points, time flags, point),
    joined to the layers already loaded and reduced to the *compact* columns
-   the indicators read (no geometry, coordinates or free text) -- one part at
-   a time in this process, or on the workers of a Dask cluster
+   the indicators read (no geometry, coordinates or free text) -- in this
+   process and a forked child (on Linux with 2+ CPUs: this process takes the
+   parts from the front, the child from the back, until they meet), or on the
+   workers of a Dask cluster
    (:mod:`geo311.scale.cluster`); with ``dataset=`` each joined part is
    also kept as a GeoParquet file (:mod:`geo311.scale.dataset`);
 3. **indicators**: the compact parts are concatenated and tabulated by the

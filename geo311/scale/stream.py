@@ -4,23 +4,25 @@
 file on a worker of a Dask cluster, ``scheduler``) and cleans them across rows
 from there (see :mod:`geo311.scale.parts` and
 :mod:`geo311.scale.clean`);
-:func:`join_parts` joins the parts one at a time (or on a Dask cluster,
-``scheduler``) and reduces them to the compact columns the indicators read
-(see :mod:`geo311.scale.combine`).  The indicators then run on those columns
+:func:`join_parts` joins the parts in this process and a forked child (or
+on a Dask cluster, ``scheduler``) and reduces them to the compact columns
+the indicators read (see :mod:`geo311.scale.combine`).  The indicators then run on those columns
 exactly as on the in-memory requests.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from geo311._errors import InputFileError, OptionError
+from geo311.background import Background, SharedTasks, can_fork
 from geo311.io.readers import combine_files, read_requests
 from geo311.io.values import check_timezone, parse_as_of
 from geo311.join.assign import assign_areas
@@ -212,6 +214,46 @@ def join_part(
     return compact(joined), ledger
 
 
+def _join_here(
+    join: Callable[[Verdict], tuple[pd.DataFrame, Ledger]],
+    parts: Sequence[Verdict],
+    *,
+    progress: ProgressHook | None,
+) -> list[tuple[pd.DataFrame, Ledger]]:
+    """Join ``parts`` in this process and, where one can be forked, a child; keep their order.
+
+    This process takes the parts from the front and the child from the back
+    (:class:`geo311.background.SharedTasks`) until the two meet; the child
+    sends back its compact parts when it is done.
+    """
+    tasks = SharedTasks(len(parts), shared=can_fork() and len(parts) > 1)
+    joined: dict[int, tuple[pd.DataFrame, Ledger]] = {}
+    with Background(
+        partial(_join_from_back, join, parts, tasks),
+        what="joining parts",
+        advice="run again, or with --scheduler local:N",
+        background=tasks.shared,
+    ) as child:
+        while (task := tasks.front()) is not None:
+            joined[task] = join(parts[task])
+            report(progress, "join", len(joined), len(parts), unit="parts")
+        joined.update(child.result())
+    report(progress, "join", len(joined), len(parts), unit="parts")
+    return [joined[task] for task in range(len(parts))]
+
+
+def _join_from_back(
+    join: Callable[[Verdict], tuple[pd.DataFrame, Ledger]],
+    parts: Sequence[Verdict],
+    tasks: SharedTasks,
+) -> dict[int, tuple[pd.DataFrame, Ledger]]:
+    """Join parts from the back until none is left (the forked child's share)."""
+    joined = {}
+    while tasks.shared and (task := tasks.back()) is not None:
+        joined[task] = join(parts[task])
+    return joined
+
+
 def join_parts(
     manifest: CityManifest | None,
     *,
@@ -246,7 +288,7 @@ def join_parts(
         Folder searched first for the city's boundary files.
     scheduler : str, optional
         ``local:N`` or ``tcp://HOST:PORT`` (see :mod:`geo311.scale.cluster`);
-        default this process, one part at a time.
+        default this process and, on Linux with 2+ CPUs, a forked child.
     progress : ProgressHook, optional
         Told the parts joined so far (step ``"join"``).
     keep : pathlib.Path, optional
@@ -275,10 +317,8 @@ def join_parts(
     report(progress, "join", 0, total, unit="parts")
     try:
         if scheduler is None:
-            results = []
-            for done, verdict in enumerate(staged.parts, start=1):
-                results.append(join_part(verdict, layers=chosen, options=options, keep=keep))
-                report(progress, "join", done, total, unit="parts")
+            join = partial(join_part, layers=chosen, options=options, keep=keep)
+            results = _join_here(join, staged.parts, progress=progress)
         else:
             from geo311.scale.cluster import dask_client, map_parts  # noqa: PLC0415
 
