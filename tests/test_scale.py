@@ -94,7 +94,13 @@ def test_the_parts_are_joined_by_two_processes_and_equal_one(
     if not background.can_fork():
         pytest.skip("parts are joined by a forked child on Linux with 2+ CPUs")
     inputs, manifest, as_of, _ = demo
-    options = {"city": manifest, "as_of": as_of, "chunk_rows": 1_000, "stop_after": "join"}
+    options = {
+        "city": manifest,
+        "as_of": as_of,
+        "layers": ["council_districts"],
+        "chunk_rows": 2_000,  # 4 parts or more: both processes get some
+        "stop_after": "join",
+    }
     join_part = stream.join_part
 
     def marked(*args: Any, **kwargs: Any) -> Any:
