@@ -8,6 +8,7 @@ take that path.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -156,3 +157,24 @@ def test_the_command_line_uses_jemalloc_unless_a_pool_is_chosen(
         assert pa.array(["a", "b"]).buffers()[1] is not None
     finally:
         pa.set_memory_pool(before)
+
+
+def test_a_format_read_whole_is_read_by_one_process(tmp_path: Path, children: list[int]) -> None:
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [-76.61, 39.29]},
+            "properties": {
+                "service_request_id": f"r{i}",
+                "service_name": "Pothole",
+                "status": "open",
+                "requested_datetime": "2019-10-01T12:00:00Z",
+            },
+        }
+        for i in range(3)
+    ]
+    path = tmp_path / "requests.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), "utf-8")
+    frame, _ = read_requests([path], schema="open311", as_of="2019-10-02T00:00:00Z")
+    assert len(frame) == 3
+    assert children == []  # a GeoJSON is one chunk: a child would only read it again

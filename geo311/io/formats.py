@@ -26,9 +26,20 @@ from pyproj.exceptions import CRSError as PyprojCRSError
 from geo311._errors import CRSError, InputFileError
 from geo311.io.sniff import READ_ERRORS, load_json, open_binary, sniff_delimiter, sniff_encoding
 
-__all__ = ["Chunk", "as_strings", "geometry_xy", "no_crs", "points_from_xy", "read_chunks"]
+__all__ = [
+    "CHUNKED",
+    "Chunk",
+    "as_strings",
+    "geometry_xy",
+    "no_crs",
+    "points_from_xy",
+    "read_chunks",
+]
 
 log = logging.getLogger(__name__)
+
+#: Formats read in chunks of ``chunksize`` rows; the others are read whole.
+CHUNKED = frozenset({"csv", "parquet"})
 
 #: Fields of an Open311 GeoReport v2 request, the header of an empty response.
 _OPEN311_FIELDS = (
@@ -542,14 +553,14 @@ def read_chunks(
     -------
     iterator of Chunk
     """
+    if fmt not in CHUNKED:
+        readers = {
+            "geojson": _read_geojson,
+            "arcgis-json": _read_arcgis,
+            "open311-json": _read_open311_json,
+            "open311-xml": _read_open311_xml,
+        }
+        return readers[fmt](path)
     if fmt == "csv":
         return _read_csv(path, chunksize=chunksize, encoding=encoding, select=select)
-    if fmt == "parquet":
-        return _read_parquet(path, chunksize=chunksize)
-    readers = {
-        "geojson": _read_geojson,
-        "arcgis-json": _read_arcgis,
-        "open311-json": _read_open311_json,
-        "open311-xml": _read_open311_xml,
-    }
-    return readers[fmt](path)
+    return _read_parquet(path, chunksize=chunksize)

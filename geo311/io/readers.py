@@ -33,6 +33,7 @@ from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import clean_requests, flag_coordinates
 from geo311.io.dtypes import compact_requests, concat_requests
 from geo311.io.formats import (
+    CHUNKED,
     Chunk,
     as_strings,
     geometry_xy,
@@ -60,8 +61,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Files this large on disk (about 100,000 rows of CSV, more compressed) are
-#: read by two processes when there is no sink (see :func:`read_file`).
+#: CSV and Parquet files this large on disk (about 100,000 rows of CSV, more
+#: compressed) are read by two processes when there is no sink (see
+#: :func:`read_file`); the other formats are read whole, so a second process
+#: would only read them again.
 PARALLEL_MIN_BYTES = 32 * 2**20
 
 #: Row flags of values the reader derived or could not place, logged per input.
@@ -553,11 +556,11 @@ def read_file(
     ``timezone`` already checked); :func:`combine_files` is the other half.
     The out-of-core run of a Dask cluster reads each file on a worker.
 
-    Without a ``sink``, a file of :data:`PARALLEL_MIN_BYTES` or more is read
-    by two processes where :func:`geo311.background.can_fork`: a forked
-    child prepares the chunks at odd positions while this process prepares
-    the others; the chunks are handed on in the file's order, so the result
-    is the same.
+    Without a ``sink``, a CSV or Parquet file of :data:`PARALLEL_MIN_BYTES`
+    or more is read by two processes where
+    :func:`geo311.background.can_fork`: a forked child prepares the chunks
+    at odd positions while this process prepares the others; the chunks are
+    handed on in the file's order, so the result is the same.
 
     Parameters
     ----------
@@ -577,7 +580,12 @@ def read_file(
     # in memory (no sink), a child forked now, while this process holds little, prepares
     # every other chunk of a large file; with a sink, each chunk goes to it at once, in order
     helper = None
-    if sink is None and can_fork() and path.stat().st_size >= PARALLEL_MIN_BYTES:
+    if (
+        sink is None
+        and fmt in CHUNKED
+        and can_fork()
+        and path.stat().st_size >= PARALLEL_MIN_BYTES
+    ):
         helper = Background(
             partial(_prepare_odd, read, profile=profile, **options),
             what=f"reading {path}",
