@@ -240,3 +240,14 @@ class SharedTasks:
                 return None
             self._back.value -= 1
             return int(self._back.value)
+
+    def take_back(self, do: Callable[[int], _T]) -> dict[int, _T]:
+        """Do the tasks from the back until none is left; return each one's result by index.
+
+        A forked child's share; nothing where the tasks are not :attr:`shared`
+        (this process, taking them from the front, does them all).
+        """
+        done = {}
+        while self.shared and (task := self.back()) is not None:
+            done[task] = do(task)
+        return done

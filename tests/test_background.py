@@ -317,22 +317,22 @@ def test_shared_tasks_are_each_taken_once_from_either_end() -> None:
 def test_a_forked_child_and_this_process_share_the_tasks() -> None:
     tasks = background.SharedTasks(200, shared=True)
 
-    def take_from_back() -> list[int]:
-        mine = []
-        while (task := tasks.back()) is not None:
-            mine.append(task)
-            time.sleep(0.001)
-        return mine
+    def slowly(task: int) -> int:
+        time.sleep(0.001)
+        return -task
 
-    with forked(take_from_back, background=True) as child:
+    with forked(lambda: tasks.take_back(slowly), background=True) as child:
         here = []
         while (task := tasks.front()) is not None:
             here.append(task)
             time.sleep(0.001)
-        there = child.result()
+        done = child.result()
+    there = list(done)  # in the order the child took them
     assert here and there  # both took some
     assert sorted(here + there) == list(range(200))  # each once
     assert here == list(range(len(here))) and there == list(range(199, len(here) - 1, -1))
+    assert all(result == -task for task, result in done.items())
+    assert background.SharedTasks(3, shared=False).take_back(slowly) == {}  # not shared: none
 
 
 @forks

@@ -154,7 +154,10 @@ def test_the_command_line_uses_jemalloc_unless_a_pool_is_chosen(
         except NotImplementedError:
             pytest.skip("this pyarrow build has no jemalloc")
         assert use_jemalloc() == "jemalloc"
-        assert pa.array(["a", "b"]).buffers()[1] is not None
+        jemalloc = pa.jemalloc_memory_pool()
+        held = jemalloc.bytes_allocated()
+        values = pa.array(range(100_000))  # allocated from the new default pool
+        assert jemalloc.bytes_allocated() >= held + values.nbytes
     finally:
         pa.set_memory_pool(before)
 

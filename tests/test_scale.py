@@ -97,7 +97,7 @@ def test_the_parts_are_joined_by_two_processes_and_equal_one(
     options = {
         "city": manifest,
         "as_of": as_of,
-        "layers": ["council_districts"],
+        "layers": ["neighborhoods"],
         "chunk_rows": 2_000,  # 4 parts or more: both processes get some
         "stop_after": "join",
     }

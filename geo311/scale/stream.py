@@ -229,7 +229,7 @@ def _join_here(
     tasks = SharedTasks(len(parts), shared=can_fork() and len(parts) > 1)
     joined: dict[int, tuple[pd.DataFrame, Ledger]] = {}
     with Background(
-        partial(_join_from_back, join, parts, tasks),
+        partial(tasks.take_back, lambda task: join(parts[task])),
         what="joining parts",
         advice="run again, or with --scheduler local:N",
         background=tasks.shared,
@@ -240,18 +240,6 @@ def _join_here(
         joined.update(child.result())
     report(progress, "join", len(joined), len(parts), unit="parts")
     return [joined[task] for task in range(len(parts))]
-
-
-def _join_from_back(
-    join: Callable[[Verdict], tuple[pd.DataFrame, Ledger]],
-    parts: Sequence[Verdict],
-    tasks: SharedTasks,
-) -> dict[int, tuple[pd.DataFrame, Ledger]]:
-    """Join parts from the back until none is left (the forked child's share)."""
-    joined = {}
-    while tasks.shared and (task := tasks.back()) is not None:
-        joined[task] = join(parts[task])
-    return joined
 
 
 def join_parts(

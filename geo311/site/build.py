@@ -530,11 +530,8 @@ def _child_share(
     Returns the PNGs' paths and the size in bytes of each page written.
     """
     pngs = draw()
-    sizes: dict[Path, int] = {}
-    while tasks.shared and (task := tasks.back()) is not None:
-        page, write = work[task]
-        sizes[page] = write()
-    return pngs, sizes
+    sizes = tasks.take_back(lambda task: work[task][1]())
+    return pngs, {work[task][0]: size for task, size in sizes.items()}
 
 
 def _write_site(
