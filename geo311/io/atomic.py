@@ -57,7 +57,8 @@ def atomic_write(path: Path) -> Iterator[Path]:
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` to ``path`` atomically, without its index, in row groups.
 
-    A GeoDataFrame is written as GeoParquet.  Row groups hold
+    A GeoDataFrame is written as GeoParquet
+    (:func:`geo311.io.geoparquet.write_frame`).  Row groups hold
     :data:`ROW_GROUP_ROWS` rows, so that a reader can stream the file.
 
     Returns
@@ -65,6 +66,8 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     pathlib.Path
         ``path``.
     """
+    from geo311.io.geoparquet import write_frame  # noqa: PLC0415 - pyarrow, shapely
+
     with atomic_write(path) as tmp:
-        frame.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
+        write_frame(frame, tmp, row_group_size=ROW_GROUP_ROWS)
     return path

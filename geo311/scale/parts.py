@@ -28,6 +28,7 @@ from geo311._flags import add_flags
 from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import mark_placeholders, time_flags
 from geo311.io.dtypes import compact_requests
+from geo311.io.geoparquet import write_frame
 from geo311.io.readers import request_points
 from geo311.ledger import Result
 from geo311.progress import ProgressHook
@@ -116,7 +117,7 @@ class PartWriter:
         """Store ``chunk``; return its :data:`SELECTION_COLUMNS` (the chunk is not modified)."""
         frame = chunk.reset_index(drop=True)
         path = self._next_path()
-        frame.to_parquet(path, index=False)
+        write_frame(frame, path)
         hashes = id_hashes(frame["service_request_id"])
         self._ids.add(hashes[hashes != 0])  # a missing id is never a repeat
         self.starts.append(self.rows)
