@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from geo311._errors import InputFileError
-from geo311.cli.allocator import use_jemalloc
 from geo311.io import readers
 from geo311.io.readers import read_file, read_requests
 
@@ -139,27 +137,6 @@ def test_a_child_that_dies_is_one_clear_error(
         RuntimeError, match=r"the process reading .*sr311_2019_oct_sample.csv ended"
     ):
         read_requests([path], schema="baltimore", chunksize=1000)
-
-
-def test_the_command_line_uses_jemalloc_unless_a_pool_is_chosen(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    before = pa.default_memory_pool()
-    try:
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
-        assert use_jemalloc() == before.backend_name  # the user's choice is kept
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
-        try:
-            pa.jemalloc_memory_pool()
-        except NotImplementedError:
-            pytest.skip("this pyarrow build has no jemalloc")
-        assert use_jemalloc() == "jemalloc"
-        jemalloc = pa.jemalloc_memory_pool()
-        held = jemalloc.bytes_allocated()
-        values = pa.array(range(100_000))  # allocated from the new default pool
-        assert jemalloc.bytes_allocated() >= held + values.nbytes
-    finally:
-        pa.set_memory_pool(before)
 
 
 def test_a_format_read_whole_is_read_by_one_process(tmp_path: Path, children: list[int]) -> None:

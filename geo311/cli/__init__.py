@@ -17,7 +17,7 @@ import click
 
 from geo311 import __version__
 from geo311._errors import Geo311Error
-from geo311.cli.allocator import use_jemalloc
+from geo311.cli.allocator import tune_memory
 from geo311.cli.city import city_group
 from geo311.cli.console import setup_logging
 from geo311.cli.demo import demo_cmd
@@ -61,7 +61,7 @@ def main(ctx: click.Context, verbose: int, quiet: int) -> None:
     verbosity = verbose - quiet
     ctx.meta["geo311.verbosity"] = verbosity
     setup_logging(verbosity)
-    use_jemalloc()
+    tune_memory()
 
 
 for _command in (
