@@ -7,7 +7,7 @@ tracts; written in blocks, so the generator never holds the rows as text)
 and, with ``--files N``, cut into N exports of consecutive rows (as yearly
 files), then ``ingest -> join -> indicators -> site`` runs on it, each way in its own
 child process (which allocates memory as the ``geo311`` command does,
-:func:`geo311.cli.allocator.tune_memory`):
+:func:`geo311.allocation.tune_memory`):
 
 ``in memory``
     ``run_city`` as ``geo311 run`` does it (only up to ``--in-memory-max``
@@ -56,7 +56,7 @@ def child(mode: str, csvs: list[Path], out: Path, chunk_rows: int) -> None:
     """Run ingest -> join -> indicators -> site on ``csvs``; print the stage times as JSON."""
     from _memory import peak_rss_mib  # noqa: PLC0415 - scripts/_memory.py
 
-    from geo311.cli.allocator import tune_memory  # noqa: PLC0415
+    from geo311.allocation import tune_memory  # noqa: PLC0415
     from geo311.publish import run_city  # noqa: PLC0415
 
     tune_memory()  # as `geo311 run` does

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,23 @@ def test_a_scheduler_that_does_not_answer_is_one_clear_error() -> None:
         dask_client("tcp://127.0.0.1:9"),
     ):
         pass
+
+
+def test_local_workers_allocate_as_the_process_that_starts_them() -> None:
+    import numpy as np  # noqa: PLC0415
+
+    from geo311.allocation import worker_environment  # noqa: PLC0415
+    from geo311.scale.cluster import dask_client  # noqa: PLC0415
+
+    switch = np._core.multiarray._set_madvise_hugepage
+    before = switch(False)  # as `geo311` sets it; numpy's default is to ask
+    environ = dict(os.environ)
+    try:
+        here = worker_environment()
+        with dask_client("local:1") as client:
+            there = client.run(worker_environment)
+    finally:
+        switch(before)
+    assert here["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    assert list(there.values()) == [here]
+    assert dict(os.environ) == environ  # the nanny's settings did not stay here

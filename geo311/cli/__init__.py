@@ -17,7 +17,7 @@ import click
 
 from geo311 import __version__
 from geo311._errors import Geo311Error
-from geo311.cli.allocator import tune_memory
+from geo311.allocation import tune_memory
 from geo311.cli.city import city_group
 from geo311.cli.console import setup_logging
 from geo311.cli.demo import demo_cmd

@@ -14,6 +14,7 @@ asked for (``pip install 'geo311[dask]'``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from geo311._errors import InputFileError, NetworkError, OptionError
+from geo311.allocation import worker_environment
 from geo311.io.readers import FileRead, read_file
 from geo311.join.layers import Layer
 from geo311.ledger import Ledger
@@ -63,6 +65,32 @@ def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
 
 
 @contextmanager
+def _workers_allocate_as_here() -> Iterator[None]:
+    """Start the block's local Dask workers with this process's memory settings.
+
+    See :func:`geo311.allocation.worker_environment`.  A nanny sets the
+    variables of ``distributed.nanny.pre-spawn-environ`` in its own process
+    -- this one, for a ``LocalCluster`` -- and prefers values already there,
+    so they are set here too for the block, and put back after it.
+    """
+    import dask  # noqa: PLC0415 - optional extra
+
+    wanted = worker_environment()
+    spawn = "distributed.nanny.pre-spawn-environ"
+    before = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        with dask.config.set({spawn: {**dask.config.get(spawn), **wanted}}):
+            yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
 def dask_client(scheduler: str) -> Iterator[Any]:
     """Connect a ``dask.distributed.Client`` for ``scheduler`` (starting a LocalCluster if local).
 
@@ -87,6 +115,7 @@ def dask_client(scheduler: str) -> Iterator[Any]:
         raise OptionError(msg) from None
     if kind == "local":
         with (
+            _workers_allocate_as_here(),
             LocalCluster(
                 n_workers=int(value),
                 threads_per_worker=1,

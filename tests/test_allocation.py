@@ -1,4 +1,4 @@
-"""How a ``geo311`` command allocates memory (:mod:`geo311.cli.allocator`)."""
+"""How a ``geo311`` command allocates memory (:mod:`geo311.allocation`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from geo311.cli.allocator import no_numpy_hugepages, tune_memory, use_jemalloc
+from geo311.allocation import no_numpy_hugepages, tune_memory, use_jemalloc, worker_environment
 
 
 def test_the_command_line_uses_jemalloc_unless_a_pool_is_chosen(
@@ -31,32 +31,29 @@ def test_the_command_line_uses_jemalloc_unless_a_pool_is_chosen(
 
 
 def _hugepages() -> bool:
-    """Return numpy's huge-page setting, unchanged."""
-    setting = np._core.multiarray._set_madvise_hugepage
-    enabled = bool(setting(True))
-    setting(enabled)
-    return enabled
+    return worker_environment()["NUMPY_MADVISE_HUGEPAGE"] == "1"
 
 
 def test_the_command_line_turns_numpy_huge_pages_off_unless_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = _hugepages()
-    setting = np._core.multiarray._set_madvise_hugepage
+    switch = np._core.multiarray._set_madvise_hugepage
     try:
-        setting(True)
+        switch(True)
         monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
         assert no_numpy_hugepages() is True  # the user's choice is kept
         assert _hugepages() is True
         monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
         assert no_numpy_hugepages() is False
         assert _hugepages() is False
-        setting(True)
+        switch(True)
         pool = pa.default_memory_pool()
         try:
             assert tune_memory()[1] is False
             assert _hugepages() is False
+            assert worker_environment()["ARROW_DEFAULT_MEMORY_POOL"] == tune_memory()[0]
         finally:
             pa.set_memory_pool(pool)
     finally:
-        setting(before)
+        switch(before)

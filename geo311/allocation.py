@@ -1,4 +1,4 @@
-"""How a ``geo311`` command allocates memory: jemalloc for Arrow, no huge pages for numpy.
+"""How geo311's processes allocate memory: jemalloc for Arrow, no huge pages for numpy.
 
 pyarrow's default pool in its current Linux wheels (mimalloc) returns freed
 memory to the system quickly, so an ingest that builds and drops arrays of a
@@ -20,6 +20,10 @@ memory into 2 MiB pages when first written: measured on a 1M-row ingest,
 against 9.6-9.8 s; ``geo311 run`` on 1M rows 18.8-19.9 s against 15.6-15.8
 s.  The command line turns it off (:func:`tune_memory`) unless
 ``NUMPY_MADVISE_HUGEPAGE`` is set.
+
+Worker processes a run starts (a ``LocalCluster`` for ``--scheduler
+local:N``) allocate as the process that starts them: both settings travel in
+their environment (:func:`worker_environment`).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from typing import Any
 
-__all__ = ["no_numpy_hugepages", "tune_memory", "use_jemalloc"]
+__all__ = ["no_numpy_hugepages", "tune_memory", "use_jemalloc", "worker_environment"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,23 @@ def use_jemalloc() -> str:
     return str(pa.default_memory_pool().backend_name)
 
 
+def _hugepage_switch() -> Any:
+    """Return numpy's switch for huge pages: private, kept since numpy 1.20."""
+    try:
+        multiarray = importlib.import_module("numpy._core.multiarray")
+    except ImportError:  # numpy 1.26
+        multiarray = importlib.import_module("numpy.core.multiarray")
+    return multiarray._set_madvise_hugepage
+
+
+def _numpy_hugepages() -> bool:
+    """Return whether numpy asks for huge pages, without changing it."""
+    switch = _hugepage_switch()
+    enabled = bool(switch(True))
+    switch(enabled)
+    return enabled
+
+
 def no_numpy_hugepages() -> bool:
     """Stop numpy asking for huge pages for new arrays, unless ``NUMPY_MADVISE_HUGEPAGE`` is set.
 
@@ -61,17 +83,9 @@ def no_numpy_hugepages() -> bool:
         Whether numpy asks for huge pages afterwards (the user's setting, or
         False).
     """
-    # numpy's only switch for it: private, kept since numpy 1.20 (numpy.core before 2.0)
-    try:
-        multiarray = importlib.import_module("numpy._core.multiarray")
-    except ImportError:  # numpy 1.26
-        multiarray = importlib.import_module("numpy.core.multiarray")
-    setting = multiarray._set_madvise_hugepage
     if os.environ.get("NUMPY_MADVISE_HUGEPAGE"):
-        enabled = bool(setting(True))  # read the setting back without changing it
-        setting(enabled)
-        return enabled
-    setting(False)
+        return _numpy_hugepages()
+    _hugepage_switch()(False)
     return False
 
 
@@ -84,3 +98,20 @@ def tune_memory() -> tuple[str, bool]:
         Arrow's memory pool and whether numpy asks for huge pages.
     """
     return use_jemalloc(), no_numpy_hugepages()
+
+
+def worker_environment() -> dict[str, str]:
+    """Return the environment that makes a new Python process allocate as this one does.
+
+    Returns
+    -------
+    dict of str to str
+        ``NUMPY_MADVISE_HUGEPAGE`` (``"0"`` or ``"1"``, read by numpy when
+        imported) and ``ARROW_DEFAULT_MEMORY_POOL`` (this process's pool).
+    """
+    import pyarrow as pa  # noqa: PLC0415
+
+    return {
+        "NUMPY_MADVISE_HUGEPAGE": "1" if _numpy_hugepages() else "0",
+        "ARROW_DEFAULT_MEMORY_POOL": str(pa.default_memory_pool().backend_name),
+    }
