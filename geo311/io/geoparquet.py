@@ -15,7 +15,8 @@ request frames:
   would otherwise build a dictionary, find it too large and start again
   plainly.
 
-Measured on 1M requests: 1.8 s with ``to_parquet``, about 0.7 s so.
+Measured on 1M requests (``geo311 ingest``'s write): 1.88 s with
+``to_parquet``, 0.89 s so.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ __all__ = ["frame_to_arrow", "write_frame"]
 
 #: GeoParquet version of the ``geo`` metadata written.
 GEOPARQUET_VERSION = "1.1.0"
-#: Shapely's type ids and GeoParquet's names for them (2-D).
+#: GeoParquet's names of Shapely's type ids (2-D); it has no LinearRing: a LineString.
 _TYPE_NAMES = (
     "Point",
     "LineString",
-    "LinearRing",
+    "LineString",
     "Polygon",
     "MultiPoint",
     "MultiLineString",
@@ -81,7 +82,7 @@ def _type_names(types: np.ndarray, has_z: np.ndarray) -> list[str]:
     """Sorted GeoParquet names of the geometry types present (``" Z"`` for 3-D)."""
     present = types >= 0
     codes = np.unique(types[present] + 8 * has_z[present])
-    return sorted(f"{_TYPE_NAMES[c % 8]}{' Z' if c >= 8 else ''}" for c in codes.tolist())
+    return sorted({f"{_TYPE_NAMES[c % 8]}{' Z' if c >= 8 else ''}" for c in codes.tolist()})
 
 
 def _wkb(series: Any) -> tuple[pa.Array, list[str]]:
