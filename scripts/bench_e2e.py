@@ -39,6 +39,13 @@ Peak RSS is the child's ``ru_maxrss`` from ``os.wait4`` (the child and the
 children it waited for); on Linux a child's figure is never below the
 launcher's own peak (fork + exec inherits it), which is reported too.
 
+``--script-memory geo311`` runs the straightforward tasks with the memory
+settings a ``geo311`` command gives itself (asked of
+:func:`geo311.allocation.worker_environment` after
+:func:`~geo311.allocation.tune_memory`: no huge pages for numpy, jemalloc for
+Arrow), for a like-for-like comparison; by default they run as a user's
+script would, with numpy's and pyarrow's defaults.
+
 Usage::
 
     python scripts/bench_e2e.py                       # 1,000,000 rows, 3 rounds
@@ -390,9 +397,22 @@ def table(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def bench(rows: int, rounds: int, work: Path) -> dict[str, Any]:
+def geo311_memory() -> dict[str, str]:
+    """Return the environment that gives a process the memory settings of a geo311 command."""
+    code = (
+        "import json; from geo311.allocation import tune_memory, worker_environment; "
+        "tune_memory(); print(json.dumps(worker_environment()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    settings: dict[str, str] = json.loads(done.stdout)
+    return settings
+
+
+def bench(rows: int, rounds: int, work: Path, *, script_memory: str = "default") -> dict[str, Any]:
     """Generate the data, prepare the stage inputs, run every task interleaved."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
+    baselines = {base for _, _, base, _ in COMPARISONS}
+    script_env = {**env, **(geo311_memory() if script_memory == "geo311" else {})}
     csv = work / "requests.csv"
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -429,6 +449,8 @@ def bench(rows: int, rounds: int, work: Path) -> dict[str, Any]:
         for task, command in tasks.items():
             cache = tempfile.mkdtemp(prefix="geo311-cold-", dir=work)
             task_env = {**env, "GEO311_CACHE_DIR": cache} if task == "run-cold" else warm_env
+            if task in baselines:
+                task_env = script_env
             result = measure(command, env=task_env, log=logs / f"{task}-{i + 1}.log")
             shutil.rmtree(cache)
             runs[task].append(result)
@@ -439,6 +461,7 @@ def bench(rows: int, rounds: int, work: Path) -> dict[str, Any]:
             )
     return {
         "machine": machine,
+        "script_memory": {k: script_env[k] for k in script_env.keys() - env.keys()},
         "generate_s": gen["seconds"],
         "launcher_peak_rss_mib": peak_rss_mib(),
         "commands": tasks,
@@ -455,6 +478,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--work", type=Path, help="keep data and outputs here (default: temp)")
+    parser.add_argument(
+        "--script-memory",
+        choices=("default", "geo311"),
+        default="default",
+        help="memory settings of the straightforward tasks: numpy's and pyarrow's defaults, "
+        "or those a geo311 command gives itself (like for like)",
+    )
     parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -467,11 +497,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         work = args.work or Path(tmp)
-        report = bench(args.rows, args.rounds, work)
+        report = bench(args.rows, args.rounds, work, script_memory=args.script_memory)
     m = report["machine"]
     print(
         f"\n{args.rows:,} rows, {args.rounds} rounds; machine: {m['cpu_count']} CPUs, "
         f"Python {m['python']}, {m['platform']}; geo311 run and maps with --no-png; "
+        f"straightforward tasks' memory settings: {report['script_memory'] or 'defaults'}; "
         f"launcher peak RSS {report['launcher_peak_rss_mib']:.0f} MiB\n"
     )
     print(table(report["summary"]), flush=True)

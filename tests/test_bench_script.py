@@ -171,6 +171,9 @@ def test_bench_e2e_data_and_ratios(shared_data: Path, tmp_path: Path) -> None:
         }
         summary = bench_e2e.summarise(runs)
         printed = bench_e2e.table(summary)
+        like_for_like = bench_e2e.geo311_memory()  # what a geo311 command sets itself
+    assert like_for_like["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    assert like_for_like["ARROW_DEFAULT_MEMORY_POOL"] in ("jemalloc", "mimalloc", "system")
     requests, ledger = geo311.read_requests(export)
     assert len(requests) + sum(ledger.stages[0].dropped.values()) == 500
     assert requests.attrs["timezone"] == "America/New_York"
