@@ -411,8 +411,6 @@ def geo311_memory() -> dict[str, str]:
 def bench(rows: int, rounds: int, work: Path, *, script_memory: str = "default") -> dict[str, Any]:
     """Generate the data, prepare the stage inputs, run every task interleaved."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    baselines = {base for _, _, base, _ in COMPARISONS}
-    script_env = {**env, **(geo311_memory() if script_memory == "geo311" else {})}
     csv = work / "requests.csv"
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -425,6 +423,8 @@ def bench(rows: int, rounds: int, work: Path, *, script_memory: str = "default")
     cli = geo311_cli()
     options = cli_options(cli)
     warm_env = {**env, "GEO311_CACHE_DIR": str(work / "cache-warm")}
+    memory = geo311_memory() if script_memory == "geo311" else {}
+    baselines = {base for _, _, base, _ in COMPARISONS}
     prep: dict[str, Path] = {}
     if "run" in options:
         print(
@@ -450,7 +450,7 @@ def bench(rows: int, rounds: int, work: Path, *, script_memory: str = "default")
             cache = tempfile.mkdtemp(prefix="geo311-cold-", dir=work)
             task_env = {**env, "GEO311_CACHE_DIR": cache} if task == "run-cold" else warm_env
             if task in baselines:
-                task_env = script_env
+                task_env = {**task_env, **memory}
             result = measure(command, env=task_env, log=logs / f"{task}-{i + 1}.log")
             shutil.rmtree(cache)
             runs[task].append(result)
@@ -461,7 +461,7 @@ def bench(rows: int, rounds: int, work: Path, *, script_memory: str = "default")
             )
     return {
         "machine": machine,
-        "script_memory": {k: script_env[k] for k in script_env.keys() - env.keys()},
+        "script_memory": memory,
         "generate_s": gen["seconds"],
         "launcher_peak_rss_mib": peak_rss_mib(),
         "commands": tasks,

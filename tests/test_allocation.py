@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
-from geo311.allocation import no_numpy_hugepages, tune_memory, use_jemalloc, worker_environment
+from geo311.allocation import (
+    _hugepage_switch,
+    no_numpy_hugepages,
+    tune_memory,
+    use_jemalloc,
+    worker_environment,
+)
 
 
 def test_the_command_line_uses_jemalloc_unless_a_pool_is_chosen(
@@ -38,7 +43,7 @@ def test_the_command_line_turns_numpy_huge_pages_off_unless_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = _hugepages()
-    switch = np._core.multiarray._set_madvise_hugepage
+    switch = _hugepage_switch()
     try:
         switch(True)
         monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")

@@ -77,12 +77,10 @@ def test_a_scheduler_that_does_not_answer_is_one_clear_error() -> None:
 
 
 def test_local_workers_allocate_as_the_process_that_starts_them() -> None:
-    import numpy as np  # noqa: PLC0415
-
-    from geo311.allocation import worker_environment  # noqa: PLC0415
+    from geo311.allocation import _hugepage_switch, worker_environment  # noqa: PLC0415
     from geo311.scale.cluster import dask_client  # noqa: PLC0415
 
-    switch = np._core.multiarray._set_madvise_hugepage
+    switch = _hugepage_switch()
     before = switch(False)  # as `geo311` sets it; numpy's default is to ask
     environ = dict(os.environ)
     try:

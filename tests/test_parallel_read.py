@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -101,20 +102,29 @@ def test_a_file_of_one_chunk_and_a_kept_chunk_start_no_child(
     assert len(children) == 1  # the out-of-core ingest writes each chunk at once, in order
 
 
+def _in_the_child(monkeypatch: pytest.MonkeyPatch, act: Callable[[Any], None]) -> None:
+    """Make the helper child ``act`` on each chunk it prepares (this process prepares as usual)."""
+    here = os.getpid()
+    prepare = readers._prepare_chunk
+
+    def patched(chunk: Any, **options: Any) -> Any:
+        if os.getpid() != here:
+            act(chunk)
+        return prepare(chunk, **options)
+
+    monkeypatch.setattr(readers, "_prepare_chunk", patched)
+
+
 def test_the_childs_error_is_raised_here(
     shared_data: Path, children: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _inputs(shared_data, "baltimore")[0]
-    here = os.getpid()
-    prepare = readers._prepare_chunk
 
-    def failing(chunk: Any, **options: Any) -> Any:
-        if os.getpid() != here:
-            msg = f"{path}: row {chunk.first_row}: broken in the child"
-            raise InputFileError(msg)
-        return prepare(chunk, **options)
+    def fail(chunk: Any) -> None:
+        msg = f"{path}: row {chunk.first_row}: broken in the child"
+        raise InputFileError(msg)
 
-    monkeypatch.setattr(readers, "_prepare_chunk", failing)
+    _in_the_child(monkeypatch, fail)
     with pytest.raises(InputFileError, match="broken in the child"):
         read_requests([path], schema="baltimore", chunksize=1000)
     assert len(children) == 1
@@ -124,15 +134,7 @@ def test_a_child_that_dies_is_one_clear_error(
     shared_data: Path, children: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _inputs(shared_data, "baltimore")[0]
-    here = os.getpid()
-    prepare = readers._prepare_chunk
-
-    def dying(chunk: Any, **options: Any) -> Any:
-        if os.getpid() != here:
-            os._exit(9)
-        return prepare(chunk, **options)
-
-    monkeypatch.setattr(readers, "_prepare_chunk", dying)
+    _in_the_child(monkeypatch, lambda _: os._exit(9))
     with pytest.raises(
         RuntimeError, match=r"the process reading .*sr311_2019_oct_sample.csv ended"
     ):

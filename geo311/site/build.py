@@ -483,15 +483,16 @@ def _page_work(
     hoods: SiteLayer | None,
     membership: pd.DataFrame,
     recycle: RecyclePlan | None,
+    outlines: gpd.GeoDataFrame | None,
     outlines_title: str,
 ) -> list[tuple[Path, Callable[[], int]]]:
     """Return each page of ``plan`` but the index and the dictionary, with what writes it.
 
     Writing a page returns its size in bytes; the pages do not depend on each
-    other, so they can be written in any order, by any process.
+    other, so they can be written in any order, by any process.  ``outlines``
+    (the district layer's display geometry) are drawn on the other layers' maps.
     """
     district_key = district.key if district is not None else None
-    outlines = display[district_key] if district_key else None
     work: list[tuple[Path, Callable[[], int]]] = []
     for key, columns, page, png in [
         *((key, [column], page, png) for key, column, page, png in plan.maps),
@@ -583,7 +584,7 @@ def _write_site(
         membership = district_membership(hoods.areas, district.areas)
     work = _page_work(
         render, layers, plan, display, district=district, hoods=hoods, membership=membership,
-        recycle=recycle, outlines_title=outlines_title,
+        recycle=recycle, outlines=outlines, outlines_title=outlines_title,
     )  # fmt: skip
 
     # a forked process (where one can be) draws the PNGs while this one writes pages
