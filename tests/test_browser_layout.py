@@ -310,6 +310,14 @@ def _overlaps(boxes: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ]
 
 
+#: Sets ``window.geo311TestZoomed`` once the page's Leaflet map (a folium global) ends a zoom.
+_ZOOMEND_FLAG = """() => {
+    const map = Object.values(window).find(v => v instanceof L.Map);
+    window.geo311TestZoomed = false;
+    map.once('zoomend', () => { window.geo311TestZoomed = true; });
+}"""
+
+
 def test_area_labels_never_overlap(browser: Any, sites: dict[str, Path]) -> None:
     path = sites["baltimore"] / "map-neighborhoods-rate_per_1k.html"
     counts = {}
@@ -320,10 +328,12 @@ def test_area_labels_never_overlap(browser: Any, sites: dict[str, Path]) -> None
         page.locator("path.geo311-area").first.wait_for()
         for zoom in ("out", "in"):
             if zoom == "in":
+                # the labels are sorted again on the map's zoomend, when the animation has
+                # ended; the animation starts a frame after the click, so waiting for its
+                # CSS class to go could pass before it came
+                page.evaluate(_ZOOMEND_FLAG)
                 page.locator(".leaflet-control-zoom-in").click()
-                # the labels are sorted again when the zoom animation has ended
-                page.wait_for_function("() => !document.querySelector('.leaflet-zoom-anim')")
-                page.wait_for_timeout(100)
+                page.wait_for_function("() => window.geo311TestZoomed === true")
             state = _label_boxes(page)
             assert state["all"] == 14
             assert not _overlaps(state["boxes"]), (width, zoom, _overlaps(state["boxes"]))
