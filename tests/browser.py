@@ -202,6 +202,29 @@ def manifest(site: Path) -> dict[str, Any]:
     return json.loads((site / "site.json").read_text(encoding="utf-8"))
 
 
+def one_page_of_each_kind(paths: Sequence[Path]) -> list[Path]:
+    """One page per template, sorted: the index, a district page, each layer's combined and first map.
+
+    Pages of one kind come from one template and differ only in their
+    figures: what a browser test checks of the template (structure, names,
+    scripts, the areas drawn) one page of each kind shows.  The demo and the
+    hostile sites are still opened page by page (their text is what the
+    scripts must survive).
+    """
+    kinds: dict[str, Path] = {}
+    for path in sorted(paths):
+        stem = path.stem
+        if stem.startswith("district-"):
+            kind = "district"
+        elif stem.startswith("map-"):  # map-<layer> (combined) or map-<layer>-<indicator>
+            layer, _, indicator = stem.removeprefix("map-").partition("-")
+            kind = f"map:{layer}:{bool(indicator)}"
+        else:
+            kind = stem
+        kinds.setdefault(kind, path)
+    return sorted(kinds.values())
+
+
 def visit_all(visit: Callable[..., Visit], paths: Sequence[Path]) -> Iterator[tuple[Path, Visit]]:
     """Visit every page in turn in one tab, each loaded and settled (:func:`settle`).
 

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import axe_violations, offline_page, own_errors, screenshot, settle
+from browser import (
+    axe_violations,
+    offline_page,
+    one_page_of_each_kind,
+    own_errors,
+    screenshot,
+    settle,
+)
 
 pytest.importorskip("folium")
 
@@ -76,27 +83,6 @@ def _layout_problems(page: Any) -> list[str]:
     )
 
 
-def _first_of_each_template(paths: list[Path]) -> set[Path]:
-    """One page per kind: the index, a district page, each layer's combined and first map page.
-
-    Pages of one kind come from one template and differ only in their figures,
-    which axe does not judge (it judges structure, names, contrast of the
-    template's colours); the phone check still runs on every page.
-    """
-    kinds: dict[str, Path] = {}
-    for path in sorted(paths):
-        stem = path.stem
-        if stem.startswith("district-"):
-            kind = "district"
-        elif stem.startswith("map-"):  # map-<layer> (combined) or map-<layer>-<indicator>
-            layer, _, indicator = stem.removeprefix("map-").partition("-")
-            kind = f"map:{layer}:{bool(indicator)}"
-        else:
-            kind = stem
-        kinds.setdefault(kind, path)
-    return set(kinds.values())
-
-
 def test_every_kind_of_page_passes_axe_and_every_page_fits_a_phone(
     browser: Any, sites: dict[str, Path]
 ) -> None:
@@ -105,7 +91,7 @@ def test_every_kind_of_page_passes_axe_and_every_page_fits_a_phone(
     checked = []
     for city, site in sites.items():
         paths = sorted(site.glob("*.html"))
-        audited = _first_of_each_template(paths)
+        audited = set(one_page_of_each_kind(paths))
         for path in paths:
             page.goto(path.as_uri(), wait_until="load")
             name = f"{city}/{path.name}"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import own_errors, screenshot, tooltip_texts, visit_all
+from browser import one_page_of_each_kind, own_errors, screenshot, tooltip_texts, visit_all
 
 pytest.importorskip("folium")
 
@@ -26,7 +26,15 @@ def test_real_baltimore_site_renders_offline(baltimore_site: Path, visit: Any) -
     expected = {"neighborhoods": 278, "council_districts": 14, "census_tracts": 199}
     pages = sorted(baltimore_site.glob("*.html"))
     assert len([p for p in pages if p.name.startswith("district-")]) == 14
-    for path, seen in visit_all(visit, pages):
+    # one page of each template: the demo site's test opens every page
+    opened = one_page_of_each_kind(pages)
+    assert {"index.html", "district-1.html", "map-neighborhoods-on_time_share.html"} <= {
+        p.name for p in opened
+    }
+    assert {p.name for p in opened if p.name.startswith("map-")} >= {
+        f"map-{layer}.html" for layer in expected
+    }
+    for path, seen in visit_all(visit, opened):
         assert not seen.dialogs, path.name
         assert not seen.page_errors, f"{path.name}: {seen.page_errors}"
         assert not own_errors(seen), f"{path.name}: {own_errors(seen)}"
