@@ -890,3 +890,26 @@ def test_unmapped_columns_are_read_only_with_keep_raw(tmp_path: Path) -> None:
     assert full["raw_Ward"].dtype == "string[pyarrow]"
     assert full["raw_Ward"].tolist() == ["7", "8"]
     pd.testing.assert_frame_equal(pd.DataFrame(full[lean.columns]), pd.DataFrame(lean))
+
+
+def test_request_points_are_the_coordinates_where_a_point_is_placed() -> None:
+    from geo311.io.readers import request_points  # noqa: PLC0415 - the ingest's own helper
+
+    quality = ["ok", "swapped", "outside_area", "missing", "placeholder", "zero", "ok"]
+    frame = pd.DataFrame(
+        {
+            "coord_quality": pd.Categorical(quality),
+            "long": pd.array([-76.6, -76.5, -70.0, None, -76.61, 0.0, None], dtype="Float64"),
+            "lat": pd.array([39.3, 39.2, 40.0, None, 39.29, 0.0, None], dtype="Float64"),
+        }
+    )
+    points = request_points(frame)
+    assert points.crs == "EPSG:4326"
+    # geopandas' way: a point from every pair, None where no point is placed
+    expected = gpd.points_from_xy(frame["long"].astype(float), frame["lat"].astype(float))
+    placed = [True, True, True, False, False, False, True]
+    for got, want, has in zip(points, expected, placed, strict=True):
+        if has:
+            assert got is not None and shapely.to_wkb(got) == shapely.to_wkb(want)
+        else:
+            assert got is None

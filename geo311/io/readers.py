@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo311._errors import InputFileError, SchemaError, TimestampError
 from geo311.background import Background, can_fork
@@ -212,11 +213,13 @@ def request_points(requests: pd.DataFrame) -> gpd.array.GeometryArray:
     coordinates get none.
     """
     has_point = requests["coord_quality"].isin([*COORD_USABLE, "outside_area"]).to_numpy(bool)
-    xs = np.where(has_point, requests["long"].to_numpy(float, na_value=np.nan), np.nan)
-    ys = np.where(has_point, requests["lat"].to_numpy(float, na_value=np.nan), np.nan)
-    geometry = gpd.points_from_xy(xs, ys, crs="EPSG:4326")
-    geometry[~has_point] = None
-    return geometry
+    xs = requests["long"].to_numpy(float, na_value=np.nan)[has_point]
+    ys = requests["lat"].to_numpy(float, na_value=np.nan)[has_point]
+    # points only where there is one: Shapely makes an empty point for NaN coordinates
+    # as slowly as a real one, and each would be replaced by None
+    geometry = np.full(len(requests), None, dtype=object)
+    geometry[has_point] = shapely.points(xs, ys)
+    return gpd.array.from_shapely(geometry, crs="EPSG:4326")
 
 
 def _finish(
