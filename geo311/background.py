@@ -19,8 +19,8 @@ Used by: the site, whose child draws the PNGs, then writes pages from the
 back while the builder writes them from the front; :func:`geo311.run_city`,
 which simplifies the site's boundaries for display while it computes the
 indicator tables (:func:`geo311.site.simplify.simplify_in_background`); and
-:func:`geo311.io.readers.read_file`, whose child prepares every other chunk
-of a large file.
+:func:`geo311.io.readers.read_file`, whose child reads a large file, hands
+every other chunk over (:mod:`geo311.io.relay`) and prepares the others.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A large file is read by two processes: the same requests and ledger as one process reads.
 
 Without a sink (in memory), :func:`geo311.io.readers.read_file` forks a child
-that prepares every other chunk of a file of at least ``PARALLEL_MIN_BYTES``;
+that reads a file of at least ``PARALLEL_MIN_BYTES``, hands every other chunk
+over and prepares the others;
 here that size is lowered so that the real samples, read in small chunks,
 take that path.
 """
@@ -160,3 +161,25 @@ def test_a_format_read_whole_is_read_by_one_process(tmp_path: Path, children: li
     frame, _ = read_requests([path], schema="open311", as_of="2019-10-02T00:00:00Z")
     assert len(frame) == 3
     assert children == []  # a GeoJSON is one chunk: a child would only read it again
+
+
+def test_a_file_pandas_reads_is_handed_over_through_the_pipe(
+    shared_data: Path, tmp_path: Path, children: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a last line ended by a lone carriage return leaves the whole file to pandas: its
+    # chunks are not Arrow strings, so the relay pickles them through its pipe instead of
+    # mapping a file
+    text = _inputs(shared_data, "baltimore")[0].read_bytes()
+    assert text.endswith(b"\n") and b"\r" not in text
+    path = tmp_path / "lone_cr.csv"
+    path.write_bytes(text[:-1] + b"\r")
+    options: dict[str, Any] = {"schema": "baltimore", "chunksize": 700, "as_of": "2021-01-01"}
+    both = read_requests([path], **options)
+    assert len(children) == 1
+    monkeypatch.setattr(readers, "PARALLEL_MIN_BYTES", 2**62)
+    one = read_requests([path], **options)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(both.frame), pd.DataFrame(one.frame), check_exact=True
+    )
+    assert both.ledger.to_dict() == one.ledger.to_dict()
+    assert len(both.frame) > 2000

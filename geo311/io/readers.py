@@ -44,6 +44,7 @@ from geo311.io.formats import (
 )
 from geo311.io.normalize import normalize_frame
 from geo311.io.profiles import REQUIRED, TIMESTAMP_COLUMNS, Profile, detect_profile, get_profile
+from geo311.io.relay import ChunkRelay
 from geo311.io.schema import COORD_USABLE
 from geo311.io.sniff import sniff_format
 from geo311.io.values import check_timezone, parse_as_of
@@ -510,16 +511,55 @@ def _profile_of(chunk: Chunk, profile: Profile | None, path: Path) -> Profile:
     return detect_profile(chunk.header or chunk.raw.columns, source=str(path))
 
 
-def _prepare_odd(
-    read: Callable[[], Iterator[Chunk]], *, profile: Profile | None, **options: Any
+def _read_and_prepare_odd(
+    read: Callable[[], Iterator[Chunk]],
+    relay: ChunkRelay,
+    *,
+    profile: Profile | None,
+    **options: Any,
 ) -> dict[int, Result]:
-    """Prepare the chunks at odd positions of a file (the helper child's share)."""
+    """Read a file, hand its even chunks over and prepare the odd ones: the helper child's share.
+
+    The first chunk is not handed over: the other process reads it itself
+    meanwhile (:func:`_first_then_relayed`).  Each odd chunk is prepared once
+    the even chunk after it has been handed over, so that the other process
+    always has a chunk to prepare.
+    """
     out = {}
-    for index, chunk in enumerate(read()):
-        profile = _profile_of(chunk, profile, Path(options["name"]))
-        if index % 2 == 1:
-            out[index] = _prepare_chunk(chunk, profile=profile, **options)
+    held: tuple[int, Chunk, Profile] | None = None
+    with relay.sending():
+        for index, chunk in enumerate(read()):
+            profile = _profile_of(chunk, profile, Path(options["name"]))
+            if index % 2 == 1:
+                relay.count(index, len(chunk.raw))
+                held = (index, chunk, profile)
+                continue
+            if index:
+                relay.hand(index, chunk)
+            if held is not None:
+                out[held[0]] = _prepare_chunk(held[1], profile=held[2], **options)
+                held = None
+    if held is not None:
+        out[held[0]] = _prepare_chunk(held[1], profile=held[2], **options)
     return out
+
+
+def _first_then_relayed(
+    read: Callable[[], Iterator[Chunk]], relay: ChunkRelay
+) -> Iterator[tuple[int, Chunk | int]]:
+    """Yield this process's share of a relayed file: its first chunk read here, then the relay's.
+
+    The helper child reads the first chunk too (it must, to read on), so this
+    process need not wait for it.
+    """
+    chunks = read()
+    first = next(chunks, None)
+    close = getattr(chunks, "close", None)
+    if close is not None:  # a generator: its file is closed now
+        close()
+    if first is not None:
+        yield 0, first
+    yield from relay.received()
 
 
 class _Prepared:
@@ -561,9 +601,10 @@ def read_file(
 
     Without a ``sink``, a CSV or Parquet file of :data:`PARALLEL_MIN_BYTES`
     or more is read by two processes where
-    :func:`geo311.background.can_fork`: a forked child prepares the chunks
-    at odd positions while this process prepares the others; the chunks are
-    handed on in the file's order, so the result is the same.
+    :func:`geo311.background.can_fork`: a forked child reads (parses) the
+    file, hands the chunks at even positions to this process
+    (:class:`geo311.io.relay.ChunkRelay`) and prepares the others; the
+    chunks are handed on in the file's order, so the result is the same.
 
     Parameters
     ----------
@@ -580,17 +621,19 @@ def read_file(
     select = None if keep_raw else partial(_mapped, profile=profile, source=str(path))
     read = partial(read_chunks, path, fmt, chunksize=chunksize, encoding=encoding, select=select)
     options: dict[str, Any] = {"name": str(path), "timezone": timezone, "keep_raw": keep_raw}
-    # in memory (no sink), a child forked now, while this process holds little, prepares
-    # every other chunk of a large file; with a sink, each chunk goes to it at once, in order
-    helper = None
+    # in memory (no sink), a child forked now, while this process holds little, reads a
+    # large file and hands every other chunk over; with a sink, each chunk goes to it at
+    # once, in order
+    relay = helper = None
     if (
         sink is None
         and fmt in CHUNKED
         and can_fork()
         and path.stat().st_size >= PARALLEL_MIN_BYTES
     ):
+        relay = ChunkRelay()
         helper = Background(
-            partial(_prepare_odd, read, profile=profile, **options),
+            partial(_read_and_prepare_odd, read, relay, profile=profile, **options),
             what=f"reading {path}",
             advice="read it again (the machine may be short of memory)",
         )
@@ -598,13 +641,20 @@ def read_file(
     prepared = _Prepared(sink)
     sources: dict[str, str] = {}
     try:
-        for index, chunk in enumerate(read()):
-            profile = _profile_of(chunk, profile, path)
-            if not sources:
-                sources = profile.resolve(chunk.raw.columns, source=str(path))
-            if helper is None or index % 2 == 0:
+        chunks: Iterator[tuple[int, Chunk | int]] = (
+            enumerate(read()) if relay is None else _first_then_relayed(read, relay)
+        )
+        for index, chunk in chunks:
+            if isinstance(chunk, int):  # the rows of a chunk the helper prepares
+                rows += chunk
+            else:
+                profile = _profile_of(chunk, profile, path)
+                if not sources:
+                    sources = profile.resolve(chunk.raw.columns, source=str(path))
                 prepared.add(index, _prepare_chunk(chunk, profile=profile, **options))
-            rows += len(chunk.raw)
+                rows += len(chunk.raw)
+                if relay is not None and index:  # the first chunk was read here
+                    relay.done()
             report(progress, "ingest", rows_before + rows, None, unit="rows")
         if helper is not None:
             for index, result in helper.result().items():
@@ -612,6 +662,8 @@ def read_file(
     finally:
         if helper is not None:
             helper.cancel()
+        if relay is not None:
+            relay.close()
     parts, ledger = prepared.parts, prepared.ledger
     if profile is None:
         msg = f"{path}: no rows and no header could be read"
