@@ -29,6 +29,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geo311._errors import InputError
@@ -207,9 +208,16 @@ def read_compact(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     frames: list[pd.DataFrame] = []
     for part in _part_paths(path) if path.is_dir() else [path]:
-        reader = pq.ParquetFile(part)
-        names = reader.schema_arrow.names
-        wanted = [n for n in names if n not in DROPPED and not n.startswith("raw_")]
+        schema = pq.read_schema(part)
+        wanted = [n for n in schema.names if n not in DROPPED and not n.startswith("raw_")]
+        # text read as Arrow dictionaries: categoricals without a Python string per value
+        text = [
+            n
+            for n in wanted
+            if pa.types.is_string(schema.field(n).type)
+            or pa.types.is_large_string(schema.field(n).type)
+        ]
+        reader = pq.ParquetFile(part, read_dictionary=text)
         frames.extend(
             compact(batch.to_pandas())
             for batch in reader.iter_batches(batch_size=ROW_GROUP_ROWS, columns=wanted)
