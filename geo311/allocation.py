@@ -24,16 +24,33 @@ s.  The command line turns it off (:func:`tune_memory`) unless
 Worker processes a run starts (a ``LocalCluster`` for ``--scheduler
 local:N``) allocate as the process that starts them: both settings travel in
 their environment (:func:`worker_environment`).
+
+Shapely's geometries are objects Python's cyclic garbage collector tracks:
+making a million of them (a request's point each) sets off some 1,400
+collections, the later ones walking every geometry made so far.
+:func:`collector_paused` pauses the collector around such bulk work (points
+and polygons read or made hold no references, so make no cycles): 1M request
+points 0.81 -> 0.37 s in a 1M-row ingest, ``geopandas.read_parquet`` of 1M
+requests 1.55-2.15 -> 1.04-1.10 s.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["no_numpy_hugepages", "tune_memory", "use_jemalloc", "worker_environment"]
+__all__ = [
+    "collector_paused",
+    "no_numpy_hugepages",
+    "tune_memory",
+    "use_jemalloc",
+    "worker_environment",
+]
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +132,19 @@ def worker_environment() -> dict[str, str]:
         "NUMPY_MADVISE_HUGEPAGE": "1" if _numpy_hugepages() else "0",
         "ARROW_DEFAULT_MEMORY_POOL": str(pa.default_memory_pool().backend_name),
     }
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (as it was, after it).
+
+    For making or reading many Shapely geometries at once (see the module
+    docstring); what the block allocates is collected as usual afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

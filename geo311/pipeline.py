@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from geo311 import settings
 from geo311._errors import ConfigError, InputError, OptionError, SchemaError
+from geo311.allocation import collector_paused
 from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.shared import shared_selection
 from geo311.indicators.tables import build_tables
@@ -743,7 +744,8 @@ def load_requests(
 
         requests = compact_requests(read_compact(path) if compact else read_dataset(path))
     else:
-        requests = compact_requests(gpd.read_parquet(path))
+        with collector_paused():  # a Shapely geometry per request
+            requests = compact_requests(gpd.read_parquet(path))
     joined = [c[: -len("_join")] for c in requests.columns if str(c).endswith("_join")]
     for key in (k for k in joined if f"{k}_id" in requests.columns):
         # files written before the join columns were categoricals hold them as text

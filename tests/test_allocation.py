@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import pyarrow as pa
 import pytest
 
 from geo311.allocation import (
     _hugepage_switch,
+    collector_paused,
     no_numpy_hugepages,
     tune_memory,
     use_jemalloc,
@@ -62,3 +65,25 @@ def test_the_command_line_turns_numpy_huge_pages_off_unless_asked(
             pa.set_memory_pool(pool)
     finally:
         switch(before)
+
+
+def test_the_collector_is_paused_for_the_block_and_left_as_it_was() -> None:
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(ValueError, match="inside"), collector_paused():
+            msg = "inside"
+            raise ValueError(msg)
+        assert gc.isenabled()  # back on after an error too
+        gc.disable()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a collector the caller turned off stays off
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()

@@ -24,6 +24,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
 
 from geo311._errors import CRSError, InputFileError
+from geo311.allocation import collector_paused
 from geo311.io.sniff import READ_ERRORS, load_json, open_binary, sniff_delimiter, sniff_encoding
 
 __all__ = [
@@ -374,7 +375,8 @@ def _read_parquet(path: Path, *, chunksize: int | None) -> Iterator[Chunk]:
             else:
                 import shapely  # noqa: PLC0415
 
-                geoms = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
+                with collector_paused():  # a Shapely geometry per row
+                    geoms = shapely.from_wkb(column.to_numpy(zero_copy_only=False))
                 x, y = geometry_xy(geoms, where=where)
             if crs is None and not np.isnan(x).all():
                 raise no_crs(where)

@@ -29,6 +29,7 @@ import pandas as pd
 import shapely
 
 from geo311._errors import InputFileError, SchemaError, TimestampError
+from geo311.allocation import collector_paused
 from geo311.background import Background, can_fork
 from geo311.clean.placeholders import PlaceholderRule
 from geo311.clean.quality import clean_requests, flag_coordinates
@@ -219,7 +220,8 @@ def request_points(requests: pd.DataFrame) -> gpd.array.GeometryArray:
     # points only where there is one: Shapely makes an empty point for NaN coordinates
     # as slowly as a real one, and each would be replaced by None
     geometry = np.full(len(requests), None, dtype=object)
-    geometry[has_point] = shapely.points(xs, ys)
+    with collector_paused():
+        geometry[has_point] = shapely.points(xs, ys)
     return gpd.array.from_shapely(geometry, crs="EPSG:4326")
 
 

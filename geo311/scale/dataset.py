@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geo311._errors import InputError
+from geo311.allocation import collector_paused
 from geo311.io.atomic import ROW_GROUP_ROWS, atomic_write, check_overwrite, write_parquet
 from geo311.ledger import Ledger, ledger_path
 from geo311.scale.combine import DROPPED, compact, concat_parts
@@ -276,7 +277,8 @@ def read_dataset(folder: str | Path) -> gpd.GeoDataFrame:
     InputError
         The folder holds no ``part-*.parquet`` file.
     """
-    parts = [gpd.read_parquet(path) for path in _part_paths(Path(folder))]
+    with collector_paused():  # a Shapely geometry per request
+        parts = [gpd.read_parquet(path) for path in _part_paths(Path(folder))]
     frame = gpd.GeoDataFrame(concat_parts(parts), geometry="geometry", crs=parts[0].crs)
     frame.attrs = dict(parts[0].attrs)
     return frame
