@@ -32,74 +32,141 @@ _HAS_OFFSET = r"\d:\d{2}(?:[.,]\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
 _EPOCH_RANGE = {"epoch_ms": (1e11, 4.1e12, 1e3), "epoch_s": (1e8, 4.1e9, 1e6)}
 
 #: strptime fields Arrow reads exactly as pandas does when they are zero-padded:
-#: directive -> RE2 pattern of those values.  Years stay within pandas' ns range.
+#: directive -> (width, lowest, highest) of their values.  Years stay within
+#: pandas' nanosecond range; ``%p`` is checked as letters (AM/PM, any case).
 _FIXED_FIELDS: Final = {
-    "%Y": "(?:1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9])",
-    "%m": "(?:0[1-9]|1[0-2])",
-    "%d": "(?:0[1-9]|[12][0-9]|3[01])",
-    "%H": "(?:[01][0-9]|2[0-3])",
-    "%I": "(?:0[1-9]|1[0-2])",
-    "%M": "[0-5][0-9]",
-    "%S": "[0-5][0-9]",
-    "%p": "[AaPp][Mm]",
+    "%Y": (4, 1700, 2259),
+    "%m": (2, 1, 12),
+    "%d": (2, 1, 31),
+    "%H": (2, 0, 23),
+    "%I": (2, 1, 12),
+    "%M": (2, 0, 59),
+    "%S": (2, 0, 59),
+    "%p": (2, 0, 0),
 }
-_FIXED_WIDTH: Final = {"%Y": 4, "%p": 2}
 _LITERALS: Final = " /:-.,_T"
+#: The bytes ``%p`` takes, first and second letter: AM or PM in any case.
+_AM_PM: Final = tuple(
+    np.isin(np.arange(256), np.frombuffer(letters, dtype=np.uint8)) for letters in (b"AaPp", b"Mm")
+)
 
 Flags = npt.NDArray[np.bool_]
 
 
-def _fixed_pattern(fmt: str) -> tuple[str, int] | None:
-    """Return an anchored pattern of the zero-padded values of ``fmt`` and where the day starts.
+@dataclass(frozen=True)
+class _FixedShape:
+    """The zero-padded shape of a strptime format: each token at its byte offset."""
+
+    tokens: tuple[tuple[str, int], ...]  # (directive or literal character, offset)
+    width: int
+
+
+def _fixed_shape(fmt: str) -> _FixedShape | None:
+    """Return the zero-padded shape of ``fmt``, or None unless it has one reading.
 
     None unless ``fmt`` is made only of the fields of :data:`_FIXED_FIELDS`
     (year, month and day among them; ``%I`` exactly with ``%p``) and simple
-    separators.  A value matching the pattern has one reading, the same in
-    Arrow's ``strptime`` and in pandas.
+    separators.  A value of that shape (:func:`_of_shape`) has one reading,
+    the same in Arrow's ``strptime`` and in pandas.
     """
     tokens = re.findall(r"%.|.", fmt, flags=re.DOTALL)
     if not {"%Y", "%m", "%d"} <= set(tokens) or ("%I" in tokens) != ("%p" in tokens):
         return None
     if "%H" in tokens and "%p" in tokens:
         return None
-    parts = []
+    placed = []
     offset = 0
-    day = 0
     for token in tokens:
         if token in _FIXED_FIELDS:
-            parts.append(_FIXED_FIELDS[token])
-            day = offset if token == "%d" else day
-            offset += _FIXED_WIDTH.get(token, 2)
+            placed.append((token, offset))
+            offset += _FIXED_FIELDS[token][0]
         elif token in _LITERALS or (token.isascii() and token.isalnum()):
-            parts.append(f"[{token}]")
+            placed.append((token, offset))
             offset += 1
         else:
             return None
-    return "^" + "".join(parts) + "$", day
+    return _FixedShape(tuple(placed), offset)
+
+
+def _bytes_of_width(arr: pa.Array, width: int) -> tuple[np.ndarray, npt.NDArray[np.uint8]]:
+    """Return the rows of ``arr`` that are ``width`` bytes long, and their bytes (rows x width)."""
+    _, offsets_buffer, data_buffer = arr.buffers()
+    kind = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    window = slice(arr.offset, arr.offset + len(arr) + 1)
+    offsets: npt.NDArray[np.int64] = np.frombuffer(offsets_buffer, dtype=kind)[window].astype(
+        np.int64
+    )
+    fits = np.diff(offsets) == width
+    if arr.null_count:
+        fits &= arr.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(fits)
+    if data_buffer is None or not len(rows):
+        return rows, np.empty((0, width), dtype=np.uint8)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    if len(rows) == len(arr):  # every value of the width: the bytes are one block
+        start = int(offsets[0])
+        return rows, data[start : start + len(rows) * width].reshape(len(rows), width)
+    return rows, data[offsets[rows][:, None] + np.arange(width)]
+
+
+def _of_shape(arr: pa.Array, shape: _FixedShape) -> tuple[Flags, npt.NDArray[np.int64]]:
+    """Which values have exactly ``shape`` (ASCII, zero-padded, fields in range); their days.
+
+    Checked on the bytes: a value of the shape is ``shape.width`` ASCII
+    characters, so ``shape.width`` bytes.  Days are 0 where the shape fails.
+    """
+    rows, block = _bytes_of_width(arr, shape.width)
+    fields = [(t, at) for t, at in shape.tokens if t in _FIXED_FIELDS and t != "%p"]
+    literals = [(t, at) for t, at in shape.tokens if t not in _FIXED_FIELDS]
+    digit_columns = [at + i for t, at in fields for i in range(_FIXED_FIELDS[t][0])]
+    digits = block[:, digit_columns] - np.uint8(ord("0"))  # not a digit: wraps past 9
+    ok = (digits <= 9).all(axis=1)
+    if literals:
+        wanted = np.frombuffer("".join(t for t, _ in literals).encode(), dtype=np.uint8)
+        ok &= (block[:, [at for _, at in literals]] == wanted).all(axis=1)
+    for token, at in shape.tokens:
+        if token == "%p":
+            ok &= _AM_PM[0][block[:, at]] & _AM_PM[1][block[:, at + 1]]
+    day = np.zeros(len(rows), dtype=np.int64)
+    column = 0
+    for token, _ in fields:
+        width, lowest, highest = _FIXED_FIELDS[token]
+        value = np.zeros(len(rows), dtype=np.int64)
+        for i in range(width):
+            value = value * 10 + digits[:, column + i]
+        column += width
+        ok &= (value >= lowest) & (value <= highest)
+        if token == "%d":
+            day = value
+    fits = np.zeros(len(arr), dtype=bool)
+    days = np.zeros(len(arr), dtype=np.int64)
+    fits[rows] = ok
+    days[rows[ok]] = day[ok]
+    return fits, days
 
 
 def _strptime(text: pd.Series, fmt: str) -> pd.Series:
     """Return ``pd.to_datetime(text, format=fmt, errors="coerce")``, read by Arrow where it can.
 
-    Values of the exact zero-padded shape of ``fmt`` (see :func:`_fixed_pattern`)
+    Values of the exact zero-padded shape of ``fmt`` (see :func:`_fixed_shape`)
     are read by Arrow's ``strptime``; an impossible date (e.g. 30 February),
     which Arrow would roll over, and every other value go through pandas, so
     the result is pandas' own value by value.
     """
     out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
     rest = np.ones(len(text), dtype=bool)
-    spec = _fixed_pattern(fmt)
-    arr = arrow_text(text) if spec is not None and len(text) else None
-    if spec is not None and arr is not None:
-        pattern, day = spec
+    shape = _fixed_shape(fmt)
+    arr = arrow_text(text) if shape is not None and len(text) else None
+    if shape is not None and arr is not None:
+        if isinstance(arr, pa.ChunkedArray):  # e.g. a column of Arrow's CSV blocks
+            arr = arr.combine_chunks()
+        fits, days = _of_shape(arr, shape)
         parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
-        same_day = pc.equal(
-            pc.utf8_slice_codeunits(arr, day, day + 2),
-            pc.utf8_lpad(pc.cast(pc.day(parsed), pa.string()), 2, "0"),
-        )
-        ok = pc.fill_null(pc.and_(pc.match_substring_regex(arr, pattern), same_day), False)
-        done = ok.to_numpy(zero_copy_only=False)
-        kept = pc.if_else(ok, parsed, pa.scalar(None, parsed.type))
+        # the day Arrow read is the day written: no date rolled over
+        read_day = pc.fill_null(pc.day(parsed), 0).to_numpy(zero_copy_only=False)
+        done = fits & (read_day == days)
+        # only those: Arrow may read other values as years beyond nanoseconds' range
+        kept = pc.if_else(pa.array(done), parsed, pa.scalar(None, parsed.type))
         stamps = pc.cast(kept, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
         out[done] = stamps[done]
         rest = ~done
