@@ -63,7 +63,7 @@ def _near(draw: st.DrawFn, fmt: str) -> str:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_the_shape_is_the_oracles_and_the_day_its_field(fmt: str, data: st.DataObject) -> None:
     values = data.draw(st.lists(_near(fmt), min_size=1, max_size=40))
@@ -80,7 +80,7 @@ def test_the_shape_is_the_oracles_and_the_day_its_field(fmt: str, data: st.DataO
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_strptime_is_pandas_value_by_value_in_any_chunks(fmt: str, data: st.DataObject) -> None:
     values = data.draw(st.lists(st.one_of(_near(fmt), st.none()), min_size=1, max_size=30))
