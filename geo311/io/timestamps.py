@@ -160,6 +160,8 @@ def _strptime(text: pd.Series, fmt: str) -> pd.Series:
     if shape is not None and arr is not None:
         if isinstance(arr, pa.ChunkedArray):  # e.g. a column of Arrow's CSV blocks
             arr = arr.combine_chunks()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = arr.cast(pa.large_string())  # offsets and bytes, as _of_shape reads them
         fits, days = _of_shape(arr, shape)
         parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
         # the day Arrow read is the day written: no date rolled over
