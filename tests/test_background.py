@@ -355,3 +355,62 @@ def test_without_shared_semaphores_this_process_writes_every_page(
     monkeypatch.setattr(build, "map_page", only_here)
     site = build_site(tables, tmp_path / "site", tiles=False, png=False)
     assert all(page.is_file() for page in site.pages)
+
+
+def _large() -> dict[str, object]:
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    frame = pd.DataFrame({"x": np.arange(300_000, dtype=np.float64)})
+    frame["name"] = pd.array([f"area {i % 97}" for i in range(len(frame))], dtype="string")
+    return {"frame": frame, "pid": os.getpid()}
+
+
+@forks
+def test_a_large_result_comes_back_through_a_file_that_is_then_removed() -> None:
+    child = forked(_large, background=True)
+    spill = child._spill
+    assert spill is not None and spill.exists()
+    # the child ends without waiting for this process to read: its result is in the file
+    child._process.join(timeout=60)
+    assert not child._process.is_alive()
+    assert spill.stat().st_size > 300_000 * 8
+    got = child.result()
+    assert got["pid"] != os.getpid()
+    assert got["frame"].equals(_large()["frame"])
+    assert not spill.exists()
+    ended = forked(_large, background=True)
+    spill = ended._spill
+    ended.cancel()  # a result no longer wanted: its file goes too
+    assert spill is not None and not spill.exists()
+
+
+@forks
+def test_without_room_for_the_file_the_result_comes_through_the_pipe(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spill = tmp_path / "result.pickle"
+
+    def known_file(**_: object) -> tuple[int, str]:
+        return os.open(spill, os.O_CREAT | os.O_WRONLY, 0o600), str(spill)
+
+    def once_a_folder() -> dict[str, object]:
+        deadline = time.monotonic() + 30
+        while not spill.is_dir() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return _large()
+
+    monkeypatch.setattr(background.tempfile, "mkstemp", known_file)
+    child = forked(once_a_folder, background=True)
+    spill.unlink()
+    spill.mkdir()  # the child cannot write its file there
+    assert child.result()["frame"].equals(_large()["frame"])
+    assert spill.is_dir() and not list(spill.iterdir())
+
+    def no_temp(**_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(background.tempfile, "mkstemp", no_temp)
+    child = forked(_large, background=True)
+    assert child._spill is None
+    assert child.result()["frame"].equals(_large()["frame"])
