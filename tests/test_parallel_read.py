@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from geo311._errors import InputFileError
-from geo311.io import readers
+from geo311.io import readers, relay
 from geo311.io.readers import read_file, read_requests
 
 pytestmark = pytest.mark.skipif(not readers.can_fork(), reason="forks on Linux with 2+ CPUs")
@@ -183,3 +183,22 @@ def test_a_file_pandas_reads_is_handed_over_through_the_pipe(
     )
     assert both.ledger.to_dict() == one.ledger.to_dict()
     assert len(both.frame) > 2000
+
+
+def test_without_a_temporary_folder_one_process_reads(
+    shared_data: Path, children: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _inputs(shared_data, "baltimore")[0]
+    options: dict[str, Any] = {"schema": "baltimore", "chunksize": 700, "as_of": "2021-01-01"}
+    both = read_requests([path], **options)
+    assert len(children) == 1
+
+    def no_folder(**_: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(relay.tempfile, "mkdtemp", no_folder)
+    alone = read_requests([path], **options)
+    assert len(children) == 1  # no second child
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(alone.frame), pd.DataFrame(both.frame), check_exact=True
+    )

@@ -564,6 +564,34 @@ def _first_then_relayed(
     yield from relay.received()
 
 
+def _start_helper(
+    read: Callable[[], Iterator[Chunk]],
+    *,
+    path: Path,
+    profile: Profile | None,
+    options: dict[str, Any],
+) -> tuple[ChunkRelay | None, Background[dict[int, Result]] | None]:
+    """Fork the child that reads ``path`` and hands every other chunk over; (None, None) if none.
+
+    Without a temporary folder for the relay, this process reads the file alone.
+    """
+    try:
+        relay = ChunkRelay()
+    except OSError as exc:
+        log.debug("%s is read by one process: %s", path, exc)
+        return None, None
+    try:
+        helper = Background(
+            partial(_read_and_prepare_odd, read, relay, profile=profile, **options),
+            what=f"reading {path}",
+            advice="read it again (the machine may be short of memory)",
+        )
+    except BaseException:
+        relay.close()
+        raise
+    return relay, helper
+
+
 class _Prepared:
     """A file's prepared chunks, handed on in the file's order as they become available."""
 
@@ -626,19 +654,15 @@ def read_file(
     # in memory (no sink), a child forked now, while this process holds little, reads a
     # large file and hands every other chunk over; with a sink, each chunk goes to it at
     # once, in order
-    relay = helper = None
+    relay: ChunkRelay | None = None
+    helper: Background[dict[int, Result]] | None = None
     if (
         sink is None
         and fmt in CHUNKED
         and can_fork()
         and path.stat().st_size >= PARALLEL_MIN_BYTES
     ):
-        relay = ChunkRelay()
-        helper = Background(
-            partial(_read_and_prepare_odd, read, relay, profile=profile, **options),
-            what=f"reading {path}",
-            advice="read it again (the machine may be short of memory)",
-        )
+        relay, helper = _start_helper(read, path=path, profile=profile, options=options)
     rows = 0
     prepared = _Prepared(sink)
     sources: dict[str, str] = {}
