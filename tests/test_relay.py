@@ -10,12 +10,10 @@ import pandas as pd
 import pytest
 
 from geo311.background import Background, can_fork
-from geo311.io.formats import Chunk
+from geo311.io.formats import ARROW_STRINGS, Chunk
 from geo311.io.relay import AHEAD, ChunkRelay
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="forks on Linux with 2+ CPUs")
-
-STRINGS = pd.StringDtype("pyarrow")
 
 
 def _chunk(n: int, first_row: int, *, arrow: bool = True) -> Chunk:
@@ -26,7 +24,7 @@ def _chunk(n: int, first_row: int, *, arrow: bool = True) -> Chunk:
         }
     )
     if arrow:
-        frame = frame.astype(STRINGS)
+        frame = frame.astype(ARROW_STRINGS)
     return Chunk(frame, None, first_row, ["id", "note", "unread"])
 
 
@@ -54,8 +52,7 @@ def test_chunks_arrive_equal_in_order_and_their_files_go(tmp_path: Path) -> None
             if isinstance(item, Chunk):
                 # memory-mapped files are removed as soon as they are mapped
                 assert not list(relay.folder.glob(f"chunk-{index:06d}.arrow"))
-            got.append((index, item))
-            relay.done()
+            got.append((index, item))  # asking for the next acknowledges it
         assert child.result() != os.getpid()
     finally:
         relay.close()

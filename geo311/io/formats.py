@@ -28,6 +28,7 @@ from geo311.allocation import collector_paused
 from geo311.io.sniff import READ_ERRORS, load_json, open_binary, sniff_delimiter, sniff_encoding
 
 __all__ = [
+    "ARROW_STRINGS",
     "CHUNKED",
     "Chunk",
     "as_strings",
@@ -165,6 +166,8 @@ _COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar", ".tgz")
 _ARROW_BLOCK = 1 << 22
 
 Select = Callable[[list[str]], list[str]]
+#: The dtype of every column of the chunks the Arrow CSV reader yields.
+ARROW_STRINGS = pd.StringDtype("pyarrow")
 
 
 def _pandas_only_bytes(path: Path) -> bool:
@@ -231,7 +234,6 @@ def _arrow_chunks(
 
     if not _arrow_may_read(path, header=header, encoding=encoding):
         return 1
-    strings = pd.StringDtype("pyarrow")
     first = 1  # the next data row to yield
     pending: list[Any] = []  # record batches read, not yet yielded
     held = 0
@@ -256,7 +258,7 @@ def _arrow_chunks(
                 while held >= size:
                     table = pa.Table.from_batches(pending)
                     yield Chunk(
-                        table.slice(0, size).to_pandas(types_mapper=lambda _: strings),
+                        table.slice(0, size).to_pandas(types_mapper=lambda _: ARROW_STRINGS),
                         None,
                         first,
                         header,
@@ -268,7 +270,7 @@ def _arrow_chunks(
             return first
     if held or first == 1:  # the last rows; or a header and no rows: still yield the header
         table = pa.Table.from_batches(pending, schema=reader.schema)
-        yield Chunk(table.to_pandas(types_mapper=lambda _: strings), None, first, header)
+        yield Chunk(table.to_pandas(types_mapper=lambda _: ARROW_STRINGS), None, first, header)
     return 0
 
 

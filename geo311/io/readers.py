@@ -679,8 +679,6 @@ def read_file(
                     sources = profile.resolve(chunk.raw.columns, source=str(path))
                 prepared.add(index, _prepare_chunk(chunk, profile=profile, **options))
                 rows += len(chunk.raw)
-                if relay is not None and index:  # the first chunk was read here
-                    relay.done()
             report(progress, "ingest", rows_before + rows, None, unit="rows")
         if helper is not None:
             for index, result in helper.result().items():

@@ -6,9 +6,10 @@ hands every other chunk to the other process through a :class:`ChunkRelay`:
 a chunk of Arrow strings is written as an Arrow IPC file in a temporary
 folder, which the receiver memory-maps (no copy, nothing pickled) and
 removes at once; any other chunk (pandas strings, points) is pickled through
-the relay's pipe.  The receiver acknowledges each chunk once it is done
-with it, and the reader waits when :data:`AHEAD` chunks are not yet
-acknowledged, so the files on disk never hold more than a few chunks.
+the relay's pipe.  A chunk is acknowledged when the receiver asks for the
+next one (it is done with it), and the reader waits when :data:`AHEAD`
+chunks are not yet acknowledged, so the files on disk never hold more than
+a few chunks.
 
 The receiver sees an end of the relay (:meth:`ChunkRelay.received` stops)
 when the reader closes its end -- also when it fails or is killed: the
@@ -26,14 +27,12 @@ from typing import Any
 
 import pandas as pd
 
-from geo311.io.formats import Chunk
+from geo311.io.formats import ARROW_STRINGS, Chunk
 
 __all__ = ["AHEAD", "ChunkRelay"]
 
 #: Chunks handed over and not yet acknowledged before the reader waits.
 AHEAD = 2
-
-_STRINGS = pd.StringDtype("pyarrow")
 
 
 def _maps_as_arrow(chunk: Chunk) -> bool:
@@ -47,16 +46,16 @@ def _maps_as_arrow(chunk: Chunk) -> bool:
         and index.step == 1
         and raw.columns.is_unique
         and all(isinstance(c, str) for c in raw.columns)
-        and all(dtype == _STRINGS for dtype in raw.dtypes)
+        and all(dtype == ARROW_STRINGS for dtype in raw.dtypes)
     )
 
 
 class ChunkRelay:
     """A one-way relay of chunks from a reading child to this process, with acknowledgements.
 
-    Make it before forking the child; the child calls :meth:`sending` and
-    :meth:`hand` / :meth:`count`, this process :meth:`received` and
-    :meth:`done`, then :meth:`close`.
+    Make it before forking the child; the child calls :meth:`hand` and
+    :meth:`count` inside :meth:`sending`, this process iterates
+    :meth:`received`, then calls :meth:`close`.
 
     Parameters
     ----------
@@ -79,11 +78,19 @@ class ChunkRelay:
 
     # -- the reading child ---------------------------------------------------------------
 
-    def sending(self) -> _Sending:
-        """Use in the child around its reading: closes the receiver's ends, and its own after."""
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[ChunkRelay]:
+        """Use in the child around its reading: closes the receiver's ends, and its own after.
+
+        Closing its own ends, also on an error, ends the receiver's :meth:`received`.
+        """
         self._chunks_in.close()
         self._acks_out.close()
-        return _Sending(self)
+        try:
+            yield self
+        finally:
+            self._chunks_out.close()
+            self._acks_in.close()
 
     def hand(self, index: int, chunk: Chunk) -> None:
         """Hand chunk ``index`` over; first wait while :data:`AHEAD` are unacknowledged."""
@@ -111,8 +118,8 @@ class ChunkRelay:
     def received(self) -> Iterator[tuple[int, Chunk | int]]:
         """Yield ``(index, chunk)`` for each chunk handed over, ``(index, rows)`` for the others.
 
-        In the reader's order; stops when the reader has closed its end.
-        Call :meth:`done` when finished with each chunk.
+        In the reader's order; stops when the reader has closed its end.  A
+        chunk is acknowledged when the next item is asked for.
         """
         self._chunks_out.close()
         self._acks_in.close()
@@ -124,16 +131,15 @@ class ChunkRelay:
             kind, index = message[0], message[1]
             if kind == "rows":
                 yield index, int(message[2])
-            elif kind == "file":
+                continue
+            if kind == "file":
                 _, _, path, first_row, header = message
                 yield index, Chunk(_read_arrow(Path(path)), None, first_row, header)
             else:
                 yield index, message[2]
-
-    def done(self) -> None:
-        """Acknowledge a chunk: the reader may hand over one more."""
-        with contextlib.suppress(BrokenPipeError):  # the reader has finished: nothing waits
-            self._acks_out.send(True)
+            # done with that chunk: the reader may hand over one more
+            with contextlib.suppress(BrokenPipeError):  # the reader has finished: none waits
+                self._acks_out.send(True)
 
     def close(self) -> None:
         """Close this process's ends; remove the folder if the relay made it."""
@@ -141,20 +147,6 @@ class ChunkRelay:
             end.close()
         if self._own_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class _Sending:
-    """The reader's side of a relay, as a context: its end is closed on leaving."""
-
-    def __init__(self, relay: ChunkRelay) -> None:
-        self.relay = relay
-
-    def __enter__(self) -> ChunkRelay:
-        return self.relay
-
-    def __exit__(self, *exc: object) -> None:
-        self.relay._chunks_out.close()  # the receiver's received() ends
-        self.relay._acks_in.close()
 
 
 def _write_arrow(raw: pd.DataFrame, path: Path) -> None:
@@ -172,4 +164,4 @@ def _read_arrow(path: Path) -> pd.DataFrame:
     with pa.memory_map(str(path)) as source:
         table = pa.ipc.open_file(source).read_all()
     path.unlink()
-    return table.to_pandas(types_mapper=lambda _: _STRINGS)
+    return table.to_pandas(types_mapper=lambda _: ARROW_STRINGS)
