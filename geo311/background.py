@@ -17,12 +17,15 @@ file cannot be written (a full disk), the result goes through the pipe.
 :meth:`Background.cancel` ends a child whose result is no longer wanted (the
 caller failed), e.g. before the caller removes a staging folder the child
 writes into.  :class:`SharedTasks` lets the caller and the child take tasks
-from the two ends of one list until they meet.
+from the two ends of one list until they meet; :func:`split_with_child`
+does a list of tasks that way and returns every result in order.
 
 Used by: the site, whose child draws the PNGs, then writes pages from the
 back while the builder writes them from the front; :func:`geo311.run_city`,
 which simplifies the site's boundaries for display while it computes the
-indicator tables (:func:`geo311.site.simplify.simplify_in_background`); and
+indicator tables (:func:`geo311.site.simplify.simplify_in_background`);
+:func:`geo311.run`, which computes the layers' indicator tables in two
+processes, and its out-of-core join, which joins the parts in two; and
 :func:`geo311.io.readers.read_file`, whose child reads a large file, hands
 every other chunk over (:mod:`geo311.io.relay`) and prepares the others.
 """
@@ -35,10 +38,11 @@ import pickle
 import sys
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Background", "SharedTasks", "can_fork"]
+__all__ = ["Background", "SharedTasks", "can_fork", "split_with_child"]
 
 log = logging.getLogger(__name__)
 
@@ -301,3 +305,51 @@ class SharedTasks:
         while self.shared and (task := self.back()) is not None:
             done[task] = do(task)
         return done
+
+
+def split_with_child(
+    n: int,
+    do: Callable[[int], _T],
+    *,
+    what: str,
+    advice: str,
+    done: Callable[[int], object] | None = None,
+    child: bool = True,
+) -> list[_T]:
+    """Do tasks ``0 .. n-1``, this process from the front and a forked child from the back.
+
+    The two meet wherever their speeds make them meet (:class:`SharedTasks`);
+    the child sends back the results of its share when it runs out of tasks.
+    Without a child (``child`` False, :func:`can_fork` False, fewer than two
+    tasks), this process does every task.
+
+    Parameters
+    ----------
+    n : int
+        Number of tasks.
+    do : callable
+        ``do(task)`` does one task; its result must pickle.
+    what, advice : str
+        As in :class:`Background`.
+    done : callable, optional
+        Called with the number of tasks this process has done, after each.
+    child : bool, default True
+        Fork a child where one can be forked; False keeps the work (and its
+        memory) in this process.
+
+    Returns
+    -------
+    list
+        Each task's result, in task order.
+    """
+    tasks = SharedTasks(n, shared=child and n > 1 and can_fork())
+    results: dict[int, _T] = {}
+    with Background(
+        partial(tasks.take_back, do), what=what, advice=advice, background=tasks.shared
+    ) as forked:
+        while (task := tasks.front()) is not None:
+            results[task] = do(task)
+            if done is not None:
+                done(len(results))
+        results.update(forked.result())
+    return [results[task] for task in range(n)]

@@ -29,9 +29,10 @@ import pyarrow.parquet as pq
 from geo311 import settings
 from geo311._errors import ConfigError, InputError, OptionError, SchemaError
 from geo311.allocation import collector_paused
+from geo311.background import split_with_child
 from geo311.indicators.selection import TypeSelection, resolve_types
 from geo311.indicators.shared import shared_selection
-from geo311.indicators.tables import build_tables
+from geo311.indicators.tables import LayerTables, build_tables
 from geo311.io.atomic import check_overwrite
 from geo311.io.dtypes import as_categorical, compact_requests
 from geo311.io.readers import read_requests
@@ -226,10 +227,13 @@ def _tabulate(
     data_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
     on_joined: Callable[[PipelineResult], object] | None = None,
+    in_child: bool = True,
 ) -> PipelineResult:
     """Compute each layer's indicator tables (``selection``: only its types, in the metadata).
 
-    ``on_joined`` is called with ``result`` first (see :func:`run`).
+    ``on_joined`` is called with ``result`` first (see :func:`run`).  The
+    layers are shared with a forked child (``in_child``, where one can be
+    forked): the two take them from the two ends of the list.
     """
     if on_joined is not None:
         on_joined(result)
@@ -253,26 +257,37 @@ def _tabulate(
     if selection is not None:
         exact = [*(options["service_types"] or ()), *selection.types]
         options = {**options, "service_types": list(dict.fromkeys(exact))}
-    tables = {}
-    with shared_selection(result.requests):  # the selection work once for every layer
-        for done, key in enumerate(layers):
-            report(progress, "indicators", done, len(layers), unit="layers")
-            built = build_tables(
-                result.requests,
-                key=key,
-                vintages=loaded[key],
-                tracts=tracts,
-                denominators=table,
-                group=group,
-                timezone=manifest.timezone,
-                **options,
-            )
-            # the city and its district layer travel with the tables, so a site
-            # built later from a tables folder (geo311 maps) keeps the run's shape
-            where: dict[str, Any] = {"city": manifest.city, "district_layer": district}
-            if selection is not None:
-                where["type_selection"] = selection.metadata()
-            tables[key] = built._replace(metadata={**built.metadata, **where})
+    # the city and its district layer travel with the tables, so a site built
+    # later from a tables folder (geo311 maps) keeps the run's shape
+    where: dict[str, Any] = {"city": manifest.city, "district_layer": district}
+    if selection is not None:
+        where["type_selection"] = selection.metadata()
+
+    def tabulate(task: int) -> LayerTables:
+        built = build_tables(
+            result.requests,
+            key=layers[task],
+            vintages=loaded[layers[task]],
+            tracts=tracts,
+            denominators=table,
+            group=group,
+            timezone=manifest.timezone,
+            **options,
+        )
+        return built._replace(metadata={**built.metadata, **where})
+
+    report(progress, "indicators", 0, len(layers), unit="layers")
+    # the layers shared with a forked child, each process's selection work done once
+    with shared_selection(result.requests):
+        built = split_with_child(
+            len(layers),
+            tabulate,
+            what="computing indicator tables",
+            advice="run again",
+            done=lambda count: report(progress, "indicators", count, len(layers), unit="layers"),
+            child=in_child,
+        )
+    tables = dict(zip(layers, built, strict=True))
     report(progress, "indicators", len(layers), len(layers), unit="layers")
     return replace(result, stage="indicators", layers=tuple(layers), tables=tables)
 
@@ -524,6 +539,8 @@ def run(
             data_dir=data_dir,
             progress=progress,
             on_joined=on_joined,
+            # out of core, one process: a child's working memory would add to the run's
+            in_child=chunk_rows is None and scheduler is None,
             options={
                 "as_of": as_of,
                 "period": period,

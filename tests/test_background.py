@@ -414,3 +414,35 @@ def test_without_room_for_the_file_the_result_comes_through_the_pipe(
     child = forked(_large, background=True)
     assert child._spill is None
     assert child.result()["frame"].equals(_large()["frame"])
+
+
+@forks
+def test_split_tasks_come_back_in_order_from_both_processes() -> None:
+    def where(task: int) -> tuple[int, int]:
+        time.sleep(0.002)
+        return task, os.getpid()
+
+    counted: list[int] = []
+    done = background.split_with_child(
+        60, where, what="testing", advice="none", done=counted.append
+    )
+    assert [task for task, _ in done] == list(range(60))
+    pids = [pid for _, pid in done]
+    assert pids[0] == os.getpid() and pids[-1] != os.getpid()  # the child took the back
+    here = pids.count(os.getpid())
+    assert counted == list(range(1, here + 1))  # told after each task done here
+    kept = background.split_with_child(5, where, what="testing", advice="none", child=False)
+    assert [pid for _, pid in kept] == [os.getpid()] * 5
+
+
+@forks
+def test_what_a_split_task_raises_in_the_child_is_raised_here() -> None:
+    def fails_at_the_back(task: int) -> int:
+        if task == 9:
+            msg = "part 9: broken"
+            raise InputFileError(msg)
+        time.sleep(0.01)
+        return task
+
+    with pytest.raises(InputFileError, match="part 9: broken"):
+        background.split_with_child(10, fails_at_the_back, what="testing", advice="none")

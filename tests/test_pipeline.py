@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from geo311 import background
 from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
+from geo311.indicators.tables import LayerTables
 from geo311.join import assign
 from geo311.join.manifest import ManifestError, load_manifest
 from geo311.pipeline import PipelineResult, load_requests, run, site_layers
@@ -357,3 +359,41 @@ def test_stage_commands_give_the_tables_of_one_run(
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes()
     ledger = json.loads((tmp_path / "joined.ledger.json").read_text(encoding="utf-8"))
     assert [s["stage"] for s in ledger["stages"]][-2:] == [f"join:{k}" for k in LAYERS]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("baltimore", [f"baltimore/{name}" for name in SAMPLES], [*LAYERS, "census_tracts"]),
+        (
+            "los_angeles",
+            [
+                "los_angeles/records/myla311_2017-12-27_2017-12-31.csv.gz",
+                "los_angeles/records/myla311_2018-01-01_2018-01-04.csv.gz",
+            ],
+            ["neighborhood_councils", "council_districts"],
+        ),
+    ],
+)
+def test_tables_of_layers_shared_with_a_child_equal_one_process(
+    data_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    case: tuple[str, list[str], list[str]],
+) -> None:
+    city, files, layers = case
+    joined = run([data_env / f for f in files], city=city, layers=layers, stop_after="join")
+    with caplog.at_level("DEBUG", logger="geo311.background"):
+        shared = run(joined, city=city, layers=layers)
+    if background.can_fork():
+        assert "computing indicator tables in process" in caplog.text
+    monkeypatch.setattr(background, "can_fork", lambda: False)
+    alone = run(joined, city=city, layers=layers)
+    assert list(shared.tables) == list(alone.tables) == layers
+    for key in layers:
+        for field in LayerTables._fields:
+            ours, theirs = getattr(shared.tables[key], field), getattr(alone.tables[key], field)
+            if isinstance(ours, pd.DataFrame):
+                pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
+            else:  # metadata: NaN read back from the child is another float object
+                assert json.dumps(ours, default=str) == json.dumps(theirs, default=str), key

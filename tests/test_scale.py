@@ -111,7 +111,6 @@ def test_the_parts_are_joined_by_two_processes_and_equal_one(
     both = run(inputs, **options)
     assert len(list(tmp_path.glob("pid-*"))) == 2  # this process and the child joined parts
     monkeypatch.setattr(background, "can_fork", lambda: False)
-    monkeypatch.setattr(stream, "can_fork", lambda: False)
     one = run(inputs, **options)
     assert both.ledger.to_dict() == one.ledger.to_dict()
     assert_frame_equal(both.requests, one.requests)

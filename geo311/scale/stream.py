@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from geo311._errors import InputFileError, OptionError
-from geo311.background import Background, SharedTasks, can_fork
+from geo311.background import split_with_child
 from geo311.io.readers import combine_files, read_requests
 from geo311.io.values import check_timezone, parse_as_of
 from geo311.join.assign import assign_areas
@@ -223,23 +223,18 @@ def _join_here(
     """Join ``parts`` in this process and, where one can be forked, a child; keep their order.
 
     This process takes the parts from the front and the child from the back
-    (:class:`geo311.background.SharedTasks`) until the two meet; the child
-    sends back its compact parts when it is done.
+    (:func:`geo311.background.split_with_child`) until the two meet; the
+    child sends back its compact parts when it is done.
     """
-    tasks = SharedTasks(len(parts), shared=can_fork() and len(parts) > 1)
-    joined: dict[int, tuple[pd.DataFrame, Ledger]] = {}
-    with Background(
-        partial(tasks.take_back, lambda task: join(parts[task])),
+    joined = split_with_child(
+        len(parts),
+        lambda task: join(parts[task]),
         what="joining parts",
         advice="run again, or with --scheduler local:N",
-        background=tasks.shared,
-    ) as child:
-        while (task := tasks.front()) is not None:
-            joined[task] = join(parts[task])
-            report(progress, "join", len(joined), len(parts), unit="parts")
-        joined.update(child.result())
-    report(progress, "join", len(joined), len(parts), unit="parts")
-    return [joined[task] for task in range(len(parts))]
+        done=lambda count: report(progress, "join", count, len(parts), unit="parts"),
+    )
+    report(progress, "join", len(parts), len(parts), unit="parts")
+    return joined
 
 
 def join_parts(
