@@ -202,14 +202,15 @@ def manifest(site: Path) -> dict[str, Any]:
     return json.loads((site / "site.json").read_text(encoding="utf-8"))
 
 
-def one_page_of_each_kind(paths: Sequence[Path]) -> list[Path]:
+def one_page_of_each_kind(paths: Sequence[Path], *, per_layer: bool = True) -> list[Path]:
     """One page per template, sorted: the index, a district page, each layer's combined and first map.
 
     Pages of one kind come from one template and differ only in their
     figures: what a browser test checks of the template (structure, names,
     scripts, the areas drawn) one page of each kind shows.  The demo and the
     hostile sites are still opened page by page (their text is what the
-    scripts must survive).
+    scripts must survive).  Without ``per_layer``, one combined map and one
+    indicator map for all the layers (what an audit of the markup needs).
     """
     kinds: dict[str, Path] = {}
     for path in sorted(paths):
@@ -218,7 +219,7 @@ def one_page_of_each_kind(paths: Sequence[Path]) -> list[Path]:
             kind = "district"
         elif stem.startswith("map-"):  # map-<layer> (combined) or map-<layer>-<indicator>
             layer, _, indicator = stem.removeprefix("map-").partition("-")
-            kind = f"map:{layer}:{bool(indicator)}"
+            kind = f"map:{layer if per_layer else ''}:{bool(indicator)}"
         else:
             kind = stem
         kinds.setdefault(kind, path)
