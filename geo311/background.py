@@ -25,7 +25,9 @@ back while the builder writes them from the front; :func:`geo311.run_city`,
 which simplifies the site's boundaries for display while it computes the
 indicator tables (:func:`geo311.site.simplify.simplify_in_background`);
 :func:`geo311.run`, which computes the layers' indicator tables in two
-processes, and its out-of-core join, which joins the parts in two; and
+processes, and its out-of-core join, which joins the parts in two;
+:func:`geo311.indicators.tables.write_tables`, which writes the layers' files
+in two; and
 :func:`geo311.io.readers.read_file`, whose child reads a large file, hands
 every other chunk over (:mod:`geo311.io.relay`) and prepares the others.
 """

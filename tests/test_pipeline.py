@@ -375,8 +375,9 @@ def test_stage_commands_give_the_tables_of_one_run(
         ),
     ],
 )
-def test_tables_of_layers_shared_with_a_child_equal_one_process(
+def test_tables_computed_and_written_by_two_processes_equal_one(
     data_env: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     case: tuple[str, list[str], list[str]],
@@ -387,8 +388,11 @@ def test_tables_of_layers_shared_with_a_child_equal_one_process(
         shared = run(joined, city=city, layers=layers)
     if background.can_fork():
         assert "computing indicator tables in process" in caplog.text
+    written = write_indicators(shared, tmp_path / "shared")  # each layer in either process
     monkeypatch.setattr(background, "can_fork", lambda: False)
     alone = run(joined, city=city, layers=layers)
+    for name, path in write_indicators(alone, tmp_path / "alone").items():
+        assert path.read_bytes() == written[name].read_bytes(), name
     assert list(shared.tables) == list(alone.tables) == layers
     for key in layers:
         for field in LayerTables._fields:

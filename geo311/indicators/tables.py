@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo311._errors import SchemaError
+from geo311.background import split_with_child
 from geo311.indicators.area import area_indicators, city_indicators
 from geo311.indicators.change import previous_period
 from geo311.indicators.disparity import disparity_scores
@@ -427,6 +428,22 @@ def table_paths(out_dir: Path, keys: Sequence[str]) -> dict[str, Path]:
     return paths
 
 
+def _write_layer(layer_tables: LayerTables, key: str, paths: Mapping[str, Path]) -> None:
+    """Write the files of one layer (see :func:`write_tables`)."""
+    write_csv(layer_tables.indicators, paths[f"{key}.csv"])
+    write_xlsx(layer_tables.indicators, paths[f"{key}.xlsx"], sheet=key)
+    write_metadata(layer_tables.metadata, paths[f"{key}.json"])
+    write_csv(layer_tables.city, paths[f"{key}.city"])
+    write_csv(layer_tables.patterns, paths[f"{key}.patterns"])
+    write_csv(layer_tables.channels, paths[f"{key}.channels"])
+    write_csv(layer_tables.services, paths[f"{key}.services"])
+    disparity = layer_tables.disparity if layer_tables.disparity is not None else pd.DataFrame()
+    write_csv(disparity, paths[f"{key}.disparity"])
+    previous = layer_tables.previous
+    write_csv(previous if previous is not None else pd.DataFrame(), paths[f"{key}.previous"])
+    write_geojson(layer_tables.areas, paths[f"{key}.areas"])
+
+
 def write_tables(
     tables: Mapping[str, LayerTables], out_dir: Path, *, overwrite: bool = False
 ) -> dict[str, Path]:
@@ -450,21 +467,14 @@ def write_tables(
     out_dir = Path(out_dir)
     paths = table_paths(out_dir, list(tables))
     check_overwrite(paths.values(), overwrite=overwrite)
-    for key, layer_tables in tables.items():
-        write_csv(layer_tables.indicators, paths[f"{key}.csv"])
-        write_xlsx(layer_tables.indicators, paths[f"{key}.xlsx"], sheet=key)
-        write_metadata(layer_tables.metadata, paths[f"{key}.json"])
-        write_csv(layer_tables.city, paths[f"{key}.city"])
-        write_csv(layer_tables.patterns, paths[f"{key}.patterns"])
-        write_csv(layer_tables.channels, paths[f"{key}.channels"])
-        write_csv(layer_tables.services, paths[f"{key}.services"])
-        disparity = (
-            layer_tables.disparity if layer_tables.disparity is not None else pd.DataFrame()
-        )
-        write_csv(disparity, paths[f"{key}.disparity"])
-        previous = layer_tables.previous
-        write_csv(previous if previous is not None else pd.DataFrame(), paths[f"{key}.previous"])
-        write_geojson(layer_tables.areas, paths[f"{key}.areas"])
+    keys = list(tables)
+    # the layers' files written by this process and a forked child, from either end
+    split_with_child(
+        len(keys),
+        lambda task: _write_layer(tables[keys[task]], keys[task], paths),
+        what="writing the indicator tables",
+        advice="write them again",
+    )
     equity = (
         pd.concat(
             [t.equity.assign(layer=key) for key, t in tables.items() if len(t.equity)],
