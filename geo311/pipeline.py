@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -87,7 +88,9 @@ def site_layers(manifest: CityManifest, requested: pd.Series | None = None) -> l
     days: set[Any] = set()
     if requested is not None:
         local = pd.to_datetime(requested, utc=True).dropna().dt.tz_convert(manifest.timezone)
-        days = set(local.dt.date.unique())
+        # the city's calendar days: wall-clock times cut to the day, no date object per request
+        wall = local.dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
+        days = {pd.Timestamp(day).date() for day in np.unique(wall)}
     chosen = []
     for key in manifest.site_layers:
         files = [v for v in manifest.layers[key].vintages if v.has_file]

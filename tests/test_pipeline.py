@@ -158,6 +158,9 @@ def test_site_layers_are_the_manifests_with_a_file_for_the_dates() -> None:
     # the certified councils start on 2018-10-29; the 2021 districts have no local file
     assert site_layers(la, _dates("2017-12-28T10:00Z")) == ["council_districts"]
     assert site_layers(la, _dates("2023-05-01T10:00Z")) == ["neighborhood_councils"]
+    # the days are the city's: 05:00 UTC on the 29th is still the 28th in Los Angeles
+    assert site_layers(la, _dates("2018-10-29T05:00Z", "NaT")) == ["council_districts"]
+    assert "neighborhood_councils" in site_layers(la, _dates("2018-10-29T08:00Z"))
     baltimore = load_manifest("baltimore")
     mapped = ["neighborhoods", "council_districts", "census_tracts"]
     assert list(baltimore.site_layers) == mapped  # csas, police, ZIPs are joined on request
