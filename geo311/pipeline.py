@@ -217,6 +217,10 @@ def _check_dataset(
     check_overwrite([path, ledger_path(path)], overwrite=overwrite)
 
 
+#: Requests from which a run's layers are tabulated by two processes (:func:`_tabulate`).
+SHARED_TABLES_MIN_ROWS = 200_000
+
+
 def _tabulate(
     result: PipelineResult,
     manifest: CityManifest,
@@ -236,7 +240,9 @@ def _tabulate(
 
     ``on_joined`` is called with ``result`` first (see :func:`run`).  The
     layers are shared with a forked child (``in_child``, where one can be
-    forked): the two take them from the two ends of the list.
+    forked): the two take them from the two ends of the list.  The child
+    does again the selection work the layers share, so it pays only on many
+    requests (:data:`SHARED_TABLES_MIN_ROWS`).
     """
     if on_joined is not None:
         on_joined(result)
@@ -542,8 +548,11 @@ def run(
             data_dir=data_dir,
             progress=progress,
             on_joined=on_joined,
-            # out of core, one process: a child's working memory would add to the run's
-            in_child=chunk_rows is None and scheduler is None,
+            # out of core, one process: a child's working memory would add to the run's;
+            # on few requests the child's share of the work would not pay for it
+            in_child=chunk_rows is None
+            and scheduler is None
+            and len(result.requests) >= SHARED_TABLES_MIN_ROWS,
             options={
                 "as_of": as_of,
                 "period": period,

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from geo311 import background
+from geo311 import background, pipeline
 from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
 from geo311.indicators.tables import LayerTables
@@ -388,6 +388,9 @@ def test_tables_computed_and_written_by_two_processes_equal_one(
     city, files, layers = case
     joined = run([data_env / f for f in files], city=city, layers=layers, stop_after="join")
     with caplog.at_level("DEBUG", logger="geo311.background"):
+        run(joined, city=city, layers=layers)  # too few requests to share the layers
+        assert "computing indicator tables" not in caplog.text
+        monkeypatch.setattr(pipeline, "SHARED_TABLES_MIN_ROWS", 0)
         shared = run(joined, city=city, layers=layers)
     if background.can_fork():
         assert "computing indicator tables in process" in caplog.text
