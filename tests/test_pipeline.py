@@ -367,7 +367,7 @@ def test_stage_commands_give_the_tables_of_one_run(
 @pytest.mark.parametrize(
     "case",
     [
-        ("baltimore", [f"baltimore/{name}" for name in SAMPLES], [*LAYERS, "census_tracts"]),
+        ("baltimore", [f"baltimore/{name}" for name in SAMPLES], ["census_tracts", *LAYERS]),
         (
             "los_angeles",
             [
