@@ -419,7 +419,7 @@ def test_without_room_for_the_file_the_result_comes_through_the_pipe(
 @forks
 def test_split_tasks_come_back_in_order_from_both_processes() -> None:
     def where(task: int) -> tuple[int, int]:
-        time.sleep(0.002)
+        time.sleep(0.005)  # 0.3 s in all: time for the child to start on the back
         return task, os.getpid()
 
     counted: list[int] = []

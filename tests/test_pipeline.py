@@ -388,7 +388,7 @@ def test_tables_computed_and_written_by_two_processes_equal_one(
     city, files, layers = case
     joined = run([data_env / f for f in files], city=city, layers=layers, stop_after="join")
     with caplog.at_level("DEBUG", logger="geo311.background"):
-        run(joined, city=city, layers=layers)  # too few requests to share the layers
+        alone = run(joined, city=city, layers=layers)  # too few requests to share the layers
         assert "computing indicator tables" not in caplog.text
         monkeypatch.setattr(pipeline, "SHARED_TABLES_MIN_ROWS", 0)
         shared = run(joined, city=city, layers=layers)
@@ -396,7 +396,6 @@ def test_tables_computed_and_written_by_two_processes_equal_one(
         assert "computing indicator tables in process" in caplog.text
     written = write_indicators(shared, tmp_path / "shared")  # each layer in either process
     monkeypatch.setattr(background, "can_fork", lambda: False)
-    alone = run(joined, city=city, layers=layers)
     for name, path in write_indicators(alone, tmp_path / "alone").items():
         assert path.read_bytes() == written[name].read_bytes(), name
     assert list(shared.tables) == list(alone.tables) == layers
