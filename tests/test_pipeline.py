@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from geo311 import background, pipeline
 from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
+from geo311.indicators import patterns, survival
 from geo311.indicators.tables import LayerTables
 from geo311.join import assign
 from geo311.join.manifest import ManifestError, load_manifest
@@ -378,7 +379,7 @@ def test_stage_commands_give_the_tables_of_one_run(
         ),
     ],
 )
-def test_tables_computed_and_written_by_two_processes_equal_one(
+def test_tables_computed_by_two_processes_in_batches_equal_one_whole_computation(
     data_env: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -387,10 +388,14 @@ def test_tables_computed_and_written_by_two_processes_equal_one(
 ) -> None:
     city, files, layers = case
     joined = run([data_env / f for f in files], city=city, layers=layers, stop_after="join")
+    assert len(joined.requests) > 5 * 500  # many batches below
     with caplog.at_level("DEBUG", logger="geo311.background"):
         alone = run(joined, city=city, layers=layers)  # too few requests to share the layers
         assert "computing indicator tables" not in caplog.text
         monkeypatch.setattr(pipeline, "SHARED_TABLES_MIN_ROWS", 0)
+        # and the curves fitted, the local times converted, a few hundred requests at a time
+        monkeypatch.setattr(survival, "BATCH_OBSERVATIONS", 300)
+        monkeypatch.setattr(patterns, "_LOCAL_BLOCK", 500)
         shared = run(joined, city=city, layers=layers)
     if background.can_fork():
         assert "computing indicator tables in process" in caplog.text

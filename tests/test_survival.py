@@ -20,7 +20,12 @@ from lifelines import KaplanMeierFitter, NelsonAalenFitter
 from lifelines.utils import median_survival_times, qth_survival_times
 
 from geo311._errors import InputError, OptionError
-from geo311.indicators.survival import _segmented_cumsum, survival_curves
+from geo311.indicators.survival import (
+    TimeOrder,
+    _segmented_cumsum,
+    curve_batches,
+    survival_curves,
+)
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 HORIZONS = [0.0, 0.5, 1.0, 2.5, 7.0, 30.0]
@@ -280,6 +285,57 @@ def test_grouped_equals_one_fit_per_group(rows) -> None:
         np.testing.assert_array_equal(km.survival[rows_k], one.survival)
         np.testing.assert_array_equal(km.greenwood[rows_k], one.greenwood)
         np.testing.assert_array_equal(km.median_ci()[0][k], one.median_ci()[0][0])
+
+
+def test_curve_batches_are_bitwise_one_fit_of_every_group() -> None:
+    # 12 groups: empty ones, one larger than a batch, ties and censoring
+    rng = np.random.default_rng(5)
+    sizes = [40, 0, 7, 300, 0, 55, 1, 90, 0, 33, 12, 60]
+    g = np.repeat(np.arange(12), sizes)
+    rng.shuffle(g)
+    d = np.round(rng.exponential(3.0, g.size), 1)
+    e = rng.random(g.size) < 0.75
+    positions = np.argsort(d).astype(np.int32)
+    order = TimeOrder(positions, d[positions], e[positions])
+    whole = survival_curves(d, e, groups=g, n_groups=12, order=order)
+    batches = list(curve_batches(d, e, groups=g, n_groups=12, order=order, most=100))
+    # consecutive groups of at most 100 observations; the group of 300 alone
+    assert [(b.start, b.curves.n_groups) for b in batches] == [
+        (0, 3),
+        (3, 1),
+        (4, 3),
+        (7, 2),
+        (9, 2),
+        (11, 1),
+    ]
+    for name, whole_values in (
+        ("median", whole.median()),
+        ("p90", whole.time_at_survival(0.1)),
+        ("ci_low", whole.median_ci()[0]),
+        ("ci_high", whole.median_ci()[1]),
+        ("n", whole.n_observations),
+        ("at", whole.survival_at([0.5, 2.0, 7.0])),
+    ):
+        got = {
+            "median": lambda km: km.median(),
+            "p90": lambda km: km.time_at_survival(0.1),
+            "ci_low": lambda km: km.median_ci()[0],
+            "ci_high": lambda km: km.median_ci()[1],
+            "n": lambda km: km.n_observations,
+            "at": lambda km: km.survival_at([0.5, 2.0, 7.0]),
+        }[name]
+        joined = np.concatenate([got(b.curves) for b in batches])
+        assert joined.tobytes() == whole_values.tobytes(), name
+    hazard = np.empty(g.size)
+    for b in batches:
+        assert np.all(np.diff(b.observations) > 0)
+        hazard[b.observations] = b.curves.cumulative_hazard_at_observations()
+    assert hazard.tobytes() == whole.cumulative_hazard_at_observations().tobytes()
+    # within a batch: one call, as survival_curves makes it
+    (one,) = curve_batches(d, e, groups=g, n_groups=12, order=order, most=g.size)
+    assert one.start == 0
+    assert one.observations is None
+    assert one.curves.survival.tobytes() == whole.survival.tobytes()
 
 
 def test_segmented_cumsum_is_bitwise_per_segment() -> None:

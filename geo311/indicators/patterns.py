@@ -189,18 +189,30 @@ def _covered_dates(scope: _Scope, zone: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(sorted(dates))
 
 
+#: Instants converted to local time at once by :func:`_local_parts`: its working arrays
+#: (~50 bytes per instant) stay those of a block, whatever the number of requests.
+_LOCAL_BLOCK = 1 << 20
+
+
 def _local_parts(
     instants: npt.NDArray[np.datetime64], timezone: str
 ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
     """Day of week (Monday = 0) and hour of UTC instants (not NaT), in local time.
 
-    From the local wall-clock nanoseconds, converted once: whole days since
-    1970-01-01 (a Thursday) give the weekday, whole hours the hour.
+    From the local wall-clock nanoseconds, converted a block of instants at a
+    time: whole days since 1970-01-01 (a Thursday) give the weekday, whole
+    hours the hour.
     """
-    local = pd.DatetimeIndex(instants).tz_localize("UTC").tz_convert(timezone).tz_localize(None)
-    wall = local.to_numpy("datetime64[ns]").view(np.int64)
-    days = wall // _NS_PER_DAY
-    return ((days + 3) % 7).astype(np.int8), (wall // _NS_PER_HOUR - 24 * days).astype(np.int8)
+    dow = np.empty(instants.size, dtype=np.int8)
+    hour = np.empty(instants.size, dtype=np.int8)
+    for lo in range(0, instants.size, _LOCAL_BLOCK):
+        block = slice(lo, lo + _LOCAL_BLOCK)
+        local = pd.DatetimeIndex(instants[block]).tz_localize("UTC").tz_convert(timezone)
+        wall = local.tz_localize(None).to_numpy("datetime64[ns]").view(np.int64)
+        days = wall // _NS_PER_DAY
+        dow[block] = (days + 3) % 7
+        hour[block] = wall // _NS_PER_HOUR - 24 * days
+    return dow, hour
 
 
 class _Times(NamedTuple):

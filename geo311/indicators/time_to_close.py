@@ -32,7 +32,7 @@ from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
 from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
 from geo311.indicators.shared import Same, remember
-from geo311.indicators.survival import SurvivalCurves, TimeOrder, survival_curves
+from geo311.indicators.survival import SurvivalCurves, TimeOrder, curve_batches, survival_curves
 
 StrArray = npt.NDArray[np.str_]
 
@@ -219,13 +219,19 @@ def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits
     pooled = _pooled(requests, scope, durations, events, by_time)
     typed = None
     if scope.service is not None:
-        typed = survival_curves(
+        typed = np.empty(durations.size)
+        for batch in curve_batches(
             durations,
             events,
             groups=scope.service[ok],
             n_groups=len(scope.service_labels),
             order=by_time,
-        ).cumulative_hazard_at_observations()
+        ):
+            hazard = batch.curves.cumulative_hazard_at_observations()
+            if batch.observations is None:
+                typed = hazard
+            else:
+                typed[batch.observations] = hazard
     return _Fits(by_time, pooled.cumulative_hazard_at_observations(), typed)
 
 
@@ -328,13 +334,23 @@ def _columns(
     codes = scope.code[ok]
     durations = scope.duration_days[ok]
     events = scope.event[ok]
-    n = scope.n_areas
     fits = _fits(requests, scope, type_adjusted=type_adjusted)
-    by_time = fits.by_time
-    if n == 1:  # one area (the citywide row): the pooled curve of the fits, if still kept
-        km = _pooled(requests, scope, durations, events, by_time)
-    else:
-        km = survival_curves(durations, events, groups=codes, n_groups=n, order=by_time)
+    if scope.n_areas == 1:  # one area (the citywide row): the pooled curve of the fits, if kept
+        out = _curve_columns(_pooled(requests, scope, durations, events, fits.by_time), confidence)
+    else:  # the areas' curves a batch of areas at a time: the same values, bounded memory
+        batches = [
+            _curve_columns(batch.curves, confidence)
+            for batch in curve_batches(
+                durations, events, groups=codes, n_groups=scope.n_areas, order=fits.by_time
+            )
+        ]
+        out = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+    out.update(_type_adjusted(codes, out["ttc_requests"], out["ttc_closed"], fits, confidence))
+    return out
+
+
+def _curve_columns(km: SurvivalCurves, confidence: float) -> dict[str, Any]:
+    """Return the Kaplan-Meier columns of every group of ``km`` (METRICS 5)."""
     ci_low, ci_high = km.median_ci(confidence=confidence)
     timed = km.n_observations
     before = km.events_before
@@ -349,12 +365,11 @@ def _columns(
         "ttc_median_days_closed_only": _closed_only_median(km, closed),
         "ttc_p90_days": km.time_at_survival(0.1),
     }
-    followup = np.full(n, np.nan)  # the longest duration: the last time of the curve
+    followup = np.full(km.n_groups, np.nan)  # the longest duration: the last time of the curve
     has = np.diff(km.offsets) > 0
     followup[has] = km.time[km.offsets[1:][has] - 1]
     out["ttc_followup_days"] = followup
     out["ttc_median_flag"] = _quantile_flag(out["ttc_median_days"], followup, out["ttc_requests"])
     out["ttc_p90_flag"] = _quantile_flag(out["ttc_p90_days"], followup, out["ttc_requests"])
     out.update(_shares(km, timed, followup=followup, confidence=confidence))
-    out.update(_type_adjusted(codes, timed, closed, fits, confidence))
     return out
