@@ -518,7 +518,8 @@ def run(
             join_options |= {"staged": staged, "scheduler": scheduler, "data_dir": data_dir}
             join_options |= {"dataset": dataset, "overwrite": overwrite}
             # the selection columns chose the types and layers; the parts hold the requests
-            result = replace(result, requests=result.requests.iloc[:0])
+            # (a copy: an empty view would keep every request's selection columns alive)
+            result = replace(result, requests=result.requests.iloc[:0].copy())
         elif boundaries is None:
             join_options |= {
                 "data_dir": data_dir,

@@ -393,9 +393,9 @@ def test_tables_computed_by_two_processes_in_batches_equal_one_whole_computation
         alone = run(joined, city=city, layers=layers)  # too few requests to share the layers
         assert "computing indicator tables" not in caplog.text
         monkeypatch.setattr(pipeline, "SHARED_TABLES_MIN_ROWS", 0)
-        # and the curves fitted, the local times converted, a few hundred requests at a time
+        # and the curves fitted, local times and trend buckets found, a few hundred at a time
         monkeypatch.setattr(survival, "BATCH_OBSERVATIONS", 300)
-        monkeypatch.setattr(patterns, "_LOCAL_BLOCK", 500)
+        monkeypatch.setattr(patterns, "_BLOCK", 500)
         shared = run(joined, city=city, layers=layers)
     if background.can_fork():
         assert "computing indicator tables in process" in caplog.text

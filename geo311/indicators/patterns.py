@@ -189,9 +189,9 @@ def _covered_dates(scope: _Scope, zone: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(sorted(dates))
 
 
-#: Instants converted to local time at once by :func:`_local_parts`: its working arrays
-#: (~50 bytes per instant) stay those of a block, whatever the number of requests.
-_LOCAL_BLOCK = 1 << 20
+#: Instants converted at once (local weekday and hour, trend bucket): the working
+#: arrays (~50 bytes per instant) stay those of a block, whatever the number of requests.
+_BLOCK = 1 << 20
 
 
 def _local_parts(
@@ -205,8 +205,8 @@ def _local_parts(
     """
     dow = np.empty(instants.size, dtype=np.int8)
     hour = np.empty(instants.size, dtype=np.int8)
-    for lo in range(0, instants.size, _LOCAL_BLOCK):
-        block = slice(lo, lo + _LOCAL_BLOCK)
+    for lo in range(0, instants.size, _BLOCK):
+        block = slice(lo, lo + _BLOCK)
         local = pd.DatetimeIndex(instants[block]).tz_localize("UTC").tz_convert(timezone)
         wall = local.tz_localize(None).to_numpy("datetime64[ns]").view(np.int64)
         days = wall // _NS_PER_DAY
@@ -263,8 +263,12 @@ def _trend_rows(
     """Return the trend bucket of each counted request and closure (-1: outside), once per run."""
 
     def bucket(instants: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int32]:
-        pos = np.searchsorted(edges, instants, side="right") - 1
-        return np.where((pos >= 0) & (pos < edges.size - 1), pos, -1).astype(np.int32)
+        out = np.empty(instants.size, dtype=np.int32)
+        for lo in range(0, instants.size, _BLOCK):  # the working arrays of a block only
+            block = slice(lo, lo + _BLOCK)
+            pos = np.searchsorted(edges, instants[block], side="right") - 1
+            out[block] = np.where((pos >= 0) & (pos < edges.size - 1), pos, -1)
+        return out
 
     def compute() -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
         return bucket(scope.start[scope.counted]), bucket(scope.closed[times.closing])

@@ -252,7 +252,7 @@ def saved_parts(folder: str | Path) -> tuple[pd.DataFrame, list[Verdict]]:
         verdicts.append(
             Verdict(
                 path=path,
-                take=None,
+                drop=None,
                 first=first,
                 placeholders=None,
                 as_of=None,

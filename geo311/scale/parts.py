@@ -189,18 +189,17 @@ class PartWriter:
         for path, drop, start, end in zip(
             self.paths, self.cleaning.drop, self.starts, ends, strict=True
         ):
-            take = np.delete(np.arange(end - start, dtype=np.int64), drop)
             out.append(
                 Verdict(
                     path=path,
-                    take=take,
+                    drop=drop if len(drop) else None,
                     first=first,
                     placeholders=self.cleaning.placeholders,
                     as_of=self.cleaning.as_of,
                     timezone=timezone,
                 )
             )
-            first += len(take)
+            first += end - start - len(drop)
         return out
 
 
@@ -212,8 +211,9 @@ class Verdict:
     ----------
     path : pathlib.Path
         The part.
-    take : numpy.ndarray or None
-        Positions (within the part) of the rows kept, in order; None: every row.
+    drop : numpy.ndarray or None
+        Positions (within the part) of the rows dropped; None: none (the
+        positions kept would take memory per request until the run ends).
     first : int
         Position of the first kept row among all requests kept (the index).
     placeholders : pandas.DataFrame or None
@@ -226,7 +226,7 @@ class Verdict:
     """
 
     path: Path
-    take: np.ndarray | None
+    drop: np.ndarray | None
     first: int
     placeholders: pd.DataFrame | None
     as_of: pd.Timestamp | None
@@ -252,8 +252,9 @@ def cleaned_part(verdict: Verdict) -> gpd.GeoDataFrame:
     # a kept part's points are built again from lat/long, as the ingest built them
     names = [n for n in pq.read_schema(verdict.path).names if n != "geometry"]
     frame = pd.read_parquet(verdict.path, columns=names)
-    if verdict.take is not None:
-        frame = frame.iloc[verdict.take].reset_index(drop=True)
+    if verdict.drop is not None:
+        kept = np.delete(np.arange(len(frame)), verdict.drop)
+        frame = frame.iloc[kept].reset_index(drop=True)
     if verdict.placeholders is not None and verdict.as_of is not None:
         frame["coord_quality"] = mark_placeholders(frame, verdict.placeholders)
         frame["qa_flags"] = add_flags(frame["qa_flags"], time_flags(frame, verdict.as_of))
