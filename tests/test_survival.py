@@ -20,10 +20,12 @@ from lifelines import KaplanMeierFitter, NelsonAalenFitter
 from lifelines.utils import median_survival_times, qth_survival_times
 
 from geo311._errors import InputError, OptionError
+from geo311.indicators import survival
 from geo311.indicators.survival import (
     TimeOrder,
     _segmented_cumsum,
     curve_batches,
+    hazard_at_observations,
     survival_curves,
 )
 
@@ -287,7 +289,7 @@ def test_grouped_equals_one_fit_per_group(rows) -> None:
         np.testing.assert_array_equal(km.median_ci()[0][k], one.median_ci()[0][0])
 
 
-def test_curve_batches_are_bitwise_one_fit_of_every_group() -> None:
+def test_curve_batches_are_bitwise_one_fit_of_every_group(monkeypatch: pytest.MonkeyPatch) -> None:
     # 12 groups: empty ones, one larger than a batch, ties and censoring
     rng = np.random.default_rng(5)
     sizes = [40, 0, 7, 300, 0, 55, 1, 90, 0, 33, 12, 60]
@@ -326,10 +328,9 @@ def test_curve_batches_are_bitwise_one_fit_of_every_group() -> None:
         }[name]
         joined = np.concatenate([got(b.curves) for b in batches])
         assert joined.tobytes() == whole_values.tobytes(), name
-    hazard = np.empty(g.size)
-    for b in batches:
-        assert np.all(np.diff(b.observations) > 0)
-        hazard[b.observations] = b.curves.cumulative_hazard_at_observations()
+    assert all(np.all(np.diff(b.observations) > 0) for b in batches)
+    monkeypatch.setattr(survival, "BATCH_OBSERVATIONS", 100)
+    hazard = hazard_at_observations(d, e, groups=g, n_groups=12, order=order)
     assert hazard.tobytes() == whole.cumulative_hazard_at_observations().tobytes()
     # within a batch: one call, as survival_curves makes it
     (one,) = curve_batches(d, e, groups=g, n_groups=12, order=order, most=g.size)

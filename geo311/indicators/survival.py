@@ -68,7 +68,14 @@ import pandas as pd
 from geo311._errors import InputError, OptionError
 from geo311.indicators._stats import z_value
 
-__all__ = ["CurveBatch", "SurvivalCurves", "TimeOrder", "curve_batches", "survival_curves"]
+__all__ = [
+    "CurveBatch",
+    "SurvivalCurves",
+    "TimeOrder",
+    "curve_batches",
+    "hazard_at_observations",
+    "survival_curves",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -786,3 +793,26 @@ def curve_batches(
         )
         yield CurveBatch(start, observations, curves)
         start = stop
+
+
+def hazard_at_observations(
+    durations: FloatArray,
+    events: BoolArray,
+    *,
+    groups: npt.NDArray[np.signedinteger[Any]],
+    n_groups: int,
+    order: TimeOrder,
+) -> FloatArray:
+    """Return each observation's Nelson-Aalen ``H(t_i)`` under its group's curve, in input order.
+
+    :meth:`SurvivalCurves.cumulative_hazard_at_observations` of the groups'
+    curves, fitted a batch of groups at a time (:func:`curve_batches`): the
+    same values, in the memory of a batch.
+    """
+    out = np.empty(durations.size)  # no memory until written: not with one batch
+    for batch in curve_batches(durations, events, groups=groups, n_groups=n_groups, order=order):
+        hazard = batch.curves.cumulative_hazard_at_observations()
+        if batch.observations is None:  # one batch: every observation
+            return hazard
+        out[batch.observations] = hazard
+    return out

@@ -32,7 +32,13 @@ from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
 from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
 from geo311.indicators.shared import Same, remember
-from geo311.indicators.survival import SurvivalCurves, TimeOrder, curve_batches, survival_curves
+from geo311.indicators.survival import (
+    SurvivalCurves,
+    TimeOrder,
+    curve_batches,
+    hazard_at_observations,
+    survival_curves,
+)
 
 StrArray = npt.NDArray[np.str_]
 
@@ -219,19 +225,13 @@ def _fit(requests: pd.DataFrame, scope: _Scope, *, type_adjusted: bool) -> _Fits
     pooled = _pooled(requests, scope, durations, events, by_time)
     typed = None
     if scope.service is not None:
-        typed = np.empty(durations.size)
-        for batch in curve_batches(
+        typed = hazard_at_observations(
             durations,
             events,
             groups=scope.service[ok],
             n_groups=len(scope.service_labels),
             order=by_time,
-        ):
-            hazard = batch.curves.cumulative_hazard_at_observations()
-            if batch.observations is None:
-                typed = hazard
-            else:
-                typed[batch.observations] = hazard
+        )
     return _Fits(by_time, pooled.cumulative_hazard_at_observations(), typed)
 
 
