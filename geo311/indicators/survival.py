@@ -180,7 +180,7 @@ class SurvivalCurves:
         Row offsets of the groups.
     group, time : numpy.ndarray
         Group code and time of each row.
-    at_risk, events, censored : numpy.ndarray of int64
+    at_risk, events, censored : numpy.ndarray of int32 (int64 beyond 2**31 observations)
         Subjects at risk just before the row's time, events and censorings at it.
     survival : numpy.ndarray of float64
         Kaplan-Meier ``S(t)`` at the row's time (after its events).
@@ -202,11 +202,11 @@ class SurvivalCurves:
 
     n_groups: int
     offsets: IntArray
-    group: IntArray
+    group: PositionArray
     time: FloatArray
-    at_risk: IntArray
-    events: IntArray
-    censored: IntArray
+    at_risk: PositionArray
+    events: PositionArray
+    censored: PositionArray
     #: the sort of the fit: input position of each sorted entry (>= n: a time-0 row)
     sort: PositionArray = field(repr=False)
     #: whether each sorted entry opens a row of the table
@@ -672,7 +672,7 @@ def survival_curves(
     offsets = np.zeros(size + 1, dtype=np.int64)
     offsets[1:] = opened[group_end]
     rows_per_group = np.diff(offsets)
-    row_group = np.repeat(np.arange(size, dtype=np.int64), rows_per_group)
+    row_group: PositionArray = np.repeat(np.arange(size, dtype=index), rows_per_group)
     row_time = sorted_t[new]
     # Entries per row (a run of equal group and time), less the birth entry opening
     # each group's first row; at risk: the group's entries from the row on (less
@@ -683,16 +683,18 @@ def survival_curves(
     running = np.zeros(order.size + 1, dtype=np.int64)
     np.cumsum(is_event, out=running[1:])
     deaths = np.diff(running[bounds])
+    del running
     at_risk = np.repeat(group_end, rows_per_group) - starts
     at_risk[first_rows] -= 1
+    # the counts kept with the curve in the positions' integers (int32 when they fit)
     return SurvivalCurves(
         n_groups=size,
         offsets=offsets,
         group=row_group,
         time=row_time,
-        at_risk=at_risk,
-        events=deaths,
-        censored=removed - deaths,
+        at_risk=at_risk.astype(index),
+        events=deaths.astype(index),
+        censored=(removed - deaths).astype(index),
         sort=order,
         opens_row=new,
     )

@@ -27,6 +27,10 @@ this package instead of holding every request with its geometry:
    (:mod:`geo311.scale.combine`).
 
 What still grows with history: the id hashes and selection columns (during
-the ingest) and the compact columns (from the join on); the geometry,
-coordinates and free text of the requests never all sit in memory at once.
+the ingest), the compact columns (from the join on) and the indicators'
+arrays over the selected requests (flags, durations, their time order, the
+citywide curve); the geometry, coordinates and free text of the requests
+never all sit in memory at once, and the indicators' Kaplan-Meier fits and
+local-time conversions work on a batch of about a million requests at a time
+(:func:`geo311.indicators.survival.curve_batches`).
 """
