@@ -163,7 +163,8 @@ class _Fits(NamedTuple):
 def _time_order(requests: pd.DataFrame, scope: _Scope) -> TimeOrder:
     """Return the selection's timed requests sorted by duration, read off one sort for the run.
 
-    The layer-free selection's durations (see :mod:`.scope`) are sorted once;
+    The layer-free selection's durations (see :mod:`.scope`) are sorted once
+    (only the order is kept for the run, not a sorted copy of the durations);
     a selection's rows are a part of them, so its order is that order kept
     to its own rows, and its sorted durations those of the run's kept to them.
     Remembered for the selection (the tables with and without the type
@@ -175,15 +176,13 @@ def _time_order(requests: pd.DataFrame, scope: _Scope) -> TimeOrder:
         # positions in int32 when they fit: kept for the run, and what the fits read
         index = np.int32 if free.size < np.iinfo(np.int32).max else np.int64
 
-        def sort() -> tuple[IntArray, FloatArray]:
+        def sort() -> IntArray:
             # Only the valid durations: a NaN (no valid duration) takes numpy's sort off its
             # vectorised path (four times slower), and those rows are never fitted.
             valid = np.flatnonzero(~np.isnan(free))
-            values = free[valid]
-            by_value = np.argsort(values)
-            return valid[by_value].astype(index), values[by_value]
+            return valid[np.argsort(free[valid])].astype(index)
 
-        order, sorted_free = remember(requests, ("time_order", Same(free)), sort, lasting=True)
+        order = remember(requests, ("time_order", Same(free)), sort, lasting=True)
         ok = scope.ttc_ok
         rows = np.flatnonzero(ok) if free_row is None else free_row[ok]
         rank: IntArray = np.full(free.size, -1, dtype=index)
@@ -191,7 +190,7 @@ def _time_order(requests: pd.DataFrame, scope: _Scope) -> TimeOrder:
         by_time = rank[order]
         kept = by_time >= 0
         positions = by_time[kept]
-        return TimeOrder(positions, sorted_free[kept], scope.event[ok][positions])
+        return TimeOrder(positions, free[order[kept]], scope.event[ok][positions])
 
     return remember(requests, ("ttc_time_order", *_selection_key(scope)), compute, lasting=True)
 
