@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from geo311 import background, pipeline
 from geo311._errors import ConfigError, OutputExistsError, SchemaError
 from geo311.cli import main
-from geo311.indicators import patterns, survival
+from geo311.indicators import patterns, survival_batches
 from geo311.indicators.tables import LayerTables
 from geo311.join import assign
 from geo311.join.manifest import ManifestError, load_manifest
@@ -394,7 +394,7 @@ def test_tables_computed_by_two_processes_in_batches_equal_one_whole_computation
         assert "computing indicator tables" not in caplog.text
         monkeypatch.setattr(pipeline, "SHARED_TABLES_MIN_ROWS", 0)
         # and the curves fitted, local times and trend buckets found, a few hundred at a time
-        monkeypatch.setattr(survival, "BATCH_OBSERVATIONS", 300)
+        monkeypatch.setattr(survival_batches, "BATCH_OBSERVATIONS", 300)
         monkeypatch.setattr(patterns, "_BLOCK", 500)
         shared = run(joined, city=city, layers=layers)
     if background.can_fork():

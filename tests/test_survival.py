@@ -20,14 +20,9 @@ from lifelines import KaplanMeierFitter, NelsonAalenFitter
 from lifelines.utils import median_survival_times, qth_survival_times
 
 from geo311._errors import InputError, OptionError
-from geo311.indicators import survival
-from geo311.indicators.survival import (
-    TimeOrder,
-    _segmented_cumsum,
-    curve_batches,
-    hazard_at_observations,
-    survival_curves,
-)
+from geo311.indicators import survival_batches
+from geo311.indicators.survival import TimeOrder, _segmented_cumsum, survival_curves
+from geo311.indicators.survival_batches import curve_batches, hazard_at_observations
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 HORIZONS = [0.0, 0.5, 1.0, 2.5, 7.0, 30.0]
@@ -329,7 +324,7 @@ def test_curve_batches_are_bitwise_one_fit_of_every_group(monkeypatch: pytest.Mo
         joined = np.concatenate([got(b.curves) for b in batches])
         assert joined.tobytes() == whole_values.tobytes(), name
     assert all(np.all(np.diff(b.observations) > 0) for b in batches)
-    monkeypatch.setattr(survival, "BATCH_OBSERVATIONS", 100)
+    monkeypatch.setattr(survival_batches, "BATCH_OBSERVATIONS", 100)
     hazard = hazard_at_observations(d, e, groups=g, n_groups=12, order=order)
     assert hazard.tobytes() == whole.cumulative_hazard_at_observations().tobytes()
     # within a batch: one call, as survival_curves makes it

@@ -32,13 +32,8 @@ from geo311.catalogue import HORIZONS_DAYS, TTC_FLAGS
 from geo311.indicators._stats import garwood, wilson
 from geo311.indicators.scope import BoolArray, FloatArray, IntArray, _Scope
 from geo311.indicators.shared import Same, remember
-from geo311.indicators.survival import (
-    SurvivalCurves,
-    TimeOrder,
-    curve_batches,
-    hazard_at_observations,
-    survival_curves,
-)
+from geo311.indicators.survival import SurvivalCurves, TimeOrder, survival_curves
+from geo311.indicators.survival_batches import curve_batches, hazard_at_observations
 
 StrArray = npt.NDArray[np.str_]
 

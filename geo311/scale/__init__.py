@@ -32,5 +32,5 @@ arrays over the selected requests (flags, durations, their time order, the
 citywide curve); the geometry, coordinates and free text of the requests
 never all sit in memory at once, and the indicators' Kaplan-Meier fits and
 local-time conversions work on a batch of about a million requests at a time
-(:func:`geo311.indicators.survival.curve_batches`).
+(:func:`geo311.indicators.survival_batches.curve_batches`).
 """
