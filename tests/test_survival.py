@@ -305,24 +305,17 @@ def test_curve_batches_are_bitwise_one_fit_of_every_group(monkeypatch: pytest.Mo
         (9, 2),
         (11, 1),
     ]
-    for name, whole_values in (
-        ("median", whole.median()),
-        ("p90", whole.time_at_survival(0.1)),
-        ("ci_low", whole.median_ci()[0]),
-        ("ci_high", whole.median_ci()[1]),
-        ("n", whole.n_observations),
-        ("at", whole.survival_at([0.5, 2.0, 7.0])),
-    ):
-        got = {
-            "median": lambda km: km.median(),
-            "p90": lambda km: km.time_at_survival(0.1),
-            "ci_low": lambda km: km.median_ci()[0],
-            "ci_high": lambda km: km.median_ci()[1],
-            "n": lambda km: km.n_observations,
-            "at": lambda km: km.survival_at([0.5, 2.0, 7.0]),
-        }[name]
-        joined = np.concatenate([got(b.curves) for b in batches])
-        assert joined.tobytes() == whole_values.tobytes(), name
+    per_group = {
+        "median": lambda km: km.median(),
+        "p90": lambda km: km.time_at_survival(0.1),
+        "ci_low": lambda km: km.median_ci()[0],
+        "ci_high": lambda km: km.median_ci()[1],
+        "n": lambda km: km.n_observations,
+        "at": lambda km: km.survival_at([0.5, 2.0, 7.0]),
+    }
+    for name, of in per_group.items():
+        joined = np.concatenate([of(b.curves) for b in batches])
+        assert joined.tobytes() == of(whole).tobytes(), name
     assert all(np.all(np.diff(b.observations) > 0) for b in batches)
     monkeypatch.setattr(survival_batches, "BATCH_OBSERVATIONS", 100)
     hazard = hazard_at_observations(d, e, groups=g, n_groups=12, order=order)
